@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "ablate_native",
+      "sources": [
+        "src/addon.cc",
+        "src/tensor_ops.cc",
+        "src/nn_ops.cc",
+        "src/optim_ops.cc",
+        "src/runtime_ops.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node find-libtorch.cjs includes)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "<!@(node find-libtorch.cjs cflags)"],
+      "ldflags": ["<!@(node find-libtorch.cjs ldflags)"]
+    }
+  ]
+}

@@ -1,0 +1,54 @@
+// Neural-network ops: the kernels PyTorch's own nn.functional calls.
+#include "common.h"
+
+using namespace ablate;
+
+OP(conv2d) {
+  // (x, w, b?, stride[2], padding[2], dilation[2], groups)
+  return a.ret(at::conv2d(a.T(0), a.T(1), a.optT(2), a.ivec(3), a.ivec(4), a.ivec(5), a.i64(6)));
+}
+OP(batch_norm) {
+  // (x, weight?, bias?, running_mean?, running_var?, training, momentum, eps)
+  return a.ret(at::batch_norm(a.T(0), a.optT(1), a.optT(2), a.optT(3), a.optT(4), a.b(5), a.f64(6), a.f64(7), /*cudnn_enabled=*/true));
+}
+OP(max_pool2d) {
+  // (x, kernel[2], stride[2], padding[2], dilation[2], ceil_mode)
+  return a.ret(at::max_pool2d(a.T(0), a.ivec(1), a.ivec(2), a.ivec(3), a.ivec(4), a.b(5)));
+}
+OP(avg_pool2d) {
+  // (x, kernel[2], stride[2], padding[2], ceil_mode, count_include_pad)
+  return a.ret(at::avg_pool2d(a.T(0), a.ivec(1), a.ivec(2), a.ivec(3), a.b(4), a.b(5)));
+}
+OP(adaptive_avg_pool2d) { return a.ret(at::adaptive_avg_pool2d(a.T(0), a.ivec(1))); }
+OP(linear) { return a.ret(at::linear(a.T(0), a.T(1), a.optT(2))); }
+OP(softmax) { return a.ret(at::softmax(a.T(0), a.i64(1))); }
+OP(log_softmax) { return a.ret(at::log_softmax(a.T(0), a.i64(1))); }
+OP(dropout) { return a.ret(at::dropout(a.T(0), a.f64(1), a.b(2))); }
+OP(cross_entropy) {
+  // (logits, target (int64 class indices or float probabilities), reduction, label_smoothing)
+  std::string red = a.str(2);
+  int64_t reduction = red == "none" ? at::Reduction::None : red == "sum" ? at::Reduction::Sum : at::Reduction::Mean;
+  return a.ret(at::cross_entropy_loss(a.T(0), a.T(1), c10::nullopt, reduction, -100, a.f64(3)));
+}
+OP(interpolate) {
+  // (x, size[2], mode, align_corners, antialias)
+  std::string mode = a.str(2);
+  auto size = a.ivec(1);
+  bool align = a.b(3);
+  bool aa = a.has(4) && a.b(4);
+  if (mode == "bilinear") {
+    if (aa) return a.ret(at::_upsample_bilinear2d_aa(a.T(0), size, align, c10::nullopt, c10::nullopt));
+    return a.ret(at::upsample_bilinear2d(a.T(0), size, align, c10::nullopt, c10::nullopt));
+  }
+  if (mode == "nearest") return a.ret(at::upsample_nearest2d(a.T(0), size, c10::nullopt, c10::nullopt));
+  if (mode == "bicubic") {
+    if (aa) return a.ret(at::_upsample_bicubic2d_aa(a.T(0), size, align, c10::nullopt, c10::nullopt));
+    return a.ret(at::upsample_bicubic2d(a.T(0), size, align, c10::nullopt, c10::nullopt));
+  }
+  a.fail("unknown interpolation mode '" + mode + "' (expected bilinear, nearest or bicubic)");
+}
+OP(grid_sample) {
+  // (x, grid, mode: 0 bilinear / 1 nearest, padding: 0 zeros / 1 border / 2 reflection, align_corners)
+  return a.ret(at::grid_sampler(a.T(0), a.T(1), a.i64(2), a.i64(3), a.b(4)));
+}
+OP(affine_grid) { return a.ret(at::affine_grid_generator(a.T(0), a.ivec(1), a.b(2))); }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: libtorch (Debian's libtorch-dev when running as root and none is
+# found), npm dependencies, the native addon and the TypeScript build. Fast when everything is in place.
+#   bash scripts/setup.sh          # what `npm run demo` needs
+#   bash scripts/setup.sh --test   # also PyTorch/torchvision for the parity tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { [ "$(id -u)" = 0 ]; }
+apt_updated=0
+apt_install() {
+  if ! as_root || ! command -v apt-get >/dev/null; then
+    say "missing Debian packages: $* — install them with: sudo apt-get install -y $*"
+    return 1
+  fi
+  if [ $apt_updated = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; apt_updated=1; fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# 1. libtorch
+if [ -z "${LIBTORCH:-}" ] && ! node native/find-libtorch.cjs check >/dev/null 2>&1; then
+  apt_install libtorch-dev libopenblas0-pthread || { node native/find-libtorch.cjs check; exit 1; }
+fi
+if [ -z "${LIBTORCH:-}" ] && command -v dpkg-query >/dev/null && have_pkg libtorch-dev && ! have_pkg libopenblas0-pthread; then
+  # Without it Debian's libtorch falls back to reference BLAS: fp32 matmul ~30x slower.
+  apt_install libopenblas0-pthread || say "warning: libopenblas0-pthread missing; fp32 matmul will be slow"
+fi
+node native/find-libtorch.cjs check >&2
+
+# 2. npm dependencies
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund >&2
+fi
+
+# 3. native addon (rebuilt when a source, the build config or the libtorch location changes)
+stamp=native/build/.ablate-stamp
+want_stamp="$(node native/find-libtorch.cjs json)"
+if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(cat $stamp)" != "$want_stamp" ] \
+  || [ -n "$(find native/src native/binding.gyp native/find-libtorch.cjs -newer native/build/Release/ablate_native.node 2>/dev/null | head -1)" ]; then
+  say "building the native addon (libtorch)"
+  nodedir=()
+  [ -f /usr/include/node/node.h ] && nodedir=(--nodedir=/usr)
+  (cd native && npx --no-install node-gyp rebuild "${nodedir[@]}" -j "$(nproc 2>/dev/null || echo 2)" >&2)
+  printf '%s' "$want_stamp" > $stamp
+fi
+
+# 4. TypeScript build (the CLI runs compiled JS)
+if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src bin tsconfig.json -newer dist/.stamp 2>/dev/null | head -1)" ]; then
+  say "compiling TypeScript"
+  npx --no-install tsc -p tsconfig.json >&2
+  touch dist/.stamp
+fi
+
+# 5. reference PyTorch for parity tests and benchmarks
+if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1; then
+  apt_install python3-torch python3-torchvision python3-pil || say "warning: PyTorch parity tests will be skipped"
+fi
+exit 0

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the whole test suite with node's test runner (one process per file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+mapfile -t files < <(find test -name '*.test.ts' | sort)
+exec node --import tsx --test --test-reporter=spec "$@" "${files[@]}"

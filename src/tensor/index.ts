@@ -1,0 +1,23 @@
+// The typed tensor API over libtorch. Everything above this layer imports from here only.
+export { Tensor, DTYPES, isFloatingDType } from './tensor.js';
+export type { DType, MemoryFormat, AnyTypedArray, Scalar } from './tensor.js';
+export {
+  tensor, zeros, ones, full, empty, zerosLike, onesLike, arange, rand, randn, randint, randperm, bernoulli,
+  normal_, uniform_, cat, stack, where, oneHot,
+} from './factory.js';
+export type { CreateOptions, RandomOptions } from './factory.js';
+export { Generator, manualSeed } from './random.js';
+export { tidy, keep, disposeAll, liveTensorCount } from './scope.js';
+export { noGrad, isGradEnabled, setGradEnabled } from './autograd.js';
+export {
+  setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, engineInfo, resolveDevice,
+  defaultThreads, withAutocast, setCudnnBenchmark,
+} from './runtime.js';
+export type { EngineInfo, AutocastOptions } from './runtime.js';
+export * as F from './functional.js';
+export { Optimizer, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, gradsFinite } from './optim.js';
+export type { OptimizerState, SGDOptions, AdamOptions } from './optim.js';
+
+import { setNumThreads, defaultThreads } from './runtime.js';
+// All cores by default; ABLATE_THREADS or setNumThreads() choose otherwise.
+setNumThreads(defaultThreads());

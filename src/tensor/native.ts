@@ -1,0 +1,47 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+/** Opaque handle to a libtorch tensor owned by the native addon. */
+export type Handle = { readonly __brand: 'TensorHandle' };
+export type GenHandle = { readonly __brand: 'GeneratorHandle' };
+
+// The addon's functions are flat and untyped on purpose (tch-rs style); the typed API is src/tensor.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type NativeModule = Record<string, (...args: any[]) => any>;
+
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'native', 'binding.gyp'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  throw new Error('ablate: cannot locate the package root (native/binding.gyp) from ' + fileURLToPath(import.meta.url));
+}
+
+function load(): NativeModule {
+  const root = findRepoRoot();
+  const path = join(root, 'native', 'build', 'Release', 'ablate_native.node');
+  if (!existsSync(path)) {
+    throw new Error(
+      `ablate's native addon is not built (expected ${path}).\n` +
+        `Run "bash scripts/setup.sh" (installs libtorch on Debian if missing, then builds), or "npm run build:native" ` +
+        `if libtorch is already installed (LIBTORCH=/path/to/libtorch or Debian's libtorch-dev).`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(path) as NativeModule;
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new Error(
+      `ablate's native addon failed to load: ${msg}\n` +
+        (/libtorch|libc10|cannot open shared object/.test(msg)
+          ? 'The libtorch it was built against is missing: reinstall libtorch-dev (Debian) or set LIBTORCH to the same directory used at build time, then run "npm run build:native".'
+          : 'Rebuild it with "npm run build:native".'),
+    );
+  }
+}
+
+export const native: NativeModule = load();
