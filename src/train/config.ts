@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
+import { ScheduleSchema } from './schedules.js';
+
+/**
+ * The whole training configuration, as written in study files and `ablate train --config`.
+ * Objects are strict so a typo ("epoch", "weight_decay") is an error instead of a silently ignored key.
+ */
+
+const posInt = z.number().int().min(1);
+const nonNeg = z.number().min(0);
+
+export const OptimizerSchema = z.strictObject({
+  name: z.enum(['sgd', 'adam', 'adamw']).default('sgd'),
+  lr: z.number().positive().default(0.01),
+  /** SGD only. 0 as in torch.optim.SGD and Keras SGD (the seeds use plain SGD). */
+  momentum: z.number().min(0).max(1).default(0),
+  nesterov: z.boolean().default(false),
+  /** Coupled L2 for sgd/adam, decoupled for adamw. */
+  weightDecay: nonNeg.default(0),
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
+  eps: z.number().positive().default(1e-8),
+  /** Keras `clipnorm`: each gradient tensor clipped to this L2 norm on its own. */
+  clipnorm: z.number().positive().optional(),
+  /** torch `clip_grad_norm_`: all gradients scaled together so their joint L2 norm is at most this. */
+  clipGlobalNorm: z.number().positive().optional(),
+});
+
+export const LossSchema = z.strictObject({
+  labelSmoothing: z.number().min(0).lt(1).default(0),
+});
+
+export const EarlyStoppingConfigSchema = z.strictObject({
+  monitor: z.string().min(1).default('val_loss'),
+  mode: z.enum(['min', 'max', 'auto']).default('auto'),
+  patience: z.number().int().min(0).default(0),
+  minDelta: nonNeg.default(0),
+  baseline: z.number().optional(),
+  restoreBestWeights: z.boolean().default(false),
+  startFromEpoch: z.number().int().min(0).default(0),
+});
+
+export const CheckpointConfigSchema = z.strictObject({
+  /** Also write the 'last' checkpoint every N optimizer steps (mid-epoch resume). */
+  everySteps: posInt.optional(),
+  saveBest: z.boolean().default(true),
+  monitor: z.string().min(1).default('val_loss'),
+  mode: z.enum(['min', 'max', 'auto']).default('auto'),
+});
+
+export const TrainConfigSchema = z.strictObject({
+  /** Model preset name from the registry, e.g. "resnet34", "plain34". */
+  model: z.string().min(1),
+  numClasses: z.number().int().min(2).optional(),
+  /** Path to torchvision-compatible weights to start from. */
+  pretrained: z.string().min(1).optional(),
+  /** Owned by the data layer, which validates it. */
+  data: z.record(z.string(), z.unknown()),
+  valData: z.record(z.string(), z.unknown()).optional(),
+  /** Owned by the augmentation layer: a preset name or a list of ops. */
+  augment: z.union([z.string(), z.array(z.unknown())]).default([]),
+  epochs: posInt.default(10),
+  stepsPerEpoch: posInt.optional(),
+  validationSteps: posInt.optional(),
+  batchSize: posInt.default(32),
+  optimizer: OptimizerSchema.prefault({}),
+  schedule: ScheduleSchema.default({ name: 'constant' }),
+  loss: LossSchema.prefault({}),
+  earlyStopping: EarlyStoppingConfigSchema.optional(),
+  checkpoint: CheckpointConfigSchema.prefault({}),
+  precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
+  device: z
+    .string()
+    .regex(/^(cpu|cuda(:\d+)?)$/, { message: 'expected "cpu", "cuda" or "cuda:N"' })
+    .default('cpu'),
+  threads: posInt.optional(),
+  seed: z.number().int().min(0).default(0),
+  tensorboard: z.boolean().default(false),
+  outDir: z.string().min(1).optional(),
+});
+
+/** `device` after validation. */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export type TrainConfig = z.output<typeof TrainConfigSchema>;
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+
+const NESTED: Record<string, z.ZodObject> = {
+  '': TrainConfigSchema,
+  optimizer: OptimizerSchema,
+  loss: LossSchema,
+  earlyStopping: EarlyStoppingConfigSchema,
+  checkpoint: CheckpointConfigSchema,
+};
+
+function knownKeys(path: readonly PropertyKey[]): string[] | undefined {
+  const schema = NESTED[path.map(String).join('.')];
+  return schema ? Object.keys(schema.shape) : undefined;
+}
+
+/** Every problem in the config, or [] when it is valid. */
+export function validateTrainConfig(obj: unknown): ConfigIssue[] {
+  const r = TrainConfigSchema.safeParse(obj, { reportInput: true });
+  return r.success ? [] : formatZodIssues(r.error.issues, knownKeys);
+}
+
+/** The config with defaults filled in; throws one error listing every problem. */
+export function parseTrainConfig(obj: unknown): TrainConfig {
+  const r = TrainConfigSchema.safeParse(obj, { reportInput: true });
+  if (r.success) return r.data;
+  const issues = formatZodIssues(r.error.issues, knownKeys);
+  throw new TypeError(`Invalid training config:\n${issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')}`);
+}
