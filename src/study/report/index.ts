@@ -1,0 +1,80 @@
+/**
+ * `writeStudyReport(studyDir)`: read a study folder and write report.md, report.html (self-contained)
+ * and plots/*.png (+ .svg) beside them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { readStudy } from '../run-files.js';
+import { renderHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+import { type ReportModel, buildReportModel } from './model.js';
+import { renderPlot, svgToPng } from './plots.js';
+import type { ReportOptions } from './summary.js';
+
+export interface WriteReportOptions extends ReportOptions {
+  /** Folder to write into (default: the study folder). */
+  outDir?: string;
+  /** Skip PNG conversion (the HTML still has its SVG plots). */
+  png?: boolean;
+  /** Fixed clock, for reproducible reports in tests. */
+  now?: Date;
+}
+
+export interface WrittenReport {
+  markdown: string;
+  html: string;
+  plots: string[];
+  model: ReportModel;
+}
+
+let cachedVersion: string | undefined | null = null;
+
+/** ablate's own version, from the package.json above this file (src/ or dist/). */
+export function ablateVersion(): string | undefined {
+  if (cachedVersion !== null) return cachedVersion;
+  cachedVersion = undefined;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p)) {
+      try {
+        const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'ablate') { cachedVersion = pkg.version; break; }
+      } catch { /* keep looking upward */ }
+    }
+    dir = dirname(dir);
+  }
+  return cachedVersion;
+}
+
+export async function writeStudyReport(studyDir: string, options: WriteReportOptions = {}): Promise<WrittenReport> {
+  const study = readStudy(studyDir);
+  const version = ablateVersion();
+  const model = buildReportModel(study, { ...options, ...(version ? { version } : {}) });
+  const out = options.outDir ?? study.dir;
+  const rendered = await Promise.all(model.plots.map(renderPlot));
+  const plotFiles: string[] = [];
+  for (const p of rendered) {
+    const svgFile = join(out, 'plots', `${p.id}.svg`);
+    writeFileAtomic(svgFile, p.svg);
+    if (options.png !== false) {
+      const pngFile = join(out, 'plots', `${p.id}.png`);
+      writeFileAtomic(pngFile, await svgToPng(p.svg));
+      plotFiles.push(pngFile);
+    }
+  }
+  const markdown = join(out, 'report.md');
+  const html = join(out, 'report.html');
+  writeFileAtomic(markdown, renderMarkdown(model));
+  writeFileAtomic(html, renderHtml(model, rendered));
+  return { markdown, html, plots: plotFiles, model };
+}
+
+export { buildReportModel, type ReportModel } from './model.js';
+export { renderMarkdown } from './markdown.js';
+export { renderHtml } from './html.js';
+export { studyStatus, formatStudyStatus, type StudyStatusSummary, type RunProgress } from './status.js';
+export type { ReportOptions } from './summary.js';
+export type { Verdict, VerdictKind } from './verdict.js';

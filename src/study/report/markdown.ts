@@ -1,0 +1,51 @@
+import { type ReportModel, verdictTitle } from './model.js';
+import { methodNotes } from './method.js';
+import { type Table, ablationTable, runsTable } from './tables.js';
+
+function cell(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+export function markdownTable(t: Table): string {
+  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`;
+  return [line(t.header), `|${t.numeric.map((n) => (n ? ' ---: ' : ' --- ')).join('|')}|`, ...t.rows.map(line)].join('\n');
+}
+
+export function renderMarkdown(m: ReportModel): string {
+  const out: string[] = [];
+  out.push(`# Ablation study: ${m.title}`, '');
+  if (m.description) out.push(...m.description.trim().split('\n').map((l) => `> ${l}`), '');
+  out.push(`*${m.runCounts}. Report generated ${m.generatedAt.toISOString().slice(0, 10)}${m.version ? ` by ablate ${m.version}` : ''}.*`, '');
+
+  out.push('## Verdicts', '');
+  if (m.verdicts.length === 0) out.push('Nothing to compare: the study has a single variant.', '');
+  m.verdicts.forEach((v, i) => {
+    out.push(`${i + 1}. **${verdictTitle(v)}.** ${v.text}`);
+    for (const n of v.notes) out.push(`   *${n}.*`);
+  });
+  if (m.verdicts.length) out.push('');
+
+  out.push('## Ablation table', '');
+  out.push(`One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; **Final val acc** is the mean of the last ${m.options.lastK} epochs' validation accuracy (see *How to read the numbers*).`, '');
+  out.push(markdownTable(ablationTable(m)), '');
+
+  out.push('## Runs', '');
+  out.push(markdownTable(runsTable(m)), '');
+
+  out.push('## Plots', '');
+  for (const p of m.plots) out.push(`### ${p.title}`, '', `![${p.title}](plots/${p.id}.png)`, '', `*${p.caption}*`, '');
+
+  out.push('## How to read the numbers', '');
+  for (const n of methodNotes(m)) out.push(`- ${n}`);
+  out.push('');
+
+  out.push('## Environment', '');
+  out.push(markdownTable({ header: ['Item', 'Value'], rows: m.environment.map((r) => [r.label, r.value]), numeric: [false, false] }), '');
+
+  if (m.problems.length > 0) {
+    out.push('## Problems', '');
+    for (const p of m.problems) out.push(`- **${p.run}**${p.state ? ` (${p.state})` : ''}: ${p.message.replace(/\r?\n/g, ' ')}`);
+    out.push('');
+  }
+  return out.join('\n');
+}

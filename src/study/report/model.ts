@@ -1,0 +1,99 @@
+/** Everything the report says, computed once; markdown.ts and html.ts only lay it out. */
+import type { StudyRecord } from '../run-files.js';
+import type { Comparison } from '../spec-expand.js';
+import { type EnvironmentRow, environmentRows } from './environment.js';
+import { DASH, points, prettyName } from './format.js';
+import { type Plot, buildPlots } from './plots.js';
+import { type ReportOptions, type VariantSummary, summariseVariants } from './summary.js';
+import { type Verdict, judge } from './verdict.js';
+
+export interface Problem {
+  run: string;
+  state: string;
+  message: string;
+}
+
+export interface ReportModel {
+  study: StudyRecord;
+  title: string;
+  description?: string;
+  generatedAt: Date;
+  version?: string;
+  options: Required<ReportOptions>;
+  variants: VariantSummary[];
+  /** Axis columns worth showing (an axis that merely repeats the variant name is left out). */
+  axisColumns: string[];
+  verdicts: Verdict[];
+  environment: EnvironmentRow[];
+  problems: Problem[];
+  plots: Plot[];
+  runCounts: string;
+}
+
+/**
+ * The study index's resolved pairs; failing those, every variant against `baseline` when it names a
+ * variant, else against the first variant.
+ */
+export function comparisonsFor(study: StudyRecord, variants: VariantSummary[]): Comparison[] {
+  if (study.index?.compare && study.index.compare.length > 0) return study.index.compare;
+  const names = variants.map((v) => v.name);
+  const ref = typeof study.index?.baseline === 'string' && names.includes(study.index.baseline) ? study.index.baseline : names[0];
+  return names.filter((n) => n !== ref).map((n) => ({ variant: n, reference: ref }));
+}
+
+function axisColumns(study: StudyRecord, variants: VariantSummary[]): string[] {
+  const keys = study.index ? Object.keys(study.index.axes) : [...new Set(variants.flatMap((v) => Object.keys(v.axes)))];
+  return keys.filter((k) => !variants.every((v) => String(v.axes[k]) === v.name));
+}
+
+function problems(study: StudyRecord): Problem[] {
+  const out: Problem[] = [];
+  for (const r of study.runs) {
+    if (r.status?.error) out.push({ run: r.name, state: r.state, message: r.status.error });
+    else if (r.state === 'failed' || r.state === 'diverged') out.push({ run: r.name, state: r.state, message: 'no error message recorded' });
+    for (const w of r.warnings) out.push({ run: r.name, state: r.state, message: w });
+  }
+  for (const w of study.warnings) out.push({ run: '(study)', state: '', message: w });
+  return out;
+}
+
+export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string } = {}): ReportModel {
+  const opts: Required<ReportOptions> = { lastK: options.lastK ?? 3, noiseEpochs: options.noiseEpochs ?? 5, level: options.level ?? 0.95 };
+  const variants = summariseVariants(study, opts);
+  const verdicts = comparisonsFor(study, variants).map((c) => judge(c, variants, opts));
+  const generatedAt = options.now ?? new Date();
+  const states = new Map<string, number>();
+  for (const r of study.runs) states.set(r.state, (states.get(r.state) ?? 0) + 1);
+  const runCounts = `${study.runs.length} run${study.runs.length === 1 ? '' : 's'}: ${[...states].map(([s, n]) => `${n} ${s}`).join(', ')}`;
+  const name = study.index?.name ?? study.dir.split(/[\\/]/).pop() ?? 'study';
+  return {
+    study,
+    title: name,
+    ...(study.index?.description ? { description: study.index.description } : {}),
+    generatedAt,
+    ...(options.version ? { version: options.version } : {}),
+    options: opts,
+    variants,
+    axisColumns: axisColumns(study, variants),
+    verdicts,
+    environment: environmentRows(study, generatedAt, options.version),
+    problems: problems(study),
+    plots: buildPlots(variants),
+    runCounts,
+  };
+}
+
+/** The "Δ vs reference" cell of a variant: the one comparison where it is the variant side. */
+export function deltaCell(model: ReportModel, variant: string): string {
+  const vs = model.verdicts.filter((v) => v.variant === variant && v.difference !== undefined);
+  if (vs.length !== 1) return DASH;
+  const v = vs[0];
+  const d = points(v.difference!);
+  if (v.interval) return `${d} [${points(v.interval.low)}, ${points(v.interval.high)}] vs ${v.reference}`;
+  if (v.noiseThreshold !== undefined) return `${d} (noise ±${(100 * v.noiseThreshold).toFixed(1)}) vs ${v.reference}`;
+  return `${d} vs ${v.reference}`;
+}
+
+export function verdictTitle(v: Verdict): string {
+  return `${prettyName(v.variant)} vs ${prettyName(v.reference)}`;
+}

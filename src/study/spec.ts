@@ -1,0 +1,361 @@
+/**
+ * The study file: a base training config, the axes to vary, the seeds, and what to compare.
+ *
+ * ```yaml
+ * name: resnet-vs-plain
+ * base: { model: resnet34, epochs: 10, optimizer: { name: sgd, lr: 0.01 } }
+ * axes:
+ *   model: [resnet34, plain34]                 # a list: labels come from the values
+ *   augment: { none: [], cutmix: [{ cutmix: { alpha: 1 } }] }   # a mapping: label → value
+ *   optimizer.lr: [0.1, 0.01]                  # dotted paths reach into the config
+ * seeds: [0, 1, 2]                             # or a count: seeds: 3
+ * baseline: { augment: none }                  # or a variant name: baseline: resnet34-none-lr0.1
+ * compare: [[resnet34, plain34]]               # explicit pairs: [variant, reference]
+ * ```
+ * Parsing checks every field independently and reports all problems at once (StudySpecError).
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, formatPath, joinPath } from './spec-issues.js';
+import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
+
+export type AxisValue = string | number | boolean | null;
+
+/** One value an axis takes: `label` names it in run names, `value` goes into the config. */
+export interface AxisChoice {
+  label: string;
+  value: unknown;
+  /** What the study index and the report show for this choice: the value itself when scalar, else the label. */
+  display: AxisValue;
+}
+
+export interface StudyAxis {
+  path: string;
+  choices: AxisChoice[];
+}
+
+/** An explicit variant from `variants:`; its overrides are flattened to dotted leaf paths. */
+export interface ExplicitVariant {
+  name: string;
+  overrides: Record<string, unknown>;
+}
+
+export interface StudySpec {
+  /** Where the spec came from (a file path or `<inline>`), for messages. */
+  source: string;
+  name: string;
+  description?: string;
+  base: PlainObject;
+  axes: StudyAxis[];
+  variants?: ExplicitVariant[];
+  seeds: number[];
+  baseline?: string | Record<string, AxisValue>;
+  compare?: [string, string][];
+  /** Seedless variant names in expansion order (explicit variants × axes grid). */
+  variantNames: string[];
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+const NAME_EXPECTED = 'a name of letters, digits, ".", "_", "+" or "-" (it becomes a folder name)';
+const nameSchema = z.string({ error: NAME_EXPECTED }).regex(NAME_RE, { error: NAME_EXPECTED });
+const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()], { error: 'a string, number, true/false or null' });
+
+/** Each top-level field is checked on its own so one bad field never hides problems in another. */
+const FIELDS = {
+  name: nameSchema,
+  description: z.string({ error: 'a string' }),
+  base: z.record(z.string(), z.unknown(), { error: 'a mapping: the training config every variant starts from' }),
+  axes: z.record(
+    z.string(),
+    z.union([z.array(z.unknown()).min(1), z.record(z.string(), z.unknown())], { error: 'a non-empty list of values, or a mapping of label → value' }),
+    { error: 'a mapping of config path → values, e.g. {model: [resnet34, plain34]}' },
+  ),
+  variants: z.array(z.record(z.string(), z.unknown(), { error: 'a mapping of config overrides, with an optional name' }), { error: 'a list of variants' }).min(1),
+  seeds: z.union([z.array(z.number().int().min(0), { error: 'a list of non-negative integers' }).min(1), z.number().int().min(1)], {
+    error: 'a list of non-negative integer seeds, or a count (seeds: 3 means [0, 1, 2])',
+  }),
+  baseline: z.union([z.string(), z.record(z.string(), scalarSchema)], { error: 'a variant name, or a mapping of axis → value' }),
+  compare: z.array(
+    z.tuple([z.string(), z.string()], { error: 'a pair [variant, reference]' }),
+    { error: 'a list of pairs [variant, reference]' },
+  ).min(1),
+} as const;
+
+type FieldName = keyof typeof FIELDS;
+const FIELD_NAMES = Object.keys(FIELDS) as FieldName[];
+const REQUIRED: FieldName[] = ['name', 'base'];
+
+/** Parse and check study-file text (YAML, or JSON when the source ends in .json or the text starts with `{`). */
+export function parseStudySpec(text: string, source = '<inline>'): StudySpec {
+  const isJson = extname(source).toLowerCase() === '.json' || /^\s*\{/.test(text);
+  let raw: unknown;
+  if (isJson) {
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new StudySpecError(source, [{ path: '', expected: 'valid JSON', received: (e as Error).message }]);
+    }
+  } else {
+    const doc = parseDocument(text);
+    if (doc.errors.length > 0) {
+      throw new StudySpecError(source, doc.errors.map((e) => ({
+        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+        expected: 'valid YAML',
+        received: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
+      })));
+    }
+    raw = doc.toJS();
+  }
+  return checkStudySpec(raw, source);
+}
+
+export function loadStudySpec(file: string): StudySpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new StudySpecError(file, [{ path: '', expected: 'a readable study file', received: (e as NodeJS.ErrnoException).code ?? String(e) }]);
+  }
+  return parseStudySpec(text, file);
+}
+
+/** Check an already-parsed study object (e.g. built in code) and normalise it. */
+export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
+  if (!isPlainObject(raw)) throw new StudySpecError(source, [issue('', 'a mapping with at least "name" and "base"', raw)]);
+  const issues: SpecIssue[] = [];
+  const ok: Partial<Record<FieldName, unknown>> = {};
+
+  for (const key of Object.keys(raw)) {
+    if ((FIELD_NAMES as string[]).includes(key)) continue;
+    const guess = didYouMean(key, FIELD_NAMES);
+    issues.push(issue(formatPath([key]), guess ? `no key "${key}" (did you mean "${guess}"?)` : `only the keys ${FIELD_NAMES.join(', ')}`, raw[key]));
+  }
+  for (const field of FIELD_NAMES) {
+    if (raw[field] === undefined) {
+      if (REQUIRED.includes(field)) issues.push(issue(field, field === 'name' ? NAME_EXPECTED : describeField(field), undefined));
+      continue;
+    }
+    const r = FIELDS[field].safeParse(raw[field], { reportInput: true });
+    if (r.success) ok[field] = r.data;
+    else issues.push(...fromZodIssues(r.error.issues, field, () => []));
+  }
+  if (raw.axes !== undefined && isPlainObject(raw.axes) && Object.keys(raw.axes).length === 0) {
+    issues.push(issue('axes', 'at least one axis (or leave "axes" out)', raw.axes));
+    delete ok.axes;
+  }
+
+  const base = (ok.base as PlainObject | undefined) ?? {};
+  const axes = ok.axes ? checkAxes(ok.axes as Record<string, unknown>, base, issues) : [];
+  const variants = ok.variants ? checkVariants(ok.variants as PlainObject[], base, axes, issues) : undefined;
+  const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base);
+
+  const variantNames = combineNames(variants, axes, issues);
+  const baseline = ok.baseline as StudySpec['baseline'];
+  if (baseline !== undefined) checkBaseline(baseline, variantNames, axes, variants, issues);
+  const compare = ok.compare as [string, string][] | undefined;
+  if (compare) checkCompare(compare, variantNames, issues);
+
+  if (issues.length > 0) throw new StudySpecError(source, issues);
+  return {
+    source,
+    name: ok.name as string,
+    ...(ok.description !== undefined ? { description: ok.description as string } : {}),
+    base,
+    axes,
+    ...(variants ? { variants } : {}),
+    seeds,
+    ...(baseline !== undefined ? { baseline } : {}),
+    ...(compare ? { compare } : {}),
+    variantNames,
+  };
+}
+
+function describeField(field: FieldName): string {
+  return field === 'base' ? 'a mapping: the training config every variant starts from' : 'a value';
+}
+
+function resolveSeeds(seeds: number | number[] | undefined, base: PlainObject): number[] {
+  if (typeof seeds === 'number') return Array.from({ length: seeds }, (_, i) => i);
+  if (seeds) return [...new Set(seeds)];
+  return [typeof base.seed === 'number' && Number.isInteger(base.seed) ? base.seed : 0];
+}
+
+/** The run-name fragment for a scalar value: strings as they are, numbers/booleans prefixed with the field. */
+export function labelFor(path: string, value: AxisValue): string {
+  const field = path.split('.').pop()!;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return `${field}${value}`;
+  if (typeof value === 'boolean') return value ? field : `no-${field}`;
+  return `no-${field}`;
+}
+
+function isScalar(v: unknown): v is AxisValue {
+  return v === null || ['string', 'number', 'boolean'].includes(typeof v);
+}
+
+function checkAxes(rawAxes: Record<string, unknown>, base: PlainObject, issues: SpecIssue[]): StudyAxis[] {
+  const axes: StudyAxis[] = [];
+  for (const [path, spec] of Object.entries(rawAxes)) {
+    const where = formatPath(['axes', path]);
+    if (!isDottedPath(path)) {
+      issues.push(issue(where, 'a config path such as "model" or "optimizer.lr"', path));
+      continue;
+    }
+    if (path === 'seed') {
+      issues.push(issue(where, 'no "seed" axis (use the top-level "seeds:" list)', spec));
+      continue;
+    }
+    const blocked = blockedPrefix(base, path);
+    if (blocked) {
+      issues.push(issue(where, `a path into a mapping, but base.${blocked} is not a mapping`, pathValue(base, blocked)));
+      continue;
+    }
+    const choices: AxisChoice[] = [];
+    if (Array.isArray(spec)) {
+      spec.forEach((v, i) => {
+        if (!isScalar(v)) {
+          issues.push(issue(`${where}[${i}]`, `a string, number, true/false or null (name list or mapping values: ${path}: {label: value, ...})`, v));
+        } else if (v === '') {
+          issues.push(issue(`${where}[${i}]`, 'a non-empty string', v));
+        } else {
+          choices.push({ label: labelFor(path, v), value: v, display: v });
+        }
+      });
+    } else {
+      for (const [label, v] of Object.entries(spec as PlainObject)) {
+        if (!NAME_RE.test(label)) issues.push(issue(formatPath(['axes', path, label]), `a label of letters, digits, ".", "_", "+" or "-"`, label));
+        else choices.push({ label, value: v, display: label });
+      }
+    }
+    // Keep the first of duplicated values so the duplicate is reported once, not again as a name collision.
+    const unique = choices.filter((c, i) => {
+      const first = choices.findIndex((d) => d.label === c.label) === i;
+      if (!first) issues.push(issue(where, `distinct values ("${c.label}" appears twice)`, spec));
+      return first;
+    });
+    axes.push({ path, choices: unique });
+  }
+  for (let i = 0; i < axes.length; i++) {
+    for (let j = i + 1; j < axes.length; j++) {
+      if (pathsOverlap(axes[i].path, axes[j].path)) {
+        issues.push(issue(formatPath(['axes', axes[j].path]), `an axis that does not overlap axis "${axes[i].path}"`, axes[j].path));
+      }
+    }
+  }
+  return axes;
+}
+
+function pathValue(obj: PlainObject, path: string): unknown {
+  let cur: unknown = obj;
+  for (const p of path.split('.')) cur = isPlainObject(cur) ? cur[p] : undefined;
+  return cur;
+}
+
+/** `{optimizer: {lr: 0.1}, 'data.imageSize': 64}` → `{'optimizer.lr': 0.1, 'data.imageSize': 64}`. */
+function flattenOverrides(obj: PlainObject, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (isPlainObject(v) && Object.keys(v).length > 0) flattenOverrides(v, path, out);
+    else out[path] = v;
+  }
+  return out;
+}
+
+function checkVariants(raw: PlainObject[], base: PlainObject, axes: StudyAxis[], issues: SpecIssue[]): ExplicitVariant[] {
+  const out: ExplicitVariant[] = [];
+  raw.forEach((entry, i) => {
+    const where = `variants[${i}]`;
+    const { name, ...rest } = entry;
+    const overrides = flattenOverrides(rest);
+    let ok = true;
+    for (const path of Object.keys(overrides)) {
+      const p = joinPath(where, formatPath([path]));
+      if (!isDottedPath(path)) { issues.push(issue(p, 'a config path such as "model" or "optimizer.lr"', path)); ok = false; continue; }
+      const blocked = blockedPrefix(base, path);
+      if (blocked) { issues.push(issue(p, `a path into a mapping, but base.${blocked} is not a mapping`, pathValue(base, blocked))); ok = false; }
+      const axis = axes.find((a) => pathsOverlap(a.path, path));
+      if (axis) { issues.push(issue(p, `a path that is not also axis "${axis.path}"`, overrides[path])); ok = false; }
+      if (path === 'seed') { issues.push(issue(p, 'no per-variant seed (use the top-level "seeds:" list)', overrides[path])); ok = false; }
+    }
+    let resolved: string | undefined;
+    if (name !== undefined) {
+      if (typeof name !== 'string' || !NAME_RE.test(name)) { issues.push(issue(`${where}.name`, NAME_EXPECTED, name)); ok = false; }
+      else resolved = name;
+    } else {
+      const entries = Object.entries(overrides);
+      if (entries.length === 0) resolved = 'base';
+      else if (entries.every(([, v]) => isScalar(v))) resolved = entries.map(([p, v]) => sanitize(labelFor(p, v as AxisValue))).join('-');
+      else { issues.push(issue(`${where}.name`, 'a name (required when an override is a list or mapping)', undefined)); ok = false; }
+    }
+    if (ok && resolved !== undefined) out.push({ name: resolved, overrides });
+  });
+  return out;
+}
+
+/** Keep run names usable as folder names on every OS. */
+export function sanitize(label: string): string {
+  return label.replace(/[^A-Za-z0-9._+-]+/g, '_');
+}
+
+/** Seedless names for (explicit variant × axes grid), in expansion order; duplicates are reported. */
+function combineNames(variants: ExplicitVariant[] | undefined, axes: StudyAxis[], issues: SpecIssue[]): string[] {
+  const names: string[] = [];
+  for (const v of variants ?? [undefined]) {
+    for (const point of gridPoints(axes)) {
+      const parts = [...(v ? [v.name] : []), ...point.map((c) => sanitize(c.label))];
+      names.push(parts.length > 0 ? parts.join('-') : 'base');
+    }
+  }
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) issues.push(issue(variants ? 'variants' : 'axes', `values that give every variant a distinct name ("${n}" comes out twice)`, n));
+    seen.add(n);
+  }
+  return names;
+}
+
+/** Cartesian product of the axes' choices, first axis slowest (so `model` groups rows in tables). */
+export function gridPoints(axes: StudyAxis[]): AxisChoice[][] {
+  let points: AxisChoice[][] = [[]];
+  for (const axis of axes) points = points.flatMap((p) => axis.choices.map((c) => [...p, c]));
+  return points;
+}
+
+function checkBaseline(baseline: string | Record<string, AxisValue>, names: string[], axes: StudyAxis[], variants: ExplicitVariant[] | undefined, issues: SpecIssue[]): void {
+  if (typeof baseline === 'string') {
+    if (!names.includes(baseline)) issues.push(issue('baseline', oneOfNames(baseline, names), baseline));
+    return;
+  }
+  const axisNames = [...axes.map((a) => a.path), ...(variants ? ['variant'] : [])];
+  for (const [key, value] of Object.entries(baseline)) {
+    const where = formatPath(['baseline', key]);
+    if (key === 'variant' && variants) {
+      if (!variants.some((v) => v.name === value)) issues.push(issue(where, oneOfNames(String(value), variants.map((v) => v.name)), value));
+      continue;
+    }
+    const axis = axes.find((a) => a.path === key);
+    if (!axis) { issues.push(issue(where, `an axis name: ${axisNames.map((n) => `"${n}"`).join(', ') || '(this study has no axes)'}`, key)); continue; }
+    if (!axis.choices.some((c) => c.display === value || c.label === value)) {
+      issues.push(issue(where, `one of the values of axis "${key}": ${axis.choices.map((c) => JSON.stringify(c.display)).join(', ')}`, value));
+    }
+  }
+}
+
+function checkCompare(pairs: [string, string][], names: string[], issues: SpecIssue[]): void {
+  pairs.forEach((pair, i) => {
+    pair.forEach((n, j) => {
+      if (!names.includes(n)) issues.push(issue(`compare[${i}][${j}]`, oneOfNames(n, names), n));
+    });
+    if (pair[0] === pair[1]) issues.push(issue(`compare[${i}]`, 'two different variants', pair));
+  });
+}
+
+function oneOfNames(got: string, names: string[]): string {
+  const guess = didYouMean(got, names);
+  const list = names.length <= 8 ? names.join(', ') : `${names.slice(0, 8).join(', ')}, … (${names.length} in all)`;
+  return guess ? `a variant name (did you mean "${guess}"?)` : `a variant name: ${list}`;
+}
+
+export { StudySpecError, type SpecIssue } from './spec-issues.js';
