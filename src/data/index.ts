@@ -1,0 +1,30 @@
+// Public surface of the data layer: sources -> Dataset -> (decode + cache) ImageSet -> DataLoader -> BatchU8.
+export type { BatchU8, BadFile, BadFileReason, ConversionCounts, Dataset, DatasetItem, SourceName } from './types.js';
+export type { DataSource } from './dataset-base.js';
+export { SubsetDataset, ConcatDataset } from './dataset-base.js';
+export { parseSplit, resolveRange, type SplitPart } from './split.js';
+export { permutation, hashOrder, mulberry32, seedFrom } from './random.js';
+export { openImageFolder, hasJfifHeader, type ImageFolderOptions } from './image-folder.js';
+export { openTfds } from './tfds.js';
+export { decodeExample, encodeExample, type ExampleFeatures, type FeatureValue } from './tf-example.js';
+export { scanTfRecords, frameTfRecord } from './tfrecord.js';
+export { openStanfordDogs } from './stanford-dogs.js';
+export { readMat, matStrings, matNumbers, type MatValue } from './matlab.js';
+export { openCifar, type CifarKind } from './cifar.js';
+export { openGenerated, renderGenerated, generatedClassNames, DEFAULT_GENERATED, MAX_GENERATED_CLASSES, SHAPES, TEXTURES, type GeneratedOptions, type Difficulty } from './generated.js';
+export { decodeItem, BadImageError, RESIZE_KERNEL, type ResizeMode, type DecodeTarget, type Decoded } from './decode.js';
+export { prepareImages, defaultCacheDir, ImageSet, CACHE_VERSION, type PrepareOptions } from './image-cache.js';
+export { DataLoader, type LoaderOptions, type EpochOptions, type LoaderStats } from './loader.js';
+export {
+  DataSpecSchema,
+  GeneratedSpecSchema,
+  SOURCE_NAMES,
+  parseDataSpec,
+  detectSource,
+  openSource,
+  openDataset,
+  prepareDataset,
+  resolveImageSize,
+  type DataSpec,
+  type DataSpecInput,
+} from './spec.js';
