@@ -1,0 +1,97 @@
+/**
+ * The bridge between live models and checkpoint files: model.stateDict() ⇄ RawTensor maps (the engine-
+ * independent form src/models/pth reads and writes), and `.pth` save/load on top.
+ */
+import { tensor, tidy, type Tensor } from '../tensor/index.js';
+import { invalidArg } from '../util/errors.js';
+import { StateDictError, isCleanLoad, planStateDictLoad, type LoadReport, type LoadStateDictOptions, type Model } from '../nn/index.js';
+import { DTYPE_SIZE, isRawTensor, numel, readStateDict, writeStateDict, type CheckpointSource, type RawTensor, type ReadStateDictOptions } from './pth/index.js';
+
+/** A tensor's contiguous little-endian bytes (copied to the CPU), as a checkpoint stores them. */
+export function tensorToRaw(t: Tensor): RawTensor {
+  return { dtype: t.dtype, shape: t.shape, data: t.toBytes() };
+}
+
+/** A new CPU tensor holding a checkpoint tensor's values, dtype kept. */
+export function rawToTensor(raw: RawTensor): Tensor {
+  if (!isRawTensor(raw)) throw invalidArg('raw tensor', 'a RawTensor {dtype, shape, data}', raw);
+  const n = numel(raw.shape);
+  const size = DTYPE_SIZE[raw.dtype];
+  if (raw.data.byteLength !== n * size) {
+    throw new RangeError(`A ${raw.dtype} tensor of shape [${raw.shape.join(', ')}] needs ${n * size} bytes but its data has ${raw.data.byteLength}`);
+  }
+  // Typed-array views need aligned offsets; a checkpoint slice may not be, so copy it then.
+  const bytes = raw.data.byteOffset % size === 0 ? raw.data : raw.data.slice();
+  const view = <T>(C: new (b: ArrayBufferLike, o: number, l: number) => T): T => new C(bytes.buffer, bytes.byteOffset, n);
+  const shape = [...raw.shape];
+  switch (raw.dtype) {
+    case 'float32': return tensor(view(Float32Array), shape, 'float32');
+    case 'float64': return tensor(view(Float64Array), shape, 'float64');
+    case 'int64': return tensor(view(BigInt64Array), shape, 'int64');
+    case 'int32': return tensor(view(Int32Array), shape, 'int32');
+    case 'int16': return tensor(view(Int16Array), shape, 'int16');
+    case 'int8': return tensor(view(Int8Array), shape, 'int8');
+    case 'uint8': return tensor(view(Uint8Array), shape, 'uint8');
+    case 'bool': return tensor(view(Uint8Array), shape, 'bool');
+    // The engine builds half tensors from float32 values; both widen to float32 exactly.
+    case 'bfloat16': return tensor(bf16ToF32(view(Uint16Array)), shape, 'bfloat16');
+    case 'float16': return tensor(f16ToF32(view(Uint16Array)), shape, 'float16');
+  }
+}
+
+function bf16ToF32(h: Uint16Array): Float32Array {
+  const bits = new Uint32Array(h.length);
+  for (let i = 0; i < h.length; i++) bits[i] = h[i]! << 16;
+  return new Float32Array(bits.buffer);
+}
+
+function f16ToF32(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    const v = h[i]!;
+    const sign = v & 0x8000 ? -1 : 1;
+    const exp = (v >> 10) & 0x1f;
+    const frac = v & 0x3ff;
+    out[i] = exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}
+
+/** The model's state dict as RawTensors under torchvision keys (includes `num_batches_tracked`). */
+export function stateDictToRaw(model: Model): Map<string, RawTensor> {
+  const out = new Map<string, RawTensor>();
+  for (const [k, t] of model.stateDict()) out.set(k, tensorToRaw(t));
+  return out;
+}
+
+/**
+ * Loads checkpoint tensors into a model. Shapes are checked before any data is converted; strict (the
+ * default) throws a StateDictError listing missing, unexpected and mis-shaped keys and changes nothing;
+ * `strict: false` loads what matches (e.g. an ImageNet checkpoint into a 2-class model, skipping `fc`).
+ */
+export function loadRawStateDict(model: Model, raw: ReadonlyMap<string, RawTensor>, options: LoadStateDictOptions = {}): LoadReport {
+  if (!(raw instanceof Map)) throw invalidArg('state dict', 'a Map from key to RawTensor', raw);
+  const report = planStateDictLoad(model.stateDict(), raw);
+  if ((options.strict ?? true) && !isCleanLoad(report)) throw new StateDictError(report, `model "${model.name}"`);
+  tidy(() => {
+    const matched = new Map(report.loaded.map((k) => [k, rawToTensor(raw.get(k)!)]));
+    model.loadStateDict(matched, { strict: false });
+  });
+  return report;
+}
+
+/** Writes the model's weights as a zip `.pth` that `torch.load` + `load_state_dict` accept. */
+export async function saveWeights(model: Model, path: string): Promise<void> {
+  await writeStateDict(path, stateDictToRaw(model));
+}
+
+export interface LoadWeightsOptions extends LoadStateDictOptions, ReadStateDictOptions {}
+
+/**
+ * Reads a PyTorch checkpoint (`torch.save(model.state_dict(), path)`, or a training checkpoint holding
+ * one; see ReadStateDictOptions) and loads it into the model. Never executes code from the file.
+ */
+export async function loadWeights(model: Model, source: CheckpointSource, options: LoadWeightsOptions = {}): Promise<LoadReport> {
+  const raw = await readStateDict(source, { key: options.key, stripPrefix: options.stripPrefix });
+  return loadRawStateDict(model, raw, { strict: options.strict });
+}

@@ -1,0 +1,16 @@
+/** The functional graph API: input(), layer.apply(), model(), with shape inference in TypeScript. */
+export { Layer, Node, SymbolicTensor, uniqueLayerName, type LayerArgs, type LayerCost } from './layer.js';
+export { Model, model, type ModelArgs, type ParamCounts } from './model.js';
+export { input, InputLayer, type InputArgs } from './layers/input.js';
+export { conv2d, Conv2D, type Conv2dArgs, type ConvInitializer } from './layers/conv.js';
+export { batchNorm, BatchNormalization, type BatchNormArgs } from './layers/batch-norm.js';
+export {
+  maxPool, avgPool, globalAveragePool, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, type Pool2dArgs, type GlobalPoolArgs,
+} from './layers/pooling.js';
+export { relu, flatten, dense, dropout, identity, ReLU, Flatten, Dense, Dropout, Identity, type DenseArgs, type DropoutArgs } from './layers/core.js';
+export { add, Add } from './layers/merge.js';
+export { zeroPadShortcut, ZeroPadShortcut, type ZeroPadShortcutArgs } from './layers/shortcut.js';
+export { summarize, formatSummary, formatCount, type InputSize, type SummaryData, type SummaryRow, type SummaryTotals } from './summary.js';
+export { planStateDictLoad, isCleanLoad, StateDictError, type LoadReport, type LoadStateDictOptions, type MisshapedKey } from './state-dict.js';
+export { kaimingNormalFanOut_, kaimingUniformTorchDefault_, biasUniform_, fans } from './init.js';
+export { formatShape, windowOutput, type Shape, type Pair } from './shape.js';

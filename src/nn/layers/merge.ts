@@ -1,0 +1,39 @@
+import type { Tensor } from '../../tensor/index.js';
+import { Layer, type LayerArgs, type LayerCost } from '../layer.js';
+import { formatShape, sampleSize, type Shape } from '../shape.js';
+
+/** Element-wise sum of two or more inputs of identical shape (no broadcasting: a mismatch is a bug). */
+export class Add extends Layer {
+  readonly className = 'Add';
+  constructor(args: LayerArgs = {}) {
+    super(args, 'add');
+  }
+  protected override checkArity(n: number): void {
+    if (n < 2) throw new RangeError(`Add layer "${this.name}" needs at least 2 inputs but received ${n}`);
+  }
+  computeOutputShape(shapes: readonly Shape[]): Shape {
+    const first = shapes[0]!;
+    for (const s of shapes.slice(1)) {
+      const same = s.length === first.length && s.every((d, i) => d === first[i] || d === null || first[i] === null);
+      if (!same) throw new RangeError(`Add layer "${this.name}" needs inputs of the same shape but received ${shapes.map(formatShape).join(' and ')}`);
+    }
+    return first.map((d, i) => d ?? shapes.find((s) => s[i] !== null)?.[i] ?? null);
+  }
+  call(inputs: readonly Tensor[]): Tensor {
+    let acc = inputs[0]!.add(inputs[1]!);
+    for (let i = 2; i < inputs.length; i++) {
+      const next = acc.add(inputs[i]!);
+      acc.dispose();
+      acc = next;
+    }
+    return acc;
+  }
+  override cost(shapes: readonly Shape[], out: Shape): LayerCost {
+    return { macs: 0, flops: (sampleSize(out) ?? 0) * (shapes.length - 1) };
+  }
+}
+
+/** Element-wise sum layer: `add().apply([a, b])`. */
+export function add(args: LayerArgs = {}): Add {
+  return new Add(args);
+}
