@@ -12,6 +12,7 @@ import { renderMarkdown } from './markdown.js';
 import { type ReportModel, buildReportModel } from './model.js';
 import { renderPlot, svgToPng } from './plots.js';
 import type { ReportOptions } from './summary.js';
+import { ablateVersion as packageVersion } from '../../util/version.js';
 
 export interface WriteReportOptions extends ReportOptions {
   /** Folder to write into (default: the study folder). */
@@ -29,24 +30,10 @@ export interface WrittenReport {
   model: ReportModel;
 }
 
-let cachedVersion: string | undefined | null = null;
-
-/** ablate's own version, from the package.json above this file (src/ or dist/). */
+/** ablate's own version (undefined when no package.json is found). */
 export function ablateVersion(): string | undefined {
-  if (cachedVersion !== null) return cachedVersion;
-  cachedVersion = undefined;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p)) {
-      try {
-        const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'ablate') { cachedVersion = pkg.version; break; }
-      } catch { /* keep looking upward */ }
-    }
-    dir = dirname(dir);
-  }
-  return cachedVersion;
+  const v = packageVersion();
+  return v === 'unknown' ? undefined : v;
 }
 
 export async function writeStudyReport(studyDir: string, options: WriteReportOptions = {}): Promise<WrittenReport> {

@@ -1,0 +1,85 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { runTraining } from '../../train/run.js';
+import { parseSetOverrides } from '../../study/spec-overrides.js';
+import { setPath, type PlainObject } from '../../study/spec-paths.js';
+import { UsageError } from '../main.js';
+import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
+
+export interface TrainFlags {
+  model?: string;
+  data?: string;
+  source?: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  augment?: string;
+  precision?: string;
+  device?: string;
+  threads?: string;
+  seed?: string;
+  set?: string[];
+  out: string;
+  resume?: boolean;
+}
+
+export function loadConfigFile(file: string): PlainObject {
+  if (!existsSync(file)) throw new UsageError(`config file ${file} does not exist`);
+  const text = readFileSync(file, 'utf8');
+  let obj: unknown;
+  try {
+    obj = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new UsageError(`${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UsageError(`${file}: expected a mapping of config fields at the top level`);
+  // A study file's `base:` is accepted too, so a study's settings can be trained on their own.
+  const o = obj as PlainObject;
+  return (typeof o.base === 'object' && o.base !== null && !('model' in o) ? (o.base as PlainObject) : o);
+}
+
+/** Config file ⊕ flags ⊕ --set overrides, in that order. */
+export function buildTrainConfig(file: string | undefined, f: TrainFlags): PlainObject {
+  const cfg: PlainObject = file ? loadConfigFile(file) : {};
+  const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
+  if (f.data !== undefined) data.path = resolve(f.data);
+  if (f.source !== undefined) data.source = f.source;
+  if (Object.keys(data).length) cfg.data = data;
+  if (f.model !== undefined) cfg.model = f.model;
+  if (f.epochs !== undefined) cfg.epochs = parsePositiveInt('--epochs', f.epochs);
+  if (f.batchSize !== undefined) cfg.batchSize = parsePositiveInt('--batch-size', f.batchSize);
+  if (f.lr !== undefined) cfg.optimizer = { ...((cfg.optimizer as PlainObject) ?? {}), lr: parseNumber('--lr', f.lr) };
+  if (f.augment !== undefined) cfg.augment = f.augment;
+  if (f.precision !== undefined) cfg.precision = f.precision;
+  if (f.device !== undefined) cfg.device = f.device;
+  if (f.threads !== undefined) cfg.threads = parsePositiveInt('--threads', f.threads);
+  if (f.seed !== undefined) cfg.seed = Number(f.seed);
+  for (const o of parseSetOverrides(f.set ?? [])) setPath(cfg, o.path, o.value);
+  if (cfg.model === undefined) throw new UsageError('no model given: pass --model <preset> (see `ablate summary --help`) or a config file with `model:`');
+  if (cfg.data === undefined) throw new UsageError('no data given: pass --data <path> (or --source generated) or a config file with `data:`');
+  return cfg;
+}
+
+export async function trainCommand(file: string | undefined, f: TrainFlags): Promise<void> {
+  const cfg = buildTrainConfig(file, f);
+  const runDir = resolve(f.out);
+  const { signal, dispose } = interruptSignal('training');
+  try {
+    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal });
+    const last = r.history[r.history.length - 1];
+    process.stderr.write(`\n${r.status}: ${r.epochsDone} epoch(s), ${r.imagesPerS.toFixed(1)} images/s` +
+      (typeof last?.val_accuracy === 'number' ? `, final val_accuracy ${last.val_accuracy.toFixed(4)}` : '') +
+      (r.bestValAccuracy !== undefined ? `, best ${r.bestValAccuracy.toFixed(4)} (epoch ${r.bestEpoch})` : '') +
+      `\nrun folder: ${runDir} (metrics.csv, history.jsonl, checkpoints/, model.pth)\n`);
+    if (r.status === 'stopped') {
+      process.stderr.write(`resume with: ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').join(' ')} --resume\n`);
+      process.exitCode = 130;
+    } else if (r.status === 'diverged') {
+      process.stderr.write(`${r.error}\n`);
+      process.exitCode = 2;
+    }
+  } finally {
+    dispose();
+  }
+}

@@ -1,0 +1,116 @@
+import { Command, CommanderError } from 'commander';
+import { ablateVersion } from '../util/version.js';
+
+/** A user-facing failure: printed as one line without a stack trace. */
+export class UsageError extends Error {}
+
+function buildProgram(): Command {
+  const program = new Command('ablate')
+    .description('Ablation studies of deep image classifiers (ResNet vs PlainNet, augmentation) on libtorch')
+    .version(ablateVersion())
+    .option('--verbose', 'print stack traces on errors')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program.command('demo')
+    .description('run the bundled demo study (residual vs plain, generated data, a few minutes on 2 cores) and write its report')
+    .option('--out <dir>', 'output folder', 'runs/demo')
+    .option('--threads <n>', 'CPU threads (default: all cores)')
+    .action(async (o) => (await import('./commands/demo.js')).demoCommand(o));
+
+  const study = program.command('study').description('run, report and inspect ablation studies');
+  study.command('run <file>')
+    .description('run every variant of a study file (YAML/JSON); re-running resumes')
+    .option('--data <path>', 'dataset path (overrides base.data.path)')
+    .option('--out <dir>', 'output folder (default: runs/<study name>)')
+    .option('--parallel <n>', 'variants trained at once (cores are split between them)', '1')
+    .option('--set <key=value...>', 'override a base config field, e.g. --set epochs=3 --set optimizer.lr=0.1')
+    .option('--threads <n>', 'CPU threads in total (default: all cores)')
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--only <names...>', 'run only these variants')
+    .option('--retry-failed', 'run failed and diverged variants again')
+    .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
+  study.command('report <dir>')
+    .description('write report.md, report.html and plots for a study folder')
+    .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));
+  study.command('status <dir>')
+    .description('progress of every variant of a study')
+    .option('--watch', 'refresh every 2 s until all variants finished')
+    .action(async (dir, o) => (await import('./commands/study.js')).studyStatusCommand(dir, o));
+
+  program.command('train [config]')
+    .description('train one model from a config file (YAML/JSON) and/or flags')
+    .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
+    .option('--data <path>', 'dataset path')
+    .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
+    .option('--epochs <n>')
+    .option('--batch-size <n>')
+    .option('--lr <x>')
+    .option('--augment <spec>', 'augmentation preset: none, standard, cutmix, mixup, standard+cutmix')
+    .option('--precision <p>', 'auto, fp32 or bf16')
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--threads <n>')
+    .option('--seed <n>')
+    .option('--set <key=value...>', 'override any config field')
+    .option('--out <dir>', 'run folder', 'runs/train')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
+
+  program.command('eval')
+    .description('evaluate a checkpoint on a dataset split: accuracy, per-class accuracy, confusion matrix')
+    .requiredOption('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision)')
+    .requiredOption('--model <preset>', 'model preset the checkpoint belongs to')
+    .requiredOption('--data <path>', 'dataset path')
+    .option('--source <name>', 'dataset source')
+    .option('--split <split>', 'split, e.g. test or train[80%:]', 'test')
+    .option('--image-size <n>', 'input size', '224')
+    .option('--batch-size <n>', 'batch size', '32')
+    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only)', 'imagenet')
+    .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
+
+  program.command('summary <preset>')
+    .description('print a Keras-style summary of a model preset')
+    .option('--input <size>', 'input height/width', '224')
+    .option('--classes <n>', 'number of classes', '1000')
+    .option('--shortcut <kind>', 'override the shortcut: projection, zero-pad, all-projection, none')
+    .action(async (preset, o) => (await import('./commands/summary.js')).summaryCommand(preset, o));
+
+  program.command('augment-preview')
+    .description('write a PNG grid of original vs augmented samples with their mixed labels')
+    .requiredOption('--data <path>', 'dataset path (or "generated")')
+    .option('--source <name>', 'dataset source')
+    .option('--split <split>', 'split', 'train')
+    .option('--augment <spec>', 'preset name or a YAML/JSON list', 'standard+cutmix')
+    .option('--image-size <n>', 'image size', '224')
+    .option('--count <n>', 'number of samples', '8')
+    .option('--seed <n>', 'seed', '0')
+    .option('--out <file>', 'output PNG', 'augment-preview.png')
+    .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
+
+  program.command('info')
+    .description('libtorch version, devices, threads and bf16 support')
+    .action(async () => (await import('./commands/info.js')).infoCommand());
+
+  return program;
+}
+
+/** Entry point: returns the process exit code; every error is printed once, as one clear line. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    const verbose = argv.includes('--verbose');
+    const err = e as Error;
+    process.stderr.write(`ablate: error: ${err.message}\n`);
+    if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError)) {
+      process.stderr.write('(run again with --verbose for the stack trace)\n');
+    }
+    return 1;
+  }
+}

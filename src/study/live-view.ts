@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProgressSnapshot } from '../train/progress-file.js';
+
+export function readProgress(runDir: string): ProgressSnapshot | undefined {
+  try {
+    return JSON.parse(readFileSync(join(runDir, 'progress.json'), 'utf8')) as ProgressSnapshot;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Stream {
+  write(s: string): boolean;
+  isTTY?: boolean;
+}
+
+/**
+ * One line per running variant, redrawn in place on a terminal (every second) or printed as plain
+ * lines every 30 s otherwise. Reads each run's progress.json, so it works for any number of workers.
+ */
+export class LiveView {
+  private readonly active = new Map<string, string>();
+  private drawn = 0;
+  private timer: NodeJS.Timeout;
+  private lastPlain = 0;
+
+  constructor(private readonly studyDir: string, private readonly out: Stream, private readonly quiet = false) {
+    this.timer = setInterval(() => this.render(), 1000);
+    this.timer.unref();
+  }
+  add(name: string): void {
+    this.active.set(name, '');
+  }
+  note(name: string, line: string): void {
+    this.clear();
+    this.out.write(`${name}: ${line}\n`);
+  }
+  remove(name: string): void {
+    this.active.delete(name);
+    this.render();
+  }
+  stop(): void {
+    clearInterval(this.timer);
+    this.clear();
+  }
+
+  line(name: string): string {
+    const p = readProgress(join(this.studyDir, name));
+    if (!p) return `${name.padEnd(28)} starting…`;
+    const w = 20;
+    const filled = Math.round((p.batch / Math.max(1, p.batches)) * w);
+    const bar = `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${'.'.repeat(w - filled)}]`;
+    const m = (k: string, v?: number, d = 4) => (v === undefined || v === null ? '' : ` ${k} ${v.toFixed(d)}`);
+    return `${name.padEnd(28)} epoch ${p.epoch}/${p.epochs} ${bar} ${p.batch}/${p.batches}${m('loss', p.loss)}${m('acc', p.accuracy)}${p.imagesPerS ? ` ${p.imagesPerS.toFixed(1)} img/s` : ''}`;
+  }
+
+  private clear(): void {
+    if (this.out.isTTY && this.drawn > 0) {
+      this.out.write(`\x1b[${this.drawn}A\x1b[J`);
+      this.drawn = 0;
+    }
+  }
+
+  private render(): void {
+    if (this.active.size === 0) return this.clear();
+    const lines = [...this.active.keys()].map((n) => this.line(n));
+    if (this.out.isTTY) {
+      this.clear();
+      this.out.write(lines.join('\n') + '\n');
+      this.drawn = lines.length;
+    } else if (!this.quiet && Date.now() - this.lastPlain > 30_000) {
+      this.lastPlain = Date.now();
+      this.out.write(lines.join('\n') + '\n');
+    }
+  }
+}

@@ -1,0 +1,192 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join, resolve, basename } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { validateTrainConfig } from '../train/config.js';
+import { readRunStatus, writeRunStatus, type RunStatus } from '../train/run-state.js';
+import { loadStudySpec } from './spec.js';
+import { expandStudy, type ExpandedStudy, type PlannedRun } from './spec-expand.js';
+import { studyIndexFor, type StudyIndex } from './run-files.js';
+import { writeStudyReport, type WrittenReport } from './report/index.js';
+import { LiveView, readProgress } from './live-view.js';
+
+export interface StudyRunOptions {
+  dataPath?: string;
+  out?: string;
+  parallel?: number;
+  overrides?: string[];
+  /** Threads in total, split between parallel variants. */
+  threads?: number;
+  device?: string;
+  only?: string[];
+  retryFailed?: boolean;
+  log?: (line: string) => void;
+  /** Where the child processes' progress goes in sequential mode ('inherit' shows their progress bars). */
+  childOutput?: 'inherit' | 'quiet';
+  signal?: AbortSignal;
+  /** Skip the report at the end (tests that check it separately). */
+  noReport?: boolean;
+}
+
+export interface StudyRunResult {
+  dir: string;
+  study: ExpandedStudy;
+  ran: string[];
+  skipped: string[];
+  failed: string[];
+  report?: WrittenReport;
+  interrupted: boolean;
+}
+
+const FINISHED = new Set(['ok', 'diverged']);
+
+/** Where the worker script lives: next to this file, as .ts under tsx or .js once compiled. */
+function workerEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.replace(/runner\.(ts|js)$/, (_m, ext: string) => `worker.${ext}`);
+}
+
+export function planStudy(file: string, o: StudyRunOptions = {}): { study: ExpandedStudy; dir: string } {
+  const spec = loadStudySpec(file);
+  const study = expandStudy(spec, {
+    dataPath: o.dataPath === undefined ? undefined : resolve(o.dataPath),
+    overrides: o.overrides,
+    validate: (cfg) => validateTrainConfig(cfg),
+  });
+  const dir = resolve(o.out ?? join('runs', study.name));
+  return { study, dir };
+}
+
+function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
+  const path = join(dir, 'study.json');
+  if (!existsSync(path)) return fresh;
+  try {
+    const old = JSON.parse(readFileSync(path, 'utf8')) as StudyIndex;
+    const byName = new Map(old.runs.map((r) => [r.name, r]));
+    return { ...fresh, createdAt: old.createdAt ?? fresh.createdAt, runs: fresh.runs.map((r) => ({ ...r, status: byName.get(r.name)?.status ?? r.status })) };
+  } catch {
+    return fresh; // a damaged index is rebuilt from the spec; the runs' own folders hold the truth
+  }
+}
+
+/**
+ * Runs every variant of a study, each in its own child process so that one crashing, diverging or
+ * failing variant never takes the others down. Re-running the same command resumes: finished runs
+ * are skipped and interrupted ones continue from their last checkpoint.
+ */
+export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<StudyRunResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const { study, dir } = planStudy(file, o);
+  mkdirSync(dir, { recursive: true });
+  let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
+  const saveIndex = () => {
+    index = { ...index, updatedAt: new Date().toISOString() };
+    writeJsonAtomic(join(dir, 'study.json'), index);
+  };
+  const setRunStatus = (name: string, status: string) => {
+    index = { ...index, runs: index.runs.map((r) => (r.name === name ? { ...r, status: status as never } : r)) };
+    saveIndex();
+  };
+  saveIndex();
+
+  if (o.only) {
+    const unknown = o.only.filter((n) => !study.runs.some((r) => r.name === n || r.variant === n));
+    if (unknown.length) throw new Error(`--only names no run of this study: ${unknown.join(', ')} (runs: ${study.runs.map((r) => r.name).join(', ')})`);
+  }
+  const todo: PlannedRun[] = [];
+  const skipped: string[] = [];
+  for (const run of study.runs) {
+    if (o.only && !o.only.includes(run.name) && !o.only.includes(run.variant)) continue;
+    const st = readRunStatus(join(dir, run.name));
+    if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !o.retryFailed))) {
+      skipped.push(run.name);
+      setRunStatus(run.name, st.status);
+      continue;
+    }
+    todo.push(run);
+  }
+  const failedBefore = skipped.filter((n) => readRunStatus(join(dir, n))?.status === 'failed');
+  log(`study ${study.name}: ${study.runs.length} runs in ${dir}` +
+    (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
+    (todo.length ? `, ${todo.length} to run` : ''));
+
+  const parallel = Math.max(1, Math.min(o.parallel ?? 1, todo.length || 1));
+  const totalThreads = o.threads ?? availableParallelism();
+  const threadsEach = Math.max(1, Math.floor(totalThreads / parallel));
+  const ran: string[] = [];
+  const failed: string[] = [];
+  const children = new Set<ChildProcess>();
+  let interrupted = false;
+  const onAbort = () => {
+    interrupted = true;
+    for (const c of children) c.kill('SIGINT');
+  };
+  o.signal?.addEventListener('abort', onAbort);
+  const live = parallel > 1 || o.childOutput === 'quiet' ? new LiveView(dir, process.stderr, o.childOutput === 'quiet') : undefined;
+
+  const runOne = async (run: PlannedRun, position: number): Promise<void> => {
+    const runDir = join(dir, run.name);
+    mkdirSync(runDir, { recursive: true });
+    const config = { ...run.config, threads: threadsEach, ...(o.device ? { device: o.device } : {}) };
+    writeJsonAtomic(join(runDir, 'request.json'), { config, resume: true, name: run.name });
+    setRunStatus(run.name, 'running');
+    if (!live) log(`\n[${position}/${todo.length}] ${run.name}`);
+    live?.add(run.name);
+    const code = await new Promise<number | string>((res) => {
+      const child = spawn(process.execPath, [...process.execArgv, workerEntry(), runDir], {
+        stdio: ['ignore', live ? 'ignore' : 'inherit', live ? 'pipe' : 'inherit'],
+        env: { ...process.env, ABLATE_THREADS: String(threadsEach) },
+      });
+      children.add(child);
+      let tail = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        tail = (tail + d.toString()).slice(-4000);
+      });
+      child.on('error', (e) => res(`could not start: ${e.message}`));
+      child.on('exit', (c, sig) => {
+        children.delete(child);
+        if (c !== 0 && tail) (live ? live.note(run.name, tail.trim().split('\n').pop() ?? '') : undefined);
+        res(sig ? `killed by ${sig}` : (c ?? 1));
+      });
+    });
+    live?.remove(run.name);
+    let st = readRunStatus(runDir);
+    if (code !== 0 && (!st || st.status === 'running')) {
+      // The child died without recording why (a native crash, out of memory, a kill): say so here.
+      const why = typeof code === 'string' ? `training process ${code}` : `training process exited with code ${code}`;
+      st = { ...(st ?? ({} as RunStatus)), status: interrupted ? 'stopped' : 'failed', error: why, finishedAt: new Date().toISOString() } as RunStatus;
+      writeRunStatus(runDir, st);
+    }
+    const final = st?.status ?? 'failed';
+    setRunStatus(run.name, final);
+    if (final === 'failed') failed.push(run.name);
+    ran.push(run.name);
+    log(`${run.name}: ${final}${st?.error ? ` — ${st.error}` : ''}`);
+  };
+
+  try {
+    let next = 0;
+    const workers = Array.from({ length: parallel }, async () => {
+      while (next < todo.length && !interrupted) {
+        const i = next++;
+        await runOne(todo[i]!, i + 1);
+      }
+    });
+    await Promise.all(workers);
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    live?.stop();
+  }
+
+  let report: WrittenReport | undefined;
+  if (!o.noReport) {
+    report = await writeStudyReport(dir);
+    log(`report: ${report.html}\n        ${report.markdown}`);
+  }
+  if (interrupted) log(`interrupted — run the same command again to resume ${basename(dir)}`);
+  return { dir, study, ran, skipped, failed, report, interrupted };
+}
+
+export { readProgress };

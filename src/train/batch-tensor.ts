@@ -1,0 +1,41 @@
+import { tensor, tidy, type Tensor } from '../tensor/index.js';
+import type { BatchU8 } from '../data/index.js';
+
+export type Normalization = 'unit' | 'imagenet';
+
+const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/**
+ * uint8 NHWC pixels → float32 [N, 3, H, W] in [0, 1]. Viewing NHWC bytes as NCHW through a permute
+ * gives channels-last strides for free, which is the layout the fast bf16 convolutions want;
+ * `contiguous` asks for classic NCHW instead.
+ */
+export function imagesToTensor(batch: BatchU8, o: { channelsLast: boolean; device?: string }): Tensor {
+  return tidy(() => {
+    const u8 = tensor(batch.images.subarray(0, batch.n * batch.height * batch.width * 3), [batch.n, batch.height, batch.width, 3], 'uint8');
+    const onDevice = o.device && o.device !== 'cpu' ? u8.to({ device: o.device }) : u8;
+    const nchw = onDevice.permute([0, 3, 1, 2]);
+    const f = nchw.to('float32').div(255);
+    return o.channelsLast ? f.contiguous('channels_last') : f.contiguous();
+  });
+}
+
+export function labelsToTensor(batch: BatchU8, device?: string): Tensor {
+  const labels = BigInt64Array.from(batch.labels.subarray(0, batch.n), (v) => BigInt(v));
+  const t = tensor(labels, [batch.n], 'int64');
+  if (!device || device === 'cpu') return t;
+  const moved = t.to({ device });
+  t.dispose();
+  return moved;
+}
+
+/** The seeds divide by 255 only ('unit'); ImageNet-pretrained weights expect mean/std normalisation. */
+export function normalize(x: Tensor, kind: Normalization): Tensor {
+  if (kind === 'unit') return x.clone();
+  return tidy(() => {
+    const mean = tensor(IMAGENET_MEAN, [1, 3, 1, 1]).to({ device: x.device });
+    const std = tensor(IMAGENET_STD, [1, 3, 1, 1]).to({ device: x.device });
+    return x.sub(mean).div(std);
+  });
+}

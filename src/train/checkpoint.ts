@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readCheckpoint, writeCheckpoint, writeStateDict, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
+import type { OptimizerState, Tensor } from '../tensor/index.js';
+import { tensorToRaw, rawToTensor } from '../models/index.js';
+
+/**
+ * Everything a killed run needs to continue exactly where it stopped. Stored in one torch-loadable
+ * file (`torch.load(path)['model']` is a torchvision state dict), written atomically, so the previous
+ * checkpoint survives a crash during the write.
+ */
+export interface TrainingState {
+  /** 0-based epoch in progress (or just finished, when epochComplete). */
+  epoch: number;
+  /** Batches of `epoch` already trained (the next one to train when resuming). */
+  batchInEpoch: number;
+  epochComplete: boolean;
+  globalStep: number;
+  optimizer: { kind: string; step: number; hyper: Record<string, number | boolean> };
+  schedule: unknown;
+  callbacks: unknown;
+  /** base64 of libtorch generator states, keyed by purpose (augmentation, ...). */
+  generators: Record<string, string>;
+  /** Running sums of the epoch in progress, so its final metrics equal an uninterrupted run's. */
+  accum: EpochAccumulators;
+  trainTimeS: number;
+  configHash: string;
+}
+
+export interface EpochAccumulators {
+  lossSum: number;
+  correct: number;
+  correctTop5: number;
+  seen: number;
+  waitMs: number;
+  stepMs: number;
+}
+
+export const CHECKPOINT_DIR = 'checkpoints';
+export const checkpointPath = (runDir: string, kind: 'last' | 'best'): string => join(runDir, CHECKPOINT_DIR, `${kind}.pth`);
+
+function rawMap(m: Map<string, Tensor>): Map<string, RawTensor> {
+  return new Map([...m].map(([k, t]) => [k, tensorToRaw(t)]));
+}
+
+export async function saveTrainingCheckpoint(
+  path: string,
+  model: Map<string, Tensor>,
+  optimizer: OptimizerState,
+  held: Record<string, Map<string, Tensor>>,
+  state: TrainingState,
+): Promise<void> {
+  const heldRaw = new Map<string, CheckpointValue>();
+  for (const [k, m] of Object.entries(held)) heldRaw.set(k, rawMap(m));
+  const value = new Map<string, CheckpointValue>([
+    ['model', rawMap(model)],
+    ['optimizer', rawMap(optimizer.tensors)],
+    ['held_weights', heldRaw],
+    // JSON rather than pickled scalars: exact round-trip of every number, and torch.load-able anyway.
+    ['ablate_state', JSON.stringify(state)],
+  ]);
+  await writeCheckpoint(path, value);
+}
+
+/** Plain torchvision-compatible weights: `model.load_state_dict(torch.load(path))`. */
+export async function saveWeights(path: string, model: Map<string, Tensor>): Promise<void> {
+  await writeStateDict(path, rawMap(model));
+}
+
+export interface LoadedCheckpoint {
+  model: Map<string, RawTensor>;
+  optimizerTensors: Map<string, RawTensor>;
+  held: Record<string, Map<string, RawTensor>>;
+  state: TrainingState;
+}
+
+function asRawMap(v: PickleValue | undefined, what: string, path: string): Map<string, RawTensor> {
+  if (!(v instanceof Map)) throw new Error(`${path}: expected "${what}" to be a dict of tensors`);
+  const out = new Map<string, RawTensor>();
+  for (const [k, t] of v) {
+    if (typeof k !== 'string' || !isRawTensor(t)) throw new Error(`${path}: "${what}" holds a non-tensor entry ${String(k)}`);
+    out.set(k, t);
+  }
+  return out;
+}
+
+export async function loadTrainingCheckpoint(path: string): Promise<LoadedCheckpoint> {
+  if (!existsSync(path)) throw new Error(`no checkpoint at ${path}`);
+  const root = await readCheckpoint(path);
+  if (!(root instanceof Map) || typeof root.get('ablate_state') !== 'string') {
+    throw new Error(`${path} is not an ablate training checkpoint (expected keys model, optimizer, ablate_state)`);
+  }
+  const heldRoot = root.get('held_weights');
+  const held: Record<string, Map<string, RawTensor>> = {};
+  if (heldRoot instanceof Map) for (const [k, v] of heldRoot) held[String(k)] = asRawMap(v, `held_weights.${String(k)}`, path);
+  return {
+    model: asRawMap(root.get('model'), 'model', path),
+    optimizerTensors: asRawMap(root.get('optimizer'), 'optimizer', path),
+    held,
+    state: JSON.parse(root.get('ablate_state') as string) as TrainingState,
+  };
+}
+
+export function optimizerStateFrom(loaded: LoadedCheckpoint): OptimizerState {
+  const tensors = new Map<string, Tensor>();
+  for (const [k, r] of loaded.optimizerTensors) tensors.set(k, rawToTensor(r));
+  return { ...loaded.state.optimizer, tensors };
+}

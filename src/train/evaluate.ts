@@ -1,0 +1,68 @@
+import { F, tidy, noGrad, withAutocast } from '../tensor/index.js';
+import type { DataLoader } from '../data/index.js';
+import type { TrainableModel } from './model-api.js';
+import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
+
+export interface EvalOptions {
+  numClasses: number;
+  precision: { autocast: boolean; channelsLast: boolean };
+  device: string;
+  normalization: Normalization;
+  maxBatches?: number;
+  labelSmoothing?: number;
+  /** Also build the confusion matrix (rows: true class, columns: predicted). */
+  confusion?: boolean;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  top5?: number;
+  n: number;
+  confusion?: number[][];
+  perClassAccuracy?: number[];
+}
+
+/** Loss and accuracy over a loader in eval mode (BN running statistics, no gradients), in a fixed order. */
+export async function evaluate(model: TrainableModel, loader: DataLoader, o: EvalOptions): Promise<EvalResult> {
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum = 0, correct = 0, correct5 = 0, n = 0, batches = 0;
+  const confusion = o.confusion ? Array.from({ length: o.numClasses }, () => new Array<number>(o.numClasses).fill(0)) : undefined;
+  try {
+    for await (const batch of loader.epoch(0)) {
+      if (o.maxBatches !== undefined && batches >= o.maxBatches) break;
+      batches++;
+      const r = noGrad(() => tidy(() => {
+        const x = normalize(imagesToTensor(batch, { channelsLast: o.precision.channelsLast, device: o.device }), o.normalization);
+        const y = labelsToTensor(batch, o.device);
+        const logits = (o.precision.autocast
+          ? withAutocast({ device: o.device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' }, () => model.forward(x))
+          : model.forward(x)).float();
+        const loss = F.crossEntropy(logits, y, { reduction: 'sum', labelSmoothing: o.labelSmoothing ?? 0 }).item();
+        const pred = logits.argmax(1);
+        const c = pred.eq(y).sum().item();
+        const c5 = o.numClasses > 5 ? logits.topk(5, 1)[1].eq(y.unsqueeze(1)).sum().item() : 0;
+        return { loss, c, c5, pred: confusion ? pred.toArray() : [] };
+      }));
+      lossSum += r.loss;
+      correct += r.c;
+      correct5 += r.c5;
+      n += batch.n;
+      if (confusion) for (let i = 0; i < batch.n; i++) confusion[batch.labels[i]!]![r.pred[i]!]! += 1;
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  if (n === 0) throw new Error('evaluation split is empty');
+  const res: EvalResult = { loss: lossSum / n, accuracy: correct / n, n };
+  if (o.numClasses > 5) res.top5 = correct5 / n;
+  if (confusion) {
+    res.confusion = confusion;
+    res.perClassAccuracy = confusion.map((row, i) => {
+      const total = row.reduce((a, b) => a + b, 0);
+      return total === 0 ? NaN : row[i]! / total;
+    });
+  }
+  return res;
+}

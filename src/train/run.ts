@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { createModel, loadWeights } from '../models/index.js';
+import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { parseTrainConfig, type TrainConfig } from './config.js';
+import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
+import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
+import { ablateVersion } from '../util/version.js';
+import type { Normalization } from './batch-tensor.js';
+import type { ProgressStream } from './progress.js';
+import type { Callback } from './callbacks/base.js';
+
+export interface RunOptions {
+  runDir: string;
+  /** Continue from checkpoints/last.pth when it exists (studies always do). */
+  resume?: boolean;
+  progress?: ProgressStream | false;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Extra callbacks (e.g. a study's live view). */
+  callbacks?: Callback[];
+}
+
+export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
+  const fast = device.startsWith('cuda') || cpuSupportsBf16();
+  if (requested === 'fp32' || (requested === 'auto' && !fast)) return { autocast: false, channelsLast: false, label: 'fp32' };
+  return { autocast: true, channelsLast: true, label: 'bf16' };
+}
+
+/** The config without the fields that do not change results, hashed: a resume must match it. */
+export function configHash(cfg: TrainConfig): string {
+  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = cfg;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+interface OpenedData {
+  train: ImageSet;
+  val?: ImageSet;
+  trainDs: Dataset;
+  valDs?: Dataset;
+  spec: DataSpec;
+  valSplit?: string;
+  classNames: readonly string[];
+}
+
+/** `data.valSplit` (study files) or `valData` names the validation split of the same source. */
+async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<OpenedData> {
+  const { valSplit, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
+  const spec = parseDataSpec(rest);
+  const trainDs = await openDataset(spec);
+  let valDs: Dataset | undefined;
+  let valSpec: DataSpec | undefined;
+  if (cfg.valData) {
+    valSpec = parseDataSpec({ ...rest, ...cfg.valData }, 'valData');
+  } else if (typeof valSplit === 'string') {
+    valSpec = parseDataSpec({ ...rest, split: valSplit });
+  }
+  if (valSpec) valDs = await openDataset(valSpec);
+  const size = resolveImageSize(spec, trainDs);
+  const cacheDir = spec.cache === 'memory' || (spec.cache === 'auto' && (trainDs.source === 'generated' || trainDs.source.startsWith('cifar')))
+    ? null : (spec.cacheDir ?? defaultCacheDir());
+  const prep = (ds: Dataset, what: string) => {
+    let lastPct = -1;
+    return prepareImages(ds, {
+      ...size, resize: spec.resize, cacheDir, concurrency: spec.concurrency, verify: spec.verifyCache, log,
+      onProgress: (done, total) => {
+        const pct = Math.floor((100 * done) / Math.max(1, total));
+        if (total > 500 && pct >= lastPct + 10) {
+          lastPct = pct;
+          log(`decoding ${what} images: ${done}/${total} (${pct}%) — cached for later epochs and runs`);
+        }
+      },
+    });
+  };
+  const train = await prep(trainDs, 'training');
+  const val = valDs ? await prep(valDs, 'validation') : undefined;
+  return { train, val, trainDs, valDs, spec, valSplit: valSpec?.split, classNames: trainDs.classNames };
+}
+
+/**
+ * Trains one configuration into `runDir`: resolved config, status.json, history, metrics.csv,
+ * checkpoints and final weights. Any failure is recorded in status.json before it is re-thrown.
+ */
+export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<FitResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const cfg = parseTrainConfig(rawConfig);
+  mkdirSync(o.runDir, { recursive: true });
+  setNumThreads(cfg.threads ?? defaultThreads());
+  const device = resolveDevice(cfg.device);
+  const precision = choosePrecision(cfg.precision, device);
+  const hash = configHash(cfg);
+  const prev = readRunStatus(o.runDir);
+  const resume = (o.resume ?? false) && existsSync(join(o.runDir, 'checkpoints', 'last.pth'));
+  const startedAt = new Date().toISOString();
+  const info = engineInfo();
+  const baseStatus: RunStatus = {
+    status: 'running',
+    startedAt: resume && prev?.startedAt ? prev.startedAt : startedAt,
+    epochsDone: 0,
+    epochsPlanned: cfg.epochs,
+    params: 0,
+    trainableParams: 0,
+    trainTimeS: 0,
+    env: {
+      ablateVersion: ablateVersion(), libtorchVersion: info.libtorch, device, threads: getNumThreads(), precision: precision.label,
+      ...hostEnv(),
+    },
+    dataset: { name: String((cfg.data as Record<string, unknown>).source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
+  } as RunStatus;
+  writeRunStatus(o.runDir, baseStatus);
+  writeJsonAtomic(join(o.runDir, 'config.json'), cfg);
+
+  let data: OpenedData | undefined;
+  let status: RunStatus = baseStatus;
+  try {
+    data = await openData(cfg, log);
+    const numClasses = cfg.numClasses ?? data.classNames.length;
+    const model = createModel(cfg.model, { numClasses, seed: cfg.seed, device });
+    try {
+      if (cfg.pretrained && !resume) {
+        if (!existsSync(cfg.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${cfg.pretrained}`);
+        const report = await loadWeights(model, cfg.pretrained, { strict: false });
+        const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
+        if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
+        log(`pretrained weights from ${cfg.pretrained}: loaded ${report.loaded.length} tensors` +
+          (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
+      }
+      const counts = model.countParams();
+      const size = resolveImageSize(data.spec, data.trainDs);
+      const cost = model.flops([size.height, size.width]);
+      status = {
+        ...status,
+        params: counts.total,
+        trainableParams: counts.trainable,
+        nonTrainableParams: counts.nonTrainable,
+        macs: cost.macs,
+        flops: cost.flops,
+        dataset: {
+          name: data.trainDs.source,
+          split: data.spec.split,
+          valSplit: data.valSplit,
+          trainCount: data.train.length,
+          valCount: data.val?.length ?? 0,
+          skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
+          classes: data.classNames.length,
+        },
+      } as RunStatus;
+      writeRunStatus(o.runDir, status);
+      const augment = buildAugment(cfg, numClasses, size);
+      const normalization: Normalization = cfg.pretrained ? 'imagenet' : 'unit';
+      const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false });
+      const valLoader = data.val ? new DataLoader(data.val, { batchSize: cfg.batchSize, shuffle: false }) : undefined;
+      const result = await fit({
+        model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
+        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash,
+      });
+      const last = result.history[result.history.length - 1];
+      status = {
+        ...status,
+        status: result.status,
+        error: result.error,
+        finishedAt: new Date().toISOString(),
+        epochsDone: result.epochsDone,
+        bestEpoch: result.bestEpoch,
+        bestValAccuracy: result.bestValAccuracy,
+        trainTimeS: result.trainTimeS,
+        imagesPerS: result.imagesPerS,
+        dataWaitFraction: last?.data_wait_fraction ?? undefined,
+        liveTensors: liveTensorCount(),
+      } as RunStatus;
+      writeRunStatus(o.runDir, status);
+      return result;
+    } finally {
+      model.dispose();
+    }
+  } catch (e) {
+    writeRunStatus(o.runDir, { ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    throw e;
+  } finally {
+    await data?.train.close();
+    await data?.val?.close();
+    await data?.trainDs.close();
+    await data?.valDs?.close();
+  }
+}
+
+function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
+  const spec = parseAugmentSpec(cfg.augment);
+  if (spec.length === 0) return undefined;
+  return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
+}
+
