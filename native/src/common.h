@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <sstream>
 #include <string>
@@ -91,7 +92,11 @@ class Args {
   }
   at::Scalar scalar(size_t i) {
     if (info_[i].IsBoolean()) return at::Scalar(info_[i].ToBoolean().Value());
-    return at::Scalar(f64(i));
+    // Whole numbers become integer scalars so in-place ops on int64 tensors (counters) keep their dtype;
+    // type promotion still gives float results for float tensors.
+    double v = f64(i);
+    if (std::nearbyint(v) == v && std::abs(v) < 9.007199254740992e15) return at::Scalar(static_cast<int64_t>(v));
+    return at::Scalar(v);
   }
 
   Napi::Value ret(at::Tensor t) { return wrap_tensor(env(), std::move(t)); }
