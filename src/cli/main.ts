@@ -1,8 +1,10 @@
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ablateVersion } from '../util/version.js';
 
-/** A user-facing failure: printed as one line without a stack trace. */
-export class UsageError extends Error {}
+import { UsageError } from './errors.js';
+export { UsageError };
 
 function buildProgram(): Command {
   const program = new Command('ablate')
@@ -113,4 +115,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 1;
   }
+}
+
+// Run directly (`node --import tsx src/cli/main.ts …` or `node dist/src/cli/main.js …`), not only via bin/ablate.js.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  process.exitCode = await main(process.argv.slice(2));
 }

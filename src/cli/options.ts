@@ -1,4 +1,4 @@
-import { UsageError } from './main.js';
+import { UsageError } from './errors.js';
 
 export function parsePositiveInt(name: string, v: string): number {
   const n = Number(v);

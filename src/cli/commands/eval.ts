@@ -5,7 +5,7 @@ import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCac
 import { evaluate } from '../../train/evaluate.js';
 import { choosePrecision } from '../../train/run.js';
 import { resolveDevice } from '../../tensor/index.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
 
 export interface EvalFlags {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runStudy } from '../../study/runner.js';
 import { writeStudyReport, studyStatus } from '../../study/report/index.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../errors.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
 
 export interface StudyRunFlags {

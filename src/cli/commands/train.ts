@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { runTraining } from '../../train/run.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../errors.js';
 import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
 
 export interface TrainFlags {
