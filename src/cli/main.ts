@@ -60,15 +60,17 @@ function buildProgram(): Command {
 
   program.command('eval')
     .description('evaluate a checkpoint on a dataset split: accuracy, per-class accuracy, confusion matrix')
-    .requiredOption('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision)')
-    .requiredOption('--model <preset>', 'model preset the checkpoint belongs to')
-    .requiredOption('--data <path>', 'dataset path')
+    .option('--run <dir>', 'a run folder: its model, data, image size and normalisation, on its validation split')
+    .option('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision); with --run also model, best or last (default model, else last)')
+    .option('--model <preset>', 'model preset the checkpoint belongs to (without --run)')
+    .option('--data <path>', 'dataset path, or "generated" (without --run)')
     .option('--source <name>', 'dataset source')
-    .option('--split <split>', 'split, e.g. test or train[80%:]', 'test')
-    .option('--image-size <n>', 'input size', '224')
-    .option('--batch-size <n>', 'batch size', '32')
-    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only)', 'imagenet')
-    .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
+    .option('--split <split>', 'split, e.g. test or train[80%:] (default: the run\'s validation split, else test)')
+    .option('--image-size <n>', 'input size (default 224)')
+    .option('--batch-size <n>', 'batch size (default: the run\'s, else 32)')
+    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only) (default: the run\'s, else imagenet)')
+    .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s, else auto)')
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')
     .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
 
@@ -103,7 +105,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // Commands report partial failure (a failed study variant, Ctrl-C) through process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     const verbose = argv.includes('--verbose');

@@ -4,12 +4,15 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { validateTrainConfig } from '../train/config.js';
-import { readRunStatus, writeRunStatus, type RunStatus } from '../train/run-state.js';
+import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from '../train/run-state.js';
+import { ablateVersion } from '../util/version.js';
 import { loadStudySpec } from './spec.js';
+import { checkRunConfig } from './validate-run.js';
 import { expandStudy, type ExpandedStudy, type PlannedRun } from './spec-expand.js';
 import { studyIndexFor, type StudyIndex } from './run-files.js';
 import { writeStudyReport, type WrittenReport } from './report/index.js';
+import { verdictTitle } from './report/model.js';
+import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
 
 export interface StudyRunOptions {
@@ -28,6 +31,8 @@ export interface StudyRunOptions {
   signal?: AbortSignal;
   /** Skip the report at the end (tests that check it separately). */
   noReport?: boolean;
+  /** Where the live view draws (default stderr). */
+  liveStream?: { write(s: string): boolean; isTTY?: boolean };
 }
 
 export interface StudyRunResult {
@@ -42,18 +47,53 @@ export interface StudyRunResult {
 
 const FINISHED = new Set(['ok', 'diverged']);
 
+/** A damaged status.json (a disk filled up mid-write) means "not finished", never a crashed runner. */
+function statusOf(runDir: string): RunStatus | undefined {
+  try {
+    return readRunStatus(runDir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The status of a run whose process died before writing one (it could not start, or crashed while loading). */
+function placeholderStatus(run: PlannedRun, threads: number): RunStatus {
+  const data = (run.config.data ?? {}) as Record<string, unknown>;
+  return {
+    status: 'failed', epochsDone: 0, epochsPlanned: typeof run.config.epochs === 'number' ? run.config.epochs : 0,
+    params: 0, trainableParams: 0, trainTimeS: 0,
+    env: { ablateVersion: ablateVersion(), libtorchVersion: 'unknown', device: String(run.config.device ?? 'cpu'), threads, precision: String(run.config.precision ?? 'auto'), ...hostEnv() },
+    dataset: { name: String(data.source ?? 'unknown'), split: String(data.split ?? ''), trainCount: 0, valCount: 0 },
+  };
+}
+
+/** `resnet20-cifar-seed0: ok — best val 91.4% (epoch 4), 4 epochs in 52.1 s`. */
+function outcomeLine(name: string, st: RunStatus | undefined, fallback: string): string {
+  const state = st?.status ?? fallback;
+  const parts: string[] = [];
+  if (st?.bestValAccuracy !== undefined) parts.push(`best val ${pct(st.bestValAccuracy)}%${st.bestEpoch ? ` (epoch ${st.bestEpoch})` : ''}`);
+  if (st && st.epochsDone > 0) parts.push(`${st.epochsDone}/${st.epochsPlanned} epochs in ${duration(st.trainTimeS)}`);
+  if (st?.error) parts.push(st.error.split('\n').join(' '));
+  return `${name}: ${state}${parts.length ? ` — ${parts.join(', ')}` : ''}`;
+}
+
 /** Where the worker script lives: next to this file, as .ts under tsx or .js once compiled. */
 function workerEntry(): string {
   const here = fileURLToPath(import.meta.url);
   return here.replace(/runner\.(ts|js)$/, (_m, ext: string) => `worker.${ext}`);
 }
 
-export function planStudy(file: string, o: StudyRunOptions = {}): { study: ExpandedStudy; dir: string } {
+/**
+ * Load, expand and check a study without running anything: every run's config is checked by every
+ * layer that will read it (training config, data spec, augmentation, model registry, files), and
+ * all problems are thrown together as one StudySpecError.
+ */
+export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: boolean } = {}): { study: ExpandedStudy; dir: string } {
   const spec = loadStudySpec(file);
   const study = expandStudy(spec, {
     dataPath: o.dataPath === undefined ? undefined : resolve(o.dataPath),
     overrides: o.overrides,
-    validate: (cfg) => validateTrainConfig(cfg),
+    validate: (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }),
   });
   const dir = resolve(o.out ?? join('runs', study.name));
   return { study, dir };
@@ -93,13 +133,13 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
 
   if (o.only) {
     const unknown = o.only.filter((n) => !study.runs.some((r) => r.name === n || r.variant === n));
-    if (unknown.length) throw new Error(`--only names no run of this study: ${unknown.join(', ')} (runs: ${study.runs.map((r) => r.name).join(', ')})`);
+    if (unknown.length) throw new TypeError(`Expected names of runs or variants of this study for --only (${study.variants.join(', ')}, or a run such as ${study.runs[0]?.name}) but received ${unknown.map((u) => JSON.stringify(u)).join(', ')}`);
   }
   const todo: PlannedRun[] = [];
   const skipped: string[] = [];
   for (const run of study.runs) {
     if (o.only && !o.only.includes(run.name) && !o.only.includes(run.variant)) continue;
-    const st = readRunStatus(join(dir, run.name));
+    const st = statusOf(join(dir, run.name));
     if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !o.retryFailed))) {
       skipped.push(run.name);
       setRunStatus(run.name, st.status);
@@ -107,14 +147,13 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     }
     todo.push(run);
   }
-  const failedBefore = skipped.filter((n) => readRunStatus(join(dir, n))?.status === 'failed');
-  log(`study ${study.name}: ${study.runs.length} runs in ${dir}` +
-    (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
-    (todo.length ? `, ${todo.length} to run` : ''));
-
+  const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
   const parallel = Math.max(1, Math.min(o.parallel ?? 1, todo.length || 1));
   const totalThreads = o.threads ?? availableParallelism();
   const threadsEach = Math.max(1, Math.floor(totalThreads / parallel));
+  log(`study ${study.name}: ${study.runs.length} run${study.runs.length === 1 ? '' : 's'} in ${dir}` +
+    (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
+    (todo.length ? `, ${todo.length} to run, ${parallel} at a time with ${threadsEach} thread${threadsEach === 1 ? '' : 's'} each` : ''));
   const ran: string[] = [];
   const failed: string[] = [];
   const children = new Set<ChildProcess>();
@@ -124,7 +163,10 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     for (const c of children) c.kill('SIGINT');
   };
   o.signal?.addEventListener('abort', onAbort);
-  const live = parallel > 1 || o.childOutput === 'quiet' ? new LiveView(dir, process.stderr, o.childOutput === 'quiet') : undefined;
+  const liveStream = o.liveStream ?? process.stderr;
+  const live = parallel > 1 || o.childOutput === 'quiet' ? new LiveView(dir, liveStream, o.childOutput === 'quiet') : undefined;
+  // While a live block is redrawn on a terminal, lines go through it so they land above the block.
+  const say = (l: string) => (live && liveStream.isTTY ? live.print(l) : log(l));
 
   const runOne = async (run: PlannedRun, position: number): Promise<void> => {
     const runDir = join(dir, run.name);
@@ -133,7 +175,9 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     writeJsonAtomic(join(runDir, 'request.json'), { config, resume: true, name: run.name });
     setRunStatus(run.name, 'running');
     if (!live) log(`\n[${position}/${todo.length}] ${run.name}`);
+    else say(`[${position}/${todo.length}] ${run.name}: started`);
     live?.add(run.name);
+    let lastWords: string | undefined;
     const code = await new Promise<number | string>((res) => {
       const child = spawn(process.execPath, [...process.execArgv, workerEntry(), runDir], {
         stdio: ['ignore', live ? 'ignore' : 'inherit', live ? 'pipe' : 'inherit'],
@@ -147,23 +191,23 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
       child.on('error', (e) => res(`could not start: ${e.message}`));
       child.on('exit', (c, sig) => {
         children.delete(child);
-        if (c !== 0 && tail) (live ? live.note(run.name, tail.trim().split('\n').pop() ?? '') : undefined);
+        lastWords = tail.trim().split('\n').pop()?.replace(/^error: /, '');
         res(sig ? `killed by ${sig}` : (c ?? 1));
       });
     });
     live?.remove(run.name);
-    let st = readRunStatus(runDir);
+    let st = statusOf(runDir);
     if (code !== 0 && (!st || st.status === 'running')) {
       // The child died without recording why (a native crash, out of memory, a kill): say so here.
-      const why = typeof code === 'string' ? `training process ${code}` : `training process exited with code ${code}`;
-      st = { ...(st ?? ({} as RunStatus)), status: interrupted ? 'stopped' : 'failed', error: why, finishedAt: new Date().toISOString() } as RunStatus;
+      const why = (typeof code === 'string' ? `training process ${code}` : `training process exited with code ${code}`) + (lastWords ? `: ${lastWords}` : '');
+      st = { ...(st ?? placeholderStatus(run, threadsEach)), status: interrupted ? 'stopped' : 'failed', error: why, finishedAt: new Date().toISOString() };
       writeRunStatus(runDir, st);
     }
     const final = st?.status ?? 'failed';
     setRunStatus(run.name, final);
     if (final === 'failed') failed.push(run.name);
     ran.push(run.name);
-    log(`${run.name}: ${final}${st?.error ? ` — ${st.error}` : ''}`);
+    say(outcomeLine(`[${position}/${todo.length}] ${run.name}`, st, final));
   };
 
   try {
@@ -183,9 +227,15 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   let report: WrittenReport | undefined;
   if (!o.noReport) {
     report = await writeStudyReport(dir);
-    log(`report: ${report.html}\n        ${report.markdown}`);
+    log('');
+    log(`${report.model.runCounts}.`);
+    const verdicts = report.model.verdicts;
+    if (verdicts.length) log('Verdicts:');
+    for (const v of verdicts) log(`  - ${verdictTitle(v)}: ${v.text}`);
+    log(`Report: ${report.html}`);
+    log(`        ${report.markdown}`);
   }
-  if (interrupted) log(`interrupted — run the same command again to resume ${basename(dir)}`);
+  if (interrupted) log(`Interrupted — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
   return { dir, study, ran, skipped, failed, report, interrupted };
 }
 

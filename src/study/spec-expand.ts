@@ -1,7 +1,7 @@
 import { type AxisValue, type StudyAxis, type StudySpec, gridPoints, sanitize } from './spec.js';
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
-import { type PlainObject, blockedPrefix, cloneJson, getPath, pathsOverlap, setPath } from './spec-paths.js';
+import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
 
 /** One training run of a study: a variant at one seed. */
 export interface PlannedRun {
@@ -92,7 +92,9 @@ export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): Expan
   }
   for (const seed of spec.seeds) {
     for (const v of byVariant) {
-      const config = cloneJson(v.config);
+      // A null in a study file means "leave unset" (`pretrained: null`, `--set pretrained=null`): the
+      // training config has no nullable fields, so nulls are dropped rather than passed on.
+      const config = dropNulls(cloneJson(v.config));
       config.seed = seed;
       runs.push({ name: `${v.name}-seed${seed}`, variant: v.name, axes: { ...v.axes }, seed, config });
     }
@@ -156,7 +158,7 @@ function validateRuns(runs: PlannedRun[], validate: (c: PlainObject) => ConfigPr
     const names = affected.length === runs.length ? 'every run'
       : affected.length <= 3 ? affected.map((r) => r.name).join(', ')
         : `${affected.slice(0, 3).map((r) => r.name).join(', ')} and ${affected.length - 3} more`;
-    const m = /^expected (.*?)(?: but received (.*))?$/is.exec(problem.message.trim());
+    const m = /^expected (.*?)(?:(?:,| but) received (.*))?$/is.exec(problem.message.trim());
     const value = problem.path ? getPath(affected[0].config, problem.path) : affected[0].config;
     const base = issue(`config${problem.path ? '.' + problem.path : ''} (${names})`, m ? m[1] : problem.message, value);
     return m?.[2] ? { ...base, received: m[2] } : base;

@@ -69,3 +69,12 @@ export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
 export function pathsOverlap(a: string, b: string): boolean {
   return a === b || a.startsWith(b + '.') || b.startsWith(a + '.');
 }
+
+/** Remove null-valued keys from mappings, at any depth (list items are kept as they are). */
+export function dropNulls(obj: PlainObject): PlainObject {
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === null) delete obj[k];
+    else if (isPlainObject(v)) dropNulls(v);
+  }
+  return obj;
+}

@@ -28,7 +28,8 @@ async function main(): Promise<number> {
     }
   };
   // If the study runner is killed outright, stop at the next step boundary with a checkpoint instead
-  // of training on as an orphan that a re-run would race with.
+  // of training on as an orphan that a re-run would race with. (fit lets the event loop turn after
+  // every step, so this timer and the signal handlers run mid-epoch.)
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid !== parent) stop();

@@ -189,6 +189,16 @@ describe('verdict logic', () => {
     assert.match(v.text, /^a beats b by 30\.0 ± \d+\.\d points \(95% CI .*; Welch, 3 vs 2 seeds\)\.$/);
   });
 
+  test('when the reference wins, the interval in the sentence is the winner\'s advantage', async () => {
+    const { v } = await verdicts([
+      run('a', 0, [0.6, 0.6, 0.6]), run('b', 0, [0.9, 0.9, 0.9]),
+      run('a', 1, [0.62, 0.62, 0.62]), run('b', 1, [0.91, 0.91, 0.91]),
+    ]);
+    assert.equal(v.kind, 'better');
+    assert.ok(v.interval!.high < 0, 'the interval itself stays variant − reference');
+    assert.match(v.text, /^b beats a by 29\.5 ± \d+\.\d points \(95% CI \+\d+\.\d to \+\d+\.\d points; paired over 2 seeds\)\.$/);
+  });
+
   test('one seed, difference within epoch noise: explicitly not a finding', async () => {
     const { v, md } = await verdicts([
       run('a', 0, [0.60, 0.70, 0.62, 0.72, 0.64, 0.74]),

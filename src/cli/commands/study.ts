@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { runStudy } from '../../study/runner.js';
 import { writeStudyReport, studyStatus } from '../../study/report/index.js';
 import { UsageError } from '../errors.js';
+import { StudySpecError } from '../../study/spec-issues.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
 
 export interface StudyRunFlags {
@@ -30,6 +31,9 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       only: f.only,
       retryFailed: f.retryFailed,
       signal,
+    }).catch((e: unknown) => {
+      // A bad study file is the user's to fix: its message already lists every problem; no stack hint.
+      throw e instanceof StudySpecError ? new UsageError(e.message) : e;
     });
     if (r.interrupted) process.exitCode = 130;
     else if (r.failed.length) {

@@ -21,6 +21,31 @@ function withCount(split: string | undefined, count: number | undefined): string
   return count !== undefined ? `${split} (${count.toLocaleString('en-US')} images)` : split;
 }
 
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** `sgd lr 0.01, momentum 0.9, weight decay 0.0001, clipnorm 1`: only what differs from the defaults. */
+function optimizerText(o: unknown): string | undefined {
+  if (typeof o !== 'object' || o === null) return undefined;
+  const { name, lr, momentum, nesterov, weightDecay, clipnorm, clipGlobalNorm } = o as Record<string, unknown>;
+  const parts = [`${String(name ?? 'sgd')} lr ${String(lr)}`];
+  if (typeof momentum === 'number' && momentum > 0 && name === 'sgd') parts.push(`momentum ${momentum}${nesterov ? ' (Nesterov)' : ''}`);
+  if (typeof weightDecay === 'number' && weightDecay > 0) parts.push(`weight decay ${weightDecay}`);
+  if (typeof clipnorm === 'number') parts.push(`clipnorm ${clipnorm}`);
+  if (typeof clipGlobalNorm === 'number') parts.push(`global clip norm ${clipGlobalNorm}`);
+  return parts.join(', ');
+}
+
+function scheduleText(s: unknown): string | undefined {
+  if (typeof s === 'string') return s;
+  if (typeof s !== 'object' || s === null) return undefined;
+  const { name, ...rest } = s as Record<string, unknown>;
+  // Zero/false settings (no warm-up, no floor) and the step granularity are defaults that only add noise.
+  const args = Object.entries(rest).filter(([k, v]) => v !== 0 && v !== false && k !== 'granularity').map(([k, v]) => `${k} ${JSON.stringify(v)}`);
+  return args.length ? `${String(name)} (${args.join(', ')})` : String(name);
+}
+
 export function environmentRows(study: StudyRecord, generatedAt: Date, reportVersion: string | undefined): EnvironmentRow[] {
   const st = study.runs.map((r) => r.status).filter((s) => s !== undefined);
   const env = st.map((s) => s.env);
@@ -40,6 +65,14 @@ export function environmentRows(study: StudyRecord, generatedAt: Date, reportVer
     { label: 'Training split', value: distinct(ds.map((d) => withCount(d.split, d.trainCount))) },
     { label: 'Validation split', value: distinct(ds.map((d) => withCount(d.valSplit, d.valCount))) },
   ];
+  // The training recipe, so "add epochs" can be judged against what was run.
+  const configs = study.runs.map((r) => r.config).filter((c): c is Record<string, unknown> => c !== undefined);
+  if (configs.length > 0) {
+    rows.push({ label: 'Epochs', value: distinct(configs.map((c) => num(c.epochs))) });
+    rows.push({ label: 'Batch size', value: distinct(configs.map((c) => num(c.batchSize))) });
+    rows.push({ label: 'Optimizer', value: distinct(configs.map((c) => optimizerText(c.optimizer))) });
+    rows.push({ label: 'Schedule', value: distinct(configs.map((c) => scheduleText(c.schedule))) });
+  }
   const skipped = distinct(ds.map((d) => d.skipped));
   if (skipped !== DASH && skipped !== '0') rows.push({ label: 'Unreadable images skipped', value: skipped });
   if (study.index) {

@@ -48,6 +48,8 @@ th { background: var(--soft); border-bottom: 2px solid #aab3bf; font-weight: 600
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 td.name { font-weight: 600; white-space: nowrap; }
+/* The comparison column is long prose-like text; letting it wrap keeps the ablation table within the page. */
+td.wrap { white-space: normal; min-width: 11em; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; background: #e3e7ed; color: #3a4454; }
 .badge.ok { background: #e3f1e4; color: var(--ok); } .badge.diverged { background: #fdf0dc; color: var(--warn); }
 .badge.failed { background: #fbe4e4; color: var(--bad); } .badge.running { background: #e1ecf9; color: var(--run); }
@@ -71,10 +73,11 @@ const KIND_TAG: Record<VerdictKind, string> = {
   'unavailable': 'cannot compare',
 };
 
-function htmlTable(t: Table, opts: { nameColumn?: boolean; statusColumn?: number; cls?: string } = {}): string {
+function htmlTable(t: Table, opts: { nameColumn?: boolean; statusColumn?: number; cls?: string; wrapLast?: boolean } = {}): string {
   const head = t.header.map((h, i) => `<th${t.numeric[i] ? ' class="num"' : ''}>${escapeHtml(h)}</th>`).join('');
+  const last = t.header.length - 1;
   const body = t.rows.map((row) => `<tr>${row.map((c, i) => {
-    const cls = [t.numeric[i] ? 'num' : '', opts.nameColumn && i === 0 ? 'name' : ''].filter(Boolean).join(' ');
+    const cls = [t.numeric[i] ? 'num' : '', opts.nameColumn && i === 0 ? 'name' : '', opts.wrapLast && i === last ? 'wrap' : ''].filter(Boolean).join(' ');
     const content = i === opts.statusColumn ? `<span class="badge ${escapeHtml(c.split(' ')[0])}">${escapeHtml(c)}</span>` : escapeHtml(c);
     return `<td${cls ? ` class="${cls}"` : ''}>${content}</td>`;
   }).join('')}</tr>`).join('\n');
@@ -113,7 +116,7 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
 
   s.push('<h2>Ablation table</h2>');
   s.push(`<p>One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; <strong>Final val acc</strong> is the mean of the last ${m.options.lastK} epochs' validation accuracy.</p>`);
-  s.push(htmlTable(ablation, { nameColumn: true, statusColumn: ablation.header.indexOf('Status') }));
+  s.push(htmlTable(ablation, { nameColumn: true, statusColumn: ablation.header.indexOf('Status'), wrapLast: true }));
 
   s.push('<h2>Plots</h2>');
   plots.forEach((p, i) => {

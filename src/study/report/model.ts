@@ -83,11 +83,14 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
   };
 }
 
-/** The "Δ vs reference" cell of a variant: the one comparison where it is the variant side. */
+/**
+ * The "Δ vs reference" cell of a variant: the first listed comparison where it is the variant side
+ * (study files list the main comparison first; the cell names its reference, and every comparison
+ * is in the verdicts).
+ */
 export function deltaCell(model: ReportModel, variant: string): string {
-  const vs = model.verdicts.filter((v) => v.variant === variant && v.difference !== undefined);
-  if (vs.length !== 1) return DASH;
-  const v = vs[0];
+  const v = model.verdicts.find((x) => x.variant === variant && x.difference !== undefined);
+  if (!v) return DASH;
   const d = points(v.difference!);
   if (v.interval) return `${d} [${points(v.interval.low)}, ${points(v.interval.high)}] vs ${v.reference}`;
   if (v.noiseThreshold !== undefined) return `${d} (noise ±${(100 * v.noiseThreshold).toFixed(1)}) vs ${v.reference}`;

@@ -65,7 +65,7 @@ export function summariseRun(run: RunRecord, options: ReportOptions = {}): RunSu
   if (time !== undefined) out.trainTimeS = time;
   const speed = finite(st?.imagesPerS) ?? (ips.length ? mean(ips) : undefined);
   if (speed !== undefined) out.imagesPerS = speed;
-  if (st) out.params = st.params;
+  if (st && st.params > 0) out.params = st.params; // 0: the run failed before its model was built
   const flops = st?.flops ?? (st?.macs !== undefined ? 2 * st.macs : undefined);
   if (flops !== undefined) out.flops = flops;
   return out;

@@ -81,8 +81,10 @@ export function judge(c: Comparison, variants: VariantSummary[], options: Report
     const how = iv.method === 'paired' ? `paired over ${iv.n[0]} seeds` : `Welch, ${iv.n[0]} vs ${iv.n[1]} seeds`;
     const ci = `${levelPct} CI ${points(iv.low)} to ${points(iv.high)} points; ${how}`;
     if (iv.low > 0 || iv.high < 0) {
+      // The sentence names the leader first, so its interval is the leader's advantage (positive).
+      const lead = diff >= 0 ? ci : `${levelPct} CI ${points(-iv.high)} to ${points(-iv.low)} points; ${how}`;
       return { ...base, kind: 'better', difference: diff, interval: iv, significant: true, notes,
-        text: `${leader} beats ${trailer} by ${unsignedPoints(diff)} ± ${unsignedPoints(iv.halfWidth)} points (${ci}).` };
+        text: `${leader} beats ${trailer} by ${unsignedPoints(diff)} ± ${unsignedPoints(iv.halfWidth)} points (${lead}).` };
     }
     const seeds = Math.min(iv.n[0], iv.n[1]);
     return { ...base, kind: 'no-difference', difference: diff, interval: iv, notes,

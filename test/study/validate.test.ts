@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { planStudy } from '../../src/study/runner.js';
+import { checkRunConfig } from '../../src/study/validate-run.js';
+import { StudySpecError } from '../../src/study/spec-issues.js';
+import { parseTrainConfig } from '../../src/train/config.js';
+import { parseDataSpec } from '../../src/data/index.js';
+import { parseAugmentSpec } from '../../src/augment/index.js';
+import { listPresets } from '../../src/models/index.js';
+
+const STUDIES = join(import.meta.dirname, '../../studies');
+const tmp = () => mkdtempSync(join(tmpdir(), 'ablate-validate-'));
+
+function specError(fn: () => unknown): StudySpecError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof StudySpecError) return e;
+    throw e;
+  }
+  assert.fail('expected a StudySpecError');
+}
+
+const GOOD = {
+  model: 'resnet20-cifar',
+  data: { source: 'generated', generated: { classes: 4, trainCount: 64, testCount: 32, size: 8 }, split: 'train', valSplit: 'test' },
+  augment: 'none',
+  epochs: 2,
+};
+
+describe('bundled studies', () => {
+  const files = readdirSync(STUDIES).filter((f) => /\.ya?ml$/.test(f));
+  test('the four studies of the issue are bundled', () => {
+    assert.deepEqual(files.sort(), ['augmentation.yaml', 'degradation-cifar.yaml', 'demo.yaml', 'resnet-vs-plain.yaml']);
+  });
+  for (const file of files) {
+    test(`studies/${file} expands and every run passes every layer's validator`, () => {
+      const data = tmp(); // stands in for the user's --data folder
+      const { study } = planStudy(join(STUDIES, file), { dataPath: data });
+      assert.ok(study.runs.length > 0);
+      for (const run of study.runs) {
+        // The same parsers runTraining uses, so a typo in a bundled study fails here rather than for a user.
+        const cfg = parseTrainConfig(run.config);
+        const { valSplit, ...spec } = cfg.data as Record<string, unknown>;
+        parseDataSpec(spec);
+        if (valSplit !== undefined) parseDataSpec({ ...spec, split: valSplit });
+        parseAugmentSpec(cfg.augment);
+        assert.ok(listPresets().includes(cfg.model), `${run.name}: model ${cfg.model} is a preset`);
+        assert.equal(checkRunConfig(run.config).length, 0);
+      }
+    });
+  }
+
+  test('demo.yaml compares residual with plain at two depths and needs no --data', () => {
+    const { study } = planStudy(join(STUDIES, 'demo.yaml'));
+    const models = new Set(study.runs.map((r) => r.config.model));
+    assert.deepEqual([...models].sort(), ['plain20-cifar', 'plain56-cifar', 'resnet20-cifar', 'resnet56-cifar']);
+    assert.ok(study.seeds.length >= 2, 'two seeds or more, so the report can put an interval on each difference');
+    assert.deepEqual(study.comparisons.slice(0, 2), [
+      { variant: 'resnet20-cifar', reference: 'plain20-cifar' },
+      { variant: 'resnet56-cifar', reference: 'plain56-cifar' },
+    ]);
+  });
+
+  test('a study that needs data says so when --data is missing', () => {
+    const e = specError(() => planStudy(join(STUDIES, 'resnet-vs-plain.yaml')));
+    assert.equal(e.issues.length, 1);
+    assert.equal(e.issues[0].path, 'config.data.path (every run)');
+    assert.match(e.issues[0].expected, /a path for source cats_vs_dogs/);
+  });
+});
+
+describe('checkRunConfig', () => {
+  test('a good config has no problems; nulls in the study file mean "unset"', () => {
+    assert.deepEqual(checkRunConfig(GOOD), []);
+    const dir = tmp();
+    writeFileSync(join(dir, 's.yaml'), `name: s\nbase: ${JSON.stringify({ ...GOOD, pretrained: null })}\n`);
+    const { study } = planStudy(join(dir, 's.yaml'));
+    assert.equal('pretrained' in study.runs[0].config, false);
+  });
+
+  test('each layer reports its own fields, with path, expectation and value', () => {
+    const problems = checkRunConfig({
+      ...GOOD,
+      model: 'resnet8-cifar',
+      epochs: 0,
+      data: { ...GOOD.data, generated: { ...GOOD.data.generated, clases: 4 }, valSplit: 'test[:' },
+      augment: 'standard+cutmx',
+    });
+    const byPath = new Map(problems.map((p) => [p.path, p.message]));
+    assert.match(byPath.get('model')!, /expected a model preset \(did you mean "resnet20-cifar"\?.*received "resnet8-cifar"/);
+    assert.match(byPath.get('epochs')!, /expected .*>= 1, received number 0/);
+    assert.match(byPath.get('data.generated.clases')!, /did you mean "classes"/);
+    assert.match(byPath.get('data.valSplit')!, /expected .*received "test\[:"/);
+    assert.ok([...byPath.keys()].some((p) => p.startsWith('augment')), `augment problem in ${[...byPath.keys()].join(', ')}`);
+    assert.equal(problems.length, 5, JSON.stringify(problems, null, 1));
+  });
+
+  test('files that do not exist are caught before anything runs (and can be left unchecked)', () => {
+    const cfg = { ...GOOD, pretrained: '/nonexistent/weights.pth', data: { source: 'cifar10', path: '/nonexistent/cifar' } };
+    assert.deepEqual(checkRunConfig(cfg).map((p) => p.path).sort(), ['data.path', 'pretrained']);
+    assert.deepEqual(checkRunConfig(cfg, { checkFiles: false }), []);
+  });
+});
+
+describe('planStudy', () => {
+  test('a bad study file: every bad field of every layer at once, grouped by the runs it affects', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'bad.yaml'), `name: bad
+base:
+  model: resnet20-cifar
+  data: { source: generated, generated: { classes: 4, trainCount: 64, testCount: 32, size: 8, difficulty: trivial }, split: train, valSplit: test }
+  epochs: 2
+  optimizer: { name: sgd, lr: -1 }
+  augment: [flip, { cutmix: { alpha: -1 } }]
+axes:
+  model: [resnet20-cifar, resnet8-cifar]
+seeds: [0, 1]
+`);
+    const e = specError(() => planStudy(join(dir, 'bad.yaml')));
+    const paths = e.issues.map((i) => i.path);
+    assert.ok(paths.includes('config.optimizer.lr (every run)'), paths.join('\n'));
+    assert.ok(paths.includes('config.data.generated.difficulty (every run)'), paths.join('\n'));
+    assert.ok(paths.includes('config.model (resnet8-cifar-seed0, resnet8-cifar-seed1)'), paths.join('\n'));
+    assert.ok(paths.some((p) => p.startsWith('config.augment')), paths.join('\n'));
+    const lr = e.issues.find((i) => i.path.startsWith('config.optimizer.lr'))!;
+    assert.equal(lr.received, 'number -1');
+    assert.doesNotMatch(e.message, /but received .* but received/);
+    assert.match(e.message, /^Study file .*bad\.yaml has \d+ problems:\n  - /);
+  });
+});
