@@ -48,7 +48,8 @@ export abstract class Optimizer {
     });
   }
   protected lazyZeros(): Tensor[] {
-    return keep(this.params.map((p) => zerosLike(p.detach())));
+    // zeros_like keeps the parameter's memory format (channels-last) and never requires grad.
+    return keep(this.params.map((p) => zerosLike(p)));
   }
 }
 

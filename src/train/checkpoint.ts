@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { z } from 'zod';
 import { join } from 'node:path';
 import { readCheckpoint, writeCheckpoint, writeStateDict, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
 import type { OptimizerState, Tensor } from '../tensor/index.js';
@@ -24,6 +25,8 @@ export interface TrainingState {
   /** Running sums of the epoch in progress, so its final metrics equal an uninterrupted run's. */
   accum: EpochAccumulators;
   trainTimeS: number;
+  /** Images trained on over the whole run (for images/s across resumes); absent in older checkpoints. */
+  trainImages?: number;
   configHash: string;
 }
 
@@ -34,6 +37,8 @@ export interface EpochAccumulators {
   seen: number;
   waitMs: number;
   stepMs: number;
+  /** Wall-clock milliseconds of the epoch before the checkpoint. */
+  epochMs: number;
 }
 
 export const CHECKPOINT_DIR = 'checkpoints';
@@ -84,11 +89,44 @@ function asRawMap(v: PickleValue | undefined, what: string, path: string): Map<s
   return out;
 }
 
+const int0 = z.number().int().min(0);
+/** Only what the resume path relies on; the rest is checked by its owners (schedule, callbacks). */
+const TrainingStateSchema = z.looseObject({
+  epoch: int0,
+  batchInEpoch: int0,
+  epochComplete: z.boolean(),
+  globalStep: int0,
+  optimizer: z.looseObject({ kind: z.string(), step: z.number(), hyper: z.record(z.string(), z.union([z.number(), z.boolean()])) }),
+  generators: z.record(z.string(), z.string()),
+  accum: z.looseObject({ lossSum: z.number(), correct: z.number(), correctTop5: z.number(), seen: z.number() }),
+  trainTimeS: z.number().min(0),
+  configHash: z.string(),
+});
+
+const DAMAGED = 'remove it to start this run over, or restore a copy';
+
+/** Reads `checkpoints/last.pth`; a truncated or foreign file is a clear error naming the file, never a crash. */
 export async function loadTrainingCheckpoint(path: string): Promise<LoadedCheckpoint> {
   if (!existsSync(path)) throw new Error(`no checkpoint at ${path}`);
-  const root = await readCheckpoint(path);
+  let root: PickleValue;
+  try {
+    root = await readCheckpoint(path);
+  } catch (e) {
+    throw new Error(`cannot resume from ${path}: the checkpoint is damaged (${(e as Error).message}); ${DAMAGED}`);
+  }
   if (!(root instanceof Map) || typeof root.get('ablate_state') !== 'string') {
-    throw new Error(`${path} is not an ablate training checkpoint (expected keys model, optimizer, ablate_state)`);
+    throw new Error(`cannot resume from ${path}: it is not an ablate training checkpoint (expected keys model, optimizer, ablate_state); ${DAMAGED}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(root.get('ablate_state') as string);
+  } catch (e) {
+    throw new Error(`cannot resume from ${path}: its training state is not valid JSON (${(e as Error).message}); ${DAMAGED}`);
+  }
+  const st = TrainingStateSchema.safeParse(parsed);
+  if (!st.success) {
+    const i = st.error.issues[0]!;
+    throw new Error(`cannot resume from ${path}: its training state is invalid at "${i.path.join('.')}" (${i.message}); ${DAMAGED}`);
   }
   const heldRoot = root.get('held_weights');
   const held: Record<string, Map<string, RawTensor>> = {};
@@ -97,7 +135,7 @@ export async function loadTrainingCheckpoint(path: string): Promise<LoadedCheckp
     model: asRawMap(root.get('model'), 'model', path),
     optimizerTensors: asRawMap(root.get('optimizer'), 'optimizer', path),
     held,
-    state: JSON.parse(root.get('ablate_state') as string) as TrainingState,
+    state: st.data as unknown as TrainingState,
   };
 }
 
@@ -105,4 +143,30 @@ export function optimizerStateFrom(loaded: LoadedCheckpoint): OptimizerState {
   const tensors = new Map<string, Tensor>();
   for (const [k, r] of loaded.optimizerTensors) tensors.set(k, rawToTensor(r));
   return { ...loaded.state.optimizer, tensors };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A process killed while writing a checkpoint leaves its temp file (`.last.pth.<pid>.<ms>.tmp`, see
+ * writeFileAtomic) behind; for big models that is hundreds of MB per kill, so a resume clears them.
+ */
+export function removeStaleCheckpointTemps(runDir: string): string[] {
+  const dir = join(runDir, CHECKPOINT_DIR);
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = /^\..+\.(\d+)\.\d+\.tmp$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }

@@ -75,6 +75,12 @@ export const TrainConfigSchema = z.strictObject({
     .default('cpu'),
   threads: posInt.optional(),
   seed: z.number().int().min(0).default(0),
+  /**
+   * A batch loss above this (or NaN/Inf) ends the run as 'diverged'. Cross-entropy at chance is
+   * ln(classes) (< 7 for 1000 classes), so a loss this large means the weights have blown up; with
+   * BatchNorm everywhere such a net can stay finite for a long time without learning anything.
+   */
+  maxLoss: z.number().positive().default(1e4),
   tensorboard: z.boolean().default(false),
   outDir: z.string().min(1).optional(),
 });

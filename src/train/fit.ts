@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import {
   F, Generator, SGD, Adam, AdamW, tidy, keep, noGrad, withAutocast, clipGradNorm, clipGradNormPerParam, manualSeed,
   type Optimizer, type Tensor,
@@ -12,16 +12,17 @@ import { evaluate, type EvalResult } from './evaluate.js';
 import { Callback, CallbackList, type Logs, type TrainingContext, type ModelAccess, type CheckpointKind, type CheckpointInfo } from './callbacks/base.js';
 import { EarlyStopping } from './callbacks/early-stopping.js';
 import { ModelCheckpoint } from './callbacks/model-checkpoint.js';
-import { HistoryLogger, readHistory, type HistoryRecord } from './history.js';
+import { HistoryLogger, historyRecord, readHistory, type HistoryRecord } from './history.js';
 import { CSVLogger } from './csv-logger.js';
 import { TensorBoard } from './tensorboard.js';
 import { ProgressCallback, type ProgressStream } from './progress.js';
 import { createSchedule, type LrSchedule } from './schedules.js';
 import {
-  checkpointPath, saveTrainingCheckpoint, saveWeights, loadTrainingCheckpoint, optimizerStateFrom,
+  checkpointPath, saveTrainingCheckpoint, saveWeights, loadTrainingCheckpoint, optimizerStateFrom, removeStaleCheckpointTemps,
   type TrainingState, type EpochAccumulators,
 } from './checkpoint.js';
-import { rawToTensor, tensorToRaw } from '../models/index.js';
+import { rawToTensor } from '../models/index.js';
+import { formatMetric } from './callbacks/monitor.js';
 
 /** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */
 export interface BatchAugmenter {
@@ -80,7 +81,16 @@ function createOptimizer(params: Tensor[], o: TrainConfig['optimizer']): Optimiz
   }
 }
 
-const zeroAccum = (): EpochAccumulators => ({ lossSum: 0, correct: 0, correctTop5: 0, seen: 0, waitMs: 0, stepMs: 0 });
+const zeroAccum = (): EpochAccumulators => ({ lossSum: 0, correct: 0, correctTop5: 0, seen: 0, waitMs: 0, stepMs: 0, epochMs: 0 });
+
+/**
+ * The global generator (dropout, and any op not given a Generator) is re-seeded before every step from
+ * (seed, step): a run resumed at step k draws exactly what the uninterrupted run drew, without having to
+ * save libtorch's global state.
+ */
+function stepSeed(seed: number, globalStep: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(globalStep + 1, 0x85ebca6b)) >>> 0;
+}
 
 /**
  * Keras-style training loop. Reproducible (one seed drives init, data order and augmentation),
@@ -109,6 +119,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let accum = zeroAccum();
   let trainTimeS = 0;
   let totalImages = 0;
+  // Wall-clock start of the current epoch and the loader's wait counter then; a mid-epoch checkpoint
+  // stores the time and waiting so far, so a resumed epoch reports the whole epoch's figures.
+  let epochStart = 0;
+  let waitStart = 0;
   let held: Record<string, Map<string, Tensor>> = {};
   let snapshotStore: Map<string, Tensor> | undefined;
 
@@ -118,7 +132,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     snapshotWeights: () => {
       const sd = model.stateDict();
       if (snapshotStore === undefined) {
-        snapshotStore = new Map([...sd].map(([k, t]) => [k, keep(noGrad(() => t.detach().clone()))]));
+        snapshotStore = new Map([...sd].map(([k, t]) => [k, keep(noGrad(() => tidy(() => t.detach().clone())))]));
       } else {
         const store = snapshotStore;
         noGrad(() => { for (const [k, t] of sd) store.get(k)?.copy_(t); });
@@ -149,8 +163,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         schedule: schedule.state(),
         callbacks: cbs.state(),
         generators: { augment: Buffer.from(augGen.getState()).toString('base64') },
-        accum: info.epochComplete ? zeroAccum() : { ...accum },
+        accum: info.epochComplete
+          ? zeroAccum()
+          : { ...accum, epochMs: performance.now() - epochStart, waitMs: accum.waitMs + (o.train.stats().waitMs - waitStart) },
         trainTimeS,
+        trainImages: totalImages,
         configHash: o.configHash ?? '',
       };
       const heldNow = cbs.heldWeights() as Record<string, Map<string, Tensor>>;
@@ -176,6 +193,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let startBatch = 0;
   let resumedFrom: FitResult['resumedFrom'];
   const lastPath = o.runDir ? checkpointPath(o.runDir, 'last') : undefined;
+  if (o.runDir) removeStaleCheckpointTemps(o.runDir);
+  if (o.runDir && !o.resume) {
+    // A later resume must never pick up an earlier run's state next to this run's fresh history.
+    const stale = [checkpointPath(o.runDir, 'last'), checkpointPath(o.runDir, 'best'), join(o.runDir, 'model.pth')].filter((p) => existsSync(p));
+    for (const p of stale) rmSync(p);
+    if (stale.length > 0) log(`starting from scratch in ${o.runDir}: removed ${stale.map((p) => relative(o.runDir!, p)).join(', ')} of an earlier run`);
+  }
   if (o.resume && lastPath && existsSync(lastPath)) {
     const ck = await loadTrainingCheckpoint(lastPath);
     if (o.configHash && ck.state.configHash && ck.state.configHash !== o.configHash) {
@@ -206,12 +230,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (g) augGen.setState(new Uint8Array(Buffer.from(g, 'base64')));
     ctx.globalStep = ck.state.globalStep;
     trainTimeS = ck.state.trainTimeS;
+    totalImages = ck.state.trainImages ?? 0;
     if (ck.state.epochComplete) {
       epoch = ck.state.epoch + 1;
     } else {
       epoch = ck.state.epoch;
       startBatch = ck.state.batchInEpoch;
-      accum = { ...ck.state.accum };
+      batchInEpoch = startBatch;
+      accum = { ...zeroAccum(), ...ck.state.accum };
     }
     resumedFrom = { epoch, batch: startBatch };
     log(`resuming ${o.runDir} at epoch ${epoch + 1}, batch ${startBatch} (step ${ctx.globalStep})`);
@@ -224,13 +250,15 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let status: FitStatus = 'ok';
   let error: string | undefined;
   let lastVal: EvalResult | undefined;
+  // Without a run folder the history lives only here (with one, history.jsonl also holds epochs before a resume).
+  const epochRecords: HistoryRecord[] = [];
   await cbs.onTrainBegin();
   try {
     outer: for (; epoch < config.epochs; epoch++) {
       await cbs.onEpochBegin(epoch);
       model.train();
-      const epochStart = performance.now();
-      const waitStart = o.train.stats().waitMs;
+      epochStart = performance.now() - accum.epochMs;
+      waitStart = o.train.stats().waitMs;
       let b = startBatch;
       const stepTotal = stepsPerEpoch;
       if (b >= stepTotal) b = stepTotal;
@@ -242,10 +270,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const t0 = performance.now();
         const step = trainStep(batch, epoch);
         accum.stepMs += performance.now() - t0;
-        if (!Number.isFinite(step.loss)) {
+        if (!(step.loss <= config.maxLoss)) {
           status = 'diverged';
-          error = `loss became ${step.loss} at epoch ${epoch + 1}, batch ${b + 1} (step ${ctx.globalStep + 1}); the run stopped with the metrics of the last good epoch`;
-          log(`diverged: ${error}`);
+          const what = Number.isFinite(step.loss) ? `loss reached ${formatMetric(step.loss)} (above maxLoss ${config.maxLoss})` : `loss became ${step.loss}`;
+          error = `${what} at epoch ${epoch + 1}, batch ${b + 1} (step ${ctx.globalStep + 1})`;
+          log(`diverged: ${error}; the run stops here, keeping its ${epoch} finished epoch(s) and their checkpoints`);
           break outer;
         }
         accum.lossSum += step.loss * batch.n;
@@ -258,6 +287,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         ctx.globalStep++;
         trainTimeS += (performance.now() - t0) / 1000;
         await cbs.onBatchEnd(b - 1, { loss: accum.lossSum / accum.seen, accuracy: accum.correct / accum.seen, size: batch.n, lr });
+        // With in-memory data every await above settles as a microtask, so without this the event loop
+        // never turns during an epoch: no Ctrl-C (signal handlers), timers or worker messages.
+        await new Promise<void>((r) => setImmediate(r));
         if (o.signal?.aborted) {
           status = 'stopped';
           await access.saveCheckpoint('last', { epoch, globalStep: ctx.globalStep, epochComplete: false });
@@ -280,7 +312,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (o.val) {
         lastVal = await evaluate(model, o.val, {
           numClasses: o.numClasses, precision, device: o.device, normalization: o.normalization,
-          maxBatches: config.validationSteps, labelSmoothing: 0,
+          // Keras computes val_loss with the compiled loss, label smoothing included.
+          maxBatches: config.validationSteps, labelSmoothing: config.loss.labelSmoothing,
         });
         logs.val_loss = lastVal.loss;
         logs.val_accuracy = lastVal.accuracy;
@@ -288,7 +321,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         if (!Number.isFinite(lastVal.loss)) {
           status = 'diverged';
           error = `validation loss became ${lastVal.loss} after epoch ${epoch + 1}`;
-          log(`diverged: ${error}`);
+          log(`diverged: ${error}; the run stops here, keeping its ${epoch} finished epoch(s) and their checkpoints`);
           break;
         }
       }
@@ -296,19 +329,21 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       accum = zeroAccum();
       batchInEpoch = 0;
       await cbs.onEpochEnd(epoch, logs);
+      epochRecords.push(historyRecord(epoch, logs));
       if (ctx.stopTraining) {
         epoch++;
         break;
       }
     }
     await cbs.onTrainEnd();
-    if (o.runDir && status !== 'diverged') await saveWeights(join(o.runDir, 'model.pth'), model.stateDict());
+    // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
+    if (o.runDir && status === 'ok') await saveWeights(join(o.runDir, 'model.pth'), model.stateDict());
   } finally {
     optimizer.dispose();
     for (const m of [...Object.values(held), snapshotStore]) for (const t of m?.values() ?? []) t.dispose();
   }
 
-  const history = o.runDir ? readHistory(o.runDir) : [];
+  const history = o.runDir ? readHistory(o.runDir) : epochRecords;
   let bestEpoch: number | undefined;
   let bestValAccuracy: number | undefined;
   for (const h of history) {
@@ -324,6 +359,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   };
 
   function trainStep(batch: BatchU8, ep: number): { loss: number; correct: number; correctTop5: number } {
+    manualSeed(stepSeed(config.seed, ctx.globalStep));
     const out = tidy(() => {
       let x = imagesToTensor(batch, { channelsLast: precision.channelsLast, device: o.device });
       const y = labelsToTensor(batch, o.device);
@@ -344,7 +380,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (o.numClasses > 5) correctTop5 = logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum().item();
       return { loss: loss.item(), correct, correctTop5 };
     });
-    if (Number.isFinite(out.loss)) {
+    if (out.loss <= config.maxLoss) {
       if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
       if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
       optimizer.step();

@@ -112,6 +112,22 @@ export function truncateHistory(runDir: string, epochsDone: number): void {
   writeFileAtomic(path, keep.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
+/** The history line for 0-based `epoch` from its epoch logs (see callbacks/base.ts for the keys). */
+export function historyRecord(epoch: number, logs: Logs): HistoryRecord {
+  const record: HistoryRecord = {
+    epoch: epoch + 1,
+    loss: logs['loss'] ?? null,
+    accuracy: logs['accuracy'] ?? null,
+    lr: logs['lr'] ?? 0,
+    epoch_time_s: logs['epoch_time_s'] ?? 0,
+    images_per_s: logs['images_per_s'] ?? 0,
+  };
+  for (const key of ['val_loss', 'val_accuracy', 'val_top5', 'top5', 'data_wait_fraction'] as const) {
+    if (logs[key] !== undefined) record[key] = logs[key];
+  }
+  return record;
+}
+
 /** Writes history.jsonl from epoch logs (see callbacks/base.ts for the log keys). */
 export class HistoryLogger extends Callback {
   readonly runDir: string;
@@ -129,17 +145,6 @@ export class HistoryLogger extends Callback {
   }
 
   override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
-    const record: HistoryRecord = {
-      epoch: epoch + 1,
-      loss: logs['loss'] ?? null,
-      accuracy: logs['accuracy'] ?? null,
-      lr: logs['lr'] ?? 0,
-      epoch_time_s: logs['epoch_time_s'] ?? 0,
-      images_per_s: logs['images_per_s'] ?? 0,
-    };
-    for (const key of ['val_loss', 'val_accuracy', 'val_top5', 'top5', 'data_wait_fraction'] as const) {
-      if (logs[key] !== undefined) record[key] = logs[key];
-    }
-    appendHistory(this.runDir, record);
+    appendHistory(this.runDir, historyRecord(epoch, logs));
   }
 }

@@ -1,5 +1,6 @@
 import { invalidArg } from '../util/errors.js';
 import { Callback, type Logs } from './callbacks/base.js';
+import { formatMetric } from './callbacks/monitor.js';
 
 /** The part of a Writable the bar needs; `process.stdout` / `process.stderr` fit. */
 export interface ProgressStream {
@@ -50,10 +51,6 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
-function formatMetric(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  return Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(3) : v.toFixed(4);
-}
 
 /** `[=====>......]`, Keras style: '=' done, '>' the head, '.' to go. */
 export function renderBar(done: number, total: number, width: number): string {
@@ -84,6 +81,8 @@ export class ProgressBar {
   private lastDrawAt = -Infinity;
   private lastLoggedBucket = 0;
   private drawnOnLine = false;
+  /** Steps already done when this process began the epoch (a resumed run starts mid-epoch). */
+  private stepOffset: number | undefined;
 
   constructor(opts: ProgressBarOptions = {}) {
     this.stream = opts.stream ?? process.stdout;
@@ -107,6 +106,7 @@ export class ProgressBar {
     this.lastDrawAt = -Infinity;
     this.lastLoggedBucket = 0;
     this.drawnOnLine = false;
+    this.stepOffset = undefined;
     this.stream.write(`Epoch ${epoch + 1}/${epochs}\n`);
   }
 
@@ -114,6 +114,11 @@ export class ProgressBar {
    * @param step steps finished in this epoch (1..total)
    * @param images images processed so far in this epoch, for the img/s figure
    */
+  /** The epoch continues a killed run's: `stepsDone` steps happened before this process, so they don't count toward the ETA. */
+  resumeAt(stepsDone: number): void {
+    this.stepOffset = stepsDone;
+  }
+
   update(step: number, metrics: Logs = {}, images?: number): void {
     const t = this.now();
     if (this.tty) {
@@ -146,7 +151,7 @@ export class ProgressBar {
     const counter = `${String(step).padStart(String(this.total).length)}/${this.total}`;
     const time = final
       ? formatDuration(elapsed)
-      : `ETA ${step > 0 ? formatDuration((elapsed / step) * (this.total - step)) : '?'}`;
+      : `ETA ${step > (this.stepOffset ?? 0) ? formatDuration((elapsed / (step - (this.stepOffset ?? 0))) * (this.total - step)) : '?'}`;
     const parts: string[] = [];
     for (const [key, label] of [...LIVE_METRICS, ...extra]) {
       const v = metrics[key];
@@ -173,6 +178,7 @@ export class ProgressBar {
 export class ProgressCallback extends Callback {
   readonly bar: ProgressBar;
   private images = 0;
+  private firstBatch = true;
 
   constructor(opts: ProgressBarOptions = {}) {
     super();
@@ -181,10 +187,13 @@ export class ProgressCallback extends Callback {
 
   override async onEpochBegin(epoch: number): Promise<void> {
     this.images = 0;
+    this.firstBatch = true;
     this.bar.startEpoch(epoch, this.ctx.params.epochs, this.ctx.params.stepsPerEpoch);
   }
 
   override async onBatchEnd(batch: number, logs: Logs = {}): Promise<void> {
+    if (this.firstBatch && batch > 0) this.bar.resumeAt(batch);
+    this.firstBatch = false;
     this.images += logs['size'] ?? 0;
     this.bar.update(batch + 1, logs, this.images > 0 ? this.images : undefined);
   }

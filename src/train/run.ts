@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
-import { createModel, loadWeights } from '../models/index.js';
+import { createModel, loadWeights, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
@@ -47,22 +47,34 @@ interface OpenedData {
   classNames: readonly string[];
 }
 
-/** `data.valSplit` (study files) or `valData` names the validation split of the same source. */
-async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<OpenedData> {
+/** The validation data of a run: `valData`, or `data.valSplit` (study files) of the same source; undefined when it has none. */
+export function validationSpec(cfg: TrainConfig): DataSpec | undefined {
   const { valSplit, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
-  const spec = parseDataSpec(rest);
+  if (cfg.valData) return parseDataSpec({ ...rest, ...cfg.valData }, 'valData');
+  if (typeof valSplit === 'string') return parseDataSpec({ ...rest, split: valSplit });
+  return undefined;
+}
+
+/** The training data spec of a run, optionally with another split of the same source (`ablate eval --run --split`). */
+export function trainingSpec(cfg: TrainConfig, split?: string): DataSpec {
+  const { valSplit: _v, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
+  return parseDataSpec(split === undefined ? rest : { ...rest, split });
+}
+
+/** Small in-memory sources are decoded each time; everything else goes through the on-disk image cache. */
+export function imageCacheDir(spec: DataSpec, ds: Dataset): string | null {
+  return spec.cache === 'memory' || (spec.cache === 'auto' && (ds.source === 'generated' || ds.source.startsWith('cifar')))
+    ? null : (spec.cacheDir ?? defaultCacheDir());
+}
+
+async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<OpenedData> {
+  const spec = trainingSpec(cfg);
   const trainDs = await openDataset(spec);
   let valDs: Dataset | undefined;
-  let valSpec: DataSpec | undefined;
-  if (cfg.valData) {
-    valSpec = parseDataSpec({ ...rest, ...cfg.valData }, 'valData');
-  } else if (typeof valSplit === 'string') {
-    valSpec = parseDataSpec({ ...rest, split: valSplit });
-  }
+  const valSpec = validationSpec(cfg);
   if (valSpec) valDs = await openDataset(valSpec);
   const size = resolveImageSize(spec, trainDs);
-  const cacheDir = spec.cache === 'memory' || (spec.cache === 'auto' && (trainDs.source === 'generated' || trainDs.source.startsWith('cifar')))
-    ? null : (spec.cacheDir ?? defaultCacheDir());
+  const cacheDir = imageCacheDir(spec, trainDs);
   const prep = (ds: Dataset, what: string) => {
     let lastPct = -1;
     return prepareImages(ds, {
@@ -71,7 +83,7 @@ async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<Ope
         const pct = Math.floor((100 * done) / Math.max(1, total));
         if (total > 500 && pct >= lastPct + 10) {
           lastPct = pct;
-          log(`decoding ${what} images: ${done}/${total} (${pct}%) — cached for later epochs and runs`);
+          log(`decoding ${what} images: ${done}/${total} (${pct}%)${cacheDir === null ? '' : ' — cached on disk for later runs'}`);
         }
       },
     });
@@ -88,6 +100,7 @@ async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<Ope
 export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<FitResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg = parseTrainConfig(rawConfig);
+  preflight(cfg);
   mkdirSync(o.runDir, { recursive: true });
   setNumThreads(cfg.threads ?? defaultThreads());
   const device = resolveDevice(cfg.device);
@@ -123,7 +136,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     try {
       if (cfg.pretrained && !resume) {
         if (!existsSync(cfg.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${cfg.pretrained}`);
-        const report = await loadWeights(model, cfg.pretrained, { strict: false });
+        const report = await loadWeights(model, cfg.pretrained, { strict: false }).catch((e: Error) => {
+          throw new Error(`pretrained weights ${cfg.pretrained}: ${e.message}`); // which file, when a study has many
+        });
         const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
         if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
         log(`pretrained weights from ${cfg.pretrained}: loaded ${report.loaded.length} tensors` +
@@ -186,6 +201,17 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     await data?.trainDs.close();
     await data?.valDs?.close();
   }
+}
+
+/**
+ * Everything that can be checked without touching data or weights, so a typo in the model, data or
+ * augmentation fields fails at once instead of after minutes of decoding images, and leaves no run folder.
+ */
+export function preflight(cfg: TrainConfig): void {
+  resolveModelConfig(cfg.model, cfg.numClasses !== undefined ? { numClasses: cfg.numClasses } : {});
+  trainingSpec(cfg);
+  validationSpec(cfg);
+  parseAugmentSpec(cfg.augment);
 }
 
 function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { invalidArg } from '../util/errors.js';
 import { finiteOrNull, parseState, type JsonValue, type Logs } from './callbacks/base.js';
-import { checkMonitor, checkNumber, resolveMode, type MonitorMode } from './callbacks/monitor.js';
+import { checkMonitor, checkNumber, formatMetric, resolveMode, type MonitorMode } from './callbacks/monitor.js';
 
 /**
  * Learning-rate schedules. The fit loop asks `lrAt(epoch, step)` before every optimizer step
@@ -16,7 +16,6 @@ export interface LrSchedule {
   loadState(state: unknown): void;
 }
 
-const positive = z.number().positive();
 const nonNegative = z.number().min(0);
 const gamma = z.number().positive().max(1);
 
@@ -225,7 +224,7 @@ export class ReduceLrOnPlateau implements LrSchedule {
       // Keras compares against min_lr rounded to float32, so an lr stored as float32 can still reach it.
       if (this.wait >= this.cfg.patience && this.lr > Math.fround(this.cfg.minLr)) {
         const newLr = Math.max(this.lr * this.cfg.factor, this.cfg.minLr);
-        this.log?.(`Epoch ${epoch + 1}: ReduceLROnPlateau reducing learning rate to ${newLr}.`);
+        this.log?.(`Epoch ${epoch + 1}: ReduceLROnPlateau reducing learning rate to ${formatMetric(newLr)}.`);
         this.lr = newLr;
         this.cooldownCounter = this.cfg.cooldown;
         this.wait = 0;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runTraining } from '../../train/run.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
@@ -68,18 +68,24 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   try {
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal });
     const last = r.history[r.history.length - 1];
+    const files = ['metrics.csv', 'history.jsonl', 'checkpoints/', 'model.pth'].filter((p) => existsSync(join(runDir, p)));
+    // The reason for a divergence or a stop was already logged by the training loop.
     process.stderr.write(`\n${r.status}: ${r.epochsDone} epoch(s), ${r.imagesPerS.toFixed(1)} images/s` +
       (typeof last?.val_accuracy === 'number' ? `, final val_accuracy ${last.val_accuracy.toFixed(4)}` : '') +
       (r.bestValAccuracy !== undefined ? `, best ${r.bestValAccuracy.toFixed(4)} (epoch ${r.bestEpoch})` : '') +
-      `\nrun folder: ${runDir} (metrics.csv, history.jsonl, checkpoints/, model.pth)\n`);
+      `\nrun folder: ${runDir}${files.length ? ` (${files.join(', ')})` : ''}\n`);
     if (r.status === 'stopped') {
-      process.stderr.write(`resume with: ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').join(' ')} --resume\n`);
+      process.stderr.write(`resume with: ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').map(shellQuote).join(' ')} --resume\n`);
       process.exitCode = 130;
     } else if (r.status === 'diverged') {
-      process.stderr.write(`${r.error}\n`);
       process.exitCode = 2;
     }
   } finally {
     dispose();
   }
+}
+
+/** Quote an argument for a POSIX shell when it needs it, so the printed resume command can be pasted back. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Callback, finiteOrNull, parseState, type JsonValue, type Logs } from './base.js';
-import { checkMonitor, checkNumber, resolveMode, type MonitorMode } from './monitor.js';
+import { checkMonitor, checkNumber, formatMetric, resolveMode, type MonitorMode } from './monitor.js';
 
 export interface ModelCheckpointOptions {
   /** Metric that defines "best". Default "val_loss" (Keras). */
@@ -91,7 +91,7 @@ export class ModelCheckpoint extends Callback {
         const previous = this.best;
         this.best = current;
         this.bestEpoch = epoch;
-        this.log?.(`Epoch ${epoch + 1}: ${this.monitor} improved from ${previous} to ${current}, saving best checkpoint`);
+        this.log?.(`Epoch ${epoch + 1}: ${this.monitor} improved from ${formatMetric(previous)} to ${formatMetric(current)}, saving best checkpoint`);
         await this.ctx.model.saveCheckpoint('best', { epoch, globalStep, epochComplete: true, monitor: this.monitor, value: current });
       }
     }

@@ -40,3 +40,14 @@ export function checkNumber(name: string, value: unknown, opts: { min?: number; 
   }
   return value as number;
 }
+
+/**
+ * A metric for log lines: 4 decimals in the usual range, 4 significant digits in exponent form for
+ * exploding or tiny values, "inf"/"nan" as Python prints them (Keras users compare against those logs).
+ */
+export function formatMetric(v: number): string {
+  if (Number.isNaN(v)) return 'nan';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toFixed(4);
+}

@@ -1,0 +1,219 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { liveTensorCount } from '../../src/tensor/index.js';
+import { readHistory, type HistoryRecord } from '../../src/train/history.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CHILD_TRAIN = join(ROOT, 'test', 'train', 'child-train.ts');
+export const CLI_MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+
+/** The small generated task every end-to-end training test uses: 4 classes, 8 batches of 32 per epoch. */
+export const TINY_GENERATED = { classes: 4, trainCount: 256, testCount: 128, size: 32, difficulty: 'easy' } as const;
+
+export function tinyConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    model: 'resnet20-cifar',
+    data: { source: 'generated', generated: { ...TINY_GENERATED }, split: 'train', valSplit: 'test' },
+    epochs: 2,
+    batchSize: 32,
+    precision: 'fp32',
+    threads: 1,
+    seed: 7,
+    optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9 },
+    ...overrides,
+  };
+}
+
+export function writeConfig(dir: string, cfg: unknown, name = 'config.json'): string {
+  const p = join(dir, name);
+  writeFileSync(p, JSON.stringify(cfg));
+  return p;
+}
+
+/** The numbers that must match exactly between runs (timings excluded). */
+export function metricsOf(h: HistoryRecord): Record<string, unknown> {
+  const { epoch, loss, accuracy, val_loss, val_accuracy, val_top5, top5, lr } = h as HistoryRecord & { top5?: number };
+  return { epoch, loss, accuracy, val_loss, val_accuracy, val_top5, top5, lr };
+}
+
+export function historyMetrics(runDir: string): Array<Record<string, unknown>> {
+  return readHistory(runDir).map(metricsOf);
+}
+
+export function readJson(path: string): any {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+export interface ChildRun {
+  proc: ChildProcess;
+  stdoutLines: string[];
+  stderr(): string;
+  /** Resolves with the first stdout line matching; rejects when the process exits first. */
+  waitForLine(re: RegExp): Promise<string>;
+  /** Resolves once stderr so far matches; rejects when the process exits first. */
+  waitForStderr(re: RegExp): Promise<void>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** A node child running a TypeScript entry through tsx, with its output collected line by line. */
+export function spawnTs(script: string, args: string[], opts: { env?: Record<string, string> } = {}): ChildRun {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdoutLines: string[] = [];
+  let err = '';
+  let partial = '';
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }> = [];
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (chunk: string) => {
+    partial += chunk;
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      stdoutLines.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (c: string) => (err += c));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('close', (code, signal) => {
+      for (const w of waiters.splice(0)) w.reject(new Error(`process exited (${code ?? signal}) before printing ${w.re}\nstderr:\n${err}`));
+      resolve({ code, signal });
+    });
+  });
+  return {
+    proc,
+    stdoutLines,
+    stderr: () => err,
+    waitForLine: (re) => {
+      const hit = stdoutLines.find((l) => re.test(l));
+      if (hit !== undefined) return Promise.resolve(hit);
+      if (proc.exitCode !== null || proc.signalCode !== null) return Promise.reject(new Error(`process already exited before printing ${re}\nstderr:\n${err}`));
+      return new Promise((resolve, reject) => waiters.push({ re, resolve, reject }));
+    },
+    waitForStderr: async (re) => {
+      for (;;) {
+        if (re.test(err)) return;
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`process exited before its stderr matched ${re}\nstderr:\n${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    exit,
+  };
+}
+
+/** Runs a child to completion and insists on a clean exit. */
+export async function runChildToEnd(script: string, args: string[]): Promise<ChildRun> {
+  const c = spawnTs(script, args);
+  const { code, signal } = await c.exit;
+  if (code !== 0) throw new Error(`${script} ${args.join(' ')} exited with ${code ?? signal}\nstderr:\n${c.stderr()}`);
+  return c;
+}
+
+/** /usr/bin/python3 with torch (Debian python3-torch), or undefined when it is not there. */
+export function systemTorch(): string | undefined {
+  const py = '/usr/bin/python3';
+  if (!existsSync(py)) return undefined;
+  const r = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+  return r.status === 0 ? py : undefined;
+}
+
+// ---- a small independent TensorBoard event-file reader (TFRecord framing + the Event/Summary fields we write) ----
+
+function maskedCrc(c: number): number {
+  return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
+}
+
+/** CRC-32C, bitwise; slow but independent of the implementation under test. */
+function crc32cRef(buf: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function protoFields(buf: Buffer): Array<{ field: number; wire: number; value: bigint | Buffer }> {
+  const out: Array<{ field: number; wire: number; value: bigint | Buffer }> = [];
+  let off = 0;
+  const varint = (): bigint => {
+    let v = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      const b = buf[off++]!;
+      v |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+  };
+  while (off < buf.length) {
+    const key = Number(varint());
+    const wire = key & 7;
+    let value: bigint | Buffer;
+    if (wire === 0) value = varint();
+    else if (wire === 1) (value = buf.subarray(off, off + 8)), (off += 8);
+    else if (wire === 5) (value = buf.subarray(off, off + 4)), (off += 4);
+    else if (wire === 2) {
+      const n = Number(varint());
+      value = buf.subarray(off, off + n);
+      off += n;
+    } else throw new Error(`unexpected protobuf wire type ${wire}`);
+    out.push({ field: key >> 3, wire, value });
+  }
+  return out;
+}
+
+/** Scalars (tag → [step, value][]) from one TensorBoard event file, checking every record's CRCs. */
+export function readTensorBoardScalars(path: string): Map<string, Array<[number, number]>> {
+  const buf = readFileSync(path);
+  const scalars = new Map<string, Array<[number, number]>>();
+  let off = 0;
+  while (off < buf.length) {
+    const len = Number(buf.readBigUInt64LE(off));
+    if (buf.readUInt32LE(off + 8) !== maskedCrc(crc32cRef(buf.subarray(off, off + 8)))) throw new Error(`${path}: bad length CRC at ${off}`);
+    const data = buf.subarray(off + 12, off + 12 + len);
+    if (buf.readUInt32LE(off + 12 + len) !== maskedCrc(crc32cRef(data))) throw new Error(`${path}: bad data CRC at ${off}`);
+    off += 16 + len;
+    const ev = protoFields(data);
+    const step = Number((ev.find((f) => f.field === 2)?.value as bigint | undefined) ?? 0n);
+    for (const summary of ev.filter((f) => f.field === 5)) {
+      for (const v of protoFields(summary.value as Buffer).filter((f) => f.field === 1)) {
+        const vf = protoFields(v.value as Buffer);
+        const tag = (vf.find((f) => f.field === 1)!.value as Buffer).toString('utf8');
+        const simple = vf.find((f) => f.field === 2);
+        if (!simple) continue;
+        scalars.set(tag, [...(scalars.get(tag) ?? []), [step, (simple.value as Buffer).readFloatLE(0)]]);
+      }
+    }
+  }
+  return scalars;
+}
+
+let gcFn: (() => void) | undefined;
+/**
+ * Live tensor handles once the garbage collector has freed the unreferenced ones: separates handles
+ * something still holds (a leak) from temporaries merely waiting for collection.
+ */
+export async function settledLiveCount(): Promise<number> {
+  if (!gcFn) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as () => void;
+  }
+  for (let i = 0; i < 2; i++) {
+    gcFn();
+    await new Promise((r) => setImmediate(r));
+  }
+  return liveTensorCount();
+}
