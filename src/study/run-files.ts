@@ -14,8 +14,10 @@ import { z } from 'zod';
 import { formatPath } from './spec-issues.js';
 import type { ExpandedStudy } from './spec-expand.js';
 
-export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped'] as const;
-export type RunState = (typeof RUN_STATUSES)[number];
+// The training layer owns the set of states; the study reader only reads them (more tolerantly).
+import { RUN_STATUSES, type RunStatusKind } from '../train/run-state.js';
+export { RUN_STATUSES };
+export type RunState = RunStatusKind;
 
 const axisValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
