@@ -1,0 +1,264 @@
+// ResNet-34 training step (forward + cross-entropy + backward + SGD step), batch 16, through ablate's
+// TypeScript API and through PyTorch (torchvision resnet34, Debian python3-torch) in the same run.
+// Each configuration gets two persistent processes (ours and PyTorch's) with the same thread count;
+// they are warmed up, then measured in alternating rounds so drifting machine load hits both alike.
+// Speed ratio = PyTorch ms / ablate ms (≥ 0.95 means the binding adds no measurable overhead).
+//
+// It also answers whether bin/ablate.js should set OMP_WAIT_POLICY=PASSIVE: the same ablate step and
+// a small element-wise op, default vs PASSIVE (set before the addon loads, in a child), quiet and
+// next to one busy-looping process.
+//
+// Usage: node --import tsx bench/engine-step.ts [--quick] [--sizes 32,224] [--precisions fp32,bf16]
+//          [--threads all,1] [--rounds 5] [--steps-small 10] [--steps-large 3] [--batch 16]
+//          [--no-omp | --omp-only] [--omp-sizes 32,224] [--omp-precision fp32] [--no-contend]
+//          [--node-flags='--single-threaded-gc'] [--omp-variants default,OMP_WAIT_POLICY=PASSIVE,js:OMP_WAIT_POLICY=PASSIVE,GOMP_SPINCOUNT=10000] [--out results.json]
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import {
+  F, Generator, SGD, defaultThreads, getNumThreads, randn, randint, rand, setNumThreads, tidy, withAutocast, engineInfo, cpuSupportsBf16,
+} from '../src/tensor/index.js';
+import { createModel } from '../src/models/index.js';
+import {
+  LineServer, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+} from './lib/common.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const SELF = join(BENCH_DIR, 'engine-step.ts');
+/** Extra node/V8 flags for ablate's measurement processes, e.g. --node-flags=--single-threaded-gc. */
+const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(/\s+/).filter(Boolean);
+
+// ---------------------------------------------------------------- ablate measurement process
+async function serve(): Promise<void> {
+  const size = intFlag('size', 32);
+  const bf16 = flag('precision', 'fp32') === 'bf16';
+  const batch = intFlag('batch', 16);
+  setNumThreads(intFlag('threads', defaultThreads()));
+  const model = createModel(flag('model', 'resnet34'), { seed: 0 });
+  if (bf16) model.toMemoryFormat('channels_last');
+  model.train();
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const g = new Generator(0);
+  const x0 = randn([batch, 3, size, size], { generator: g });
+  const x = bf16 ? x0.contiguous('channels_last') : x0;
+  const y = randint(0, 1000, [batch], { generator: g });
+  const small = rand([16, 3, 224, 224], { generator: g });
+
+  // The same structure as the fit loop: forward under autocast, the loss in fp32 outside it.
+  const step = (): number => {
+    const loss = tidy(() => {
+      const logits = bf16 ? withAutocast({ device: 'cpu', dtype: 'bfloat16' }, () => model.forward(x)) : model.forward(x);
+      const l = F.crossEntropy(logits.float(), y);
+      l.backward();
+      return l.item();
+    });
+    opt.step();
+    opt.zeroGrad();
+    return loss;
+  };
+  const timed = (k: number, fn: () => unknown): number[] => {
+    const ms: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const t0 = performance.now();
+      fn();
+      ms.push(performance.now() - t0);
+    }
+    return ms;
+  };
+
+  step();
+  const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
+  out({ ready: true, threads: getNumThreads(), ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [cmd, arg] = line.trim().split(/\s+/);
+    try {
+      if (cmd === 'quit') break;
+      if (cmd === 'run') {
+        let loss = NaN;
+        const ms = timed(Number(arg), () => (loss = step()));
+        out({ ms, loss });
+      } else if (cmd === 'ops') {
+        out({ ms: timed(Number(arg), () => tidy(() => small.mul(1.5).add(0.25).sum().item())) });
+      } else if (cmd) {
+        out({ error: `unknown command ${JSON.stringify(line)}` });
+      }
+    } catch (e) {
+      out({ error: (e as Error).message });
+    }
+  }
+  model.dispose();
+  opt.dispose();
+}
+
+// ---------------------------------------------------------------- orchestration
+interface Cfg { size: number; precision: 'fp32' | 'bf16'; threads: number }
+const label = (c: Cfg) => `${c.size}x${c.size} ${c.precision} ${c.threads}t`;
+
+function ablateServer(c: Cfg, batch: number, env: NodeJS.ProcessEnv = process.env, name = 'ablate', preload: string[] = []): LineServer {
+  return new LineServer(`${name} ${label(c)}`, process.execPath,
+    [...NODE_FLAGS, ...preload.flatMap((p) => ['--import', p]), '--import', 'tsx', SELF, '--serve', '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch)], env);
+}
+function torchServer(c: Cfg, batch: number): LineServer {
+  return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch)]);
+}
+
+/** Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). */
+async function interleave(servers: LineServer[], rounds: number, command: string): Promise<number[][]> {
+  const ms: number[][] = servers.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
+    for (const i of order) ms[i]!.push(...(await servers[i]!.request<{ ms: number[] }>(command)).ms);
+  }
+  return ms;
+}
+
+async function startAll(servers: LineServer[]): Promise<Record<string, unknown>[]> {
+  try {
+    return await Promise.all(servers.map((s) => s.read()));
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close().catch(() => {})));
+    throw e;
+  }
+}
+
+interface PairResult extends Cfg {
+  ablateMs: number; torchMs: number; speedRatio: number; ablateSpreadPct: number; torchSpreadPct: number;
+  ablateSamples: number[]; torchSamples: number[]; loadBefore: string; loadAfter: string;
+}
+
+async function measurePair(c: Cfg, o: { batch: number; rounds: number; steps: number }): Promise<PairResult> {
+  const loadBefore = loadavg();
+  const servers = [ablateServer(c, o.batch), torchServer(c, o.batch)];
+  const greet = await startAll(servers);
+  if (greet[1]!.threads !== c.threads) console.log(`  note: PyTorch reports ${String(greet[1]!.threads)} threads`);
+  try {
+    // One untimed round each beyond the server's own warm-up step: allocator and oneDNN caches settle.
+    await interleave(servers, 1, `run ${Math.max(1, Math.ceil(o.steps / 2))}`);
+    const [a, t] = await interleave(servers, o.rounds, `run ${o.steps}`);
+    const ablateMs = median(a!);
+    const torchMs = median(t!);
+    return {
+      ...c, ablateMs, torchMs, speedRatio: torchMs / ablateMs, ablateSpreadPct: spreadPct(a!), torchSpreadPct: spreadPct(t!),
+      ablateSamples: a!, torchSamples: t!, loadBefore, loadAfter: loadavg(),
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+}
+
+interface OmpResult {
+  workload: string; contended: boolean;
+  /** Median ms per variant, keyed as given to --omp-variants. */
+  ms: Record<string, number>;
+  loadBefore: string; loadAfter: string;
+}
+
+/**
+ * One ablate process per variant: 'default' (no OpenMP variables), 'NAME=value' (set in the child's
+ * environment), or 'js:NAME=value' (set by JavaScript in the child before the addon loads).
+ */
+function ompServer(variant: string, c: Cfg, batch: number): LineServer {
+  const env = { ...process.env };
+  for (const k of ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'ABLATE_BENCH_SET_ENV']) delete env[k];
+  if (variant === 'default') return ablateServer(c, batch, env, 'ablate default');
+  const js = variant.startsWith('js:');
+  const assignment = js ? variant.slice(3) : variant;
+  const eq = assignment.indexOf('=');
+  if (eq < 1) throw new TypeError(`Expected 'default', 'NAME=value' or 'js:NAME=value' in --omp-variants but received ${JSON.stringify(variant)}`);
+  if (!js) return ablateServer(c, batch, { ...env, [assignment.slice(0, eq)]: assignment.slice(eq + 1) }, `ablate ${variant}`);
+  return ablateServer(c, batch, { ...env, ABLATE_BENCH_SET_ENV: assignment }, `ablate ${variant}`, [pathToFileURL(join(BENCH_DIR, 'lib', 'omp-passive-preload.mjs')).href]);
+}
+
+/** A process that keeps one core busy, standing in for "another job on the machine". */
+function busyLoop(): () => void {
+  const p = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  return () => p.kill('SIGKILL');
+}
+
+async function measureOmp(c: Cfg, o: { batch: number; rounds: number; steps: number; contend: boolean; variants: string[] }): Promise<OmpResult[]> {
+  const servers = o.variants.map((v) => ompServer(v, c, o.batch));
+  await startAll(servers);
+  const out: OmpResult[] = [];
+  const row = (workload: string, contended: boolean, ms: number[][], loadBefore: string): OmpResult =>
+    ({ workload, contended, ms: Object.fromEntries(o.variants.map((v, i) => [v, median(ms[i]!)])), loadBefore, loadAfter: loadavg() });
+  try {
+    for (const contended of o.contend ? [false, true] : [false]) {
+      const stop = contended ? busyLoop() : () => {};
+      try {
+        await interleave(servers, 1, 'run 1');
+        const loadBefore = loadavg();
+        out.push(row(`resnet34 step ${label(c)}`, contended, await interleave(servers, o.rounds, `run ${o.steps}`), loadBefore));
+        out.push(row(`mul+add+sum 16x3x224x224 ${c.threads}t`, contended, await interleave(servers, o.rounds, 'ops 50'), loadBefore));
+      } finally {
+        stop();
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const quick = hasFlag('quick');
+  const batch = intFlag('batch', 16);
+  const rounds = intFlag('rounds', quick ? 3 : 5);
+  const stepsSmall = intFlag('steps-small', quick ? 5 : 10);
+  const stepsLarge = intFlag('steps-large', quick ? 2 : 3);
+  const sizes = listFlag('sizes', '32,224').map(Number);
+  const precisions = listFlag('precisions', 'fp32,bf16') as Cfg['precision'][];
+  const all = defaultThreads();
+  const threads = [...new Set(listFlag('threads', quick ? 'all' : 'all,1').map((t) => (t === 'all' ? all : Number(t))))];
+  for (const p of precisions) if (p !== 'fp32' && p !== 'bf16') throw new TypeError(`Expected fp32 or bf16 in --precisions but received ${JSON.stringify(p)}`);
+  for (const s of [...sizes, ...threads]) if (!Number.isInteger(s) || s < 1) throw new TypeError(`Expected positive integers in --sizes/--threads but received ${s}`);
+  const stepsFor = (size: number) => (size <= 64 ? stepsSmall : stepsLarge);
+
+  const m = machine();
+  const info = engineInfo();
+  console.log(`engine-step: resnet34 training step, batch ${batch}, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
+  console.log(`libtorch ${info.libtorch}; CPU bf16: ${cpuSupportsBf16()}`);
+  const torch = await torchAvailable();
+  const results: { pairs: PairResult[]; omp: OmpResult[] } = { pairs: [], omp: [] };
+
+  if (!hasFlag('omp-only')) {
+    if (!torch.ok) {
+      console.log(`(PyTorch comparison skipped: ${torch.reason})`);
+    } else {
+      console.log(`PyTorch ${torch.version}`);
+      for (const t of threads) for (const size of sizes) for (const precision of precisions) {
+        const c: Cfg = { size, precision, threads: t };
+        process.stdout.write(`  measuring ${label(c)} …`);
+        const r = await measurePair(c, { batch, rounds, steps: stepsFor(size) });
+        console.log(` ablate ${fmt(r.ablateMs)} ms, PyTorch ${fmt(r.torchMs)} ms (load ${r.loadBefore} → ${r.loadAfter})`);
+        results.pairs.push(r);
+      }
+      console.log('\nResNet-34 training step, ms/step (median; ± = half the IQR)');
+      printTable(['config', 'ablate ms', '±%', 'PyTorch ms', '±%', 'speed ablate/PyTorch', 'target'], results.pairs.map((r) => [
+        label(r), fmt(r.ablateMs), fmt(r.ablateSpreadPct, 0), fmt(r.torchMs), fmt(r.torchSpreadPct, 0), fmt(r.speedRatio, 2), r.speedRatio >= 0.95 ? 'ok ≥0.95' : 'below 0.95',
+      ]));
+    }
+  }
+
+  if (!hasFlag('no-omp')) {
+    const variants = listFlag('omp-variants', 'default,OMP_WAIT_POLICY=PASSIVE,js:OMP_WAIT_POLICY=PASSIVE,GOMP_SPINCOUNT=10000');
+    if (variants[0] !== 'default') variants.unshift('default');
+    console.log(`\nOpenMP waiting: ${variants.join(' | ')} (ablate only, ${all} threads; ratios are ms / default's ms)`);
+    const ompSizes = listFlag('omp-sizes', quick ? '32' : '32,224').map(Number);
+    const ompPrecision = flag('omp-precision', 'fp32') as Cfg['precision'];
+    for (const size of ompSizes) {
+      results.omp.push(...(await measureOmp({ size, precision: ompPrecision, threads: all }, { batch, rounds, steps: stepsFor(size), contend: !hasFlag('no-contend'), variants })));
+    }
+    const others = variants.slice(1);
+    const short = (v: string) => v.replace('OMP_WAIT_POLICY=', '').replace('GOMP_SPINCOUNT=', 'SPINCOUNT=').replace('js:', 'JS-set ');
+    console.log(variants.map((v) => `${short(v)} = ${v === 'default' ? 'no OpenMP variables' : v.startsWith('js:') ? `${v.slice(3)} set by JavaScript before the addon loads` : `${v} in the environment`}`).join('; '));
+    printTable(['workload', 'machine', ...variants.map((v) => `${short(v)} ms`), ...others.map((v) => `${short(v)}/default`), 'load'], results.omp.map((r) => [
+      r.workload, r.contended ? '+1 busy process' : 'as is', ...variants.map((v) => fmt(r.ms[v], 2)), ...others.map((v) => fmt(r.ms[v]! / r.ms.default!, 2)), `${r.loadBefore} → ${r.loadAfter}`,
+    ]));
+  }
+
+  const path = saveResults('engine-step', { machine: m, loadAfter: loadavg(), libtorch: info.libtorch, torch: torch.ok ? torch.version : null, batch, rounds, ...results });
+  console.log(`\nresults: ${path}`);
+}
+
+if (hasFlag('serve')) await serve();
+else await main();

@@ -1,0 +1,135 @@
+// Shared plumbing for the bench scripts: flags, statistics, tables, results files, machine load,
+// and a line-protocol client for the persistent measurement processes (ours and PyTorch's).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { writeJsonAtomic } from '../../src/util/atomic.js';
+
+export const PYTHON = '/usr/bin/python3';
+export const BENCH_DIR = import.meta.dirname ? join(import.meta.dirname, '..') : process.cwd();
+export const REPO_ROOT = join(BENCH_DIR, '..');
+
+export function flag(name: string, dflt: string, argv = process.argv): string {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new TypeError(`Expected a value after --${name} but received nothing`);
+  return v;
+}
+
+export const hasFlag = (name: string, argv = process.argv): boolean => argv.includes(`--${name}`);
+
+export function intFlag(name: string, dflt: number, argv = process.argv): number {
+  const raw = flag(name, String(dflt), argv);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`Expected a positive integer for --${name} but received ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export const listFlag = (name: string, dflt: string, argv = process.argv): string[] =>
+  flag(name, dflt, argv).split(',').map((s) => s.trim()).filter(Boolean);
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Half the interquartile range relative to the median: a rough "± %" that ignores a stray outlier. */
+export function spreadPct(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))]!;
+  return (50 * (q(0.75) - q(0.25))) / median(xs);
+}
+
+export function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}
+
+export function machine(): { cores: number; loadavg: string } {
+  return { cores: availableParallelism(), loadavg: loadavg() };
+}
+
+/** Where results go unless `--out` says otherwise: never inside the repository. */
+export function resultsPath(name: string): string {
+  return flag('out', join(tmpdir(), 'ablate-bench', `${name}.json`));
+}
+
+export function saveResults(name: string, data: unknown): string {
+  const path = resultsPath(name);
+  writeJsonAtomic(path, data);
+  return path;
+}
+
+export function printTable(header: string[], rows: (string | number)[][]): void {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of cells.slice(1)) console.log(line(r));
+}
+
+export const fmt = (v: number | undefined, digits = 1): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+
+/** Is Debian's torch + torchvision importable? The reason when not, so a bench can say why it skips. */
+export async function torchAvailable(): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision; print(torch.__version__, torchvision.__version__)'], { encoding: 'utf8' });
+  if (r.status === 0) return { ok: true, version: r.stdout.trim() };
+  return { ok: false, reason: r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}` };
+}
+
+/**
+ * A persistent child that answers one JSON line per command line. Keeping the process alive between
+ * rounds excludes start-up and warm-up from every measurement and lets two of them be interleaved.
+ */
+export class LineServer {
+  readonly child: ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+  #stderr = '';
+
+  constructor(readonly name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env, cwd: REPO_ROOT });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-4000);
+      if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+    });
+    this.#lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+  }
+
+  /** The next JSON line the child writes (its greeting, or the answer to a command). */
+  async read<T = Record<string, unknown>>(): Promise<T> {
+    for (;;) {
+      const r = await this.#lines.next();
+      if (r.done) throw new Error(`${this.name} exited (code ${this.child.exitCode}) without answering; its stderr ends with:\n${this.#stderr.trim()}`);
+      const line = r.value.trim();
+      if (!line.startsWith('{')) continue; // stray library output
+      const msg = JSON.parse(line) as T & { error?: string };
+      if (msg.error) throw new Error(`${this.name}: ${msg.error}`);
+      return msg;
+    }
+  }
+
+  async request<T = Record<string, unknown>>(command: string): Promise<T> {
+    this.child.stdin!.write(command + '\n');
+    return this.read<T>();
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const done = new Promise((r) => this.child.once('exit', r));
+    this.child.stdin!.end('quit\n');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await done;
+    clearTimeout(timer);
+  }
+}

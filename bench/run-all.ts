@@ -1,0 +1,89 @@
+// The benchmark suite (`npm run bench`): each script in its own process, one after the other, so no
+// two measurements share the machine; then a summary of the ratios against PyTorch.
+// Usage: node --import tsx bench/run-all.ts [--quick] [--only engine-step,train-throughput] [--skip data-decode]
+//          [--out-dir DIR]   (JSON results; default: $TMPDIR/ablate-bench)
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_DIR, flag, hasFlag, listFlag, loadavg, machine, fmt } from './lib/common.js';
+
+interface Bench { name: string; args: string[]; quickArgs: string[]; quick: boolean; writesJson: boolean }
+
+const SUITE: Bench[] = [
+  { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: false },
+  { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
+  { name: 'train-throughput', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'accuracy-parity', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'models-forward', args: [], quickArgs: [], quick: false, writesJson: false },
+];
+
+function run(script: string, args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, `${script}.ts`), ...args], { stdio: 'inherit' });
+    p.on('error', () => resolve(1));
+    p.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+function readJson(path: string): Record<string, any> | undefined {
+  try {
+    return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, any>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function summary(outDir: string): void {
+  console.log('\n================ summary (ablate vs PyTorch, measured in this run) ================');
+  const es = readJson(join(outDir, 'engine-step.json'));
+  for (const p of es?.pairs ?? []) {
+    console.log(`engine step resnet34 ${p.size}×${p.size} ${p.precision} ${p.threads}t: ablate ${fmt(p.ablateMs)} ms, PyTorch ${fmt(p.torchMs)} ms → speed ${fmt(p.speedRatio, 2)}× (target ≥ 0.95)`);
+  }
+  for (const o of es?.omp ?? []) {
+    const ms = o.ms as Record<string, number>;
+    const vs = Object.keys(ms).filter((k) => k !== 'default').map((k) => `${k} ${fmt(ms[k]! / ms.default!, 2)}×`).join(', ');
+    console.log(`OpenMP waiting, ${o.workload}${o.contended ? ', +1 busy process' : ''}: default ${fmt(ms.default, 2)} ms; ${vs} the default's time`);
+  }
+  const tt = readJson(join(outDir, 'train-throughput.json'));
+  for (const r of tt?.ratios ?? []) {
+    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)} (target ≤ 1)`);
+  }
+  for (const r of tt?.results ?? []) {
+    if (r.side === 'ablate') console.log(`data wait fraction ${r.model} ablate ${r.mode}, steady state: ${fmt(100 * r.steadyDataWait)}% (target < 5%)`);
+  }
+  const ap = readJson(join(outDir, 'accuracy-parity.json'));
+  if (ap) {
+    console.log(`accuracy parity ${ap.model} ${ap.size}px, ${ap.epochs} epochs: final |ablate − PyTorch| ≤ ${fmt(100 * ap.crossGap)} points; seed-to-seed ${fmt(100 * ap.seedGap)} points`);
+  }
+}
+
+async function main(): Promise<void> {
+  const quick = hasFlag('quick');
+  const outDir = flag('out-dir', join(tmpdir(), 'ablate-bench'));
+  const only = listFlag('only', '');
+  const skip = new Set(listFlag('skip', ''));
+  const known = new Set(SUITE.map((b) => b.name));
+  for (const n of [...only, ...skip]) if (!known.has(n)) throw new TypeError(`Expected one of ${[...known].join(', ')} in --only/--skip but received ${JSON.stringify(n)}`);
+  const chosen = SUITE.filter((b) => (only.length ? only.includes(b.name) : quick ? b.quick : true) && !skip.has(b.name));
+
+  const m = machine();
+  console.log(`ablate benchmark suite${quick ? ' (quick)' : ''}: ${chosen.map((b) => b.name).join(', ')}; ${m.cores} cores, loadavg ${m.loadavg}; results in ${outDir}`);
+  const failed: string[] = [];
+  const t0 = performance.now();
+  for (const b of chosen) {
+    console.log(`\n================ ${b.name} (loadavg ${loadavg()}) ================`);
+    const args = [...(quick ? b.quickArgs : b.args), ...(b.writesJson ? ['--out', join(outDir, `${b.name}.json`)] : [])];
+    const code = await run(b.name, args);
+    if (code !== 0) failed.push(`${b.name} (exit ${code})`);
+  }
+  summary(outDir);
+  console.log(`\nsuite took ${fmt((performance.now() - t0) / 60000, 1)} min; loadavg now ${loadavg()}`);
+  if (failed.length) {
+    console.log(`failed: ${failed.join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

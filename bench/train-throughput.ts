@@ -1,0 +1,236 @@
+// End-to-end training throughput from JPEG files: ablate's runTraining (decode → cache → loader →
+// fit) beside the plain PyTorch + torchvision loop (ImageFolder + DataLoader), same images, same
+// resize (224 stretch, /255), same batch and SGD lr 0.01, each in its own process so peak RSS is
+// per process.
+//
+// What is timed, to be explicit about fairness: ablate decodes every image once into its
+// decoded-image cache before epoch 1 and later epochs read the cache; PyTorch's DataLoader decodes
+// every image again in every epoch. So each side reports
+//   - first epoch: images / (time from the start of the run, dataset scan, model creation and, for
+//     ablate, the whole cache build included, to the end of epoch 1);
+//   - steady state: the median of epochs 2…E, wall time per epoch (data waits included).
+// The training subset is a copy of N = steps × batch photos (half cats, half dogs) so that an epoch
+// is one full pass and the cache holds exactly what is trained on.
+//
+// Usage: node --import tsx bench/train-throughput.ts [--quick] [--models resnet34,resnet50]
+//          [--steps 20] [--epochs 2] [--batch 16] [--size 224] [--workers 2]
+//          [--ablate auto,fp32] [--torch fp32,bf16,bf16-allthreads|none] [--data /work/shared/data/petimages-180px]
+//          [--ablate-threads N] [--omp-passive] [--out results.json]
+// --omp-passive runs ablate's processes with OMP_WAIT_POLICY=PASSIVE (see engine-step's OMP table).
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTraining } from '../src/train/run.js';
+import { Callback, type Logs } from '../src/train/callbacks/base.js';
+import { defaultThreads, getNumThreads } from '../src/tensor/index.js';
+import {
+  BENCH_DIR, PYTHON, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+} from './lib/common.js';
+
+const SELF = join(BENCH_DIR, 'train-throughput.ts');
+
+interface EpochRecord { time_s: number; images: number; images_per_s: number; data_wait_fraction: number; loss?: number }
+interface SideResult {
+  side: 'ablate' | 'pytorch';
+  mode: string;
+  model: string;
+  threads: number;
+  images: number;
+  prep_s: number;
+  first_epoch_total_s: number;
+  epochs: EpochRecord[];
+  max_rss_kb: number;
+  max_rss_worker_kb?: number;
+  max_rss_before_checkpoint_kb?: number;
+  firstEpochImagesPerS: number;
+  steadyImagesPerS: number;
+  steadyDataWait: number;
+  loadBefore: string;
+  loadAfter: string;
+  wall_s: number;
+}
+
+// ---------------------------------------------------------------- ablate child (one run, one process)
+class EpochClock extends Callback {
+  readonly start = performance.now();
+  trainBegin = 0;
+  firstEpochEnd = 0;
+  /** Peak RSS before the first checkpoint is written (this hook runs before ModelCheckpoint's). */
+  rssBeforeCheckpointKb = 0;
+  epochs: EpochRecord[] = [];
+  override async onTrainBegin(): Promise<void> {
+    this.trainBegin = performance.now();
+  }
+  override async onEpochEnd(_epoch: number, logs?: Logs): Promise<void> {
+    if (!this.firstEpochEnd) {
+      this.firstEpochEnd = performance.now();
+      this.rssBeforeCheckpointKb = process.resourceUsage().maxRSS;
+    }
+    const t = logs?.epoch_time_s ?? NaN;
+    const ips = logs?.images_per_s ?? NaN;
+    this.epochs.push({ time_s: t, images: Math.round(t * ips), images_per_s: ips, data_wait_fraction: logs?.data_wait_fraction ?? NaN, loss: logs?.loss });
+  }
+}
+
+async function child(): Promise<void> {
+  const root = flag('data', '');
+  const runDir = flag('run-dir', '');
+  const clock = new EpochClock();
+  await runTraining({
+    model: flag('model', 'resnet34'),
+    data: { source: 'image-folder', path: root, imageSize: intFlag('size', 224), resize: 'stretch', cacheDir: flag('cache-dir', ''), cache: 'disk' },
+    epochs: intFlag('epochs', 2),
+    batchSize: intFlag('batch', 16),
+    optimizer: { name: 'sgd', lr: 0.01 },
+    precision: flag('precision', 'auto'),
+    ...(hasFlag('threads') ? { threads: intFlag('threads', 1) } : {}),
+    seed: 0,
+  }, { runDir, progress: false, callbacks: [clock], log: (l) => process.stderr.write(l + '\n') });
+  const ms = (a: number, b: number) => (b - a) / 1000;
+  process.stdout.write(JSON.stringify({
+    threads: getNumThreads(),
+    prep_s: ms(clock.start, clock.trainBegin),
+    first_epoch_total_s: ms(clock.start, clock.firstEpochEnd),
+    epochs: clock.epochs,
+    max_rss_kb: process.resourceUsage().maxRSS,
+    max_rss_before_checkpoint_kb: clock.rssBeforeCheckpointKb,
+  }) + '\n');
+}
+
+// ---------------------------------------------------------------- orchestration
+function runJson(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => {
+      err = (err + d).slice(-4000);
+      if (process.env.BENCH_VERBOSE) process.stderr.write(d);
+    });
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      if (code === 0 && line) resolve(JSON.parse(line) as Record<string, unknown>);
+      else reject(new Error(`${command} ${args.slice(0, 4).join(' ')} … exited with ${code}; stderr ends with:\n${err.trim()}`));
+    });
+  });
+}
+
+/** N photos, half from each class, copied so both sides see exactly the same files. */
+function makeSubset(src: string, dst: string, n: number): number {
+  let total = 0;
+  const classes = readdirSync(src).filter((c) => !c.startsWith('.')).sort();
+  classes.forEach((cls, ci) => {
+    const want = Math.floor(n / classes.length) + (ci < n % classes.length ? 1 : 0);
+    const files = readdirSync(join(src, cls)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, want);
+    if (files.length < want) throw new Error(`Expected at least ${want} JPEGs in ${join(src, cls)} but found ${files.length}`);
+    mkdirSync(join(dst, cls), { recursive: true });
+    for (const f of files) copyFileSync(join(src, cls, f), join(dst, cls, f));
+    total += files.length;
+  });
+  return total;
+}
+
+function summarize(side: SideResult['side'], mode: string, model: string, raw: Record<string, unknown>, images: number, loadBefore: string, wall: number): SideResult {
+  const epochs = raw.epochs as EpochRecord[];
+  const steady = epochs.length > 1 ? epochs.slice(1) : epochs;
+  return {
+    side, mode, model, images,
+    threads: raw.threads as number,
+    prep_s: raw.prep_s as number,
+    first_epoch_total_s: raw.first_epoch_total_s as number,
+    epochs,
+    max_rss_kb: raw.max_rss_kb as number,
+    max_rss_worker_kb: raw.max_rss_worker_kb as number | undefined,
+    max_rss_before_checkpoint_kb: raw.max_rss_before_checkpoint_kb as number | undefined,
+    firstEpochImagesPerS: images / (raw.first_epoch_total_s as number),
+    steadyImagesPerS: median(steady.map((e) => e.images_per_s)),
+    steadyDataWait: median(steady.map((e) => e.data_wait_fraction)),
+    loadBefore, loadAfter: loadavg(), wall_s: wall,
+  };
+}
+
+async function main(): Promise<void> {
+  const quick = hasFlag('quick');
+  const models = listFlag('models', quick ? 'resnet34' : 'resnet34,resnet50');
+  const steps = intFlag('steps', quick ? 5 : 20);
+  const epochs = intFlag('epochs', 2);
+  const batch = intFlag('batch', 16);
+  const size = intFlag('size', 224);
+  const workers = intFlag('workers', 2);
+  const ablateModes = listFlag('ablate', quick ? 'auto' : 'auto,fp32');
+  const torchModes = listFlag('torch', quick ? 'fp32,bf16' : 'fp32,bf16,bf16-allthreads').filter((t) => t !== 'none');
+  const ablateThreads = hasFlag('ablate-threads') ? ['--threads', String(intFlag('ablate-threads', 1))] : [];
+  const ablateEnv = hasFlag('omp-passive') ? { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } : process.env;
+  const src = join(flag('data', '/work/shared/data/petimages-180px'), 'PetImages');
+  for (const m of ablateModes) if (!['auto', 'fp32', 'bf16'].includes(m)) throw new TypeError(`Expected auto, fp32 or bf16 in --ablate but received ${JSON.stringify(m)}`);
+  for (const m of torchModes) if (!['fp32', 'bf16', 'fp32-allthreads', 'bf16-allthreads'].includes(m)) throw new TypeError(`Expected fp32, bf16, fp32-allthreads or bf16-allthreads in --torch but received ${JSON.stringify(m)}`);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'ablate-bench-throughput-'));
+  const results: SideResult[] = [];
+  try {
+    const data = join(tmp, 'images');
+    const images = makeSubset(src, data, steps * batch);
+    const m = machine();
+    console.log(`train-throughput: ${images} photos from ${src} → ${size}×${size} stretch, batch ${batch}, ${epochs} epochs of ${Math.ceil(images / batch)} steps; ${m.cores} cores, loadavg ${m.loadavg}`);
+    const torch = await torchAvailable();
+    if (!torch.ok) console.log(`(PyTorch comparison skipped: ${torch.reason})`);
+
+    for (const model of models) {
+      const runs: { side: SideResult['side']; mode: string }[] = [
+        ...ablateModes.map((mode) => ({ side: 'ablate' as const, mode })),
+        ...(torch.ok ? torchModes.map((mode) => ({ side: 'pytorch' as const, mode })) : []),
+      ];
+      for (const r of runs) {
+        const loadBefore = loadavg();
+        const t0 = performance.now();
+        process.stdout.write(`  ${model} ${r.side} ${r.mode} …`);
+        let raw: Record<string, unknown>;
+        if (r.side === 'ablate') {
+          const id = `${model}-${r.mode}`;
+          raw = await runJson(process.execPath, ['--import', 'tsx', SELF, '--child', '--model', model, '--precision', r.mode, '--epochs', String(epochs),
+            '--batch', String(batch), '--size', String(size), '--data', data, '--cache-dir', join(tmp, `cache-${id}`), '--run-dir', join(tmp, `run-${id}`), ...ablateThreads], ablateEnv);
+          rmSync(join(tmp, `cache-${id}`), { recursive: true, force: true });
+          rmSync(join(tmp, `run-${id}`), { recursive: true, force: true });
+        } else {
+          const [precision, threads] = r.mode.endsWith('-allthreads') ? [r.mode.split('-')[0]!, String(defaultThreads())] : [r.mode, 'default'];
+          raw = await runJson(PYTHON, [join(BENCH_DIR, 'torch_train_throughput.py'), data, model, precision, String(epochs), String(batch), String(workers), String(size), threads]);
+        }
+        const s = summarize(r.side, r.mode, model, raw, images, loadBefore, (performance.now() - t0) / 1000);
+        results.push(s);
+        console.log(` ${fmt(s.firstEpochImagesPerS)} img/s first epoch, ${fmt(s.steadyImagesPerS)} steady, ${s.threads} thread(s), ${fmt(s.wall_s, 0)} s (load ${s.loadBefore} → ${s.loadAfter})`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  console.log(`\nimages/s, whole pipeline from JPEG (PyTorch DataLoader num_workers=${workers}; ablate steady = epochs 2…${epochs} from its decoded-image cache)`);
+  printTable(['model', 'side', 'mode', 'threads', 'first epoch img/s', 'steady img/s', 'data wait (steady)', 'peak RSS MiB', 'before 1st checkpoint', 'worker RSS MiB'], results.map((r) => [
+    r.model, r.side, r.mode, r.threads, fmt(r.firstEpochImagesPerS), fmt(r.steadyImagesPerS), `${fmt(100 * r.steadyDataWait)}%`,
+    fmt(r.max_rss_kb / 1024, 0), r.max_rss_before_checkpoint_kb !== undefined ? fmt(r.max_rss_before_checkpoint_kb / 1024, 0) : '—', r.max_rss_worker_kb !== undefined ? fmt(r.max_rss_worker_kb / 1024, 0) : '—',
+  ]));
+
+  const ratios: { model: string; ablate: string; versus: string; steady: number; firstEpoch: number; rss: number; target: number }[] = [];
+  for (const model of new Set(results.map((r) => r.model))) {
+    const a = results.find((r) => r.model === model && r.side === 'ablate' && r.mode === 'auto') ?? results.find((r) => r.model === model && r.side === 'ablate');
+    if (!a) continue;
+    for (const [mode, target] of [['fp32', 1.5], ['bf16', 1.0], ['bf16-allthreads', 1.0]] as const) {
+      const t = results.find((r) => r.model === model && r.side === 'pytorch' && r.mode === mode);
+      if (t) ratios.push({ model, ablate: a.mode, versus: `PyTorch ${mode}`, steady: a.steadyImagesPerS / t.steadyImagesPerS, firstEpoch: a.firstEpochImagesPerS / t.firstEpochImagesPerS, rss: a.max_rss_kb / t.max_rss_kb, target });
+    }
+  }
+  if (ratios.length) {
+    console.log('\nratios (ablate / PyTorch; RSS: lower is better, target ≤ 1)');
+    printTable(['model', 'ablate', 'versus', 'steady speed', 'first-epoch speed', 'target', 'peak RSS ratio'], ratios.map((r) => [
+      r.model, r.ablate, r.versus, `${fmt(r.steady, 2)}×`, `${fmt(r.firstEpoch, 2)}×`, `≥ ${r.target}× ${r.steady >= r.target ? 'ok' : 'MISSED'}`, fmt(r.rss, 2),
+    ]));
+  }
+  const path = saveResults('train-throughput', { machine: machine(), steps, epochs, batch, size, workers, results, ratios });
+  console.log(`\nresults: ${path}`);
+}
+
+if (hasFlag('child')) await child();
+else await main();
