@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# Test files spawn training children that share 2 cores: OpenMP threads must sleep, not spin, when they wait.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 exec node --import tsx --test --test-reporter=spec "$@" "${files[@]}"

@@ -1,4 +1,8 @@
 import sharp from 'sharp';
+
+// Every image is decoded once and then read from our own cache: libvips' operation cache would only
+// hold memory (it counts toward a training run's peak RSS) without ever being hit.
+sharp.cache(false);
 import type { Metadata, OutputInfo, ResizeOptions } from 'sharp';
 import type { BadFileReason, ConversionCounts, DatasetItem } from './types.js';
 
