@@ -47,7 +47,7 @@ class Args {
     at::Tensor* t = unwrap_tensor(info_[i]);
     if (t == nullptr) fail("argument " + std::to_string(i) + " is not a tensor handle");
     if (!t->defined()) fail("argument " + std::to_string(i) + " is a disposed tensor");
-    seen_.emplace_back(i, describe_tensor(*t));
+    seen_.emplace_back(i, *t);
     return *t;
   }
   c10::optional<at::Tensor> optT(size_t i) {
@@ -62,7 +62,7 @@ class Args {
     for (uint32_t k = 0; k < arr.Length(); k++) {
       at::Tensor* t = unwrap_tensor(arr.Get(k));
       if (t == nullptr || !t->defined()) fail("element " + std::to_string(k) + " of argument " + std::to_string(i) + " is not a live tensor");
-      if (k < 4) seen_.emplace_back(i, describe_tensor(*t));
+      if (k < 4) seen_.emplace_back(i, *t);
       out.push_back(*t);
     }
     return out;
@@ -118,7 +118,7 @@ class Args {
       auto sorted = seen_;
       std::stable_sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
       os << " (inputs: ";
-      for (size_t k = 0; k < sorted.size(); k++) os << (k ? ", " : "") << sorted[k].second;
+      for (size_t k = 0; k < sorted.size(); k++) os << (k ? ", " : "") << describe_tensor(sorted[k].second);
       os << ")";
     }
     return os.str();
@@ -127,7 +127,9 @@ class Args {
  private:
   const Napi::CallbackInfo& info_;
   const char* op_;
-  std::vector<std::pair<size_t, std::string>> seen_;
+  // The inputs are only formatted when an op fails: formatting them on every call cost measurable time
+  // on small inputs. Holding references keeps them valid until then.
+  std::vector<std::pair<size_t, at::Tensor>> seen_;
 };
 
 using OpFn = Napi::Value (*)(Args&);

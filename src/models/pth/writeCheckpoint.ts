@@ -38,7 +38,8 @@ export async function writeStateDict(
 /** Save any CheckpointValue (e.g. `{ model: stateDict, optimizer: {...}, epoch: 3 }`) atomically. */
 export async function writeCheckpoint(path: string, value: CheckpointValue): Promise<void> {
   if (typeof path !== 'string' || path === '') throw invalidArg('path', 'a non-empty file path', path);
-  writeFileAtomic(path, Buffer.concat(encodeCheckpointParts(value)));
+  // Written part by part: concatenating first would hold a second full copy of every weight in memory.
+  writeFileAtomic(path, encodeCheckpointParts(value));
 }
 
 /** The bytes of a zip-format checkpoint, for callers that store or send it themselves. */
