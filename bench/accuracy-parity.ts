@@ -7,7 +7,6 @@
 // Usage: node --import tsx bench/accuracy-parity.ts [--quick] [--model resnet18] [--size 64] [--epochs 5]
 //          [--seeds 0,1] [--train 1600] [--val 400] [--batch 32] [--lr 0.01] [--momentum 0.9]
 //          [--weight-decay 0.0005] [--precision fp32|bf16] [--data /work/shared/data/petimages-180px] [--out results.json]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { defaultThreads, setNumThreads } from '../src/tensor/index.js';
 import { fit } from '../src/train/fit.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { Callback, type Logs } from '../src/train/callbacks/base.js';
-import { BENCH_DIR, PYTHON, flag, hasFlag, intFlag, listFlag, machine, loadavg, printTable, fmt, saveResults, torchAvailable } from './lib/common.js';
+import { BENCH_DIR, PYTHON, runJsonChild, flag, hasFlag, intFlag, listFlag, machine, loadavg, printTable, fmt, saveResults, torchAvailable } from './lib/common.js';
 
 interface EpochMetrics { loss: number; accuracy: number; val_loss: number; val_accuracy: number; time_s: number }
 
@@ -35,23 +34,9 @@ async function dump(set: ImageSet, dir: string, name: string): Promise<void> {
   writeFileSync(join(dir, `${name}.labels`), new Uint8Array(Int32Array.from(set.labels).buffer));
 }
 
-function torchRun(dir: string, seed: number): Promise<EpochMetrics[]> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(PYTHON, [join(BENCH_DIR, 'torch_parity.py'), dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d));
-    p.stderr.on('data', (d: Buffer) => {
-      err = (err + d).slice(-4000);
-      if (process.env.BENCH_VERBOSE) process.stderr.write(d);
-    });
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code === 0 && line.startsWith('{')) resolve((JSON.parse(line) as { epochs: EpochMetrics[] }).epochs);
-      else reject(new Error(`torch_parity.py exited with ${code}; stderr ends with:\n${err.trim()}`));
-    });
-  });
+async function torchRun(dir: string, seed: number): Promise<EpochMetrics[]> {
+  const r = await runJsonChild(PYTHON, [join(BENCH_DIR, 'torch_parity.py'), dir, String(seed)]);
+  return (r as { epochs: EpochMetrics[] }).epochs;
 }
 
 async function main(): Promise<void> {

@@ -17,7 +17,6 @@
 //          [--ablate auto,fp32] [--torch fp32,bf16,bf16-allthreads|none] [--data /work/shared/data/petimages-180px]
 //          [--ablate-threads N] [--omp-passive] [--out results.json]
 // --omp-passive runs ablate's processes with OMP_WAIT_POLICY=PASSIVE (see engine-step's OMP table).
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { runTraining } from '../src/train/run.js';
 import { Callback, type Logs } from '../src/train/callbacks/base.js';
 import { defaultThreads, getNumThreads } from '../src/tensor/index.js';
 import {
-  BENCH_DIR, PYTHON, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+  BENCH_DIR, PYTHON, runJsonChild, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
 
 const SELF = join(BENCH_DIR, 'train-throughput.ts');
@@ -99,24 +98,7 @@ async function child(): Promise<void> {
 }
 
 // ---------------------------------------------------------------- orchestration
-function runJson(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d));
-    p.stderr.on('data', (d: Buffer) => {
-      err = (err + d).slice(-4000);
-      if (process.env.BENCH_VERBOSE) process.stderr.write(d);
-    });
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      if (code === 0 && line) resolve(JSON.parse(line) as Record<string, unknown>);
-      else reject(new Error(`${command} ${args.slice(0, 4).join(' ')} … exited with ${code}; stderr ends with:\n${err.trim()}`));
-    });
-  });
-}
+const runJson = runJsonChild;
 
 /** N photos, half from each class, copied so both sides see exactly the same files. */
 function makeSubset(src: string, dst: string, n: number): number {

@@ -133,3 +133,23 @@ export class LineServer {
     clearTimeout(timer);
   }
 }
+
+/** Runs a child to completion and parses the last line of its stdout that is a JSON object. */
+export function runJsonChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => {
+      err = (err + d).slice(-4000);
+      if (process.env.BENCH_VERBOSE) process.stderr.write(d);
+    });
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      if (code === 0 && line) resolve(JSON.parse(line) as Record<string, unknown>);
+      else reject(new Error(`${command} ${args.slice(0, 4).join(' ')} … exited with ${code}; stderr ends with:\n${err.trim()}`));
+    });
+  });
+}

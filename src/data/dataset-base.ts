@@ -20,6 +20,21 @@ export function unknownSplit(name: string, available: readonly string[], locatio
   return invalidArg('split', `one of ${available.map((s) => `'${s}'`).join(', ')} (the splits of ${location})`, name);
 }
 
+/** A DataSource over named splits that share one file store (image folders, Stanford Dogs). */
+export function sourceFromSplits(source: SourceName, location: string, datasets: ReadonlyMap<string, Dataset>, store: { close(): Promise<void> }): DataSource {
+  return {
+    source,
+    location,
+    splitNames: [...datasets.keys()],
+    split(name: string): Dataset {
+      const d = datasets.get(name);
+      if (!d) throw unknownSplit(name, [...datasets.keys()], location);
+      return d;
+    },
+    close: () => store.close(),
+  };
+}
+
 export interface LabeledEntry {
   entry: StoreEntry;
   label: number;

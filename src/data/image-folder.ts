@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { DirStore } from './stores/dir-store.js';
 import { ZipStore } from './stores/zip-store.js';
 import type { ByteStore, StoreEntry } from './stores/store.js';
-import { FileDataset, mapLimit, unknownSplit, type DataSource, type LabeledEntry } from './dataset-base.js';
+import { FileDataset, mapLimit, sourceFromSplits, type DataSource, type LabeledEntry } from './dataset-base.js';
 import { hashOrder } from './random.js';
 import type { BadFile, Dataset, SourceName } from './types.js';
 
@@ -101,15 +101,5 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
     datasets.set(name, new FileDataset(source, `${path} (${name}${jfifOnly ? ', JFIF only' : ''})`, store, ordered, classNames, excluded));
   }
 
-  return {
-    source,
-    location: path,
-    splitNames: [...datasets.keys()],
-    split(name: string): Dataset {
-      const d = datasets.get(name);
-      if (!d) throw unknownSplit(name, [...datasets.keys()], path);
-      return d;
-    },
-    close: () => store.close(),
-  };
+  return sourceFromSplits(source, path, datasets, store);
 }

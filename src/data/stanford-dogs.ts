@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DirStore } from './stores/dir-store.js';
 import { TarStore } from './stores/tar-store.js';
 import type { ByteStore, StoreEntry } from './stores/store.js';
-import { FileDataset, unknownSplit, type DataSource, type LabeledEntry } from './dataset-base.js';
+import { FileDataset, sourceFromSplits, type DataSource, type LabeledEntry } from './dataset-base.js';
 import { matStrings, readMat } from './matlab.js';
 import { hashOrder } from './random.js';
 import type { BadFile, Dataset } from './types.js';
@@ -77,17 +77,7 @@ export async function openStanfordDogs(path: string): Promise<DataSource> {
       const desc = `${path} (${split}${excluded.length ? `, ${files.length} of ${names.length} listed images present` : ''})`;
       datasets.set(split, new FileDataset('stanford_dogs', desc, store, Array.from(order, (i) => files[i]!), classNames, excluded));
     }
-    return {
-      source: 'stanford_dogs',
-      location: path,
-      splitNames: [...datasets.keys()],
-      split(name: string): Dataset {
-        const d = datasets.get(name);
-        if (!d) throw unknownSplit(name, [...datasets.keys()], path);
-        return d;
-      },
-      close: () => store.close(),
-    };
+    return sourceFromSplits('stanford_dogs', path, datasets, store);
   } catch (e) {
     await store.close();
     throw e;
