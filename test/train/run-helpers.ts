@@ -131,75 +131,7 @@ export function systemTorch(): string | undefined {
   return r.status === 0 ? py : undefined;
 }
 
-// ---- a small independent TensorBoard event-file reader (TFRecord framing + the Event/Summary fields we write) ----
-
-function maskedCrc(c: number): number {
-  return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
-}
-
-/** CRC-32C, bitwise; slow but independent of the implementation under test. */
-function crc32cRef(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function protoFields(buf: Buffer): Array<{ field: number; wire: number; value: bigint | Buffer }> {
-  const out: Array<{ field: number; wire: number; value: bigint | Buffer }> = [];
-  let off = 0;
-  const varint = (): bigint => {
-    let v = 0n;
-    for (let shift = 0n; ; shift += 7n) {
-      const b = buf[off++]!;
-      v |= BigInt(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-  };
-  while (off < buf.length) {
-    const key = Number(varint());
-    const wire = key & 7;
-    let value: bigint | Buffer;
-    if (wire === 0) value = varint();
-    else if (wire === 1) (value = buf.subarray(off, off + 8)), (off += 8);
-    else if (wire === 5) (value = buf.subarray(off, off + 4)), (off += 4);
-    else if (wire === 2) {
-      const n = Number(varint());
-      value = buf.subarray(off, off + n);
-      off += n;
-    } else throw new Error(`unexpected protobuf wire type ${wire}`);
-    out.push({ field: key >> 3, wire, value });
-  }
-  return out;
-}
-
-/** Scalars (tag → [step, value][]) from one TensorBoard event file, checking every record's CRCs. */
-export function readTensorBoardScalars(path: string): Map<string, Array<[number, number]>> {
-  const buf = readFileSync(path);
-  const scalars = new Map<string, Array<[number, number]>>();
-  let off = 0;
-  while (off < buf.length) {
-    const len = Number(buf.readBigUInt64LE(off));
-    if (buf.readUInt32LE(off + 8) !== maskedCrc(crc32cRef(buf.subarray(off, off + 8)))) throw new Error(`${path}: bad length CRC at ${off}`);
-    const data = buf.subarray(off + 12, off + 12 + len);
-    if (buf.readUInt32LE(off + 12 + len) !== maskedCrc(crc32cRef(data))) throw new Error(`${path}: bad data CRC at ${off}`);
-    off += 16 + len;
-    const ev = protoFields(data);
-    const step = Number((ev.find((f) => f.field === 2)?.value as bigint | undefined) ?? 0n);
-    for (const summary of ev.filter((f) => f.field === 5)) {
-      for (const v of protoFields(summary.value as Buffer).filter((f) => f.field === 1)) {
-        const vf = protoFields(v.value as Buffer);
-        const tag = (vf.find((f) => f.field === 1)!.value as Buffer).toString('utf8');
-        const simple = vf.find((f) => f.field === 2);
-        if (!simple) continue;
-        scalars.set(tag, [...(scalars.get(tag) ?? []), [step, (simple.value as Buffer).readFloatLE(0)]]);
-      }
-    }
-  }
-  return scalars;
-}
+export { readTensorBoardScalars } from './tb-reader.js';
 
 let gcFn: (() => void) | undefined;
 /**

@@ -3,95 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { crc32c } from '../../src/util/crc32c.js';
 import { encodeEvent, EventFileWriter, frameRecord, TensorBoard } from '../../src/train/tensorboard.js';
 import { drive, tmpDir } from './helpers.js';
-
-// ---- an independent reader: TFRecord framing + a generic protobuf decoder ----
-
-function mask(c: number): number {
-  return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
-}
-
-function readRecords(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    assert.ok(off + 12 <= buf.length, 'truncated header');
-    const len = Number(buf.readBigUInt64LE(off));
-    assert.equal(buf.readUInt32LE(off + 8), mask(crc32c(buf.subarray(off, off + 8))), 'length CRC');
-    const data = buf.subarray(off + 12, off + 12 + len);
-    assert.equal(buf.readUInt32LE(off + 12 + len), mask(crc32c(data)), 'data CRC');
-    out.push(data);
-    off += 12 + len + 4;
-  }
-  return out;
-}
-
-type Field = { wire: number; value: bigint | Buffer };
-function decode(buf: Buffer): Map<number, Field[]> {
-  const fields = new Map<number, Field[]>();
-  let off = 0;
-  const varint = (): bigint => {
-    let shift = 0n;
-    let v = 0n;
-    for (;;) {
-      const b = buf[off++]!;
-      v |= BigInt(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-      shift += 7n;
-    }
-  };
-  while (off < buf.length) {
-    const key = Number(varint());
-    const field = key >> 3;
-    const wire = key & 7;
-    let value: bigint | Buffer;
-    if (wire === 0) value = varint();
-    else if (wire === 1) (value = buf.subarray(off, off + 8)), (off += 8);
-    else if (wire === 5) (value = buf.subarray(off, off + 4)), (off += 4);
-    else if (wire === 2) {
-      const n = Number(varint());
-      value = buf.subarray(off, off + n);
-      off += n;
-    } else throw new Error(`unexpected wire type ${wire}`);
-    fields.set(field, [...(fields.get(field) ?? []), { wire, value }]);
-  }
-  return fields;
-}
-
-interface DecodedEvent {
-  wallTime: number;
-  step: number;
-  fileVersion?: string;
-  scalars: Array<{ tag: string; value: number }>;
-  sessionStatus?: number;
-}
-
-function decodeEvent(data: Buffer): DecodedEvent {
-  const f = decode(data);
-  const wt = f.get(1)?.[0];
-  assert.equal(wt?.wire, 1);
-  const ev: DecodedEvent = { wallTime: (wt!.value as Buffer).readDoubleLE(0), step: Number((f.get(2)?.[0]?.value as bigint | undefined) ?? 0n), scalars: [] };
-  const fv = f.get(3)?.[0];
-  if (fv) ev.fileVersion = (fv.value as Buffer).toString('utf8');
-  for (const s of f.get(5) ?? []) {
-    for (const v of decode(s.value as Buffer).get(1) ?? []) {
-      const vf = decode(v.value as Buffer);
-      assert.equal(vf.get(2)![0]!.wire, 5, 'simple_value is a 32-bit float');
-      ev.scalars.push({ tag: (vf.get(1)![0]!.value as Buffer).toString('utf8'), value: (vf.get(2)![0]!.value as Buffer).readFloatLE(0) });
-    }
-  }
-  const sl = f.get(6)?.[0];
-  if (sl) ev.sessionStatus = Number(decode(sl.value as Buffer).get(1)![0]!.value as bigint);
-  return ev;
-}
-
-function readEventDir(dir: string): { files: string[]; events: DecodedEvent[] } {
-  const files = readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents.')).sort();
-  const events = files.flatMap((f) => readRecords(readFileSync(join(dir, f))).map(decodeEvent));
-  return { files, events };
-}
+import { decodeEvent, readEventDir, readRecords } from './tb-reader.js';
 
 const clock = () => {
   let t = 1_700_000_000_000;
