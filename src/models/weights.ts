@@ -69,7 +69,9 @@ export function stateDictToRaw(model: Model): Map<string, RawTensor> {
  * default) throws a StateDictError listing missing, unexpected and mis-shaped keys and changes nothing;
  * `strict: false` loads what matches (e.g. an ImageNet checkpoint into a 2-class model, skipping `fc`).
  */
-export function loadRawStateDict(model: Model, raw: ReadonlyMap<string, RawTensor>, options: LoadStateDictOptions = {}): LoadReport {
+export function loadRawStateDict(
+  model: Pick<Model, 'name' | 'stateDict' | 'loadStateDict'>, raw: ReadonlyMap<string, RawTensor>, options: LoadStateDictOptions = {},
+): LoadReport {
   if (!(raw instanceof Map)) throw invalidArg('state dict', 'a Map from key to RawTensor', raw);
   const report = planStateDictLoad(model.stateDict(), raw);
   if ((options.strict ?? true) && !isCleanLoad(report)) throw new StateDictError(report, `model "${model.name}"`);

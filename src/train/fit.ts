@@ -21,7 +21,7 @@ import {
   checkpointPath, saveTrainingCheckpoint, saveWeights, loadTrainingCheckpoint, optimizerStateFrom, removeStaleCheckpointTemps,
   type TrainingState, type EpochAccumulators,
 } from './checkpoint.js';
-import { rawToTensor } from '../models/index.js';
+import { loadRawStateDict, rawToTensor } from '../models/index.js';
 import { formatMetric } from './callbacks/monitor.js';
 
 /** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */
@@ -205,18 +205,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (o.configHash && ck.state.configHash && ck.state.configHash !== o.configHash) {
       throw new Error(`cannot resume ${o.runDir}: its checkpoint was made with a different configuration (delete the folder or use another --out)`);
     }
-    noGrad(() => {
-      for (const [k, t] of model.stateDict()) {
-        const r = ck.model.get(k);
-        if (!r) throw new Error(`checkpoint ${lastPath} lacks "${k}"`);
-        const src = rawToTensor(r);
-        try {
-          t.copy_(src);
-        } finally {
-          src.dispose();
-        }
-      }
-    });
+    loadRawStateDict(model, ck.model, { strict: true });
     const optState = optimizerStateFrom(ck);
     optimizer.loadState(optState);
     for (const t of optState.tensors.values()) t.dispose();
