@@ -58,7 +58,7 @@ function f16ToF32(h: Uint16Array): Float32Array {
 }
 
 /** The model's state dict as RawTensors under torchvision keys (includes `num_batches_tracked`). */
-export function stateDictToRaw(model: Model): Map<string, RawTensor> {
+export function stateDictToRaw(model: Pick<Model, 'stateDict'>): Map<string, RawTensor> {
   const out = new Map<string, RawTensor>();
   for (const [k, t] of model.stateDict()) out.set(k, tensorToRaw(t));
   return out;
@@ -83,7 +83,7 @@ export function loadRawStateDict(
 }
 
 /** Writes the model's weights as a zip `.pth` that `torch.load` + `load_state_dict` accept. */
-export async function saveWeights(model: Model, path: string): Promise<void> {
+export async function saveWeights(model: Pick<Model, 'stateDict'>, path: string): Promise<void> {
   await writeStateDict(path, stateDictToRaw(model));
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { z } from 'zod';
 import { join } from 'node:path';
-import { readCheckpoint, writeCheckpoint, writeStateDict, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
+import { readCheckpoint, writeCheckpoint, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
 import type { OptimizerState, Tensor } from '../tensor/index.js';
 import { tensorToRaw, rawToTensor } from '../models/index.js';
 
@@ -65,11 +65,6 @@ export async function saveTrainingCheckpoint(
     ['ablate_state', JSON.stringify(state)],
   ]);
   await writeCheckpoint(path, value);
-}
-
-/** Plain torchvision-compatible weights: `model.load_state_dict(torch.load(path))`. */
-export async function saveWeights(path: string, model: Map<string, Tensor>): Promise<void> {
-  await writeStateDict(path, rawMap(model));
 }
 
 export interface LoadedCheckpoint {

@@ -18,10 +18,10 @@ import { TensorBoard } from './tensorboard.js';
 import { ProgressCallback, type ProgressStream } from './progress.js';
 import { createSchedule, type LrSchedule } from './schedules.js';
 import {
-  checkpointPath, saveTrainingCheckpoint, saveWeights, loadTrainingCheckpoint, optimizerStateFrom, removeStaleCheckpointTemps,
+  checkpointPath, saveTrainingCheckpoint, loadTrainingCheckpoint, optimizerStateFrom, removeStaleCheckpointTemps,
   type TrainingState, type EpochAccumulators,
 } from './checkpoint.js';
-import { loadRawStateDict, rawToTensor } from '../models/index.js';
+import { loadRawStateDict, rawToTensor, saveWeights } from '../models/index.js';
 import { formatMetric } from './callbacks/monitor.js';
 
 /** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */
@@ -151,7 +151,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     saveCheckpoint: async (kind: CheckpointKind, info: CheckpointInfo) => {
       if (!o.runDir) return;
       if (kind === 'best') {
-        await saveWeights(checkpointPath(o.runDir, 'best'), model.stateDict());
+        await saveWeights(model, checkpointPath(o.runDir, 'best'));
         return;
       }
       const state: TrainingState = {
@@ -326,7 +326,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     }
     await cbs.onTrainEnd();
     // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
-    if (o.runDir && status === 'ok') await saveWeights(join(o.runDir, 'model.pth'), model.stateDict());
+    if (o.runDir && status === 'ok') await saveWeights(model, join(o.runDir, 'model.pth'));
   } finally {
     optimizer.dispose();
     for (const m of [...Object.values(held), snapshotStore]) for (const t of m?.values() ?? []) t.dispose();
