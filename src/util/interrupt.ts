@@ -1,0 +1,38 @@
+export interface Interrupt {
+  /** Aborted by the first SIGINT/SIGTERM, or by request(). */
+  signal: AbortSignal;
+  /** Treat a non-signal event (e.g. the parent process vanished) like the first Ctrl-C. */
+  request: () => void;
+  dispose: () => void;
+}
+
+/**
+ * Ctrl-C handling for long training work: the first SIGINT/SIGTERM asks it to stop after the current
+ * step and save a checkpoint; a later one exits at once (the last checkpoint stays). Ctrl-C can reach
+ * a process twice within moments (from the terminal and forwarded by a study runner), so repeats in
+ * the first 2 s count as the same request.
+ */
+export function interruptSignal(onFirst?: () => void): Interrupt {
+  const ac = new AbortController();
+  let first = 0;
+  const request = () => {
+    const now = Date.now();
+    if (first === 0) {
+      first = now;
+      onFirst?.();
+      ac.abort();
+    } else if (now - first > 2000) {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', request);
+  process.on('SIGTERM', request);
+  return {
+    signal: ac.signal,
+    request,
+    dispose: () => {
+      process.off('SIGINT', request);
+      process.off('SIGTERM', request);
+    },
+  };
+}
