@@ -16,6 +16,7 @@ const SUITE: Bench[] = [
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
   { name: 'train-throughput', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'accuracy-parity', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'allreduce', args: [], quickArgs: ['--steps', '5', '--warmup', '1'], quick: true, writesJson: true },
   { name: 'models-forward', args: [], quickArgs: [], quick: false, writesJson: false },
 ];
 
@@ -53,6 +54,8 @@ function summary(outDir: string): void {
   for (const r of tt?.results ?? []) {
     if (r.side === 'ablate') console.log(`data wait fraction ${r.model} ablate ${r.mode}, steady state: ${fmt(100 * r.steadyDataWait)}% (target < 5%)`);
   }
+  const ar = readJson(join(outDir, 'allreduce.json'));
+  if (ar) console.log(`all-reduce of ResNet-50 gradients, 2 ranks Gloo: ablate ${fmt(ar.ablateMs)} ms, PyTorch DDP ${fmt(ar.torchMs)} ms → speed ${fmt(ar.ratio, 2)}× (loadavg ${ar.loadavg})`);
   const ap = readJson(join(outDir, 'accuracy-parity.json'));
   if (ap) {
     console.log(`accuracy parity ${ap.model} ${ap.size}px, ${ap.epochs} epochs: final |ablate − PyTorch| ≤ ${fmt(100 * ap.crossGap)} points; seed-to-seed ${fmt(100 * ap.seedGap)} points`);

@@ -7,13 +7,15 @@
         "src/tensor_ops.cc",
         "src/nn_ops.cc",
         "src/optim_ops.cc",
-        "src/runtime_ops.cc"
+        "src/runtime_ops.cc",
+        "src/dist_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "<!@(node find-libtorch.cjs includes)"
+        "<!@(node find-libtorch.cjs includes)",
+        "<!@(node find-gloo.cjs includes)"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node find-gloo.cjs defines)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "<!@(node find-libtorch.cjs cflags)"],

@@ -30,6 +30,10 @@ if [ -z "${LIBTORCH:-}" ] && command -v dpkg-query >/dev/null && have_pkg libtor
   # Without it Debian's libtorch falls back to reference BLAS: fp32 matmul ~30x slower.
   apt_install libopenblas0-pthread || say "warning: libopenblas0-pthread missing; fp32 matmul will be slow"
 fi
+if [ -z "${LIBTORCH:-}" ] && command -v dpkg-query >/dev/null && have_pkg libtorch-dev && ! have_pkg libgloo-dev; then
+  # libtorch exports c10d's Gloo process group, but its header needs Gloo's own headers (data-parallel training).
+  apt_install libgloo-dev || say "warning: libgloo-dev missing; data-parallel training (--nproc-per-node) will be unavailable"
+fi
 node native/find-libtorch.cjs check >&2
 
 # 2. npm dependencies
@@ -40,9 +44,9 @@ fi
 
 # 3. native addon (rebuilt when a source, the build config or the libtorch location changes)
 stamp=native/build/.ablate-stamp
-want_stamp="$(node native/find-libtorch.cjs json)"
+want_stamp="$(node native/find-libtorch.cjs json) $(node native/find-gloo.cjs defines)"
 if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(cat $stamp)" != "$want_stamp" ] \
-  || [ -n "$(find native/src native/binding.gyp native/find-libtorch.cjs -newer native/build/Release/ablate_native.node 2>/dev/null | head -1)" ]; then
+  || [ -n "$(find native/src native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/compat-include -newer native/build/Release/ablate_native.node 2>/dev/null | head -1)" ]; then
   say "building the native addon (libtorch)"
   nodedir=()
   [ -f /usr/include/node/node.h ] && nodedir=(--nodedir=/usr)

@@ -12,6 +12,12 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Batches read ahead while the consumer works on the current one. Default 3. */
   prefetch?: number;
+  /**
+   * Data-parallel rank: this loader reads only its shard of each epoch (torch's DistributedSampler: the
+   * same (seed, epoch) order on every rank, padded by wrapping to a multiple of worldSize, rank r taking
+   * positions r, r + worldSize, …), so shards are disjoint except for the padding and equally long.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 export interface EpochOptions {
@@ -40,6 +46,7 @@ export class DataLoader {
   readonly seed: number;
   readonly dropLast: boolean;
   readonly prefetch: number;
+  readonly shard: { rank: number; worldSize: number };
   private waitMs = 0;
   private elapsedMs = 0;
   private batches = 0;
@@ -57,22 +64,27 @@ export class DataLoader {
     this.seed = opts.seed ?? 0;
     this.dropLast = opts.dropLast ?? false;
     this.prefetch = opts.prefetch ?? 3;
+    const shard = opts.shard ?? { rank: 0, worldSize: 1 };
+    if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1) throw invalidArg('shard.worldSize', 'a positive integer', shard.worldSize);
+    if (!Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize) throw invalidArg('shard.rank', `an integer in [0, ${shard.worldSize})`, shard.rank);
+    this.shard = { rank: shard.rank, worldSize: shard.worldSize };
   }
 
+  /** Images this loader visits per epoch (its shard's length when data-parallel). */
   get length(): number {
-    return this.data.length;
+    return Math.ceil(this.data.length / this.shard.worldSize);
   }
 
   get batchesPerEpoch(): number {
-    const n = this.data.length;
+    const n = this.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
   /** Positions (into the ImageSet) in the order epoch `epoch` visits them. */
   order(epoch: number): Int32Array {
     if (!Number.isInteger(epoch) || epoch < 0) throw invalidArg('epoch', 'a non-negative integer', epoch);
-    if (!this.shuffle) return Int32Array.from({ length: this.data.length }, (_, i) => i);
-    return permutation(this.data.length, this.seed, epoch);
+    const full = this.shuffle ? permutation(this.data.length, this.seed, epoch) : Int32Array.from({ length: this.data.length }, (_, i) => i);
+    return shardOf(full, this.shard.rank, this.shard.worldSize);
   }
 
   private async readBatch(positions: Int32Array): Promise<BatchU8> {
@@ -135,4 +147,15 @@ export class DataLoader {
   resetStats(): void {
     this.waitMs = this.elapsedMs = this.batches = this.images = 0;
   }
+}
+
+/** DistributedSampler's split of one epoch's order: pad by wrapping to a multiple of `world`, take every world-th. */
+export function shardOf(order: Int32Array, rank: number, world: number): Int32Array {
+  if (world === 1) return order;
+  const n = order.length;
+  if (n === 0) return order;
+  const per = Math.ceil(n / world);
+  const out = new Int32Array(per);
+  for (let k = 0; k < per; k++) out[k] = order[(rank + k * world) % n]!;
+  return out;
 }

@@ -1,0 +1,217 @@
+// Data-parallel training on PyTorch's own distributed engine (c10d): a TCPStore rendezvous, the Gloo
+// process group, and DDP's Reducer, which all-reduces gradients in buckets from autograd hooks while
+// backward is still running. ablate writes no collective of its own; this file only holds one process
+// group per process and exposes it as flat ops.
+#include "common.h"
+
+#ifdef ABLATE_WITH_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/comm.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#endif
+
+using namespace ablate;
+
+#ifdef ABLATE_WITH_GLOO
+namespace {
+
+struct DistState {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  int rank = 0;
+  int world = 1;
+  std::chrono::milliseconds timeout{0};
+};
+
+std::unique_ptr<DistState> g_dist;
+// DDP's Reducer keeps autograd hooks on the parameters it was given; one model per process.
+std::unique_ptr<c10d::Reducer> g_reducer;
+
+const char* const kPeerHint =
+    ". Where another rank stopped or cannot be reached, every rank of a data-parallel run must be restarted; "
+    "they resume together from the last checkpoint.";
+
+DistState& dist(Args& a) {
+  if (!g_dist) a.fail("no process group: call distInit first");
+  return *g_dist;
+}
+
+// Gloo's errors on a dead peer mention only a socket; say what it means for a training run.
+void wait_or_fail(Args& a, const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
+  try {
+    work->wait(g_dist->timeout);
+  } catch (const std::exception& e) {
+    a.fail(std::string(what) + " failed: " + first_line(e.what()) + kPeerHint);
+  }
+}
+
+}  // namespace
+
+// distInit(masterAddr, masterPort, rank, worldSize, timeoutMs, ifname) — blocks until every rank has joined
+// or the timeout passes.
+OP(dist_init) {
+  if (g_dist) a.fail("a process group already exists in this process");
+  const std::string host = a.str(0);
+  const int64_t port = a.i64(1), rank = a.i64(2), world = a.i64(3), timeout_ms = a.i64(4);
+  const std::string ifname = a.has(5) ? a.str(5) : "";
+  if (port < 1 || port > 65535) a.fail("masterPort must be 1..65535, got " + std::to_string(port));
+  if (world < 1 || rank < 0 || rank >= world) a.fail("rank must be in [0, worldSize), got rank " + std::to_string(rank) + " of " + std::to_string(world));
+  auto st = std::make_unique<DistState>();
+  st->rank = static_cast<int>(rank);
+  st->world = static_cast<int>(world);
+  st->timeout = std::chrono::milliseconds(timeout_ms);
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(port);
+  so.isServer = rank == 0;
+  so.numWorkers = static_cast<std::size_t>(world);
+  so.waitWorkers = true;
+  so.timeout = st->timeout;
+  try {
+    st->store = c10::make_intrusive<c10d::TCPStore>(host, so);
+  } catch (const std::exception& e) {
+    a.fail("rendezvous at " + host + ":" + std::to_string(port) + " failed for rank " + std::to_string(rank) + " of " + std::to_string(world) +
+           " within " + std::to_string(timeout_ms) + " ms (" + first_line(e.what()) + "). Check MASTER_ADDR/MASTER_PORT and that every rank was started.");
+  }
+  auto opts = c10d::ProcessGroupGloo::Options::create(st->timeout);
+  if (!ifname.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+  else if (host == "127.0.0.1" || host == "localhost") opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("ablate/default_pg", st->store);
+  try {
+    st->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, st->rank, st->world, opts);
+  } catch (const std::exception& e) {
+    a.fail("creating the Gloo process group failed for rank " + std::to_string(rank) + " (" + first_line(e.what()) + ")");
+  }
+  g_dist = std::move(st);
+  return a.undefined();
+}
+
+OP(dist_info) {
+  Napi::Object o = Napi::Object::New(a.env());
+  o.Set("available", Napi::Boolean::New(a.env(), true));
+  o.Set("initialized", Napi::Boolean::New(a.env(), static_cast<bool>(g_dist)));
+  if (g_dist) {
+    o.Set("rank", Napi::Number::New(a.env(), g_dist->rank));
+    o.Set("worldSize", Napi::Number::New(a.env(), g_dist->world));
+    o.Set("backend", Napi::String::New(a.env(), "gloo"));
+  }
+  return o;
+}
+
+// distAllReduce(tensors, op) with op 'sum' | 'avg' | 'max' | 'min', in place on every tensor.
+OP(dist_all_reduce) {
+  auto& d = dist(a);
+  std::vector<at::Tensor> ts = a.Tlist(0);
+  const std::string op = a.has(1) ? a.str(1) : "sum";
+  c10d::AllreduceOptions o;
+  if (op == "sum" || op == "avg") o.reduceOp = c10d::ReduceOp::SUM;
+  else if (op == "max") o.reduceOp = c10d::ReduceOp::MAX;
+  else if (op == "min") o.reduceOp = c10d::ReduceOp::MIN;
+  else a.fail("op must be sum, avg, max or min, got '" + op + "'");
+  o.timeout = d.timeout;
+  c10::NoGradGuard no_grad;
+  // Gloo reduces a list of tensors into one, not each one separately: one call per tensor.
+  for (auto& t : ts) {
+    std::vector<at::Tensor> one{t};
+    wait_or_fail(a, d.pg->allreduce(one, o), "all-reduce");
+    if (op == "avg") t.div_(d.world);
+  }
+  return a.undefined();
+}
+
+// distBroadcast(tensors, root): coalesced into buffers, as DDP syncs parameters and buffers.
+OP(dist_broadcast) {
+  auto& d = dist(a);
+  std::vector<at::Tensor> ts = a.Tlist(0);
+  const int64_t root = a.has(1) ? a.i64(1) : 0;
+  if (root < 0 || root >= d.world) a.fail("root must be in [0, worldSize), got " + std::to_string(root));
+  if (ts.empty()) return a.undefined();
+  c10::intrusive_ptr<c10d::ProcessGroup> pg = d.pg;
+  // Weights are leaves that require grad: DDP copies into them without recording autograd history.
+  c10::NoGradGuard no_grad;
+  try {
+    c10d::broadcast_coalesced(pg, ts, /*buffer_size=*/256 * 1024 * 1024, static_cast<int>(root));
+  } catch (const std::exception& e) {
+    a.fail(std::string("broadcast failed: ") + first_line(e.what()) + kPeerHint);
+  }
+  return a.undefined();
+}
+
+OP(dist_barrier) {
+  auto& d = dist(a);
+  c10d::BarrierOptions o;
+  o.timeout = d.timeout;
+  wait_or_fail(a, d.pg->barrier(o), "barrier");
+  return a.undefined();
+}
+
+OP(dist_destroy) {
+  g_reducer.reset();
+  g_dist.reset();
+  return a.undefined();
+}
+
+// ddpReducerNew(params, bucketCapBytes, firstBucketCapBytes): buckets in reverse parameter order (the order
+// backward produces gradients), as torch.nn.parallel.DistributedDataParallel assigns them.
+OP(ddp_reducer_new) {
+  auto& d = dist(a);
+  std::vector<at::Tensor> params = a.Tlist(0);
+  const int64_t cap = a.i64(1), first_cap = a.i64(2);
+  if (params.empty()) a.fail("no parameters to reduce");
+  for (auto& p : params) {
+    if (!p.requires_grad()) a.fail("every parameter given to the reducer must require grad (frozen ones are left out)");
+  }
+  std::vector<int64_t> order(params.size());
+  for (size_t k = 0; k < params.size(); k++) order[k] = static_cast<int64_t>(params.size() - 1 - k);
+  std::vector<bool> sparse(params.size(), false);
+  auto assigned = c10d::compute_bucket_assignment_by_size(params, {static_cast<size_t>(first_cap), static_cast<size_t>(cap)}, sparse, order);
+  std::vector<std::vector<size_t>> buckets = std::get<0>(assigned);
+  std::vector<size_t> limits = std::get<1>(assigned);
+  g_reducer.reset();
+  c10::intrusive_ptr<c10d::ProcessGroup> pg = d.pg;
+  g_reducer = std::make_unique<c10d::Reducer>(params, buckets, limits, pg, sparse, cap, /*find_unused_parameters=*/false,
+                                              /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{}, first_cap);
+  return Napi::Number::New(a.env(), static_cast<double>(buckets.size()));
+}
+
+// Called after each forward whose backward should all-reduce (DDP's prepare_for_forward/backward pair).
+OP(ddp_prepare_for_backward) {
+  if (!g_reducer) a.fail("no reducer: call ddpReducerNew first");
+  g_reducer->prepare_for_forward();
+  g_reducer->prepare_for_backward({});
+  return a.undefined();
+}
+
+OP(ddp_reducer_free) {
+  g_reducer.reset();
+  return a.undefined();
+}
+
+#else  // built without Gloo headers
+
+static Napi::Value no_gloo(Args& a) {
+  a.fail("this build of ablate has no distributed support: libtorch's Gloo headers were not found when the addon was built. "
+         "On Debian/Ubuntu: sudo apt-get install libgloo-dev, then rebuild (npm run setup).");
+}
+OP(dist_info) {
+  Napi::Object o = Napi::Object::New(a.env());
+  o.Set("available", Napi::Boolean::New(a.env(), false));
+  o.Set("initialized", Napi::Boolean::New(a.env(), false));
+  return o;
+}
+OP(dist_init) { return no_gloo(a); }
+OP(dist_all_reduce) { return no_gloo(a); }
+OP(dist_broadcast) { return no_gloo(a); }
+OP(dist_barrier) { return no_gloo(a); }
+OP(dist_destroy) { return a.undefined(); }
+OP(ddp_reducer_new) { return no_gloo(a); }
+OP(ddp_prepare_for_backward) { return no_gloo(a); }
+OP(ddp_reducer_free) { return a.undefined(); }
+
+#endif

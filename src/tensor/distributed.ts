@@ -1,0 +1,163 @@
+// Data-parallel primitives on libtorch's c10d: one process group per process (TCPStore rendezvous, Gloo),
+// collectives on tensors, and DDP's gradient Reducer, which all-reduces gradients in buckets from
+// autograd hooks while backward is still running (communication overlapped with compute, as
+// torch.nn.parallel.DistributedDataParallel does). ablate implements no collective itself.
+import { native } from './native.js';
+import { Tensor } from './tensor.js';
+
+export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
+
+export interface ProcessGroupOptions {
+  /** Host of rank 0's TCPStore (torchrun's MASTER_ADDR). */
+  masterAddr: string;
+  /** Port of rank 0's TCPStore (torchrun's MASTER_PORT). */
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  /**
+   * How long rendezvous and every collective may wait for the other ranks before failing with an error
+   * (a dead peer must end a run, never hang it). Default 5 minutes, PyTorch's Gloo default is 30.
+   */
+  timeoutMs?: number;
+  /** Network interface for Gloo (GLOO_SOCKET_IFNAME); by default the one the host name resolves to. */
+  interface?: string;
+}
+
+export interface DistributedSupport {
+  /** False when the addon was built without Gloo's headers (then every collective throws with the remedy). */
+  available: boolean;
+  initialized: boolean;
+  rank?: number;
+  worldSize?: number;
+  backend?: string;
+}
+
+export function distributedSupport(): DistributedSupport {
+  return native.dist_info() as DistributedSupport;
+}
+
+// The same words the native collectives use, so every way a dead peer surfaces says what to do.
+const PEER_HINT =
+  '. Where another rank stopped or cannot be reached, every rank of a data-parallel run must be restarted; ' +
+  'they resume together from the last checkpoint.';
+
+const handles = (ts: readonly Tensor[]) => ts.map((t) => t.handle);
+
+let current: ProcessGroup | null = null;
+
+/** The process's one process group (libtorch's c10d with Gloo). Create it with `ProcessGroup.init`. */
+export class ProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  #destroyed = false;
+
+  private constructor(rank: number, worldSize: number) {
+    this.rank = rank;
+    this.worldSize = worldSize;
+  }
+
+  /** Joins the group: blocks until every rank has joined or `timeoutMs` has passed (then throws). */
+  static init(o: ProcessGroupOptions): ProcessGroup {
+    if (current) throw new Error(`a process group already exists in this process (rank ${current.rank} of ${current.worldSize}); destroy it first`);
+    const int = (name: string, v: number, min: number, max: number) => {
+      if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`Expected ${name} to be an integer in [${min}, ${max}] but received ${JSON.stringify(v)}`);
+    };
+    int('worldSize', o.worldSize, 1, 65536);
+    int('rank', o.rank, 0, o.worldSize - 1);
+    int('masterPort', o.masterPort, 1, 65535);
+    const timeout = o.timeoutMs ?? 300_000;
+    int('timeoutMs', timeout, 1, 2 ** 31 - 1);
+    if (!o.masterAddr) throw new TypeError('Expected masterAddr (MASTER_ADDR) to be a host name or address but received an empty string');
+    native.dist_init(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeout, o.interface ?? null);
+    current = new ProcessGroup(o.rank, o.worldSize);
+    return current;
+  }
+
+  static current(): ProcessGroup | null {
+    return current;
+  }
+
+  #check(): void {
+    if (this.#destroyed) throw new Error('the process group was destroyed');
+  }
+
+  /** In place on every tensor; 'avg' divides the sum by the world size. */
+  allReduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): void {
+    this.#check();
+    native.dist_all_reduce(handles(tensors), op);
+  }
+
+  /** Copies `root`'s values into every rank's tensors (coalesced, as DDP syncs weights and buffers). */
+  broadcast(tensors: readonly Tensor[], root = 0): void {
+    this.#check();
+    native.dist_broadcast(handles(tensors), root);
+  }
+
+  barrier(): void {
+    this.#check();
+    native.dist_barrier();
+  }
+
+  /** Leaves the group (also drops the gradient reducer). Safe to call twice. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    native.dist_destroy();
+    this.#destroyed = true;
+    if (current === this) current = null;
+  }
+}
+
+export interface GradientReducerOptions {
+  /** Bucket size: gradients are all-reduced once this many MB of them are ready (DDP's bucket_cap_mb, 25). */
+  bucketCapMb?: number;
+  /** The first bucket is small so communication starts early in backward (DDP's default, 1 MB). */
+  firstBucketCapMb?: number;
+}
+
+/**
+ * DDP's gradient Reducer over `params`: after `prepareForBackward()`, the next backward averages every
+ * parameter's gradient over the ranks, bucket by bucket as backward produces them. All ranks must give
+ * parameters of the same shapes in the same order; every parameter must receive a gradient each step.
+ */
+export class GradientReducer {
+  readonly buckets: number;
+  #freed = false;
+
+  constructor(group: ProcessGroup, params: readonly Tensor[], options: GradientReducerOptions = {}) {
+    if (ProcessGroup.current() !== group) throw new Error('the reducer needs the live process group');
+    const mb = (name: string, v: number) => {
+      if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`Expected ${name} to be a positive number of MB but received ${JSON.stringify(v)}`);
+      return Math.round(v * 1024 * 1024);
+    };
+    const cap = mb('bucketCapMb', options.bucketCapMb ?? 25);
+    const first = mb('firstBucketCapMb', options.firstBucketCapMb ?? 1);
+    this.buckets = native.ddp_reducer_new(handles(params), cap, first) as number;
+  }
+
+  /** Call after the forward pass of every step whose backward should synchronise gradients. */
+  prepareForBackward(): void {
+    if (this.#freed) throw new Error('the gradient reducer was freed');
+    native.ddp_prepare_for_backward();
+  }
+
+  /**
+   * `loss.backward()` with gradients averaged over the ranks. A rank that died or cannot be reached fails
+   * here (Gloo sees the closed connection, or the timeout passes) with an error that says what to do.
+   */
+  backward(loss: Tensor): void {
+    this.prepareForBackward();
+    try {
+      loss.backward();
+    } catch (e) {
+      const group = ProcessGroup.current();
+      const where = group ? ` on rank ${group.rank} of ${group.worldSize}` : '';
+      throw new Error(`data-parallel backward failed${where}: ${(e as Error).message}${PEER_HINT}`, { cause: e });
+    }
+  }
+
+  free(): void {
+    if (this.#freed) return;
+    native.ddp_reducer_free();
+    this.#freed = true;
+  }
+}

@@ -1,0 +1,147 @@
+// The torchrun environment contract (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK,
+// LOCAL_WORLD_SIZE), read the same way whoever started the process — torchrun, srun, a Kubernetes job —
+// and a local launcher that starts N ranks of one command itself (`--nproc-per-node N`), ending them all
+// when one fails, as torchrun does.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export interface LaunchEnv {
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  localWorldSize: number;
+}
+
+export class LaunchEnvError extends Error {
+  override name = 'LaunchEnvError';
+}
+
+const VARS = ['MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE'] as const;
+
+/**
+ * The data-parallel placement this process was started with, or null for a single process (WORLD_SIZE
+ * unset or 1). Slurm's srun variables stand in where torchrun's are absent (SLURM_PROCID, SLURM_NTASKS,
+ * SLURM_LOCALID, SLURM_NTASKS_PER_NODE), so `srun ablate train …` needs no wrapper; MASTER_ADDR and
+ * MASTER_PORT must still be set (a job script exports them).
+ */
+export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv | null {
+  const get = (name: string, slurm?: string): string | undefined => env[name] ?? (slurm ? env[slurm] : undefined);
+  const worldRaw = get('WORLD_SIZE', 'SLURM_NTASKS');
+  if (worldRaw === undefined || worldRaw === '1') return null;
+  const problems: string[] = [];
+  const int = (name: string, raw: string | undefined, min: number, max: number): number => {
+    const v = raw === undefined || !/^\d+$/.test(raw.trim()) ? NaN : Number(raw);
+    if (!(v >= min && v <= max)) problems.push(`${name}: expected an integer in [${min}, ${max}] but received ${raw === undefined ? 'nothing (unset)' : JSON.stringify(raw)}`);
+    return v;
+  };
+  const worldSize = int('WORLD_SIZE', worldRaw, 1, 65536);
+  const rank = int('RANK', get('RANK', 'SLURM_PROCID'), 0, Math.max(0, worldSize - 1));
+  const localWorldSize = int('LOCAL_WORLD_SIZE', get('LOCAL_WORLD_SIZE', 'SLURM_NTASKS_PER_NODE') ?? String(worldSize), 1, Math.max(1, worldSize));
+  const localRank = int('LOCAL_RANK', get('LOCAL_RANK', 'SLURM_LOCALID') ?? String(rank), 0, Math.max(0, localWorldSize - 1));
+  const masterPort = int('MASTER_PORT', env.MASTER_PORT, 1, 65535);
+  const masterAddr = env.MASTER_ADDR ?? '';
+  if (!masterAddr) problems.push('MASTER_ADDR: expected the host name or address of rank 0 but received nothing (unset)');
+  if (problems.length > 0) {
+    throw new LaunchEnvError(
+      `This process was started as one rank of a data-parallel run (WORLD_SIZE=${worldRaw}), but its environment is incomplete:\n` +
+        problems.map((p) => `  ${p}`).join('\n') +
+        `\nSet ${VARS.join(', ')} as torchrun does, or start the ranks with "ablate train … --nproc-per-node N".`,
+    );
+  }
+  return { masterAddr, masterPort, rank, worldSize, localRank, localWorldSize };
+}
+
+/** A free TCP port on 127.0.0.1 for a local rendezvous. */
+export function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface LocalLaunchOptions {
+  /** Ranks to start on this machine. */
+  nproc: number;
+  /** Rendezvous port; a free one by default. */
+  masterPort?: number;
+  env?: NodeJS.ProcessEnv;
+  /** How long the others get to stop after one rank failed, before SIGKILL. Default 10 s. */
+  graceMs?: number;
+}
+
+export interface LocalLaunchResult {
+  /** 0 when every rank succeeded; otherwise the first failing rank's exit code (128 + signal number for a signal). */
+  exitCode: number;
+  /** The first rank that failed, with how. */
+  failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null };
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 };
+
+/**
+ * Starts `nproc` copies of `command args…` with the torchrun variables set (rank 0 hosts the rendezvous on
+ * 127.0.0.1), forwards SIGINT/SIGTERM to all of them, and when one fails stops the rest — a data-parallel
+ * run cannot continue with a rank missing, and a hang would waste the machine.
+ */
+export async function launchLocalRanks(command: string, args: readonly string[], o: LocalLaunchOptions): Promise<LocalLaunchResult> {
+  if (!Number.isInteger(o.nproc) || o.nproc < 1) throw new RangeError(`Expected --nproc-per-node to be a positive integer but received ${JSON.stringify(o.nproc)}`);
+  const port = o.masterPort ?? (await freeLocalPort());
+  const children: ChildProcess[] = [];
+  let failed: LocalLaunchResult['failed'];
+  const grace = o.graceMs ?? 10_000;
+  const stopOthers = (signal: NodeJS.Signals) => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
+    const t = setTimeout(() => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }, grace);
+    t.unref();
+  };
+  const forward = (signal: NodeJS.Signals) => () => stopOthers(signal);
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    const exits = Array.from({ length: o.nproc }, (_, rank) => {
+      const env = {
+        ...(o.env ?? process.env),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        RANK: String(rank),
+        WORLD_SIZE: String(o.nproc),
+        LOCAL_RANK: String(rank),
+        LOCAL_WORLD_SIZE: String(o.nproc),
+      };
+      const child = spawn(command, [...args], { env, stdio: 'inherit' });
+      children.push(child);
+      return new Promise<void>((resolve) => {
+        child.on('exit', (code, signal) => {
+          if ((code !== 0 || signal) && !failed) {
+            failed = { rank, code, signal };
+            stopOthers('SIGTERM');
+          }
+          resolve();
+        });
+        child.on('error', (e) => {
+          if (!failed) failed = { rank, code: 127, signal: null };
+          process.stderr.write(`rank ${rank} could not be started: ${e.message}\n`);
+          stopOthers('SIGTERM');
+          resolve();
+        });
+      });
+    });
+    await Promise.all(exits);
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+  if (!failed) return { exitCode: 0 };
+  const code = failed.code ?? 128 + (failed.signal ? SIGNAL_NUMBERS[failed.signal] ?? 1 : 1);
+  return { exitCode: code === 0 ? 1 : code, failed };
+}
