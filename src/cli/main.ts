@@ -56,6 +56,7 @@ function buildProgram(): Command {
     .option('--set <key=value...>', 'override any config field')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--nproc-per-node <n>', 'data-parallel: start N ranks on this machine (Gloo on CPU); --batch-size is per rank. Under torchrun, srun or a Kubernetes job, leave it out: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read from the environment')
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')

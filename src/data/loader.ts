@@ -16,8 +16,9 @@ export interface LoaderOptions {
    * Data-parallel rank: this loader reads only its shard of each epoch (torch's DistributedSampler: the
    * same (seed, epoch) order on every rank, padded by wrapping to a multiple of worldSize, rank r taking
    * positions r, r + worldSize, …), so shards are disjoint except for the padding and equally long.
+   * `pad: false` (validation) leaves out the padding: disjoint shards whose union is the split exactly.
    */
-  shard?: { rank: number; worldSize: number };
+  shard?: { rank: number; worldSize: number; pad?: boolean };
 }
 
 export interface EpochOptions {
@@ -46,7 +47,7 @@ export class DataLoader {
   readonly seed: number;
   readonly dropLast: boolean;
   readonly prefetch: number;
-  readonly shard: { rank: number; worldSize: number };
+  readonly shard: { rank: number; worldSize: number; pad: boolean };
   private waitMs = 0;
   private elapsedMs = 0;
   private batches = 0;
@@ -67,12 +68,13 @@ export class DataLoader {
     const shard = opts.shard ?? { rank: 0, worldSize: 1 };
     if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1) throw invalidArg('shard.worldSize', 'a positive integer', shard.worldSize);
     if (!Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize) throw invalidArg('shard.rank', `an integer in [0, ${shard.worldSize})`, shard.rank);
-    this.shard = { rank: shard.rank, worldSize: shard.worldSize };
+    this.shard = { rank: shard.rank, worldSize: shard.worldSize, pad: shard.pad ?? true };
   }
 
   /** Images this loader visits per epoch (its shard's length when data-parallel). */
   get length(): number {
-    return Math.ceil(this.data.length / this.shard.worldSize);
+    const { rank, worldSize, pad } = this.shard;
+    return pad ? Math.ceil(this.data.length / worldSize) : Math.max(0, Math.ceil((this.data.length - rank) / worldSize));
   }
 
   get batchesPerEpoch(): number {
@@ -84,7 +86,7 @@ export class DataLoader {
   order(epoch: number): Int32Array {
     if (!Number.isInteger(epoch) || epoch < 0) throw invalidArg('epoch', 'a non-negative integer', epoch);
     const full = this.shuffle ? permutation(this.data.length, this.seed, epoch) : Int32Array.from({ length: this.data.length }, (_, i) => i);
-    return shardOf(full, this.shard.rank, this.shard.worldSize);
+    return shardOf(full, this.shard.rank, this.shard.worldSize, this.shard.pad);
   }
 
   private async readBatch(positions: Int32Array): Promise<BatchU8> {
@@ -150,11 +152,11 @@ export class DataLoader {
 }
 
 /** DistributedSampler's split of one epoch's order: pad by wrapping to a multiple of `world`, take every world-th. */
-export function shardOf(order: Int32Array, rank: number, world: number): Int32Array {
+export function shardOf(order: Int32Array, rank: number, world: number, pad = true): Int32Array {
   if (world === 1) return order;
   const n = order.length;
   if (n === 0) return order;
-  const per = Math.ceil(n / world);
+  const per = pad ? Math.ceil(n / world) : Math.max(0, Math.ceil((n - rank) / world));
   const out = new Int32Array(per);
   for (let k = 0; k < per; k++) out[k] = order[(rank + k * world) % n]!;
   return out;

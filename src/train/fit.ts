@@ -23,6 +23,7 @@ import {
 } from './checkpoint.js';
 import { loadRawStateDict, rawToTensor, saveWeights } from '../models/index.js';
 import { formatMetric } from './callbacks/monitor.js';
+import type { DataParallel } from './data-parallel.js';
 
 /** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */
 export interface BatchAugmenter {
@@ -56,6 +57,11 @@ export interface FitOptions {
   log?: (line: string) => void;
   /** Stable hash of the config, stored in checkpoints so a resume with a different config is refused. */
   configHash?: string;
+  /**
+   * Data-parallel training: `train` and `val` must be this rank's shards. Gradients are averaged over the
+   * ranks, metrics summed over them; rank 0 alone writes files and shows progress.
+   */
+  parallel?: DataParallel;
 }
 
 export type FitStatus = 'ok' | 'diverged' | 'stopped';
@@ -88,8 +94,8 @@ const zeroAccum = (): EpochAccumulators => ({ lossSum: 0, correct: 0, correctTop
  * (seed, step): a run resumed at step k draws exactly what the uninterrupted run drew, without having to
  * save libtorch's global state.
  */
-function stepSeed(seed: number, globalStep: number): number {
-  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(globalStep + 1, 0x85ebca6b)) >>> 0;
+function stepSeed(seed: number, globalStep: number, rank = 0): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(globalStep + 1, 0x85ebca6b) ^ Math.imul(rank, 0x27d4eb2f)) >>> 0;
 }
 
 /**
@@ -99,10 +105,16 @@ function stepSeed(seed: number, globalStep: number): number {
  */
 export async function fit(o: FitOptions): Promise<FitResult> {
   const { model, config, precision } = o;
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  // Rank 0 speaks for a data-parallel run (the ranks take the same decisions, so they would say the same).
+  const log = o.parallel && !o.parallel.isMain ? () => {} : o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // Converting the weights' layout replaces the tensors, so it comes before the optimizer takes them.
   if (precision.channelsLast) model.toMemoryFormat('channels_last');
   const params = model.parameters();
+  const dp = o.parallel;
+  const rank = dp?.rank ?? 0;
+  // Rank 0 alone writes the run folder and shows progress; decisions are the same on every rank.
+  const main = !dp || dp.isMain;
+  dp?.attach(model);
   const optimizer = createOptimizer(params, config.optimizer);
   const stepsPerEpoch = Math.min(config.stepsPerEpoch ?? Infinity, o.train.batchesPerEpoch);
   if (stepsPerEpoch < 1) throw new Error(`the training split has ${o.train.length} images: too few for one batch of ${o.train.batchSize}`);
@@ -110,7 +122,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     log(`note: stepsPerEpoch ${config.stepsPerEpoch} is more than one pass over the data (${o.train.batchesPerEpoch} batches); using ${o.train.batchesPerEpoch}`);
   }
   const schedule: LrSchedule = createSchedule(config.schedule, { baseLr: config.optimizer.lr, epochs: config.epochs, stepsPerEpoch }, log);
-  const augGen = new Generator(config.seed * 1000 + 17);
+  // Each rank augments its own shard with its own stream; rank 0's is the single-process stream.
+  const augGen = new Generator(config.seed * 1000 + 17 + rank * 7919);
   manualSeed(config.seed);
 
   // ---- position in the run (updated as it goes; saved in every checkpoint) ----
@@ -151,7 +164,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     saveCheckpoint: async (kind: CheckpointKind, info: CheckpointInfo) => {
       if (!o.runDir) return;
       if (kind === 'best') {
-        await saveWeights(model, checkpointPath(o.runDir, 'best'));
+        if (main) await saveWeights(model, checkpointPath(o.runDir, 'best'));
+        return;
+      }
+      if (!main) {
+        dp!.saveRankState(o.runDir, { globalStep: ctx.globalStep, generators: { augment: Buffer.from(augGen.getState()).toString('base64') } });
         return;
       }
       const state: TrainingState = {
@@ -176,8 +193,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   };
 
   const ctx: TrainingContext = { stopTraining: false, globalStep: 0, params: { epochs: config.epochs, stepsPerEpoch, initialEpoch: 0, batchSize: config.batchSize }, model: access };
-  const callbacks: Callback[] = [...(o.callbacks ?? [])];
-  if (o.runDir) {
+  const callbacks: Callback[] = main ? [...(o.callbacks ?? [])] : [];
+  if (o.runDir && main) {
     callbacks.push(new HistoryLogger(o.runDir), new CSVLogger(join(o.runDir, 'metrics.csv')));
     if (config.tensorboard) callbacks.push(new TensorBoard(join(o.runDir, 'tensorboard')));
   }
@@ -186,15 +203,15 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const monitor = o.val ? config.checkpoint.monitor : 'loss';
     callbacks.push(new ModelCheckpoint({ monitor, mode: config.checkpoint.mode, saveBest: config.checkpoint.saveBest, everySteps: config.checkpoint.everySteps, log }));
   }
-  if (o.progress !== false) callbacks.push(new ProgressCallback({ stream: o.progress ?? process.stderr }));
+  if (o.progress !== false && main) callbacks.push(new ProgressCallback({ stream: o.progress ?? process.stderr }));
   const cbs = new CallbackList(callbacks, ctx);
 
   // ---- resume ----
   let startBatch = 0;
   let resumedFrom: FitResult['resumedFrom'];
   const lastPath = o.runDir ? checkpointPath(o.runDir, 'last') : undefined;
-  if (o.runDir) removeStaleCheckpointTemps(o.runDir);
-  if (o.runDir && !o.resume) {
+  if (o.runDir && main) removeStaleCheckpointTemps(o.runDir);
+  if (o.runDir && !o.resume && main) {
     // A later resume must never pick up an earlier run's state next to this run's fresh history.
     const stale = [checkpointPath(o.runDir, 'last'), checkpointPath(o.runDir, 'best'), join(o.runDir, 'model.pth')].filter((p) => existsSync(p));
     for (const p of stale) rmSync(p);
@@ -215,7 +232,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     for (const [k, m] of Object.entries(ck.held)) held[k] = new Map([...m].map(([n, r]) => [n, keep(rawToTensor(r))]));
     cbs.loadHeldWeights(held);
     snapshotStore = Object.values(held)[0];
-    const g = ck.state.generators.augment;
+    const g = main ? ck.state.generators.augment : dp!.loadRankState(o.runDir!, ck.state.globalStep)?.generators.augment;
     if (g) augGen.setState(new Uint8Array(Buffer.from(g, 'base64')));
     ctx.globalStep = ck.state.globalStep;
     trainTimeS = ck.state.trainTimeS;
@@ -229,7 +246,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       accum = { ...zeroAccum(), ...ck.state.accum };
     }
     resumedFrom = { epoch, batch: startBatch };
-    log(`resuming ${o.runDir} at epoch ${epoch + 1}, batch ${startBatch} (step ${ctx.globalStep})`);
+    if (main) log(`resuming ${o.runDir} at epoch ${epoch + 1}, batch ${startBatch} (step ${ctx.globalStep})`);
   }
   ctx.params.initialEpoch = epoch;
 
@@ -259,6 +276,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const t0 = performance.now();
         const step = trainStep(batch, epoch);
         accum.stepMs += performance.now() - t0;
+        // Ctrl-C reaches the ranks at different steps: they stop together at the first step any of them saw it.
+        const abortNow = dp ? step.aborted : o.signal?.aborted === true;
         if (!(step.loss <= config.maxLoss)) {
           status = 'diverged';
           const what = Number.isFinite(step.loss) ? `loss reached ${formatMetric(step.loss)} (above maxLoss ${config.maxLoss})` : `loss became ${step.loss}`;
@@ -266,20 +285,20 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           log(`diverged: ${error}; the run stops here, keeping its ${epoch} finished epoch(s) and their checkpoints`);
           break outer;
         }
-        accum.lossSum += step.loss * batch.n;
+        accum.lossSum += step.loss * step.n;
         accum.correct += step.correct;
         accum.correctTop5 += step.correctTop5;
-        accum.seen += batch.n;
-        totalImages += batch.n;
+        accum.seen += step.n;
+        totalImages += step.n;
         b++;
         batchInEpoch = b;
         ctx.globalStep++;
         trainTimeS += (performance.now() - t0) / 1000;
-        await cbs.onBatchEnd(b - 1, { loss: accum.lossSum / accum.seen, accuracy: accum.correct / accum.seen, size: batch.n, lr });
+        await cbs.onBatchEnd(b - 1, { loss: accum.lossSum / accum.seen, accuracy: accum.correct / accum.seen, size: step.n, lr });
         // With in-memory data every await above settles as a microtask, so without this the event loop
         // never turns during an epoch: no Ctrl-C (signal handlers), timers or worker messages.
         await new Promise<void>((r) => setImmediate(r));
-        if (o.signal?.aborted) {
+        if (abortNow) {
           status = 'stopped';
           await access.saveCheckpoint('last', { epoch, globalStep: ctx.globalStep, epochComplete: false });
           log(`stopped at epoch ${epoch + 1}, batch ${b}; a checkpoint was saved — run the same command with --resume (studies resume by themselves) to continue`);
@@ -299,11 +318,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         data_wait_fraction: Math.min(1, accum.waitMs / 1000 / Math.max(1e-9, epochTime)),
       };
       if (o.val) {
-        lastVal = await evaluate(model, o.val, {
+        const evalOptions = {
           numClasses: o.numClasses, precision, device: o.device, normalization: o.normalization,
           // Keras computes val_loss with the compiled loss, label smoothing included.
           maxBatches: config.validationSteps, labelSmoothing: config.loss.labelSmoothing,
-        });
+        };
+        lastVal = dp ? await evaluateSharded(dp, model, o.val, evalOptions) : await evaluate(model, o.val, evalOptions);
         logs.val_loss = lastVal.loss;
         logs.val_accuracy = lastVal.accuracy;
         if (o.numClasses > 5) logs.val_top5 = lastVal.top5;
@@ -326,13 +346,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     }
     await cbs.onTrainEnd();
     // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
-    if (o.runDir && status === 'ok') await saveWeights(model, join(o.runDir, 'model.pth'));
+    if (o.runDir && status === 'ok' && main) await saveWeights(model, join(o.runDir, 'model.pth'));
   } finally {
     optimizer.dispose();
     for (const m of [...Object.values(held), snapshotStore]) for (const t of m?.values() ?? []) t.dispose();
   }
 
-  const history = o.runDir ? readHistory(o.runDir) : epochRecords;
+  const history = o.runDir && main ? readHistory(o.runDir) : epochRecords;
   let bestEpoch: number | undefined;
   let bestValAccuracy: number | undefined;
   for (const h of history) {
@@ -347,9 +367,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     imagesPerS: trainTimeS > 0 ? totalImages / trainTimeS : 0, bestEpoch, bestValAccuracy, resumedFrom,
   };
 
-  function trainStep(batch: BatchU8, ep: number): { loss: number; correct: number; correctTop5: number } {
-    manualSeed(stepSeed(config.seed, ctx.globalStep));
-    const out = tidy(() => {
+  /** One optimizer step; with data parallelism `loss`, `correct` and `n` are over all ranks' batches. */
+  function trainStep(batch: BatchU8, ep: number): { loss: number; correct: number; correctTop5: number; n: number; aborted: boolean } {
+    manualSeed(stepSeed(config.seed, ctx.globalStep, rank));
+    dp?.syncBuffers(model);
+    const local = tidy(() => {
       let x = imagesToTensor(batch, { channelsLast: precision.channelsLast, device: o.device });
       const y = labelsToTensor(batch, o.device);
       let target: Tensor = y;
@@ -361,7 +383,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const xn = normalize(x, o.normalization);
       const logits = runForward(xn).float();
       const loss = F.crossEntropy(logits, target, { labelSmoothing: config.loss.labelSmoothing });
-      loss.backward();
+      if (dp) dp.backward(loss);
+      else loss.backward();
       // Accuracy against the dominant label, as Keras' categorical accuracy does for mixed targets.
       const truth = target === y ? y : target.argmax(1);
       const correct = logits.argmax(1).eq(truth).sum().item();
@@ -369,6 +392,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (o.numClasses > 5) correctTop5 = logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum().item();
       return { loss: loss.item(), correct, correctTop5 };
     });
+    let out = { ...local, n: batch.n, aborted: o.signal?.aborted === true };
+    if (dp) {
+      // Every rank must take the same decision on divergence and on stopping, so both use global figures.
+      const [lossSum, correct, correctTop5, n, aborted] = dp.sum([local.loss * batch.n, local.correct, local.correctTop5, batch.n, out.aborted ? 1 : 0]) as [number, number, number, number, number];
+      out = { loss: lossSum / n, correct, correctTop5, n, aborted: aborted > 0 };
+    }
     if (out.loss <= config.maxLoss) {
       if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
       if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
@@ -380,3 +409,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 }
 
 async function* emptyBatches(): AsyncGenerator<BatchU8> {}
+
+/** Validation over every rank's shard, summed: the same figures as one process evaluating the whole split. */
+async function evaluateSharded(dp: DataParallel, model: TrainableModel, loader: DataLoader, o: Parameters<typeof evaluate>[2]): Promise<EvalResult> {
+  const mine = loader.length > 0 ? await evaluate(model, loader, o) : { loss: 0, accuracy: 0, top5: 0, n: 0 };
+  const [lossSum, correct, correct5, n] = dp.sum([mine.loss * mine.n, Math.round(mine.accuracy * mine.n), Math.round((mine.top5 ?? 0) * mine.n), mine.n]) as [number, number, number, number];
+  if (n === 0) throw new Error('evaluation split is empty');
+  const res: EvalResult = { loss: lossSum / n, accuracy: correct / n, n };
+  if (o.numClasses > 5) res.top5 = correct5 / n;
+  return res;
+}

@@ -13,6 +13,8 @@ import { ablateVersion } from '../util/version.js';
 import type { Normalization } from './batch-tensor.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
+import { readLaunchEnv } from './launch.js';
+import { DataParallel } from './data-parallel.js';
 
 export interface RunOptions {
   runDir: string;
@@ -101,9 +103,15 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg = parseTrainConfig(rawConfig);
   preflight(cfg);
-  mkdirSync(o.runDir, { recursive: true });
-  setNumThreads(cfg.threads ?? defaultThreads());
-  const device = resolveDevice(cfg.device);
+  // Started as one rank of a data-parallel run (torchrun, srun, --nproc-per-node): join the others first,
+  // so a missing rank fails the run before any file is written.
+  const launch = readLaunchEnv();
+  const dp = launch ? DataParallel.join(launch) : undefined;
+  const main = !dp || dp.isMain;
+  if (main) mkdirSync(o.runDir, { recursive: true });
+  // Local ranks share the machine's cores.
+  setNumThreads(cfg.threads ?? Math.max(1, Math.floor(defaultThreads() / (launch?.localWorldSize ?? 1))));
+  const device = resolveDevice(launch && cfg.device === 'cuda' ? `cuda:${launch.localRank}` : cfg.device);
   const precision = choosePrecision(cfg.precision, device);
   const hash = configHash(cfg);
   const prev = readRunStatus(o.runDir);
@@ -120,12 +128,15 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     trainTimeS: 0,
     env: {
       ablateVersion: ablateVersion(), libtorchVersion: info.libtorch, device, threads: getNumThreads(), precision: precision.label,
+      worldSize: dp?.worldSize ?? 1,
       ...hostEnv(),
     },
     dataset: { name: String((cfg.data as Record<string, unknown>).source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
   } as RunStatus;
-  writeRunStatus(o.runDir, baseStatus);
-  writeJsonAtomic(join(o.runDir, 'config.json'), cfg);
+  // Rank 0 alone writes the run folder; the others share it (a shared filesystem across nodes).
+  const writeStatus = (st: RunStatus) => { if (main) writeRunStatus(o.runDir, st); };
+  writeStatus(baseStatus);
+  if (main) writeJsonAtomic(join(o.runDir, 'config.json'), cfg);
 
   let data: OpenedData | undefined;
   let status: RunStatus = baseStatus;
@@ -164,14 +175,16 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           classes: data.classNames.length,
         },
       } as RunStatus;
-      writeRunStatus(o.runDir, status);
+      writeStatus(status);
       const augment = buildAugment(cfg, numClasses, size);
       const normalization: Normalization = cfg.pretrained ? 'imagenet' : 'unit';
-      const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false });
-      const valLoader = data.val ? new DataLoader(data.val, { batchSize: cfg.batchSize, shuffle: false }) : undefined;
+      // batchSize is per rank, as in PyTorch DDP: the global batch is batchSize × worldSize.
+      const shard = dp ? { rank: dp.rank, worldSize: dp.worldSize } : undefined;
+      const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false, shard });
+      const valLoader = data.val ? new DataLoader(data.val, { batchSize: cfg.batchSize, shuffle: false, shard: shard && { ...shard, pad: false } }) : undefined;
       const result = await fit({
         model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
-        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash,
+        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash, parallel: dp,
       });
       const last = result.history[result.history.length - 1];
       status = {
@@ -187,15 +200,16 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         dataWaitFraction: last?.data_wait_fraction ?? undefined,
         liveTensors: liveTensorCount(),
       } as RunStatus;
-      writeRunStatus(o.runDir, status);
+      writeStatus(status);
       return result;
     } finally {
       model.dispose();
     }
   } catch (e) {
-    writeRunStatus(o.runDir, { ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    writeStatus({ ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
     throw e;
   } finally {
+    dp?.close();
     await data?.train.close();
     await data?.val?.close();
     await data?.trainDs.close();

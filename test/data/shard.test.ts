@@ -15,6 +15,9 @@ test('shardOf matches torch DistributedSampler (pad by wrapping, every world-th 
   assert.deepEqual(Array.from(shardOf(order, 1, 3)), [3, 7, 5]);
   assert.deepEqual(Array.from(shardOf(order, 2, 3)), [9, 1, 3]);
   assert.equal(shardOf(order, 0, 1), order);
+  // unpadded (validation): disjoint, union exactly the order
+  assert.deepEqual(Array.from(shardOf(order, 0, 2, false)), [5, 9, 7, 2]);
+  assert.deepEqual(Array.from(shardOf(order, 1, 2, false)), [3, 0, 1]);
 });
 
 test('two sharded loaders read disjoint halves of each epoch whose union is the whole set', async () => {

@@ -6,6 +6,7 @@ import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
+import { launchLocalRanks, readLaunchEnv } from '../../train/launch.js';
 
 export interface TrainFlags {
   model?: string;
@@ -22,6 +23,7 @@ export interface TrainFlags {
   set?: string[];
   out: string;
   resume?: boolean;
+  nprocPerNode?: string;
 }
 
 export function loadConfigFile(file: string): PlainObject {
@@ -63,10 +65,22 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
 
 export async function trainCommand(file: string | undefined, f: TrainFlags): Promise<void> {
   const cfg = buildTrainConfig(file, f);
+  if (f.nprocPerNode !== undefined) {
+    const nproc = parsePositiveInt('--nproc-per-node', f.nprocPerNode);
+    if (readLaunchEnv() !== null) throw new UsageError('--nproc-per-node starts its own ranks: leave it out when WORLD_SIZE is already set (torchrun, srun)');
+    // The same command, once per rank, without the flag: each child reads its rank from the environment.
+    const args = process.argv.slice(1).filter((a, i, all) => a !== '--nproc-per-node' && all[i - 1] !== '--nproc-per-node' && !a.startsWith('--nproc-per-node='));
+    const r = await launchLocalRanks(process.execPath, [...process.execArgv, ...args], { nproc });
+    if (r.failed) process.stderr.write(`rank ${r.failed.rank} of ${nproc} ${r.failed.signal ? `was killed by ${r.failed.signal}` : `exited with code ${r.failed.code}`}; the other ranks were stopped\n`);
+    process.exitCode = r.exitCode;
+    return;
+  }
   const runDir = resolve(f.out);
   const { signal, dispose } = interruptSignal('training');
   try {
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal });
+    // Rank 0 speaks for a data-parallel run.
+    if ((readLaunchEnv()?.rank ?? 0) !== 0) return;
     const last = r.history[r.history.length - 1];
     const files = ['metrics.csv', 'history.jsonl', 'checkpoints/', 'model.pth'].filter((p) => existsSync(join(runDir, p)));
     // The reason for a divergence or a stop was already logged by the training loop.
