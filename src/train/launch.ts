@@ -23,7 +23,7 @@ const VARS = ['MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 
 /**
  * The data-parallel placement this process was started with, or null for a single process (WORLD_SIZE
  * unset or 1). Slurm's srun variables stand in where torchrun's are absent (SLURM_PROCID, SLURM_NTASKS,
- * SLURM_LOCALID, SLURM_NTASKS_PER_NODE), so `srun ablate train …` needs no wrapper; MASTER_ADDR and
+ * SLURM_LOCALID, SLURM_TASKS_PER_NODE), so `srun ablate train …` needs no wrapper; MASTER_ADDR and
  * MASTER_PORT must still be set (a job script exports them).
  */
 export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv | null {
@@ -38,7 +38,9 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv |
   };
   const worldSize = int('WORLD_SIZE', worldRaw, 1, 65536);
   const rank = int('RANK', get('RANK', 'SLURM_PROCID'), 0, Math.max(0, worldSize - 1));
-  const localWorldSize = int('LOCAL_WORLD_SIZE', get('LOCAL_WORLD_SIZE', 'SLURM_NTASKS_PER_NODE') ?? String(worldSize), 1, Math.max(1, worldSize));
+  // srun sets SLURM_TASKS_PER_NODE as "2(x3),1": this node's count is the first group's for a uniform job.
+  const slurmPerNode = env.SLURM_NTASKS_PER_NODE ?? /^(\d+)/.exec(env.SLURM_TASKS_PER_NODE ?? '')?.[1];
+  const localWorldSize = int('LOCAL_WORLD_SIZE', env.LOCAL_WORLD_SIZE ?? slurmPerNode ?? String(worldSize), 1, Math.max(1, worldSize));
   const localRank = int('LOCAL_RANK', get('LOCAL_RANK', 'SLURM_LOCALID') ?? String(rank), 0, Math.max(0, localWorldSize - 1));
   const masterPort = int('MASTER_PORT', env.MASTER_PORT, 1, 65535);
   const masterAddr = env.MASTER_ADDR ?? '';
