@@ -412,6 +412,8 @@ async function* emptyBatches(): AsyncGenerator<BatchU8> {}
 
 /** Validation over every rank's shard, summed: the same figures as one process evaluating the whole split. */
 async function evaluateSharded(dp: DataParallel, model: TrainableModel, loader: DataLoader, o: Parameters<typeof evaluate>[2]): Promise<EvalResult> {
+  // Every rank evaluates with rank 0's BN statistics: the ones its checkpoint and model.pth hold.
+  dp.syncBuffers(model);
   const mine = loader.length > 0 ? await evaluate(model, loader, o) : { loss: 0, accuracy: 0, top5: 0, n: 0 };
   const [lossSum, correct, correct5, n] = dp.sum([mine.loss * mine.n, Math.round(mine.accuracy * mine.n), Math.round((mine.top5 ?? 0) * mine.n), mine.n]) as [number, number, number, number];
   if (n === 0) throw new Error('evaluation split is empty');
