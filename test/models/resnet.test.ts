@@ -33,7 +33,7 @@ describe('preset registry', () => {
     });
     assert.throws(() => createModel('resnet18', { numClasses: 0 }), /numClasses: expected number >= 1, received number 0/);
     assert.throws(() => createModel('resnet18', { config: { bnEps: -1 } }), /bnEps: expected number > 0, received number -1/);
-    assert.throws(() => createModel({ depth: 19 as never }), /depth: expected 18 \| 34 \| 50 \| 101 \| 152 \| 20 \| 32 \| 44 \| 56 \| 110, received number 19/);
+    assert.throws(() => createModel({ depth: 19 as never }), /depth: expected 18 \| 34 \| 50 \| 101 \| 152 \(ImageNet layout\) or 6n\+2 from 8 to 2000 \(CIFAR layout: 20 \| 32 \| 44 \| 56 \| 110 \| …\), received number 19/);
     const issues = validateResNetConfig({ depth: 18, numClases: 2, stride: 2 });
     assert.deepEqual(issues.map((i) => i.path).sort(), ['numClases', 'stride']);
     assert.match(issues.find((i) => i.path === 'numClases')!.message, /did you mean "numClasses"/);

@@ -7,18 +7,27 @@ export { ModelConfigError };
 
 /** ImageNet-layout depths (4 stages, 7×7 stem): basic blocks for 18/34, bottlenecks for 50+. */
 export const IMAGENET_DEPTHS = [18, 34, 50, 101, 152] as const;
-/** CIFAR-layout depths 6n+2 (He et al. 2016 §4.2): 3 stages of 16/32/64 channels, 3×3 stem, basic blocks. */
+/**
+ * CIFAR-layout depths 6n+2 (He et al. 2016 §4.2): 3 stages of n basic blocks, 16/32/64 channels, 3×3
+ * stem. These are the depths the paper reports and that have presets; any 6n+2 from 8 to 2000 builds.
+ */
 export const CIFAR_DEPTHS = [20, 32, 44, 56, 110] as const;
+const MAX_CIFAR_DEPTH = 2000;
 export const SHORTCUTS = ['projection', 'zero-pad', 'all-projection', 'none'] as const;
 
-export type Depth = (typeof IMAGENET_DEPTHS)[number] | (typeof CIFAR_DEPTHS)[number];
+/** An ImageNet depth or 6n+2 (CIFAR layout). */
+export type Depth = number;
 export type Shortcut = (typeof SHORTCUTS)[number];
 
-const DEPTHS = [...IMAGENET_DEPTHS, ...CIFAR_DEPTHS];
+const isImagenetDepth = (d: number): boolean => (IMAGENET_DEPTHS as readonly number[]).includes(d);
+const isCifarDepth = (d: number): boolean => d >= 8 && d <= MAX_CIFAR_DEPTH && (d - 2) % 6 === 0;
 
 /** Every ablation axis of the ResNet family is one field here. Unknown keys are errors (typos). */
 export const ResNetConfigSchema = z.strictObject({
-  depth: z.literal(DEPTHS as Depth[]),
+  /** 18/34/50/101/152: ImageNet layout; 6n+2 (20, 32, 44, 56, 110, …): CIFAR layout with n blocks a stage. */
+  depth: z.number().int().refine((d) => isImagenetDepth(d) || isCifarDepth(d), {
+    message: `expected ${IMAGENET_DEPTHS.join(' | ')} (ImageNet layout) or 6n+2 from 8 to ${MAX_CIFAR_DEPTH} (CIFAR layout: ${CIFAR_DEPTHS.join(' | ')} | …)`,
+  }),
   /**
    * How x reaches the addition at the end of each block (He et al. 2016 §3.3):
    * `projection` (option B) identity, or 1×1 conv + BN where the shape changes; `zero-pad` (option A)
@@ -147,7 +156,7 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
   const issues = validateResNetConfig(obj);
   if (issues.length > 0) throw new ModelConfigError(issues);
   const c = ResNetConfigSchema.parse(obj);
-  const cifar = (CIFAR_DEPTHS as readonly number[]).includes(c.depth);
+  const cifar = !isImagenetDepth(c.depth);
   const layout = cifar
     ? { block: 'basic' as const, layers: Array<number>(3).fill((c.depth - 2) / 6) }
     : IMAGENET_LAYOUT[c.depth as (typeof IMAGENET_DEPTHS)[number]];

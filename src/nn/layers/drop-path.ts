@@ -1,7 +1,7 @@
 import { bernoulli, full, type Generator, type Tensor } from '../../tensor/index.js';
 import { invalidArg } from '../../util/errors.js';
-import { Layer, type LayerArgs, type LayerCost } from '../layer.js';
-import { formatShape, sampleSize, type Shape } from '../shape.js';
+import { Layer, type LayerArgs } from '../layer.js';
+import { formatShape, type Shape } from '../shape.js';
 
 export interface DropPathArgs extends LayerArgs {
   /** Probability that a sample's whole input is zeroed in training mode, in [0, 1). */
@@ -19,7 +19,8 @@ export interface DropPathArgs extends LayerArgs {
  * Stochastic depth (Huang et al. 2016) for one residual branch, as timm's `drop_path`: in training each
  * sample of the batch is kept with probability 1 − rate and, when kept, scaled by 1 / (1 − rate), so the
  * expected output equals the input and nothing needs rescaling at test time. In eval mode it is an
- * identity, so inference and export see no randomness. No weights.
+ * identity, so inference and export see no randomness. No weights, and no cost in FLOP counts (which
+ * count inference, like Dropout's).
  */
 export class DropPath extends Layer {
   readonly className = 'DropPath';
@@ -56,11 +57,6 @@ export class DropPath extends Layer {
     const out = x.mul(mask);
     mask.dispose();
     return out;
-  }
-
-  override cost([s]: readonly Shape[]): LayerCost {
-    // One multiply per element in training; counted so summaries of training cost are not flattered.
-    return { macs: 0, flops: sampleSize(s!) ?? 0 };
   }
 }
 
