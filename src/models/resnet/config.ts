@@ -65,11 +65,12 @@ export const ResNetConfigSchema = z.strictObject({
    */
   preact: z.boolean().default(false),
   /**
-   * Wide ResNets (Zagoruyko & Komodakis 2016): every stage's base width × k, rounded to whole channels;
-   * the stem keeps its width. Basic blocks (and the CIFAR nets) widen both 3×3 convs; bottlenecks widen
-   * their inner 1×1 and 3×3 convs and keep 4× the base width at the output, as torchvision's
-   * `wide_resnet50_2` (`{ depth: 50, widthMultiplier: 2 }` is exactly that model). From 1/16 (one channel
-   * per CIFAR stage) to 64.
+   * Width ablation. k ≥ 1: wide ResNets (Zagoruyko & Komodakis 2016): each stage's inner width × k,
+   * rounded to whole channels, the stem unchanged; basic blocks (and the CIFAR nets) widen both 3×3
+   * convs, bottlenecks their inner 1×1 and 3×3 convs and keep 4× the base width at the output, as
+   * torchvision's `wide_resnet50_2` (`{ depth: 50, widthMultiplier: 2 }` is exactly that model).
+   * k < 1: the whole net thinned uniformly (stem, inner and outer widths × k), so every stage still
+   * starts at least as wide as its input (option A can only add channels). From 1/16 to 64.
    */
   widthMultiplier: z.number().min(1 / 16).max(64).default(1),
   /**
@@ -92,11 +93,11 @@ export interface ResolvedResNetConfig {
   block: 'basic' | 'bottleneck';
   /** Blocks per stage. */
   layers: number[];
-  /** Width of each stage: the base width × widthMultiplier (bottleneck blocks output 4× the base width). */
+  /** Inner width of each stage's blocks (the base width × widthMultiplier, rounded). */
   widths: number[];
-  /** Per-stage base widths before the width multiplier (a bottleneck's output is 4× this). */
+  /** Per-stage base widths, thinned by a widthMultiplier < 1, never widened: a bottleneck outputs 4× this. */
   baseWidths: number[];
-  /** Output channels of the stem conv (64 ImageNet, 16 CIFAR; not widened). */
+  /** Output channels of the stem conv (64 ImageNet, 16 CIFAR; thinned by a widthMultiplier < 1, never widened). */
   stemWidth: number;
   shortcut: Shortcut;
   stride: '3x3' | '1x1';
@@ -160,14 +161,17 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
   const layout = cifar
     ? { block: 'basic' as const, layers: Array<number>(3).fill((c.depth - 2) / 6) }
     : IMAGENET_LAYOUT[c.depth as (typeof IMAGENET_DEPTHS)[number]];
-  const baseWidths = cifar ? [16, 32, 64] : [64, 128, 256, 512];
+  const thin = (w: number): number => Math.round(w * Math.min(1, c.widthMultiplier));
+  const paperWidths = cifar ? [16, 32, 64] : [64, 128, 256, 512];
+  const baseWidths = paperWidths.map(thin);
   return {
     depth: c.depth,
     family: cifar ? 'cifar' : 'imagenet',
     block: layout.block,
     layers: [...layout.layers],
-    stemWidth: cifar ? 16 : 64,
-    widths: baseWidths.map((w) => Math.round(w * c.widthMultiplier)),
+    // Widening keeps the stem and bottleneck outputs (WRN, torchvision); thinning scales everything.
+    stemWidth: thin(cifar ? 16 : 64),
+    widths: paperWidths.map((w) => Math.round(w * c.widthMultiplier)),
     baseWidths,
     shortcut: c.shortcut ?? (cifar ? 'zero-pad' : 'projection'),
     stride: c.stride,
