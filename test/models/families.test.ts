@@ -253,6 +253,7 @@ describe('ResNet switches: what each means', () => {
     assert.equal(msg({ depth: 20, dropPathRate: 1 }, 'dropPathRate'), 'expected number < 1, received number 1');
     assert.match(msg({ depth: 20, shortcut: 'none', dropPathRate: 0.1 }, 'dropPathRate'), /^expected 0 with shortcut "none": stochastic depth drops a block's residual branch .* received number 0\.1; use a residual shortcut or dropPathRate 0$/);
     assert.match(msg({ depth: 20, preact: true, zeroInitLastBn: true }, 'zeroInitLastBn'), /^expected false with preact: true: a pre-activation branch ends with a conv, not a BN/);
+    assert.match(msg({ depth: 20, shortcut: 'none', zeroInitLastBn: true }, 'zeroInitLastBn'), /^expected false with shortcut "none": without a shortcut a block whose last BN starts at zero outputs zeros/);
     assert.throws(() => createModel('plain20-cifar', { config: { dropPathRate: 0.1 } }), ModelConfigError);
     // Plain v2 is allowed: the same BN-ReLU-conv stack without additions.
     assert.deepEqual(validateResNetConfig({ depth: 20, preact: true, shortcut: 'none' }), []);

@@ -44,7 +44,10 @@ export const ResNetConfigSchema = z.strictObject({
   /** Classifier outputs; default 1000 for ImageNet depths, 10 for CIFAR depths. */
   numClasses: z.number().int().min(1).optional(),
   inChannels: z.number().int().min(1).default(3),
-  /** Start each block's last BN scale at 0 so residual blocks begin as identities (torchvision zero_init_residual). */
+  /**
+   * Start each block's last BN scale at 0 so residual blocks begin as identities (torchvision
+   * zero_init_residual). An error with `preact` (no last BN) and with `shortcut: none` (it would zero the net).
+   */
   zeroInitLastBn: z.boolean().default(false),
   /** torch convention: running = (1 − m)·running + m·batch. */
   bnMomentum: z.number().gt(0).max(1).default(0.1),
@@ -141,6 +144,11 @@ function combinationIssues(obj: unknown): ConfigIssue[] {
     issues.push({
       path: 'zeroInitLastBn',
       message: `expected false with preact: true: a pre-activation branch ends with a conv, not a BN, so there is no last BN to start at zero, received true`,
+    });
+  } else if (c.shortcut === 'none' && c.zeroInitLastBn === true) {
+    issues.push({
+      path: 'zeroInitLastBn',
+      message: `expected false with shortcut "none": without a shortcut a block whose last BN starts at zero outputs zeros, and so does every block after it, received true`,
     });
   }
   return issues;
