@@ -14,10 +14,10 @@ const sumParams = (m: ResNet, pred: (name: string) => boolean): number =>
   m.namedParameters().filter(([k]) => pred(k)).reduce((a, [, t]) => a + t.numel, 0);
 
 describe('preset registry', () => {
-  it('lists resnet/plain/preact 18…152, the CIFAR 20…110 nets and the wide ResNets', () => {
+  it('lists resnet/plain/preact 18…152, the CIFAR 20…110 nets, the wide ResNets and WRN-28-10', () => {
     const expected = [18, 34, 50, 101, 152].flatMap((d) => [`resnet${d}`, `plain${d}`, `preact-resnet${d}`])
       .concat([20, 32, 44, 56, 110].flatMap((d) => [`resnet${d}-cifar`, `plain${d}-cifar`, `preact-resnet${d}-cifar`]))
-      .concat(['wide-resnet50-2', 'wide-resnet101-2']);
+      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar']);
     assert.deepEqual(listPresets().sort(), expected.sort());
   });
 
