@@ -82,18 +82,23 @@ describe('every preset', () => {
   const trained: string[] = [];
   for (const preset of listPresets()) {
     it(`${preset}: builds, summarises with its switches, trains a step and round-trips its weights (when ≤ 12M params)`, async () => {
-      const shape = createModel(preset, { numClasses: NUM_CLASSES, initialize: false });
+      const resolved = resolveModelSpec(preset, { numClasses: NUM_CLASSES });
+      const shape = createModelFromSpec(preset, { numClasses: NUM_CLASSES, initialize: false });
       const small = shape.countParams().trainable <= TRAIN_BUDGET;
       try {
         assert.equal(shape.name, preset);
-        assertSummaryShowsSwitches(shape);
+        // Any family: the summary shows the family's description of the config under the model name.
+        const details = shape.describeConfig();
+        assert.ok(details.length > 0);
+        assert.deepEqual(summaryLines(shape).slice(1, 1 + details.length), details);
+        if (resolved.family === 'resnet') assertSummaryShowsSwitches(shape as ResNet);
         assert.equal(new Set(shape.layers.map((l) => l.name)).size, shape.layers.length);
       } finally {
         shape.dispose();
       }
       if (!small) return;
       trained.push(preset);
-      const m = createModel(preset, { numClasses: NUM_CLASSES, seed: 1 });
+      const m = createModelFromSpec(preset, { numClasses: NUM_CLASSES, seed: 1 });
       try {
         const s = trainStep(m);
         assert.ok(Number.isFinite(s.loss), `loss ${s.loss}`);
