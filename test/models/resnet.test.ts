@@ -41,9 +41,9 @@ describe('preset registry', () => {
 
   it('resolves defaults from depth: CIFAR nets use option-A shortcuts, 10 classes and 32×32', () => {
     const c = resolveModelConfig('resnet56-cifar');
-    assert.deepEqual([c.family, c.block, c.layers, c.widths, c.shortcut, c.numClasses, c.inputSize], ['cifar', 'basic', [9, 9, 9], [16, 32, 64], 'zero-pad', 10, 32]);
+    assert.deepEqual([c.layout, c.block, c.layers, c.widths, c.shortcut, c.numClasses, c.inputSize], ['cifar', 'basic', [9, 9, 9], [16, 32, 64], 'zero-pad', 10, 32]);
     const r = resolveModelConfig('resnet50', { numClasses: 2 });
-    assert.deepEqual([r.family, r.block, r.layers, r.shortcut, r.stride, r.numClasses, r.inputSize], ['imagenet', 'bottleneck', [3, 4, 6, 3], 'projection', '3x3', 2, 224]);
+    assert.deepEqual([r.layout, r.block, r.layers, r.shortcut, r.stride, r.numClasses, r.inputSize], ['imagenet', 'bottleneck', [3, 4, 6, 3], 'projection', '3x3', 2, 224]);
     assert.equal(resolveModelConfig('plain34').shortcut, 'none');
   });
 });

@@ -79,7 +79,7 @@ class PreActBlock(nn.Module):
 class PreActResNet(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        imagenet = cfg["family"] == "imagenet"
+        imagenet = cfg["layout"] == "imagenet"
         k, s, p = (7, 2, 3) if imagenet else (3, 1, 1)
         self.conv1 = nn.Conv2d(cfg["inChannels"], cfg["stemWidth"], k, s, p, bias=False)
         self.pool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()

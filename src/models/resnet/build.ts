@@ -101,7 +101,7 @@ function block(x: SymbolicTensor, b: BlockPlan, cfg: ResolvedResNetConfig): Symb
  * v2 has no BN-ReLU here: the first block's pre-activation is the stem's normalisation.
  */
 function stem(x: SymbolicTensor, cfg: ResolvedResNetConfig): SymbolicTensor {
-  const imagenet = cfg.family === 'imagenet';
+  const imagenet = cfg.layout === 'imagenet';
   let y = conv2d({ name: 'conv1', filters: cfg.stemWidth, kernelSize: imagenet ? 7 : 3, strides: imagenet ? 2 : 1, padding: imagenet ? 3 : 1, useBias: false }).apply(x);
   if (!cfg.preact) y = relu({ name: 'relu' }).apply(bn('bn1', cfg).apply(y));
   return imagenet ? maxPool({ name: 'maxpool', poolSize: 3, strides: 2, padding: 1 }).apply(y) : y;
@@ -148,5 +148,5 @@ export function buildResNet(cfg: ResolvedResNetConfig, options: BuildOptions = {
 /** `resnet56-cifar`, `preact-plain110-cifar`, `resnet50-w2`: the preset-style name of a config. */
 export function defaultName(cfg: ResolvedResNetConfig): string {
   const width = cfg.widthMultiplier === 1 ? '' : `-w${cfg.widthMultiplier}`;
-  return `${cfg.preact ? 'preact-' : ''}${cfg.shortcut === 'none' ? 'plain' : 'resnet'}${cfg.depth}${width}${cfg.family === 'cifar' ? '-cifar' : ''}`;
+  return `${cfg.preact ? 'preact-' : ''}${cfg.shortcut === 'none' ? 'plain' : 'resnet'}${cfg.depth}${width}${cfg.layout === 'cifar' ? '-cifar' : ''}`;
 }

@@ -92,7 +92,8 @@ export type ResNetConfigInput = z.input<typeof ResNetConfigSchema>;
 
 export interface ResolvedResNetConfig {
   depth: Depth;
-  family: 'imagenet' | 'cifar';
+  /** ImageNet (4 stages, 7×7 stem + max-pool) or CIFAR (3 stages, 3×3 stem), from the depth. */
+  layout: 'imagenet' | 'cifar';
   block: 'basic' | 'bottleneck';
   /** Blocks per stage. */
   layers: number[];
@@ -166,7 +167,7 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
   if (issues.length > 0) throw new ModelConfigError(issues);
   const c = ResNetConfigSchema.parse(obj);
   const cifar = !isImagenetDepth(c.depth);
-  const layout = cifar
+  const stages = cifar
     ? { block: 'basic' as const, layers: Array<number>(3).fill((c.depth - 2) / 6) }
     : IMAGENET_LAYOUT[c.depth as (typeof IMAGENET_DEPTHS)[number]];
   const thin = (w: number): number => Math.round(w * Math.min(1, c.widthMultiplier));
@@ -174,9 +175,9 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
   const baseWidths = paperWidths.map(thin);
   return {
     depth: c.depth,
-    family: cifar ? 'cifar' : 'imagenet',
-    block: layout.block,
-    layers: [...layout.layers],
+    layout: cifar ? 'cifar' : 'imagenet',
+    block: stages.block,
+    layers: [...stages.layers],
     // Widening keeps the stem and bottleneck outputs (WRN, torchvision); thinning scales everything.
     stemWidth: thin(cifar ? 16 : 64),
     widths: paperWidths.map((w) => Math.round(w * c.widthMultiplier)),
@@ -198,7 +199,7 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
 
 /** What a summary prints under the model name: the layout, then every switch with its value. */
 export function describeResNetConfig(c: ResolvedResNetConfig): string[] {
-  const layout = `${c.family === 'cifar' ? 'CIFAR' : 'ImageNet'} layout, ${c.block} blocks ${c.layers.join('/')}, widths ${c.widths.join('/')}`;
+  const layout = `${c.layout === 'cifar' ? 'CIFAR' : 'ImageNet'} layout, ${c.block} blocks ${c.layers.join('/')}, widths ${c.widths.join('/')}`;
   const switches: [string, unknown][] = [
     ['depth', c.depth], ['shortcut', c.shortcut], ['preact', c.preact], ['widthMultiplier', c.widthMultiplier],
     ['dropPathRate', c.dropPathRate], ['stride', c.stride], ['zeroInitLastBn', c.zeroInitLastBn], ['dropout', c.dropout],
