@@ -116,10 +116,11 @@ describe('every preset', () => {
 
 const BLOCKS = [
   { label: 'basic (CIFAR depth 8)', depth: 8, widthMultiplier: 0.5, blocks: 3 },
+  { label: 'basic widened ×1.5 (CIFAR depth 8)', depth: 8, widthMultiplier: 1.5, blocks: 3 },
   { label: 'bottleneck (ImageNet depth 50)', depth: 50, widthMultiplier: 0.25, blocks: 16 },
 ] as const;
 
-describe('switch combinations: preact × shortcut × dropPathRate × block type', () => {
+describe('switch combinations: preact × shortcut × dropPathRate × block type and width', () => {
   for (const b of BLOCKS) {
     for (const preact of [false, true]) {
       for (const shortcut of SHORTCUTS) {
