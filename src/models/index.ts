@@ -6,7 +6,7 @@ import './families.js';
 
 export {
   resolveModelSpec, validateModelSpec, createModelFromSpec, buildResolvedModel, listFamilies, listModelPresets, presetSpec,
-  ModelSpecSchema, DEFAULT_FAMILY,
+  modelSpecObject, describeResolvedSpec, ModelSpecSchema, DEFAULT_FAMILY,
   type ModelSpec, type ModelSpecObject, type ResolvedModelSpec, type ResolveSpecOptions, type CreateFromSpecOptions, type FamilyInfo,
 } from './registry.js';
 export { registerFamily, ModelConfigError, type ModelFamily, type FamilyBuildOptions } from './family.js';

@@ -169,6 +169,23 @@ export function createModelFromSpec(spec: ModelSpec, options: CreateFromSpecOpti
   return buildResolvedModel(resolveModelSpec(spec, options), options);
 }
 
+/**
+ * A spec as an object, so switches can be set on it (a study axis `model.preact` over a base
+ * `model: resnet56-cifar`): a preset name becomes `{ preset }`; an object is copied.
+ */
+export function modelSpecObject(spec: ModelSpec): ModelSpecObject {
+  if (typeof spec === 'string') return { preset: spec };
+  if (!isPlainObject(spec)) throw new ModelConfigError([{ path: '', message: `expected a model preset name or a spec object, received ${describe(spec)}` }]);
+  return { ...spec };
+}
+
+/** The family's description of a resolved spec (layout and every switch), as the summary prints it. */
+export function describeResolvedSpec(resolved: ResolvedModelSpec): string[] {
+  const family = findFamily(resolved.family);
+  if (!family) throw new ModelConfigError([{ path: 'family', message: `expected a model family (${familyNames().join(', ')}), received ${describe(resolved.family)}` }]);
+  return family.describe(resolved.config);
+}
+
 export interface FamilyInfo {
   name: string;
   description: string;

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, type Tensor } from '../../src/tensor/index.js';
 import { DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
 import {
-  ModelConfigError, ModelSpecSchema, SHORTCUTS, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
+  ModelConfigError, ModelSpecSchema, SHORTCUTS, describeResolvedSpec, modelSpecObject, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
   listPresets, loadWeights, registerFamily, resolveModelConfig, resolveModelSpec, saveWeights, validateModelSpec, validateResNetConfig,
   type ModelFamily, type ModelSpec, type ResNet, type ResolvedResNetConfig,
 } from '../../src/models/index.js';
@@ -276,6 +276,12 @@ describe('model specs', () => {
     const c = resolveModelSpec<ResolvedResNetConfig>({ family: 'resnet', depth: 110, dropPathRate: 0.1 }, { numClasses: 100 });
     assert.deepEqual([c.preset, c.name, c.config.numClasses, c.config.dropPathRate], [undefined, 'resnet110-cifar', 100, 0.1]);
     assert.equal(resolveModelSpec({ depth: 50 }).family, 'resnet');
+    // A study axis sets a switch on the base's spec: a preset name becomes an object first.
+    assert.deepEqual({ ...modelSpecObject('resnet56-cifar'), preact: true }, { preset: 'resnet56-cifar', preact: true });
+    assert.throws(() => modelSpecObject(7 as never), ModelConfigError);
+    assert.equal(describeResolvedSpec(b).length, 2);
+    assert.equal(describeResolvedSpec(b)[0], 'Family: resnet (ImageNet layout, basic blocks 3/4/6/3, widths 64/128/256/512)');
+    assert.match(describeResolvedSpec(b)[1]!, /^Switches: depth=34 shortcut=zero-pad preact=true widthMultiplier=1 dropPathRate=0 /);
   });
 
   it('lists every problem of a spec with its path, expectation, value and a hint', () => {
