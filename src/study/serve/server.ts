@@ -168,9 +168,10 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     // First visit with ?token=: keep it in a cookie and drop it from the address bar (and from history).
     if (auth === 'query' && !url.pathname.startsWith('/api/') && !url.pathname.startsWith('/vendor/')) {
       url.searchParams.delete('token');
-      return send(res, 302, 'text/plain; charset=utf-8', '', { 'Set-Cookie': tokenCookie(token, port), Location: url.pathname + url.search });
+      return send(res, 302, 'text/plain; charset=utf-8', '', { 'Set-Cookie': tokenCookie(token, port), Location: `/${url.pathname.replace(/^\/+/, '')}${url.search}` });
     }
-    const path = url.pathname;
+    // The path as sent, not as URL parsing normalises it: `/files/%2e%2e/x` must reach the folder check (and be refused), not turn into `/x`.
+    const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/api/state') {
       return send(res, 200, 'application/json; charset=utf-8', refresh());
     }
