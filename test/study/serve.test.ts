@@ -254,5 +254,8 @@ describe('report formatting used by the dashboard', () => {
     assert.deepEqual(logTicks(0.08, 1.9), [0.1, 0.2, 0.5, 1]);
     assert.deepEqual(logTicks(0.3, 0.9), [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
     assert.deepEqual(logTicks(0.05, 7), [0.05, 0.1, 0.2, 0.5, 1, 2, 5]);
+    assert.deepEqual(logTicks(0.63, 1.9), [0.7, 0.8, 0.9, 1, 1.5], 'no long unlabelled stretch above 1');
+    assert.deepEqual(logTicks(0.0005, 3), [0.001, 0.01, 0.1, 1], 'one per decade over many decades');
+    assert.deepEqual(logTicks(1.1, 1.3), [1.1, 1.15, 1.2, 1.25, 1.3], 'a narrow range still gets labels');
   });
 });

@@ -81,8 +81,9 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; border-top: 1
   table.cards, table.cards tbody { display: block; width: 100%; }
   table.cards thead { display: none; }
   table.cards tr { display: flex; flex-direction: column; border: 1px solid var(--rule); border-radius: 6px; margin: 0 0 10px; padding: 4px 10px; }
-  table.cards td, tbody tr:nth-child(even) td { display: flex; justify-content: space-between; gap: 12px; border: 0; padding: 3px 0; white-space: normal;
-    text-align: right; background: none; font-size: 13.5px; overflow-wrap: anywhere; }
+  table.cards td, table.cards tbody tr:nth-child(even) td { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: 2px 12px;
+    border: 0; padding: 3px 0; white-space: normal; text-align: right; background: none; font-size: 13.5px; overflow-wrap: anywhere; }
+  table.cards td:empty { display: none; }
   table.cards td::before { content: attr(data-label); color: var(--muted); text-align: left; flex: 0 0 auto; max-width: 48%; }
   table.cards td.key { order: -1; font-weight: 600; }
   table.cards td.name { position: static; box-shadow: none; order: -2; font-size: 15px; border-bottom: 1px solid var(--rule); padding-bottom: 5px; margin-bottom: 2px; }

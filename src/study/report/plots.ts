@@ -96,8 +96,14 @@ interface PanelOptions {
   legend?: object;
 }
 
-/** Round numbers 1, 2, 5 × 10^k inside [lo, hi] (1…9 × 10^k when that gives fewer than three). */
+/**
+ * Round tick values for a log axis over [lo, hi]: the coarsest of 1, 1-2-5, 1-2-3-5 and 1…9 × 10^k
+ * that leaves no stretch of more than ~40% of the axis without a label; on a very narrow range, evenly
+ * spaced values (Vega's own log ticks would leave such an axis unlabelled).
+ */
 export function logTicks(lo: number, hi: number): number[] {
+  if (!(lo > 0) || !(hi > lo)) return [];
+  const span = Math.log10(hi / lo);
   const pick = (ms: number[]) => {
     const out: number[] = [];
     for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
@@ -108,8 +114,18 @@ export function logTicks(lo: number, hi: number): number[] {
     }
     return out;
   };
-  const coarse = pick([1, 2, 5]);
-  return coarse.length >= 3 ? coarse : pick([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const widestGap = (t: number[]) => Math.max(...[lo, ...t, hi].slice(1).map((v, i) => Math.log10(v / [lo, ...t][i]!)));
+  for (const ms of [[1], [1, 2, 5], [1, 2, 3, 5], [1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+    const t = pick(ms);
+    if (t.length >= 3 && widestGap(t) <= 0.4 * span) return t;
+  }
+  const fine = pick([1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9]);
+  if (fine.length >= 2) return fine;
+  // A narrow range (1.1 to 1.3): evenly spaced round values, as on a linear axis.
+  const step = [1, 2, 5].map((m) => m * 10 ** Math.floor(Math.log10((hi - lo) / 4))).find((st) => (hi - lo) / st <= 5)!;
+  const out: number[] = [];
+  for (let i = Math.ceil(lo / step - 1e-9); i * step <= hi * (1 + 1e-9); i++) out.push(Number((i * step).toPrecision(4)));
+  return out;
 }
 
 /**
@@ -121,7 +137,8 @@ function logY(rows: EpochRow[], field: 'loss' | 'val_loss', domainMax: number | 
   if (vals.length === 0) return { scale: { type: 'log' as const }, axis: {} };
   const lo = Math.min(...vals) / 1.12;
   const hi = (domainMax ?? Math.max(...vals)) * 1.12;
-  return { scale: { type: 'log' as const, domain: [lo, hi], clamp: true }, axis: { values: logTicks(lo, hi) } };
+  const values = logTicks(lo, hi);
+  return { scale: { type: 'log' as const, domain: [lo, hi], clamp: true }, axis: values.length ? { values } : {} };
 }
 
 function linearScale(domainMax: number | undefined) {
@@ -134,7 +151,8 @@ function perEpochPanel(variants: VariantSummary[], o: PanelOptions & { logY?: Re
   const y = {
     field: o.field, type: 'quantitative' as const, title: o.logY ? `${o.yTitle} (log scale)` : o.yTitle,
     scale: o.logY ? o.logY.scale : linearScale(o.domainMax),
-    axis: o.logY ? o.logY.axis : {},
+    // `~` drops trailing zeros: a flat curve's single tick reads 50, not 50.000000.
+    axis: o.logY ? o.logY.axis : { format: '.4~r' },
   };
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'Epoch', axis: { tickMinStep: 1, format: 'd' } };
   const color = { field: 'variant', type: 'nominal' as const, title: 'Variant', scale: colorScale(variants), sort: variants.map((v) => v.name), ...(o.legend ? { legend: o.legend } : {}) };
@@ -196,7 +214,7 @@ function accuracyVsParams(variants: VariantSummary[], width: number): vl.TopLeve
   const points = raw.map((p, i) => ({ ...p, side: sides[i] }));
   const color = { field: 'variant', type: 'nominal' as const, title: 'Variant', scale: colorScale(variants), legend: null };
   const x = { field: 'params', type: 'quantitative' as const, title: 'Parameters (log scale)', scale: { type: 'log' as const, nice: false, padding: 100 }, axis: { format: '.3s' } };
-  const y = { field: 'acc', type: 'quantitative' as const, title: 'Final val accuracy (%)', scale: { zero: false, padding: 24 } };
+  const y = { field: 'acc', type: 'quantitative' as const, title: 'Final val accuracy (%)', scale: { zero: false, padding: 24 }, axis: { format: '.4~r' } };
   const label = (side: 'left' | 'right') => ({
     transform: [{ filter: `datum.side == '${side}'` }],
     mark: { type: 'text', align: side === 'right' ? 'left' : 'right', dx: side === 'right' ? 9 : -9, fontSize: 11, baseline: 'middle' },
