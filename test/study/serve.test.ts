@@ -13,6 +13,7 @@ import { dashboardState } from '../../src/study/serve/snapshot.js';
 import { countMeanStd } from '../../src/study/report/format.js';
 import { logTicks } from '../../src/study/report/plots.js';
 import { curve, historyLine, standardRuns, tmpStudyDir, writeFakeStudy } from './fixtures.js';
+import { runCli, spawnCli, waitFor } from './live-fixtures.js';
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -257,5 +258,32 @@ describe('report formatting used by the dashboard', () => {
     assert.deepEqual(logTicks(0.63, 1.9), [0.7, 0.8, 0.9, 1, 1.5], 'no long unlabelled stretch above 1');
     assert.deepEqual(logTicks(0.0005, 3), [0.001, 0.01, 0.1, 1], 'one per decade over many decades');
     assert.deepEqual(logTicks(1.1, 1.3), [1.1, 1.15, 1.2, 1.25, 1.3], 'a narrow range still gets labels');
+  });
+});
+
+describe('ablate study serve (the command)', () => {
+  test('prints its URL with the token, serves until Ctrl-C, then exits cleanly', async () => {
+    const dir = writeFakeStudy(tmpStudyDir(), standardRuns().slice(0, 2));
+    const cli = spawnCli(['study', 'serve', dir]);
+    await waitFor('the URL', () => /Press Ctrl-C/.test(cli.output()), cli, 60_000);
+    const m = /http:\/\/127\.0\.0\.1:(\d+)\/\?token=([0-9a-f]{48})/.exec(cli.output());
+    assert.ok(m, cli.output());
+    const port = Number(m[1]);
+    assert.equal((await get(port, '/api/state')).status, 403);
+    assert.equal((await get(port, '/api/state', { Authorization: `token ${m[2]}` })).status, 200);
+    cli.child.kill('SIGINT');
+    assert.equal((await cli.done).code, 0);
+    await assert.rejects(get(port, '/'), /ECONNREFUSED/);
+  });
+
+  test('bad flags: a clear error before anything starts', async () => {
+    const bad = await runCli(['study', 'serve', '/no/such/study']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.output, /^ablate: error: Expected a study folder for the dashboard but received "\/no\/such\/study"/);
+    const port = await runCli(['study', 'serve', tmpStudyDir(), '--port', 'http']);
+    assert.match(port.output, /Expected a port number from 0 to 65535 for --port but received "http"/);
+    const noDash = await runCli(['study', 'run', 'studies/demo.yaml', '--port', '8080']);
+    assert.equal(noDash.code, 1);
+    assert.match(noDash.output, /--port and --host set up the dashboard: add --dashboard/);
   });
 });
