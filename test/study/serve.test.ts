@@ -227,6 +227,17 @@ describe('study serve: live updates', () => {
   });
 });
 
+describe('dashboard state of a study that has not started', () => {
+  test('pending runs, no figures yet (the page says so rather than drawing empty axes)', () => {
+    const runs = standardRuns().slice(0, 2).map((r) => ({ ...r, status: 'pending' as const, epochs: [], noStatus: true }));
+    const s = dashboardState(writeFakeStudy(tmpStudyDir(), runs));
+    assert.equal(s.active, true);
+    assert.deepEqual(s.runs.map((r) => r.state), ['pending', 'pending']);
+    assert.deepEqual(s.figures, []);
+    assert.equal(s.error, undefined);
+  });
+});
+
 describe('study serve: bad options', () => {
   test('a missing folder, a bad port and a port in use are clear errors', async () => {
     await assert.rejects(startDashboard({ dir: '/no/such/study' }), /Expected a study folder .* "\/no\/such\/study" \(no such folder\)/);

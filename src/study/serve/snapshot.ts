@@ -152,6 +152,11 @@ function shareData(model: ReportModel): { figures: DashboardFigure[]; datasets: 
   return { figures, datasets };
 }
 
+/** Before the first epoch the page says "no epochs yet" instead of drawing empty axes. */
+function figuresOnceThereAreEpochs(f: ReturnType<typeof shareData>): ReturnType<typeof shareData> {
+  return (f.datasets.epochs ?? []).length > 0 ? f : { figures: [], datasets: {} };
+}
+
 function links(studyDir: string): { label: string; href: string }[] {
   const out: { label: string; href: string }[] = [];
   const add = (label: string, file: string) => {
@@ -194,7 +199,7 @@ export function dashboardState(studyDir: string, now = new Date()): DashboardSta
     variants: model.variants.map((v) => v.name),
     verdicts: model.verdicts.map((v) => ({ title: verdictTitle(v), kind: v.kind, tag: KIND_TAG[v.kind], text: v.text, notes: v.notes })),
     table: { header: table.header, rows: table.rows, numeric: table.numeric, statusColumn: table.header.indexOf('Status'), keyColumns: keyColumns(table, ABLATION_KEYS), wrapColumn: deltaColumn(table) },
-    ...shareData(model),
+    ...figuresOnceThereAreEpochs(shareData(model)),
     problems: model.problems,
   };
 }
