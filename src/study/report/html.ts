@@ -63,7 +63,9 @@ figcaption { color: var(--muted); font-size: 13.5px; margin-top: 6px; }
 figcaption b { color: var(--ink); }
 /* A figure's panels sit side by side while they fit and stack on a narrow screen, each at full size. */
 .panels { display: flex; flex-wrap: wrap; gap: 12px 32px; align-items: flex-start; }
-.panel { max-width: 100%; }
+/* The SVGs are drawn phone-sized; on a wide screen they grow (vector, so they stay sharp). */
+.panel { flex: 1 1 340px; max-width: 520px; }
+.panel svg { width: 100%; }
 ul.notes li { margin-bottom: 6px; }
 table.env { width: auto; min-width: 60%; } table.env td:first-child { color: var(--muted); white-space: nowrap; width: 14em; }
 /* Long values (a CPU name, a file path) wrap anywhere rather than push the table out of its card. */
@@ -83,7 +85,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; border-top: 1
   table.cards tr { display: flex; flex-direction: column; border: 1px solid var(--rule); border-radius: 6px; margin: 0 0 10px; padding: 4px 10px; }
   table.cards td, table.cards tbody tr:nth-child(even) td { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: 2px 12px;
     border: 0; padding: 3px 0; white-space: normal; text-align: right; background: none; font-size: 13.5px; overflow-wrap: anywhere; }
-  table.cards td:empty { display: none; }
+  table.cards tbody tr td:empty { display: none; }
   table.cards td::before { content: attr(data-label); color: var(--muted); text-align: left; flex: 0 0 auto; max-width: 48%; }
   table.cards td.key { order: -1; font-weight: 600; }
   table.cards td.name { position: static; box-shadow: none; order: -2; font-size: 15px; border-bottom: 1px solid var(--rule); padding-bottom: 5px; margin-bottom: 2px; }
