@@ -74,6 +74,8 @@ describe('study serve: access and paths', () => {
     dir = join(root, 'study');
     mkdirSync(dir);
     writeFakeStudy(dir, standardRuns());
+    // resnet50-seed1 is a quarter into its 4th of 8 epochs (its 3 recorded epochs took 30, 31 and 32 s).
+    writeFileSync(join(dir, 'resnet50-seed1', 'progress.json'), JSON.stringify({ epoch: 4, epochs: 8, batch: 10, batches: 40, imagesPerS: 123.4, updatedAt: new Date().toISOString() }));
     writeFileSync(join(root, 'secret.txt'), 'TOP-SECRET-42');
     symlinkSync(join(root, 'secret.txt'), join(dir, 'link-out.txt'));
     symlinkSync(root, join(dir, 'link-dir-out'));
@@ -174,6 +176,11 @@ describe('study serve: access and paths', () => {
     assert.equal(failed.reason, 'CUDA out of memory: tried to allocate 2.00 GiB');
     assert.equal(s.runs.find((x) => x.name === 'plain50-seed0')!.reason, 'loss became NaN at epoch 3, step 112');
     assert.equal(s.runs.find((x) => x.name === 'resnet34-seed0')!.href, 'files/resnet34-seed0/');
+    const live = s.runs.find((x) => x.name === 'resnet50-seed1')!;
+    assert.equal(live.state, 'running');
+    assert.deepEqual([live.epochsDone, live.epoch, live.batch, live.batches, live.epochsPlanned], [3, 4, 10, 40, 8]);
+    assert.ok(Math.abs(live.etaS! - 31 * (8 - 3 - 0.25)) < 1e-6, `ETA ${live.etaS}`);
+    assert.deepEqual(live.text, { eta: '2 m 27 s', speed: '123 img/s', last: live.text.last, best: live.text.best, elapsed: live.text.elapsed });
     assert.ok(s.table.header.includes('Status'));
     assert.equal(s.table.header[s.table.keyColumns[1]!], 'Final val acc (%, last 3)');
     assert.match(s.table.header[s.table.keyColumns[2]!]!, /^Δ/);

@@ -106,8 +106,11 @@ function liveRun(studyDir: string, r: RunRecord): DashboardRun {
       out.progressAt = prog.updatedAt;
     }
     const times = r.history.map((h) => h.epoch_time_s).filter((t) => Number.isFinite(t) && t > 0);
-    if (p.epochsPlanned !== undefined && times.length > 0) {
-      const epochS = times.reduce((a, b) => a + b, 0) / times.length;
+    // During the first epoch there is no epoch time yet: estimate one from the step rate so far.
+    const batchSize = typeof r.config?.batchSize === 'number' ? r.config.batchSize : undefined;
+    const firstEpochS = out.batches && out.imagesPerS && batchSize ? (out.batches * batchSize) / out.imagesPerS : undefined;
+    const epochS = times.length > 0 ? times.reduce((a, b) => a + b, 0) / times.length : firstEpochS;
+    if (p.epochsPlanned !== undefined && epochS !== undefined) {
       const partial = out.batch !== undefined && out.batches ? out.batch / out.batches : 0;
       out.etaS = Math.max(0, epochS * (p.epochsPlanned - p.epochsDone - partial));
     }
