@@ -213,7 +213,7 @@ function accuracyVsParams(variants: VariantSummary[], width: number): vl.TopLeve
   const sides = labelSides(raw);
   const points = raw.map((p, i) => ({ ...p, side: sides[i] }));
   const color = { field: 'variant', type: 'nominal' as const, title: 'Variant', scale: colorScale(variants), legend: null };
-  const x = { field: 'params', type: 'quantitative' as const, title: 'Parameters (log scale)', scale: { type: 'log' as const, nice: false, padding: 100 }, axis: { format: '.3s' } };
+  const x = { field: 'params', type: 'quantitative' as const, title: 'Parameters (log scale)', scale: { type: 'log' as const, nice: false, padding: 120 }, axis: { format: '.2~s' } };
   const y = { field: 'acc', type: 'quantitative' as const, title: 'Final val accuracy (%)', scale: { zero: false, padding: 24 }, axis: { format: '.4~r' } };
   const label = (side: 'left' | 'right') => ({
     transform: [{ filter: `datum.side == '${side}'` }],
@@ -266,7 +266,7 @@ export function buildPlots(variants: VariantSummary[]): Plot[] {
   plots.push({
     id: 'loss-accuracy',
     title: 'Training loss and validation accuracy per epoch',
-    caption: `Left: training loss. Right: validation accuracy.${seedsNote}${logNote}`,
+    caption: `Training loss (first panel) and validation accuracy (second panel).${seedsNote}${logNote}`,
     spec: {
       ...base,
       hconcat: [lossPanel('loss', 'Training loss', 'Loss', 330), ...(hasVal ? [accPanel(330)] : [])],

@@ -231,7 +231,10 @@ function connect() {
   });
   es.addEventListener('error', () => {
     live.className = 'live off';
-    live.textContent = 'disconnected — retrying…';
+    // CLOSED: the server answered but refused (a restarted dashboard has a new token); the browser gives up.
+    live.textContent = es.readyState === EventSource.CLOSED
+      ? 'disconnected — the dashboard was stopped or restarted: open the URL it printed'
+      : 'disconnected — retrying…';
   });
 }
 
