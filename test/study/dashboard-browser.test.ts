@@ -9,7 +9,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { chromiumPath, launchBrowser, NO_CHROMIUM } from './browser.js';
 import { type CliRun, historyOf, spawnCli, tmp, waitFor, writeStudy } from './live-fixtures.js';
 
-const EPOCHS = 5;
+const EPOCHS = 6;
 
 /** The path goes out as written (a URL string would have its `..` resolved by the client first). */
 function status(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -126,14 +126,14 @@ describe('dashboard in a browser', { skip: chromiumPath() ? false : NO_CHROMIUM 
     await waitFor('the study to finish', () => /Study finished; the dashboard stays up/.test(cli.output()), cli, 180_000);
     await page.waitForFunction(() => document.getElementById('live')?.textContent?.startsWith('finished'), { timeout: 10_000 });
     assert.equal(await points(page, 'val-accuracy'), EPOCHS);
-    await page.click('input[data-variant="slow"]');
+    await page.$eval('input[data-variant="slow"]', (e) => (e as HTMLInputElement).click());
     await page.waitForFunction(() => document.getElementById('panel-val-accuracy')?.dataset.points === '0', { timeout: 10_000 });
-    await page.click('input[data-variant="slow"]');
+    await page.$eval('input[data-variant="slow"]', (e) => (e as HTMLInputElement).click());
     await page.waitForFunction((k) => document.querySelectorAll('#panel-val-accuracy .mark-symbol.role-mark path').length === k, { timeout: 10_000 }, EPOCHS);
 
     const title = () => page.$eval('#panel-train-loss', (e) => e.textContent ?? '');
     assert.match(await title(), /Loss \(log scale\)/);
-    await page.click('#opt-log');
+    await page.$eval('#opt-log', (e) => (e as HTMLInputElement).click());
     await page.waitForFunction(() => !document.getElementById('panel-train-loss')?.textContent?.includes('log scale'), { timeout: 10_000 });
 
     await page.hover('#panel-val-accuracy .mark-symbol.role-mark path');

@@ -89,6 +89,11 @@ function colors(s) {
 function renderControls(s) {
   const c = colors(s);
   const box = $('controls');
+  const multiSeed = s.variants.some((v) => s.runs.filter((r) => r.variant === v).length > 1);
+  // Rebuilt only when the variants change: a click must not land on a checkbox that a push just replaced.
+  const key = JSON.stringify([s.variants, multiSeed]);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
   box.replaceChildren();
   for (const v of s.variants) {
     const input = el('input', { type: 'checkbox', checked: !ui.hidden.has(v), 'data-variant': v,
@@ -96,7 +101,6 @@ function renderControls(s) {
     box.append(el('label', { title: `show ${v}` }, input, el('span', { class: 'swatch', style: `background:${c.get(v)}` }), v));
   }
   box.append(el('span', { class: 'sep' }));
-  const multiSeed = s.variants.some((v) => s.runs.filter((r) => r.variant === v).length > 1);
   if (multiSeed) {
     box.append(el('label', {}, el('input', { type: 'checkbox', id: 'opt-seeds', checked: ui.seeds, onchange: (e) => { ui.seeds = e.target.checked; draw(); } }), 'single seeds'));
   }
