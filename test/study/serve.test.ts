@@ -261,6 +261,23 @@ describe('study serve: bad options', () => {
   });
 });
 
+describe('study serve: --host', () => {
+  test('0.0.0.0 only when asked: then reachable on every interface, still behind the token', async () => {
+    const d = await startDashboard({ dir: writeFakeStudy(tmpStudyDir(), standardRuns().slice(0, 2)), host: '0.0.0.0' });
+    try {
+      assert.equal(d.host, '0.0.0.0');
+      assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=/, 'the printed URL is one that works on this machine');
+      assert.equal((await get(d.port, '/api/state')).status, 403);
+    } finally {
+      await d.close();
+    }
+  });
+
+  test('an address that is not this machine\'s is a clear error', async () => {
+    await assert.rejects(startDashboard({ dir: tmpStudyDir(), host: '192.0.2.1' }), /cannot listen on host "192\.0\.2\.1": not an address of this machine/);
+  });
+});
+
 describe('report formatting used by the dashboard', () => {
   test('best epoch is a whole number when the seeds agree', () => {
     assert.equal(countMeanStd(8, 0, 2), '8');
