@@ -6,7 +6,7 @@
  *   <study>/study.json        study index (written atomically by the runner)
  *   <run>/…                   a run folder: see src/train/run-folder.ts
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { formatPath } from './spec-issues.js';
@@ -14,7 +14,7 @@ import type { ExpandedStudy } from './spec-expand.js';
 
 // The training layer owns the run folder's files (schemas, tolerant readers); this module reads studies of them.
 import {
-  RUN_STATUSES, readHistory, readRunConfig, readRunStatus, CONFIG_FILE, HISTORY_FILE, STATUS_FILE,
+  RUN_STATUSES, readHistory, readJson, readRunConfig, readRunStatus, CONFIG_FILE, HISTORY_FILE, STATUS_FILE,
   type HistoryRow, type RunStatusFile, type RunStatusKind,
 } from '../train/run-folder.js';
 export { RUN_STATUSES, type HistoryRow, type RunStatusFile };
@@ -70,15 +70,6 @@ export interface StudyRecord {
 }
 
 export const STUDY_INDEX = 'study.json';
-
-function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    return { ok: true, value: JSON.parse(readFileSync(path, 'utf8')) };
-  } catch (e) {
-    return { ok: false, error: (e as Error).message };
-  }
-}
 
 function zodSummary(error: z.ZodError): string {
   return error.issues.slice(0, 3).map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`).join('; ') + (error.issues.length > 3 ? '; …' : '');

@@ -29,7 +29,8 @@ function issuesOf(error: z.ZodError, limit = Infinity): string[] {
   return all.length > limit ? [...all.slice(0, limit), '…'] : all;
 }
 
-function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
+/** A JSON file's value, or why it could not be parsed; undefined when there is no such file. */
+export function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
   if (!existsSync(path)) return undefined;
   try {
     return { ok: true, value: JSON.parse(readFileSync(path, 'utf8')) };

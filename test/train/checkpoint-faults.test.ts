@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { Callback } from '../../src/train/callbacks/base.js';
-import { checkpointPath, loadResumePoint, loadTrainingCheckpoint, type LoadedCheckpoint } from '../../src/train/checkpoint.js';
+import { DamagedCheckpointError, checkpointPath, loadResumePoint, loadTrainingCheckpoint, type LoadedCheckpoint } from '../../src/train/checkpoint.js';
 import { readRunStatus, writeRunStatus } from '../../src/train/run-folder.js';
 import { encodeCheckpoint, readCheckpoint, type CheckpointValue } from '../../src/models/pth/index.js';
 import { readZipDirectory } from '../../src/models/pth/zipArchive.js';
@@ -79,6 +79,11 @@ async function resumeAndCompare(dir: string): Promise<string[]> {
   return lines;
 }
 
+/** Offset of a record's data: after its local header, name and extra field. */
+function dataStart(zip: Buffer, e: { localHeaderOffset: number }): number {
+  return e.localHeaderOffset + 30 + zip.readUInt16LE(e.localHeaderOffset + 26) + zip.readUInt16LE(e.localHeaderOffset + 28);
+}
+
 function sameCheckpoint(a: LoadedCheckpoint, b: LoadedCheckpoint): boolean {
   if (JSON.stringify(a.state) !== JSON.stringify(b.state)) return false;
   for (const [k, t] of a.model) if (!Buffer.from(t.data).equals(Buffer.from(b.model.get(k)!.data))) return false;
@@ -98,47 +103,53 @@ describe('damaged checkpoints (fault injection on a real run)', () => {
     const original = readFileSync(checkpointPath(stopped, 'last'));
     const good = await loadTrainingCheckpoint(checkpointPath(stopped, 'last'));
     const entries = [...readZipDirectory(original).values()];
-    const positions = new Set<number>();
-    for (const e of entries) {
-      const start = e.localHeaderOffset + 30 + original.readUInt16LE(e.localHeaderOffset + 26) + original.readUInt16LE(e.localHeaderOffset + 28);
-      positions.add(start).add(start + (e.size >> 1)).add(start + e.size - 1); // first, middle, last byte of each record
-      positions.add(e.localHeaderOffset + 14); // its CRC in the local header
-    }
-    for (let p = 0; p < original.length; p += 997) positions.add(p); // and a spread over the whole file
-    const dir = copyOfStopped();
+    // Bytes that carry content must be caught wherever they are flipped.
+    const mustCatch = new Set<number>();
+    entries.forEach((e, i) => {
+      const start = dataStart(original, e);
+      mustCatch.add(start + (e.size >> 1)); // the middle of every record
+      // and, for a sample of records, their first and last bytes and the CRC in their local header
+      if (i % 8 === 0) mustCatch.add(start).add(start + e.size - 1).add(e.localHeaderOffset + 14);
+    });
+    // Anywhere else (a spread over the whole file, the central directory's tail and end record) a flip
+    // may also land in padding or an unused header field: then the content must come back unchanged.
+    const positions = new Set(mustCatch);
+    for (let p = 0; p < original.length; p += Math.floor(original.length / 64)) positions.add(p);
+    for (let p = original.length - 200; p < original.length; p += 7) positions.add(p);
+    const path = join(root, 'flipped.pth');
     let caught = 0;
     for (const p of positions) {
       const bytes = Buffer.from(original);
       bytes[p] ^= 0x10;
-      writeFileSync(checkpointPath(dir, 'last'), bytes);
-      const lines: string[] = [];
-      const point = await loadResumePoint(dir, (l) => lines.push(l));
-      assert.ok(point, `byte ${p}`);
-      if (point.path === checkpointPath(dir, 'previous')) {
-        caught++;
-        assert.equal(point.lastIsGood, false);
-        assert.match(lines.join('\n'), /^checkpoints\/last\.pth is damaged: .+; resuming from checkpoints\/previous\.pth instead \(epoch 1 finished, step 8\)$/, `byte ${p}`);
-      } else {
+      writeFileSync(path, bytes);
+      try {
+        const ck = await loadTrainingCheckpoint(path);
         // Padding inside a header: the content read is exactly what was written.
-        assert.ok(sameCheckpoint(point.checkpoint, good), `byte ${p}: last.pth was accepted, so its content must be unchanged`);
+        assert.ok(!mustCatch.has(p), `byte ${p} carries content, yet the flipped file was accepted`);
+        assert.ok(sameCheckpoint(ck, good), `byte ${p}: the file was accepted, so its content must be unchanged`);
+      } catch (e) {
+        assert.ok(e instanceof DamagedCheckpointError, `byte ${p}: ${String(e)}`);
+        assert.match(e.message, new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged: .+`));
+        caught++;
       }
     }
-    assert.ok(caught >= entries.length * 3, `${caught} of ${positions.size} flips caught`);
-    // The message names the record and says how it is damaged.
+    assert.ok(caught >= mustCatch.size, `${caught} of ${positions.size} flips caught`);
+    // A damaged last.pth sends resume to previous.pth, saying which file is damaged and how.
+    const dir = copyOfStopped();
     const bytes = Buffer.from(original);
-    const tensor = entries.find((e) => e.name === 'archive/data/0')!;
-    bytes[tensor.localHeaderOffset + 100] ^= 1;
+    bytes[dataStart(original, entries.find((e) => e.name === 'archive/data/0')!)] ^= 1;
     writeFileSync(checkpointPath(dir, 'last'), bytes);
     const lines: string[] = [];
-    await loadResumePoint(dir, (l) => lines.push(l));
-    assert.match(lines[0]!, /checkpoints\/last\.pth is damaged: Damaged zip record "archive\/data\/0": its CRC-32 is 0x[0-9a-f]{8} but the archive declares 0x[0-9a-f]{8}/);
+    const point = await loadResumePoint(dir, (l) => lines.push(l));
+    assert.deepEqual([point!.path, point!.lastIsGood], [checkpointPath(dir, 'previous'), false]);
+    assert.match(lines.join('\n'), /^checkpoints\/last\.pth is damaged: Damaged zip record "archive\/data\/0": its CRC-32 is 0x[0-9a-f]{8} but the archive declares 0x[0-9a-f]{8} \(the \d+ bytes of data were changed after writing\); resuming from checkpoints\/previous\.pth instead \(epoch 1 finished, step 8\)$/);
   });
 
   it('a flipped byte inside a tensor: resume says so, continues from previous.pth and ends bit-identical', async () => {
     const dir = copyOfStopped();
     const bytes = readFileSync(checkpointPath(dir, 'last'));
     const largest = [...readZipDirectory(bytes).values()].sort((a, b) => b.size - a.size)[0]!;
-    bytes[largest.localHeaderOffset + 100 + (largest.size >> 1)] ^= 0x01;
+    bytes[dataStart(bytes, largest) + (largest.size >> 1)] ^= 0x01;
     writeFileSync(checkpointPath(dir, 'last'), bytes);
     const lines = await resumeAndCompare(dir);
     const damaged = new RegExp(`checkpoints/last\\.pth is damaged: Damaged zip record "${largest.name}": its CRC-32`);
