@@ -252,7 +252,7 @@ export async function loadResumePoint(runDir: string, log: (line: string) => voi
   if (problems.length === 0) return undefined;
   throw new Error(
     `cannot resume ${runDir}: no undamaged checkpoint is left (${problems.join('; ')}); ` +
-    `remove ${rel(join(runDir, CHECKPOINT_DIR))} to start this run over, or restore a copy`);
+    `remove ${join(runDir, CHECKPOINT_DIR)} to start this run over, or restore a copy`);
 }
 
 export function optimizerStateFrom(loaded: LoadedCheckpoint): OptimizerState {

@@ -182,7 +182,7 @@ describe('damaged checkpoints (fault injection on a real run)', () => {
     writeFileSync(checkpointPath(dir, 'previous'), prev);
     await assert.rejects(
       runTraining(CONFIG, { runDir: dir, resume: true, progress: false, log: () => {} }),
-      /^Error: cannot resume .*: no undamaged checkpoint is left \(checkpoints\/last\.pth is damaged: .*; checkpoints\/previous\.pth is damaged: Damaged zip record .*\); remove checkpoints to start this run over, or restore a copy$/s,
+      /^Error: cannot resume .*: no undamaged checkpoint is left \(checkpoints\/last\.pth is damaged: .*; checkpoints\/previous\.pth is damaged: Damaged zip record .*\); remove .*\/checkpoints to start this run over, or restore a copy$/s,
     );
     assert.equal(readRunStatus(dir)!.status, 'failed');
   });
