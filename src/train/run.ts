@@ -225,7 +225,6 @@ function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: numb
   return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
 }
 
-
 /** Why no tensor of a checkpoint fits the model: only the kinds of mismatch there are, each with examples. */
 function describeNoMatch(report: LoadReport): string {
   const few = (keys: string[]) => `${keys.slice(0, 4).join(', ')}${keys.length > 4 ? `, … ${keys.length - 4} more` : ''}`;

@@ -142,7 +142,7 @@ describe('damaged checkpoints (fault injection on a real run)', () => {
     const lines: string[] = [];
     const point = await loadResumePoint(dir, (l) => lines.push(l));
     assert.deepEqual([point!.path, point!.lastIsGood], [checkpointPath(dir, 'previous'), false]);
-    assert.match(lines.join('\n'), /^checkpoints\/last\.pth is damaged: Damaged zip record "archive\/data\/0": its CRC-32 is 0x[0-9a-f]{8} but the archive declares 0x[0-9a-f]{8} \(the \d+ bytes of data were changed after writing\); resuming from checkpoints\/previous\.pth instead \(epoch 1 finished, step 8\)$/);
+    assert.match(lines.join('\n'), /^checkpoints\/last\.pth is damaged: Damaged zip record "archive\/data\/0": its CRC-32 is 0x[0-9a-f]{8} but the archive declares 0x[0-9a-f]{8} \(its \d+ bytes are not the bytes that were written\); resuming from checkpoints\/previous\.pth instead \(epoch 1 finished, step 8\)$/);
   });
 
   it('a flipped byte inside a tensor: resume says so, continues from previous.pth and ends bit-identical', async () => {

@@ -183,7 +183,7 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
   const actual = crc32(data) >>> 0;
   if (actual !== entry.crc32) {
     throw new CheckpointError(
-      `Damaged zip record ${what}: its CRC-32 is ${hex32(actual)} but the archive declares ${hex32(entry.crc32)} (the ${entry.size} bytes of data were changed after writing)`);
+      `Damaged zip record ${what}: its CRC-32 is ${hex32(actual)} but the archive declares ${hex32(entry.crc32)} (its ${entry.size} bytes are not the bytes that were written)`);
   }
   return data;
 }
