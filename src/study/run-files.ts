@@ -33,6 +33,8 @@ export const studyIndexSchema = z.looseObject({
   compare: z.array(z.object({ variant: z.string(), reference: z.string() })).optional(),
   axes: z.record(z.string(), z.array(axisValue)),
   seeds: z.array(z.number().int()).optional(),
+  /** CPU threads of every run, fixed when the study first starts (results depend on it; `--parallel` must not). */
+  threadsPerRun: z.number().int().min(1).optional(),
   runs: z.array(z.looseObject({
     name: z.string(),
     dir: z.string(),
@@ -67,6 +69,7 @@ export type HistoryRow = z.infer<typeof historyRowSchema>;
 export const runStatusSchema = z.looseObject({
   status: z.enum(RUN_STATUSES),
   error: z.string().optional(),
+  reason: z.string().optional(),
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
   epochsDone: z.number().int().min(0),
@@ -97,6 +100,7 @@ export const runStatusSchema = z.looseObject({
     trainCount: z.number().int(),
     valCount: z.number().int(),
     skipped: z.number().int().optional(),
+    classCounts: z.record(z.string(), z.record(z.string(), z.number().int())).optional(),
   }).partial(),
 });
 export type RunStatusFile = z.infer<typeof runStatusSchema>;

@@ -4,6 +4,7 @@ import { runStudy } from '../../study/runner.js';
 import { writeStudyReport, studyStatus } from '../../study/report/index.js';
 import { UsageError } from '../errors.js';
 import { StudySpecError } from '../../study/spec-issues.js';
+import { StudyBusyError } from '../../study/study-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
 
 export interface StudyRunFlags {
@@ -32,13 +33,16 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       retryFailed: f.retryFailed,
       signal,
     }).catch((e: unknown) => {
-      // A bad study file is the user's to fix: its message already lists every problem; no stack hint.
-      throw e instanceof StudySpecError ? new UsageError(e.message) : e;
+      // A bad study file or a busy study folder is the user's to act on: the message says how; no stack hint.
+      throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
     });
     if (r.interrupted) process.exitCode = 130;
     else if (r.failed.length) {
       process.stderr.write(`${r.failed.length} run(s) failed: ${r.failed.join(', ')} — see their status.json and the report\n`);
       process.exitCode = 1;
+    } else if (r.diskFull || r.interruptedRuns.length || r.busy.length) {
+      // EX_TEMPFAIL: nothing is wrong with the study; running the same command again finishes it.
+      process.exitCode = 75;
     }
   } finally {
     dispose();
