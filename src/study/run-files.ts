@@ -16,6 +16,7 @@ import type { ExpandedStudy } from './spec-expand.js';
 
 // The training layer owns the set of states; the study reader only reads them (more tolerantly).
 import { RUN_STATUSES, type RunStatusKind } from '../train/run-state.js';
+import { runHolder } from '../train/run-lock.js';
 export { RUN_STATUSES };
 export type RunState = RunStatusKind;
 
@@ -193,6 +194,11 @@ export function readRun(runDir: string, entry?: Partial<StudyIndexRun>): RunReco
 
   let state: RunState = status?.status ?? entry?.status ?? 'pending';
   if (state === 'pending' && history.length > 0) state = 'running';
+  if (status?.status === 'running' && !runHolder(runDir)) {
+    // No live process holds the run: whoever was training it died (kill -9, a reboot). The same study command resumes it.
+    state = 'interrupted';
+    warnings.push('status.json says running, but no process holds the run any more (killed or orphaned); running the study again resumes it');
+  }
   const seed = entry?.seed ?? (typeof config?.seed === 'number' ? config.seed : undefined);
   return {
     name,
