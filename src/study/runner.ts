@@ -7,7 +7,7 @@ import { writeJsonAtomic } from '../util/atomic.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusKind } from '../train/run-state.js';
 import { runHolder, runLockPath } from '../train/run-lock.js';
 import { clearDeadLock, describeHolder } from '../util/process-lock.js';
-import { acquireStudyLock } from './study-lock.js';
+import { acquireStudyLock, studyDirFor } from './study-lock.js';
 import { isDiskFull, WORKER_EXIT } from './worker-protocol.js';
 import { ablateVersion } from '../util/version.js';
 import { loadStudySpec } from './spec.js';
@@ -127,7 +127,7 @@ export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: bool
     overrides: o.overrides,
     validate: (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }),
   });
-  const dir = resolve(o.out ?? join('runs', study.name));
+  const dir = o.out !== undefined ? studyDirFor(o.out, true) : studyDirFor(study.name, false);
   return { study, dir };
 }
 

@@ -9,11 +9,16 @@
  * holder; an exclusive runner refuses while live workers are registered, and a worker refuses while an
  * exclusive lock is held. Either way no process writes into a run that another live process owns.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ablateVersion } from '../util/version.js';
 import { describeHolder, selfHolder, tryLock, type LockHolder } from '../util/process-lock.js';
 
 export const STUDY_LOCK = 'study.lock';
+
+/** A study's output folder: `--out`, else runs/<study name> (relative to the working directory). */
+export function studyDirFor(outOrName: string, isOut: boolean): string {
+  return resolve(isOut ? outOrName : join('runs', outOrName));
+}
 
 export type StudyLockMode = 'exclusive';
 

@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runStudy } from '../../study/runner.js';
-import { writeStudyReport, studyStatus } from '../../study/report/index.js';
 import { UsageError } from '../errors.js';
 import { StudySpecError } from '../../study/spec-issues.js';
-import { StudyBusyError } from '../../study/study-lock.js';
+import { loadStudySpec } from '../../study/spec.js';
+import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
+import { describeHolder } from '../../util/process-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
+
+// The runner and the report load libtorch and the plotting stack (seconds on a busy machine): they are
+// imported only once the study folder is known to be free, so a second runner is refused at once.
 
 export interface StudyRunFlags {
   data?: string;
@@ -20,6 +23,16 @@ export interface StudyRunFlags {
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`study file ${file} does not exist`);
+  // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
+  let early: StudyLock | undefined;
+  try {
+    const dir = studyDirFor(f.out ?? loadStudySpec(file).name, f.out !== undefined);
+    if (existsSync(dir)) early = acquireStudyLock(dir);
+    if (early?.tookOver) process.stderr.write(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(early.tookOver)})\n`);
+  } catch (e) {
+    throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
+  }
+  const { runStudy } = await import('../../study/runner.js');
   const { signal, dispose } = interruptSignal('study');
   try {
     const r = await runStudy(file, {
@@ -46,17 +59,20 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
     }
   } finally {
     dispose();
+    early?.release();
   }
 }
 
 export async function studyReportCommand(dir: string): Promise<void> {
   if (!existsSync(dir)) throw new UsageError(`study folder ${dir} does not exist`);
+  const { writeStudyReport } = await import('../../study/report/index.js');
   const r = await writeStudyReport(resolve(dir));
   console.log(`${r.html}\n${r.markdown}\n${r.plots.join('\n')}`);
 }
 
 export async function studyStatusCommand(dir: string, f: { watch?: boolean }): Promise<void> {
   if (!existsSync(dir)) throw new UsageError(`study folder ${dir} does not exist`);
+  const { studyStatus } = await import('../../study/report/index.js');
   for (;;) {
     const s = studyStatus(resolve(dir));
     if (f.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
