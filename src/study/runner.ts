@@ -8,7 +8,7 @@ import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusK
 import { runHolder, runLockPath } from '../train/run-lock.js';
 import { clearDeadLock, describeHolder } from '../util/process-lock.js';
 import { acquireStudyLock, studyDirFor } from './study-lock.js';
-import { isDiskFull, WORKER_EXIT } from './worker-protocol.js';
+import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { ablateVersion } from '../util/version.js';
 import { loadStudySpec } from './spec.js';
 import { checkRunConfig } from './validate-run.js';
@@ -81,11 +81,12 @@ function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKi
 }
 
 /**
- * Studies written before `interrupted` existed marked a killed process `failed`; those were never the
- * run's own error, so they resume like interrupted runs instead of being skipped.
+ * Studies written before `interrupted` existed marked a killed process `failed`, and a full disk can
+ * leave `failed` behind when even the corrected status could not be written; neither was the run's own
+ * error, so they resume like interrupted runs instead of being skipped.
  */
 function killedNotFailed(st: RunStatus): boolean {
-  return st.status === 'failed' && /^training process killed by SIG/.test(st.error ?? '');
+  return st.status === 'failed' && (/^training process killed by SIG/.test(st.error ?? '') || isDiskFull({ message: st.error ?? '' }));
 }
 
 /** The thread count a run started with (its resolved config.json), if it has started. */
@@ -318,10 +319,15 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       child.stderr?.on('data', (d: Buffer) => {
         tail = (tail + d.toString()).slice(-4000);
       });
+      let reported: string | undefined;
+      child.on('message', (m: Partial<WorkerMessage>) => {
+        if (typeof m?.error === 'string') reported = m.error.split('\n')[0];
+      });
       child.on('error', (e) => res(`could not start: ${e.message}`));
-      child.on('exit', (c, sig) => {
+      // 'close', not 'exit': by then its stderr and IPC messages have all arrived.
+      child.on('close', (c, sig) => {
         children.delete(child);
-        lastWords = tail.trim().split('\n').pop()?.replace(/^error: /, '');
+        lastWords = reported ?? tail.trim().split('\n').pop()?.replace(/^error: /, '');
         res(sig ? `killed by ${sig}` : (c ?? 1));
       });
     });
@@ -337,7 +343,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       return;
     }
     if (code === WORKER_EXIT.diskFull) {
-      diskFull ??= lastWords ?? 'no space left on device';
+      diskFull ??= `training ${runDir}: ${lastWords ?? 'no space left on device'}`;
       if (!st || st.status === 'running' || st.status === 'failed') {
         st = { ...(st ?? placeholderStatus(run, threads, 'stopped')), status: 'stopped', reason: `disk full: ${lastWords ?? 'no space left on device'}`, error: undefined, finishedAt: now };
         record(runDir, st);

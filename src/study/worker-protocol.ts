@@ -15,6 +15,11 @@ export const WORKER_EXIT = {
   diskFull: 5,
 } as const;
 
+/** Sent over the IPC channel before a worker exits with an error. */
+export interface WorkerMessage {
+  error: string;
+}
+
 /** True for "no space left on device" and the quota variant, whatever layer threw it. */
 export function isDiskFull(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;

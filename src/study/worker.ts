@@ -7,7 +7,7 @@ import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
 import { acquireRunLock, RunBusyError } from '../train/run-lock.js';
 import { interruptSignal } from '../util/interrupt.js';
-import { isDiskFull, WORKER_EXIT } from './worker-protocol.js';
+import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 
 export const WORKER_LOG = 'worker.log';
 
@@ -40,6 +40,18 @@ class RunnerOutput {
       appendFileSync(join(this.runDir, WORKER_LOG), s);
     } catch { /* a full disk: the status file says what matters */ }
   }
+}
+
+/** The runner shows a worker's last error even when its stderr went straight to the terminal. */
+function tellRunner(msg: WorkerMessage): Promise<void> {
+  if (!process.send || !process.connected) return Promise.resolve();
+  return new Promise((res) => {
+    const timer = setTimeout(res, 2000);
+    process.send!(msg, undefined, {}, () => {
+      clearTimeout(timer);
+      res();
+    });
+  });
 }
 
 async function main(): Promise<number> {
@@ -83,6 +95,7 @@ async function main(): Promise<number> {
     return r.status === 'stopped' ? WORKER_EXIT.stopped : WORKER_EXIT.done;
   } catch (e) {
     out.log(`error: ${(e as Error).message}`);
+    await tellRunner({ error: (e as Error).message });
     return isDiskFull(e) ? WORKER_EXIT.diskFull : WORKER_EXIT.failed;
   } finally {
     release();

@@ -1,7 +1,8 @@
 // A study survives its runner being killed, a worker being killed and a second runner on its folder,
 // and ends with exactly the metrics of an uninterrupted study — whatever --parallel was.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { historyOf, locked, runCli, spawnCli, statusOf, tmp, waitFor, writeStudy } from './live-fixtures.js';
@@ -98,5 +99,33 @@ describe('study recovery: kill -9 of the runner or of a worker, two runners at o
     assert.match(again.output, /1 already finished, 1 to run/);
     assert.equal(statusOf(a).status, 'ok');
     assert.deepEqual(result(a), reference.get(RUNS[0]!), 'resumed after SIGKILL, identical to the uninterrupted run');
+  });
+
+  test('disk full: the runner names the run and the error, starts nothing more; with space again the same command ends identically', async (t) => {
+    const mnt = join(root, 'small-disk');
+    mkdirSync(mnt);
+    // 1 MiB: room for the study's small files, not for a checkpoint (ResNet-20's weights alone are 1.1 MB).
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (m.status !== 0) {
+      t.skip(`cannot mount a small tmpfs here (${(m.stderr || m.error?.message || 'mount failed').trim()}); the full-disk path is not exercised`);
+      return;
+    }
+    t.after(() => spawnSync('umount', ['-l', mnt]));
+    const out = join(mnt, 'study');
+    const cmd = ['study', 'run', file, '--out', out, '--parallel', '1', '--threads', '2'];
+    const full = await runCli(cmd);
+    assert.equal(full.code, 75, full.output);
+    assert.match(full.output, new RegExp(`Disk full — training ${out}/resnet20-cifar-seed0: .*(ENOSPC|no space left on device)`));
+    assert.match(full.output, /free some space and run the same command again: finished runs are kept, the others resume/);
+    const st = statusOf(join(out, RUNS[0]!));
+    assert.equal(st.status, 'stopped', JSON.stringify(st));
+    assert.match(String(st.reason), /^disk full: .*(ENOSPC|no space left on device)/);
+    assert.equal(existsSync(join(out, RUNS[1]!, 'status.json')), false, 'no further run was started on a full disk');
+    assert.equal(locked(join(out, RUNS[0]!)), false);
+
+    assert.equal(spawnSync('mount', ['-o', 'remount,size=64m', mnt]).status, 0);
+    const again = await runCli(cmd);
+    assert.equal(again.code, 0, again.output);
+    for (const n of RUNS) assert.deepEqual(result(join(out, n)), reference.get(n), `${n} after the disk filled up and was freed`);
   });
 });

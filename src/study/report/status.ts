@@ -43,6 +43,7 @@ export function studyStatus(studyDir: string): StudyStatusSummary {
     if (elapsed !== undefined) p.elapsedS = elapsed;
     if (r.state === 'running' && planned !== undefined && epochTimes.length > 0) p.etaS = mean(epochTimes) * Math.max(0, planned - done);
     if (r.status?.error) p.error = r.status.error;
+    else if (r.status?.reason && (r.state === 'stopped' || r.state === 'interrupted')) p.error = `${r.status.reason}; run the study again to resume it`;
     return p;
   });
   const counts: Partial<Record<RunState, number>> = {};
