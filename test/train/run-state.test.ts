@@ -31,7 +31,7 @@ describe('status.json', () => {
 
   it('names every bad field', () => {
     const dir = tmpDir();
-    assert.throws(() => writeRunStatus(dir, { ...status(), status: 'done' as never, epochsDone: -1 }), /Invalid run status to write:\n  status: expected "pending" \| "running" \| "ok" \| "diverged" \| "failed" \| "stopped", received "done"\n  epochsDone: expected number >= 0, received number -1/);
+    assert.throws(() => writeRunStatus(dir, { ...status(), status: 'done' as never, epochsDone: -1 }), /Invalid run status to write:\n  status: expected "pending" \| "running" \| "ok" \| "diverged" \| "failed" \| "stopped" \| "interrupted", received "done"\n  epochsDone: expected number >= 0, received number -1/);
     writeFileSync(statusPath(dir), '{"status":');
     assert.throws(() => readRunStatus(dir), /status\.json is not valid JSON/);
     writeFileSync(statusPath(dir), '{"status":"ok"}');
