@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve, basename } from 'node:path';
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusKind } from '../train/run-state.js';
-import { runHolder, runLockPath } from '../train/run-lock.js';
-import { clearDeadLock, describeHolder } from '../util/process-lock.js';
+import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
+import { describeHolder, selfHolder, tryLock } from '../util/process-lock.js';
 import { acquireStudyLock, studyDirFor } from './study-lock.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { ablateVersion } from '../util/version.js';
@@ -260,39 +260,65 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   // While a live block is redrawn on a terminal, lines go through it so they land above the block.
   const say = (l: string) => (live && liveStream.isTTY ? live.print(l) : log(l));
 
-  /** Record how a run ended, unless another live process owns the folder (then it is not ours to write). */
+  const runnerHolder = selfHolder('ablate study run');
+  /**
+   * Write a run's status only while this runner holds the run's lock (taking it back from a worker that
+   * died); a folder another live process owns is never written.
+   */
   const record = (runDir: string, st: RunStatus): boolean => {
-    if (runHolder(runDir)) return false;
-    return write(join(runDir, 'status.json'), st);
+    const claim = tryLock(runLockPath(runDir), runnerHolder);
+    if (!claim.ok) return false;
+    try {
+      return write(join(runDir, 'status.json'), st);
+    } finally {
+      if (!claimed.has(runDir)) claim.release();
+    }
   };
+  /** Run folders this runner holds until their worker takes them over. */
+  const claimed = new Set<string>();
 
   const runOne = async (run: PlannedRun, position: number): Promise<void> => {
     const runDir = join(dir, run.name);
     const tag = `[${position}/${todo.length}] ${run.name}`;
-    // Never start a worker on a folder another live process owns: wait for it (an orphaned worker
-    // stops at its next step), or leave the run alone when its holder cannot be checked or keeps it.
-    let holder = runHolder(runDir);
-    if (holder) {
-      say(`${tag}: waiting for ${holder.role ?? 'the process'} that holds it (${describeHolder(holder)}) to let go…`);
+    // Claim the run before writing anything into it. A folder another live process owns is waited for
+    // (an orphaned worker stops at its next step), or left alone when its holder cannot be checked
+    // from here or keeps it.
+    mkdirSync(runDir, { recursive: true });
+    let claim = tryLock(runLockPath(runDir), runnerHolder);
+    if (!claim.ok) {
+      const first = claim.holder;
+      say(`${tag}: waiting for ${first.role ?? 'the process'} that holds it (${describeHolder(first)}) to let go…`);
       const until = Date.now() + BUSY_WAIT_MS;
-      while (holder && !interrupted && Date.now() < until && holder.host === hostname()) {
+      while (!claim.ok && claim.state === 'alive' && !interrupted && Date.now() < until) {
         await sleep(250);
-        holder = runHolder(runDir);
+        claim = tryLock(runLockPath(runDir), runnerHolder);
       }
+      if (interrupted && claim.ok) claim.release();
       if (interrupted) return;
-      if (holder) {
+      if (!claim.ok) {
         busy.push(run.name);
-        say(`${tag}: left alone — it is in use by ${holder.role ?? 'another process'} (${describeHolder(holder)})`);
+        say(`${tag}: left alone — it is in use by ${claim.holder.role ?? 'another process'} (${describeHolder(claim.holder)})`);
         return;
       }
     }
+    claimed.add(runDir);
+    const releaseClaim = claim.release;
+    try {
+      await trainRun(run, runDir, tag);
+    } finally {
+      claimed.delete(runDir);
+      releaseClaim(); // only while still ours: the worker normally took the lock over and released it
+    }
+  };
+
+  const trainRun = async (run: PlannedRun, runDir: string, tag: string): Promise<void> => {
     mkdirSync(runDir, { recursive: true });
     const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
     const config = { ...run.config, threads, ...(o.device ? { device: o.device } : {}) };
     if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
-      // Its process is gone (runHolder found nobody): a runner or machine that died; it resumes now.
+      // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.
       record(runDir, { ...before, status: 'interrupted', reason: before.reason ?? 'its training process was gone (orphaned)' });
     }
     setRunStatus(run.name, 'running');
@@ -300,20 +326,20 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     else say(`${tag}: started`);
     live?.add(run.name);
     let lastWords: string | undefined;
-    let childPid: number | undefined;
     const code = await new Promise<number | string>((res) => {
       const child = spawn(process.execPath, [...process.execArgv, workerEntry(), runDir], {
         // The IPC channel is how a worker learns that this runner is gone (see worker.ts).
         stdio: ['ignore', live ? 'ignore' : 'inherit', live ? 'pipe' : 'inherit', 'ipc'],
         env: {
           ...process.env,
+          // The worker takes the run's lock over from this runner, which claimed it before writing request.json.
+          [LOCK_HANDOVER_ENV]: String(process.pid),
           ABLATE_THREADS: String(threads),
           // Workers sharing the cores must not spin-wait in OpenMP: measured 5-14x slower steps when they
           // do. One worker alone keeps libgomp's default, which is faster on a quiet machine.
           ...(parallel > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'PASSIVE' } : {}),
         },
       });
-      childPid = child.pid;
       children.add(child);
       let tail = '';
       child.stderr?.on('data', (d: Buffer) => {
@@ -333,7 +359,6 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     });
     live?.remove(run.name);
     ran.push(run.name);
-    if (childPid !== undefined) clearDeadLock(runLockPath(runDir)); // a killed worker could not release it
     let st = statusOf(runDir);
     const now = new Date().toISOString();
     if (code === WORKER_EXIT.busy) {

@@ -5,7 +5,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
-import { acquireRunLock, RunBusyError } from '../train/run-lock.js';
+import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
 import { interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 
@@ -85,7 +85,9 @@ async function main(): Promise<number> {
 
   let release: () => void;
   try {
-    release = await acquireRunLock(runDir, { role: 'study worker' });
+    // Only from the runner that started this worker (our parent), never from anyone else.
+    const from = Number(process.env[LOCK_HANDOVER_ENV]);
+    release = await acquireRunLock(runDir, { role: 'study worker', ...(from === parent ? { handoverFrom: from } : {}) });
   } catch (e) {
     out.log(`error: ${(e as Error).message}`);
     return e instanceof RunBusyError ? WORKER_EXIT.busy : WORKER_EXIT.failed;

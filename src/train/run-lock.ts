@@ -1,7 +1,14 @@
 import { join } from 'node:path';
-import { describeHolder, liveHolder, selfHolder, tryLock, type LockHolder } from '../util/process-lock.js';
+import { hostname } from 'node:os';
+import { describeHolder, liveHolder, selfHolder, takeOverFrom, tryLock, type LockHolder } from '../util/process-lock.js';
 
 export const RUN_LOCK = 'lock';
+
+/**
+ * Set by a study runner for its worker: the pid of the runner, which claimed the run's lock before
+ * writing into the folder. The worker takes the lock over from it (and from nobody else).
+ */
+export const LOCK_HANDOVER_ENV = 'ABLATE_RUN_LOCK_FROM';
 
 export function runLockPath(runDir: string): string {
   return join(runDir, RUN_LOCK);
@@ -26,13 +33,17 @@ export function runHolder(runDir: string): LockHolder | undefined {
  * its study runner died) is waited for up to `waitMs`, then RunBusyError; a lock left by a dead process
  * is taken over.
  */
-export async function acquireRunLock(runDir: string, o: { waitMs?: number; role?: string } = {}): Promise<() => void> {
+export async function acquireRunLock(runDir: string, o: { waitMs?: number; role?: string; handoverFrom?: number } = {}): Promise<() => void> {
   const waitMs = o.waitMs ?? 10_000;
   const me = selfHolder(o.role ?? 'training process');
   const deadline = Date.now() + waitMs;
   for (;;) {
     const r = tryLock(runLockPath(runDir), me);
     if (r.ok) return r.release;
+    if (o.handoverFrom !== undefined && r.holder.pid === o.handoverFrom && r.holder.host === hostname() && takeOverFrom(runLockPath(runDir), r.holder, me)) {
+      const again = tryLock(runLockPath(runDir), me); // ours now: this returns its releaser
+      if (again.ok) return again.release;
+    }
     if (Date.now() >= deadline) throw new RunBusyError(runDir, r.holder);
     await new Promise((res) => setTimeout(res, 200));
   }

@@ -154,6 +154,19 @@ function takeOver(path: string, stale: LockHolder | undefined, me: LockHolder): 
 }
 
 /**
+ * Take a lock that a live process hands over on purpose (a study runner claims a run before writing into
+ * it, then its worker takes the run): replaced only if `from` still holds it.
+ */
+export function takeOverFrom(path: string, from: LockHolder, me: LockHolder): boolean {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const cur = readLock(path);
+    if (cur.kind !== 'held' || cur.holder.pid !== from.pid || cur.holder.startedAt !== from.startedAt) return false;
+    if (takeOver(path, from, me)) return true;
+  }
+  return false;
+}
+
+/**
  * One attempt to take the lock: it is ours, or here is who holds it. A dead holder on this host (or
  * an unreadable lock older than a few seconds) is taken over.
  */

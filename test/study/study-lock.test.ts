@@ -102,3 +102,17 @@ test('run locks: a live holder gives RunBusyError naming it; a legacy bare-pid l
   release();
   assert.equal(existsSync(join(dir, 'lock')), false);
 });
+
+test('hand-over: a worker takes its run from the runner that claimed it, and from nobody else', async (t) => {
+  const dir = tmp();
+  const runner = otherProcess(t);
+  const stranger = otherProcess(t);
+  writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: runner, host: hostname(), startedAt: '2026-01-02T03:04:05.000Z', role: 'ablate study run' }));
+  await assert.rejects(acquireRunLock(dir, { waitMs: 0, handoverFrom: stranger }), RunBusyError);
+  assert.equal(runHolder(dir)?.pid, runner, 'untouched');
+  const release = await acquireRunLock(dir, { waitMs: 0, handoverFrom: runner, role: 'study worker' });
+  assert.equal(runHolder(dir)?.pid, process.pid);
+  assert.equal(runHolder(dir)?.role, 'study worker');
+  release();
+  assert.equal(existsSync(join(dir, 'lock')), false);
+});
