@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Dashboard } from '../../study/serve/index.js';
 import { UsageError } from '../errors.js';
 import { StudySpecError } from '../../study/spec-issues.js';
 import { loadStudySpec } from '../../study/spec.js';
@@ -19,10 +20,14 @@ export interface StudyRunFlags {
   device?: string;
   only?: string[];
   retryFailed?: boolean;
+  dashboard?: boolean;
+  port?: string;
+  host?: string;
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`study file ${file} does not exist`);
+  if (!f.dashboard && (f.port !== undefined || f.host !== undefined)) throw new UsageError('--port and --host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
   try {
@@ -32,8 +37,16 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   } catch (e) {
     throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
   }
+  let dashboard: Dashboard | undefined;
+  try {
+    dashboard = f.dashboard ? await startRunDashboard(file, f) : undefined;
+  } catch (e) {
+    early?.release();
+    throw e;
+  }
   const { runStudy } = await import('../../study/runner.js');
   const { signal, dispose } = interruptSignal('study');
+  let completed = false;
   try {
     const r = await runStudy(file, {
       dataPath: f.data,
@@ -49,6 +62,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       // A bad study file or a busy study folder is the user's to act on: the message says how; no stack hint.
       throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
     });
+    completed = !r.interrupted;
     if (r.interrupted) process.exitCode = 130;
     else if (r.failed.length) {
       process.stderr.write(`${r.failed.length} run(s) failed: ${r.failed.join(', ')} — see their status.json and the report\n`);
@@ -60,7 +74,28 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   } finally {
     dispose();
     early?.release();
+    if (dashboard && completed) {
+      // The user asked to watch: keep the finished study on screen until they are done with it.
+      process.stdout.write(`Study finished; the dashboard stays up at ${dashboard.url} — press Ctrl-C to stop it.\n`);
+      const { untilInterrupted } = await import('./serve.js');
+      await untilInterrupted();
+    }
+    await dashboard?.close();
   }
+}
+
+/** The dashboard of the folder the study will write, started before any run so the page shows them from the first step. */
+async function startRunDashboard(file: string, f: StudyRunFlags): Promise<Dashboard> {
+  const { planStudy } = await import('../../study/runner.js');
+  const { openDashboard } = await import('./serve.js');
+  let dir: string;
+  try {
+    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set }).dir;
+  } catch (e) {
+    throw e instanceof StudySpecError ? new UsageError(e.message) : e;
+  }
+  mkdirSync(dir, { recursive: true });
+  return openDashboard(dir, f);
 }
 
 export async function studyReportCommand(dir: string): Promise<void> {
