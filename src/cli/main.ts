@@ -31,6 +31,8 @@ function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')
+    .option('--worker', 'cooperate with other --worker processes (any machines sharing the study folder): claim unclaimed runs, heartbeat, take over runs whose worker stopped; the last to finish writes the report')
+    .option('--shard <i/n>', 'only runs k with k mod n = i (default from SLURM_ARRAY_TASK_ID/COUNT, or JOB_COMPLETION_INDEX with ABLATE_SHARDS, when --worker is not given)')
     .option('--dashboard', 'also serve the live dashboard (see `study serve`); it stays up after the study until Ctrl-C')
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')

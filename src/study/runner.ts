@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile, type RunStatusKind } from '../train/run-state.js';
 import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
-import { describeHolder, selfHolder, tryLock } from '../util/process-lock.js';
-import { acquireStudyLock, studyDirFor } from './study-lock.js';
+import { describeHolder, liveHolder, selfHolder, tryLock } from '../util/process-lock.js';
+import { acquireStudyLock, studyDirFor, STUDY_LOCK, StudyBusyError } from './study-lock.js';
+import { RunClaims, newWorkerId } from './claims.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { ablateVersion } from '../util/version.js';
 import { loadStudySpec } from './spec.js';
@@ -38,6 +39,14 @@ export interface StudyRunOptions {
   signal?: AbortSignal;
   /** Skip the report at the end (tests that check it separately). */
   noReport?: boolean;
+  /**
+   * Cooperating mode: any number of `--worker` processes, on any machines sharing the study folder, claim
+   * unclaimed runs one at a time, heartbeat while training, and take over runs whose worker stopped
+   * heartbeating (resuming from the checkpoint). The last worker to finish writes the report.
+   */
+  worker?: boolean;
+  /** Only the runs k with k mod count = index (a scheduler's array task). */
+  shard?: { index: number; count: number };
   /** Where the live view draws (default stderr). */
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
 }
@@ -153,6 +162,13 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
 export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<StudyRunResult> {
   const { study, dir } = planStudy(file, o);
   mkdirSync(dir, { recursive: true });
+  if (o.worker || o.shard) {
+    // Cooperating workers share the folder through per-run claims and locks; they never take the
+    // exclusive runner's lock, and refuse to start beside a live exclusive runner.
+    const exclusive = liveHolder(join(dir, STUDY_LOCK));
+    if (exclusive) throw new StudyBusyError(dir, exclusive.holder, exclusive.state === 'alive');
+    return runLocked(file, study, dir, o);
+  }
   const lock = acquireStudyLock(dir);
   try {
     if (lock.tookOver) (o.log ?? ((l: string) => process.stderr.write(l + '\n')))(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(lock.tookOver)})`);
@@ -209,8 +225,9 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 
   const todo: PlannedRun[] = [];
   const skipped: string[] = [];
-  for (const run of study.runs) {
+  for (const [k, run] of study.runs.entries()) {
     if (o.only && !o.only.includes(run.name) && !o.only.includes(run.variant)) continue;
+    if (o.shard && k % o.shard.count !== o.shard.index) continue;
     const st = statusOf(join(dir, run.name));
     if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !killedNotFailed(st) && !o.retryFailed))) {
       skipped.push(run.name);
@@ -270,12 +287,63 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       if (!claimed.has(runDir)) claim.release();
     }
   };
+  // ---- cooperating workers (--worker): claims with heartbeats ----
+  const staleMs = Number(process.env.ABLATE_CLAIM_STALE_MS ?? '') || 90_000;
+  const claims = o.worker ? new RunClaims(dir, newWorkerId(), { staleMs }) : undefined;
+  const childOf = new Map<string, ChildProcess>();
+  const mine = new Set<string>();
+  const heartbeats = setInterval(() => {
+    for (const name of mine) {
+      if (claims!.heartbeat(name)) continue;
+      // Another worker took the run over after our heartbeat lapsed (a long stall): stop at once and
+      // write nothing more into it.
+      mine.delete(name);
+      say(`${name}: another worker took this run over; stopping it here without writing`);
+      childOf.get(name)?.kill('SIGKILL');
+    }
+  }, Math.max(200, Math.floor(staleMs / 6)));
+  heartbeats.unref();
+  const isDone = (name: string): boolean => {
+    const st = statusOf(join(dir, name));
+    return !!st && (FINISHED.has(st.status) || (st.status === 'failed' && !killedNotFailed(st)));
+  };
+  const pending = [...todo];
+  let position = 0;
+  const claimLoop = async (c: RunClaims): Promise<void> => {
+    while (!interrupted && !diskFull) {
+      for (let i = pending.length - 1; i >= 0; i--) if (isDone(pending[i]!.name)) pending.splice(i, 1);
+      if (pending.length === 0) return;
+      let picked: { run: PlannedRun; takenOver: boolean } | undefined;
+      for (const run of pending) {
+        const r = c.tryClaim(run.name);
+        if (r.kind !== 'claimed') continue;
+        if (r.takenOverFrom) say(`${run.name}: taking over from worker ${r.takenOverFrom.worker} (no heartbeat for over ${Math.round(staleMs / 1000)} s)`);
+        picked = { run, takenOver: r.takenOverFrom !== undefined };
+        break;
+      }
+      if (!picked) {
+        await sleep(Math.min(2000, Math.max(100, staleMs / 10)));
+        continue;
+      }
+      pending.splice(pending.indexOf(picked.run), 1);
+      mine.add(picked.run.name);
+      try {
+        await runOne(picked.run, ++position, picked.takenOver);
+      } finally {
+        if (mine.delete(picked.run.name)) c.release(picked.run.name);
+      }
+    }
+  };
+
   /** Run folders this runner holds until their worker takes them over. */
   const claimed = new Set<string>();
 
-  const runOne = async (run: PlannedRun, position: number): Promise<void> => {
+  const runOne = async (run: PlannedRun, position: number, takenOver?: boolean): Promise<void> => {
     const runDir = join(dir, run.name);
     const tag = `[${position}/${todo.length}] ${run.name}`;
+    // The worker whose claim went stale may have died on another host, where its run lock cannot be
+    // checked: its heartbeat stopping is the proof it is gone.
+    if (takenOver) rmSync(runLockPath(runDir), { force: true });
     // Claim the run before writing anything into it. A folder another live process owns is waited for
     // (an orphaned worker stops at its next step), or left alone when its holder cannot be checked
     // from here or keeps it.
@@ -337,6 +405,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
         },
       });
       children.add(child);
+      childOf.set(run.name, child);
       let tail = '';
       child.stderr?.on('data', (d: Buffer) => {
         tail = (tail + d.toString()).slice(-4000);
@@ -349,6 +418,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       // 'close', not 'exit': by then its stderr and IPC messages have all arrived.
       child.on('close', (c, sig) => {
         children.delete(child);
+        childOf.delete(run.name);
         lastWords = reported ?? tail.trim().split('\n').pop()?.replace(/^error: /, '');
         res(sig ? `killed by ${sig}` : (c ?? 1));
       });
@@ -392,21 +462,29 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   };
 
   try {
-    let next = 0;
-    const workers = Array.from({ length: parallel }, async () => {
-      while (next < todo.length && !interrupted && !diskFull) {
-        const i = next++;
-        await runOne(todo[i]!, i + 1);
-      }
-    });
-    await Promise.all(workers);
+    if (claims) {
+      await Promise.all(Array.from({ length: parallel }, () => claimLoop(claims)));
+    } else {
+      let next = 0;
+      const workers = Array.from({ length: parallel }, async () => {
+        while (next < todo.length && !interrupted && !diskFull) {
+          const i = next++;
+          await runOne(todo[i]!, i + 1);
+        }
+      });
+      await Promise.all(workers);
+    }
   } finally {
+    clearInterval(heartbeats);
     o.signal?.removeEventListener('abort', onAbort);
     live?.stop();
   }
 
   let report: WrittenReport | undefined;
-  if (!o.noReport && !diskFull) {
+  // A worker writes the report only when the whole study is finished: the last one to finish does.
+  const othersBusy = claims ? study.runs.filter((r) => !isDone(r.name)).map((r) => r.name) : [];
+  if (othersBusy.length && !interrupted) log(`${plural(othersBusy.length, 'run')} not finished here (${othersBusy.join(', ')}); the worker that finishes the study writes the report (or run \`ablate study report ${dir}\`).`);
+  if (!o.noReport && !diskFull && othersBusy.length === 0) {
     report = await writeStudyReport(dir);
     log('');
     log(`${report.model.runCounts}.`);

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Dashboard } from '../../study/serve/index.js';
+import { parseShard } from '../../study/claims.js';
 import { UsageError } from '../errors.js';
 import { StudySpecError } from '../../study/spec-issues.js';
 import { loadStudySpec } from '../../study/spec.js';
@@ -11,6 +12,15 @@ import { parsePositiveInt, interruptSignal } from '../options.js';
 // The runner and the report load libtorch and the plotting stack (seconds on a busy machine): they are
 // imported only once the study folder is known to be free, so a second runner is refused at once.
 
+/** The array task's shard from --shard or the scheduler's variables; a malformed one is the user's to fix. */
+function parseShardOrExit(flag: string | undefined): { index: number; count: number } | null {
+  try {
+    return parseShard(flag);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 export interface StudyRunFlags {
   data?: string;
   out?: string;
@@ -20,6 +30,8 @@ export interface StudyRunFlags {
   device?: string;
   only?: string[];
   retryFailed?: boolean;
+  worker?: boolean;
+  shard?: string;
   dashboard?: boolean;
   port?: string;
   host?: string;
@@ -32,7 +44,8 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   let early: StudyLock | undefined;
   try {
     const dir = studyDirFor(f.out ?? loadStudySpec(file).name, f.out !== undefined);
-    if (existsSync(dir)) early = acquireStudyLock(dir);
+    // Cooperating workers take no exclusive lock (runStudy refuses them beside a live exclusive runner).
+    if (existsSync(dir) && !f.worker && parseShardOrExit(f.shard) === null) early = acquireStudyLock(dir);
     if (early?.tookOver) process.stderr.write(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(early.tookOver)})\n`);
   } catch (e) {
     throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
@@ -57,6 +70,8 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       device: f.device,
       only: f.only,
       retryFailed: f.retryFailed,
+      worker: f.worker,
+      shard: f.worker ? undefined : parseShardOrExit(f.shard) ?? undefined,
       signal,
     }).catch((e: unknown) => {
       // A bad study file or a busy study folder is the user's to act on: the message says how; no stack hint.
