@@ -4,6 +4,15 @@
 // group per process and exposes it as flat ops.
 #include "common.h"
 
+#include <torch/version.h>
+
+// c10d's C++ API changed in libtorch 2.x (process groups became Backends behind a ProcessGroup); this
+// file is written against 1.13's. On 2.x the ops below say so instead of failing to compile.
+#if defined(ABLATE_WITH_GLOO) && TORCH_VERSION_MAJOR >= 2
+#undef ABLATE_WITH_GLOO
+#define ABLATE_DIST_NEEDS_2X_PORT 1
+#endif
+
 #ifdef ABLATE_WITH_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -196,8 +205,13 @@ OP(ddp_reducer_free) {
 #else  // built without Gloo headers
 
 static Napi::Value no_gloo(Args& a) {
+#ifdef ABLATE_DIST_NEEDS_2X_PORT
+  a.fail("this build of ablate has no distributed support: data-parallel training is built on libtorch 1.13's c10d API, "
+         "and this addon was built against libtorch " TORCH_VERSION ", whose c10d API differs (not ported yet).");
+#else
   a.fail("this build of ablate has no distributed support: libtorch's Gloo headers were not found when the addon was built. "
          "On Debian/Ubuntu: sudo apt-get install libgloo-dev, then rebuild (npm run setup).");
+#endif
 }
 OP(dist_info) {
   Napi::Object o = Napi::Object::New(a.env());
