@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 
+#include "compat.h"
+
 #include <algorithm>
 #include <cmath>
 #include <atomic>
