@@ -53,9 +53,18 @@ debian_mirror() {
 
 # Runs a command inside the root in a private mount namespace: the proc/dev/sys mounts vanish with it, even on
 # Ctrl-C or kill, so nothing is left mounted on the host.
+# The root trusts what this machine trusts (a TLS-inspecting proxy's CA, say) and uses its proxy settings, so npm
+# reaches the registry from inside exactly as it does outside.
 in_root() {
   local dir="$1"; shift
   cp /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+  local host_ca=/etc/ssl/certs/ca-certificates.crt
+  [ -f "$host_ca" ] && cp "$host_ca" "$dir/etc/ablate-host-ca.crt"
+  local pass=()
+  for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY npm_config_registry; do
+    [ -n "${!v:-}" ] && pass+=("$v=${!v}")
+  done
+  [ -f "$dir/etc/ablate-host-ca.crt" ] && pass+=(NODE_EXTRA_CA_CERTS=/etc/ablate-host-ca.crt npm_config_cafile=/etc/ablate-host-ca.crt)
   unshare --mount --propagation private -- bash -c '
     set -e; r="$1"; shift
     mount -t proc proc "$r/proc"
@@ -64,7 +73,7 @@ in_root() {
     mount --bind /sys "$r/sys"
     exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" DEBIAN_FRONTEND=noninteractive "$@"' _ "$dir" "$@"
+      OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" DEBIAN_FRONTEND=noninteractive "$@"' _ "$dir" "${pass[@]}" "$@"
 }
 
 build_root() {

@@ -79,6 +79,15 @@ OP(clip_grad_norm_per_param) {
   auto params = a.Tlist(0);
   double max_norm = a.f64(1);
   compat::NoGradGuard ng;
+  if (!params.empty() && !params[0].device().is_cpu()) {
+    // On a GPU the norms stay on the device (reading them would make the host wait every step): scale by
+    // max / max(||g||, max), which is 1 for gradients already within the limit. The count is not known: NaN.
+    for (auto& p : params) {
+      at::Tensor g = p.grad();
+      if (g.defined()) g.mul_(at::clamp_min(g.norm(), max_norm).reciprocal().mul_(max_norm));
+    }
+    return Napi::Number::New(a.env(), std::nan(""));
+  }
   double clipped = 0;
   for (auto& p : params) {
     at::Tensor g = p.grad();
@@ -106,6 +115,16 @@ OP(clip_grad_norm) {
   }
   if (norms.empty()) return Napi::Number::New(a.env(), 0);
   at::Tensor stacked = at::stack(norms);
+  if (!params[0].device().is_cpu()) {
+    // As above: the coefficient min(1, max / (total + 1e-6)) is applied on the device; the norm is not read (NaN).
+    at::Tensor total = std::isinf(norm_type) ? stacked.max() : stacked.norm(norm_type);
+    at::Tensor coef = at::clamp_max(total.add(1e-6).reciprocal().mul_(max_norm), 1.0);
+    for (auto& p : params) {
+      at::Tensor g = p.grad();
+      if (g.defined()) g.mul_(coef);
+    }
+    return Napi::Number::New(a.env(), std::nan(""));
+  }
   double total = std::isinf(norm_type) ? stacked.max().item<double>() : stacked.norm(norm_type).item<double>();
   double coef = max_norm / (total + 1e-6);
   if (coef < 1) {

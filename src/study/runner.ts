@@ -14,6 +14,7 @@ import { writeStudyReport, type WrittenReport } from './report/index.js';
 import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
+import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
 
 export interface StudyRunOptions {
   dataPath?: string;
@@ -154,6 +155,11 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   log(`study ${study.name}: ${study.runs.length} run${study.runs.length === 1 ? '' : 's'} in ${dir}` +
     (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
     (todo.length ? `, ${todo.length} to run, ${parallel} at a time with ${threadsEach} thread${threadsEach === 1 ? '' : 's'} each` : ''));
+  // GPUs are counted (loading libtorch) only when parallel runs ask for a plain `cuda`.
+  const studyDevice = o.device ?? (todo.every((r) => r.config.device === 'cuda') ? 'cuda' : undefined);
+  const gpuCount = parallel > 1 && studyDevice === 'cuda' ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
+  const gpuNote = gpuSharingNote(studyDevice, parallel, gpuCount);
+  if (gpuNote) log(gpuNote);
   const ran: string[] = [];
   const failed: string[] = [];
   const children = new Set<ChildProcess>();
@@ -168,10 +174,11 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   // While a live block is redrawn on a terminal, lines go through it so they land above the block.
   const say = (l: string) => (live && liveStream.isTTY ? live.print(l) : log(l));
 
-  const runOne = async (run: PlannedRun, position: number): Promise<void> => {
+  const runOne = async (run: PlannedRun, position: number, slot: number): Promise<void> => {
     const runDir = join(dir, run.name);
     mkdirSync(runDir, { recursive: true });
-    const config = { ...run.config, threads: threadsEach, ...(o.device ? { device: o.device } : {}) };
+    const device = deviceForSlot(o.device ?? (run.config.device as string | undefined), slot, parallel, gpuCount);
+    const config = { ...run.config, threads: threadsEach, ...(device ? { device } : {}) };
     writeJsonAtomic(join(runDir, 'request.json'), { config, resume: true, name: run.name });
     setRunStatus(run.name, 'running');
     if (!live) log(`\n[${position}/${todo.length}] ${run.name}`);
@@ -218,10 +225,10 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
 
   try {
     let next = 0;
-    const workers = Array.from({ length: parallel }, async () => {
+    const workers = Array.from({ length: parallel }, async (_, slot) => {
       while (next < todo.length && !interrupted) {
         const i = next++;
-        await runOne(todo[i]!, i + 1);
+        await runOne(todo[i]!, i + 1, slot);
       }
     });
     await Promise.all(workers);

@@ -1,7 +1,7 @@
 import { join, relative } from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import {
-  F, Generator, SGD, Adam, AdamW, tidy, keep, noGrad, withAutocast, clipGradNorm, clipGradNormPerParam, manualSeed,
+  F, Generator, SGD, Adam, AdamW, tidy, keep, noGrad, withAutocast, clipGradNorm, clipGradNormPerParam, manualSeed, cat, stack, zerosLike,
   type Optimizer, type Tensor,
 } from '../tensor/index.js';
 import type { DataLoader, BatchU8 } from '../data/index.js';
@@ -56,6 +56,13 @@ export interface FitOptions {
   log?: (line: string) => void;
   /** Stable hash of the config, stored in checkpoints so a resume with a different config is refused. */
   configHash?: string;
+  /**
+   * Steps between read-backs of the loss and accuracy. Each read waits for the device (a host sync), so on a GPU
+   * they are batched: the step itself never waits, and a diverged loss is found at the next read (the error still
+   * names the step where it happened). Default 1 on CPU (a read costs nothing there and a bad step is never
+   * applied), 50 on CUDA.
+   */
+  readEvery?: number;
 }
 
 export type FitStatus = 'ok' | 'diverged' | 'stopped';
@@ -80,6 +87,9 @@ function createOptimizer(params: Tensor[], o: TrainConfig['optimizer']): Optimiz
     case 'adamw': return new AdamW(params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
   }
 }
+
+/** One training step's [loss, correct, correctTop5] still on the device, with where it happened. */
+interface PendingStep { stats: Tensor; n: number; epoch: number; batch: number; step: number }
 
 const zeroAccum = (): EpochAccumulators => ({ lossSum: 0, correct: 0, correctTop5: 0, seen: 0, waitMs: 0, stepMs: 0, epochMs: 0 });
 
@@ -112,6 +122,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const schedule: LrSchedule = createSchedule(config.schedule, { baseLr: config.optimizer.lr, epochs: config.epochs, stepsPerEpoch }, log);
   const augGen = new Generator(config.seed * 1000 + 17);
   manualSeed(config.seed);
+  const readEvery = o.readEvery ?? (o.device.startsWith('cuda') ? 50 : 1);
+  if (!Number.isInteger(readEvery) || readEvery < 1) throw new RangeError(`fit: readEvery must be a positive integer but received ${String(readEvery)}`);
 
   // ---- position in the run (updated as it goes; saved in every checkpoint) ----
   let epoch = 0;
@@ -125,6 +137,33 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let waitStart = 0;
   let held: Record<string, Map<string, Tensor>> = {};
   let snapshotStore: Map<string, Tensor> | undefined;
+  // Steps whose statistics have not been read back yet (always empty on CPU between steps), and the first
+  // diverged step found when they were.
+  let pending: PendingStep[] = [];
+  let divergence: string | undefined;
+
+  /** Reads the pending steps' statistics in one transfer and adds them to the epoch in step order. */
+  const readPending = (): void => {
+    if (pending.length === 0) return;
+    const steps = pending;
+    pending = [];
+    const values = tidy(() => cat(steps.map((p) => p.stats), 0).toTypedArray()) as Float64Array;
+    for (const p of steps) p.stats.dispose();
+    for (let i = 0; i < steps.length && divergence === undefined; i++) {
+      const p = steps[i]!;
+      const loss = values[3 * i]!;
+      if (!(loss <= config.maxLoss)) {
+        const what = Number.isFinite(loss) ? `loss reached ${formatMetric(loss)} (above maxLoss ${config.maxLoss})` : `loss became ${loss}`;
+        divergence = `${what} at epoch ${p.epoch + 1}, batch ${p.batch + 1} (step ${p.step + 1})`;
+        break;
+      }
+      accum.lossSum += loss * p.n;
+      accum.correct += values[3 * i + 1]!;
+      accum.correctTop5 += values[3 * i + 2]!;
+      accum.seen += p.n;
+      totalImages += p.n;
+    }
+  };
 
   const access: ModelAccess = {
     // One reusable copy: EarlyStopping keeps a single best snapshot, so re-snapshotting overwrites it in place
@@ -150,6 +189,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     },
     saveCheckpoint: async (kind: CheckpointKind, info: CheckpointInfo) => {
       if (!o.runDir) return;
+      // The checkpoint's epoch figures must cover every step it includes; a diverged model is never saved.
+      readPending();
+      if (divergence !== undefined) return;
       if (kind === 'best') {
         await saveWeights(model, checkpointPath(o.runDir, 'best'));
         return;
@@ -257,25 +299,21 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         optimizer.lr = lr;
         await cbs.onBatchBegin(b, { size: batch.n, lr });
         const t0 = performance.now();
-        const step = trainStep(batch, epoch);
+        pending.push({ stats: trainStep(batch, epoch), n: batch.n, epoch, batch: b, step: ctx.globalStep });
+        // Read before the update when reading is cheap (CPU), so a diverged step is never applied.
+        if (pending.length >= readEvery) readPending();
+        if (divergence === undefined) applyUpdate();
+        optimizer.zeroGrad();
         accum.stepMs += performance.now() - t0;
-        if (!(step.loss <= config.maxLoss)) {
-          status = 'diverged';
-          const what = Number.isFinite(step.loss) ? `loss reached ${formatMetric(step.loss)} (above maxLoss ${config.maxLoss})` : `loss became ${step.loss}`;
-          error = `${what} at epoch ${epoch + 1}, batch ${b + 1} (step ${ctx.globalStep + 1})`;
-          log(`diverged: ${error}; the run stops here, keeping its ${epoch} finished epoch(s) and their checkpoints`);
-          break outer;
-        }
-        accum.lossSum += step.loss * batch.n;
-        accum.correct += step.correct;
-        accum.correctTop5 += step.correctTop5;
-        accum.seen += batch.n;
-        totalImages += batch.n;
+        if (divergence !== undefined) break outer;
         b++;
         batchInEpoch = b;
         ctx.globalStep++;
         trainTimeS += (performance.now() - t0) / 1000;
-        await cbs.onBatchEnd(b - 1, { loss: accum.lossSum / accum.seen, accuracy: accum.correct / accum.seen, size: batch.n, lr });
+        // Between reads (GPU) the running means are those of the steps read so far.
+        const seen = accum.seen;
+        await cbs.onBatchEnd(b - 1, { loss: seen > 0 ? accum.lossSum / seen : undefined, accuracy: seen > 0 ? accum.correct / seen : undefined, size: batch.n, lr });
+        if (divergence !== undefined) break outer; // found by a checkpoint's read
         // With in-memory data every await above settles as a microtask, so without this the event loop
         // never turns during an epoch: no Ctrl-C (signal handlers), timers or worker messages.
         await new Promise<void>((r) => setImmediate(r));
@@ -287,6 +325,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         }
       }
       startBatch = 0;
+      readPending();
+      if (divergence !== undefined) break;
       const epochTime = (performance.now() - epochStart) / 1000;
       accum.waitMs += o.train.stats().waitMs - waitStart;
       const logs: Logs = {
@@ -324,10 +364,16 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         break;
       }
     }
+    if (divergence !== undefined) {
+      status = 'diverged';
+      error = divergence;
+      log(`diverged: ${error}; the run stops here, keeping its ${epoch} finished epoch(s) and their checkpoints`);
+    }
     await cbs.onTrainEnd();
     // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
     if (o.runDir && status === 'ok') await saveWeights(model, join(o.runDir, 'model.pth'));
   } finally {
+    for (const p of pending) p.stats.dispose();
     optimizer.dispose();
     for (const m of [...Object.values(held), snapshotStore]) for (const t of m?.values() ?? []) t.dispose();
   }
@@ -347,9 +393,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     imagesPerS: trainTimeS > 0 ? totalImages / trainTimeS : 0, bestEpoch, bestValAccuracy, resumedFrom,
   };
 
-  function trainStep(batch: BatchU8, ep: number): { loss: number; correct: number; correctTop5: number } {
+  /**
+   * Forward and backward for one batch. Returns [loss, correct, correctTop5] as a float64 tensor left on the device:
+   * nothing here waits for the GPU.
+   */
+  function trainStep(batch: BatchU8, ep: number): Tensor {
     manualSeed(stepSeed(config.seed, ctx.globalStep));
-    const out = tidy(() => {
+    return tidy(() => {
       let x = imagesToTensor(batch, { channelsLast: precision.channelsLast, device: o.device });
       const y = labelsToTensor(batch, o.device);
       let target: Tensor = y;
@@ -364,18 +414,16 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       loss.backward();
       // Accuracy against the dominant label, as Keras' categorical accuracy does for mixed targets.
       const truth = target === y ? y : target.argmax(1);
-      const correct = logits.argmax(1).eq(truth).sum().item();
-      let correctTop5 = 0;
-      if (o.numClasses > 5) correctTop5 = logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum().item();
-      return { loss: loss.item(), correct, correctTop5 };
+      const correct = logits.argmax(1).eq(truth).sum();
+      const correctTop5 = o.numClasses > 5 ? logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum() : zerosLike(correct);
+      return stack([loss.detach(), correct, correctTop5].map((t) => t.to('float64')), 0);
     });
-    if (out.loss <= config.maxLoss) {
-      if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
-      if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
-      optimizer.step();
-    }
-    optimizer.zeroGrad();
-    return out;
+  }
+
+  function applyUpdate(): void {
+    if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
+    if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
+    optimizer.step();
   }
 }
 

@@ -1,0 +1,80 @@
+// Checkpoints are device-independent: every storage is written as a CPU storage, whatever device trained, and a
+// checkpoint whose storages say `cuda:0` (what torch.save writes for a GPU run) resumes on CPU to the same result as
+// an uninterrupted run. The GPU side of this (a real CUDA run resumed on CPU) is in scripts/gpu-check.sh.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runTraining } from '../../src/train/run.js';
+import { Callback } from '../../src/train/callbacks/base.js';
+import { tmpDir } from './helpers.js';
+import { historyMetrics, tinyConfig, TINY_GENERATED } from './run-helpers.js';
+
+const PYTHON = '/usr/bin/python3';
+const torchMissing = ((): string | false => {
+  const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) return `${PYTHON} cannot import torch (install python3-torch: scripts/setup.sh --test)`;
+  return false;
+})();
+
+// Loads a checkpoint with torch (every storage location it names is recorded) and optionally saves it again with
+// every storage tagged as CUDA device 0, exactly as torch.save does for tensors that live on a GPU.
+const RETAG = `
+import json, sys, torch, torch.serialization as ser
+src, dst = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None
+seen = set()
+def where(storage, location):
+    seen.add(location)
+    return storage
+kw = {'weights_only': False} if 'weights_only' in torch.load.__code__.co_varnames else {}
+obj = torch.load(src, map_location=where, **kw)
+if dst:
+    ser.location_tag = lambda storage: 'cuda:0'
+    torch.save(obj, dst)
+print(json.dumps(sorted(seen)))
+`;
+function torchLocations(src: string, retagTo?: string): string[] {
+  const r = spawnSync(PYTHON, ['-c', RETAG, src, ...(retagTo ? [retagTo] : [])], { encoding: 'utf8', timeout: 120000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+}
+
+/** Aborts the run after batch `batch` of epoch `epoch` (0-based); fit saves a mid-epoch checkpoint and stops. */
+class StopAt extends Callback {
+  #epoch = 0;
+  constructor(private readonly epoch: number, private readonly batch: number, private readonly ac: AbortController) { super(); }
+  override async onEpochBegin(epoch: number): Promise<void> {
+    this.#epoch = epoch;
+  }
+  override async onBatchEnd(batch: number): Promise<void> {
+    if (this.#epoch === this.epoch && batch === this.batch) this.ac.abort();
+  }
+}
+
+test('a checkpoint tagged as a CUDA run\'s resumes on CPU to exactly the uninterrupted result', { skip: torchMissing }, async () => {
+  const small = { source: 'generated', generated: { ...TINY_GENERATED, trainCount: 96, testCount: 32 }, split: 'train', valSplit: 'test' };
+  const cfg = tinyConfig({ data: small, epochs: 2, earlyStopping: { monitor: 'val_loss', patience: 5, restoreBestWeights: true } });
+  const quiet = { progress: false as const, log: () => {} };
+  const whole = tmpDir('ablate-ckdev-whole-');
+  await runTraining(cfg, { runDir: whole, ...quiet });
+
+  const cut = tmpDir('ablate-ckdev-cut-');
+  const ac = new AbortController();
+  const stopped = await runTraining(cfg, { runDir: cut, signal: ac.signal, callbacks: [new StopAt(1, 1, ac)], ...quiet });
+  assert.equal(stopped.status, 'stopped');
+  const last = join(cut, 'checkpoints', 'last.pth');
+  // What ablate writes names no device but the CPU, whichever device trained (tensors are read back to host memory).
+  assert.deepEqual(torchLocations(last), ['cpu']);
+
+  // The same checkpoint as a GPU run's torch.save would write it.
+  const original = join(cut, 'last-cpu.pth');
+  copyFileSync(last, original);
+  assert.deepEqual(torchLocations(original, last), ['cpu']);
+  assert.deepEqual(torchLocations(last), ['cuda:0'], 'the rewritten file names CUDA storages');
+
+  const resumed = await runTraining(cfg, { runDir: cut, resume: true, ...quiet });
+  assert.equal(resumed.status, 'ok');
+  assert.deepEqual(resumed.resumedFrom, { epoch: 1, batch: 2 });
+  assert.deepEqual(historyMetrics(cut), historyMetrics(whole), 'bit-identical epochs after resuming from CUDA-tagged storages');
+});
