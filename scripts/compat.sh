@@ -126,7 +126,11 @@ if [ $shell = 1 ]; then
 fi
 
 status=0
-in_root "$root" bash -c 'cd /ablate && exec bash scripts/test.sh "$@"' _ "${tests[@]}" || status=$?
+if [ ${#tests[@]} -gt 0 ]; then
+  in_root "$root" bash -c 'cd /ablate && bash scripts/setup.sh --test && exec node --import tsx --test --test-reporter=spec "$@"' _ "${tests[@]}" || status=$?
+else
+  in_root "$root" bash -c 'cd /ablate && exec bash scripts/test.sh' || status=$?
+fi
 elapsed=$(( $(date +%s) - started ))
 if [ $status = 0 ]; then
   say "PASSED on $suite (libtorch $libtorch_version, node $node_version) in $((elapsed / 60)) min $((elapsed % 60)) s"

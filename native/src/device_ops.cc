@@ -73,6 +73,11 @@ c10::Device resolve(const c10::Device& d) {
 
 }  // namespace
 
+at::Tensor ablate::to_device(const at::Tensor& t, const c10::Device& device) {
+  if (t.device().is_cpu() && device.is_cuda()) return t.pin_memory().to(device, /*non_blocking=*/true);
+  return t.to(device);
+}
+
 OP(cuda_devices) {
   // → [{index, name, major, minor, multiprocessors, totalMemory}] for the GPUs libtorch sees; [] without CUDA.
   int64_t n = compat::cuda_device_count();
@@ -150,4 +155,12 @@ OP(device_synchronize) {
     impl.synchronizeStream(copy_stream(dev));
   }
   return a.undefined();
+}
+
+OP(device_busy) {
+  // Whether the device's current stream still has queued work (tests: a step that synchronised leaves it idle).
+  c10::Device dev = resolve(c10::Device(a.str(0)));
+  if (!dev.is_cuda()) return Napi::Boolean::New(a.env(), false);
+  c10::impl::VirtualGuardImpl impl(dev.type());
+  return Napi::Boolean::New(a.env(), !impl.queryStream(impl.getStream(dev)));
 }

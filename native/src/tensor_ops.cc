@@ -22,7 +22,7 @@ at::Tensor on_device(at::Tensor t, Args& a, size_t device_i) {
   // same initial weights and augmentations whichever device trains.
   if (a.has(device_i)) {
     c10::Device d(a.str(device_i));
-    if (!d.is_cpu()) return t.to(d);
+    if (!d.is_cpu()) return to_device(t, d);
   }
   return t;
 }
@@ -100,7 +100,7 @@ OP(normal_) {
   if (t.device().is_cpu()) {
     t.normal_(a.f64(1), a.f64(2), a.gen(3));
   } else {
-    t.copy_(at::empty(t.sizes(), t.options().device(at::kCPU)).normal_(a.f64(1), a.f64(2), a.gen(3)));
+    t.copy_(to_device(at::empty(t.sizes(), t.options().device(at::kCPU)).normal_(a.f64(1), a.f64(2), a.gen(3)), t.device()));
   }
   return a.undefined();
 }
@@ -110,7 +110,7 @@ OP(uniform_) {
   if (t.device().is_cpu()) {
     t.uniform_(a.f64(1), a.f64(2), a.gen(3));
   } else {
-    t.copy_(at::empty(t.sizes(), t.options().device(at::kCPU)).uniform_(a.f64(1), a.f64(2), a.gen(3)));
+    t.copy_(to_device(at::empty(t.sizes(), t.options().device(at::kCPU)).uniform_(a.f64(1), a.f64(2), a.gen(3)), t.device()));
   }
   return a.undefined();
 }
@@ -180,7 +180,7 @@ OP(is_grad_enabled) { return Napi::Boolean::New(a.env(), compat::GradMode::is_en
 // ---------- conversion ----------
 
 OP(to_dtype) { return a.ret(a.T(0).to(a.dtype(1))); }
-OP(to_device) { return a.ret(a.T(0).to(c10::Device(a.str(1)), /*non_blocking=*/a.has(2) && a.b(2))); }
+OP(to_device) { return a.ret(to_device(a.T(0), c10::Device(a.str(1)))); }
 OP(contiguous) {
   auto fmt = a.has(1) && a.str(1) == "channels_last" ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   return a.ret(a.T(0).contiguous(fmt));

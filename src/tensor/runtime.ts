@@ -71,6 +71,11 @@ export function deviceSupportsBf16(device: string): boolean {
   return cudaDevices()[m[1] === undefined ? 0 : Number(m[1])]?.bf16 ?? false;
 }
 
+/** Whether the device still has queued work (tests use it to see that a training step did not wait for the GPU). */
+export function deviceBusy(device: string): boolean {
+  return native.device_busy(device) as boolean;
+}
+
 /** Waits until the device has finished all queued work (benchmarks and tests; the training step never needs it). */
 export function synchronize(device: string): void {
   native.device_synchronize(device);

@@ -169,7 +169,8 @@ test('binding.gyp builds with what discovery finds (node-gyp configure against t
   const gyp = join(repo, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   // Offline: the Debian headers when present (as scripts/setup.sh does), else node-gyp's own cache.
   const nodedir = existsSync('/usr/include/node/node.h') ? ['--nodedir=/usr'] : [];
-  const env: NodeJS.ProcessEnv = { ...process.env, LIBTORCH_USE_PYTORCH: '1', PATH: `${py.bin}:${process.env.PATH}`, NODE_PATH: join(repo, 'node_modules') };
+  // LIBTORCH_PYTHON, not PATH: node-gyp itself runs the python3 on PATH.
+  const env: NodeJS.ProcessEnv = { ...process.env, LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(py.bin, 'python3'), NODE_PATH: join(repo, 'node_modules') };
   delete env.LIBTORCH;
   const r = spawnSync(process.execPath, [gyp, 'configure', ...nodedir], { cwd: dir, env, encoding: 'utf8', timeout: 120000 });
   assert.equal(r.status, 0, r.stderr);
