@@ -10,7 +10,7 @@ import {
 import { runTraining } from '../../src/train/run.js';
 import { Callback } from '../../src/train/callbacks/base.js';
 import { tmpDir } from '../train/helpers.js';
-import { historyMetrics, tinyConfig, TINY_GENERATED } from '../train/run-helpers.js';
+import { historyMetrics, tinyConfig, TINY_GENERATED, StopAt } from '../train/run-helpers.js';
 
 const required = process.env.ABLATE_CUDA_TESTS === 'require';
 const noGpu = cudaAvailable() ? false : `no CUDA device (libtorch ${engineInfo().libtorch}, CUDA ${engineInfo().cudaBuilt ? 'built in' : 'not built in'})`;
@@ -52,15 +52,6 @@ test('uploads through pinned memory arrive intact, and ops on the GPU match the 
 
 const small = { source: 'generated', generated: { ...TINY_GENERATED, trainCount: 96, testCount: 32 }, split: 'train', valSplit: 'test' };
 const quiet = { progress: false as const, log: () => {} };
-
-class StopAt extends Callback {
-  #epoch = 0;
-  constructor(private readonly epoch: number, private readonly batch: number, private readonly ac: AbortController) { super(); }
-  override async onEpochBegin(epoch: number): Promise<void> { this.#epoch = epoch; }
-  override async onBatchEnd(batch: number): Promise<void> {
-    if (this.#epoch === this.epoch && batch === this.batch) this.ac.abort();
-  }
-}
 
 test('training on cuda: precision auto, status records the GPU, a CUDA checkpoint resumes on CPU and back', { skip }, async () => {
   const cfg = tinyConfig({ data: small, epochs: 2, device: 'cuda', precision: 'auto' });

@@ -7,9 +7,8 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
-import { Callback } from '../../src/train/callbacks/base.js';
 import { tmpDir } from './helpers.js';
-import { historyMetrics, tinyConfig, TINY_GENERATED } from './run-helpers.js';
+import { historyMetrics, tinyConfig, TINY_GENERATED, StopAt } from './run-helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const torchMissing = ((): string | false => {
@@ -41,18 +40,6 @@ function retagAsCuda(src: string, dst: string): { before: string[]; after: strin
   const r = spawnSync(PYTHON, ['-c', RETAG, src, dst], { encoding: 'utf8', timeout: 120000 });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: string[]; after: string[] };
-}
-
-/** Aborts the run after batch `batch` of epoch `epoch` (0-based); fit saves a mid-epoch checkpoint and stops. */
-class StopAt extends Callback {
-  #epoch = 0;
-  constructor(private readonly epoch: number, private readonly batch: number, private readonly ac: AbortController) { super(); }
-  override async onEpochBegin(epoch: number): Promise<void> {
-    this.#epoch = epoch;
-  }
-  override async onBatchEnd(batch: number): Promise<void> {
-    if (this.#epoch === this.epoch && batch === this.batch) this.ac.abort();
-  }
 }
 
 test('a checkpoint tagged as a CUDA run\'s resumes on CPU to exactly the uninterrupted result', { skip: torchMissing }, async () => {
