@@ -10,7 +10,8 @@ function builtAgainst(): { kind?: string; libDir?: string; pytorchVersion?: stri
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++, dir = resolve(dir, '..')) {
     try {
-      return JSON.parse(readFileSync(join(dir, 'native', 'build', '.ablate-stamp'), 'utf8')) as { kind?: string; libDir?: string };
+      // First line: find-libtorch.cjs's JSON at build time (the second is a hash of the sources).
+      return JSON.parse(readFileSync(join(dir, 'native', 'build', '.ablate-stamp'), 'utf8').split('\n')[0]!) as { kind?: string; libDir?: string };
     } catch { /* not here (or not built by setup.sh) */ }
   }
   return undefined;
