@@ -29,7 +29,8 @@ def locations(path):
     def where(storage, location):
         seen.add(location)
         return storage
-    return sorted(seen), torch.load(path, map_location=where, **kw)
+    obj = torch.load(path, map_location=where, **kw)
+    return sorted(seen), obj
 before, obj = locations(src)
 ser.location_tag = lambda storage: 'cuda:0'
 torch.save(obj, dst)
