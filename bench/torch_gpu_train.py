@@ -23,8 +23,12 @@ def main():
     model = getattr(torchvision.models, name)(num_classes=classes).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     n = batch * 4
-    images = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8).pin_memory()
-    labels = torch.randint(0, classes, (n,), dtype=torch.int64).pin_memory()
+    cuda = device.type == "cuda"
+    images = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8)
+    labels = torch.randint(0, classes, (n,), dtype=torch.int64)
+    if cuda:
+        images, labels = images.pin_memory(), labels.pin_memory()
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(i):
@@ -32,7 +36,7 @@ def main():
         x = images[k:k + batch].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
         x = x.contiguous(memory_format=torch.channels_last)
         y = labels[k:k + batch].to(device, non_blocking=True)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             out = model(x)
         loss = loss_fn(out.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -43,17 +47,17 @@ def main():
     model.train()
     for i in range(warmup):
         step(i)
-    torch.cuda.synchronize(device)
+    sync()
     t0 = time.perf_counter()
     for i in range(timed):
         loss = step(i)
-    torch.cuda.synchronize(device)
+    sync()
     dt = time.perf_counter() - t0
     print(json.dumps({
         "side": "pytorch", "torch": torch.__version__, "model": name, "batch": batch, "size": size,
         "images_per_s": batch * timed / dt, "steps": timed, "seconds": dt, "loss": float(loss),
-        "peak_gpu_mib": torch.cuda.max_memory_allocated(device) / 2**20,
-        "gpu": torch.cuda.get_device_name(device),
+        "peak_gpu_mib": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None,
+        "gpu": torch.cuda.get_device_name(device) if cuda else None,
     }))
 
 
