@@ -105,8 +105,9 @@ function buildProgram(): Command {
     .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
 
   program.command('info')
-    .description('libtorch version, devices, threads and bf16 support')
-    .action(async () => (await import('./commands/info.js')).infoCommand());
+    .description('libtorch version, CUDA/cuDNN versions, GPUs, threads and bf16 support')
+    .option('--json', 'print the same as JSON')
+    .action(async (o) => (await import('./commands/info.js')).infoCommand(o));
 
   return program;
 }

@@ -18,6 +18,7 @@ import { writeStudyReport, type WrittenReport } from './report/index.js';
 import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
+import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
 
 export interface StudyRunOptions {
   dataPath?: string;
@@ -240,6 +241,11 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   }
   if (diskFull) throw new Error(`disk full: ${diskFull}; free some space and run the same command again`);
 
+  // GPUs are counted (loading libtorch) only when parallel runs ask for a plain `cuda`.
+  const studyDevice = o.device ?? (todo.every((r) => r.config.device === 'cuda') ? 'cuda' : undefined);
+  const gpuCount = parallel > 1 && studyDevice === 'cuda' ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
+  const gpuNote = gpuSharingNote(studyDevice, parallel, gpuCount);
+  if (gpuNote) log(gpuNote);
   const ran: string[] = [];
   const failed: string[] = [];
   const interruptedRuns: string[] = [];
@@ -273,7 +279,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   /** Run folders this runner holds until their worker takes them over. */
   const claimed = new Set<string>();
 
-  const runOne = async (run: PlannedRun, position: number): Promise<void> => {
+  const runOne = async (run: PlannedRun, position: number, slot: number): Promise<void> => {
     const runDir = join(dir, run.name);
     const tag = `[${position}/${todo.length}] ${run.name}`;
     // Claim the run before writing anything into it. A folder another live process owns is waited for
@@ -300,17 +306,19 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     claimed.add(runDir);
     const releaseClaim = claim.release;
     try {
-      await trainRun(run, runDir, tag);
+      await trainRun(run, runDir, tag, slot);
     } finally {
       claimed.delete(runDir);
       releaseClaim(); // only while still ours: the worker normally took the lock over and released it
     }
   };
 
-  const trainRun = async (run: PlannedRun, runDir: string, tag: string): Promise<void> => {
+  const trainRun = async (run: PlannedRun, runDir: string, tag: string, slot: number): Promise<void> => {
     mkdirSync(runDir, { recursive: true });
     const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
-    const config = { ...run.config, threads, ...(o.device ? { device: o.device } : {}) };
+    // With several GPUs each parallel slot trains on its own.
+    const device = deviceForSlot(o.device ?? (run.config.device as string | undefined), slot, parallel, gpuCount);
+    const config = { ...run.config, threads, ...(device ? { device } : {}) };
     if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
@@ -393,10 +401,10 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 
   try {
     let next = 0;
-    const workers = Array.from({ length: parallel }, async () => {
+    const workers = Array.from({ length: parallel }, async (_, slot) => {
       while (next < todo.length && !interrupted && !diskFull) {
         const i = next++;
-        await runOne(todo[i]!, i + 1);
+        await runOne(todo[i]!, i + 1, slot);
       }
     });
     await Promise.all(workers);

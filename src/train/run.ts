@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
 import { createModel, loadWeights, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
@@ -28,7 +28,7 @@ export interface RunOptions {
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
-  const fast = device.startsWith('cuda') || cpuSupportsBf16();
+  const fast = deviceSupportsBf16(device); // GPUs from Ampere (compute 8.0) on, or CPUs with AVX-512 BF16/AMX
   if (requested === 'fp32' || (requested === 'auto' && !fast)) return { autocast: false, channelsLast: false, label: 'fp32' };
   return { autocast: true, channelsLast: true, label: 'bf16' };
 }
@@ -109,6 +109,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   cfg.threads ??= (o.resume ? threadsOfRun(o.runDir) : undefined) ?? defaultThreads();
   setNumThreads(cfg.threads);
   const device = resolveDevice(cfg.device);
+  // Fixed input shapes: let cuDNN time its convolution algorithms once and keep the fastest.
+  if (device !== 'cpu') setCudnnBenchmark(true);
   const precision = choosePrecision(cfg.precision, device);
   const hash = configHash(cfg);
   const prev = readRunStatus(o.runDir);
