@@ -93,6 +93,16 @@ function buildProgram(): Command {
     .option('--out <file>', 'output PNG', 'augment-preview.png')
     .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
 
+  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) into the data cache');
+  data.command('get <names...>')
+    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets); prints their paths')
+    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR)')
+    .action(async (names, o) => (await import('./commands/data.js')).dataGetCommand(names, o));
+  data.command('list')
+    .description('known datasets, what of them is cached, and their sizes')
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('./commands/data.js')).dataListCommand(o));
+
   program.command('info')
     .description('libtorch version, devices, threads and bf16 support')
     .action(async () => (await import('./commands/info.js')).infoCommand());
@@ -113,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`ablate: error: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError)) {
+    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError') {
       process.stderr.write('(run again with --verbose for the stack trace)\n');
     }
     return 1;

@@ -22,9 +22,9 @@ export interface RemoteFile extends Expected {
 export interface FetchOptions {
   /** Fetch `<mirror>/<file name>` instead of the official URL; checksums are still enforced. */
   mirror?: string;
-  /** No byte for this long (response headers or body) counts as a failure. Default 30 s. */
+  /** No byte for this long (response headers or body) counts as a failure. Default $ABLATE_FETCH_TIMEOUT_S or 30 s. */
   timeoutMs?: number;
-  /** Attempts after the first, for transient failures (network, timeout, 5xx, 429). Default 5. */
+  /** Attempts after the first, for transient failures (network, timeout, 5xx, 429). Default $ABLATE_FETCH_RETRIES or 5. */
   retries?: number;
   /** First pause between attempts; doubled each time up to maxBackoffMs. Default 1 s. */
   backoffMs?: number;
@@ -57,6 +57,18 @@ export interface FetchResult {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
+
+/** ABLATE_FETCH_TIMEOUT_S and ABLATE_FETCH_RETRIES, for networks slower or flakier than the defaults assume. */
+function envDefaults(env: Record<string, string | undefined>): { timeoutMs: number; retries: number } {
+  const num = (name: string, fallback: number, min: number): number => {
+    const v = env[name];
+    if (v === undefined || v === '') return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new TypeError(`Expected a number ≥ ${min} for ${name} but received ${JSON.stringify(v)}`);
+    return n;
+  };
+  return { timeoutMs: num('ABLATE_FETCH_TIMEOUT_S', 30, 0.1) * 1000, retries: Math.floor(num('ABLATE_FETCH_RETRIES', 5, 0)) };
+}
 
 /** The address a file is fetched from: the official URL, or `<mirror>/<original file name>`. */
 export function sourceUrl(file: RemoteFile, mirror?: string): string {
@@ -324,7 +336,7 @@ async function acquireLock(ctx: Ctx): Promise<() => Promise<void>> {
  * never fetched again. Concurrent callers (other processes) wait on a lock and then find the file.
  */
 export async function fetchFile(file: RemoteFile, dir: string, options: FetchOptions = {}): Promise<FetchResult> {
-  const o = { timeoutMs: 30_000, retries: 5, backoffMs: 1000, maxBackoffMs: 30_000, lockWaitMs: 6 * 3600_000, ...options };
+  const o = { ...envDefaults(options.env ?? process.env), backoffMs: 1000, maxBackoffMs: 30_000, lockWaitMs: 6 * 3600_000, ...options };
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const dest = join(dir, file.name);
   const url = sourceUrl(file, o.mirror);
