@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
-import { createModel, loadWeights, resolveModelConfig } from '../models/index.js';
+import { createModel, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
@@ -13,6 +13,8 @@ import { ablateVersion } from '../util/version.js';
 import type { Normalization } from './batch-tensor.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
+import { loadPretrained, runNormalization } from './pretrained.js';
+import { isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 
 export interface RunOptions {
   runDir: string;
@@ -134,16 +136,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     const numClasses = cfg.numClasses ?? data.classNames.length;
     const model = createModel(cfg.model, { numClasses, seed: cfg.seed, device });
     try {
-      if (cfg.pretrained && !resume) {
-        if (!existsSync(cfg.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${cfg.pretrained}`);
-        const report = await loadWeights(model, cfg.pretrained, { strict: false }).catch((e: Error) => {
-          throw new Error(`pretrained weights ${cfg.pretrained}: ${e.message}`); // which file, when a study has many
-        });
-        const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
-        if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
-        log(`pretrained weights from ${cfg.pretrained}: loaded ${report.loaded.length} tensors` +
-          (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
-      }
+      const pretrained = cfg.pretrained && !resume ? await loadPretrained(model, cfg.pretrained, cfg.model, { log, signal: o.signal }) : undefined;
+      const norm = runNormalization(cfg.pretrained, cfg.model);
       const counts = model.countParams();
       const size = resolveImageSize(data.spec, data.trainDs);
       const cost = model.flops([size.height, size.width]);
@@ -163,10 +157,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
           classes: data.classNames.length,
         },
+        normalization: norm,
+        ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
       } as RunStatus;
       writeRunStatus(o.runDir, status);
       const augment = buildAugment(cfg, numClasses, size);
-      const normalization: Normalization = cfg.pretrained ? 'imagenet' : 'unit';
+      const normalization: Normalization = norm.kind;
       const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false });
       const valLoader = data.val ? new DataLoader(data.val, { batchSize: cfg.batchSize, shuffle: false }) : undefined;
       const result = await fit({
@@ -212,6 +208,7 @@ export function preflight(cfg: TrainConfig): void {
   trainingSpec(cfg);
   validationSpec(cfg);
   parseAugmentSpec(cfg.augment);
+  if (cfg.pretrained && isWeightsName(cfg.pretrained) && !existsSync(cfg.pretrained)) lookupHubWeights(cfg.pretrained, cfg.model);
 }
 
 function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
