@@ -25,6 +25,7 @@ export {
   openDataset,
   prepareDataset,
   resolveDataPath,
+  sourceSplitNames,
   type OpenOptions,
   resolveImageSize,
   type DataSpec,
@@ -35,3 +36,4 @@ export {
   type CatalogueEntry, type DownloadableSource, type EnsureOptions, type CachedFileState,
 } from './catalogue.js';
 export * from './fetch/index.js';
+export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type SplitRole } from './layouts.js';

@@ -137,6 +137,16 @@ export async function openSource(input: DataSpecInput | DataSpec, o: OpenOptions
   }
 }
 
+/** The split names a spec's source offers (`train`, `valid`, `test_set`, …), opening it briefly. */
+export async function sourceSplitNames(input: DataSpecInput | DataSpec, o: OpenOptions = {}): Promise<readonly string[]> {
+  const source = await openSource(input, o);
+  try {
+    return [...source.splitNames];
+  } finally {
+    await source.close();
+  }
+}
+
 /** Open the source and apply the split string; closing the result closes the source. */
 export async function openDataset(input: DataSpecInput | DataSpec, o: OpenOptions = {}): Promise<Dataset> {
   const spec = parseDataSpec(input);

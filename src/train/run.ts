@@ -14,6 +14,7 @@ import type { Normalization } from './batch-tensor.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
 import { loadPretrained, runNormalization } from './pretrained.js';
+import { defaultValidation } from './validation-choice.js';
 import { isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 
 export interface RunOptions {
@@ -69,12 +70,17 @@ export function imageCacheDir(spec: DataSpec, ds: Dataset): string | null {
     ? null : (spec.cacheDir ?? defaultCacheDir());
 }
 
-async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<OpenedData> {
+async function openData(cfg: TrainConfig, log: (l: string) => void, signal?: AbortSignal): Promise<OpenedData> {
   const spec = trainingSpec(cfg);
-  const trainDs = await openDataset(spec);
+  const trainDs = await openDataset(spec, { log, signal });
   let valDs: Dataset | undefined;
-  const valSpec = validationSpec(cfg);
-  if (valSpec) valDs = await openDataset(valSpec);
+  let valSpec = validationSpec(cfg);
+  if (!valSpec) {
+    const choice = await defaultValidation(spec, { log, signal });
+    valSpec = choice.spec;
+    if (choice.note) log(choice.note);
+  }
+  if (valSpec) valDs = await openDataset(valSpec, { log, signal });
   const size = resolveImageSize(spec, trainDs);
   const cacheDir = imageCacheDir(spec, trainDs);
   const prep = (ds: Dataset, what: string) => {
@@ -132,7 +138,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let data: OpenedData | undefined;
   let status: RunStatus = baseStatus;
   try {
-    data = await openData(cfg, log);
+    data = await openData(cfg, log, o.signal);
     const numClasses = cfg.numClasses ?? data.classNames.length;
     const model = createModel(cfg.model, { numClasses, seed: cfg.seed, device });
     try {
