@@ -31,6 +31,7 @@ function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')
+    .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
@@ -56,6 +57,18 @@ function buildProgram(): Command {
     .option('--set <key=value...>', 'override any config field')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
+    .addHelpText('after', `
+Data and weights (config fields, or --set key=value):
+  data.source         cats_vs_dogs, stanford_dogs, cifar10, cifar100 without data.path are fetched into
+                      $ABLATE_DATA_DIR (default ~/.cache/ablate/datasets) and verified; see \`ablate data list\`
+  data.path           a folder, .zip, TFDS dir, Stanford Dogs root or CIFAR dir; --data also takes a dataset name
+  data.valSplit       validation split of the same source, e.g. split: "train[:80%]", valSplit: "train[80%:]";
+                      without it a folder's valid/, val/, test/ or test_set/ split is used (the run says which)
+  valData.path        validation data from another place (valData takes any data.* field: path, source, split)
+  pretrained          a .pth file, "imagenet" (torchvision's best weights for the model's depth), IMAGENET1K_V1 or
+                      IMAGENET1K_V2; fetched into $TORCH_HOME/hub/checkpoints, shared with PyTorch; sets ImageNet
+                      mean/std normalisation`)
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')
@@ -123,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`ablate: error: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError') {
+    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError' && err.name !== 'DataPreflightError') {
       process.stderr.write('(run again with --verbose for the stack trace)\n');
     }
     return 1;

@@ -14,6 +14,7 @@ import { writeStudyReport, type WrittenReport } from './report/index.js';
 import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
+import { preflightData } from './preflight-data.js';
 
 export interface StudyRunOptions {
   dataPath?: string;
@@ -146,6 +147,10 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
       continue;
     }
     todo.push(run);
+  }
+  if (todo.length) {
+    const n = await preflightData(todo, { log, signal: o.signal });
+    log(`data: ${n} distinct dataset split${n === 1 ? '' : 's'} opened and checked`);
   }
   const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
   const parallel = Math.max(1, Math.min(o.parallel ?? 1, todo.length || 1));

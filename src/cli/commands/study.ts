@@ -5,6 +5,7 @@ import { writeStudyReport, studyStatus } from '../../study/report/index.js';
 import { UsageError } from '../errors.js';
 import { StudySpecError } from '../../study/spec-issues.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
+import { isDownloadable, resolveMirror } from '../../data/index.js';
 
 export interface StudyRunFlags {
   data?: string;
@@ -15,17 +16,22 @@ export interface StudyRunFlags {
   device?: string;
   only?: string[];
   retryFailed?: boolean;
+  mirror?: string;
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`study file ${file} does not exist`);
+  // Workers inherit the environment, so the mirror reaches every variant.
+  if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? '';
+  // `--data cifar10`: a dataset name that is not a path here means "fetch it".
+  const byName = f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data);
   const { signal, dispose } = interruptSignal('study');
   try {
     const r = await runStudy(file, {
-      dataPath: f.data,
+      dataPath: byName ? undefined : f.data,
       out: f.out,
       parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
-      overrides: f.set,
+      overrides: byName ? [`data.source=${f.data}`, ...(f.set ?? [])] : f.set,
       threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
       device: f.device,
       only: f.only,

@@ -137,3 +137,14 @@ describe('datasets by name', () => {
     assert.doesNotMatch(offline.stderr, /--verbose/);
   });
 });
+
+test('ablate train --data cats_vs_dogs --mirror …: fetched (said how big and where), trained, no validation said out loud', () => {
+  const out = join(root, 'run');
+  const env = { ...process.env, ABLATE_MIRROR: '', ABLATE_DATA_DIR: join(root, 'train-data'), ABLATE_CACHE_DIR: join(root, 'images') };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'train', '--data', 'cats_vs_dogs', '--model', 'resnet20-cifar', '--mirror', server.base,
+    '--epochs', '1', '--batch-size', '4', '--threads', '1', '--precision', 'fp32', '--set', 'data.imageSize=8', '--out', out], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`cats_vs_dogs is not in the data cache yet: fetching kagglecatsanddogs_5340\\.zip \\([\\d.]+ kB\\) from ${server.base} into ${join(root, 'train-data', 'cats_vs_dogs')}`));
+  assert.match(r.stderr, /no validation data: this run reports training metrics only/);
+  assert.ok(existsSync(join(root, 'train-data', 'cats_vs_dogs', 'kagglecatsanddogs_5340.zip')));
+});
