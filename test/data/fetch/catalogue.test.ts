@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ensureDataset, openDataset, parseDataSpec, knownDatasets, cachedState, findDataset } from '../../../src/data/index.js';
 import { startServer, type TestServer } from './server.js';
@@ -138,11 +138,23 @@ describe('datasets by name', () => {
   });
 });
 
-test('ablate train --data cats_vs_dogs --mirror …: fetched (said how big and where), trained, no validation said out loud', () => {
+/** The CLI in a child process, asynchronously: the test server lives in this process and must keep answering. */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => res({ status: code ?? 1, stdout, stderr }));
+  });
+}
+
+test('ablate train --data cats_vs_dogs --mirror …: fetched (said how big and where), trained, no validation said out loud', async () => {
   const out = join(root, 'run');
   const env = { ...process.env, ABLATE_MIRROR: '', ABLATE_DATA_DIR: join(root, 'train-data'), ABLATE_CACHE_DIR: join(root, 'images') };
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'train', '--data', 'cats_vs_dogs', '--model', 'resnet20-cifar', '--mirror', server.base,
-    '--epochs', '1', '--batch-size', '4', '--threads', '1', '--precision', 'fp32', '--set', 'data.imageSize=8', '--out', out], { env, encoding: 'utf8' });
+  const r = await runCli(['train', '--data', 'cats_vs_dogs', '--model', 'resnet20-cifar', '--mirror', server.base,
+    '--epochs', '1', '--batch-size', '4', '--threads', '1', '--precision', 'fp32', '--set', 'data.imageSize=8', '--out', out], env);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, new RegExp(`cats_vs_dogs is not in the data cache yet: fetching kagglecatsanddogs_5340\\.zip \\([\\d.]+ kB\\) from ${server.base} into ${join(root, 'train-data', 'cats_vs_dogs')}`));
   assert.match(r.stderr, /no validation data: this run reports training metrics only/);
