@@ -154,7 +154,7 @@ export async function ensureDataset(name: string, o: EnsureOptions = {}): Promis
 
 const EXTRACTED_STAMP = '.extracted.json';
 
-function isExtracted(dir: string, entry: CatalogueEntry): boolean {
+export function isExtracted(dir: string, entry: CatalogueEntry): boolean {
   return existsSync(join(dir, entry.extracted ?? '', EXTRACTED_STAMP));
 }
 
@@ -177,11 +177,12 @@ async function extractOnce(entry: CatalogueEntry, dir: string, log: (l: string) 
       throw new Error(`Expected ${entry.files[0]!.name} to hold a folder ${entry.extracted} but it holds: ${readdirSync(work).join(', ') || 'nothing'}`);
     }
     writeJsonAtomic(join(made, EXTRACTED_STAMP), { from: entry.files[0]!.name, sha256: entry.files[0]!.sha256, at: new Date().toISOString() });
-    if (existsSync(target)) rmSync(target, { recursive: true, force: true }); // an unstamped (interrupted) copy
+    if (isExtracted(dir, entry)) return; // another process finished first: keep theirs (it may be reading it)
+    if (existsSync(target)) rmSync(target, { recursive: true, force: true }); // an unstamped copy: an interrupted rename
     try {
       renameSync(made, target);
     } catch (e) {
-      if (!isExtracted(dir, entry)) throw e; // otherwise another process finished first: keep theirs
+      if (!isExtracted(dir, entry)) throw e;
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { isExtracted } from '../../data/catalogue.js';
 import { cachedState, datasetDir, datasetPath, ensureDataset, findDataset, formatBytes, knownDatasets, totalSize, dataCacheDir, resolveMirror } from '../../data/index.js';
 import { interruptSignal } from '../../util/interrupt.js';
 import { UsageError } from '../errors.js';
@@ -33,7 +34,7 @@ export async function dataGetCommand(names: string[], f: DataGetFlags): Promise<
 export function dataListCommand(f: { json?: boolean }): void {
   const rows = knownDatasets().map((entry) => {
     const files = cachedState(entry);
-    const ready = files.every((s) => s.state === 'verified' || s.state === 'unverified');
+    const ready = (entry.open === 'extract' && isExtracted(datasetDir(entry), entry)) || files.every((s) => s.state === 'verified' || s.state === 'unverified');
     return { name: entry.name, title: entry.title, size: totalSize(entry), ready, path: datasetPath(entry), dir: datasetDir(entry), files };
   });
   if (f.json) {
