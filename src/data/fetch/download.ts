@@ -366,6 +366,7 @@ export async function fetchFile(file: RemoteFile, dir: string, options: FetchOpt
     await transferWithRetries(ctx, progress);
 
     const got = partialSize(ctx.partial);
+    if (got > 100e6) log(`${file.name}: verifying its SHA-256`); // a few seconds for the big archives
     const digest = await sha256File(ctx.partial);
     if (!digestMatches(digest, expected)) {
       rmSync(ctx.partial, { force: true }); // never kept: a resume must not build on bytes that are wrong

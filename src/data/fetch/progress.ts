@@ -37,6 +37,7 @@ export class DownloadProgress {
   private readonly tty: boolean;
   private readonly now: () => number;
   private readonly lineEveryMs: number;
+  /** 0 until start(): a file found complete on disk has no transfer rate to show. */
   private startedAt = 0;
   private startBytes = 0;
   private lastDraw = -Infinity;
@@ -86,7 +87,7 @@ export class DownloadProgress {
     const secs = Math.max(1e-3, (t - this.startedAt) / 1000);
     const rate = (done - this.startBytes) / secs;
     const parts = [`${this.label}: ${formatBytes(done)}${total ? ` / ${formatBytes(total)} (${Math.floor((100 * done) / total)}%)` : ''}`];
-    if (done > this.startBytes && t > this.startedAt) {
+    if (this.startedAt > 0 && done > this.startBytes && t > this.startedAt) {
       parts.push(`${formatBytes(rate)}/s`);
       if (total && rate > 0) parts.push(`ETA ${formatDuration((total - done) / rate)}`);
     }
