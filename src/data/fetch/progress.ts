@@ -37,8 +37,9 @@ export class DownloadProgress {
   private readonly tty: boolean;
   private readonly now: () => number;
   private readonly lineEveryMs: number;
-  /** 0 until start(): a file found complete on disk has no transfer rate to show. */
   private startedAt = 0;
+  /** False until start(): a file found complete on disk has no transfer rate to show. */
+  private started = false;
   private startBytes = 0;
   private lastDraw = -Infinity;
   private drewInPlace = false;
@@ -53,6 +54,7 @@ export class DownloadProgress {
   /** `done` bytes are already on disk (a resumed download) when the transfer starts. */
   start(done: number, total: number | undefined): void {
     this.startedAt = this.now();
+    this.started = true;
     this.startBytes = done;
     this.update(done, total, true);
   }
@@ -87,7 +89,7 @@ export class DownloadProgress {
     const secs = Math.max(1e-3, (t - this.startedAt) / 1000);
     const rate = (done - this.startBytes) / secs;
     const parts = [`${this.label}: ${formatBytes(done)}${total ? ` / ${formatBytes(total)} (${Math.floor((100 * done) / total)}%)` : ''}`];
-    if (this.startedAt > 0 && done > this.startBytes && t > this.startedAt) {
+    if (this.started && done > this.startBytes && t > this.startedAt) {
       parts.push(`${formatBytes(rate)}/s`);
       if (total && rate > 0) parts.push(`ETA ${formatDuration((total - done) / rate)}`);
     }

@@ -65,19 +65,22 @@ describe('fetchFile', () => {
     const reqs = requestsFor(path);
     assert.equal(reqs.length, 2);
     assert.equal(reqs[0]!.range, undefined);
-    assert.equal(reqs[1]!.range, 'bytes=100000-');
+    // Everything that arrived before the cut was kept (a slow reader may lose what undici still buffered).
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(reqs[1]!.range ?? '')?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= 100_000, `resumed at ${reqs[1]!.range}`);
   });
 
   test('a later run resumes the .part file that an interrupted run left', async () => {
     const { file, dir, path } = setup({ cutAt: 120_000 });
     const e = await rejects(fetchFile(file, dir, { ...FAST, retries: 0 }));
     assert.equal(e.failure, 'network');
-    assert.match(e.message, /after 120\.0 kB/);
+    assert.match(e.message, /the connection was closed by the other side mid-transfer/);
     assert.ok(!existsSync(join(dir, file.name)), 'nothing at the final name');
-    assert.equal(readFileSync(join(dir, `${file.name}.part`)).length, 120_000);
+    const kept = readFileSync(join(dir, `${file.name}.part`)).length;
+    assert.ok(kept > 0 && kept <= 120_000, `kept ${kept} bytes`);
     const r = await fetchFile(file, dir, FAST);
     assert.equal(r.sha256, DIGEST);
-    assert.equal(requestsFor(path).at(-1)!.range, 'bytes=120000-');
+    assert.equal(requestsFor(path).at(-1)!.range, `bytes=${kept}-`);
   });
 
   test('starts again from zero when the server ignores Range', async () => {

@@ -106,7 +106,9 @@ function serve(path: string, f: Served | undefined, req: IncomingMessage, res: S
   if (f.cutAt !== undefined && cutsSoFar < (f.cutTimes ?? 1)) {
     cuts.set(path, cutsSoFar + 1);
     const n = Math.max(0, f.cutAt - start);
-    res.write(body.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 20));
+    // Stall, then reset: the client has time to take in the bytes it got (a reset right away can make it
+    // drop bytes still buffered), then the connection dies mid-file.
+    res.write(body.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 250));
     return;
   }
   if (f.stallMs) {
