@@ -73,13 +73,18 @@ export function isWeightsName(spec: string): boolean {
 
 /** The torchvision architecture whose tensors fit a preset best: same depth, ImageNet layout (plain34 → resnet34). */
 export function weightsArch(model: string): string | undefined {
-  let depth: number;
   try {
-    depth = resolveModelConfig(model).depth;
+    const cfg = resolveModelConfig(model);
+    const arch = `resnet${cfg.depth}`;
+    if (!TORCHVISION[arch]) return undefined;
+    // Same stage widths as torchvision's net (plain and pre-activation variants qualify; wide ones do not).
+    const ref = resolveModelConfig(arch) as unknown as Record<string, unknown>;
+    const own = cfg as unknown as Record<string, unknown>;
+    const same = (k: string) => JSON.stringify(own[k]) === JSON.stringify(ref[k]);
+    return same('layout') && same('widths') && same('baseWidths') && same('stemWidth') ? arch : undefined;
   } catch {
     return undefined;
   }
-  return TORCHVISION[`resnet${depth}`] ? `resnet${depth}` : undefined;
 }
 
 /**
@@ -91,7 +96,7 @@ export function lookupHubWeights(spec: string, model: string, env: Env = process
   const arch = weightsArch(model);
   const available = Object.entries(files).map(([a, t]) => `${a}: ${Object.keys(t).join(', ')}`).join('; ');
   if (!arch || !files[arch]) {
-    throw new RangeError(`Expected a model with ImageNet weights for pretrained: ${spec} (torchvision publishes ${available}), but ${model} has none: CIFAR-layout presets have no torchvision weights; give a .pth file instead`);
+    throw new RangeError(`Expected a model with ImageNet weights for pretrained: ${spec} (torchvision publishes ${available}), but ${model} has none (CIFAR-layout and widened presets have no torchvision ResNet weights); give a .pth file instead`);
   }
   const m = /^(?:ResNet(\d+)_Weights\.)?(.+)$/i.exec(spec)!;
   if (m[1] !== undefined && `resnet${m[1]}` !== arch) {

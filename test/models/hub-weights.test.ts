@@ -60,7 +60,8 @@ describe('pretrained weights by name', () => {
     assert.equal(lookupHubWeights('ResNet152_Weights.IMAGENET1K_V2', 'resnet152', env).fileName, 'resnet152-f82ba261.pth');
     assert.equal(lookupHubWeights('imagenet', 'plain34', env).id, 'ResNet34_Weights.IMAGENET1K_V1', 'a plain net takes the weights of its depth');
     assert.throws(() => lookupHubWeights('IMAGENET1K_V2', 'resnet18', env), /Expected one of IMAGENET1K_V1 \(or imagenet, the best of them\) for pretrained with resnet18 but received "IMAGENET1K_V2"/);
-    assert.throws(() => lookupHubWeights('imagenet', 'resnet20-cifar', env), /resnet20-cifar has none: CIFAR-layout presets have no torchvision weights/);
+    assert.throws(() => lookupHubWeights('imagenet', 'resnet20-cifar', env), /resnet20-cifar has none \(CIFAR-layout and widened presets have no torchvision ResNet weights\)/);
+    assert.throws(() => lookupHubWeights('imagenet', 'wide-resnet50-2', env), /wide-resnet50-2 has none/);
     assert.ok(isWeightsName('imagenet') && isWeightsName('IMAGENET1K_V2') && !isWeightsName('weights.pth'));
   });
 
