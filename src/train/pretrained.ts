@@ -50,7 +50,7 @@ export async function loadPretrained(model: ResNet, pretrained: string, modelNam
     throw new Error(`pretrained weights ${label}: ${e.message}`); // which file, when a study has many
   });
   if (report.loaded.length === 0) {
-    throw new Error(`pretrained weights ${label} share no tensor with ${modelName} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
+    throw new Error(`pretrained weights ${label} share no tensor with ${modelName}: ${describeNoMatch(report)}`);
   }
   const initialised = [...report.mismatched.map((m) => m.key), ...report.missing];
   o.log(`pretrained weights ${label}: loaded ${report.loaded.length} tensors` +
@@ -65,4 +65,17 @@ export async function loadPretrained(model: ResNet, pretrained: string, modelNam
     initialised,
     unused: [...report.unexpected],
   };
+}
+
+/** Why no tensor of a checkpoint fits the model: only the kinds of mismatch there are, each with examples. */
+function describeNoMatch(report: LoadReport): string {
+  const few = (keys: string[]) => `${keys.slice(0, 4).join(', ')}${keys.length > 4 ? `, … ${keys.length - 4} more` : ''}`;
+  const parts: string[] = [];
+  if (report.mismatched.length) {
+    const shown = report.mismatched.slice(0, 4).map((m) => `${m.key} is [${m.received.join(', ')}] in the file but [${m.expected.join(', ')}] in the model`);
+    parts.push(`mis-shaped keys (${report.mismatched.length}): ${shown.join('; ')}${report.mismatched.length > 4 ? '; …' : ''}`);
+  }
+  if (report.unexpected.length) parts.push(`keys the model does not have (${report.unexpected.length}): ${few(report.unexpected)}`);
+  if (report.missing.length) parts.push(`model keys missing from the file (${report.missing.length}): ${few(report.missing)}`);
+  return parts.join('; ') || 'the file holds no tensors';
 }

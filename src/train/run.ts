@@ -5,7 +5,7 @@ import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupport
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
 import { createModel, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
@@ -16,6 +16,7 @@ import type { Callback } from './callbacks/base.js';
 import { loadPretrained, runNormalization } from './pretrained.js';
 import { defaultValidation } from './validation-choice.js';
 import { isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
+import { hasTrainingCheckpoint } from './checkpoint.js';
 
 export interface RunOptions {
   runDir: string;
@@ -115,7 +116,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const precision = choosePrecision(cfg.precision, device);
   const hash = configHash(cfg);
   const prev = readRunStatus(o.runDir);
-  const resume = (o.resume ?? false) && existsSync(join(o.runDir, 'checkpoints', 'last.pth'));
+  const resume = (o.resume ?? false) && hasTrainingCheckpoint(o.runDir);
   const startedAt = new Date().toISOString();
   const info = engineInfo();
   const baseStatus: RunStatus = {
@@ -195,7 +196,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       model.dispose();
     }
   } catch (e) {
-    writeRunStatus(o.runDir, { ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    // A full disk stops the run (its last good checkpoint is intact; the same command continues it once
+    // there is space); anything else is a failure of the run itself.
+    const ended = isDiskFull(e) ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
+    writeRunStatus(o.runDir, { ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
     throw e;
   } finally {
     await data?.train.close();
@@ -222,4 +226,3 @@ function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: numb
   if (spec.length === 0) return undefined;
   return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
 }
-
