@@ -27,7 +27,7 @@ function buildProgram(): Command {
     .option('--out <dir>', 'output folder (default: runs/<study name>)')
     .option('--parallel <n>', 'variants trained at once (cores are split between them)', '1')
     .option('--set <key=value...>', 'override a base config field, e.g. --set epochs=3 --set optimizer.lr=0.1')
-    .option('--threads <n>', 'CPU threads in total (default: all cores)')
+    .option('--threads <n>', 'CPU threads in total (default: all cores); each run gets this ÷ the number of runs, fixed when the study first starts')
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')

@@ -39,7 +39,8 @@ export async function openImageFolder(path: string, opts: ImageFolderOptions = {
 }
 
 async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolderOptions): Promise<DataSource> {
-  const images = (await store.list()).filter((e) => IMAGE_EXT.test(e.path));
+  const all = await store.list();
+  const images = all.filter((e) => IMAGE_EXT.test(e.path));
   // root (path of the folder holding class folders) -> class -> entries
   const roots = new Map<string, Map<string, StoreEntry[]>>();
   for (const e of images) {
@@ -70,6 +71,8 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
     }
     splits = new Map(names.map((r) => [base(r), [r, roots.get(r)!]]));
   }
+
+  await requireImagesInEveryClass(store, path, [...splits.values()].map(([root, byClass]) => [root, new Set(byClass.keys())]), all);
 
   const firstRoot = [...roots.keys()][0]!;
   const rootName = firstRoot ? firstRoot.split('/').pop()! : basename(path);
@@ -102,4 +105,28 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
   }
 
   return sourceFromSplits(source, path, datasets, store);
+}
+
+/**
+ * A class folder without a single image file would silently drop a class (a "cats vs dogs" run that
+ * only ever saw cats): refuse, naming the folder and what it holds instead.
+ */
+async function requireImagesInEveryClass(store: ByteStore, path: string, roots: [root: string, classes: Set<string>][], all: readonly StoreEntry[]): Promise<void> {
+  if (!store.listDirs) return;
+  const dirs = await store.listDirs();
+  const problems: string[] = [];
+  for (const [root, classes] of roots) {
+    const prefix = root ? `${root}/` : '';
+    for (const d of dirs) {
+      if (!d.startsWith(prefix)) continue;
+      const name = d.slice(prefix.length);
+      if (name === '' || name.includes('/') || name.startsWith('.') || name === '__MACOSX' || classes.has(name)) continue;
+      const inside = all.filter((e) => e.path.startsWith(`${d}/`)).map((e) => e.path.slice(d.length + 1));
+      problems.push(`${d}/ (${inside.length === 0 ? 'empty' : `holds ${inside.slice(0, 4).join(', ')}${inside.length > 4 ? `, … ${inside.length} files` : ''} but no image`})`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(`Expected every class folder in ${path} to hold images (.jpg, .jpeg, .png, .bmp, .gif, .webp, .tif) but ` +
+      `${problems.length === 1 ? 'this one has none' : `${problems.length} have none`}: ${problems.join('; ')}. Add images, or remove the folder so the class is not silently dropped`);
+  }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
@@ -111,7 +111,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const cfg = parseTrainConfig(rawConfig);
   preflight(cfg);
   mkdirSync(o.runDir, { recursive: true });
-  setNumThreads(cfg.threads ?? defaultThreads());
+  // Results depend on the thread count (parallel reductions sum in a different order), so a run keeps
+  // the count it started with: recorded in config.json, reused by every resume that does not set one.
+  cfg.threads ??= (o.resume ? threadsOfRun(o.runDir) : undefined) ?? defaultThreads();
+  setNumThreads(cfg.threads);
   const device = resolveDevice(cfg.device);
   const precision = choosePrecision(cfg.precision, device);
   const hash = configHash(cfg);
@@ -163,10 +166,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           valCount: data.val?.length ?? 0,
           skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
           classes: data.classNames.length,
+          classCounts: { train: classCounts(data.train), ...(data.val ? { val: classCounts(data.val) } : {}) },
         },
         normalization: norm,
         ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
       } as RunStatus;
+      requireEveryClass(data.train, data.trainDs, log);
       writeRunStatus(o.runDir, status);
       const augment = buildAugment(cfg, numClasses, size);
       const normalization: Normalization = norm.kind;
@@ -177,10 +182,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash,
       });
       const last = result.history[result.history.length - 1];
+      const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
       status = {
         ...status,
         status: result.status,
         error: result.error,
+        reason,
         finishedAt: new Date().toISOString(),
         epochsDone: result.epochsDone,
         bestEpoch: result.bestEpoch,
@@ -207,6 +214,43 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     await data?.trainDs.close();
     await data?.valDs?.close();
   }
+}
+
+/** The resolved thread count an earlier start of this run recorded in its config.json. */
+function threadsOfRun(runDir: string): number | undefined {
+  try {
+    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Images per class name, in class order: what the run actually trains (or validates) on. */
+export function classCounts(set: { labels: Int32Array; classNames: readonly string[] }): Record<string, number> {
+  const n = new Array<number>(set.classNames.length).fill(0);
+  for (const l of set.labels) if (l >= 0 && l < n.length) n[l]!++;
+  return Object.fromEntries(set.classNames.map((c, i) => [c, n[i]!]));
+}
+
+/**
+ * A class whose every training file is unreadable would give a classifier that can never predict it,
+ * and a report that looks fine: refuse. A split that merely leaves a class out (a tiny slice) is noted.
+ */
+function requireEveryClass(set: ImageSet, ds: Dataset, log: (l: string) => void): void {
+  const counts = classCounts(set);
+  const empty = Object.entries(counts).filter(([, c]) => c === 0).map(([k]) => k);
+  if (empty.length === 0) return;
+  const perClass = Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  const unreadable = empty.map((c) => ({ c, files: set.badFiles.filter((b) => b.index >= 0 && ds.classNames[ds.label(b.index)] === c) }))
+    .filter((x) => x.files.length > 0);
+  if (unreadable.length === 0) {
+    log(`note: the training data ${ds.description} has no image of class ${empty.map((c) => JSON.stringify(c)).join(', ')} (images per class: ${perClass})`);
+    return;
+  }
+  const what = unreadable.map(({ c, files }) => `${JSON.stringify(c)} (all ${files.length} file(s) unreadable: ${files.slice(0, 3).map((f) => `${f.name}: ${f.detail}`).join('; ')}${files.length > 3 ? '; …' : ''})`);
+  throw new Error(`the training data ${ds.description} has no readable image of class ${what.join(', ')}; images per class: ${perClass}. ` +
+    'Replace the unreadable files, or remove the class folder');
 }
 
 /**

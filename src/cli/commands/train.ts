@@ -1,12 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { runTraining } from '../../train/run.js';
+import { preflight, runTraining } from '../../train/run.js';
+import { parseTrainConfig } from '../../train/config.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
+import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
   model?: string;
@@ -69,6 +71,13 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? ''; // checked here, read by the data and weight fetchers
   const cfg = buildTrainConfig(file, f);
   const runDir = resolve(f.out);
+  // Never train into a run folder another live process owns (a study worker, another `ablate train`).
+  // (A bad config is refused first, so it leaves no run folder behind.)
+  preflight(parseTrainConfig(cfg));
+  mkdirSync(runDir, { recursive: true });
+  const release = await acquireRunLock(runDir, { waitMs: 0, role: 'ablate train' }).catch((e: unknown) => {
+    throw e instanceof RunBusyError ? new UsageError(e.message) : e;
+  });
   const { signal, dispose } = interruptSignal('training');
   try {
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal });
@@ -87,6 +96,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     }
   } finally {
     dispose();
+    release();
   }
 }
 
