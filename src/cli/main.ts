@@ -31,6 +31,7 @@ function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')
+    .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
     .option('--dashboard', 'also serve the live dashboard (see `study serve`); it stays up after the study until Ctrl-C')
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
@@ -64,6 +65,18 @@ function buildProgram(): Command {
     .option('--set <key=value...>', 'override any config field')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
+    .addHelpText('after', `
+Data and weights (config fields, or --set key=value):
+  data.source         cats_vs_dogs, stanford_dogs, cifar10, cifar100 without data.path are fetched into
+                      $ABLATE_DATA_DIR (default ~/.cache/ablate/datasets) and verified; see \`ablate data list\`
+  data.path           a folder, .zip, TFDS dir, Stanford Dogs root or CIFAR dir; --data also takes a dataset name
+  data.valSplit       validation split of the same source, e.g. split: "train[:80%]", valSplit: "train[80%:]";
+                      without it a folder's valid/, val/, test/ or test_set/ split is used (the run says which)
+  valData.path        validation data from another place (valData takes any data.* field: path, source, split)
+  pretrained          a .pth file, "imagenet" (torchvision's best weights for the model's depth), IMAGENET1K_V1 or
+                      IMAGENET1K_V2; fetched into $TORCH_HOME/hub/checkpoints, shared with PyTorch; sets ImageNet
+                      mean/std normalisation`)
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')
@@ -104,6 +117,16 @@ function buildProgram(): Command {
     .option('--out <file>', 'output PNG', 'augment-preview.png')
     .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
 
+  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) into the data cache');
+  data.command('get <names...>')
+    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets); prints their paths')
+    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR)')
+    .action(async (names, o) => (await import('./commands/data.js')).dataGetCommand(names, o));
+  data.command('list')
+    .description('known datasets, what of them is cached, and their sizes')
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('./commands/data.js')).dataListCommand(o));
+
   program.command('info')
     .description('libtorch version, CUDA/cuDNN versions, GPUs, threads and bf16 support')
     .option('--json', 'print the same as JSON')
@@ -125,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`ablate: error: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError)) {
+    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError' && err.name !== 'DataPreflightError') {
       process.stderr.write('(run again with --verbose for the stack trace)\n');
     }
     return 1;

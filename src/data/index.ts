@@ -24,7 +24,16 @@ export {
   openSource,
   openDataset,
   prepareDataset,
+  resolveDataPath,
+  sourceSplitNames,
+  type OpenOptions,
   resolveImageSize,
   type DataSpec,
   type DataSpecInput,
 } from './spec.js';
+export {
+  knownDatasets, findDataset, ensureDataset, isDownloadable, datasetDir, datasetPath, totalSize, cachedState, DOWNLOADABLE,
+  type CatalogueEntry, type DownloadableSource, type EnsureOptions, type CachedFileState,
+} from './catalogue.js';
+export * from './fetch/index.js';
+export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type SplitRole } from './layouts.js';

@@ -19,6 +19,7 @@ import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
 import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
+import { preflightData } from './preflight-data.js';
 
 export interface StudyRunOptions {
   dataPath?: string;
@@ -219,6 +220,10 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       continue;
     }
     todo.push(run);
+  }
+  if (todo.length) {
+    const n = await preflightData(todo, { log, signal: o.signal });
+    log(`data: ${n} distinct dataset split${n === 1 ? '' : 's'} opened and checked`);
   }
   // Runs another live process still holds (a worker of a killed runner finishing its step) go last.
   const held = new Set(todo.filter((r) => runHolder(join(dir, r.name))).map((r) => r.name));

@@ -7,6 +7,7 @@ import { choosePrecision, imageCacheDir, trainingSpec, validationSpec } from '..
 import { parseTrainConfig, type TrainConfig } from '../../train/config.js';
 import type { Normalization } from '../../train/batch-tensor.js';
 import { resolveDevice } from '../../tensor/index.js';
+import { readRunStatus } from '../../train/run-state.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
 
@@ -68,7 +69,15 @@ function planFromRun(f: EvalFlags, dir: string): EvalPlan {
   for (const flag of ['model', 'data', 'source', 'imageSize'] as const) {
     if (f[flag] !== undefined) throw new UsageError(`--${flag === 'imageSize' ? 'image-size' : flag} cannot be combined with --run: the run folder's config.json decides it`);
   }
-  const spec = f.split !== undefined ? trainingSpec(cfg, f.split) : (validationSpec(cfg) ?? trainingSpec(cfg));
+  // A run without valSplit may have validated on its folder's own held-out split (status.json says which).
+  const chosenVal = (() => {
+    try {
+      return readRunStatus(dir)?.dataset.valSplit;
+    } catch {
+      return undefined;
+    }
+  })();
+  const spec = f.split !== undefined ? trainingSpec(cfg, f.split) : (validationSpec(cfg) ?? trainingSpec(cfg, chosenVal));
   let checkpoint: string;
   const named = f.checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
   if (named === 'model') checkpoint = join(dir, 'model.pth');

@@ -6,6 +6,7 @@ import { parseTrainConfig } from '../../train/config.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
+import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
@@ -24,6 +25,7 @@ export interface TrainFlags {
   set?: string[];
   out: string;
   resume?: boolean;
+  mirror?: string;
 }
 
 export function loadConfigFile(file: string): PlainObject {
@@ -45,7 +47,9 @@ export function loadConfigFile(file: string): PlainObject {
 export function buildTrainConfig(file: string | undefined, f: TrainFlags): PlainObject {
   const cfg: PlainObject = file ? loadConfigFile(file) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
-  if (f.data !== undefined) data.path = resolve(f.data);
+  // `--data cifar10`: a dataset name that is not a path here means "fetch it".
+  if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
+  else if (f.data !== undefined) data.path = resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
   if (f.model !== undefined) cfg.model = f.model;
@@ -64,6 +68,7 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
 }
 
 export async function trainCommand(file: string | undefined, f: TrainFlags): Promise<void> {
+  if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? ''; // checked here, read by the data and weight fetchers
   const cfg = buildTrainConfig(file, f);
   const runDir = resolve(f.out);
   // Never train into a run folder another live process owns (a study worker, another `ablate train`).
