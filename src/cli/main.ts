@@ -45,14 +45,14 @@ function buildProgram(): Command {
     .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
-    .option('--epochs <n>')
-    .option('--batch-size <n>')
-    .option('--lr <x>')
+    .option('--epochs <n>', 'passes over the training data (default 10)')
+    .option('--batch-size <n>', 'images per optimizer step (default 32)')
+    .option('--lr <x>', 'learning rate (default 0.01)')
     .option('--augment <spec>', 'augmentation preset: none, standard, cutmix, mixup, standard+cutmix')
     .option('--precision <p>', 'auto, fp32 or bf16')
     .option('--device <device>', 'cpu, cuda or cuda:N')
-    .option('--threads <n>')
-    .option('--seed <n>')
+    .option('--threads <n>', 'CPU threads (default: all cores, or ABLATE_THREADS)')
+    .option('--seed <n>', 'seed for weight initialisation, data order and augmentation (default 0)')
     .option('--set <key=value...>', 'override any config field')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint')
@@ -73,6 +73,26 @@ function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')
     .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
+
+  program.command('predict <inputs...>')
+    .description('classify images (files and/or folders, searched recursively) with a trained run: top-k classes and probabilities')
+    .option('--run <dir>', 'the run folder: its model, class names, image size and normalisation')
+    .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
+    .option('--top-k <k>', 'classes shown per image', '5')
+    .option('--batch-size <n>', 'images per forward pass', '32')
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV (one row per image)')
+    .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s)')
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s)')
+    .action(async (inputs, o) => (await import('./commands/predict.js')).predictCommand(inputs, o));
+
+  program.command('export')
+    .description('write a trained run\'s model as ONNX (opset 13, dynamic batch; class names and preprocessing in its metadata)')
+    .option('--run <dir>', 'the run folder')
+    .option('--format <format>', 'output format (onnx)', 'onnx')
+    .option('--out <file>', 'output file', 'model.onnx')
+    .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
+    .action(async (o) => (await import('./commands/export.js')).exportCommand(o));
 
   program.command('summary <preset>')
     .description('print a Keras-style summary of a model preset')
@@ -96,6 +116,10 @@ function buildProgram(): Command {
   program.command('info')
     .description('libtorch version, devices, threads and bf16 support')
     .action(async () => (await import('./commands/info.js')).infoCommand());
+
+  program.command('build-native')
+    .description('build the native addon against libtorch (what installing the package does; run it after installing libtorch)')
+    .action(async () => (await import('./commands/build-native.js')).buildNativeCommand());
 
   return program;
 }

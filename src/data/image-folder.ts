@@ -7,7 +7,7 @@ import { FileDataset, mapLimit, sourceFromSplits, type DataSource, type LabeledE
 import { hashOrder } from './random.js';
 import type { BadFile, Dataset, SourceName } from './types.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
+export const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
 const SPLIT_DIR_NAMES = new Set(['train', 'training', 'val', 'valid', 'validation', 'test', 'testing']);
 
 export interface ImageFolderOptions {

@@ -162,6 +162,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           valCount: data.val?.length ?? 0,
           skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
           classes: data.classNames.length,
+          // What predict and export need to use the model without the training data (see run-folder.ts).
+          classNames: [...data.classNames],
+          imageSize: [size.height, size.width],
         },
       } as RunStatus;
       writeRunStatus(o.runDir, status);
