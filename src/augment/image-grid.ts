@@ -26,7 +26,8 @@ export async function renderImageGrid(images: readonly GridImage[], o: { title: 
   const cols = Math.max(1, Math.min(o.columns ?? Math.ceil(Math.sqrt(n)), Math.max(1, n)));
   const rows = Math.max(1, Math.ceil(n / cols));
   const side = Math.max(1, ...images.map((im) => Math.max(im.height, im.width)));
-  const tile = o.tile ?? Math.max(side, 96) * Math.max(1, Math.round(128 / side));
+  // Small images (CIFAR) are enlarged by a whole factor with nearest neighbour so pixels stay visible; large ones shrink.
+  const tile = o.tile ?? (side < 128 ? side * Math.max(1, Math.round(128 / side)) : 160);
   const lines = Math.max(0, ...images.map((im) => im.lines.length));
   const cellH = tile + lines * LINE_H + 4;
   const W = Math.max(cols * (tile + GAP) + GAP, 240);
@@ -39,7 +40,7 @@ export async function renderImageGrid(images: readonly GridImage[], o: { title: 
     const left = GAP + (i % cols) * (tile + GAP);
     const top = TITLE_H + GAP + Math.floor(i / cols) * (cellH + GAP);
     const input = await sharp(Buffer.from(im.pixels.buffer, im.pixels.byteOffset, im.height * im.width * 3), { raw: { width: im.width, height: im.height, channels: 3 } })
-      .resize(tile, tile, { fit: 'contain', kernel: side < 96 ? 'nearest' : 'lanczos3', background: { r: 255, g: 255, b: 255 } })
+      .resize(tile, tile, { fit: 'contain', kernel: side < 128 ? 'nearest' : 'lanczos3', background: { r: 255, g: 255, b: 255 } })
       .raw()
       .toBuffer();
     composites.push({ input, raw: { width: tile, height: tile, channels: 3 }, left, top });

@@ -59,7 +59,7 @@ function buildProgram(): Command {
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')
-    .description('evaluate a checkpoint on a dataset split: accuracy, per-class accuracy, confusion matrix')
+    .description('evaluate a checkpoint on a dataset split: accuracy, per-class precision/recall/F1, confusion matrix, most confident mistakes')
     .option('--run <dir>', 'a run folder: its model, data, image size and normalisation, on its validation split')
     .option('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision); with --run also model, best or last (default model, else last)')
     .option('--model <preset>', 'model preset the checkpoint belongs to (without --run)')
@@ -72,6 +72,7 @@ function buildProgram(): Command {
     .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s, else auto)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')
+    .option('--out <dir>', 'folder for confusion-matrix.png, misclassified.png and classification.json (default: <run>/eval with --run)')
     .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
 
   program.command('predict <inputs...>')

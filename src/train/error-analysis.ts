@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { renderImageGrid } from '../augment/image-grid.js';
-import type { ImageSet } from '../data/index.js';
+import { DataLoader, type ImageSet } from '../data/index.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import type { SamplePrediction } from './evaluate.js';
+import { evaluate, type EvalOptions, type SamplePrediction } from './evaluate.js';
+import type { TrainableModel } from './model-api.js';
 
 export interface ClassMetrics {
   name: string;
@@ -17,7 +18,7 @@ export interface ClassMetrics {
   precision: number;
   /** Of the images of this class, the fraction predicted as it (NaN when the class has no images). */
   recall: number;
-  /** Harmonic mean of precision and recall (0 when both are 0; NaN when either is undefined). */
+  /** 2·TP / (2·TP + FP + FN): the harmonic mean of precision and recall; 0 for a class never predicted correctly; NaN for a class neither present nor predicted. */
   f1: number;
   /** Images of this class. */
   support: number;
@@ -50,7 +51,8 @@ export function classificationReport(confusion: readonly (readonly number[])[], 
     correct += tp;
     const precision = predicted === 0 ? NaN : tp / predicted;
     const recall = support === 0 ? NaN : tp / support;
-    const f1 = Number.isNaN(precision) || Number.isNaN(recall) ? NaN : precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+    // 2TP / (2TP + FP + FN): the harmonic mean where both are defined, and 0 for a class never predicted but present.
+    const f1 = support + predicted === 0 ? NaN : (2 * tp) / (support + predicted);
     return { name: classNames[i] ?? String(i), precision, recall, f1, support };
   });
   return {
@@ -84,7 +86,7 @@ export async function renderConfusionMatrix(confusion: readonly (readonly number
   const label = Math.min(160, 8 + 7 * Math.max(1, ...classNames.map((n) => n.length)));
   const left = showText ? label : 24;
   const top = 40;
-  const W = left + k * cell + 20;
+  const W = Math.max(left + k * cell + 20, 440);
   const H = top + k * cell + (showText ? label : 24) + 10;
   const parts: string[] = [];
   confusion.forEach((row, i) => {
@@ -153,3 +155,21 @@ export async function writeErrorAnalysis(dir: string, o: { confusion: number[][]
   writeFileAtomic(join(dir, 'misclassified.png'), await renderMisclassified(o.images, o.predictions, o.classNames, o.count ?? 16));
   return { report, dir };
 }
+
+/**
+ * Evaluates a trained model on its validation images once more, keeping every prediction, and writes the
+ * error analysis into `<runDir>/analysis` (what the study report shows for each variant).
+ */
+export async function writeRunErrorAnalysis(
+  runDir: string,
+  model: TrainableModel,
+  images: ImageSet,
+  o: Omit<EvalOptions, 'confusion' | 'predictions'> & { batchSize: number; classNames: readonly string[] },
+): Promise<ErrorAnalysisFiles> {
+  const loader = new DataLoader(images, { batchSize: o.batchSize, shuffle: false });
+  const r = await evaluate(model, loader, { ...o, confusion: true, predictions: true });
+  return writeErrorAnalysis(join(runDir, RUN_ANALYSIS_DIR), { confusion: r.confusion!, classNames: o.classNames, predictions: r.predictions!, images });
+}
+
+/** Where a run folder keeps its error analysis. */
+export const RUN_ANALYSIS_DIR = 'analysis';

@@ -7,6 +7,7 @@ import { createModel, loadWeights, resolveModelConfig } from '../models/index.js
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
+import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
@@ -176,6 +177,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
         runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash,
       });
+      if (data.val && result.status === 'ok') {
+        // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
+        await writeRunErrorAnalysis(o.runDir, model, data.val, { numClasses, precision, device, normalization, batchSize: cfg.batchSize, classNames: data.classNames })
+          .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
+      }
       const last = result.history[result.history.length - 1];
       status = {
         ...status,
