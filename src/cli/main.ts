@@ -80,7 +80,7 @@ function buildProgram(): Command {
     .option('--run <dir>', 'the run folder: its model, class names, image size and normalisation')
     .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
     .option('--top-k <k>', 'classes shown per image', '5')
-    .option('--batch-size <n>', 'images per forward pass', '32')
+    .option('--batch-size <n>', 'images per forward pass (default: the run\'s batch size)')
     .option('--json', 'print JSON')
     .option('--csv', 'print CSV (one row per image)')
     .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s)')

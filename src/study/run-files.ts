@@ -47,7 +47,8 @@ export type StudyIndex = z.infer<typeof studyIndexSchema>;
 export type StudyIndexRun = StudyIndex['runs'][number];
 
 /** JSON has no NaN/Infinity; a diverged epoch arrives as null or as a string. Both read as NaN/±Infinity. */
-const metric = z.union([z.number(), z.null(), z.enum(['NaN', 'Infinity', '-Infinity'])])
+// z.literal, not z.enum: an enum's declaration emits '-Infinity' as a computed key that strict consumers of the .d.ts reject.
+const metric = z.union([z.number(), z.null(), z.literal(['NaN', 'Infinity', '-Infinity'])])
   .transform((v) => (v === null ? NaN : Number(v)));
 
 export const historyRowSchema = z.looseObject({

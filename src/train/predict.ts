@@ -45,7 +45,7 @@ export interface Prediction {
 export interface PredictOptions {
   /** Classes returned per image (default 5, at most the number of classes). */
   topK?: number;
-  /** Images per forward pass (default 32). */
+  /** Images per forward pass (default: the run's batch size, as `ablate eval --run` uses). */
   batchSize?: number;
   /** Called after each batch with the images done and the total. */
   onProgress?: (done: number, total: number) => void;
@@ -71,9 +71,11 @@ export class Predictor {
   readonly #precision: Precision;
   readonly #device: string;
   readonly #labelOf: Map<string, number>;
+  readonly #batchSize: number;
 
-  private constructor(model: ResNet, readonly classNames: readonly string[], readonly preprocessing: Preprocessing, precision: Precision, device: string) {
+  private constructor(model: ResNet, readonly classNames: readonly string[], readonly preprocessing: Preprocessing, precision: Precision, device: string, batchSize: number) {
     this.#model = model;
+    this.#batchSize = batchSize;
     this.#precision = precision;
     this.#device = device;
     // cats_vs_dogs names its classes in lower case while its folders are `Cat/`, `Dog/`.
@@ -90,11 +92,16 @@ export class Predictor {
       const precision = choosePrecision(options.precision ?? plan.config.precision, device);
       if (precision.channelsLast) model.toMemoryFormat('channels_last');
       model.eval();
-      return new Predictor(model, plan.classNames, plan.preprocessing, precision, device);
+      return new Predictor(model, plan.classNames, plan.preprocessing, precision, device, plan.config.batchSize);
     } catch (e) {
       model.dispose();
       throw e;
     }
+  }
+
+  /** Images per forward pass when `predict` is not told otherwise (the run's batch size). */
+  get batchSize(): number {
+    return this.#batchSize;
   }
 
   /** The network (in eval mode); owned by the predictor. */
@@ -105,7 +112,7 @@ export class Predictor {
   /** Classifies every input; a file that cannot be decoded gets a result with `error` instead of failing the call. */
   async predict(inputs: PredictInput | readonly PredictInput[], options: PredictOptions = {}): Promise<Prediction[]> {
     const topK = Math.min(options.topK ?? 5, this.classNames.length);
-    const batchSize = options.batchSize ?? 32;
+    const batchSize = options.batchSize ?? this.#batchSize;
     if (!Number.isInteger(topK) || topK < 1) throw invalidArg('topK', 'a positive integer', options.topK);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArg('batchSize', 'a positive integer', options.batchSize);
     const jobs = await this.#expand(Array.isArray(inputs) ? (inputs as readonly PredictInput[]) : [inputs as PredictInput]);

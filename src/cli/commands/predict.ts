@@ -9,7 +9,7 @@ export interface PredictFlags {
   run?: string;
   checkpoint?: string;
   topK: string;
-  batchSize: string;
+  batchSize?: string;
   json?: boolean;
   csv?: boolean;
   device?: string;
@@ -47,7 +47,7 @@ export async function predictCommand(inputs: string[], f: PredictFlags): Promise
   if (inputs.length === 0) throw new UsageError('no images given: pass image files and/or folders after the options, e.g. ablate predict --run runs/train photo.jpg photos/');
   if (f.json && f.csv) throw new UsageError('--json and --csv cannot be combined: choose one output format');
   const topK = parsePositiveInt('--top-k', f.topK);
-  const batchSize = parsePositiveInt('--batch-size', f.batchSize);
+  const requestedBatch = f.batchSize !== undefined ? parsePositiveInt('--batch-size', f.batchSize) : undefined;
   if (f.precision !== undefined && !['auto', 'fp32', 'bf16'].includes(f.precision)) {
     throw new UsageError(`Expected auto, fp32 or bf16 for --precision but received "${f.precision}"`);
   }
@@ -62,8 +62,9 @@ export async function predictCommand(inputs: string[], f: PredictFlags): Promise
   let started = false;
   try {
     const results = await predictor.predict(inputs, {
-      topK, batchSize, signal: interrupt.signal,
+      topK, batchSize: requestedBatch, signal: interrupt.signal,
       onProgress: (done, total) => {
+        const batchSize = requestedBatch ?? predictor.batchSize;
         if (total <= batchSize) return; // one batch: a bar would only flash
         if (!started) {
           bar.startEpoch(0, 1, Math.ceil(total / batchSize), `predicting ${total} images`);
