@@ -54,7 +54,7 @@ export async function writeStudyReport(studyDir: string, options: WriteReportOpt
   }
   const markdown = join(out, 'report.md');
   const html = join(out, 'report.html');
-  writeFileAtomic(markdown, renderMarkdown(model));
+  writeFileAtomic(markdown, renderMarkdown(model, out));
   writeFileAtomic(html, renderHtml(model, rendered));
   return { markdown, html, plots: plotFiles, model };
 }
