@@ -159,8 +159,8 @@ export class Predictor {
         const ok = input.dtype === 'float32' && ((input.ndim === 3 && input.shape[0] === 3) || (input.ndim === 4 && input.shape[1] === 3))
           && input.shape[input.ndim - 2] === h && input.shape[input.ndim - 1] === w;
         if (!ok) {
-          throw invalidArg(`predict input ${i}`, `a float32 tensor [3, ${h}, ${w}] or [N, 3, ${h}, ${w}] of RGB values in [0, 1] (the run's image size)`,
-            `${input.dtype} tensor [${input.shape.join(', ')}]`);
+          throw new TypeError(`Expected a float32 tensor [3, ${h}, ${w}] or [N, 3, ${h}, ${w}] of RGB values in [0, 1] (the run's image size) ` +
+            `for predict input ${i} but received a ${input.dtype} tensor [${input.shape.join(', ')}]`);
         }
         const n = input.ndim === 3 ? 1 : input.shape[0]!;
         for (let j = 0; j < n; j++) jobs.push({ kind: 'pixels', tensor: input, index: input.ndim === 3 ? -1 : j, source: n === 1 && input.ndim === 3 ? `tensor[${i}]` : `tensor[${i}][${j}]` });
