@@ -6,7 +6,7 @@ import { ablateVersion } from '../util/version.js';
 import { UsageError } from './errors.js';
 export { UsageError };
 
-function buildProgram(): Command {
+export function buildProgram(): Command {
   const program = new Command('ablate')
     .description('Ablation studies of deep image classifiers (ResNet vs PlainNet, augmentation) on libtorch')
     .version(ablateVersion())

@@ -1,0 +1,31 @@
+// Every command and every option of the CLI says what it does in --help.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/main.js';
+
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap((s) => allCommands(s as Command))];
+}
+
+describe('CLI help', () => {
+  it('every command has a description and every option a description', () => {
+    const missing: string[] = [];
+    for (const c of allCommands(buildProgram())) {
+      const name = c.name();
+      if (!c.description()) missing.push(`command ${name}`);
+      for (const o of c.options) if (!o.description) missing.push(`${name} ${o.flags}`);
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('train documents --epochs, --batch-size, --lr, --threads and --seed with their defaults', () => {
+    const train = buildProgram().commands.find((c) => c.name() === 'train')!;
+    const help = train.helpInformation();
+    assert.match(help, /--epochs <n>\s+passes over the training data \(default 10\)/);
+    assert.match(help, /--batch-size <n>\s+images per optimizer step \(default 32\)/);
+    assert.match(help, /--lr <x>\s+learning rate \(default 0\.01\)/);
+    assert.match(help, /--threads <n>\s+CPU threads/);
+    assert.match(help, /--seed <n>\s+seed for weight initialisation/);
+  });
+});
