@@ -5,9 +5,12 @@ import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 export const IMAGENET_DEPTHS = [18, 34, 50, 101, 152] as const;
 /** CIFAR-layout depths 6n+2 (He et al. 2016 §4.2): 3 stages of 16/32/64 channels, 3×3 stem, basic blocks. */
 export const CIFAR_DEPTHS = [20, 32, 44, 56, 110] as const;
+/** The shortcut kinds of a residual block (He et al. 2016 §3.3 options A/B/C, and none for PlainNets). */
 export const SHORTCUTS = ['projection', 'zero-pad', 'all-projection', 'none'] as const;
 
+/** The depths the ResNet/PlainNet builder knows: ImageNet layouts 18–152, CIFAR layouts 20–110. */
 export type Depth = (typeof IMAGENET_DEPTHS)[number] | (typeof CIFAR_DEPTHS)[number];
+/** One of SHORTCUTS. */
 export type Shortcut = (typeof SHORTCUTS)[number];
 
 const DEPTHS = [...IMAGENET_DEPTHS, ...CIFAR_DEPTHS];
@@ -42,8 +45,10 @@ export const ResNetConfigSchema = z.strictObject({
   inputSize: z.number().int().min(32).optional(),
 });
 
+/** A ResNet/PlainNet config as written: depth plus optional ablation switches (see ResNetConfigSchema). */
 export type ResNetConfigInput = z.input<typeof ResNetConfigSchema>;
 
+/** A ResNet/PlainNet config with every field decided (what the builder reads). */
 export interface ResolvedResNetConfig {
   depth: Depth;
   family: 'imagenet' | 'cifar';

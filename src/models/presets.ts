@@ -15,6 +15,7 @@ const PRESETS = new Map<string, ResNetConfigInput>([
   ]),
 ]);
 
+/** The names of every model preset (`resnet18` … `plain110-cifar`). */
 export function listPresets(): string[] {
   return [...PRESETS.keys()];
 }
@@ -28,6 +29,7 @@ export function presetConfig(name: string): ResNetConfigInput {
   return { ...c };
 }
 
+/** Options of `createModel`: classifier size, config overrides, seed, device. */
 export interface CreateModelOptions {
   /** Overrides the preset's classifier size (a field of the config, here for convenience). */
   numClasses?: number;

@@ -2,6 +2,7 @@ import { formatSummary, type InputSize, type SummaryData } from '../nn/index.js'
 import type { ResNetConfigInput } from './config.js';
 import { createModel } from './presets.js';
 
+/** Options of `printSummary` / `modelSummaryData`. */
 export interface PrintSummaryOptions {
   /** Square input side, [H, W], or [C, H, W]; default the config's inputSize (224, or 32 for CIFAR nets). */
   inputSize?: InputSize;

@@ -15,6 +15,7 @@ import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
 
+/** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
   dataPath?: string;
   out?: string;
@@ -35,6 +36,7 @@ export interface StudyRunOptions {
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
 }
 
+/** How each run of a study ended, and where the report was written. */
 export interface StudyRunResult {
   dir: string;
   study: ExpandedStudy;

@@ -4,6 +4,7 @@ import { native } from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
+/** What `engineInfo()` reports about libtorch: version, threads, CUDA and bf16 support. */
 export interface EngineInfo {
   libtorch: string;
   cuda: boolean;
@@ -12,14 +13,17 @@ export interface EngineInfo {
   bf16: boolean;
 }
 
+/** Sets the number of CPU threads libtorch uses (default: all cores, or ABLATE_THREADS). */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw invalidArg('threads', 'a positive integer', n);
   native.set_num_threads(n);
 }
+/** The number of CPU threads libtorch uses. */
 export function getNumThreads(): number {
   return native.get_num_threads() as number;
 }
 
+/** Whether this libtorch build has CUDA and a GPU is visible. */
 export function cudaAvailable(): boolean {
   return (native.version() as { cuda: boolean }).cuda && (native.cuda_device_count() as number) > 0;
 }
@@ -41,6 +45,7 @@ export function cpuSupportsBf16(): boolean {
   return cpuBf16;
 }
 
+/** libtorch version, threads, CUDA devices and bf16 support of this machine. */
 export function engineInfo(): EngineInfo {
   const v = native.version() as { libtorch: string; cuda: boolean; mkldnn: boolean };
   return { libtorch: v.libtorch, cuda: cudaAvailable(), mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16() };

@@ -12,6 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { evaluate, type EvalOptions, type SamplePrediction } from './evaluate.js';
 import type { TrainableModel } from './model-api.js';
 
+/** Precision, recall, F1 and image count of one class. */
 export interface ClassMetrics {
   name: string;
   /** Of the images predicted as this class, the fraction that are (NaN when none was predicted). */
@@ -24,6 +25,7 @@ export interface ClassMetrics {
   support: number;
 }
 
+/** Per-class metrics and their macro averages over a confusion matrix. */
 export interface ClassificationReport {
   classes: ClassMetrics[];
   accuracy: number;

@@ -3,6 +3,7 @@ import type { DataLoader } from '../data/index.js';
 import type { TrainableModel } from './model-api.js';
 import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
 
+/** Options of `evaluate`: classes, precision, device, normalisation, and what to collect. */
 export interface EvalOptions {
   numClasses: number;
   precision: { autocast: boolean; channelsLast: boolean };
@@ -24,6 +25,7 @@ export interface SamplePrediction {
   confidence: number;
 }
 
+/** Loss and accuracy of an evaluation, and the confusion matrix and predictions when asked for. */
 export interface EvalResult {
   loss: number;
   accuracy: number;

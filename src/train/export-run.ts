@@ -14,11 +14,13 @@ export const ONNX_METADATA_KEYS = {
   version: 'ablate.version',
 } as const;
 
+/** Options of `exportRunToOnnx`. */
 export interface ExportRunOptions {
   /** Which weights of the run (default: model.pth, else checkpoints/last.pth). */
   checkpoint?: RunCheckpoint;
 }
 
+/** What `exportRunToOnnx` wrote: the file, the run it came from, the opset. */
 export interface ExportedRun {
   path: string;
   plan: RunPlan;

@@ -29,12 +29,14 @@ export interface BatchAugmenter {
   apply(images: Tensor, labels: Tensor, generator: Generator, o: { epoch: number; totalEpochs: number; training: boolean }): { images: Tensor; targets: Tensor; info?: unknown };
 }
 
+/** The numeric precision training runs in: bf16 autocast with channels-last, or fp32. */
 export interface Precision {
   autocast: boolean;
   channelsLast: boolean;
   label: 'fp32' | 'bf16';
 }
 
+/** Everything `fit` needs: model, loaders, config, precision, device, augmentation, callbacks, run folder. */
 export interface FitOptions {
   model: TrainableModel;
   train: DataLoader;
@@ -58,8 +60,10 @@ export interface FitOptions {
   configHash?: string;
 }
 
+/** How training ended: finished (`ok`), `diverged` (NaN or exploding loss) or `stopped` (aborted). */
 export type FitStatus = 'ok' | 'diverged' | 'stopped';
 
+/** How a `fit` call ended: status, history, epochs and steps done, timing, best epoch. */
 export interface FitResult {
   status: FitStatus;
   error?: string;

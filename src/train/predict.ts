@@ -23,6 +23,7 @@ import type { TrainConfig } from './config.js';
  */
 export type PredictInput = string | Uint8Array | Tensor;
 
+/** One class of a prediction with its softmax probability. */
 export interface ClassScore {
   /** Class index (the model's output position). */
   index: number;
@@ -31,6 +32,7 @@ export interface ClassScore {
   probability: number;
 }
 
+/** The result for one input of `predict`. */
 export interface Prediction {
   /** The file path, `buffer[i]` or `tensor[i]` (i: position in the inputs). */
   source: string;
@@ -42,6 +44,7 @@ export interface Prediction {
   error?: string;
 }
 
+/** Options of `predict` / `Predictor.predict`. */
 export interface PredictOptions {
   /** Classes returned per image (default 5, at most the number of classes). */
   topK?: number;
@@ -53,6 +56,7 @@ export interface PredictOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `Predictor.fromRun`: which weights, device and precision. */
 export interface PredictorOptions {
   /** Which weights of the run (default: model.pth, else checkpoints/last.pth). */
   checkpoint?: RunCheckpoint;

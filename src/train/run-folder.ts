@@ -28,6 +28,7 @@ export interface Preprocessing {
   channels: 'RGB';
 }
 
+/** What `readRunPlan` returns: the run's config, model, classes, preprocessing and weights file. */
 export interface RunPlan {
   dir: string;
   config: TrainConfig;

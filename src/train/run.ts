@@ -15,6 +15,7 @@ import type { Normalization } from './batch-tensor.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
 
+/** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
   runDir: string;
   /** Continue from checkpoints/last.pth when it exists (studies always do). */

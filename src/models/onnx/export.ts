@@ -12,6 +12,7 @@ import {
 import { tensorToRaw } from '../weights.js';
 import { ProtoWriter, readProtoFields } from './protobuf.js';
 
+/** The ONNX opset the exporter writes. */
 export const ONNX_OPSET = 13;
 const IR_VERSION = 7;
 const FLOAT = 1;
@@ -20,6 +21,7 @@ const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
 
+/** Options of `modelToOnnx` / `exportOnnx`. */
 export interface OnnxExportOptions {
   /** Stored as `metadata_props` (string → string); objects are JSON-encoded. */
   metadata?: Record<string, string | number | boolean | object>;

@@ -27,6 +27,7 @@ export interface StudyStatusSummary {
   text: string;
 }
 
+/** Progress of every run of a study folder (what `ablate study status` shows). */
 export function studyStatus(studyDir: string): StudyStatusSummary {
   const study = readStudy(studyDir);
   const runs: RunProgress[] = study.runs.map((r) => {
