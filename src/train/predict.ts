@@ -1,8 +1,7 @@
 /**
  * Inference with a trained run: image files, folders (recursively), encoded image buffers or pixel
  * tensors in; the top-k classes with softmax probabilities out. Images go through exactly the decoding,
- * resizing and normalisation the run was trained with, in batches, the next batch decoding while the
- * current one runs through the network.
+ * resizing and normalisation the run was trained with, in batches.
  */
 import { readdir, stat, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -122,13 +121,12 @@ export class Predictor {
     const jobs = await this.#expand(Array.isArray(inputs) ? (inputs as readonly PredictInput[]) : [inputs as PredictInput]);
     const results: Prediction[] = [];
     const [h, w] = this.preprocessing.imageSize;
-    let pending = jobs.length > 0 ? this.#decode(jobs.slice(0, batchSize), h, w) : undefined;
     for (let start = 0; start < jobs.length; start += batchSize) {
       options.signal?.throwIfAborted();
-      const decoded = await pending!;
+      // Decoding the next batch while this one runs was measured slower on 2 cores (libvips and libtorch
+      // threads then compete), so batches are decoded (in parallel) and classified in turn.
+      const decoded = await this.#decode(jobs.slice(start, start + batchSize), h, w);
       const next = start + batchSize;
-      // Start decoding the next batch (sharp works on the libuv pool) before this one occupies libtorch.
-      pending = next < jobs.length ? this.#decode(jobs.slice(next, next + batchSize), h, w) : undefined;
       const ok = decoded.filter((d) => d.pixels !== undefined);
       const scores = ok.length > 0 ? this.#classify(ok.map((d) => d.pixels!), h, w, topK) : [];
       let k = 0;

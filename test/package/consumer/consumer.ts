@@ -20,7 +20,7 @@ printSummary('plain34', { numClasses: 4, inputSize: 64 });
 
 // 2. One short epoch on generated images (written as class folders by the test).
 const config: TrainingConfig = {
-  model: 'plain34',
+  model: 'resnet20-cifar', // small: the install test has a time budget
   data: { path: images, split: 'train', valSplit: 'val', imageSize: 32, cacheDir: join(work, 'cache') },
   epochs: 1,
   batchSize: 8,
