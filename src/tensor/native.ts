@@ -31,7 +31,7 @@ function load(): NativeModule {
             `if libtorch is already installed (LIBTORCH=/path/to/libtorch or Debian's libtorch-dev).`
           // An installed package: npm may have skipped its install script (npm 11 blocks dependency scripts unless allowed).
           : `Run "npx ablate build-native" (after installing libtorch: Debian's libtorch-dev, or LIBTORCH=/path/to/libtorch), ` +
-            `or install with "npm install --allow-scripts=ablate ..." so the addon is built at install time.`),
+            `or approve ablate's install script ("npm install-scripts approve ablate") and install again.`),
     );
   }
   const require = createRequire(import.meta.url);

@@ -99,6 +99,19 @@ describe('the packed tarball, installed into a fresh project', { timeout: (build
     assert.match(help, /--top-k <k>\s+classes shown per image/);
   });
 
+  it('without the addon (an install whose script was skipped), ablate says to run `npx ablate build-native`, which then works', () => {
+    const addon = join(project, 'node_modules', 'ablate', 'native', 'build', 'Release', 'ablate_native.node');
+    rmSync(addon);
+    const missing = run('npx', ['--no-install', 'ablate', 'info'], project);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /native addon is not built[^]*Run "npx ablate build-native"[^]*npm install-scripts approve ablate/);
+    assert.doesNotMatch(missing.stderr, /scripts\/setup\.sh/, 'an installed package has no setup.sh to point at');
+    const rebuilt = run('npx', ['--no-install', 'ablate', 'build-native'], project, { ABLATE_NATIVE_PREBUILT: ADDON });
+    assert.equal(rebuilt.status, 0, rebuilt.stderr);
+    assert.ok(existsSync(addon));
+    must(run('npx', ['--no-install', 'ablate', 'info'], project), 'npx ablate info after build-native');
+  });
+
   it('a strict TypeScript consumer type-checks against the installed types; misspelt config fields do not compile', () => {
     const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
     must(run(tsc, ['-p', 'tsconfig.json'], project), 'tsc of consumer.ts');
