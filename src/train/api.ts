@@ -11,8 +11,9 @@ import type { FitResult } from './fit.js';
 
 /** Model presets of the registry (`listPresets()`); a string is accepted too, and checked at run time. */
 export type PresetName =
-  | `resnet${18 | 34 | 50 | 101 | 152}` | `plain${18 | 34 | 50 | 101 | 152}`
-  | `resnet${20 | 32 | 44 | 56 | 110}-cifar` | `plain${20 | 32 | 44 | 56 | 110}-cifar`;
+  | `${'resnet' | 'plain' | 'preact-resnet'}${18 | 34 | 50 | 101 | 152}`
+  | `${'resnet' | 'plain' | 'preact-resnet'}${20 | 32 | 44 | 56 | 110}-cifar`
+  | 'wide-resnet50-2' | 'wide-resnet101-2' | 'wrn28-10-cifar';
 
 /**
  * A training configuration as written by hand (defaults are filled in by `runTraining`): the fields of

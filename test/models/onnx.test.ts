@@ -56,6 +56,8 @@ describe('ONNX export', () => {
   // dropout and the paper's 1×1 stride (resnet50 at 40).
   const cases: [string, number, Record<string, unknown>][] = [
     ['resnet18', 32, {}], ['resnet50', 32, {}], ['plain34', 32, {}], ['resnet20-cifar', 33, {}], ['resnet50', 40, { dropout: 0.5, stride: '1x1' }],
+    // h11models' switches: pre-activation blocks, a wide net, stochastic depth (identity in eval mode).
+    ['resnet20-cifar', 32, { preact: true, dropPathRate: 0.2 }], ['resnet18', 32, { preact: true, widthMultiplier: 2 }],
   ];
   for (const [preset, size, config] of cases) {
     it(`${preset} ${JSON.stringify(config)}: onnxruntime logits equal ablate's eval-mode logits within 1e-4, for two batch sizes`, async () => {

@@ -29,3 +29,17 @@ describe('CLI help', () => {
     assert.match(help, /--seed <n>\s+seed for weight initialisation/);
   });
 });
+
+describe('PresetName', () => {
+  it('names exactly the registry presets that ResNet presets spell', async () => {
+    const { listPresets } = await import('../../src/models/index.js');
+    // Compile-time list mirrored at run time: every registry preset must be assignable to PresetName.
+    const names: import('../../src/train/api.js').PresetName[] = [
+      'resnet18', 'plain34', 'preact-resnet50', 'resnet56-cifar', 'plain110-cifar', 'preact-resnet20-cifar', 'wide-resnet50-2', 'wrn28-10-cifar',
+    ];
+    for (const n of names) assert.ok(listPresets().includes(n), `${n} is not a preset`);
+    const expected = ['resnet', 'plain', 'preact-resnet'].flatMap((p) => [18, 34, 50, 101, 152].map((d) => `${p}${d}`).concat([20, 32, 44, 56, 110].map((d) => `${p}${d}-cifar`)))
+      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar']);
+    assert.deepEqual([...listPresets()].sort(), expected.sort(), 'PresetName (src/train/api.ts) is out of date with the preset registry');
+  });
+});

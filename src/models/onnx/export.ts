@@ -6,7 +6,7 @@
  */
 import { writeFileAtomic } from '../../util/atomic.js';
 import {
-  Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, Identity, InputLayer,
+  Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DropPath, Dropout, Flatten, GlobalAveragePooling2D, Identity, InputLayer,
   MaxPooling2D, ReLU, ZeroPadShortcut, type Layer, type Model, type Node,
 } from '../../nn/index.js';
 import { tensorToRaw } from '../weights.js';
@@ -131,8 +131,8 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
     const inputs = [x[0]!, g.weight(l, 'weight')];
     if (l.useBias) inputs.push(g.weight(l, 'bias'));
     g.op('Gemm', inputs, y, name, [{ name: 'transB', i: 1 }]);
-  } else if (l instanceof Dropout || l instanceof Identity) {
-    g.op('Identity', x, y, name); // dropout is the identity at inference
+  } else if (l instanceof Dropout || l instanceof DropPath || l instanceof Identity) {
+    g.op('Identity', x, y, name); // dropout and stochastic depth are the identity at inference
   } else if (l instanceof Add) {
     g.op(x.length === 2 ? 'Add' : 'Sum', x, y, name);
   } else if (l instanceof ZeroPadShortcut) {
@@ -149,7 +149,7 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
   } else {
     throw new OnnxExportError(
       `ONNX export does not support layer "${l.name}" of type ${l.className}: it knows Conv2D, BatchNormalization, ReLU, ` +
-        'MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dense, Dropout, Identity, Add and ZeroPadShortcut. ' +
+        'MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dense, Dropout, DropPath, Identity, Add and ZeroPadShortcut. ' +
         'Add a mapping for it in src/models/onnx/export.ts.',
     );
   }
