@@ -31,7 +31,15 @@ export function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')
+    .option('--dashboard', 'also serve the live dashboard (see `study serve`); it stays up after the study until Ctrl-C')
+    .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
+    .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
+  study.command('serve <dir>')
+    .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')
+    .option('--port <n>', 'port (default: a free port)')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1; 0.0.0.0 exposes the study to the network)')
+    .action(async (dir, o) => (await import('./commands/serve.js')).studyServeCommand(dir, o));
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
     .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));

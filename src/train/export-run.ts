@@ -4,7 +4,7 @@
  */
 import { createModel, loadWeights, exportOnnx, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
-import { readRunPlan, type RunCheckpoint, type RunPlan } from './run-folder.js';
+import { readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
 
 /** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
 export const ONNX_METADATA_KEYS = {

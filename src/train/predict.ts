@@ -10,7 +10,7 @@ import { decodeItem, IMAGE_EXT } from '../data/index.js';
 import { createModel, loadWeights, type ResNet } from '../models/index.js';
 import { invalidArg } from '../util/errors.js';
 import { imagesToTensor, normalize } from './batch-tensor.js';
-import { readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from './run-folder.js';
+import { readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from './run-plan.js';
 import { choosePrecision } from './run.js';
 import type { Precision } from './fit.js';
 import type { TrainConfig } from './config.js';

@@ -1,128 +1,246 @@
 /**
- * What a finished (or stopped) run folder says about using its model: architecture, weights, class names
- * and the preprocessing its images went through. `predict` and `export` read a run only through
- * `readRunPlan`, so a change of the run folder's format is handled in this one place.
+ * The files of a run folder, defined once for the training loop that writes them and the study
+ * report that reads them:
+ *
+ *   <run>/config.json     the run's resolved configuration (written by runTraining)
+ *   <run>/history.jsonl   one line per finished epoch
+ *   <run>/status.json     run state, sizes, timings, environment
+ *
+ * Writers are strict: a record that does not match its schema is a bug and is never written; every
+ * write is atomic. Readers are tolerant: a folder is often read while its run is still writing, or
+ * after a kill or a full disk, so what cannot be read becomes a warning, never a crash.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openDataset, resolveImageSize, type ResizeMode } from '../data/index.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
-import { readRunStatus } from './run-state.js';
-import { trainingSpec } from './run.js';
-import type { Normalization } from './batch-tensor.js';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic, writeJsonAtomic, overwriteInPlace, isDiskFull } from '../util/atomic.js';
+import { formatZodIssues } from '../util/zod-issues.js';
 
-/** Which weights of a run: the final model.pth, checkpoints/best.pth, checkpoints/last.pth, or a .pth path. */
-export type RunCheckpoint = 'model' | 'best' | 'last' | (string & {});
+export const CONFIG_FILE = 'config.json';
+export const HISTORY_FILE = 'history.jsonl';
+export const STATUS_FILE = 'status.json';
 
-/** The preprocessing a run's model expects, as stored in exported ONNX files too. */
-export interface Preprocessing {
-  /** Images are resized to this [height, width] ('stretch' ignores aspect ratio, 'center-crop' keeps it). */
-  imageSize: [number, number];
-  resize: ResizeMode;
-  /** Pixels are divided by 255 ('unit'), then for 'imagenet' also normalised with `mean` and `std`. */
-  normalization: Normalization;
-  mean: [number, number, number];
-  std: [number, number, number];
-  /** Tensor layout and channel order of the model input. */
-  layout: 'NCHW';
-  channels: 'RGB';
+export const configPath = (runDir: string): string => join(runDir, CONFIG_FILE);
+export const historyPath = (runDir: string): string => join(runDir, HISTORY_FILE);
+export const statusPath = (runDir: string): string => join(runDir, STATUS_FILE);
+
+function issuesOf(error: z.ZodError, limit = Infinity): string[] {
+  const all = formatZodIssues(error.issues).map((i) => `${i.path || '(root)'}: ${i.message}`);
+  return all.length > limit ? [...all.slice(0, limit), '…'] : all;
 }
 
-/** What `readRunPlan` returns: the run's config, model, classes, preprocessing and weights file. */
-export interface RunPlan {
-  dir: string;
-  config: TrainConfig;
-  /** Model preset name (config.model). */
-  model: string;
-  numClasses: number;
-  classNames: string[];
-  preprocessing: Preprocessing;
-  /** The weights file chosen. */
-  weights: string;
-}
-
-/** A run folder that is missing, incomplete or unreadable; the message says what was expected. */
-export class RunFolderError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunFolderError';
-  }
-}
-
-export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
-function readConfig(dir: string): TrainConfig {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new RunFolderError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
-  let raw: unknown;
+/** A JSON file's value, or why it could not be parsed; undefined when there is no such file. */
+export function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
+  if (!existsSync(path)) return undefined;
   try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    return { ok: true, value: JSON.parse(readFileSync(path, 'utf8')) };
   } catch (e) {
-    throw new RunFolderError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
+    return { ok: false, error: (e as Error).message };
   }
-  return parseTrainConfig(raw);
 }
 
-/** The weights file a run name stands for; `model` falls back to checkpoints/last.pth for a stopped run. */
-export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string {
-  const named = checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
-  const path = named === 'model' ? join(dir, 'model.pth') : named === 'best' || named === 'last' ? join(dir, 'checkpoints', `${named}.pth`) : resolve(named);
-  if (!existsSync(path)) {
-    throw new RunFolderError(`no weights at ${path}: ${named === 'best' ? 'the run has not saved a best checkpoint' : named === 'model' || named === 'last' ? 'the run has not saved any weights yet' : 'no such file'}`);
-  }
-  return path;
+// ---------------------------------------------------------------- history.jsonl
+
+/** A metric that went non-finite is written as null (JSON has no NaN). */
+const writtenMetric = z.number().nullable();
+/** Read back as a number: null (or the strings other writers use) become NaN/±Infinity. */
+// z.literal, not z.enum: an enum's declaration emits '-Infinity' as a computed key that strict consumers of the .d.ts reject.
+const readMetric = z.union([z.number(), z.null(), z.literal(['NaN', 'Infinity', '-Infinity'])])
+  .transform((v) => (v === null ? NaN : Number(v)));
+
+/**
+ * One line per finished epoch. The study report reads these names; keep them. Unknown extra fields
+ * (e.g. `top5`) are kept, so newer writers don't break older readers.
+ */
+export const HistoryRecordSchema = z.looseObject({
+  /** 1-based. */
+  epoch: z.number().int().min(1),
+  loss: writtenMetric,
+  accuracy: writtenMetric,
+  val_loss: writtenMetric.optional(),
+  val_accuracy: writtenMetric.optional(),
+  val_top5: writtenMetric.optional(),
+  lr: z.number().min(0),
+  epoch_time_s: z.number().min(0),
+  images_per_s: z.number().min(0),
+  /** Share of the epoch's wall time spent waiting for the input pipeline, 0..1. */
+  data_wait_fraction: z.number().min(0).max(1).optional(),
+});
+export type HistoryRecord = z.output<typeof HistoryRecordSchema>;
+
+const historyRowSchema = z.looseObject({
+  epoch: z.number().int().min(1),
+  loss: readMetric,
+  accuracy: readMetric,
+  val_loss: readMetric.optional(),
+  val_accuracy: readMetric.optional(),
+  val_top5: readMetric.optional(),
+  lr: readMetric,
+  epoch_time_s: z.number().min(0),
+  images_per_s: readMetric,
+  data_wait_fraction: readMetric.optional(),
+});
+/** A history line as read: every metric a number (NaN where the run diverged). */
+export type HistoryRow = z.output<typeof historyRowSchema>;
+
+/** The record as validated JSON; NaN/±Infinity become null. Throws for a record that breaks the schema. */
+export function checkHistoryRecord(record: HistoryRecord): HistoryRecord {
+  const r = HistoryRecordSchema.safeParse(JSON.parse(JSON.stringify(record)), { reportInput: true });
+  if (!r.success) throw new TypeError(`Invalid history record: ${issuesOf(r.error).join('; ')}`);
+  return r.data;
+}
+
+/** Rewrites history.jsonl with exactly these epochs (atomic: readers see the old file or the new one). */
+export function writeHistory(runDir: string, records: readonly HistoryRecord[]): void {
+  writeFileAtomic(historyPath(runDir), records.map((r) => JSON.stringify(checkHistoryRecord(r)) + '\n').join(''));
 }
 
 /**
- * Reads a run folder: config.json, class names and image size from status.json (written since runs
- * record them; for older runs the training data is opened to list its classes), and the weights path.
+ * Every readable epoch, ordered by epoch. An unreadable line (a torn write, hand editing) is skipped
+ * with a warning naming it; an epoch written twice keeps its last version.
  */
-export async function readRunPlan(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunPlan> {
-  const dir = resolve(runDir);
-  const config = readConfig(dir);
-  const spec = trainingSpec(config);
-  const recorded = readRunStatus(dir)?.dataset as { classNames?: unknown; imageSize?: unknown } | undefined;
-  let classNames: string[];
-  let size: { height: number; width: number };
-  const namesOk = Array.isArray(recorded?.classNames) && recorded.classNames.every((n) => typeof n === 'string');
-  const sizeOk = Array.isArray(recorded?.imageSize) && recorded.imageSize.length === 2;
-  if (namesOk && sizeOk) {
-    classNames = recorded!.classNames as string[];
-    const [h, w] = recorded!.imageSize as [number, number];
-    size = { height: h, width: w };
-  } else {
-    let ds;
+export function readHistory(runDir: string, warnings: string[] = []): HistoryRow[] {
+  const path = historyPath(runDir);
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const byEpoch = new Map<number, HistoryRow>();
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    const last = lines.slice(i + 1).every((l) => l.trim() === '');
+    let json: unknown;
     try {
-      ds = await openDataset(spec);
-    } catch (e) {
-      throw new RunFolderError(`run ${dir} does not record its class names (an older run) and its training data could not be opened to list them: ${(e as Error).message}`);
+      json = JSON.parse(line);
+    } catch {
+      warnings.push(last ? `${HISTORY_FILE}: last line is incomplete (run stopped mid-write?); ignored it`
+        : `${HISTORY_FILE} line ${i + 1}: not valid JSON; ignored it`);
+      return;
     }
-    try {
-      classNames = [...ds.classNames];
-      size = resolveImageSize(spec, ds);
-    } finally {
-      await ds.close();
+    const r = historyRowSchema.safeParse(json);
+    if (!r.success) {
+      warnings.push(`${HISTORY_FILE} line ${i + 1}: ${issuesOf(r.error, 3).join('; ')}; ignored it`);
+      return;
     }
+    byEpoch.set(r.data.epoch, r.data);
+  });
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+}
+
+// ---------------------------------------------------------------- status.json
+
+export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped'] as const;
+export type RunStatusKind = (typeof RUN_STATUSES)[number];
+
+const count = z.number().int().min(0);
+
+export const RunEnvSchema = z.looseObject({
+  ablateVersion: z.string(),
+  libtorchVersion: z.string(),
+  /** e.g. "cpu", "cuda:0 (NVIDIA H100)". */
+  device: z.string(),
+  threads: z.number().int().min(1),
+  precision: z.string(),
+  node: z.string(),
+  os: z.string(),
+  cpu: z.string(),
+});
+
+export const RunDatasetSchema = z.looseObject({
+  name: z.string(),
+  split: z.string(),
+  valSplit: z.string().optional(),
+  trainCount: count,
+  valCount: count,
+  /** Files that could not be decoded and were left out. */
+  skipped: count.optional(),
+  /** Class names in label order and the [height, width] images were resized to: what predict and export need (run-plan.ts). */
+  classNames: z.array(z.string()).optional(),
+  imageSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]).optional(),
+});
+
+/** What a study report needs to know about a run without opening its checkpoints. */
+export const RunStatusSchema = z.looseObject({
+  status: z.enum(RUN_STATUSES),
+  error: z.string().optional(),
+  /** Why a `stopped` run stopped (Ctrl-C, a full disk, …), in words a user can act on. */
+  reason: z.string().optional(),
+  /** ISO 8601. */
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  epochsDone: count,
+  epochsPlanned: count,
+  /** 1-based, like history.jsonl. */
+  bestEpoch: z.number().int().min(1).optional(),
+  bestValAccuracy: z.number().optional(),
+  params: count,
+  trainableParams: count,
+  nonTrainableParams: count.optional(),
+  macs: z.number().min(0).optional(),
+  flops: z.number().min(0).optional(),
+  trainTimeS: z.number().min(0),
+  imagesPerS: z.number().min(0).optional(),
+  env: RunEnvSchema,
+  dataset: RunDatasetSchema,
+});
+export type RunStatus = z.output<typeof RunStatusSchema>;
+export type RunEnv = z.output<typeof RunEnvSchema>;
+
+const runStatusReadSchema = RunStatusSchema.extend({
+  bestEpoch: z.number().int().optional(),
+  bestValAccuracy: readMetric.optional(),
+  imagesPerS: readMetric.optional(),
+  env: RunEnvSchema.partial(),
+  dataset: RunDatasetSchema.partial(),
+});
+/** status.json as read: the environment and dataset blocks may be incomplete (older or foreign writers). */
+export type RunStatusFile = z.output<typeof runStatusReadSchema>;
+
+function checkStatus(status: unknown): RunStatus {
+  const r = RunStatusSchema.safeParse(status, { reportInput: true });
+  if (!r.success) throw new TypeError(`Invalid run status to write:\n${issuesOf(r.error).map((l) => `  ${l}`).join('\n')}`);
+  return r.data;
+}
+
+/** undefined when the run has no readable status yet; why it is unreadable goes to `warnings`. */
+export function readRunStatus(runDir: string, warnings: string[] = []): RunStatusFile | undefined {
+  const j = readJson(statusPath(runDir));
+  if (!j) return undefined;
+  if (!j.ok) { warnings.push(`${STATUS_FILE}: unreadable (${j.error})`); return undefined; }
+  const r = runStatusReadSchema.safeParse(j.value);
+  if (!r.success) { warnings.push(`${STATUS_FILE}: ${issuesOf(r.error, 3).join('; ')}`); return undefined; }
+  return r.data;
+}
+
+/**
+ * Validates and writes status.json atomically. On a full disk the new copy cannot be made, so the
+ * existing file is overwritten in place (it needs no new blocks): a run that stops because the disk
+ * is full must still be able to say so.
+ */
+export function writeRunStatus(runDir: string, status: RunStatus | RunStatusFile): void {
+  const checked = checkStatus(status);
+  try {
+    writeJsonAtomic(statusPath(runDir), checked);
+  } catch (e) {
+    if (!isDiskFull(e) || !existsSync(statusPath(runDir))) throw e;
+    overwriteInPlace(statusPath(runDir), JSON.stringify(checked) + '\n');
   }
-  const numClasses = config.numClasses ?? classNames.length;
-  if (classNames.length !== numClasses) classNames = Array.from({ length: numClasses }, (_, i) => classNames[i] ?? String(i));
-  const normalization: Normalization = config.pretrained ? 'imagenet' : 'unit';
-  return {
-    dir,
-    config,
-    model: config.model,
-    numClasses,
-    classNames,
-    preprocessing: {
-      imageSize: [size.height, size.width],
-      resize: spec.resize,
-      normalization,
-      mean: normalization === 'imagenet' ? IMAGENET_MEAN : [0, 0, 0],
-      std: normalization === 'imagenet' ? IMAGENET_STD : [1, 1, 1],
-      layout: 'NCHW',
-      channels: 'RGB',
-    },
-    weights: runWeightsPath(dir, options.checkpoint),
-  };
+}
+
+/** Read, merge, validate, write. The run must already have a readable status. */
+export function updateRunStatus(runDir: string, patch: Partial<RunStatus> | ((s: RunStatusFile) => RunStatus | RunStatusFile)): RunStatus {
+  const warnings: string[] = [];
+  const current = readRunStatus(runDir, warnings);
+  if (!current) throw new Error(`Cannot update ${statusPath(runDir)}: ${warnings[0] ?? 'the run has no status file yet'}`);
+  const next = checkStatus(typeof patch === 'function' ? patch(current) : { ...current, ...patch });
+  writeRunStatus(runDir, next);
+  return next;
+}
+
+// ---------------------------------------------------------------- config.json
+
+/** The run's config as a plain object, or undefined (with a warning when the file exists but cannot be read). */
+export function readRunConfig(runDir: string, warnings: string[] = []): Record<string, unknown> | undefined {
+  const c = readJson(configPath(runDir));
+  if (c?.ok && typeof c.value === 'object' && c.value !== null && !Array.isArray(c.value)) return c.value as Record<string, unknown>;
+  if (c) warnings.push(`${CONFIG_FILE}: ${c.ok ? 'not a JSON object' : `unreadable (${c.error})`}`);
+  return undefined;
 }

@@ -5,7 +5,7 @@ import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupport
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
 import { createModel, loadWeights, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
@@ -14,6 +14,8 @@ import { ablateVersion } from '../util/version.js';
 import type { Normalization } from './batch-tensor.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
+import { hasTrainingCheckpoint } from './checkpoint.js';
+import type { LoadReport } from '../nn/index.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -109,7 +111,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const precision = choosePrecision(cfg.precision, device);
   const hash = configHash(cfg);
   const prev = readRunStatus(o.runDir);
-  const resume = (o.resume ?? false) && existsSync(join(o.runDir, 'checkpoints', 'last.pth'));
+  const resume = (o.resume ?? false) && hasTrainingCheckpoint(o.runDir);
   const startedAt = new Date().toISOString();
   const info = engineInfo();
   const baseStatus: RunStatus = {
@@ -142,7 +144,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           throw new Error(`pretrained weights ${cfg.pretrained}: ${e.message}`); // which file, when a study has many
         });
         const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
-        if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
+        if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model}: ${describeNoMatch(report)}`);
         log(`pretrained weights from ${cfg.pretrained}: loaded ${report.loaded.length} tensors` +
           (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
       }
@@ -203,7 +205,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       model.dispose();
     }
   } catch (e) {
-    writeRunStatus(o.runDir, { ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    // A full disk stops the run (its last good checkpoint is intact; the same command continues it once
+    // there is space); anything else is a failure of the run itself.
+    const ended = isDiskFull(e) ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
+    writeRunStatus(o.runDir, { ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
     throw e;
   } finally {
     await data?.train.close();
@@ -230,3 +235,15 @@ function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: numb
   return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
 }
 
+/** Why no tensor of a checkpoint fits the model: only the kinds of mismatch there are, each with examples. */
+function describeNoMatch(report: LoadReport): string {
+  const few = (keys: string[]) => `${keys.slice(0, 4).join(', ')}${keys.length > 4 ? `, … ${keys.length - 4} more` : ''}`;
+  const parts: string[] = [];
+  if (report.mismatched.length) {
+    const shown = report.mismatched.slice(0, 4).map((m) => `${m.key} is [${m.received.join(', ')}] in the file but [${m.expected.join(', ')}] in the model`);
+    parts.push(`mis-shaped keys (${report.mismatched.length}): ${shown.join('; ')}${report.mismatched.length > 4 ? '; …' : ''}`);
+  }
+  if (report.unexpected.length) parts.push(`keys the model does not have (${report.unexpected.length}): ${few(report.unexpected)}`);
+  if (report.missing.length) parts.push(`model keys missing from the file (${report.missing.length}): ${few(report.missing)}`);
+  return parts.join('; ') || 'the file holds no tensors';
+}

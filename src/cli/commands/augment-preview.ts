@@ -36,7 +36,7 @@ export async function augmentPreviewCommand(f: PreviewFlags): Promise<void> {
     // A preset name, or a YAML/JSON list such as "[flip, {brightness: 0.2}, {cutmix: {alpha: 1}}]".
     const augment = /^[\[{]/.test(f.augment.trim()) ? parseYaml(f.augment) : f.augment;
     const r = await renderAugmentPreview({ ...batch, classNames: ds.classNames }, augment, { seed: Number(f.seed), out: resolve(f.out), numClasses: ds.classNames.length });
-    console.log(`${resolve(f.out)} (${r.width}×${r.height}): ${r.captions.length} samples, originals above their augmented versions`);
+    console.log(`${resolve(f.out)} (${r.width}×${r.height}): ${r.captions.length} samples, each original left of its augmented version`);
   } finally {
     await images.close();
     await ds.close();

@@ -1,5 +1,5 @@
 import { Predictor, labelledAccuracy, type Prediction } from '../../train/predict.js';
-import { RunFolderError } from '../../train/run-folder.js';
+import { RunFolderError } from '../../train/run-plan.js';
 import { ProgressBar } from '../../train/progress.js';
 import type { TrainConfig } from '../../train/config.js';
 import { UsageError } from '../errors.js';
