@@ -35,7 +35,8 @@ node native/find-libtorch.cjs check >&2
 # 2. npm dependencies
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund >&2
+  # onnxruntime-node (a test dependency) would fetch its CUDA provider from outside the npm registry.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >&2
 fi
 
 # 3. native addon (rebuilt when a source, the build config or the libtorch location changes). The sources are

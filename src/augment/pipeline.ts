@@ -35,6 +35,7 @@ export interface AugmentResult {
   info: AugmentInfo;
 }
 
+/** A built augmentation pipeline: applies its ops to a batch of images and labels (see `buildAugmentPipeline`). */
 export interface AugmentPipeline {
   readonly ops: readonly AugmentOp[];
   readonly numClasses: number;

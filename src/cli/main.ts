@@ -6,7 +6,7 @@ import { ablateVersion } from '../util/version.js';
 import { UsageError } from './errors.js';
 export { UsageError };
 
-function buildProgram(): Command {
+export function buildProgram(): Command {
   const program = new Command('ablate')
     .description('Ablation studies of deep image classifiers (ResNet vs PlainNet, augmentation) on libtorch')
     .version(ablateVersion())
@@ -54,14 +54,14 @@ function buildProgram(): Command {
     .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
-    .option('--epochs <n>')
-    .option('--batch-size <n>')
-    .option('--lr <x>')
+    .option('--epochs <n>', 'passes over the training data (default 10)')
+    .option('--batch-size <n>', 'images per optimizer step (default 32)')
+    .option('--lr <x>', 'learning rate (default 0.01)')
     .option('--augment <spec>', 'augmentation preset: none, standard, cutmix, mixup, standard+cutmix')
     .option('--precision <p>', 'auto, fp32 or bf16')
     .option('--device <device>', 'cpu, cuda or cuda:N')
-    .option('--threads <n>')
-    .option('--seed <n>')
+    .option('--threads <n>', 'CPU threads (default: all cores, or ABLATE_THREADS)')
+    .option('--seed <n>', 'seed for weight initialisation, data order and augmentation (default 0)')
     .option('--set <key=value...>', 'override any config field')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint')
@@ -80,7 +80,7 @@ Data and weights (config fields, or --set key=value):
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')
-    .description('evaluate a checkpoint on a dataset split: accuracy, per-class accuracy, confusion matrix')
+    .description('evaluate a checkpoint on a dataset split: accuracy, per-class precision/recall/F1, confusion matrix, most confident mistakes')
     .option('--run <dir>', 'a run folder: its model, data, image size and normalisation, on its validation split')
     .option('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision); with --run also model, best or last (default model, else last)')
     .option('--model <preset>', 'model preset the checkpoint belongs to (without --run)')
@@ -93,7 +93,28 @@ Data and weights (config fields, or --set key=value):
     .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s, else auto)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')
+    .option('--out <dir>', 'folder for confusion-matrix.png, misclassified.png and classification.json (default: <run>/eval with --run)')
     .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
+
+  program.command('predict <inputs...>')
+    .description('classify images (files and/or folders, searched recursively) with a trained run: top-k classes and probabilities')
+    .option('--run <dir>', 'the run folder: its model, class names, image size and normalisation')
+    .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
+    .option('--top-k <k>', 'classes shown per image', '5')
+    .option('--batch-size <n>', 'images per forward pass (default: the run\'s batch size)')
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV (one row per image)')
+    .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s)')
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s)')
+    .action(async (inputs, o) => (await import('./commands/predict.js')).predictCommand(inputs, o));
+
+  program.command('export')
+    .description('write a trained run\'s model as ONNX (opset 13, dynamic batch; class names and preprocessing in its metadata)')
+    .option('--run <dir>', 'the run folder')
+    .option('--format <format>', 'output format (onnx)', 'onnx')
+    .option('--out <file>', 'output file', 'model.onnx')
+    .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
+    .action(async (o) => (await import('./commands/export.js')).exportCommand(o));
 
   program.command('summary [model]')
     .description('print a Keras-style summary of a model: a preset, or a spec such as \'{preset: resnet56-cifar, preact: true}\'')
@@ -131,6 +152,10 @@ Data and weights (config fields, or --set key=value):
     .description('libtorch version, CUDA/cuDNN versions, GPUs, threads and bf16 support')
     .option('--json', 'print the same as JSON')
     .action(async (o) => (await import('./commands/info.js')).infoCommand(o));
+
+  program.command('build-native')
+    .description('build the native addon against libtorch (what installing the package does; run it after installing libtorch)')
+    .action(async () => (await import('./commands/build-native.js')).buildNativeCommand());
 
   return program;
 }

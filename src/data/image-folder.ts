@@ -8,7 +8,7 @@ import { hashOrder } from './random.js';
 import { isSplitFolderName } from './layouts.js';
 import type { BadFile, Dataset, SourceName } from './types.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
+export const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
 
 export interface ImageFolderOptions {
   /** Keep only files whose first 10 bytes contain "JFIF", the filter TFDS applies to cats_vs_dogs. */

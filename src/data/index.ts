@@ -4,7 +4,7 @@ export type { DataSource } from './dataset-base.js';
 export { SubsetDataset, ConcatDataset } from './dataset-base.js';
 export { parseSplit, resolveRange, type SplitPart } from './split.js';
 export { permutation, hashOrder, mulberry32, seedFrom } from './random.js';
-export { openImageFolder, hasJfifHeader, type ImageFolderOptions } from './image-folder.js';
+export { openImageFolder, hasJfifHeader, IMAGE_EXT, type ImageFolderOptions } from './image-folder.js';
 export { openTfds } from './tfds.js';
 export { decodeExample, encodeExample, type ExampleFeatures, type FeatureValue } from './tf-example.js';
 export { scanTfRecords, frameTfRecord } from './tfrecord.js';

@@ -12,6 +12,7 @@ import { findTfdsVersionDir, openTfds } from './tfds.js';
 import { ensureDataset, isDownloadable, type EnsureOptions } from './catalogue.js';
 import type { Dataset } from './types.js';
 
+/** The dataset sources ablate reads. */
 export const SOURCE_NAMES = ['image-folder', 'cats_vs_dogs', 'tfds', 'stanford_dogs', 'cifar10', 'cifar100', 'generated'] as const;
 
 const posInt = (max: number) => z.number().int().min(1).max(max);
@@ -75,7 +76,9 @@ export const DataSpecSchema = z
     }
   });
 
+/** A data spec as written in configs and study files: source, path, split, image size, cache settings. */
 export type DataSpecInput = z.input<typeof DataSpecSchema>;
+/** A data spec after validation, with defaults filled in. */
 export type DataSpec = z.output<typeof DataSpecSchema>;
 
 /** Validate a data spec, throwing one TypeError that lists every problem as `where.field: message`. */

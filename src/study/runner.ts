@@ -21,6 +21,7 @@ import { LiveView, readProgress } from './live-view.js';
 import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
 import { preflightData } from './preflight-data.js';
 
+/** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
   dataPath?: string;
   out?: string;
@@ -44,6 +45,7 @@ export interface StudyRunOptions {
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
 }
 
+/** How each run of a study ended, and where the report was written. */
 export interface StudyRunResult {
   dir: string;
   study: ExpandedStudy;

@@ -101,9 +101,11 @@ export function tensor(data: AnyTypedArray | NestedNumbers[] | number, shape?: n
   return wrap(native.from_buffer(values, shp, dt) as Handle);
 }
 
+/** A tensor of zeros. */
 export function zeros(shape: number[], o: CreateOptions = {}): Tensor {
   return wrap(native.zeros(checkDims(shape), checkDType(o.dtype), o.device ?? null));
 }
+/** A tensor of ones. */
 export function ones(shape: number[], o: CreateOptions = {}): Tensor {
   return wrap(native.ones(checkDims(shape), checkDType(o.dtype), o.device ?? null));
 }
@@ -126,6 +128,7 @@ export function arange(start: number, end?: number, step = 1, o: CreateOptions =
 export function rand(shape: number[], o: RandomOptions = {}): Tensor {
   return wrap(native.rand(checkDims(shape), checkDType(o.dtype), o.device ?? null, o.generator?.native ?? null));
 }
+/** A tensor of standard normal samples (from `generator`, or the global one). */
 export function randn(shape: number[], o: RandomOptions = {}): Tensor {
   return wrap(native.randn(checkDims(shape), checkDType(o.dtype), o.device ?? null, o.generator?.native ?? null));
 }

@@ -16,6 +16,7 @@ export interface CudaDevice {
   bf16: boolean;
 }
 
+/** What `engineInfo()` reports about libtorch: version, threads, CUDA and bf16 support. */
 export interface EngineInfo {
   libtorch: string;
   /** CUDA is usable: this libtorch has CUDA and at least one GPU is visible. */
@@ -85,10 +86,12 @@ export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw invalidArg('threads', 'a positive integer', n);
   native.set_num_threads(n);
 }
+/** The number of CPU threads libtorch uses. */
 export function getNumThreads(): number {
   return native.get_num_threads() as number;
 }
 
+/** Whether this libtorch build has CUDA and a GPU is visible. */
 export function cudaAvailable(): boolean {
   return nativeVersion().cuda && (native.cuda_device_count() as number) > 0;
 }
@@ -110,6 +113,7 @@ export function cpuSupportsBf16(): boolean {
   return cpuBf16;
 }
 
+/** libtorch version, threads, CUDA devices and bf16 support of this machine. */
 export function engineInfo(): EngineInfo {
   const v = nativeVersion();
   return {

@@ -92,7 +92,8 @@ export class ProgressBar {
     return typeof c === 'number' && c > 0 ? c : this.defaultColumns;
   }
 
-  startEpoch(epoch: number, epochs: number, totalSteps: number): void {
+  /** `title` replaces the "Epoch i/n" header line (other loops, e.g. prediction, reuse the bar). */
+  startEpoch(epoch: number, epochs: number, totalSteps: number, title?: string): void {
     if (!Number.isInteger(totalSteps) || totalSteps < 1) throw invalidArg('totalSteps', 'a positive integer', totalSteps);
     this.total = totalSteps;
     this.startedAt = this.now();
@@ -100,7 +101,7 @@ export class ProgressBar {
     this.lastLoggedBucket = 0;
     this.drawnOnLine = false;
     this.stepOffset = undefined;
-    this.stream.write(`Epoch ${epoch + 1}/${epochs}\n`);
+    this.stream.write(`${title ?? `Epoch ${epoch + 1}/${epochs}`}\n`);
   }
 
   /**

@@ -7,6 +7,7 @@ import { createModel, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
+import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
@@ -18,6 +19,7 @@ import { defaultValidation } from './validation-choice.js';
 import { isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint } from './checkpoint.js';
 
+/** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
   runDir: string;
   /** Continue from checkpoints/last.pth when it exists (studies always do). */
@@ -169,6 +171,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
           classes: data.classNames.length,
           classCounts: { train: classCounts(data.train), ...(data.val ? { val: classCounts(data.val) } : {}) },
+          // What predict and export need to use the model without the training data (see run-folder.ts).
+          classNames: [...data.classNames],
+          imageSize: [size.height, size.width],
         },
         normalization: norm,
         ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
@@ -183,6 +188,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
         runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash,
       });
+      if (data.val && result.status === 'ok') {
+        // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
+        await writeRunErrorAnalysis(o.runDir, model, data.val, { numClasses, precision, device, normalization, batchSize: cfg.batchSize, classNames: data.classNames })
+          .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
+      }
       const last = result.history[result.history.length - 1];
       const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
       status = {
