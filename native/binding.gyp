@@ -8,6 +8,7 @@
         "src/nn_ops.cc",
         "src/optim_ops.cc",
         "src/runtime_ops.cc",
+        "src/device_ops.cc",
         "src/dist_ops.cc"
       ],
       "include_dirs": [

@@ -5,10 +5,10 @@ import { ZipStore } from './stores/zip-store.js';
 import type { ByteStore, StoreEntry } from './stores/store.js';
 import { FileDataset, mapLimit, sourceFromSplits, type DataSource, type LabeledEntry } from './dataset-base.js';
 import { hashOrder } from './random.js';
+import { isSplitFolderName } from './layouts.js';
 import type { BadFile, Dataset, SourceName } from './types.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
-const SPLIT_DIR_NAMES = new Set(['train', 'training', 'val', 'valid', 'validation', 'test', 'testing']);
+export const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
 
 export interface ImageFolderOptions {
   /** Keep only files whose first 10 bytes contain "JFIF", the filter TFDS applies to cats_vs_dogs. */
@@ -65,7 +65,7 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
     const names = [...roots.keys()];
     const parent = (r: string): string => r.split('/').slice(0, -1).join('/');
     const base = (r: string): string => r.split('/').pop()!;
-    const splitLike = names.every((r) => parent(r) === parent(names[0]!) && SPLIT_DIR_NAMES.has(base(r).toLowerCase()));
+    const splitLike = names.every((r) => parent(r) === parent(names[0]!) && isSplitFolderName(base(r)));
     if (!splitLike) {
       throw new Error(`Expected one folder of class folders in ${path} but found several: ${names.map((n) => n || '.').slice(0, 6).join(', ')}; point the path at one of them`);
     }

@@ -19,7 +19,10 @@ import { writeStudyReport, type WrittenReport } from './report/index.js';
 import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
+import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
+import { preflightData } from './preflight-data.js';
 
+/** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
   dataPath?: string;
   out?: string;
@@ -51,6 +54,7 @@ export interface StudyRunOptions {
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
 }
 
+/** How each run of a study ended, and where the report was written. */
 export interface StudyRunResult {
   dir: string;
   study: ExpandedStudy;
@@ -236,6 +240,10 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     }
     todo.push(run);
   }
+  if (todo.length) {
+    const n = await preflightData(todo, { log, signal: o.signal });
+    log(`data: ${n} distinct dataset split${n === 1 ? '' : 's'} opened and checked`);
+  }
   // Runs another live process still holds (a worker of a killed runner finishing its step) go last.
   const held = new Set(todo.filter((r) => runHolder(join(dir, r.name))).map((r) => r.name));
   todo.sort((a, b) => Number(held.has(a.name)) - Number(held.has(b.name)));
@@ -257,6 +265,11 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   }
   if (diskFull) throw new Error(`disk full: ${diskFull}; free some space and run the same command again`);
 
+  // GPUs are counted (loading libtorch) only when parallel runs ask for a plain `cuda`.
+  const studyDevice = o.device ?? (todo.every((r) => r.config.device === 'cuda') ? 'cuda' : undefined);
+  const gpuCount = parallel > 1 && studyDevice === 'cuda' ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
+  const gpuNote = gpuSharingNote(studyDevice, parallel, gpuCount);
+  if (gpuNote) log(gpuNote);
   const ran: string[] = [];
   const failed: string[] = [];
   const interruptedRuns: string[] = [];
@@ -309,7 +322,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   };
   const pending = [...todo];
   let position = 0;
-  const claimLoop = async (c: RunClaims): Promise<void> => {
+  const claimLoop = async (c: RunClaims, slot: number): Promise<void> => {
     while (!interrupted && !diskFull) {
       for (let i = pending.length - 1; i >= 0; i--) if (isDone(pending[i]!.name)) pending.splice(i, 1);
       if (pending.length === 0) return;
@@ -328,7 +341,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       pending.splice(pending.indexOf(picked.run), 1);
       mine.add(picked.run.name);
       try {
-        await runOne(picked.run, ++position, picked.takenOver);
+        await runOne(picked.run, ++position, slot, picked.takenOver);
       } finally {
         if (mine.delete(picked.run.name)) c.release(picked.run.name);
       }
@@ -338,7 +351,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   /** Run folders this runner holds until their worker takes them over. */
   const claimed = new Set<string>();
 
-  const runOne = async (run: PlannedRun, position: number, takenOver?: boolean): Promise<void> => {
+  const runOne = async (run: PlannedRun, position: number, slot: number, takenOver?: boolean): Promise<void> => {
     const runDir = join(dir, run.name);
     const tag = `[${position}/${todo.length}] ${run.name}`;
     // The worker whose claim went stale may have died on another host, where its run lock cannot be
@@ -368,17 +381,19 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     claimed.add(runDir);
     const releaseClaim = claim.release;
     try {
-      await trainRun(run, runDir, tag);
+      await trainRun(run, runDir, tag, slot);
     } finally {
       claimed.delete(runDir);
       releaseClaim(); // only while still ours: the worker normally took the lock over and released it
     }
   };
 
-  const trainRun = async (run: PlannedRun, runDir: string, tag: string): Promise<void> => {
+  const trainRun = async (run: PlannedRun, runDir: string, tag: string, slot: number): Promise<void> => {
     mkdirSync(runDir, { recursive: true });
     const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
-    const config = { ...run.config, threads, ...(o.device ? { device: o.device } : {}) };
+    // With several GPUs each parallel slot trains on its own.
+    const device = deviceForSlot(o.device ?? (run.config.device as string | undefined), slot, parallel, gpuCount);
+    const config = { ...run.config, threads, ...(device ? { device } : {}) };
     if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
@@ -463,13 +478,13 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 
   try {
     if (claims) {
-      await Promise.all(Array.from({ length: parallel }, () => claimLoop(claims)));
+      await Promise.all(Array.from({ length: parallel }, (_, slot) => claimLoop(claims, slot)));
     } else {
       let next = 0;
-      const workers = Array.from({ length: parallel }, async () => {
+      const workers = Array.from({ length: parallel }, async (_, slot) => {
         while (next < todo.length && !interrupted && !diskFull) {
           const i = next++;
-          await runOne(todo[i]!, i + 1);
+          await runOne(todo[i]!, i + 1, slot);
         }
       });
       await Promise.all(workers);

@@ -7,9 +7,10 @@
 import { existsSync } from 'node:fs';
 import type { z } from 'zod';
 import { validateTrainConfig } from '../train/config.js';
-import { DataSpecSchema, GeneratedSpecSchema, parseSplit } from '../data/index.js';
+import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, parseSplit } from '../data/index.js';
 import { AugmentSpecSchema } from '../augment/index.js';
 import { listPresets } from '../models/index.js';
+import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { describe } from '../util/errors.js';
 import { formatZodIssues } from '../util/zod-issues.js';
 import { didYouMean } from './spec-issues.js';
@@ -69,6 +70,22 @@ function fileProblem(path: string, file: unknown, what: string): ConfigProblem |
   return { path, message: `expected ${what}, received ${describe(file)} (nothing exists there)` };
 }
 
+/** `pretrained:` is a file that exists, a weights name this model has (imagenet, IMAGENET1K_V2), or a torchvision file name. */
+function pretrainedProblem(config: PlainObject): ConfigProblem | undefined {
+  const spec = config.pretrained;
+  if (typeof spec !== 'string' || spec === '' || existsSync(spec) || hubWeightsByFileName(spec)) return undefined;
+  if (isWeightsName(spec)) {
+    if (typeof config.model !== 'string') return undefined;
+    try {
+      lookupHubWeights(spec, config.model);
+      return undefined;
+    } catch (e) {
+      return { path: 'pretrained', message: (e as Error).message.replace(/^Expected/, 'expected') };
+    }
+  }
+  return fileProblem('pretrained', spec, 'a PyTorch .pth weights file that exists, "imagenet", or a torchvision weights name (IMAGENET1K_V1, IMAGENET1K_V2)');
+}
+
 /** Every problem any layer would find in this run config; [] when it is ready to train. */
 export function checkRunConfig(config: PlainObject, o: CheckRunOptions = {}): ConfigProblem[] {
   const problems: ConfigProblem[] = validateTrainConfig(config).map((i) => ({ path: i.path, message: i.message }));
@@ -91,11 +108,12 @@ export function checkRunConfig(config: PlainObject, o: CheckRunOptions = {}): Co
   }
 
   if (o.checkFiles !== false) {
-    if (data && data.source !== 'generated') {
+    // A fetchable dataset named without a path (source: cifar10) is fetched in the pre-flight, not checked here.
+    if (data && data.source !== 'generated' && !(data.path === undefined && isDownloadable(data.source as string))) {
       const p = fileProblem('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
       if (p) problems.push(p);
     }
-    const p = fileProblem('pretrained', config.pretrained, 'a PyTorch .pth weights file that exists');
+    const p = pretrainedProblem(config);
     if (p) problems.push(p);
   }
   return problems;

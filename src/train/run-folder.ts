@@ -44,7 +44,8 @@ export function readJson(path: string): { ok: true; value: unknown } | { ok: fal
 /** A metric that went non-finite is written as null (JSON has no NaN). */
 const writtenMetric = z.number().nullable();
 /** Read back as a number: null (or the strings other writers use) become NaN/±Infinity. */
-const readMetric = z.union([z.number(), z.null(), z.enum(['NaN', 'Infinity', '-Infinity'])])
+// z.literal, not z.enum: an enum's declaration emits '-Infinity' as a computed key that strict consumers of the .d.ts reject.
+const readMetric = z.union([z.number(), z.null(), z.literal(['NaN', 'Infinity', '-Infinity'])])
   .transform((v) => (v === null ? NaN : Number(v)));
 
 /**
@@ -161,6 +162,9 @@ export const RunDatasetSchema = z.looseObject({
   skipped: count.optional(),
   /** Images per class actually used, per split: `{ train: { cat: 120, dog: 118 }, val: {...} }`. */
   classCounts: z.record(z.string(), z.record(z.string(), count)).optional(),
+  /** Class names in label order and the [height, width] images were resized to: what predict and export need (run-plan.ts). */
+  classNames: z.array(z.string()).optional(),
+  imageSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]).optional(),
 });
 
 /** What a study report needs to know about a run without opening its checkpoints. */

@@ -1,23 +1,28 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
-import { createModel, loadWeights, resolveModelConfig } from '../models/index.js';
+import { createModel, resolveModelConfig } from '../models/index.js';
 import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
+import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
 import type { Normalization } from './batch-tensor.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
+import { loadPretrained, runNormalization } from './pretrained.js';
+import { defaultValidation } from './validation-choice.js';
+import { isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
 
+/** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
   runDir: string;
   /** Continue from checkpoints/last.pth when it exists (studies always do). */
@@ -30,7 +35,7 @@ export interface RunOptions {
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
-  const fast = device.startsWith('cuda') || cpuSupportsBf16();
+  const fast = deviceSupportsBf16(device); // GPUs from Ampere (compute 8.0) on, or CPUs with AVX-512 BF16/AMX
   if (requested === 'fp32' || (requested === 'auto' && !fast)) return { autocast: false, channelsLast: false, label: 'fp32' };
   return { autocast: true, channelsLast: true, label: 'bf16' };
 }
@@ -71,12 +76,17 @@ export function imageCacheDir(spec: DataSpec, ds: Dataset): string | null {
     ? null : (spec.cacheDir ?? defaultCacheDir());
 }
 
-async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<OpenedData> {
+async function openData(cfg: TrainConfig, log: (l: string) => void, signal?: AbortSignal): Promise<OpenedData> {
   const spec = trainingSpec(cfg);
-  const trainDs = await openDataset(spec);
+  const trainDs = await openDataset(spec, { log, signal });
   let valDs: Dataset | undefined;
-  const valSpec = validationSpec(cfg);
-  if (valSpec) valDs = await openDataset(valSpec);
+  let valSpec = validationSpec(cfg);
+  if (!valSpec) {
+    const choice = await defaultValidation(spec, { log, signal });
+    valSpec = choice.spec;
+    if (choice.note) log(choice.note);
+  }
+  if (valSpec) valDs = await openDataset(valSpec, { log, signal });
   const size = resolveImageSize(spec, trainDs);
   const cacheDir = imageCacheDir(spec, trainDs);
   const prep = (ds: Dataset, what: string) => {
@@ -117,6 +127,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   cfg.threads ??= (o.resume ? threadsOfRun(o.runDir) : undefined) ?? Math.max(1, Math.floor(defaultThreads() / (launch?.localWorldSize ?? 1)));
   setNumThreads(cfg.threads);
   const device = resolveDevice(launch && cfg.device === 'cuda' ? `cuda:${launch.localRank}` : cfg.device);
+  // Fixed input shapes: let cuDNN time its convolution algorithms once and keep the fastest.
+  if (device !== 'cpu') setCudnnBenchmark(true);
   // Rank 0 alone writes the run folder; the others share it (a shared filesystem across nodes).
   const writeStatus = (st: RunStatus) => { if (main) writeRunStatus(o.runDir, st); };
   const precision = choosePrecision(cfg.precision, device);
@@ -146,20 +158,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let data: OpenedData | undefined;
   let status: RunStatus = baseStatus;
   try {
-    data = await openData(cfg, log);
+    data = await openData(cfg, log, o.signal);
     const numClasses = cfg.numClasses ?? data.classNames.length;
     const model = createModel(cfg.model, { numClasses, seed: cfg.seed, device });
     try {
-      if (cfg.pretrained && !resume) {
-        if (!existsSync(cfg.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${cfg.pretrained}`);
-        const report = await loadWeights(model, cfg.pretrained, { strict: false }).catch((e: Error) => {
-          throw new Error(`pretrained weights ${cfg.pretrained}: ${e.message}`); // which file, when a study has many
-        });
-        const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
-        if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model}: ${describeNoMatch(report)}`);
-        log(`pretrained weights from ${cfg.pretrained}: loaded ${report.loaded.length} tensors` +
-          (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
-      }
+      const pretrained = cfg.pretrained && !resume ? await loadPretrained(model, cfg.pretrained, cfg.model, { log, signal: o.signal }) : undefined;
+      const norm = runNormalization(cfg.pretrained, cfg.model);
       const counts = model.countParams();
       const size = resolveImageSize(data.spec, data.trainDs);
       const cost = model.flops([size.height, size.width]);
@@ -179,12 +183,17 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
           classes: data.classNames.length,
           classCounts: { train: classCounts(data.train), ...(data.val ? { val: classCounts(data.val) } : {}) },
+          // What predict and export need to use the model without the training data (see run-folder.ts).
+          classNames: [...data.classNames],
+          imageSize: [size.height, size.width],
         },
+        normalization: norm,
+        ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
       } as RunStatus;
       requireEveryClass(data.train, data.trainDs, log);
       writeStatus(status);
       const augment = buildAugment(cfg, numClasses, size);
-      const normalization: Normalization = cfg.pretrained ? 'imagenet' : 'unit';
+      const normalization: Normalization = norm.kind;
       // batchSize is per rank, as in PyTorch DDP: the global batch is batchSize × worldSize.
       const shard = dp ? { rank: dp.rank, worldSize: dp.worldSize } : undefined;
       const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false, shard });
@@ -193,6 +202,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
         runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash, parallel: dp,
       });
+      if (data.val && result.status === 'ok' && main) {
+        // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
+        await writeRunErrorAnalysis(o.runDir, model, data.val, { numClasses, precision, device, normalization, batchSize: cfg.batchSize, classNames: data.classNames })
+          .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
+      }
       const last = result.history[result.history.length - 1];
       const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
       status = {
@@ -275,23 +289,11 @@ export function preflight(cfg: TrainConfig): void {
   trainingSpec(cfg);
   validationSpec(cfg);
   parseAugmentSpec(cfg.augment);
+  if (cfg.pretrained && isWeightsName(cfg.pretrained) && !existsSync(cfg.pretrained)) lookupHubWeights(cfg.pretrained, cfg.model);
 }
 
 function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
   const spec = parseAugmentSpec(cfg.augment);
   if (spec.length === 0) return undefined;
   return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
-}
-
-/** Why no tensor of a checkpoint fits the model: only the kinds of mismatch there are, each with examples. */
-function describeNoMatch(report: LoadReport): string {
-  const few = (keys: string[]) => `${keys.slice(0, 4).join(', ')}${keys.length > 4 ? `, … ${keys.length - 4} more` : ''}`;
-  const parts: string[] = [];
-  if (report.mismatched.length) {
-    const shown = report.mismatched.slice(0, 4).map((m) => `${m.key} is [${m.received.join(', ')}] in the file but [${m.expected.join(', ')}] in the model`);
-    parts.push(`mis-shaped keys (${report.mismatched.length}): ${shown.join('; ')}${report.mismatched.length > 4 ? '; …' : ''}`);
-  }
-  if (report.unexpected.length) parts.push(`keys the model does not have (${report.unexpected.length}): ${few(report.unexpected)}`);
-  if (report.missing.length) parts.push(`model keys missing from the file (${report.missing.length}): ${few(report.missing)}`);
-  return parts.join('; ') || 'the file holds no tensors';
 }

@@ -126,7 +126,8 @@ describe('study recovery: kill -9 of the runner or of a worker, two runners at o
     assert.match(full.output, /free some space and run the same command again: finished runs are kept, the others resume/);
     const st = statusOf(join(out, RUNS[0]!));
     assert.equal(st.status, 'stopped', JSON.stringify(st));
-    assert.match(String(st.reason), /^disk full: .*(ENOSPC|no space left on device)/);
+    // The run records the file it could not write and the space it needed (src/util/atomic.ts).
+    assert.match(String(st.reason), /^no space left on the device to write .*resnet20-cifar-seed0.*: it needs .* are free there \(ENOSPC/);
     assert.equal(existsSync(join(out, RUNS[1]!, 'status.json')), false, 'no further run was started on a full disk');
     assert.equal(locked(join(out, RUNS[0]!)), false);
 

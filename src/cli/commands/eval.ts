@@ -3,10 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createModel, loadWeights } from '../../models/index.js';
 import { openDataset, parseDataSpec, prepareImages, resolveImageSize, DataLoader, type DataSpec } from '../../data/index.js';
 import { evaluate } from '../../train/evaluate.js';
+import { classificationReport, formatClassificationReport, writeErrorAnalysis } from '../../train/error-analysis.js';
 import { choosePrecision, imageCacheDir, trainingSpec, validationSpec } from '../../train/run.js';
 import { parseTrainConfig, type TrainConfig } from '../../train/config.js';
 import type { Normalization } from '../../train/batch-tensor.js';
 import { resolveDevice } from '../../tensor/index.js';
+import { readRunStatus } from '../../train/run-state.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
 
@@ -23,6 +25,8 @@ export interface EvalFlags {
   precision?: string;
   device?: string;
   json?: boolean;
+  /** Folder for the error-analysis pictures (default: <run>/eval with --run). */
+  out?: string;
 }
 
 /** Everything evaluation needs, whether it came from a run folder or from flags. */
@@ -68,7 +72,15 @@ function planFromRun(f: EvalFlags, dir: string): EvalPlan {
   for (const flag of ['model', 'data', 'source', 'imageSize'] as const) {
     if (f[flag] !== undefined) throw new UsageError(`--${flag === 'imageSize' ? 'image-size' : flag} cannot be combined with --run: the run folder's config.json decides it`);
   }
-  const spec = f.split !== undefined ? trainingSpec(cfg, f.split) : (validationSpec(cfg) ?? trainingSpec(cfg));
+  // A run without valSplit may have validated on its folder's own held-out split (status.json says which).
+  const chosenVal = (() => {
+    try {
+      return readRunStatus(dir)?.dataset.valSplit;
+    } catch {
+      return undefined;
+    }
+  })();
+  const spec = f.split !== undefined ? trainingSpec(cfg, f.split) : (validationSpec(cfg) ?? trainingSpec(cfg, chosenVal));
   let checkpoint: string;
   const named = f.checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
   if (named === 'model') checkpoint = join(dir, 'model.pth');
@@ -126,11 +138,21 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
     const precision = choosePrecision(plan.precision, device);
     if (precision.channelsLast) model.toMemoryFormat('channels_last');
     const loader = new DataLoader(images, { batchSize: plan.batchSize, shuffle: false });
-    const r = await evaluate(model, loader, { numClasses, precision, device, normalization: plan.normalization, labelSmoothing: plan.labelSmoothing, confusion: true });
+    const r = await evaluate(model, loader, { numClasses, precision, device, normalization: plan.normalization, labelSmoothing: plan.labelSmoothing, confusion: true, predictions: true });
     const names = ds.classNames.length === numClasses ? ds.classNames : Array.from({ length: numClasses }, (_, i) => String(i));
+    const { predictions, ...summary } = r;
+    const outDir = f.out !== undefined ? resolve(f.out) : f.run !== undefined ? join(resolve(f.run), 'eval') : undefined;
+    const analysis = outDir !== undefined
+      ? await writeErrorAnalysis(outDir, { confusion: r.confusion!, classNames: names, predictions: predictions!, images })
+      : undefined;
     if (f.json) {
+      const nan = (x: number) => (Number.isNaN(x) ? null : x);
+      const report = analysis?.report ?? classificationReport(r.confusion!, names);
       console.log(JSON.stringify({
-        ...r, perClassAccuracy: r.perClassAccuracy?.map((a) => (Number.isNaN(a) ? null : a)),
+        ...summary,
+        perClass: report.classes.map((c) => ({ ...c, precision: nan(c.precision), recall: nan(c.recall), f1: nan(c.f1) })),
+        ...(analysis ? { analysisDir: analysis.dir } : {}),
+        perClassAccuracy: r.perClassAccuracy?.map((a) => (Number.isNaN(a) ? null : a)),
         classNames: names, split: plan.spec.split, checkpoint: plan.checkpoint, model: plan.model, precision: precision.label,
       }, null, 2));
       return;
@@ -143,6 +165,9 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
       const a = r.perClassAccuracy![i];
       console.log(`  ${n.padEnd(w)} ${a === undefined || Number.isNaN(a) ? '   n/a (no images)' : `${(100 * a).toFixed(2).padStart(6)}%`}`);
     });
+    const report = analysis?.report ?? classificationReport(r.confusion!, names);
+    console.log('\nper-class precision, recall and F1 (%)');
+    for (const line of formatClassificationReport(report)) console.log(line);
     if (names.length <= 20) {
       console.log('\nconfusion matrix (rows: true class, columns: predicted)');
       console.log(' '.repeat(w + 2) + names.map((n) => n.slice(0, 7).padStart(8)).join(''));
@@ -150,6 +175,7 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
     } else {
       console.log(`\n(confusion matrix of ${names.length} classes left out; use --json for it)`);
     }
+    if (analysis) console.log(`\nconfusion matrix and the most confidently misclassified images: ${join(analysis.dir, 'confusion-matrix.png')}, ${join(analysis.dir, 'misclassified.png')}`);
   } finally {
     model.dispose();
     await images.close();

@@ -8,6 +8,7 @@ import { loadStudySpec } from '../../study/spec.js';
 import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
 import { describeHolder } from '../../util/process-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
+import { isDownloadable, resolveMirror } from '../../data/index.js';
 
 // The runner and the report load libtorch and the plotting stack (seconds on a busy machine): they are
 // imported only once the study folder is known to be free, so a second runner is refused at once.
@@ -32,6 +33,7 @@ export interface StudyRunFlags {
   retryFailed?: boolean;
   worker?: boolean;
   shard?: string;
+  mirror?: string;
   dashboard?: boolean;
   port?: string;
   host?: string;
@@ -39,6 +41,10 @@ export interface StudyRunFlags {
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`study file ${file} does not exist`);
+  // Workers inherit the environment, so the mirror reaches every variant.
+  if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? '';
+  // `--data cifar10`: a dataset name that is not a path here means "fetch it".
+  const byName = f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data);
   if (!f.dashboard && (f.port !== undefined || f.host !== undefined)) throw new UsageError('--port and --host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
@@ -62,10 +68,10 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   let completed = false;
   try {
     const r = await runStudy(file, {
-      dataPath: f.data,
+      dataPath: byName ? undefined : f.data,
       out: f.out,
       parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
-      overrides: f.set,
+      overrides: byName ? [`data.source=${f.data}`, ...(f.set ?? [])] : f.set,
       threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
       device: f.device,
       only: f.only,

@@ -6,6 +6,7 @@ import { parseTrainConfig } from '../../train/config.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
+import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
 import { launchLocalRanks, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
@@ -26,6 +27,7 @@ export interface TrainFlags {
   out: string;
   resume?: boolean;
   nprocPerNode?: string;
+  mirror?: string;
 }
 
 export function loadConfigFile(file: string): PlainObject {
@@ -47,7 +49,9 @@ export function loadConfigFile(file: string): PlainObject {
 export function buildTrainConfig(file: string | undefined, f: TrainFlags): PlainObject {
   const cfg: PlainObject = file ? loadConfigFile(file) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
-  if (f.data !== undefined) data.path = resolve(f.data);
+  // `--data cifar10`: a dataset name that is not a path here means "fetch it".
+  if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
+  else if (f.data !== undefined) data.path = resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
   if (f.model !== undefined) cfg.model = f.model;
@@ -66,6 +70,7 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
 }
 
 export async function trainCommand(file: string | undefined, f: TrainFlags): Promise<void> {
+  if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? ''; // checked here, read by the data and weight fetchers
   const cfg = buildTrainConfig(file, f);
   if (f.nprocPerNode !== undefined) {
     const nproc = parsePositiveInt('--nproc-per-node', f.nprocPerNode);

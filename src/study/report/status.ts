@@ -46,6 +46,7 @@ export function runProgress(r: RunRecord): RunProgress {
   return p;
 }
 
+/** Progress of every run of a study folder (what `ablate study status` shows). */
 export function studyStatus(studyDir: string): StudyStatusSummary {
   const study = readStudy(studyDir);
   const runs: RunProgress[] = study.runs.map(runProgress);
