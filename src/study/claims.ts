@@ -1,9 +1,9 @@
 // Cooperating study workers (`ablate study run FILE --worker`) meet in the study folder, on a filesystem
 // they share: a run is claimed by creating `<run>/claim.json` with link(2), which fails when the file exists,
 // so exactly one worker wins; the winner's heartbeat keeps the claim's mtime fresh; a claim whose heartbeat
-// stopped (its machine died, its job was preempted) is taken over by renaming it aside — rename of one file
-// by two workers succeeds for one only — and claiming afresh, and the new owner resumes from the checkpoint.
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+// stopped (its machine died, its job was preempted) is replaced by one worker only — the one that holds an
+// exclusive takeover file and still finds it stale — and the new owner resumes the run from its checkpoint.
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -81,16 +81,28 @@ export class RunClaims {
       return { kind: 'claimed' };
     }
     if (cur.ageMs <= this.staleMs) return { kind: 'held', by: cur.claim, ageMs: cur.ageMs };
-    // Stale: move it aside. Only one of several workers racing here gets the rename; the others see ENOENT.
-    const aside = `${this.claimPath(run)}.stale.${this.worker.replace(/[^\w.-]/g, '_')}`;
+    // Stale. Replacing it is guarded by an exclusive takeover file, so that of several workers racing
+    // here exactly one re-reads the claim, finds it still stale, and replaces it.
+    const guard = `${this.claimPath(run)}.takeover`;
     try {
-      renameSync(this.claimPath(run), aside);
+      closeSync(openSync(guard, 'wx'));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return this.#held(run);
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A worker that died in the middle of a takeover leaves its guard behind: it expires like a claim.
+      try {
+        if (this.now() - statSync(guard).mtimeMs > this.staleMs) rmSync(guard, { force: true });
+      } catch {}
+      return this.#held(run);
     }
-    rmSync(aside, { force: true });
-    return this.#link(run, mine) ? { kind: 'claimed', takenOverFrom: cur.claim } : this.#held(run);
+    try {
+      const again = this.read(run);
+      if (again === null) return this.#link(run, mine) ? { kind: 'claimed' } : this.#held(run);
+      if (again.claim.worker !== cur.claim.worker || again.ageMs <= this.staleMs) return { kind: 'held', by: again.claim, ageMs: again.ageMs };
+      rmSync(this.claimPath(run), { force: true });
+      return this.#link(run, mine) ? { kind: 'claimed', takenOverFrom: cur.claim } : this.#held(run);
+    } finally {
+      rmSync(guard, { force: true });
+    }
   }
 
   /**
