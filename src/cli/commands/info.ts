@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { engineInfo, getNumThreads, type EngineInfo } from '../../tensor/index.js';
+import { distributedSupport, engineInfo, getNumThreads, type EngineInfo } from '../../tensor/index.js';
 import { ablateVersion } from '../../util/version.js';
 
 /** Where the addon's libtorch was found at build time (scripts/setup.sh records it next to the build). */
@@ -47,9 +47,12 @@ export function infoLines(e: EngineInfo, from?: ReturnType<typeof builtAgainst>)
 export async function infoCommand(o: { json?: boolean } = {}): Promise<void> {
   const e = engineInfo();
   const from = builtAgainst();
+  const distributed = distributedSupport().available;
   if (o.json) {
-    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length }, null, 2));
+    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length, distributed }, null, 2));
     return;
   }
-  console.log(infoLines(e, from).join('\n'));
+  console.log([...infoLines(e, from),
+    `parallel   ${distributed ? 'data-parallel training built in (c10d, Gloo): --nproc-per-node, torchrun or srun' : 'no data-parallel training in this build (needs libgloo-dev at build time, libtorch 1.13)'}`,
+  ].join('\n'));
 }
