@@ -9,11 +9,12 @@ const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
 
-let includes = [];
+let found = {};
 try {
-  includes = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'find-libtorch.cjs'), 'json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()).includes || [];
+  found = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'find-libtorch.cjs'), 'json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
 } catch {}
-const dirs = [...includes, '/usr/include', '/usr/local/include'];
+// Gloo's headers must be those libtorch was built with: the system's only for the system libtorch.
+const dirs = [...(found.includes || []), ...(found.kind === 'system' ? ['/usr/include', '/usr/local/include'] : [])];
 const has = (rel) => dirs.some((d) => fs.existsSync(path.join(d, rel)));
 const gloo = has('gloo/algorithm.h') && has('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp');
 const what = process.argv[2] || 'defines';

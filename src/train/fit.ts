@@ -172,7 +172,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         optimizer.lr = lr;
         await cbs.onBatchBegin(b, { size: batch.n, lr });
         const t0 = performance.now();
-        // Ctrl-C reaches data-parallel ranks at different steps: they stop together at the first one any saw it.
+        // Ctrl-C reaches data-parallel ranks at different steps: they agree, inside the step's collective,
+        // to stop after the first step that any of them had seen it before.
         const out = step.compute(batch, pos.epoch, ctx.globalStep, o.signal?.aborted === true);
         const diverged = guard.checkBatchLoss(out.loss, { epoch: pos.epoch, batch: b, globalStep: ctx.globalStep + 1 });
         if (diverged) {
@@ -187,7 +188,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         // With in-memory data every await above settles as a microtask, so without this the event loop
         // never turns during an epoch: no Ctrl-C (signal handlers), timers or worker messages.
         await new Promise<void>((r) => setImmediate(r));
-        if (out.stopRequested) {
+        // A single process stops right after the step during which the stop was asked for.
+        if (dp ? out.stopRequested : o.signal?.aborted) {
           status = 'stopped';
           await access.saveCheckpoint('last', { epoch: pos.epoch, globalStep: ctx.globalStep, epochComplete: false });
           log(`stopped at epoch ${pos.epoch + 1}, batch ${pos.batchInEpoch}; a checkpoint was saved — run the same command with --resume (studies resume by themselves) to continue`);
