@@ -1,0 +1,98 @@
+// Two ranks on 127.0.0.1 (Gloo, one thread each) against one process on the whole batch: DDP's Reducer
+// must leave identical weights on both ranks after every step, equal to the single process's within
+// float tolerance, and a dead rank must end the other with a clear error, not a hang.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { distributedSupport } from '../../src/tensor/index.js';
+
+const CHILD = join(import.meta.dirname, 'dp-child.ts');
+const support = distributedSupport();
+const skip = support.available ? false : 'the addon was built without Gloo (apt-get install libgloo-dev, then npm run setup)';
+
+interface StepLine { step: number; loss: number; params: string; buckets: number; sample: number[] }
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(env: Record<string, string>): { child: ChildProcess; out: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }> } {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const out = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+  return { child, out };
+}
+
+const lines = (s: string): StepLine[] => s.split('\n').filter((l) => l.startsWith('{"step"')).map((l) => JSON.parse(l) as StepLine);
+
+test('2 ranks: identical weights after every step, equal to one process on the concatenated batch', { skip, timeout: 120_000 }, async () => {
+  const port = String(await freePort());
+  const common = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', STEPS: '5' };
+  const [r0, r1] = [start({ ...common, RANK: '0' }), start({ ...common, RANK: '1' })];
+  const single = start({ STEPS: '5', WORLD_SIZE: '1', RANK: '0' });
+  const [a, b, s] = await Promise.all([r0.out, r1.out, single.out]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(s.code, 0, s.stderr);
+  const [la, lb, ls] = [lines(a.stdout), lines(b.stdout), lines(s.stdout)];
+  assert.equal(la.length, 5);
+  assert.equal(lb.length, 5);
+  assert.ok(la[0]!.buckets >= 2, `small bucket caps give several buckets (got ${la[0]!.buckets})`);
+  for (let k = 0; k < 5; k++) {
+    assert.equal(la[k]!.params, lb[k]!.params, `step ${k}: the two ranks' weights differ`);
+    // Each rank's loss is the mean over its half; their mean is the full batch's mean loss.
+    const dp = (la[k]!.loss + lb[k]!.loss) / 2;
+    assert.ok(Math.abs(dp - ls[k]!.loss) <= 1e-5 * Math.abs(ls[k]!.loss), `step ${k}: loss ${dp} vs single process ${ls[k]!.loss}`);
+    la[k]!.sample.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`));
+  }
+});
+
+test('a rank killed mid-run ends the other with a clear error within the collective timeout', { skip, timeout: 120_000 }, async () => {
+  const port = String(await freePort());
+  const common = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', STEPS: '50', DIST_TIMEOUT_MS: '8000' };
+  const r0 = start({ ...common, RANK: '0' });
+  const r1 = start({ ...common, RANK: '1', STALL_AFTER: '2' });
+  // Kill rank 1 with SIGKILL (as the OOM killer would) once it has done two steps.
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (r1.child.exitCode !== null) { clearInterval(poll); resolve(); }
+    }, 50);
+    r1.child.stdout!.on('data', (d: Buffer) => {
+      if (String(d).includes('"stalled"')) { clearInterval(poll); r1.child.kill('SIGKILL'); resolve(); }
+    });
+  });
+  const killedAt = Date.now();
+  const [a, b] = await Promise.all([r0.out, r1.out]);
+  assert.equal(b.signal, 'SIGKILL');
+  assert.notEqual(a.code, 0, 'the surviving rank must fail, not report success');
+  assert.ok(Date.now() - killedAt < 8000 + 10_000, `the surviving rank took ${Date.now() - killedAt} ms to stop`);
+  assert.match(a.stderr, /(all-reduce|barrier|broadcast|ddp|prepare).*failed|failed/i);
+  assert.match(a.stderr, /every rank of a data-parallel run must be restarted/);
+  assert.ok(lines(a.stdout).length <= 3, 'rank 0 cannot complete steps alone');
+});
+
+test('without torchrun variables a process group refuses bad arguments clearly', { skip }, async () => {
+  const { ProcessGroup } = await import('../../src/tensor/index.js');
+  assert.throws(() => ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: 29500, rank: 2, worldSize: 2 }), /Expected rank to be an integer in \[0, 1\] but received 2/);
+  assert.throws(() => ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: 70000, rank: 0, worldSize: 2 }), /masterPort/);
+  assert.throws(() => ProcessGroup.init({ masterAddr: '', masterPort: 29500, rank: 0, worldSize: 1 }), /MASTER_ADDR/);
+});

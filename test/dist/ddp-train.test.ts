@@ -1,0 +1,91 @@
+// Data-parallel training end to end through the CLI: ranks started as torchrun would (separate processes
+// with RANK/WORLD_SIZE/MASTER_*), one killed with SIGKILL mid-run, the survivor failing by itself with a
+// clear error, and both resumed to the same result as an uninterrupted 2-rank run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { distributedSupport } from '../../src/tensor/index.js';
+import { freeLocalPort } from '../../src/train/launch.js';
+import { CLI_MAIN, historyMetrics, readJson, tinyConfig, writeConfig } from '../train/run-helpers.js';
+
+const skip = distributedSupport().available ? false : 'the addon was built without Gloo (apt-get install libgloo-dev, then npm run setup)';
+
+interface Exit { code: number | null; signal: NodeJS.Signals | null; stderr: string }
+
+function rank(r: number, port: number, args: string[]): { proc: ChildProcess; exit: Promise<Exit> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'train', ...args], {
+    env: { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), RANK: String(r), WORLD_SIZE: '2', OMP_WAIT_POLICY: 'PASSIVE' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const exit = new Promise<Exit>((resolve) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), 150_000);
+    proc.on('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stderr });
+    });
+  });
+  return { proc, exit };
+}
+
+async function pair(args: string[]): Promise<[Exit, Exit]> {
+  const port = await freeLocalPort();
+  return Promise.all([rank(0, port, args).exit, rank(1, port, args).exit]);
+}
+
+const config = () => tinyConfig({ epochs: 3, batchSize: 16, checkpoint: { everySteps: 2 } });
+
+test('2-rank training: one run folder, global metrics, a rank killed mid-run, resumed to the uninterrupted result', { skip, timeout: 400_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ablate-ddp-'));
+  try {
+    const cfgPath = writeConfig(dir, config());
+    // Uninterrupted reference.
+    const ref = join(dir, 'ref');
+    const [a, b] = await pair([cfgPath, '--out', ref]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const refHistory = historyMetrics(ref);
+    assert.equal(refHistory.length, 3);
+    const status = readJson(join(ref, 'status.json'));
+    assert.equal(status.status, 'ok');
+    assert.equal(status.env.worldSize, 2);
+    // Rank 1 writes no run files of its own, only its random state beside rank 0's checkpoints.
+    assert.ok(readdirSync(join(ref, 'checkpoints')).some((f) => /^rank-1\.step-\d+\.json$/.test(f)));
+    assert.equal(b.stderr.includes('Epoch 1'), false, 'rank 1 must not print progress');
+
+    // Interrupted: SIGKILL rank 1 once epoch 1 is checkpointed and it has moved on.
+    const run = join(dir, 'run');
+    const port = await freeLocalPort();
+    const r0 = rank(0, port, [cfgPath, '--out', run]);
+    const r1 = rank(1, port, [cfgPath, '--out', run]);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const h = join(run, 'history.jsonl');
+        if ((existsSync(h) && readFileSync(h, 'utf8').includes('"epoch":1')) || r1.proc.exitCode !== null) {
+          clearInterval(poll);
+          setTimeout(resolve, 300);
+        }
+      }, 20);
+    });
+    r1.proc.kill('SIGKILL');
+    const killedAt = Date.now();
+    const [e0, e1] = await Promise.all([r0.exit, r1.exit]);
+    assert.equal(e1.signal, 'SIGKILL');
+    assert.notEqual(e0.code, 0, 'the surviving rank must fail, not finish alone');
+    assert.ok(Date.now() - killedAt < 60_000, 'the surviving rank must stop within the collective timeout');
+    assert.match(e0.stderr, /every rank of a data-parallel run must be restarted/);
+
+    const [c, d] = await pair([cfgPath, '--out', run, '--resume']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(c.stderr, /resuming/);
+    assert.deepEqual(historyMetrics(run), refHistory);
+    assert.deepEqual(readFileSync(join(run, 'model.pth')), readFileSync(join(ref, 'model.pth')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

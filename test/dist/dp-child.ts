@@ -1,0 +1,54 @@
+// One rank of a data-parallel test (or, with WORLD_SIZE unset, the single-process reference): a small
+// conv net trained with SGD on a fixed batch; rank r takes rows r, r+W, … of it. Prints one JSON line per
+// step: the loss on its rows and a digest of every parameter after the step.
+import { createHash } from 'node:crypto';
+import { F, Generator, ProcessGroup, GradientReducer, SGD, randn, tensor, tidy, zeros, setNumThreads, type Tensor } from '../../src/tensor/index.js';
+
+setNumThreads(1);
+const world = Number(process.env.WORLD_SIZE ?? '1');
+const rank = Number(process.env.RANK ?? '0');
+const steps = Number(process.env.STEPS ?? '5');
+const stallAfter = Number(process.env.STALL_AFTER ?? '-1');
+
+const g = new Generator(7);
+const params = [randn([8, 3, 3, 3], { generator: g }).mul(0.3), zeros([8]), randn([16, 8, 3, 3], { generator: g }).mul(0.2), zeros([16]), randn([4, 16], { generator: g }).mul(0.2), zeros([4])];
+for (const p of params) p.requiresGrad_();
+const [w1, b1, w2, b2, fw, fb] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+const N = 8;
+const xAll = randn([N, 3, 16, 16], { generator: g });
+const yAll = tensor([0, 1, 2, 3, 0, 1, 2, 3], [N], 'int64');
+const rows = tensor(Array.from({ length: N / world }, (_, k) => rank + k * world), [N / world], 'int64');
+const x = xAll.indexSelect(0, rows);
+const y = yAll.indexSelect(0, rows);
+
+let group: ProcessGroup | null = null;
+let reducer: GradientReducer | null = null;
+if (world > 1) {
+  group = ProcessGroup.init({ masterAddr: process.env.MASTER_ADDR!, masterPort: Number(process.env.MASTER_PORT), rank, worldSize: world, timeoutMs: Number(process.env.DIST_TIMEOUT_MS ?? '20000') });
+  // Rank 0's initial weights win, as DDP's constructor does; here they are equal already by the seed.
+  group.broadcast(params, 0);
+  reducer = new GradientReducer(group, params, { bucketCapMb: 0.01, firstBucketCapMb: 0.002 });
+}
+const opt = new SGD(params, { lr: 0.1, momentum: 0.9 });
+for (let s = 0; s < steps; s++) {
+  if (s === stallAfter) {
+    console.log(JSON.stringify({ stalled: s }));
+    await new Promise(() => setInterval(() => {}, 1000));
+  }
+  const loss = tidy(() => {
+    let h = F.conv2d(x, w1, b1, { padding: 1 }).relu();
+    h = F.conv2d(h, w2, b2, { padding: 1, stride: 2 }).relu();
+    const logits = F.linear(F.adaptiveAvgPool2d(h, 1).flatten(1), fw, fb);
+    const l = F.crossEntropy(logits, y);
+    if (reducer) reducer.backward(l);
+    else l.backward();
+    return l.item();
+  });
+  opt.step();
+  opt.zeroGrad();
+  const hash = createHash('sha256');
+  for (const p of params) hash.update(p.detach().toBytes());
+  console.log(JSON.stringify({ step: s, loss, params: hash.digest('hex'), buckets: reducer?.buckets ?? 0, sample: params[4]!.detach().toArray().slice(0, 4) }));
+}
+reducer?.free();
+group?.destroy();

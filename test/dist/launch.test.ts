@@ -1,0 +1,59 @@
+// The torchrun environment contract and the local launcher (--nproc-per-node).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readLaunchEnv, launchLocalRanks, LaunchEnvError } from '../../src/train/launch.js';
+import { distributedSupport } from '../../src/tensor/index.js';
+
+test('a single process has no launch environment', () => {
+  assert.equal(readLaunchEnv({}), null);
+  assert.equal(readLaunchEnv({ WORLD_SIZE: '1', RANK: '0' }), null);
+});
+
+test('torchrun variables are read; LOCAL_* default from the global ones', () => {
+  assert.deepEqual(readLaunchEnv({ MASTER_ADDR: 'node1', MASTER_PORT: '29500', RANK: '3', WORLD_SIZE: '4', LOCAL_RANK: '1', LOCAL_WORLD_SIZE: '2' }), {
+    masterAddr: 'node1', masterPort: 29500, rank: 3, worldSize: 4, localRank: 1, localWorldSize: 2,
+  });
+  assert.deepEqual(readLaunchEnv({ MASTER_ADDR: 'h', MASTER_PORT: '1234', RANK: '1', WORLD_SIZE: '2' }), {
+    masterAddr: 'h', masterPort: 1234, rank: 1, worldSize: 2, localRank: 1, localWorldSize: 2,
+  });
+});
+
+test("srun's variables stand in for torchrun's", () => {
+  assert.deepEqual(readLaunchEnv({ MASTER_ADDR: 'n0', MASTER_PORT: '29500', SLURM_NTASKS: '2', SLURM_PROCID: '1', SLURM_LOCALID: '0', SLURM_NTASKS_PER_NODE: '1' }), {
+    masterAddr: 'n0', masterPort: 29500, rank: 1, worldSize: 2, localRank: 0, localWorldSize: 1,
+  });
+  assert.deepEqual(readLaunchEnv({ MASTER_ADDR: 'n0', MASTER_PORT: '29500', SLURM_NTASKS: '4', SLURM_PROCID: '3', SLURM_LOCALID: '1', SLURM_TASKS_PER_NODE: '2(x2)' }), {
+    masterAddr: 'n0', masterPort: 29500, rank: 3, worldSize: 4, localRank: 1, localWorldSize: 2,
+  });
+});
+
+test('an incomplete or wrong environment lists every problem with what was received', () => {
+  let err: unknown;
+  try {
+    readLaunchEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_PORT: 'x' });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof LaunchEnvError);
+  const m = (err as Error).message;
+  assert.match(m, /RANK: expected an integer in \[0, 1\] but received "2"/);
+  assert.match(m, /MASTER_PORT: expected an integer in \[1, 65535\] but received "x"/);
+  assert.match(m, /MASTER_ADDR: .* received nothing \(unset\)/);
+  assert.match(m, /--nproc-per-node/);
+});
+
+const skip = distributedSupport().available ? false : 'the addon was built without Gloo';
+const CHILD = join(import.meta.dirname, 'dp-child.ts');
+
+test('launchLocalRanks starts N ranks that meet and finish; a failing rank stops the others', { skip, timeout: 120_000 }, async () => {
+  const ok = await launchLocalRanks(process.execPath, ['--import', 'tsx', CHILD], { nproc: 2, env: { ...process.env, STEPS: '2', OMP_NUM_THREADS: '1' } });
+  assert.deepEqual(ok, { exitCode: 0 });
+  // Rank 1 stalls forever after one step; rank 0 is told to fail fast by a short collective timeout, and
+  // the launcher must then end rank 1 too rather than wait on it.
+  const t0 = Date.now();
+  const bad = await launchLocalRanks(process.execPath, ['--import', 'tsx', '-e', "if (process.env.RANK === '1') setInterval(() => {}, 1000); else process.exit(3);"], { nproc: 2, graceMs: 2000 });
+  assert.equal(bad.exitCode, 3);
+  assert.deepEqual(bad.failed, { rank: 0, code: 3, signal: null });
+  assert.ok(Date.now() - t0 < 30_000);
+});
