@@ -4,22 +4,11 @@
 // to compute (loss = Σ c·p), so the time is the bucketed all-reduce itself.
 // Usage: node --import tsx bench/allreduce.ts [--steps 20] [--warmup 3] [--threads 1]
 // A speed-up from 2 ranks on a 2-core machine is not meaningful; only the ratio of the two is.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freeLocalPort } from '../src/train/launch.js';
 import { BENCH_DIR, PYTHON, fmt, intFlag, machine, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
 
 const CHILD = join(BENCH_DIR, 'allreduce.ts');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function rank(): Promise<void> {
   const { createModel } = await import('../src/models/index.js');
@@ -75,7 +64,7 @@ dist.destroy_process_group()
 `;
 
 async function pair(kind: 'ablate' | 'torch', shapes: number[][], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
-  const port = String(await freePort());
+  const port = String(await freeLocalPort());
   const run = (r: number) => {
     const e = { ...env, MASTER_PORT: port, RANK: String(r), OMP_WAIT_POLICY: 'PASSIVE' };
     return kind === 'ablate'

@@ -4,26 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { distributedSupport } from '../../src/tensor/index.js';
+import { freeLocalPort } from '../../src/train/launch.js';
 
 const CHILD = join(import.meta.dirname, 'dp-child.ts');
 const support = distributedSupport();
 const skip = support.available ? false : 'the addon was built without Gloo (apt-get install libgloo-dev, then npm run setup)';
 
 interface StepLine { step: number; loss: number; params: string; buckets: number; sample: number[] }
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(env: Record<string, string>): { child: ChildProcess; out: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }> } {
   const t0 = Date.now();
@@ -45,7 +34,7 @@ function start(env: Record<string, string>): { child: ChildProcess; out: Promise
 const lines = (s: string): StepLine[] => s.split('\n').filter((l) => l.startsWith('{"step"')).map((l) => JSON.parse(l) as StepLine);
 
 test('2 ranks: identical weights after every step, equal to one process on the concatenated batch', { skip, timeout: 120_000 }, async () => {
-  const port = String(await freePort());
+  const port = String(await freeLocalPort());
   const common = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', STEPS: '5' };
   const [r0, r1] = [start({ ...common, RANK: '0' }), start({ ...common, RANK: '1' })];
   const single = start({ STEPS: '5', WORLD_SIZE: '1', RANK: '0' });
@@ -67,7 +56,7 @@ test('2 ranks: identical weights after every step, equal to one process on the c
 });
 
 test('a rank killed mid-run ends the other with a clear error within the collective timeout', { skip, timeout: 120_000 }, async () => {
-  const port = String(await freePort());
+  const port = String(await freeLocalPort());
   const common = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', STEPS: '50', DIST_TIMEOUT_MS: '8000' };
   const r0 = start({ ...common, RANK: '0' });
   const r1 = start({ ...common, RANK: '1', STALL_AFTER: '2' });
