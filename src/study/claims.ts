@@ -3,10 +3,11 @@
 // so exactly one worker wins; the winner's heartbeat keeps the claim's mtime fresh; a claim whose heartbeat
 // stopped (its machine died, its job was preempted) is replaced by one worker only — the one that holds an
 // exclusive takeover file and still finds it stale — and the new owner resumes the run from its checkpoint.
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { createExclusiveFile } from '../util/process-lock.js';
 
 export interface Claim {
   worker: string;
@@ -128,26 +129,9 @@ export class RunClaims {
     return cur ? { kind: 'held', by: cur.claim, ageMs: cur.ageMs } : { kind: 'held', by: { worker: 'unknown', host: '?', pid: 0, claimedAt: '' }, ageMs: 0 };
   }
 
-  /** Writes the claim in full under a private name, then links it into place: it appears whole or not at all. */
+  /** The claim appears whole or not at all, stamped with this worker's clock. */
   #link(run: string, claim: Claim): boolean {
-    const tmp = `${this.claimPath(run)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const fd = openSync(tmp, 'wx');
-    try {
-      writeSync(fd, JSON.stringify(claim));
-    } finally {
-      closeSync(fd);
-    }
-    const t = new Date(this.now());
-    utimesSync(tmp, t, t);
-    try {
-      linkSync(tmp, this.claimPath(run));
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw e;
-    } finally {
-      rmSync(tmp, { force: true });
-    }
+    return createExclusiveFile(this.claimPath(run), JSON.stringify(claim), new Date(this.now()));
   }
 }
 

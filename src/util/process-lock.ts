@@ -7,7 +7,8 @@
  * A lock whose holder is dead on this host is taken over; a holder on another host cannot be checked
  * from here and is reported, never overridden.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, rmdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, rmdirSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 export interface LockHolder {
@@ -104,17 +105,21 @@ export type TryLock =
   | { ok: true; release: () => void; tookOver?: LockHolder }
   | { ok: false; holder: LockHolder; state: HolderState };
 
-/** Create `path` holding `me`, failing with EEXIST when it exists; the content is complete the moment it appears. */
-function createExclusive(path: string, me: LockHolder): boolean {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const fd = openSync(tmp, 'w');
+/**
+ * Creates `path` holding `text`, or returns false when it exists: the text is written in full under a
+ * private name and linked into place (link(2) fails when the target exists), so it appears whole or not
+ * at all. `mtime` stamps it first (claims measure heartbeat age by mtime).
+ */
+export function createExclusiveFile(path: string, text: string, mtime?: Date): boolean {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx');
   try {
-    const text = JSON.stringify(me) + '\n';
     writeSync(fd, text);
   } finally {
     closeSync(fd);
   }
   try {
+    if (mtime) utimesSync(tmp, mtime, mtime);
     linkSync(tmp, path);
     return true;
   } catch (e) {
@@ -123,6 +128,11 @@ function createExclusive(path: string, me: LockHolder): boolean {
   } finally {
     rmSync(tmp, { force: true });
   }
+}
+
+/** Create `path` holding `me`, failing with EEXIST when it exists; the content is complete the moment it appears. */
+function createExclusive(path: string, me: LockHolder): boolean {
+  return createExclusiveFile(path, JSON.stringify(me) + '\n');
 }
 
 /**
