@@ -1,16 +1,18 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
-import { createModel, loadWeights, resolveModelConfig } from '../models/index.js';
-import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
+import { DataLoader, type ImageSet } from '../data/index.js';
+import { loadWeights } from '../models/index.js';
+import { buildAugmentPipeline } from '../augment/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
+import { ensureOutDir } from '../util/out-dir.js';
+import type { TrainConfig } from './config.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
-import type { Normalization } from './batch-tensor.js';
+import { completePlan, imageSizeOf, planHash, planModel, resolveRunPlan, type RunPlan } from './plan.js';
+import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
+import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
 
@@ -31,81 +33,19 @@ export function choosePrecision(requested: TrainConfig['precision'], device: str
   return { autocast: true, channelsLast: true, label: 'bf16' };
 }
 
-/** The config without the fields that do not change results, hashed: a resume must match it. */
-export function configHash(cfg: TrainConfig): string {
-  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = cfg;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
-}
-
-interface OpenedData {
-  train: ImageSet;
-  val?: ImageSet;
-  trainDs: Dataset;
-  valDs?: Dataset;
-  spec: DataSpec;
-  valSplit?: string;
-  classNames: readonly string[];
-}
-
-/** The validation data of a run: `valData`, or `data.valSplit` (study files) of the same source; undefined when it has none. */
-export function validationSpec(cfg: TrainConfig): DataSpec | undefined {
-  const { valSplit, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
-  if (cfg.valData) return parseDataSpec({ ...rest, ...cfg.valData }, 'valData');
-  if (typeof valSplit === 'string') return parseDataSpec({ ...rest, split: valSplit });
-  return undefined;
-}
-
-/** The training data spec of a run, optionally with another split of the same source (`ablate eval --run --split`). */
-export function trainingSpec(cfg: TrainConfig, split?: string): DataSpec {
-  const { valSplit: _v, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
-  return parseDataSpec(split === undefined ? rest : { ...rest, split });
-}
-
-/** Small in-memory sources are decoded each time; everything else goes through the on-disk image cache. */
-export function imageCacheDir(spec: DataSpec, ds: Dataset): string | null {
-  return spec.cache === 'memory' || (spec.cache === 'auto' && (ds.source === 'generated' || ds.source.startsWith('cifar')))
-    ? null : (spec.cacheDir ?? defaultCacheDir());
-}
-
-async function openData(cfg: TrainConfig, log: (l: string) => void): Promise<OpenedData> {
-  const spec = trainingSpec(cfg);
-  const trainDs = await openDataset(spec);
-  let valDs: Dataset | undefined;
-  const valSpec = validationSpec(cfg);
-  if (valSpec) valDs = await openDataset(valSpec);
-  const size = resolveImageSize(spec, trainDs);
-  const cacheDir = imageCacheDir(spec, trainDs);
-  const prep = (ds: Dataset, what: string) => {
-    let lastPct = -1;
-    return prepareImages(ds, {
-      ...size, resize: spec.resize, cacheDir, concurrency: spec.concurrency, verify: spec.verifyCache, log,
-      onProgress: (done, total) => {
-        const pct = Math.floor((100 * done) / Math.max(1, total));
-        if (total > 500 && pct >= lastPct + 10) {
-          lastPct = pct;
-          log(`decoding ${what} images: ${done}/${total} (${pct}%)${cacheDir === null ? '' : ' — cached on disk for later runs'}`);
-        }
-      },
-    });
-  };
-  const train = await prep(trainDs, 'training');
-  const val = valDs ? await prep(valDs, 'validation') : undefined;
-  return { train, val, trainDs, valDs, spec, valSplit: valSpec?.split, classNames: trainDs.classNames };
-}
-
 /**
  * Trains one configuration into `runDir`: resolved config, status.json, history, metrics.csv,
  * checkpoints and final weights. Any failure is recorded in status.json before it is re-thrown.
  */
 export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<FitResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = parseTrainConfig(rawConfig);
-  preflight(cfg);
-  mkdirSync(o.runDir, { recursive: true });
-  setNumThreads(cfg.threads ?? defaultThreads());
-  const device = resolveDevice(cfg.device);
-  const precision = choosePrecision(cfg.precision, device);
-  const hash = configHash(cfg);
+  // Every problem of the config, before a folder is made or an image decoded.
+  let plan: RunPlan = resolveRunPlan(rawConfig);
+  ensureOutDir(o.runDir, 'run folder');
+  setNumThreads(plan.threads ?? defaultThreads());
+  const device = resolveDevice(plan.device);
+  const precision = choosePrecision(plan.precision, device);
+  plan = { ...plan, precision: precision.label, threads: getNumThreads() };
   const prev = readRunStatus(o.runDir);
   const resume = (o.resume ?? false) && existsSync(join(o.runDir, 'checkpoints', 'last.pth'));
   const startedAt = new Date().toISOString();
@@ -114,7 +54,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     status: 'running',
     startedAt: resume && prev?.startedAt ? prev.startedAt : startedAt,
     epochsDone: 0,
-    epochsPlanned: cfg.epochs,
+    epochsPlanned: plan.epochs,
     params: 0,
     trainableParams: 0,
     trainTimeS: 0,
@@ -122,30 +62,38 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       ablateVersion: ablateVersion(), libtorchVersion: info.libtorch, device, threads: getNumThreads(), precision: precision.label,
       ...hostEnv(),
     },
-    dataset: { name: String((cfg.data as Record<string, unknown>).source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
+    dataset: { name: String(plan.data.source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
   } as RunStatus;
   writeRunStatus(o.runDir, baseStatus);
-  writeJsonAtomic(join(o.runDir, 'config.json'), cfg);
+  writeJsonAtomic(join(o.runDir, 'config.json'), plan);
 
-  let data: OpenedData | undefined;
+  let datasets: PlanDatasets | undefined;
+  let train: ImageSet | undefined;
+  let val: ImageSet | undefined;
   let status: RunStatus = baseStatus;
   try {
-    data = await openData(cfg, log);
-    const numClasses = cfg.numClasses ?? data.classNames.length;
-    const model = createModel(cfg.model, { numClasses, seed: cfg.seed, device });
+    datasets = await openPlanDatasets(plan);
+    // The run's config.json is its plan, completed with what the data decided (class names, sizes).
+    plan = completePlan(plan, { train: datasets.train, val: datasets.val });
+    writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training' });
+    if (plan.valData && datasets.val) val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation' });
+    const resolvedModel = planModel(plan);
+    const numClasses = resolvedModel.config.numClasses;
+    const model = buildModel(resolvedModel, { seed: plan.seed, device });
     try {
-      if (cfg.pretrained && !resume) {
-        if (!existsSync(cfg.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${cfg.pretrained}`);
-        const report = await loadWeights(model, cfg.pretrained, { strict: false }).catch((e: Error) => {
-          throw new Error(`pretrained weights ${cfg.pretrained}: ${e.message}`); // which file, when a study has many
+      if (plan.pretrained && !resume) {
+        if (!existsSync(plan.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${plan.pretrained}`);
+        const report = await loadWeights(model, plan.pretrained, { strict: false }).catch((e: Error) => {
+          throw new Error(`pretrained weights ${plan.pretrained}: ${e.message}`); // which file, when a study has many
         });
         const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
-        if (report.loaded.length === 0) throw new Error(`pretrained weights ${cfg.pretrained} share no tensor with ${cfg.model} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
-        log(`pretrained weights from ${cfg.pretrained}: loaded ${report.loaded.length} tensors` +
+        if (report.loaded.length === 0) throw new Error(`pretrained weights ${plan.pretrained} share no tensor with ${modelLabel(plan.model as ModelSpec)} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
+        log(`pretrained weights from ${plan.pretrained}: loaded ${report.loaded.length} tensors` +
           (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
       }
       const counts = model.countParams();
-      const size = resolveImageSize(data.spec, data.trainDs);
+      const size = imageSizeOf(plan.data, datasets.train);
       const cost = model.flops([size.height, size.width]);
       status = {
         ...status,
@@ -155,23 +103,22 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         macs: cost.macs,
         flops: cost.flops,
         dataset: {
-          name: data.trainDs.source,
-          split: data.spec.split,
-          valSplit: data.valSplit,
-          trainCount: data.train.length,
-          valCount: data.val?.length ?? 0,
-          skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
-          classes: data.classNames.length,
+          name: datasets.train.source,
+          split: plan.data.split,
+          valSplit: plan.valData?.split,
+          trainCount: train.length,
+          valCount: val?.length ?? 0,
+          skipped: train.badFiles.length + (val?.badFiles.length ?? 0),
+          classes: plan.classNames?.length ?? numClasses,
         },
       } as RunStatus;
       writeRunStatus(o.runDir, status);
-      const augment = buildAugment(cfg, numClasses, size);
-      const normalization: Normalization = cfg.pretrained ? 'imagenet' : 'unit';
-      const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false });
-      const valLoader = data.val ? new DataLoader(data.val, { batchSize: cfg.batchSize, shuffle: false }) : undefined;
+      const augment = buildAugment(plan, numClasses, size);
+      const trainLoader = new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false });
+      const valLoader = val ? new DataLoader(val, { batchSize: plan.batchSize, shuffle: false }) : undefined;
       const result = await fit({
-        model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
-        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash,
+        model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
+        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan),
       });
       const last = result.history[result.history.length - 1];
       status = {
@@ -196,27 +143,13 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     writeRunStatus(o.runDir, { ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
     throw e;
   } finally {
-    await data?.train.close();
-    await data?.val?.close();
-    await data?.trainDs.close();
-    await data?.valDs?.close();
+    await train?.close();
+    await val?.close();
+    await datasets?.close();
   }
 }
 
-/**
- * Everything that can be checked without touching data or weights, so a typo in the model, data or
- * augmentation fields fails at once instead of after minutes of decoding images, and leaves no run folder.
- */
-export function preflight(cfg: TrainConfig): void {
-  resolveModelConfig(cfg.model, cfg.numClasses !== undefined ? { numClasses: cfg.numClasses } : {});
-  trainingSpec(cfg);
-  validationSpec(cfg);
-  parseAugmentSpec(cfg.augment);
+function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
+  if (plan.augment.length === 0) return undefined;
+  return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
 }
-
-function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
-  const spec = parseAugmentSpec(cfg.augment);
-  if (spec.length === 0) return undefined;
-  return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
-}
-

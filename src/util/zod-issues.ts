@@ -54,7 +54,8 @@ function expectation(issue: Issue): string {
   }
 }
 
-function closest(word: string, candidates: readonly string[]): string | undefined {
+/** The candidate within a small edit distance of `word`, for "did you mean" hints. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {

@@ -1,11 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runTraining } from '../../train/run.js';
+import { expandShorthand } from '../../train/plan.js';
+import { readConfigText } from '../../util/config-file.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
-import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
+import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
 
 export interface TrainFlags {
   model?: string;
@@ -25,8 +27,12 @@ export interface TrainFlags {
 }
 
 export function loadConfigFile(file: string): PlainObject {
-  if (!existsSync(file)) throw new UsageError(`config file ${file} does not exist`);
-  const text = readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readConfigText(file, 'config file');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   let obj: unknown;
   try {
     obj = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
@@ -39,9 +45,11 @@ export function loadConfigFile(file: string): PlainObject {
   return (typeof o.base === 'object' && o.base !== null && !('model' in o) ? (o.base as PlainObject) : o);
 }
 
-/** Config file ⊕ flags ⊕ --set overrides, in that order. */
+/** Config file ⊕ flags ⊕ --set overrides, in that order. `--resume` without a config continues from the run folder's plan. */
 export function buildTrainConfig(file: string | undefined, f: TrainFlags): PlainObject {
-  const cfg: PlainObject = file ? loadConfigFile(file) : {};
+  const runPlan = join(resolve(f.out), 'config.json');
+  const fromRun = file === undefined && f.resume === true && existsSync(runPlan);
+  const cfg: PlainObject = file ? loadConfigFile(file) : fromRun ? loadConfigFile(runPlan) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
   if (f.data !== undefined) data.path = resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
@@ -54,8 +62,11 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   if (f.precision !== undefined) cfg.precision = f.precision;
   if (f.device !== undefined) cfg.device = f.device;
   if (f.threads !== undefined) cfg.threads = parsePositiveInt('--threads', f.threads);
-  if (f.seed !== undefined) cfg.seed = Number(f.seed);
-  for (const o of parseSetOverrides(f.set ?? [])) setPath(cfg, o.path, o.value);
+  if (f.seed !== undefined) cfg.seed = parseNonNegativeInt('--seed', f.seed);
+  for (const o of parseSetOverrides(f.set ?? [])) {
+    expandShorthand(cfg, o.path);
+    setPath(cfg, o.path, o.value);
+  }
   if (cfg.model === undefined) throw new UsageError('no model given: pass --model <preset> (see `ablate summary --help`) or a config file with `model:`');
   if (cfg.data === undefined) throw new UsageError('no data given: pass --data <path> (or --source generated) or a config file with `data:`');
   return cfg;
