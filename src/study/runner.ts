@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { ensureOutDir } from '../util/out-dir.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from '../train/run-state.js';
 import { ablateVersion } from '../util/version.js';
-import { loadStudySpec } from './spec.js';
+import { inspectStudyFile, StudySpecError } from './spec.js';
 import { checkRunConfig } from './validate-run.js';
 import { expandStudy, type ExpandedStudy, type PlannedRun } from './spec-expand.js';
 import { studyIndexFor, type StudyIndex } from './run-files.js';
@@ -89,11 +90,14 @@ function workerEntry(): string {
  * all problems are thrown together as one StudySpecError.
  */
 export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: boolean } = {}): { study: ExpandedStudy; dir: string } {
-  const spec = loadStudySpec(file);
+  // One pass: the study file's own problems and every run's config problems are thrown together.
+  const { spec, issues, runsKnown } = inspectStudyFile(file);
+  if (!spec) throw new StudySpecError(file, issues);
   const study = expandStudy(spec, {
     dataPath: o.dataPath === undefined ? undefined : resolve(o.dataPath),
     overrides: o.overrides,
-    validate: (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }),
+    validate: runsKnown ? (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }) : undefined,
+    priorIssues: issues,
   });
   const dir = resolve(o.out ?? join('runs', study.name));
   return { study, dir };
@@ -119,7 +123,7 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
 export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<StudyRunResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const { study, dir } = planStudy(file, o);
-  mkdirSync(dir, { recursive: true });
+  ensureOutDir(dir, 'study folder');
   let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
   const saveIndex = () => {
     index = { ...index, updatedAt: new Date().toISOString() };

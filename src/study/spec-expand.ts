@@ -2,6 +2,7 @@ import { type AxisValue, type StudyAxis, type StudySpec, gridPoints, sanitize } 
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
+import { expandShorthand } from '../train/plan.js';
 
 /** One training run of a study: a variant at one seed. */
 export interface PlannedRun {
@@ -49,11 +50,13 @@ export interface ExpandOptions {
   overrides?: readonly (ConfigOverride | string)[];
   /** The training layer's config check, run on every resolved config; problems are reported together. */
   validate?: (config: PlainObject) => ConfigProblem[];
+  /** Problems already found in the study file (see inspectStudySpec), thrown together with these. */
+  priorIssues?: readonly SpecIssue[];
 }
 
 /** Expand a checked spec into runs and comparisons. Throws StudySpecError listing every problem. */
 export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): ExpandedStudy {
-  const issues: SpecIssue[] = [];
+  const issues: SpecIssue[] = [...(options.priorIssues ?? [])];
   const base = cloneJson(spec.base);
 
   if (options.dataPath !== undefined) {
@@ -66,7 +69,10 @@ export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): Expan
     const explicit = spec.variants?.find((v) => Object.keys(v.overrides).some((p) => pathsOverlap(p, o.path)));
     if (axis) issues.push(issue(`--set ${o.path}`, `a path that is not axis "${axis.path}" of this study (edit the study file to change an axis)`, o.value));
     else if (explicit) issues.push(issue(`--set ${o.path}`, `a path that variant "${explicit.name}" does not set`, o.value));
-    else applyOverride(base, o, `--set ${o.path}`, issues);
+    else {
+      expandShorthand(base, o.path);
+      applyOverride(base, o, `--set ${o.path}`, issues);
+    }
   }
 
   const runs: PlannedRun[] = [];

@@ -14,12 +14,13 @@
  * ```
  * Parsing checks every field independently and reports all problems at once (StudySpecError).
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, formatPath, joinPath } from './spec-issues.js';
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
+import { expandShorthand } from '../train/plan.js';
+import { ConfigFileError, readConfigText } from '../util/config-file.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -89,41 +90,74 @@ const REQUIRED: FieldName[] = ['name', 'base'];
 
 /** Parse and check study-file text (YAML, or JSON when the source ends in .json or the text starts with `{`). */
 export function parseStudySpec(text: string, source = '<inline>'): StudySpec {
+  return orThrow(inspectStudyText(text, source), source);
+}
+
+export function loadStudySpec(file: string): StudySpec {
+  return orThrow(inspectStudyFile(file), file);
+}
+
+/** Check an already-parsed study object (e.g. built in code) and normalise it. */
+export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
+  return orThrow(inspectStudySpec(raw, source), source);
+}
+
+/**
+ * A study as far as it can be read, and every problem found in it. Fields that fail their check are
+ * replaced by neutral stand-ins (no seeds → the base seed, an unknown key → ignored), so the checks
+ * that follow (every run's config) still run and report in the same pass.
+ */
+export interface StudyInspection {
+  spec?: StudySpec;
+  issues: SpecIssue[];
+  /** False when the runs cannot be known (the axes or variants are unreadable): their configs are not checked. */
+  runsKnown: boolean;
+}
+
+function orThrow(r: StudyInspection, source: string): StudySpec {
+  if (r.issues.length > 0 || !r.spec) throw new StudySpecError(source, r.issues);
+  return r.spec;
+}
+
+export function inspectStudyFile(file: string): StudyInspection {
+  let text: string;
+  try {
+    text = readConfigText(file, 'study file');
+  } catch (e) {
+    const received = e instanceof ConfigFileError ? e.message.replace(/^Expected [^:]*but /, '') : String(e);
+    return { issues: [{ path: '', expected: e instanceof ConfigFileError && e.code === 'too-large' ? 'a study file of at most 1 MB' : 'a readable study file', received }], runsKnown: false };
+  }
+  return inspectStudyText(text, file);
+}
+
+export function inspectStudyText(text: string, source = '<inline>'): StudyInspection {
   const isJson = extname(source).toLowerCase() === '.json' || /^\s*\{/.test(text);
   let raw: unknown;
   if (isJson) {
     try {
       raw = JSON.parse(text);
     } catch (e) {
-      throw new StudySpecError(source, [{ path: '', expected: 'valid JSON', received: (e as Error).message }]);
+      return { issues: [{ path: '', expected: 'valid JSON', received: (e as Error).message }], runsKnown: false };
     }
   } else {
     const doc = parseDocument(text);
     if (doc.errors.length > 0) {
-      throw new StudySpecError(source, doc.errors.map((e) => ({
-        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
-        expected: 'valid YAML',
-        received: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
-      })));
+      return {
+        issues: doc.errors.map((e) => ({
+          path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+          expected: 'valid YAML',
+          received: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
+        })),
+        runsKnown: false,
+      };
     }
     raw = doc.toJS();
   }
-  return checkStudySpec(raw, source);
+  return inspectStudySpec(raw, source);
 }
 
-export function loadStudySpec(file: string): StudySpec {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new StudySpecError(file, [{ path: '', expected: 'a readable study file', received: (e as NodeJS.ErrnoException).code ?? String(e) }]);
-  }
-  return parseStudySpec(text, file);
-}
-
-/** Check an already-parsed study object (e.g. built in code) and normalise it. */
-export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
-  if (!isPlainObject(raw)) throw new StudySpecError(source, [issue('', 'a mapping with at least "name" and "base"', raw)]);
+export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspection {
+  if (!isPlainObject(raw)) return { issues: [issue('', 'a mapping with at least "name" and "base"', raw)], runsKnown: false };
   const issues: SpecIssue[] = [];
   const ok: Partial<Record<FieldName, unknown>> = {};
 
@@ -145,11 +179,15 @@ export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
     issues.push(issue('axes', 'at least one axis (or leave "axes" out)', raw.axes));
     delete ok.axes;
   }
+  const runsKnown = ok.base !== undefined && (raw.axes === undefined || ok.axes !== undefined) && (raw.variants === undefined || ok.variants !== undefined);
 
-  const base = (ok.base as PlainObject | undefined) ?? {};
+  const base = structuredClone((ok.base as PlainObject | undefined) ?? {});
+  // A dotted path into a shorthand (`model.shortcut` under `model: resnet34`) turns it into its object form.
+  const paths = [...Object.keys((ok.axes as PlainObject | undefined) ?? {}), ...((ok.variants as PlainObject[] | undefined) ?? []).flatMap((v) => Object.keys(flattenOverrides(v)))];
+  for (const p of paths) expandShorthand(base, p);
   const axes = ok.axes ? checkAxes(ok.axes as Record<string, unknown>, base, issues) : [];
   const variants = ok.variants ? checkVariants(ok.variants as PlainObject[], base, axes, issues) : undefined;
-  const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base);
+  const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base, issues);
 
   const variantNames = combineNames(variants, axes, issues);
   const baseline = ok.baseline as StudySpec['baseline'];
@@ -157,29 +195,32 @@ export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
   const compare = ok.compare as [string, string][] | undefined;
   if (compare) checkCompare(compare, variantNames, issues);
 
-  if (issues.length > 0) throw new StudySpecError(source, issues);
-  return {
+  const spec: StudySpec = {
     source,
-    name: ok.name as string,
+    name: (ok.name as string | undefined) ?? 'study',
     ...(ok.description !== undefined ? { description: ok.description as string } : {}),
     base,
     axes,
     ...(variants ? { variants } : {}),
     seeds,
-    ...(baseline !== undefined ? { baseline } : {}),
-    ...(compare ? { compare } : {}),
+    ...(baseline !== undefined && issues.every((i) => !i.path.startsWith('baseline')) ? { baseline } : {}),
+    ...(compare && issues.every((i) => !i.path.startsWith('compare')) ? { compare } : {}),
     variantNames,
   };
+  return { spec, issues, runsKnown };
 }
 
 function describeField(field: FieldName): string {
   return field === 'base' ? 'a mapping: the training config every variant starts from' : 'a value';
 }
 
-function resolveSeeds(seeds: number | number[] | undefined, base: PlainObject): number[] {
+function resolveSeeds(seeds: number | number[] | undefined, base: PlainObject, issues: SpecIssue[]): number[] {
+  // A base seed that is not a seed (`seed: true`, `seed: 1.5`) is an error even where `seeds:` replaces it.
+  const baseSeedOk = base.seed === undefined || (typeof base.seed === 'number' && Number.isInteger(base.seed) && base.seed >= 0);
+  if (!baseSeedOk) issues.push(issue('base.seed', 'a non-negative integer (or leave it out and list seeds in "seeds:")', base.seed));
   if (typeof seeds === 'number') return Array.from({ length: seeds }, (_, i) => i);
   if (seeds) return [...new Set(seeds)];
-  return [typeof base.seed === 'number' && Number.isInteger(base.seed) ? base.seed : 0];
+  return [baseSeedOk && typeof base.seed === 'number' ? base.seed : 0];
 }
 
 /** The run-name fragment for a scalar value: strings as they are, numbers/booleans prefixed with the field. */

@@ -6,9 +6,7 @@ import { describe, test } from 'node:test';
 import { planStudy } from '../../src/study/runner.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { StudySpecError } from '../../src/study/spec-issues.js';
-import { parseTrainConfig } from '../../src/train/config.js';
-import { parseDataSpec } from '../../src/data/index.js';
-import { parseAugmentSpec } from '../../src/augment/index.js';
+import { resolveRunPlan } from '../../src/train/plan.js';
 import { listPresets } from '../../src/models/index.js';
 
 const STUDIES = join(import.meta.dirname, '../../studies');
@@ -42,13 +40,9 @@ describe('bundled studies', () => {
       const { study } = planStudy(join(STUDIES, file), { dataPath: data });
       assert.ok(study.runs.length > 0);
       for (const run of study.runs) {
-        // The same parsers runTraining uses, so a typo in a bundled study fails here rather than for a user.
-        const cfg = parseTrainConfig(run.config);
-        const { valSplit, ...spec } = cfg.data as Record<string, unknown>;
-        parseDataSpec(spec);
-        if (valSplit !== undefined) parseDataSpec({ ...spec, split: valSplit });
-        parseAugmentSpec(cfg.augment);
-        assert.ok(listPresets().includes(cfg.model), `${run.name}: model ${cfg.model} is a preset`);
+        // The same plan runTraining resolves, so a typo in a bundled study fails here rather than for a user.
+        const plan = resolveRunPlan(run.config);
+        assert.ok(plan.model.preset === undefined || listPresets().includes(plan.model.preset), `${run.name}: model ${plan.model.preset} is a preset`);
         assert.equal(checkRunConfig(run.config).length, 0);
       }
     });
