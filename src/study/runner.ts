@@ -123,6 +123,8 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
 export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<StudyRunResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const { study, dir } = planStudy(file, o);
+  // Ctrl-C while the study was being read and checked: stop before anything is created.
+  if (o.signal?.aborted) return { dir, study, ran: [], skipped: [], failed: [], interrupted: true };
   ensureOutDir(dir, 'study folder');
   let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
   const saveIndex = () => {
@@ -167,6 +169,7 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     for (const c of children) c.kill('SIGINT');
   };
   o.signal?.addEventListener('abort', onAbort);
+  if (o.signal?.aborted) interrupted = true;
   const liveStream = o.liveStream ?? process.stderr;
   const live = parallel > 1 || o.childOutput === 'quiet' ? new LiveView(dir, liveStream, o.childOutput === 'quiet') : undefined;
   // While a live block is redrawn on a terminal, lines go through it so they land above the block.

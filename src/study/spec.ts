@@ -15,12 +15,11 @@
  * Parsing checks every field independently and reports all problems at once (StudySpecError).
  */
 import { extname } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, formatPath, joinPath } from './spec-issues.js';
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
 import { expandShorthand } from '../train/plan.js';
-import { ConfigFileError, readConfigText } from '../util/config-file.js';
+import { ConfigFileError, parseYamlText, readConfigText } from '../util/config-file.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -125,7 +124,8 @@ export function inspectStudyFile(file: string): StudyInspection {
     text = readConfigText(file, 'study file');
   } catch (e) {
     const received = e instanceof ConfigFileError ? e.message.replace(/^Expected [^:]*but /, '') : String(e);
-    return { issues: [{ path: '', expected: e instanceof ConfigFileError && e.code === 'too-large' ? 'a study file of at most 1 MB' : 'a readable study file', received }], runsKnown: false };
+    const expected = e instanceof ConfigFileError && e.code === 'too-large' ? /^Expected (.*?) but /.exec(e.message)?.[1] ?? 'a smaller study file' : 'a readable study file';
+    return { issues: [{ path: '', expected, received }], runsKnown: false };
   }
   return inspectStudyText(text, file);
 }
@@ -140,18 +140,14 @@ export function inspectStudyText(text: string, source = '<inline>'): StudyInspec
       return { issues: [{ path: '', expected: 'valid JSON', received: (e as Error).message }], runsKnown: false };
     }
   } else {
-    const doc = parseDocument(text);
-    if (doc.errors.length > 0) {
+    const r = parseYamlText(text);
+    if (r.errors.length > 0) {
       return {
-        issues: doc.errors.map((e) => ({
-          path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
-          expected: 'valid YAML',
-          received: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
-        })),
+        issues: r.errors.map((e) => ({ path: e.line !== undefined ? `line ${e.line}, column ${e.col}` : '', expected: 'valid YAML', received: e.message })),
         runsKnown: false,
       };
     }
-    raw = doc.toJS();
+    raw = r.value;
   }
   return inspectStudySpec(raw, source);
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
 import { acquireRunLock } from '../train/run-lock.js';
-import { interruptSignal } from '../util/interrupt.js';
+import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 
 async function main(): Promise<number> {
   const runDir = process.argv[2];
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     return r.status === 'stopped' ? 3 : 0;
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
-    return 1;
+    return e instanceof InterruptedError ? 3 : 1;
   } finally {
     release();
   }

@@ -3,6 +3,7 @@
  * batches from, shared by training, evaluation and the augmentation preview.
  */
 import { openDataset, prepareImages, defaultCacheDir, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { throwIfInterrupted } from '../util/interrupt.js';
 import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 
 export interface PlanDatasets {
@@ -31,12 +32,14 @@ export function cacheDirOf(d: DataPlan, ds: Dataset): string | null {
 }
 
 /** Decode a split at the plan's size into its cache (or reuse the cache), logging progress on large sets. */
-export function prepareSplit(d: DataPlan, ds: Dataset, o: { log: (line: string) => void; what: string }): Promise<ImageSet> {
+export function prepareSplit(d: DataPlan, ds: Dataset, o: { log: (line: string) => void; what: string; signal?: AbortSignal }): Promise<ImageSet> {
   const cacheDir = cacheDirOf(d, ds);
   let lastPct = -1;
   return prepareImages(ds, {
     ...imageSizeOf(d, ds), resize: d.resize, cacheDir, concurrency: d.concurrency, verify: d.verifyCache, log: o.log,
     onProgress: (done, total) => {
+      // Decoding a large split takes minutes: Ctrl-C stops it at the next image (the partial cache is discarded).
+      throwIfInterrupted(o.signal, `decoding ${o.what} images`);
       const pct = Math.floor((100 * done) / Math.max(1, total));
       if (total > 500 && pct >= lastPct + 10) {
         lastPct = pct;

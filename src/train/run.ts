@@ -6,6 +6,7 @@ import { loadWeights } from '../models/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
+import { InterruptedError, throwIfInterrupted } from '../util/interrupt.js';
 import type { TrainConfig } from './config.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
@@ -73,11 +74,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let status: RunStatus = baseStatus;
   try {
     datasets = await openPlanDatasets(plan);
+    throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
     plan = completePlan(plan, { train: datasets.train, val: datasets.val });
     writeJsonAtomic(join(o.runDir, 'config.json'), plan);
-    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training' });
-    if (plan.valData && datasets.val) val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation' });
+    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal });
+    if (plan.valData && datasets.val) val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal });
     const resolvedModel = planModel(plan);
     const numClasses = resolvedModel.config.numClasses;
     const model = buildModel(resolvedModel, { seed: plan.seed, device });
@@ -140,7 +142,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       model.dispose();
     }
   } catch (e) {
-    writeRunStatus(o.runDir, { ...status, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    const state = e instanceof InterruptedError ? 'stopped' : 'failed';
+    writeRunStatus(o.runDir, { ...status, status: state, error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
     throw e;
   } finally {
     await train?.close();

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { runTraining } from '../../train/run.js';
 import { expandShorthand } from '../../train/plan.js';
-import { readConfigText } from '../../util/config-file.js';
+import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
+import { InterruptedError } from '../../util/interrupt.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
 
 export interface TrainFlags {
@@ -34,10 +34,16 @@ export function loadConfigFile(file: string): PlainObject {
     throw new UsageError((e as Error).message);
   }
   let obj: unknown;
-  try {
-    obj = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
-  } catch (e) {
-    throw new UsageError(`${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  if (/\.json$/i.test(file)) {
+    try {
+      obj = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`${file} is not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    const r = parseYamlText(text);
+    if (r.errors.length) throw new UsageError(`${file} is not valid YAML: ${r.errors.map((e) => (e.line !== undefined ? `line ${e.line}, column ${e.col}: ` : '') + e.message).join('; ')}`);
+    obj = r.value;
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UsageError(`${file}: expected a mapping of config fields at the top level`);
   // A study file's `base:` is accepted too, so a study's settings can be trained on their own.
@@ -77,7 +83,15 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   const runDir = resolve(f.out);
   const { signal, dispose } = interruptSignal('training');
   try {
-    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal });
+    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal }).catch((e: unknown) => {
+      if (!(e instanceof InterruptedError)) throw e;
+      process.stderr.write(`\n${e.message}\n`);
+      return undefined;
+    });
+    if (!r) {
+      process.exitCode = 130;
+      return;
+    }
     const last = r.history[r.history.length - 1];
     const files = ['metrics.csv', 'history.jsonl', 'checkpoints/', 'model.pth'].filter((p) => existsSync(join(runDir, p)));
     // The reason for a divergence or a stop was already logged by the training loop.
