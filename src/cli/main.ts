@@ -32,6 +32,16 @@ function buildProgram(): Command {
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
+  study.command('plan <file>')
+    .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
+    .option('--data <path>', 'dataset path (overrides base.data.path)')
+    .option('--set <key=value...>', 'override a base config field')
+    .option('--parallel <n>', 'variants that would train at once (the estimate divides the cores the same way)', '1')
+    .option('--threads <n>', 'CPU threads in total (default: all cores)')
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
+    .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
     .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));

@@ -103,6 +103,18 @@ export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: bool
   return { study, dir };
 }
 
+/** Variants trained at once, and the threads each gets (the cores split between them). */
+export function threadsPerRun(o: Pick<StudyRunOptions, 'parallel' | 'threads'>, runs: number): { parallel: number; threadsEach: number } {
+  const parallel = Math.max(1, Math.min(o.parallel ?? 1, runs || 1));
+  const totalThreads = o.threads ?? availableParallelism();
+  return { parallel, threadsEach: Math.max(1, Math.floor(totalThreads / parallel)) };
+}
+
+/** The config a run's worker trains: the planned config with the runner's thread count and device. */
+export function runConfig(run: PlannedRun, threads: number, device?: string): PlannedRun['config'] {
+  return { ...run.config, threads, ...(device ? { device } : {}) };
+}
+
 function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
   const path = join(dir, 'study.json');
   if (!existsSync(path)) return fresh;
@@ -154,9 +166,7 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     todo.push(run);
   }
   const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
-  const parallel = Math.max(1, Math.min(o.parallel ?? 1, todo.length || 1));
-  const totalThreads = o.threads ?? availableParallelism();
-  const threadsEach = Math.max(1, Math.floor(totalThreads / parallel));
+  const { parallel, threadsEach } = threadsPerRun(o, todo.length);
   log(`study ${study.name}: ${study.runs.length} run${study.runs.length === 1 ? '' : 's'} in ${dir}` +
     (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
     (todo.length ? `, ${todo.length} to run, ${parallel} at a time with ${threadsEach} thread${threadsEach === 1 ? '' : 's'} each` : ''));
@@ -178,7 +188,7 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   const runOne = async (run: PlannedRun, position: number): Promise<void> => {
     const runDir = join(dir, run.name);
     mkdirSync(runDir, { recursive: true });
-    const config = { ...run.config, threads: threadsEach, ...(o.device ? { device: o.device } : {}) };
+    const config = runConfig(run, threadsEach, o.device);
     writeJsonAtomic(join(runDir, 'request.json'), { config, resume: true, name: run.name });
     setRunStatus(run.name, 'running');
     if (!live) log(`\n[${position}/${todo.length}] ${run.name}`);

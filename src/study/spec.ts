@@ -291,7 +291,7 @@ function pathValue(obj: PlainObject, path: string): unknown {
 }
 
 /** `{optimizer: {lr: 0.1}, 'data.imageSize': 64}` → `{'optimizer.lr': 0.1, 'data.imageSize': 64}`. */
-function flattenOverrides(obj: PlainObject, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+export function flattenOverrides(obj: PlainObject, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
   for (const [k, v] of Object.entries(obj)) {
     const path = prefix ? `${prefix}.${k}` : k;
     if (isPlainObject(v) && Object.keys(v).length > 0) flattenOverrides(v, path, out);

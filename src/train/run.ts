@@ -34,6 +34,13 @@ export function choosePrecision(requested: TrainConfig['precision'], device: str
   return { autocast: true, channelsLast: true, label: 'bf16' };
 }
 
+/** What this machine makes of a plan: the device, what `precision: auto` becomes, and the thread count. */
+export function planForMachine(plan: RunPlan): { plan: RunPlan; device: string; precision: Precision } {
+  const device = resolveDevice(plan.device);
+  const precision = choosePrecision(plan.precision, device);
+  return { plan: { ...plan, precision: precision.label, threads: plan.threads ?? defaultThreads() }, device, precision };
+}
+
 /**
  * Trains one configuration into `runDir`: resolved config, status.json, history, metrics.csv,
  * checkpoints and final weights. Any failure is recorded in status.json before it is re-thrown.
@@ -41,12 +48,11 @@ export function choosePrecision(requested: TrainConfig['precision'], device: str
 export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<FitResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // Every problem of the config, before a folder is made or an image decoded.
-  let plan: RunPlan = resolveRunPlan(rawConfig);
+  const machine = planForMachine(resolveRunPlan(rawConfig));
+  let plan: RunPlan = machine.plan;
+  const { device, precision } = machine;
   ensureOutDir(o.runDir, 'run folder');
-  setNumThreads(plan.threads ?? defaultThreads());
-  const device = resolveDevice(plan.device);
-  const precision = choosePrecision(plan.precision, device);
-  plan = { ...plan, precision: precision.label, threads: getNumThreads() };
+  setNumThreads(plan.threads!);
   const prev = readRunStatus(o.runDir);
   const resume = (o.resume ?? false) && existsSync(join(o.runDir, 'checkpoints', 'last.pth'));
   const startedAt = new Date().toISOString();
