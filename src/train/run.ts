@@ -11,7 +11,7 @@ import type { TrainConfig } from './config.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planModel, resolveRunPlan, type RunPlan } from './plan.js';
+import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
@@ -71,8 +71,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     },
     dataset: { name: String(plan.data.source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
   } as RunStatus;
+  // A resume must not touch the run's plan until it is known to be the same plan (see below).
+  const previousPlan = resume ? previousPlanOf(o.runDir) : undefined;
   writeRunStatus(o.runDir, baseStatus);
-  writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+  if (!previousPlan) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
 
   let datasets: PlanDatasets | undefined;
   let train: ImageSet | undefined;
@@ -83,6 +85,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
     plan = completePlan(plan, { train: datasets.train, val: datasets.val });
+    if (previousPlan && planHash(previousPlan) !== planHash(plan)) {
+      const changed = changedFields(previousPlan, plan);
+      throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
+        `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
+    }
     writeJsonAtomic(join(o.runDir, 'config.json'), plan);
     train = await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal });
     if (plan.valData && datasets.val) val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal });
@@ -148,14 +155,38 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       model.dispose();
     }
   } catch (e) {
-    const state = e instanceof InterruptedError ? 'stopped' : 'failed';
-    writeRunStatus(o.runDir, { ...status, status: state, error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    // A refused resume leaves the run as it was.
+    if (e instanceof ResumeMismatchError && prev) writeRunStatus(o.runDir, prev);
+    else if (e instanceof ResumeMismatchError) { /* nothing to restore */ } else {
+      const state = e instanceof InterruptedError ? 'stopped' : 'failed';
+      writeRunStatus(o.runDir, { ...status, status: state, error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    }
     throw e;
   } finally {
     await train?.close();
     await val?.close();
     await datasets?.close();
   }
+}
+
+/** Resuming with other settings than the run was planned with. */
+class ResumeMismatchError extends Error {}
+
+/** The plan a resumed run was made with; undefined for runs of older versions without a readable one. */
+function previousPlanOf(runDir: string): RunPlan | undefined {
+  try {
+    return readRunPlan(runDir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Top-level plan fields that differ (for the refusal message). */
+function changedFields(a: RunPlan, b: RunPlan): string[] {
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ignore = new Set(['threads', 'device', 'tensorboard', 'outDir']);
+  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !ignore.has(k) && JSON.stringify(ra[k]) !== JSON.stringify(rb[k]));
 }
 
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
