@@ -20,7 +20,22 @@ function buildProgram(): Command {
     .option('--threads <n>', 'CPU threads (default: all cores)')
     .action(async (o) => (await import('./commands/demo.js')).demoCommand(o));
 
-  const study = program.command('study').description('run, report and inspect ablation studies');
+  const study = program.command('study').description('plan, run, report and inspect ablation studies')
+    .addHelpText('after', `
+A study file varies any config path; model switches are paths under model:
+  name: shortcuts
+  base:
+    model: resnet20-cifar                 # a preset, or {preset: resnet20-cifar, shortcut: none, ...}
+    data: { source: cifar10, split: 'train[:45000]', valSplit: 'train[45000:]' }
+    epochs: 30
+  axes:
+    model.shortcut: [projection, zero-pad, none]
+    optimizer.lr: [0.1, 0.01]
+  seeds: 3
+  baseline: { model.shortcut: projection }
+
+  ablate study plan shortcuts.yaml --data ~/data/cifar-10-batches-bin   # runs, changes, cost, time estimate
+  ablate study run shortcuts.yaml --data ~/data/cifar-10-batches-bin`);
   study.command('run <file>')
     .description('run every variant of a study file (YAML/JSON); re-running resumes')
     .option('--data <path>', 'dataset path (overrides base.data.path)')
@@ -51,7 +66,7 @@ function buildProgram(): Command {
     .action(async (dir, o) => (await import('./commands/study.js')).studyStatusCommand(dir, o));
 
   program.command('train [config]')
-    .description('train one model from a config file (YAML/JSON) and/or flags')
+    .description('train one model from a config file (YAML/JSON) and/or flags; a run\'s config.json repeats that run exactly')
     .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
@@ -63,9 +78,9 @@ function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--threads <n>')
     .option('--seed <n>')
-    .option('--set <key=value...>', 'override any config field')
+    .option('--set <key=value...>', 'override any config field, e.g. --set model.shortcut=none')
     .option('--out <dir>', 'run folder', 'runs/train')
-    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--resume', 'continue the run in --out from its last checkpoint (without a config: with the run\'s own config.json)')
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')
@@ -76,9 +91,9 @@ function buildProgram(): Command {
     .option('--data <path>', 'dataset path, or "generated" (without --run)')
     .option('--source <name>', 'dataset source')
     .option('--split <split>', 'split, e.g. test or train[80%:] (default: the run\'s validation split, else test)')
-    .option('--image-size <n>', 'input size (default 224)')
+    .option('--image-size <n>', 'input size (default: the run\'s, or the source\'s native size; required otherwise)')
     .option('--batch-size <n>', 'batch size (default: the run\'s, else 32)')
-    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only) (default: the run\'s, else imagenet)')
+    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only) (default: the run\'s; required for a checkpoint outside a run folder)')
     .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s, else auto)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')

@@ -74,7 +74,9 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       const machine = planForMachine(resolveRunPlan(runConfig(run, threadsEach, o.device)));
       const key = JSON.stringify([machine.plan.data, machine.plan.valData ?? null]);
       if (!opened.has(key)) opened.set(key, openPlanDatasets(machine.plan));
-      const ds = await opened.get(key)!;
+      const ds = await opened.get(key)!.catch((e: Error) => {
+        throw new TypeError(`cannot open the data of ${run.name}: ${e.message}`);
+      });
       const plan = completePlan(machine.plan, { train: ds.train, val: ds.val });
       const model = planModel(plan);
       const size = imageSizeOf(plan.data, ds.train);
@@ -87,12 +89,14 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       const valImages = ds.val ? perEpoch(ds.val.length, plan.validationSteps) : 0;
       let estimatedS: number | undefined;
       if (o.measure !== false) {
-        // Models of the same size and FLOPs cost the same per step (an init-only switch changes neither).
-        const mkey = JSON.stringify([params, flopsPerImage, size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
+        // Models whose FLOPs per image agree to two significant digits cost the same per step for this
+        // purpose (an init-only switch, or projection vs zero-pad shortcuts, changes them by < 1%).
+        const mkey = JSON.stringify([Number(flopsPerImage.toPrecision(2)), size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
         if (!speeds.has(mkey)) {
           o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${plan.batchSize}…`);
-          const s = measureSpeed(model, { ...size, batchSize: plan.batchSize, precision: machine.precision, device: machine.device, threads: plan.threads!, steps: o.steps });
-          speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: plan.batchSize, precision: machine.precision.label });
+          // Images per second barely change with the batch beyond a few dozen images, so large batches are timed at 32.
+          const s = measureSpeed(model, { ...size, batchSize: Math.min(plan.batchSize, 32), precision: machine.precision, device: machine.device, threads: plan.threads!, steps: o.steps });
+          speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
         }
         const s = speeds.get(mkey)!;
         estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS);
