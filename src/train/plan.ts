@@ -78,12 +78,7 @@ export function inspectRunConfig(raw: unknown, o: ResolveOptions = {}): { plan?:
   // The classifier size: the config's, else what the data spec fixes (generated, CIFAR), else open until the data is read.
   const classes = typeof cfg.numClasses === 'number' ? cfg.numClasses : explicitClasses(cfg.model) || !data ? undefined : classesOf(data.train);
   const model = cfg.model === undefined || !isModelSpec(cfg.model) ? undefined : resolveModel(cfg.model, classes, problems);
-  let augment: AugmentOp[] | undefined;
-  if (typeof cfg.augment === 'string' || Array.isArray(cfg.augment)) {
-    const r = AugmentSpecSchema.safeParse(cfg.augment, { reportInput: true });
-    if (r.success) augment = r.data;
-    else problems.push(...zodProblems(r.error.issues, 'augment'));
-  }
+  const augment = typeof cfg.augment === 'string' || Array.isArray(cfg.augment) ? resolveAugment(cfg.augment, problems) : undefined;
   if (o.checkFiles) problems.push(...fileProblems(cfg));
   const parsed = TrainConfigSchema.safeParse(raw);
   if (problems.length > 0 || !parsed.success || !model || !data) return { problems };
@@ -212,12 +207,21 @@ function resolveModel(spec: ModelSpec, numClasses: number | undefined, problems:
   }
 }
 
+/** An `augment:` value as canonical ops; its problems are added under `augment`. */
+export function resolveAugment(spec: unknown, problems: PlanProblem[]): AugmentOp[] | undefined {
+  const r = AugmentSpecSchema.safeParse(spec, { reportInput: true });
+  if (r.success) return r.data;
+  problems.push(...zodProblems(r.error.issues, 'augment'));
+  return undefined;
+}
+
 /** Keys of `data:`: the data layer's, plus `valSplit` (the validation split of the same source). */
 const DATA_KEYS = [...Object.keys(DataSpecSchema.shape), 'valSplit'];
 const GENERATED_KEYS = Object.keys(GeneratedSpecSchema.shape);
 const dataKeys = (p: readonly PropertyKey[]) => (p.length === 0 ? DATA_KEYS : p.join('.') === 'generated' ? GENERATED_KEYS : undefined);
 
-function resolveSplits(data: Record<string, unknown>, valData: unknown, problems: PlanProblem[]): { train: DataPlan; val?: DataPlan } | undefined {
+/** `data:` (with its `valSplit`) and `valData:` as one DataPlan per split; problems are added with their paths. */
+export function resolveSplits(data: Record<string, unknown>, valData: unknown, problems: PlanProblem[]): { train: DataPlan; val?: DataPlan } | undefined {
   const { valSplit, ...train } = data;
   const trainPlan = resolveData(train, 'data', problems);
   let val: DataPlan | undefined;
