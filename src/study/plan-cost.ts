@@ -93,7 +93,7 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         // purpose (an init-only switch, or projection vs zero-pad shortcuts, changes them by < 1%).
         const mkey = JSON.stringify([Number(flopsPerImage.toPrecision(2)), size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
         if (!speeds.has(mkey)) {
-          o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${plan.batchSize}…`);
+          o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
           // Images per second barely change with the batch beyond a few dozen images, so large batches are timed at 32.
           const s = measureSpeed(model, { ...size, batchSize: Math.min(plan.batchSize, 32), precision: machine.precision, device: machine.device, threads: plan.threads!, steps: o.steps });
           speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });

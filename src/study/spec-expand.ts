@@ -1,4 +1,4 @@
-import { type AxisValue, type StudyAxis, type StudySpec, gridPoints, sanitize } from './spec.js';
+import { type AxisValue, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
@@ -182,7 +182,21 @@ function resolveComparisons(spec: StudySpec, variants: { name: string; axes: Rec
   const add = (variant: string, reference: string) => {
     if (variant !== reference && !out.some((c) => c.variant === variant && c.reference === reference)) out.push({ variant, reference });
   };
-  for (const [a, b] of spec.compare ?? []) add(a, b);
+  for (const [a, b] of spec.compare ?? []) {
+    if (variants.some((v) => v.name === a) && variants.some((v) => v.name === b)) {
+      add(a, b);
+      continue;
+    }
+    // Two values of one axis: every variant with the first against its twin with the second.
+    const axis = axisOfPair(spec.axes, [a, b]);
+    if (!axis) continue;
+    const [ca, cb] = [choiceNamed(axis, a)!, choiceNamed(axis, b)!];
+    for (const v of variants) {
+      if (v.axes[axis.path] !== ca.display) continue;
+      const twin = variants.find((w) => w.axes[axis.path] === cb.display && Object.keys(v.axes).every((k) => k === axis.path || w.axes[k] === v.axes[k]));
+      if (twin) add(v.name, twin.name);
+    }
+  }
   const baseline = spec.baseline ?? (spec.compare ? undefined : variants[0]?.name);
   if (typeof baseline === 'string') {
     for (const v of variants) add(v.name, baseline);

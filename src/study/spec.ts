@@ -11,6 +11,8 @@
  * seeds: [0, 1, 2]                             # or a count: seeds: 3
  * baseline: { augment: none }                  # or a variant name: baseline: resnet34-none-lr0.1
  * compare: [[resnet34, plain34]]               # explicit pairs: [variant, reference]
+ * compare: [[cutmix, none]]                    # or two values of one axis: each variant with cutmix
+ *                                              # against its twin with none (the other axes equal)
  * ```
  * Parsing checks every field independently and reports all problems at once (StudySpecError).
  */
@@ -189,7 +191,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
   const baseline = ok.baseline as StudySpec['baseline'];
   if (baseline !== undefined) checkBaseline(baseline, variantNames, axes, variants, issues);
   const compare = ok.compare as [string, string][] | undefined;
-  if (compare) checkCompare(compare, variantNames, issues);
+  if (compare) checkCompare(compare, variantNames, axes, issues);
 
   const spec: StudySpec = {
     source,
@@ -380,13 +382,24 @@ function checkBaseline(baseline: string | Record<string, AxisValue>, names: stri
   }
 }
 
-function checkCompare(pairs: [string, string][], names: string[], issues: SpecIssue[]): void {
+function checkCompare(pairs: [string, string][], names: string[], axes: StudyAxis[], issues: SpecIssue[]): void {
   pairs.forEach((pair, i) => {
-    pair.forEach((n, j) => {
-      if (!names.includes(n)) issues.push(issue(`compare[${i}][${j}]`, oneOfNames(n, names), n));
-    });
     if (pair[0] === pair[1]) issues.push(issue(`compare[${i}]`, 'two different variants', pair));
+    if (pair.every((n) => names.includes(n)) || axisOfPair(axes, pair)) return;
+    pair.forEach((n, j) => {
+      if (!names.includes(n)) issues.push(issue(`compare[${i}][${j}]`, `${oneOfNames(n, names)}, or two values of one axis`, n));
+    });
   });
+}
+
+/** The axis whose values a compare pair names (`[cutmix, none]`), when it is not a pair of variant names. */
+export function axisOfPair(axes: StudyAxis[], pair: [string, string]): StudyAxis | undefined {
+  return axes.find((a) => pair.every((n) => choiceNamed(a, n)));
+}
+
+/** The choice of an axis a name refers to: its label, or its value as written. */
+export function choiceNamed(axis: StudyAxis, name: string): AxisChoice | undefined {
+  return axis.choices.find((c) => c.label === name || String(c.display) === name);
 }
 
 function oneOfNames(got: string, names: string[]): string {

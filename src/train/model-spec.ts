@@ -79,8 +79,10 @@ export function modelSpecOf(r: ResolvedModelSpec): { family: string; preset?: st
 /** A short name for logs: the preset, plus the switches that differ from it. */
 export function modelLabel(spec: ModelSpec): string {
   if (typeof spec === 'string') return spec;
-  const { family: _f, preset, ...switches } = spec;
-  if (!preset) return `resnet${String(switches.depth ?? '')}`;
+  const { family: _f, preset: given, ...switches } = spec;
+  // Without a preset, name the model by the preset of its depth (`{depth: 56}` is resnet56-cifar).
+  const preset = given ?? [`resnet${String(switches.depth)}`, `resnet${String(switches.depth)}-cifar`].find((p) => listPresets().includes(p));
+  if (!preset) return `resnet (depth ${String(switches.depth)})`;
   let base: Record<string, unknown> = {};
   try {
     base = resolveModelConfig(String(preset)) as unknown as Record<string, unknown>;
