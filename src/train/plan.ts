@@ -10,7 +10,8 @@
  *
  * Two steps: `resolveRunPlan` needs nothing but the config (study pre-flight, `study plan`); `completePlan`
  * adds what only the opened data can tell (an auto-detected source's image size and cache policy, the
- * class names and so the classifier size) and what the machine decided (precision, threads).
+ * class names and so the classifier size). What the machine decides (precision, threads) is added by
+ * `planForMachine` in run.ts.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -113,9 +114,6 @@ export function planModel(plan: RunPlan): ResolvedModelSpec {
 export interface PlanCompletion {
   train: Dataset;
   val?: Dataset;
-  /** What `precision: auto` became on this machine. */
-  precision?: 'fp32' | 'bf16';
-  threads?: number;
 }
 
 /**
@@ -141,8 +139,6 @@ export function completePlan(plan: RunPlan, k: PlanCompletion): RunPlan {
     model: { ...plan.model, numClasses },
     data: completeData(plan.data, k.train),
     ...(plan.valData && k.val ? { valData: completeData(plan.valData, k.val) } : {}),
-    ...(k.precision ? { precision: k.precision } : {}),
-    ...(k.threads !== undefined ? { threads: k.threads } : {}),
     classNames: names,
   });
 }
