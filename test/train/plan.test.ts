@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { inspectRunConfig, resolveRunPlan, readRunPlan, RunPlanError } from '../../src/train/plan.js';
 import { runTraining } from '../../src/train/run.js';
+import { runStudy } from '../../src/study/runner.js';
+import { InterruptedError } from '../../src/util/interrupt.js';
 import { tmpDir } from './helpers.js';
 import { CLI_MAIN, historyMetrics, spawnTs, writeConfig } from './run-helpers.js';
 
@@ -132,5 +134,19 @@ describe('run plan', () => {
     const r = await cli(['train', file, '--out', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^ablate: error: Expected a folder for the run folder but .*plain\.json is a file/m);
+  });
+
+  it('Ctrl-C before training starts: the run stops at the next stage as stopped, a study creates nothing', async () => {
+    const dir = tmpDir('ablate-plan-');
+    const ac = new AbortController();
+    ac.abort();
+    const run = join(dir, 'run');
+    await assert.rejects(runTraining(SMALL, { runDir: run, progress: false, log: () => {}, signal: ac.signal }), (e: unknown) => e instanceof InterruptedError);
+    assert.equal(JSON.parse(readFileSync(join(run, 'status.json'), 'utf8')).status, 'stopped');
+    const study = join(dir, 'study.yaml');
+    writeFileSync(study, JSON.stringify({ name: 's', base: SMALL }));
+    const r = await runStudy(study, { out: join(dir, 'out'), signal: ac.signal, log: () => {} });
+    assert.equal(r.interrupted, true);
+    assert.equal(existsSync(join(dir, 'out')), false);
   });
 });
