@@ -6,7 +6,7 @@
 //
 // Usage: node --import tsx bench/accuracy-parity.ts [--quick] [--model resnet18] [--size 64] [--epochs 5]
 //          [--seeds 0,1] [--train 1600] [--val 400] [--batch 32] [--lr 0.01] [--momentum 0.9]
-//          [--weight-decay 0.0005] [--precision fp32|bf16] [--data /work/shared/data/petimages-180px] [--out results.json]
+//          [--weight-decay 0.0005] [--precision fp32|bf16] [--data DIR (default ../shared/data/petimages-180px)] [--out results.json]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { defaultThreads, setNumThreads } from '../src/tensor/index.js';
 import { fit } from '../src/train/fit.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { Callback, type Logs } from '../src/train/callbacks/base.js';
-import { BENCH_DIR, PYTHON, runJsonChild, flag, hasFlag, intFlag, listFlag, machine, loadavg, printTable, fmt, saveResults, torchAvailable } from './lib/common.js';
+import { BENCH_DIR, PYTHON, runJsonChild, dataDirFlag, flag, hasFlag, intFlag, listFlag, machine, loadavg, printTable, fmt, saveResults, torchAvailable } from './lib/common.js';
 
 interface EpochMetrics { loss: number; accuracy: number; val_loss: number; val_accuracy: number; time_s: number }
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const weightDecay = Number(flag('weight-decay', '0.0005'));
   const precision = flag('precision', 'fp32');
   if (precision !== 'fp32' && precision !== 'bf16') throw new TypeError(`Expected fp32 or bf16 for --precision but received ${JSON.stringify(precision)}`);
-  const data = flag('data', '/work/shared/data/petimages-180px');
+  const data = dataDirFlag('petimages-180px', 'PetImages');
   const threads = defaultThreads();
   setNumThreads(threads);
 

@@ -1,5 +1,5 @@
 // Decode+resize throughput (sharp/libvips vs Pillow, same files, same run) and cached-epoch read throughput.
-// Usage: node --import tsx bench/data-decode.ts [--quick] [--size 224] [--data /work/shared/data]
+// Usage: node --import tsx bench/data-decode.ts [--quick] [--size 224] [--data DIR (default ../shared/data, holding petimages-180px/ and petimages-fullres/)]
 // --quick: only the 180px photos (the full-resolution set takes minutes to decode five times).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,13 +7,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DataLoader, decodeItem, openDataset, prepareImages } from '../src/data/index.js';
+import { dataDirFlag } from './lib/common.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : dflt;
 };
 const size = Number(arg('size', '224'));
-const data = arg('data', '/work/shared/data');
+const data = dataDirFlag('', 'petimages-180px/PetImages');
 const quick = process.argv.includes('--quick');
 const tmp = mkdtempSync(join(tmpdir(), 'ablate-bench-'));
 

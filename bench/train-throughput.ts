@@ -14,7 +14,7 @@
 //
 // Usage: node --import tsx bench/train-throughput.ts [--quick] [--models resnet34,resnet50]
 //          [--steps 20] [--epochs 2] [--batch 16] [--size 224] [--workers 2]
-//          [--ablate auto,fp32] [--torch fp32,bf16,bf16-allthreads|none] [--data /work/shared/data/petimages-180px]
+//          [--ablate auto,fp32] [--torch fp32,bf16,bf16-allthreads|none] [--data DIR (default ../shared/data/petimages-180px)]
 //          [--ablate-threads N] [--omp-passive] [--out results.json]
 // --omp-passive runs ablate's processes with OMP_WAIT_POLICY=PASSIVE (see engine-step's OMP table).
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { runTraining } from '../src/train/run.js';
 import { Callback, type Logs } from '../src/train/callbacks/base.js';
 import { defaultThreads, getNumThreads } from '../src/tensor/index.js';
 import {
-  BENCH_DIR, PYTHON, runJsonChild, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+  BENCH_DIR, PYTHON, runJsonChild, dataDirFlag, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
 
 const SELF = join(BENCH_DIR, 'train-throughput.ts');
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   const torchModes = listFlag('torch', quick ? 'fp32,bf16' : 'fp32,bf16,bf16-allthreads').filter((t) => t !== 'none');
   const ablateThreads = hasFlag('ablate-threads') ? ['--threads', String(intFlag('ablate-threads', 1))] : [];
   const ablateEnv = hasFlag('omp-passive') ? { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } : process.env;
-  const src = join(flag('data', '/work/shared/data/petimages-180px'), 'PetImages');
+  const src = join(dataDirFlag('petimages-180px', 'PetImages'), 'PetImages');
   for (const m of ablateModes) if (!['auto', 'fp32', 'bf16'].includes(m)) throw new TypeError(`Expected auto, fp32 or bf16 in --ablate but received ${JSON.stringify(m)}`);
   for (const m of torchModes) if (!['fp32', 'bf16', 'fp32-allthreads', 'bf16-allthreads'].includes(m)) throw new TypeError(`Expected fp32, bf16, fp32-allthreads or bf16-allthreads in --torch but received ${JSON.stringify(m)}`);
 

@@ -1,7 +1,7 @@
 // Shared plumbing for the bench scripts: flags, statistics, tables, results files, machine load,
 // and a line-protocol client for the persistent measurement processes (ours and PyTorch's).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,21 @@ export function flag(name: string, dflt: string, argv = process.argv): string {
   const v = argv[i + 1];
   if (v === undefined || v.startsWith('--')) throw new TypeError(`Expected a value after --${name} but received nothing`);
   return v;
+}
+
+/**
+ * The photo folder a data benchmark reads: `--data DIR`, else `../shared/data/<sub>` beside the checkout.
+ * Benchmarks never carry one machine's absolute path, and say plainly when there is no data to read.
+ */
+export function dataDirFlag(sub: string, mustContain: string, argv = process.argv): string {
+  const dir = flag('data', join(REPO_ROOT, '..', 'shared', 'data', sub), argv);
+  if (!existsSync(join(dir, mustContain))) {
+    throw new TypeError(
+      `Expected a data folder containing ${mustContain} at ${dir}, but there is none. ` +
+        `Pass --data DIR (a folder with ${mustContain} inside), or put the photos at ../shared/data/${sub} beside the checkout.`,
+    );
+  }
+  return dir;
 }
 
 export const hasFlag = (name: string, argv = process.argv): boolean => argv.includes(`--${name}`);

@@ -99,12 +99,15 @@ A study file varies any config path; model switches are paths under model:
     .option('--json', 'print JSON')
     .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
 
-  program.command('summary <preset>')
-    .description('print a Keras-style summary of a model preset')
-    .option('--input <size>', 'input height/width', '224')
-    .option('--classes <n>', 'number of classes', '1000')
+  program.command('summary [model]')
+    .description('print a Keras-style summary of a model: a preset, or a spec such as \'{preset: resnet56-cifar, preact: true}\'')
+    .option('--input <size>', 'input height/width (default: the model\'s, 224 or 32 for CIFAR nets)')
+    .option('--classes <n>', 'number of classes (default: the model\'s, 1000 or 10 for CIFAR nets)')
     .option('--shortcut <kind>', 'override the shortcut: projection, zero-pad, all-projection, none')
-    .action(async (preset, o) => (await import('./commands/summary.js')).summaryCommand(preset, o));
+    .option('--set <key=value...>', 'set a model switch, e.g. --set preact=true --set widthMultiplier=2 --set dropPathRate=0.1')
+    .option('--list', 'list the model families, their switches and presets')
+    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n  ablate summary --list')
+    .action(async (model, o) => (await import('./commands/summary.js')).summaryCommand(model, o));
 
   program.command('augment-preview')
     .description('write a PNG grid of original vs augmented samples with their mixed labels')

@@ -1,9 +1,21 @@
-/** The ResNet/PlainNet family: configs, presets, the builder, summaries and torchvision-compatible weights. */
+/**
+ * Models: the family registry and model specs, the ResNet/PlainNet family (pre-activation, wide,
+ * stochastic depth), summaries and torchvision-compatible weights.
+ */
+import './families.js';
+
 export {
-  ResNetConfigSchema, ModelConfigError, resolveResNetConfig, validateResNetConfig, IMAGENET_DEPTHS, CIFAR_DEPTHS, SHORTCUTS,
+  resolveModelSpec, validateModelSpec, createModelFromSpec, buildResolvedModel, listFamilies, listModelPresets, presetSpec,
+  modelSpecObject, describeResolvedSpec, ModelSpecSchema, DEFAULT_FAMILY,
+  type ModelSpec, type ModelSpecObject, type ResolvedModelSpec, type ResolveSpecOptions, type CreateFromSpecOptions, type FamilyInfo,
+} from './registry.js';
+export { registerFamily, ModelConfigError, type ModelFamily, type FamilyBuildOptions } from './family.js';
+export {
+  ResNetConfigSchema, resolveResNetConfig, validateResNetConfig, describeResNetConfig, IMAGENET_DEPTHS, CIFAR_DEPTHS, SHORTCUTS,
   type ResNetConfigInput, type ResolvedResNetConfig, type Depth, type Shortcut,
-} from './config.js';
-export { ResNet, buildResNet, type BuildOptions } from './resnet.js';
+} from './resnet/config.js';
+export { ResNet, buildResNet, blockPlans, type BuildOptions } from './resnet/build.js';
+export { resnetFamily, RESNET_PRESETS } from './resnet/index.js';
 export { createModel, listPresets, presetConfig, resolveModelConfig, type CreateModelOptions } from './presets.js';
 export { printSummary, modelSummaryData, type PrintSummaryOptions } from './summary.js';
 export {

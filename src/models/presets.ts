@@ -1,31 +1,21 @@
-import { Generator } from '../tensor/index.js';
+/**
+ * The ResNet-typed entry points that predate the family registry (`createModel('resnet50')`); they
+ * resolve through the registry, so they see the same presets and checks as model specs.
+ */
+import type { Generator } from '../tensor/index.js';
 import { describe } from '../util/errors.js';
-import { CIFAR_DEPTHS, IMAGENET_DEPTHS, resolveResNetConfig, type ResNetConfigInput, type ResolvedResNetConfig } from './config.js';
-import { buildResNet, type ResNet } from './resnet.js';
+import { allPresetNames, familyOfPreset } from './family.js';
+import { buildResolvedModel, presetSpec, resolveModelSpec } from './registry.js';
+import { resnetFamily, type ResNet, type ResNetConfigInput, type ResolvedResNetConfig } from './resnet/index.js';
 
-/** Named models the CLI and study files refer to. Presets are data: each is a config. */
-const PRESETS = new Map<string, ResNetConfigInput>([
-  ...IMAGENET_DEPTHS.flatMap((depth): [string, ResNetConfigInput][] => [
-    [`resnet${depth}`, { depth }],
-    [`plain${depth}`, { depth, shortcut: 'none' }],
-  ]),
-  ...CIFAR_DEPTHS.flatMap((depth): [string, ResNetConfigInput][] => [
-    [`resnet${depth}-cifar`, { depth }],
-    [`plain${depth}-cifar`, { depth, shortcut: 'none' }],
-  ]),
-]);
-
+/** Every preset name of every family, in registration order. */
 export function listPresets(): string[] {
-  return [...PRESETS.keys()];
+  return allPresetNames();
 }
 
 /** The config a preset stands for (a copy). Throws, listing the valid names, for an unknown one. */
 export function presetConfig(name: string): ResNetConfigInput {
-  const c = PRESETS.get(name);
-  if (c === undefined) {
-    throw new RangeError(`Unknown model preset ${describe(name)}; expected one of: ${listPresets().join(', ')}`);
-  }
-  return { ...c };
+  return presetSpec(name).config as ResNetConfigInput;
 }
 
 export interface CreateModelOptions {
@@ -42,32 +32,31 @@ export interface CreateModelOptions {
   initialize?: boolean;
 }
 
-/** Resolves a preset name or a config object, plus options, into a full config. */
-export function resolveModelConfig(presetOrConfig: string | ResNetConfigInput, options: CreateModelOptions = {}): ResolvedResNetConfig {
-  const base = typeof presetOrConfig === 'string' ? presetConfig(presetOrConfig) : presetOrConfig;
-  if (typeof base !== 'object' || base === null || Array.isArray(base)) {
-    throw new TypeError(`Expected a preset name or a model config object for the model but received ${describe(base)}`);
+function resnetSpec(presetOrConfig: string | ResNetConfigInput): string | Record<string, unknown> {
+  if (typeof presetOrConfig === 'string') {
+    const f = familyOfPreset(presetOrConfig);
+    if (!f) throw new RangeError(`Unknown model preset ${describe(presetOrConfig)}; expected one of: ${listPresets().join(', ')}`);
+    if (f !== (resnetFamily as unknown)) throw new RangeError(`createModel builds ResNets, but preset "${presetOrConfig}" is of family "${f.name}"; use createModelFromSpec`);
+    return presetOrConfig;
   }
-  const merged = { ...base, ...options.config, ...(options.numClasses !== undefined ? { numClasses: options.numClasses } : {}) };
-  return resolveResNetConfig(merged);
+  if (typeof presetOrConfig !== 'object' || presetOrConfig === null || Array.isArray(presetOrConfig)) {
+    throw new TypeError(`Expected a preset name or a model config object for the model but received ${describe(presetOrConfig)}`);
+  }
+  return { ...presetOrConfig, family: resnetFamily.name };
+}
+
+/** Resolves a preset name or a ResNet config object, plus options, into a full config. */
+export function resolveModelConfig(presetOrConfig: string | ResNetConfigInput, options: CreateModelOptions = {}): ResolvedResNetConfig {
+  return resolveModelSpec<ResolvedResNetConfig>(resnetSpec(presetOrConfig), { numClasses: options.numClasses, config: options.config }).config;
 }
 
 /**
- * Builds a ResNet/PlainNet from a preset (`'resnet50'`, `'plain34'`, `'resnet56-cifar'`, ...) or a
- * config object (`{ depth: 50, shortcut: 'zero-pad' }`), initialised like torchvision.
+ * Builds a ResNet/PlainNet from a preset (`'resnet50'`, `'plain34'`, `'preact-resnet110-cifar'`, ...) or
+ * a config object (`{ depth: 50, shortcut: 'zero-pad' }`), initialised like torchvision.
  */
 export function createModel(presetOrConfig: string | ResNetConfigInput, options: CreateModelOptions = {}): ResNet {
-  const cfg = resolveModelConfig(presetOrConfig, options);
+  const resolved = resolveModelSpec(resnetSpec(presetOrConfig), { numClasses: options.numClasses, config: options.config });
+  // A config object keeps the name the config implies; a preset keeps its own even with overrides.
   const name = typeof presetOrConfig === 'string' ? presetOrConfig : undefined;
-  const generator = options.generator ?? (options.seed !== undefined ? new Generator(options.seed) : undefined);
-  const model = buildResNet(cfg, { name, generator, initialize: options.initialize });
-  if (options.device !== undefined && options.device !== 'cpu') {
-    try {
-      model.to(options.device);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
-  }
-  return model;
+  return buildResolvedModel(resolved, { ...options, name: name ?? resolved.name }) as ResNet;
 }

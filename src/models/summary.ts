@@ -1,6 +1,5 @@
 import { formatSummary, type InputSize, type SummaryData } from '../nn/index.js';
-import type { ResNetConfigInput } from './config.js';
-import { createModel } from './presets.js';
+import { createModelFromSpec, type ModelSpec } from './registry.js';
 
 export interface PrintSummaryOptions {
   /** Square input side, [H, W], or [C, H, W]; default the config's inputSize (224, or 32 for CIFAR nets). */
@@ -10,9 +9,12 @@ export interface PrintSummaryOptions {
   print?: (line: string) => void;
 }
 
-/** Summary rows and totals of a preset or config, computed without running or initialising the model. */
-export function modelSummaryData(presetOrConfig: string | ResNetConfigInput, options: Omit<PrintSummaryOptions, 'print'> = {}): SummaryData {
-  const model = createModel(presetOrConfig, { numClasses: options.numClasses, initialize: false });
+/**
+ * Summary rows and totals of a preset or spec (`'resnet50'`, `{ preset: 'resnet56-cifar', preact: true }`,
+ * `{ depth: 50 }`), computed without running or initialising the model.
+ */
+export function modelSummaryData(spec: ModelSpec, options: Omit<PrintSummaryOptions, 'print'> = {}): SummaryData {
+  const model = createModelFromSpec(spec, { numClasses: options.numClasses, initialize: false });
   try {
     return model.summaryData(options.inputSize);
   } finally {
@@ -20,9 +22,9 @@ export function modelSummaryData(presetOrConfig: string | ResNetConfigInput, opt
   }
 }
 
-/** What `ablate summary <preset> [--input 224] [--classes 2]` prints. */
-export function printSummary(presetOrConfig: string | ResNetConfigInput, options: PrintSummaryOptions = {}): SummaryData {
-  const data = modelSummaryData(presetOrConfig, options);
+/** What `ablate summary <model> [--input 224] [--classes 2] [--set preact=true]` prints. */
+export function printSummary(spec: ModelSpec, options: PrintSummaryOptions = {}): SummaryData {
+  const data = modelSummaryData(spec, options);
   const print = options.print ?? console.log;
   for (const line of formatSummary(data)) print(line);
   return data;

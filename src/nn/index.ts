@@ -9,6 +9,7 @@ export {
 } from './layers/pooling.js';
 export { relu, flatten, dense, dropout, identity, ReLU, Flatten, Dense, Dropout, Identity, type DenseArgs, type DropoutArgs } from './layers/core.js';
 export { add, Add } from './layers/merge.js';
+export { dropPath, DropPath, type DropPathArgs } from './layers/drop-path.js';
 export { zeroPadShortcut, ZeroPadShortcut, type ZeroPadShortcutArgs } from './layers/shortcut.js';
 export { summarize, formatSummary, formatCount, type InputSize, type SummaryData, type SummaryRow, type SummaryTotals } from './summary.js';
 export { planStateDictLoad, isCleanLoad, StateDictError, type LoadReport, type LoadStateDictOptions, type MisshapedKey } from './state-dict.js';

@@ -215,6 +215,11 @@ export class Model {
     return { trainable, nonTrainable, total: trainable + nonTrainable };
   }
 
+  /** Lines a summary prints under the model name (a family's switches); none for a bare graph. */
+  describeConfig(): string[] {
+    return [];
+  }
+
   /** Per-sample multiply-accumulates and FLOPs at an input size (default: the model's). */
   flops(inputSize?: InputSize): { macs: number; flops: number } {
     const { macs, flops } = summarize(this, inputSize).totals;

@@ -37,6 +37,8 @@ export interface SummaryTotals {
 
 export interface SummaryData {
   modelName: string;
+  /** Lines under the model name: the config the model was built from (e.g. a ResNet's switches). */
+  details?: string[];
   /** Input shape the shapes and costs were computed for, batch dimension first (None). */
   inputShape: Shape;
   rows: SummaryRow[];
@@ -100,6 +102,7 @@ export function summarize(model: Model, inputSize?: InputSize): SummaryData {
   const sum = (f: (r: SummaryRow) => number): number => list.reduce((a, r) => a + f(r), 0);
   return {
     modelName: model.name,
+    details: model.describeConfig(),
     inputShape,
     rows: list,
     totals: {
@@ -144,6 +147,7 @@ export function formatSummary(data: SummaryData): string[] {
   const t = data.totals;
   return [
     `Model: "${data.modelName}"`,
+    ...(data.details ?? []),
     '_'.repeat(total),
     line(header),
     '='.repeat(total),

@@ -54,7 +54,7 @@ function expectation(issue: Issue): string {
   }
 }
 
-/** The candidate within a small edit distance of `word`, for "did you mean" hints. */
+/** The candidate within a small edit distance of `word` (typo hints), if any. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
@@ -115,7 +115,9 @@ export function formatZodIssues(issues: readonly Issue[], knownKeys?: (path: rea
         break;
       }
       case 'custom':
-        out.push({ path: dotted(issue.path), message: `${own(issue.message) ?? 'expected a valid value'}, received ${received}` });
+        // A nested validator's issue (params.complete) already says what it expected and received.
+        if ((issue as { params?: { complete?: boolean } }).params?.complete) out.push({ path: dotted(issue.path), message: issue.message });
+        else out.push({ path: dotted(issue.path), message: `${own(issue.message) ?? 'expected a valid value'}, received ${received}` });
         break;
       case 'invalid_format': {
         const expected = own(issue.message) ?? `expected ${issue.pattern ? `a string matching ${issue.pattern}` : issue.format}`;

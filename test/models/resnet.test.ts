@@ -14,8 +14,10 @@ const sumParams = (m: ResNet, pred: (name: string) => boolean): number =>
   m.namedParameters().filter(([k]) => pred(k)).reduce((a, [, t]) => a + t.numel, 0);
 
 describe('preset registry', () => {
-  it('lists resnet/plain 18…152 and the CIFAR 20…110 nets', () => {
-    const expected = [18, 34, 50, 101, 152].flatMap((d) => [`resnet${d}`, `plain${d}`]).concat([20, 32, 44, 56, 110].flatMap((d) => [`resnet${d}-cifar`, `plain${d}-cifar`]));
+  it('lists resnet/plain/preact 18…152, the CIFAR 20…110 nets, the wide ResNets and WRN-28-10', () => {
+    const expected = [18, 34, 50, 101, 152].flatMap((d) => [`resnet${d}`, `plain${d}`, `preact-resnet${d}`])
+      .concat([20, 32, 44, 56, 110].flatMap((d) => [`resnet${d}-cifar`, `plain${d}-cifar`, `preact-resnet${d}-cifar`]))
+      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar']);
     assert.deepEqual(listPresets().sort(), expected.sort());
   });
 
@@ -31,7 +33,7 @@ describe('preset registry', () => {
     });
     assert.throws(() => createModel('resnet18', { numClasses: 0 }), /numClasses: expected number >= 1, received number 0/);
     assert.throws(() => createModel('resnet18', { config: { bnEps: -1 } }), /bnEps: expected number > 0, received number -1/);
-    assert.throws(() => createModel({ depth: 19 as never }), /depth: expected 18 \| 34 \| 50 \| 101 \| 152 \| 20 \| 32 \| 44 \| 56 \| 110, received number 19/);
+    assert.throws(() => createModel({ depth: 19 as never }), /depth: expected 18 \| 34 \| 50 \| 101 \| 152 \(ImageNet layout\) or 6n\+2 from 8 to 2000 \(CIFAR layout: 20 \| 32 \| 44 \| 56 \| 110 \| …\), received number 19/);
     const issues = validateResNetConfig({ depth: 18, numClases: 2, stride: 2 });
     assert.deepEqual(issues.map((i) => i.path).sort(), ['numClases', 'stride']);
     assert.match(issues.find((i) => i.path === 'numClases')!.message, /did you mean "numClasses"/);
@@ -39,9 +41,9 @@ describe('preset registry', () => {
 
   it('resolves defaults from depth: CIFAR nets use option-A shortcuts, 10 classes and 32×32', () => {
     const c = resolveModelConfig('resnet56-cifar');
-    assert.deepEqual([c.family, c.block, c.layers, c.widths, c.shortcut, c.numClasses, c.inputSize], ['cifar', 'basic', [9, 9, 9], [16, 32, 64], 'zero-pad', 10, 32]);
+    assert.deepEqual([c.layout, c.block, c.layers, c.widths, c.shortcut, c.numClasses, c.inputSize], ['cifar', 'basic', [9, 9, 9], [16, 32, 64], 'zero-pad', 10, 32]);
     const r = resolveModelConfig('resnet50', { numClasses: 2 });
-    assert.deepEqual([r.family, r.block, r.layers, r.shortcut, r.stride, r.numClasses, r.inputSize], ['imagenet', 'bottleneck', [3, 4, 6, 3], 'projection', '3x3', 2, 224]);
+    assert.deepEqual([r.layout, r.block, r.layers, r.shortcut, r.stride, r.numClasses, r.inputSize], ['imagenet', 'bottleneck', [3, 4, 6, 3], 'projection', '3x3', 2, 224]);
     assert.equal(resolveModelConfig('plain34').shortcut, 'none');
   });
 });
@@ -336,7 +338,9 @@ describe('printSummary', () => {
     const lines: string[] = [];
     const data = printSummary('resnet50', { numClasses: 2, print: (l) => lines.push(l) });
     assert.equal(lines[0], 'Model: "resnet50"');
-    assert.match(lines[2]!, /^ Layer \(type\) +Output Shape +Param # +MACs +Connected to$/);
+    assert.equal(lines[1], 'Family: resnet (ImageNet layout, bottleneck blocks 3/4/6/3, widths 64/128/256/512)');
+    assert.match(lines[2]!, /^Switches: depth=50 shortcut=projection preact=false widthMultiplier=1 dropPathRate=0 stride=3x3 /);
+    assert.match(lines[4]!, /^ Layer \(type\) +Output Shape +Param # +MACs +Connected to$/);
     assert.ok(lines.some((l) => /^ conv1 \(Conv2D\) +\(None, 64, 112, 112\) +9,408 +118,013,952 +input$/.test(l)), 'conv1 row');
     assert.ok(lines.some((l) => /^ fc \(Dense\) +\(None, 2\) +4,098 +4,096 +flatten$/.test(l)), 'fc row');
     assert.ok(lines.some((l) => /^ layer1\.0\.add \(Add\) .* layer1\.0\.bn3, layer1\.0\.downsample\.1$/.test(l)), 'add row');

@@ -47,7 +47,7 @@ describe('run plan', () => {
   it('is a config: resolving a plan gives it back unchanged', () => {
     for (const cfg of [
       SMALL,
-      { ...SMALL, model: { preset: 'resnet20-cifar', shortcut: 'none', zeroInitLastBn: true }, augment: 'standard+cutmix' },
+      { ...SMALL, model: { preset: 'resnet20-cifar', shortcut: 'projection', preact: true, widthMultiplier: 2 }, augment: 'standard+cutmix' },
       { ...SMALL, model: { depth: 56, shortcut: 'projection' }, numClasses: 5, data: { path: '/some/folder', split: 'train[:80%]', valSplit: 'train[80%:]' } },
     ]) {
       const plan = resolveRunPlan(cfg);
@@ -69,7 +69,7 @@ describe('run plan', () => {
 
   it('every problem at once, each with path, expectation and value: config, model switches, data, augment', () => {
     const { plan, problems } = inspectRunConfig({
-      model: { preset: 'resnet20-cifr', shortcut: 'sideways' },
+      model: { preset: 'resnet20-cifar', shortcut: 'sideways', preact: 'yes' },
       data: { source: 'generated', generated: { clases: 2 }, split: 'train[:x]' },
       augment: ['flip', { brightnes: 0.2 }],
       epochs: 0,
@@ -79,7 +79,7 @@ describe('run plan', () => {
     });
     assert.equal(plan, undefined);
     const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]));
-    assert.match(byPath['model.preset']!, /did you mean "resnet20-cifar"\?.*received "resnet20-cifr"/);
+    assert.match(byPath['model.preact']!, /received "yes"/);
     assert.match(byPath['model.shortcut']!, /expected .*"projection".*received "sideways"/);
     assert.match(byPath['data.generated.clases']!, /did you mean "classes"/);
     assert.match(byPath['data.split']!, /received/);
@@ -90,6 +90,7 @@ describe('run plan', () => {
     assert.match(byPath.bogus!, /unknown key "bogus"/);
     assert.throws(() => resolveRunPlan({ model: 'resnet20-cifar', data: { source: 'generated' }, seed: 1.5, epochs: 'x' }),
       (e: unknown) => e instanceof RunPlanError && e.problems.length === 2 && /seed: expected integer/.test(e.message));
+    assert.match(inspectRunConfig({ ...SMALL, model: 'resnet20-cifr' }).problems[0]!.message, /did you mean "resnet20-cifar"/);
   });
 
   it('train <run>/config.json reproduces the run bit for bit', async () => {

@@ -1,0 +1,400 @@
+// The model-family registry and the ResNet switches: every preset and every switch combination builds,
+// summarises (showing its switches), trains a step, and saves and loads its weights.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { z } from 'zod';
+import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, type Tensor } from '../../src/tensor/index.js';
+import { DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
+import {
+  ModelConfigError, ModelSpecSchema, SHORTCUTS, describeResolvedSpec, modelSpecObject, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
+  listPresets, loadWeights, registerFamily, resolveModelConfig, resolveModelSpec, saveWeights, validateModelSpec, validateResNetConfig,
+  type ModelFamily, type ModelSpec, type ResNet, type ResolvedResNetConfig,
+} from '../../src/models/index.js';
+import { formatZodIssues } from '../../src/util/zod-issues.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ablate-families-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const x32 = randn([2, 3, 32, 32], { generator: new Generator(3) });
+after(() => x32.dispose());
+
+const NUM_CLASSES = 3;
+
+/** One SGD step on a fixed batch; returns the loss and how many parameter tensors changed. */
+function trainStep(m: Model): { loss: number; changed: number; total: number } {
+  m.train();
+  const params = m.parameters();
+  const before = params.map((p) => p.toArray());
+  const opt = new SGD(params, { lr: 0.1 });
+  const loss = tidy(() => {
+    const l = F.crossEntropy(m.forward(x32), randint(0, NUM_CLASSES, [2], { generator: new Generator(0) }));
+    l.backward();
+    return l.item();
+  });
+  opt.step();
+  opt.zeroGrad();
+  const changed = params.filter((p, i) => p.toArray().some((v, j) => v !== before[i]![j])).length;
+  return { loss, changed, total: params.length };
+}
+
+const evalLogits = (m: Model): number[] => {
+  m.eval();
+  return tidy(() => noGrad(() => m.forward(x32)).toArray());
+};
+
+/** Saves to a .pth, loads strictly into a differently initialised twin: same eval logits. */
+async function roundTrip(spec: ModelSpec, m: Model): Promise<void> {
+  const path = join(dir, 'w.pth');
+  await saveWeights(m, path);
+  const twin = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 999 });
+  try {
+    const report = await loadWeights(twin, path);
+    assert.equal(report.loaded.length, m.stateDict().size);
+    assert.deepEqual([...twin.stateDict().keys()], [...m.stateDict().keys()]);
+    assert.deepEqual(evalLogits(twin), evalLogits(m));
+  } finally {
+    twin.dispose();
+  }
+}
+
+const summaryLines = (m: Model): string[] => formatSummary(m.summaryData(32));
+
+function assertSummaryShowsSwitches(m: ResNet): void {
+  const c = m.config;
+  const lines = summaryLines(m);
+  assert.equal(lines[0], `Model: "${m.name}"`);
+  const sw = lines.find((l) => l.startsWith('Switches: '));
+  assert.ok(sw, lines.slice(0, 4).join('\n'));
+  for (const k of ['shortcut', 'preact', 'widthMultiplier', 'dropPathRate', 'depth'] as const) {
+    assert.ok(sw.includes(` ${k}=${String(c[k])}`) || sw.startsWith(`Switches: ${k}=${String(c[k])}`), `${k} missing in: ${sw}`);
+  }
+}
+
+describe('every preset', () => {
+  // Presets above this size only build and summarise here (a train step of ResNet-152 or a wide ResNet
+  // costs seconds and hundreds of MB on the 2-core CI); every code path they use is trained below at
+  // smaller depth or width, with the same builder.
+  const TRAIN_BUDGET = 12_000_000;
+  const trained: string[] = [];
+  for (const preset of listPresets()) {
+    it(`${preset}: builds, summarises with its switches, trains a step and round-trips its weights (when ≤ 12M params)`, async () => {
+      const resolved = resolveModelSpec(preset, { numClasses: NUM_CLASSES });
+      const shape = createModelFromSpec(preset, { numClasses: NUM_CLASSES, initialize: false });
+      const small = shape.countParams().trainable <= TRAIN_BUDGET;
+      try {
+        assert.equal(shape.name, preset);
+        // Any family: the summary shows the family's description of the config under the model name.
+        const details = shape.describeConfig();
+        assert.ok(details.length > 0);
+        assert.deepEqual(summaryLines(shape).slice(1, 1 + details.length), details);
+        if (resolved.family === 'resnet') assertSummaryShowsSwitches(shape as ResNet);
+        assert.equal(new Set(shape.layers.map((l) => l.name)).size, shape.layers.length);
+      } finally {
+        shape.dispose();
+      }
+      if (!small) return;
+      trained.push(preset);
+      const m = createModelFromSpec(preset, { numClasses: NUM_CLASSES, seed: 1 });
+      try {
+        const s = trainStep(m);
+        assert.ok(Number.isFinite(s.loss), `loss ${s.loss}`);
+        assert.ok(s.changed > s.total / 2, `${s.changed} of ${s.total} parameter tensors changed`);
+        await roundTrip(preset, m);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+  it('the trained subset covers every block type, layout and switch present in the presets', () => {
+    for (const p of ['resnet18', 'plain18', 'preact-resnet18', 'resnet110-cifar', 'plain110-cifar', 'preact-resnet110-cifar']) assert.ok(trained.includes(p), p);
+  });
+});
+
+const BLOCKS = [
+  { label: 'basic (CIFAR depth 8)', depth: 8, widthMultiplier: 0.5, blocks: 3 },
+  { label: 'basic widened ×1.5 (CIFAR depth 8)', depth: 8, widthMultiplier: 1.5, blocks: 3 },
+  { label: 'bottleneck (ImageNet depth 50)', depth: 50, widthMultiplier: 0.25, blocks: 16 },
+] as const;
+
+describe('switch combinations: preact × shortcut × dropPathRate × block type and width', () => {
+  for (const b of BLOCKS) {
+    for (const preact of [false, true]) {
+      for (const shortcut of SHORTCUTS) {
+        for (const dropPathRate of shortcut === 'none' ? [0] : [0, 0.2]) {
+          const spec = { depth: b.depth, widthMultiplier: b.widthMultiplier, preact, shortcut, dropPathRate };
+          it(`${b.label}, preact ${preact}, shortcut ${shortcut}, dropPathRate ${dropPathRate}`, async () => {
+            const m = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 5 }) as ResNet;
+            try {
+              assertSummaryShowsSwitches(m);
+              const rows = m.summaryData(32).rows;
+              assert.equal(rows.filter((r) => r.type === 'DropPath').length, dropPathRate > 0 ? b.blocks : 0);
+              assert.equal(rows.filter((r) => r.type === 'Add').length, shortcut === 'none' ? 0 : b.blocks);
+              const keys = [...m.stateDict().keys()];
+              // v1: stem BN, BN after each projection; v2: no stem BN, bare projection convs, a final BN `norm`.
+              assert.equal(keys.includes('bn1.weight'), !preact);
+              assert.equal(keys.includes('norm.weight'), preact);
+              const projections = keys.filter((k) => /downsample\.0\.weight$/.test(k)).length;
+              const projectionBns = keys.filter((k) => /downsample\.1\.weight$/.test(k)).length;
+              assert.equal(projectionBns, preact ? 0 : projections);
+              if (shortcut === 'all-projection') assert.equal(projections, b.blocks);
+              if (shortcut === 'zero-pad' || shortcut === 'none') assert.equal(projections, 0);
+              assert.equal(m.layers.some((l) => l instanceof ZeroPadShortcut), shortcut === 'zero-pad');
+
+              const s = trainStep(m);
+              assert.ok(Number.isFinite(s.loss), `loss ${s.loss}`);
+              assert.ok(s.changed > s.total / 2, `${s.changed} of ${s.total} parameter tensors changed`);
+              // Eval is deterministic; train-mode draws differ with the seed only when blocks are dropped.
+              assert.deepEqual(evalLogits(m), evalLogits(m));
+              m.train();
+              const trainOut = (seed: number): number[] => {
+                manualSeed(seed);
+                return tidy(() => noGrad(() => m.forward(x32)).toArray());
+              };
+              if (dropPathRate > 0) {
+                assert.deepEqual(trainOut(1), trainOut(1));
+                assert.ok([2, 3, 4, 5].some((sd) => JSON.stringify(trainOut(sd)) !== JSON.stringify(trainOut(1))), 'drop-path masks change with the seed');
+              }
+              await roundTrip(spec, m);
+            } finally {
+              m.dispose();
+            }
+          });
+        }
+      }
+    }
+  }
+});
+
+describe('ResNet switches: what each means', () => {
+  it('widthMultiplier scales stage widths (the stem only when thinning); bottlenecks keep 4× the base width at the output (torchvision wide_resnet)', () => {
+    const c = resolveModelConfig({ depth: 20, widthMultiplier: 0.5 });
+    assert.deepEqual([c.stemWidth, c.widths, c.baseWidths], [8, [8, 16, 32], [8, 16, 32]], 'thinning scales the stem and outputs too');
+    const thinBottleneck = createModel({ depth: 50, widthMultiplier: 0.25 }, { initialize: false });
+    assert.deepEqual(thinBottleneck.stateDict().get('conv1.weight')!.shape, [16, 3, 7, 7]);
+    assert.deepEqual(thinBottleneck.stateDict().get('layer4.2.conv3.weight')!.shape, [512, 128, 1, 1]);
+    thinBottleneck.dispose();
+    const wide = resolveModelConfig({ depth: 20, widthMultiplier: 2.5 });
+    assert.deepEqual([wide.stemWidth, wide.widths], [16, [40, 80, 160]]);
+    const w = resolveModelConfig('wide-resnet50-2');
+    assert.deepEqual([w.stemWidth, w.widths], [64, [128, 256, 512, 1024]]);
+    const m = createModel('wide-resnet50-2', { initialize: false });
+    try {
+      // torchvision.models.wide_resnet50_2(): 68,883,240 parameters, 68,224 BN running-stat entries.
+      assert.deepEqual(m.countParams(), { trainable: 68_883_240, nonTrainable: 68_224, total: 68_951_464 });
+      const sd = m.stateDict();
+      assert.deepEqual(sd.get('layer4.2.conv2.weight')!.shape, [1024, 1024, 3, 3]);
+      assert.deepEqual(sd.get('layer4.2.conv3.weight')!.shape, [2048, 1024, 1, 1]);
+    } finally {
+      m.dispose();
+    }
+    const r = createModel('wide-resnet101-2', { initialize: false });
+    assert.equal(r.countParams().trainable, 126_886_696); // torchvision.models.wide_resnet101_2()
+    r.dispose();
+  });
+
+  it('preact keeps the parameter count of v1 (ResNet-110 ≈ 1.7M, He et al. 2016b Table 3): the BNs move, none is added', () => {
+    for (const depth of [20, 110]) {
+      const v1 = createModel({ depth }, { initialize: false });
+      const v2 = createModel({ depth, preact: true }, { initialize: false });
+      assert.deepEqual(v2.countParams(), v1.countParams());
+      if (depth === 110) assert.equal(Math.round(v2.countParams().trainable / 1e5) / 10, 1.7);
+      v1.dispose();
+      v2.dispose();
+    }
+  });
+
+  it('dropPathRate rises linearly with depth: block l of L drops with rate · l / L (Huang et al.), the last exactly at the rate', () => {
+    const cfg = resolveModelConfig({ depth: 20, dropPathRate: 0.3 });
+    const plans = blockPlans(cfg);
+    assert.equal(plans.length, 9);
+    plans.forEach((p, i) => assert.ok(Math.abs(p.dropRate - (0.3 * (i + 1)) / 9) < 1e-12, `${p.name}: ${p.dropRate}`));
+    assert.equal(plans[8]!.dropRate, 0.3);
+    const m = createModel({ depth: 20, dropPathRate: 0.3 }, { initialize: false });
+    const layers = m.layers.filter((l): l is DropPath => l instanceof DropPath);
+    assert.deepEqual(layers.map((l) => l.name), plans.map((p) => `${p.name}.drop_path`));
+    assert.deepEqual(layers.map((l) => l.rate), plans.map((p) => p.dropRate));
+    // Parameter-free: same weights and FLOPs as without stochastic depth.
+    const plain = createModel({ depth: 20 }, { initialize: false });
+    assert.deepEqual(m.countParams(), plain.countParams());
+    assert.deepEqual(m.flops(), plain.flops());
+    m.dispose();
+    plain.dispose();
+  });
+
+  it('a v2 block whose last conv is zero is the identity: the identity path is untouched by BN or ReLU', () => {
+    const m = createModel({ depth: 20, preact: true, shortcut: 'projection' }, { seed: 2 });
+    const ref = createModel({ depth: 8, preact: true, shortcut: 'projection' }, { seed: 2 });
+    try {
+      // Zeroing conv2 in every block but the first of each stage leaves a 1-block-per-stage net: the depth-8 twin.
+      const sd = m.stateDict();
+      noGrad(() => {
+        for (const [k, t] of sd) if (/^layer\d\.[12]\.conv2\.weight$/.test(k)) t.zero_();
+        for (const [k, t] of ref.stateDict()) t.copy_(sd.get(k.replace(/^(layer\d)\.0\./, '$1.0.'))!);
+      });
+      assert.deepEqual(evalLogits(m), evalLogits(ref));
+    } finally {
+      m.dispose();
+      ref.dispose();
+    }
+  });
+
+  it('CIFAR depth is any 6n+2 from 8 to 2000 (ResNet-1202 ≈ 19.4M, He et al. Table 6)', () => {
+    assert.deepEqual(resolveModelConfig({ depth: 26 }).layers, [4, 4, 4]);
+    const m = createModel({ depth: 1202 }, { initialize: false });
+    assert.equal(Math.round(m.countParams().trainable / 1e5) / 10, 19.4);
+    m.dispose();
+    for (const depth of [27, 2, 2006, 26.5]) assert.ok(validateResNetConfig({ depth }).some((i) => i.path === 'depth'), String(depth));
+  });
+
+  it('reports every bad switch at once, including combinations that make no sense', () => {
+    const issues = validateResNetConfig({ depth: 27, preact: 'yes', widthMultiplier: 0, dropPathRate: 0.5, shortcut: 'none' });
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['depth', 'dropPathRate', 'preact', 'widthMultiplier']);
+    const msg = (o: object, path: string) => validateResNetConfig(o).find((i) => i.path === path)?.message ?? '(no issue)';
+    assert.equal(msg({ depth: 20, widthMultiplier: 0 }, 'widthMultiplier'), 'expected number >= 0.0625, received number 0');
+    assert.equal(msg({ depth: 20, widthMultiplier: 65 }, 'widthMultiplier'), 'expected number <= 64, received number 65');
+    assert.equal(msg({ depth: 20, dropPathRate: 1 }, 'dropPathRate'), 'expected number < 1, received number 1');
+    assert.match(msg({ depth: 20, shortcut: 'none', dropPathRate: 0.1 }, 'dropPathRate'), /^expected 0 with shortcut "none": stochastic depth drops a block's residual branch .* received number 0\.1; use a residual shortcut or dropPathRate 0$/);
+    assert.match(msg({ depth: 20, preact: true, zeroInitLastBn: true }, 'zeroInitLastBn'), /^expected false with preact: true: a pre-activation branch ends with a conv, not a BN/);
+    assert.match(msg({ depth: 20, shortcut: 'none', zeroInitLastBn: true }, 'zeroInitLastBn'), /^expected false with shortcut "none": without a shortcut a block whose last BN starts at zero outputs zeros/);
+    assert.throws(() => createModel('plain20-cifar', { config: { dropPathRate: 0.1 } }), ModelConfigError);
+    // Plain v2 is allowed: the same BN-ReLU-conv stack without additions.
+    assert.deepEqual(validateResNetConfig({ depth: 20, preact: true, shortcut: 'none' }), []);
+  });
+});
+
+describe('model specs', () => {
+  it('resolves a preset name, switches over a preset, and a bare config (family resnet by default)', () => {
+    const a = resolveModelSpec<ResolvedResNetConfig>('resnet56-cifar');
+    assert.deepEqual([a.family, a.preset, a.name, a.overrides, a.input], ['resnet', 'resnet56-cifar', 'resnet56-cifar', {}, { depth: 56 }]);
+    const b = resolveModelSpec<ResolvedResNetConfig>({ preset: 'resnet34', shortcut: 'zero-pad', preact: true });
+    assert.deepEqual([b.family, b.preset, b.name, b.overrides], ['resnet', 'resnet34', 'preact-resnet34', { shortcut: 'zero-pad', preact: true }]);
+    assert.deepEqual([b.config.depth, b.config.shortcut, b.config.preact, b.config.widthMultiplier, b.config.dropPathRate], [34, 'zero-pad', true, 1, 0]);
+    const c = resolveModelSpec<ResolvedResNetConfig>({ family: 'resnet', depth: 110, dropPathRate: 0.1 }, { numClasses: 100 });
+    assert.deepEqual([c.preset, c.name, c.config.numClasses, c.config.dropPathRate], [undefined, 'resnet110-cifar', 100, 0.1]);
+    assert.equal(resolveModelSpec({ depth: 50 }).family, 'resnet');
+    // A study axis sets a switch on the base's spec: a preset name becomes an object first.
+    assert.deepEqual({ ...modelSpecObject('resnet56-cifar'), preact: true }, { preset: 'resnet56-cifar', preact: true });
+    assert.throws(() => modelSpecObject(7 as never), ModelConfigError);
+    assert.equal(describeResolvedSpec(b).length, 2);
+    assert.equal(describeResolvedSpec(b)[0], 'Family: resnet (ImageNet layout, basic blocks 3/4/6/3, widths 64/128/256/512)');
+    assert.match(describeResolvedSpec(b)[1]!, /^Switches: depth=34 shortcut=zero-pad preact=true widthMultiplier=1 dropPathRate=0 /);
+  });
+
+  it('lists every problem of a spec with its path, expectation, value and a hint', () => {
+    const issues = validateModelSpec({ preset: 'resnet35', family: 'resnt' });
+    assert.deepEqual(issues.map((i) => i.path), ['preset', 'family']);
+    assert.match(issues[0]!.message, /^expected a model preset \(resnet18, plain18, .*\), received "resnet35" \(did you mean "resnet34"\?\)$/);
+    assert.match(issues[1]!.message, /^expected a model family \(resnet\), received "resnt" \(did you mean "resnet"\?\)$/);
+    const many = validateModelSpec({ preset: 'plain20-cifar', dropPathRate: 0.2, preact: 1, widthMultplier: 2 });
+    assert.deepEqual(many.map((i) => i.path).sort(), ['dropPathRate', 'preact', 'widthMultplier']);
+    assert.match(many.find((i) => i.path === 'widthMultplier')!.message, /did you mean "widthMultiplier"/);
+    assert.deepEqual(validateModelSpec(42).map((i) => i.path), ['']);
+    assert.deepEqual(validateModelSpec(['resnet18']).map((i) => i.path), ['']);
+    assert.match(validateModelSpec('resnet50x')[0]!.message, /received "resnet50x" \(did you mean "resnet50"\?\)/);
+    assert.throws(() => resolveModelSpec({ preset: 'resnet18', numClasses: 0 }), (e: unknown) => e instanceof ModelConfigError && e.issues[0]!.path === 'numClasses');
+  });
+
+  it('ModelSpecSchema embeds in a larger config: issues carry the field path and are not reworded', () => {
+    const Run = z.strictObject({ model: ModelSpecSchema, epochs: z.number() });
+    const r = Run.safeParse({ model: { preset: 'plain20-cifar', dropPathRate: 0.2, preact: 'no' }, epochs: 'x' }, { reportInput: true });
+    assert.equal(r.success, false);
+    const issues = formatZodIssues(r.error!.issues);
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['epochs', 'model.dropPathRate', 'model.preact']);
+    for (const i of issues) assert.equal(i.message.match(/received/g)?.length, 1, i.message);
+    assert.equal(issues.find((i) => i.path === 'model.preact')!.message, 'expected boolean, received "no"');
+    assert.ok(Run.safeParse({ model: { preset: 'resnet18', widthMultiplier: 2 }, epochs: 1 }).success);
+    assert.ok(Run.safeParse({ model: 'preact-resnet110-cifar', epochs: 1 }).success);
+  });
+
+  it('a resolved spec survives JSON (a run\'s config.json) and rebuilds the same model', () => {
+    const spec = { preset: 'resnet20-cifar', preact: true, widthMultiplier: 0.5, dropPathRate: 0.1 };
+    const stored = JSON.parse(JSON.stringify(resolveModelSpec(spec, { numClasses: NUM_CLASSES })));
+    const a = buildResolvedModel(stored, { seed: 4 });
+    const b = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 4 });
+    try {
+      assert.equal(a.name, 'preact-resnet20-w0.5-cifar');
+      assert.deepEqual(evalLogits(a), evalLogits(b));
+      assert.deepEqual((a as ResNet).config, (b as ResNet).config);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+    assert.throws(() => buildResolvedModel({ ...stored, input: { ...stored.input, preact: 'yes' } }), ModelConfigError);
+  });
+});
+
+describe('a new family registers itself and is usable through specs, with no other edits', () => {
+  const TinySchema = z.strictObject({ hidden: z.number().int().min(1).default(4), numClasses: z.number().int().min(1).default(3) });
+  type TinyConfig = z.output<typeof TinySchema>;
+  const tiny: ModelFamily<z.input<typeof TinySchema>, TinyConfig> = {
+    name: 'tiny-mlp',
+    description: 'pooled MLP for tests',
+    schema: TinySchema,
+    presets: new Map([['tiny-mlp-4', { hidden: 4 }]]),
+    validate: (c) => {
+      const r = TinySchema.safeParse(c, { reportInput: true });
+      return r.success ? [] : formatZodIssues(r.error.issues);
+    },
+    resolve: (c) => {
+      const r = TinySchema.safeParse(c, { reportInput: true });
+      if (!r.success) throw new ModelConfigError(formatZodIssues(r.error.issues));
+      return r.data;
+    },
+    build: (c, o) => {
+      const x = input({ shape: [3, null, null] });
+      const y = dense({ name: 'fc', units: c.numClasses }).apply(relu().apply(dense({ name: 'hidden', units: c.hidden }).apply(flatten().apply(globalAveragePool().apply(x)))));
+      return model({ inputs: x, outputs: y, name: o.name, generator: o.generator, initialize: o.initialize, defaultInputSize: 8 });
+    },
+    defaultName: (c) => `tiny-mlp-${c.hidden}`,
+    describe: (c) => [`Switches: hidden=${c.hidden}`],
+  };
+
+  it('registers, lists, resolves, builds, summarises and trains', () => {
+    registerFamily(tiny);
+    assert.deepEqual(listFamilies().map((f) => f.name), ['resnet', 'tiny-mlp']);
+    assert.deepEqual(listFamilies()[1]!.switches, ['hidden', 'numClasses']);
+    assert.ok(listFamilies()[0]!.switches.includes('dropPathRate'));
+    assert.deepEqual(listModelPresets('tiny-mlp'), ['tiny-mlp-4']);
+    assert.ok(listPresets().includes('tiny-mlp-4'));
+    const m = createModelFromSpec({ family: 'tiny-mlp', hidden: 6 }, { seed: 1 });
+    try {
+      assert.equal(m.name, 'tiny-mlp-6');
+      assert.equal(m.countParams().trainable, 3 * 6 + 6 + 6 * 3 + 3);
+      assert.ok(Number.isFinite(trainStep(m).loss));
+    } finally {
+      m.dispose();
+    }
+    assert.equal(resolveModelSpec('tiny-mlp-4').family, 'tiny-mlp');
+    assert.deepEqual(validateModelSpec({ family: 'tiny-mlp', hiden: 2 }).map((i) => i.path), ['hiden']);
+    assert.match(validateModelSpec({ family: 'resnet', preset: 'tiny-mlp-4' })[0]!.message, /^expected "tiny-mlp" \(the family of preset "tiny-mlp-4"\) or no family, received "resnet"$/);
+    assert.throws(() => createModel('tiny-mlp-4'), /createModel builds ResNets, but preset "tiny-mlp-4" is of family "tiny-mlp"; use createModelFromSpec/);
+    assert.throws(() => registerFamily(tiny), /registered twice/);
+    assert.throws(() => registerFamily({ ...tiny, name: 'other', presets: new Map([['resnet18', { hidden: 1 }]]) }), /preset "resnet18" of family "other" is already a preset of family "resnet"/);
+  });
+});
+
+describe('ablate summary', () => {
+  const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
+  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, 'summary', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('takes a spec and --set switches, shows them, and defaults the input size to the model\'s', () => {
+    const r = cli(['{preset: resnet20-cifar, preact: true}', '--set', 'dropPathRate=0.1', '--set', 'widthMultiplier=2']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'Model: "preact-resnet20-w2-cifar"');
+    assert.match(lines[2]!, /^Switches: depth=20 shortcut=zero-pad preact=true widthMultiplier=2 dropPathRate=0.1 /);
+    assert.ok(lines.some((l) => /^ layer3\.2\.drop_path \(DropPath\) +\(None, 128, 8, 8\) +0 /.test(l)), 'drop-path row at 32×32');
+    assert.ok(lines.some((l) => /^ norm \(BatchNormalization\) /.test(l)));
+  });
+
+  it('exits non-zero listing every bad switch', () => {
+    const r = cli(['plain20-cifar', '--set', 'dropPathRate=0.2', '--set', 'preact=yes']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /preact: expected boolean, received "yes"/);
+    assert.match(r.stderr, /dropPathRate: expected 0 with shortcut "none"/);
+  });
+});
