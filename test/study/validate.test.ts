@@ -99,7 +99,7 @@ describe('checkRunConfig', () => {
       augment: 'standard+cutmx',
     });
     const byPath = new Map(problems.map((p) => [p.path, p.message]));
-    assert.match(byPath.get('model')!, /expected a model preset \(did you mean "resnet20-cifar"\?.*received "resnet8-cifar"/);
+    assert.match(byPath.get('model')!, /expected a model preset \(.*\), received "resnet8-cifar" \(did you mean "resnet20-cifar"\?\)/);
     assert.match(byPath.get('epochs')!, /expected .*>= 1, received number 0/);
     assert.match(byPath.get('data.generated.clases')!, /did you mean "classes"/);
     assert.match(byPath.get('data.valSplit')!, /expected .*received "test\[:"/);

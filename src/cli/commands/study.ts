@@ -107,7 +107,8 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     const c = run.cost;
     return [
       run.variant,
-      run.reference === undefined ? '(baseline)' : `vs ${run.reference}: ${changes || 'no config change'}`,
+      run.reference !== undefined ? `vs ${run.reference}: ${changes || 'no config change'}`
+        : r.runs.some((o) => o.reference === run.variant) ? '(baseline)' : '(not compared)',
       si(c.params),
       si(c.flopsPerImage),
       `${c.imageSize[0]}×${c.imageSize[1]}`,
