@@ -6,11 +6,9 @@ import { before, describe, test } from 'node:test';
 import { runStudy, type StudyRunResult } from '../../src/study/runner.js';
 import { planStudyCost, type StudyPlanReport } from '../../src/study/plan-cost.js';
 import { inspectStudyFile } from '../../src/study/spec.js';
-import { ResNetConfigSchema } from '../../src/models/index.js';
 import { runCli, statusOf, tmp, writeStudy } from './live-fixtures.js';
 
-// The pre-activation switch comes with the models' ResNet v2 work; until it is there, another boolean switch stands in.
-const BOOL_SWITCH = 'preact' in ResNetConfigSchema.shape ? 'preact' : 'zeroInitLastBn';
+const BOOL_SWITCH = 'preact';
 
 describe(`a study over model.shortcut × model.${BOOL_SWITCH}`, () => {
   let dir: string;

@@ -7,7 +7,7 @@ import { planStudy } from '../../src/study/runner.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { StudySpecError } from '../../src/study/spec-issues.js';
 import { resolveRunPlan } from '../../src/train/plan.js';
-import { listPresets, ResNetConfigSchema } from '../../src/models/index.js';
+import { listPresets } from '../../src/models/index.js';
 
 const STUDIES = join(import.meta.dirname, '../../studies');
 const tmp = () => mkdtempSync(join(tmpdir(), 'ablate-validate-'));
@@ -35,9 +35,7 @@ describe('bundled studies', () => {
     assert.deepEqual(files.sort(), ['augmentation.yaml', 'degradation-cifar.yaml', 'demo.yaml', 'preact.yaml', 'resnet-vs-plain.yaml', 'shortcut-options.yaml']);
   });
   for (const file of files) {
-    // preact.yaml needs the models' pre-activation switch (ResNet v2), which lands with the model-switches work.
-    const skip = file === 'preact.yaml' && !('preact' in ResNetConfigSchema.shape) ? 'the ResNet family has no `preact` switch yet' : false;
-    test(`studies/${file} expands and every run passes every layer's validator`, { skip }, () => {
+    test(`studies/${file} expands and every run passes every layer's validator`, () => {
       const data = tmp(); // stands in for the user's --data folder
       const { study } = planStudy(join(STUDIES, file), { dataPath: data });
       assert.ok(study.runs.length > 0);
