@@ -2,7 +2,7 @@
 # Idempotent set-up for a fresh machine: libtorch (Debian's libtorch-dev when running as root and none is
 # found), npm dependencies, the native addon and the TypeScript build. Fast when everything is in place.
 #   bash scripts/setup.sh          # what `npm run demo` needs
-#   bash scripts/setup.sh --test   # also PyTorch/torchvision for the parity tests
+#   bash scripts/setup.sh --test   # also PyTorch/torchvision for the parity tests, chromium for the dashboard tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -60,5 +60,9 @@ fi
 # 5. reference PyTorch for parity tests and benchmarks
 if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1; then
   apt_install python3-torch python3-torchvision python3-pil || say "warning: PyTorch parity tests will be skipped"
+fi
+# 6. a real browser for the dashboard tests (driven by puppeteer-core, which downloads none itself)
+if [ $want_test = 1 ] && [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
+  apt_install chromium || say "warning: chromium missing; the dashboard's browser tests will be skipped"
 fi
 exit 0

@@ -4,19 +4,20 @@
  * going, or after one was killed mid-write:
  *
  *   <study>/study.json        study index (written atomically by the runner)
- *   <run>/config.json         resolved training config
- *   <run>/history.jsonl       one line per finished epoch (appended; the last line may be torn)
- *   <run>/status.json         run state, sizes, timings, environment (written atomically)
+ *   <run>/…                   a run folder: see src/train/run-folder.ts
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { formatPath } from './spec-issues.js';
 import type { ExpandedStudy } from './spec-expand.js';
 
-// The training layer owns the set of states; the study reader only reads them (more tolerantly).
-import { RUN_STATUSES, type RunStatusKind } from '../train/run-state.js';
-export { RUN_STATUSES };
+// The training layer owns the run folder's files (schemas, tolerant readers); this module reads studies of them.
+import {
+  RUN_STATUSES, readHistory, readJson, readRunConfig, readRunStatus, CONFIG_FILE, HISTORY_FILE, STATUS_FILE,
+  type HistoryRow, type RunStatusFile, type RunStatusKind,
+} from '../train/run-folder.js';
+export { RUN_STATUSES, type HistoryRow, type RunStatusFile };
 export type RunState = RunStatusKind;
 
 const axisValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -46,61 +47,6 @@ export const studyIndexSchema = z.looseObject({
 export type StudyIndex = z.infer<typeof studyIndexSchema>;
 export type StudyIndexRun = StudyIndex['runs'][number];
 
-/** JSON has no NaN/Infinity; a diverged epoch arrives as null or as a string. Both read as NaN/±Infinity. */
-const metric = z.union([z.number(), z.null(), z.enum(['NaN', 'Infinity', '-Infinity'])])
-  .transform((v) => (v === null ? NaN : Number(v)));
-
-export const historyRowSchema = z.looseObject({
-  epoch: z.number().int().min(1),
-  loss: metric,
-  accuracy: metric,
-  val_loss: metric.optional(),
-  val_accuracy: metric.optional(),
-  val_top5: metric.optional(),
-  lr: metric,
-  epoch_time_s: z.number().min(0),
-  images_per_s: metric,
-  data_wait_fraction: metric.optional(),
-});
-export type HistoryRow = z.infer<typeof historyRowSchema>;
-
-export const runStatusSchema = z.looseObject({
-  status: z.enum(RUN_STATUSES),
-  error: z.string().optional(),
-  startedAt: z.string().optional(),
-  finishedAt: z.string().optional(),
-  epochsDone: z.number().int().min(0),
-  epochsPlanned: z.number().int().min(0),
-  bestEpoch: z.number().int().optional(),
-  bestValAccuracy: metric.optional(),
-  params: z.number().int().min(0),
-  trainableParams: z.number().int().min(0),
-  nonTrainableParams: z.number().int().min(0).optional(),
-  macs: z.number().min(0).optional(),
-  flops: z.number().min(0).optional(),
-  trainTimeS: z.number().min(0),
-  imagesPerS: metric.optional(),
-  env: z.looseObject({
-    ablateVersion: z.string(),
-    libtorchVersion: z.string(),
-    device: z.string(),
-    threads: z.number().int(),
-    precision: z.string(),
-    node: z.string(),
-    os: z.string(),
-    cpu: z.string(),
-  }).partial(),
-  dataset: z.looseObject({
-    name: z.string(),
-    split: z.string(),
-    valSplit: z.string().optional(),
-    trainCount: z.number().int(),
-    valCount: z.number().int(),
-    skipped: z.number().int().optional(),
-  }).partial(),
-});
-export type RunStatusFile = z.infer<typeof runStatusSchema>;
-
 /** Everything readable about one run; whatever is missing or unreadable is noted in `warnings`. */
 export interface RunRecord {
   name: string;
@@ -125,67 +71,17 @@ export interface StudyRecord {
 
 export const STUDY_INDEX = 'study.json';
 
-function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    return { ok: true, value: JSON.parse(readFileSync(path, 'utf8')) };
-  } catch (e) {
-    return { ok: false, error: (e as Error).message };
-  }
-}
-
 function zodSummary(error: z.ZodError): string {
   return error.issues.slice(0, 3).map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`).join('; ') + (error.issues.length > 3 ? '; …' : '');
-}
-
-/**
- * Read history.jsonl. A torn last line (the process died mid-append) is skipped with a warning;
- * an epoch written twice (a resumed run redoing it) keeps its last version.
- */
-export function readHistory(file: string, warnings: string[] = []): HistoryRow[] {
-  if (!existsSync(file)) return [];
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const byEpoch = new Map<number, HistoryRow>();
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    const last = lines.slice(i + 1).every((l) => l.trim() === '');
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      warnings.push(last ? `history.jsonl: last line is incomplete (run stopped mid-write?); ignored it`
-        : `history.jsonl line ${i + 1}: not valid JSON; ignored it`);
-      return;
-    }
-    const r = historyRowSchema.safeParse(json);
-    if (!r.success) {
-      warnings.push(`history.jsonl line ${i + 1}: ${zodSummary(r.error)}; ignored it`);
-      return;
-    }
-    byEpoch.set(r.data.epoch, r.data);
-  });
-  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
-}
-
-export function readRunStatus(file: string, warnings: string[] = []): RunStatusFile | undefined {
-  const j = readJson(file);
-  if (!j) return undefined;
-  if (!j.ok) { warnings.push(`status.json: unreadable (${j.error})`); return undefined; }
-  const r = runStatusSchema.safeParse(j.value);
-  if (!r.success) { warnings.push(`status.json: ${zodSummary(r.error)}`); return undefined; }
-  return r.data;
 }
 
 /** Read one run folder. `entry` (from the study index) supplies name, axes and seed when present. */
 export function readRun(runDir: string, entry?: Partial<StudyIndexRun>): RunRecord {
   const warnings: string[] = [];
   const name = entry?.name ?? runDir.split(/[\\/]/).filter(Boolean).pop() ?? runDir;
-  const history = readHistory(join(runDir, 'history.jsonl'), warnings);
-  const status = readRunStatus(join(runDir, 'status.json'), warnings);
-  let config: Record<string, unknown> | undefined;
-  const c = readJson(join(runDir, 'config.json'));
-  if (c?.ok && typeof c.value === 'object' && c.value !== null && !Array.isArray(c.value)) config = c.value as Record<string, unknown>;
-  else if (c) warnings.push(`config.json: ${c.ok ? 'not a JSON object' : `unreadable (${c.error})`}`);
+  const history = readHistory(runDir, warnings);
+  const status = readRunStatus(runDir, warnings);
+  const config = readRunConfig(runDir, warnings);
 
   let state: RunState = status?.status ?? entry?.status ?? 'pending';
   if (state === 'pending' && history.length > 0) state = 'running';
@@ -226,7 +122,7 @@ export function readStudy(studyDir: string): StudyRecord {
   const runs = index
     ? index.runs.map((e) => readRun(resolve(dir, e.dir), e))
     : readdirSync(dir, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && ['status.json', 'history.jsonl', 'config.json'].some((f) => existsSync(join(dir, d.name, f))))
+      .filter((d) => d.isDirectory() && [STATUS_FILE, HISTORY_FILE, CONFIG_FILE].some((f) => existsSync(join(dir, d.name, f))))
       .map((d) => d.name).sort()
       .map((n) => readRun(join(dir, n)));
   return { dir, ...(index ? { index } : {}), runs, warnings };

@@ -5,7 +5,7 @@ import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
-import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from '../train/run-state.js';
+import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile } from '../train/run-state.js';
 import { ablateVersion } from '../util/version.js';
 import { inspectStudyFile, StudySpecError } from './spec.js';
 import { checkRunConfig } from './validate-run.js';
@@ -48,13 +48,9 @@ export interface StudyRunResult {
 
 const FINISHED = new Set(['ok', 'diverged']);
 
-/** A damaged status.json (a disk filled up mid-write) means "not finished", never a crashed runner. */
-function statusOf(runDir: string): RunStatus | undefined {
-  try {
-    return readRunStatus(runDir);
-  } catch {
-    return undefined;
-  }
+/** A damaged status.json (a disk filled up mid-write) reads as undefined: "not finished", never a crashed runner. */
+function statusOf(runDir: string): RunStatusFile | undefined {
+  return readRunStatus(runDir);
 }
 
 /** The status of a run whose process died before writing one (it could not start, or crashed while loading). */
@@ -69,7 +65,7 @@ function placeholderStatus(run: PlannedRun, threads: number): RunStatus {
 }
 
 /** `resnet20-cifar-seed0: ok — best val 91.4% (epoch 4), 4 epochs in 52.1 s`. */
-function outcomeLine(name: string, st: RunStatus | undefined, fallback: string): string {
+function outcomeLine(name: string, st: RunStatusFile | undefined, fallback: string): string {
   const state = st?.status ?? fallback;
   const parts: string[] = [];
   if (st?.bestValAccuracy !== undefined) parts.push(`best val ${pct(st.bestValAccuracy)}%${st.bestEpoch ? ` (epoch ${st.bestEpoch})` : ''}`);

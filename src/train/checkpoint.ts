@@ -1,16 +1,20 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { z } from 'zod';
-import { join } from 'node:path';
-import { readCheckpoint, writeCheckpoint, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
+import { join, relative } from 'node:path';
+import { writeCheckpoint, readCheckpoint, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
 import type { OptimizerState, Tensor } from '../tensor/index.js';
 import { tensorToRaw, rawToTensor } from '../models/index.js';
+import type { Logs } from './callbacks/base.js';
 
 /**
  * Everything a killed run needs to continue exactly where it stopped. Stored in one torch-loadable
- * file (`torch.load(path)['model']` is a torchvision state dict), written atomically, so the previous
- * checkpoint survives a crash during the write.
+ * file (`torch.load(path)['model']` is a torchvision state dict), written atomically, with a digest
+ * over the state and every tensor, so a damaged or edited checkpoint is never resumed from.
  */
 export interface TrainingState {
+  /** Layout of this object; a checkpoint of another format is refused rather than half understood. */
+  format: typeof STATE_FORMAT;
   /** 0-based epoch in progress (or just finished, when epochComplete). */
   epoch: number;
   /** Batches of `epoch` already trained (the next one to train when resuming). */
@@ -25,10 +29,17 @@ export interface TrainingState {
   /** Running sums of the epoch in progress, so its final metrics equal an uninterrupted run's. */
   accum: EpochAccumulators;
   trainTimeS: number;
-  /** Images trained on over the whole run (for images/s across resumes); absent in older checkpoints. */
-  trainImages?: number;
+  /** Images trained on over the whole run (for images/s across resumes). */
+  trainImages: number;
+  /**
+   * Every epoch finished up to this checkpoint with its logs (0-based epoch; non-finite values as
+   * null): the run's history as of this step, from which history.jsonl and metrics.csv are rebuilt.
+   */
+  epochs: Array<{ epoch: number; logs: Record<string, number | null> }>;
   configHash: string;
 }
+
+export const STATE_FORMAT = 2;
 
 export interface EpochAccumulators {
   lossSum: number;
@@ -42,29 +53,83 @@ export interface EpochAccumulators {
 }
 
 export const CHECKPOINT_DIR = 'checkpoints';
-export const checkpointPath = (runDir: string, kind: 'last' | 'best'): string => join(runDir, CHECKPOINT_DIR, `${kind}.pth`);
+/**
+ * `last` is the newest training checkpoint and `previous` the one before it: when `last` turns out
+ * damaged, the run resumes from `previous`. `best` holds only weights.
+ */
+export type CheckpointFile = 'last' | 'previous' | 'best';
+export const checkpointPath = (runDir: string, kind: CheckpointFile): string => join(runDir, CHECKPOINT_DIR, `${kind}.pth`);
+
+/** A training checkpoint that failed a check: which file, and what is wrong with it. */
+export class DamagedCheckpointError extends Error {
+  override name = 'DamagedCheckpointError';
+  constructor(readonly path: string, readonly damage: string) {
+    super(`${path} is damaged: ${damage}`);
+  }
+}
 
 function rawMap(m: Map<string, Tensor>): Map<string, RawTensor> {
   return new Map([...m].map(([k, t]) => [k, tensorToRaw(t)]));
 }
 
+/**
+ * SHA-256 over the state's JSON text and every tensor (section, key, dtype, shape, bytes) in key
+ * order. The zip's CRC-32s catch damage to the file; this catches a checkpoint whose content was
+ * changed and re-encoded (an edited step count, a swapped tensor), which CRCs cannot.
+ */
+function checkpointDigest(stateJson: string, sections: ReadonlyArray<[string, ReadonlyMap<string, RawTensor>]>): string {
+  const h = createHash('sha256');
+  const field = (s: string) => { h.update(String(Buffer.byteLength(s))); h.update(':'); h.update(s); };
+  field(stateJson);
+  for (const [section, m] of sections) {
+    for (const key of [...m.keys()].sort()) {
+      const t = m.get(key)!;
+      field(`${section}/${key}/${t.dtype}/${t.shape.join(',')}`);
+      h.update(String(t.data.byteLength));
+      h.update(t.data);
+    }
+  }
+  return `sha256:${h.digest('hex')}`;
+}
+
+function digestSections(model: ReadonlyMap<string, RawTensor>, optimizer: ReadonlyMap<string, RawTensor>, held: Record<string, ReadonlyMap<string, RawTensor>>): Array<[string, ReadonlyMap<string, RawTensor>]> {
+  return [['model', model], ['optimizer', optimizer], ...Object.keys(held).sort().map((k): [string, ReadonlyMap<string, RawTensor>] => [`held/${k}`, held[k]!])];
+}
+
+export interface SaveTrainingCheckpointOptions {
+  /**
+   * Move the current `last.pth` to `previous.pth` once the new one is complete. Only for a `last.pth`
+   * known to be good (written or verified by this process), so `previous` is always a good one.
+   */
+  keepPrevious: boolean;
+}
+
+/** Writes `checkpoints/last.pth`; a failure (a full disk) leaves `last.pth` and `previous.pth` as they were. */
 export async function saveTrainingCheckpoint(
-  path: string,
+  runDir: string,
   model: Map<string, Tensor>,
   optimizer: OptimizerState,
   held: Record<string, Map<string, Tensor>>,
   state: TrainingState,
+  options: SaveTrainingCheckpointOptions,
 ): Promise<void> {
-  const heldRaw = new Map<string, CheckpointValue>();
-  for (const [k, m] of Object.entries(held)) heldRaw.set(k, rawMap(m));
+  const modelRaw = rawMap(model);
+  const optRaw = rawMap(optimizer.tensors);
+  const heldRaw: Record<string, Map<string, RawTensor>> = {};
+  for (const [k, m] of Object.entries(held)) heldRaw[k] = rawMap(m);
+  // JSON rather than pickled scalars: exact round-trip of every number, and torch.load-able anyway.
+  const stateJson = JSON.stringify(state);
   const value = new Map<string, CheckpointValue>([
-    ['model', rawMap(model)],
-    ['optimizer', rawMap(optimizer.tensors)],
-    ['held_weights', heldRaw],
-    // JSON rather than pickled scalars: exact round-trip of every number, and torch.load-able anyway.
-    ['ablate_state', JSON.stringify(state)],
+    ['model', modelRaw],
+    ['optimizer', optRaw],
+    ['held_weights', new Map(Object.entries(heldRaw))],
+    ['ablate_state', stateJson],
+    ['ablate_digest', checkpointDigest(stateJson, digestSections(modelRaw, optRaw, heldRaw))],
   ]);
-  await writeCheckpoint(path, value);
+  const last = checkpointPath(runDir, 'last');
+  await writeCheckpoint(last, value, {
+    beforeReplace: () => { if (options.keepPrevious && existsSync(last)) renameSync(last, checkpointPath(runDir, 'previous')); },
+  });
 }
 
 export interface LoadedCheckpoint {
@@ -75,18 +140,20 @@ export interface LoadedCheckpoint {
 }
 
 function asRawMap(v: PickleValue | undefined, what: string, path: string): Map<string, RawTensor> {
-  if (!(v instanceof Map)) throw new Error(`${path}: expected "${what}" to be a dict of tensors`);
+  if (!(v instanceof Map)) throw new DamagedCheckpointError(path, `expected "${what}" to be a dict of tensors`);
   const out = new Map<string, RawTensor>();
   for (const [k, t] of v) {
-    if (typeof k !== 'string' || !isRawTensor(t)) throw new Error(`${path}: "${what}" holds a non-tensor entry ${String(k)}`);
+    if (typeof k !== 'string' || !isRawTensor(t)) throw new DamagedCheckpointError(path, `"${what}" holds a non-tensor entry ${String(k)}`);
     out.set(k, t);
   }
   return out;
 }
 
 const int0 = z.number().int().min(0);
+const logValue = z.number().nullable();
 /** Only what the resume path relies on; the rest is checked by its owners (schedule, callbacks). */
 const TrainingStateSchema = z.looseObject({
+  format: z.literal(STATE_FORMAT),
   epoch: int0,
   batchInEpoch: int0,
   epochComplete: z.boolean(),
@@ -95,49 +162,116 @@ const TrainingStateSchema = z.looseObject({
   generators: z.record(z.string(), z.string()),
   accum: z.looseObject({ lossSum: z.number(), correct: z.number(), correctTop5: z.number(), seen: z.number() }),
   trainTimeS: z.number().min(0),
+  trainImages: int0,
+  epochs: z.array(z.object({ epoch: int0, logs: z.record(z.string(), logValue) })),
   configHash: z.string(),
 });
 
-const DAMAGED = 'remove it to start this run over, or restore a copy';
-
-/** Reads `checkpoints/last.pth`; a truncated or foreign file is a clear error naming the file, never a crash. */
+/**
+ * Reads and verifies one training checkpoint: zip CRCs and sizes (in the reader), the digest over state
+ * and tensors, then the state's shape. Any failure is a DamagedCheckpointError saying what is wrong.
+ */
 export async function loadTrainingCheckpoint(path: string): Promise<LoadedCheckpoint> {
   if (!existsSync(path)) throw new Error(`no checkpoint at ${path}`);
   let root: PickleValue;
   try {
     root = await readCheckpoint(path);
   } catch (e) {
-    throw new Error(`cannot resume from ${path}: the checkpoint is damaged (${(e as Error).message}); ${DAMAGED}`);
+    throw new DamagedCheckpointError(path, (e as Error).message);
   }
   if (!(root instanceof Map) || typeof root.get('ablate_state') !== 'string') {
-    throw new Error(`cannot resume from ${path}: it is not an ablate training checkpoint (expected keys model, optimizer, ablate_state); ${DAMAGED}`);
+    throw new DamagedCheckpointError(path, 'it is not an ablate training checkpoint (expected keys model, optimizer, ablate_state)');
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(root.get('ablate_state') as string);
-  } catch (e) {
-    throw new Error(`cannot resume from ${path}: its training state is not valid JSON (${(e as Error).message}); ${DAMAGED}`);
-  }
-  const st = TrainingStateSchema.safeParse(parsed);
-  if (!st.success) {
-    const i = st.error.issues[0]!;
-    throw new Error(`cannot resume from ${path}: its training state is invalid at "${i.path.join('.')}" (${i.message}); ${DAMAGED}`);
+  const stateJson = root.get('ablate_state') as string;
+  const digest = root.get('ablate_digest');
+  if (typeof digest !== 'string') {
+    throw new DamagedCheckpointError(path, 'it has no ablate_digest, so its content cannot be verified (an older ablate wrote it, or the key was removed)');
   }
   const heldRoot = root.get('held_weights');
   const held: Record<string, Map<string, RawTensor>> = {};
   if (heldRoot instanceof Map) for (const [k, v] of heldRoot) held[String(k)] = asRawMap(v, `held_weights.${String(k)}`, path);
-  return {
-    model: asRawMap(root.get('model'), 'model', path),
-    optimizerTensors: asRawMap(root.get('optimizer'), 'optimizer', path),
-    held,
-    state: st.data as unknown as TrainingState,
-  };
+  const model = asRawMap(root.get('model'), 'model', path);
+  const optimizerTensors = asRawMap(root.get('optimizer'), 'optimizer', path);
+  const actual = checkpointDigest(stateJson, digestSections(model, optimizerTensors, held));
+  if (actual !== digest) {
+    throw new DamagedCheckpointError(path,
+      `its training state or tensors do not match the digest written with them (${digest.slice(0, 19)}… expected, ${actual.slice(0, 19)}… found): they were changed after the checkpoint was written`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stateJson);
+  } catch (e) {
+    throw new DamagedCheckpointError(path, `its training state is not valid JSON (${(e as Error).message})`);
+  }
+  const st = TrainingStateSchema.safeParse(parsed);
+  if (!st.success) {
+    const i = st.error.issues[0]!;
+    throw new DamagedCheckpointError(path, `its training state is invalid at "${i.path.join('.')}" (${i.message})`);
+  }
+  return { model, optimizerTensors, held, state: st.data as unknown as TrainingState };
+}
+
+/** True when the run folder holds a training checkpoint to resume from (good or not: resume checks). */
+export function hasTrainingCheckpoint(runDir: string): boolean {
+  return existsSync(checkpointPath(runDir, 'last')) || existsSync(checkpointPath(runDir, 'previous'));
+}
+
+export interface ResumePoint {
+  checkpoint: LoadedCheckpoint;
+  path: string;
+  /** Whether `last.pth` itself verified; only then may the next save keep it as `previous.pth`. */
+  lastIsGood: boolean;
+}
+
+/**
+ * The newest checkpoint that passes every check: `last.pth`, else `previous.pth`. A damaged or missing
+ * `last.pth` is reported through `log`, naming the file and the damage; when no good checkpoint is left
+ * this throws, listing what is wrong with each. undefined when the run has no checkpoint at all.
+ */
+export async function loadResumePoint(runDir: string, log: (line: string) => void): Promise<ResumePoint | undefined> {
+  const problems: string[] = [];
+  const rel = (p: string) => relative(runDir, p) || p;
+  for (const kind of ['last', 'previous'] as const) {
+    const path = checkpointPath(runDir, kind);
+    if (!existsSync(path)) {
+      if (kind === 'last' && existsSync(checkpointPath(runDir, 'previous'))) problems.push(`${rel(path)} is missing`);
+      continue;
+    }
+    try {
+      const checkpoint = await loadTrainingCheckpoint(path);
+      if (problems.length > 0) {
+        const s = checkpoint.state;
+        log(`${problems.join('; ')}; resuming from ${rel(path)} instead (epoch ${s.epoch + 1}${s.epochComplete ? ' finished' : `, batch ${s.batchInEpoch}`}, step ${s.globalStep})`);
+      }
+      return { checkpoint, path, lastIsGood: kind === 'last' };
+    } catch (e) {
+      if (!(e instanceof DamagedCheckpointError)) throw e;
+      problems.push(`${rel(path)} is damaged: ${e.damage}`);
+    }
+  }
+  if (problems.length === 0) return undefined;
+  throw new Error(
+    `cannot resume ${runDir}: no undamaged checkpoint is left (${problems.join('; ')}); ` +
+    `remove ${join(runDir, CHECKPOINT_DIR)} to start this run over, or restore a copy`);
 }
 
 export function optimizerStateFrom(loaded: LoadedCheckpoint): OptimizerState {
   const tensors = new Map<string, Tensor>();
   for (const [k, r] of loaded.optimizerTensors) tensors.set(k, rawToTensor(r));
   return { ...loaded.state.optimizer, tensors };
+}
+
+/** Epoch logs as the checkpoint stores them: JSON has no NaN, so non-finite values travel as null. */
+export function logsToJson(logs: Logs): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(logs)) if (v !== undefined) out[k] = Number.isFinite(v) ? v : null;
+  return out;
+}
+
+export function logsFromJson(logs: Record<string, number | null>): Logs {
+  const out: Logs = {};
+  for (const [k, v] of Object.entries(logs)) out[k] = v === null ? NaN : v;
+  return out;
 }
 
 function processAlive(pid: number): boolean {
@@ -150,18 +284,20 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * A process killed while writing a checkpoint leaves its temp file (`.last.pth.<pid>.<ms>.tmp`, see
- * writeFileAtomic) behind; for big models that is hundreds of MB per kill, so a resume clears them.
+ * A process killed (or stopped by a full disk) while writing leaves its temp file
+ * (`.<name>.<pid>.<ms>.tmp`, see writeFileAtomic) behind: in the run folder (model.pth, status.json)
+ * and in checkpoints/, hundreds of MB each for big models. The next start clears those of dead writers.
  */
-export function removeStaleCheckpointTemps(runDir: string): string[] {
-  const dir = join(runDir, CHECKPOINT_DIR);
-  if (!existsSync(dir)) return [];
+export function removeStaleTemps(runDir: string): string[] {
   const removed: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const m = /^\..+\.(\d+)\.\d+\.tmp$/.exec(name);
-    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
-    rmSync(join(dir, name), { force: true });
-    removed.push(name);
+  for (const dir of [runDir, join(runDir, CHECKPOINT_DIR)]) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const m = /^\..+\.(\d+)\.\d+\.tmp$/.exec(name);
+      if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+      rmSync(join(dir, name), { force: true });
+      removed.push(relative(runDir, join(dir, name)));
+    }
   }
   return removed;
 }

@@ -20,8 +20,9 @@ export interface CsvLog {
 /**
  * Keras-compatible CSV log (`epoch` 0-based, missing values "NA").
  * The whole file is rewritten atomically after every epoch — it is tiny — so a kill never leaves
- * a half row. On resume (`params.initialEpoch > 0`) rows for epochs ≥ initialEpoch, written by the
- * killed run after its last checkpoint, are dropped.
+ * a half row. On resume the rows are rebuilt from the epochs the checkpoint carries (`params.pastEpochs`);
+ * without those (`params.initialEpoch > 0` only), rows for epochs ≥ initialEpoch, written by the killed
+ * run after its last checkpoint, are dropped.
  */
 export class CSVLogger extends Callback {
   readonly path: string;
@@ -42,9 +43,11 @@ export class CSVLogger extends Callback {
   }
 
   override async onTrainBegin(): Promise<void> {
-    const initialEpoch = this.ctx.params.initialEpoch;
+    const { initialEpoch, pastEpochs } = this.ctx.params;
     this.rows = [];
-    if (initialEpoch > 0 && existsSync(this.path)) {
+    if (pastEpochs) {
+      this.rows = pastEpochs.map((e) => this.row(e.epoch, e.logs));
+    } else if (initialEpoch > 0 && existsSync(this.path)) {
       const log = readCsvLog(this.path, this.separator);
       // Keep the file's own header so columns stay aligned even if the config changed.
       if (log.header.length > 0) this.header = log.header;
@@ -54,9 +57,12 @@ export class CSVLogger extends Callback {
   }
 
   override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
-    const row = this.header.map((col) => (col === 'epoch' ? String(epoch) : formatValue(logs[col])));
-    this.rows.push(row);
+    this.rows.push(this.row(epoch, logs));
     this.flush();
+  }
+
+  private row(epoch: number, logs: Logs): string[] {
+    return this.header.map((col) => (col === 'epoch' ? String(epoch) : formatValue(logs[col])));
   }
 
   private flush(): void {

@@ -1,105 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { arch, cpus, platform, release } from 'node:os';
-import { join } from 'node:path';
-import { z } from 'zod';
-import { writeJsonAtomic } from '../util/atomic.js';
-import { formatZodIssues } from '../util/zod-issues.js';
 import { invalidArg } from '../util/errors.js';
 import { Callback, type Logs } from './callbacks/base.js';
+import { formatMetric } from './callbacks/monitor.js';
+import { readRunStatus, writeRunStatus, type RunEnv, type RunStatus } from './run-folder.js';
 
-export const STATUS_FILE = 'status.json';
-
-export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped'] as const;
-export type RunStatusKind = (typeof RUN_STATUSES)[number];
-
-const count = z.number().int().min(0);
-
-export const RunEnvSchema = z.looseObject({
-  ablateVersion: z.string(),
-  libtorchVersion: z.string(),
-  /** e.g. "cpu", "cuda:0 (NVIDIA H100)". */
-  device: z.string(),
-  threads: z.number().int().min(1),
-  precision: z.string(),
-  node: z.string(),
-  os: z.string(),
-  cpu: z.string(),
-});
-
-export const RunDatasetSchema = z.looseObject({
-  name: z.string(),
-  split: z.string(),
-  valSplit: z.string().optional(),
-  trainCount: count,
-  valCount: count,
-  /** Files that could not be decoded and were left out. */
-  skipped: count.optional(),
-});
-
-/** `<runDir>/status.json`: what a study report needs to know about a run without opening its checkpoints. */
-export const RunStatusSchema = z.looseObject({
-  status: z.enum(RUN_STATUSES),
-  error: z.string().optional(),
-  /** ISO 8601. */
-  startedAt: z.string().optional(),
-  finishedAt: z.string().optional(),
-  epochsDone: count,
-  epochsPlanned: count,
-  /** 1-based, like history.jsonl. */
-  bestEpoch: z.number().int().min(1).optional(),
-  bestValAccuracy: z.number().optional(),
-  params: count,
-  trainableParams: count,
-  nonTrainableParams: count.optional(),
-  macs: z.number().min(0).optional(),
-  flops: z.number().min(0).optional(),
-  trainTimeS: z.number().min(0),
-  imagesPerS: z.number().min(0).optional(),
-  env: RunEnvSchema,
-  dataset: RunDatasetSchema,
-});
-
-export type RunStatus = z.output<typeof RunStatusSchema>;
-export type RunEnv = z.output<typeof RunEnvSchema>;
-
-export function statusPath(runDir: string): string {
-  return join(runDir, STATUS_FILE);
-}
-
-function check(status: unknown, where: string): RunStatus {
-  const r = RunStatusSchema.safeParse(status, { reportInput: true });
-  if (!r.success) {
-    const lines = formatZodIssues(r.error.issues).map((i) => `  ${i.path || '(root)'}: ${i.message}`);
-    throw new TypeError(`Invalid run status ${where}:\n${lines.join('\n')}`);
-  }
-  return r.data;
-}
-
-/** undefined when the run has no status yet; throws with the offending fields when the file is malformed. */
-export function readRunStatus(runDir: string): RunStatus | undefined {
-  const path = statusPath(runDir);
-  if (!existsSync(path)) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
-  return check(parsed, `in ${path}`);
-}
-
-export function writeRunStatus(runDir: string, status: RunStatus): void {
-  writeJsonAtomic(statusPath(runDir), check(status, 'to write'));
-}
-
-/** Read, merge, validate, write atomically. The run must already have a status. */
-export function updateRunStatus(runDir: string, patch: Partial<RunStatus> | ((s: RunStatus) => RunStatus)): RunStatus {
-  const current = readRunStatus(runDir);
-  if (!current) throw new Error(`Cannot update ${statusPath(runDir)}: the run has no status file yet`);
-  const next = typeof patch === 'function' ? patch(current) : { ...current, ...patch };
-  writeRunStatus(runDir, next);
-  return next;
-}
+// status.json's schema, reader and writer live with the other run-folder files.
+export {
+  RUN_STATUSES, RunDatasetSchema, RunEnvSchema, RunStatusSchema, STATUS_FILE, readRunStatus, statusPath, updateRunStatus, writeRunStatus,
+  type RunEnv, type RunStatus, type RunStatusFile, type RunStatusKind,
+} from './run-folder.js';
 
 /** The env fields Node can answer by itself; the fit loop adds ablateVersion, libtorchVersion, device, threads, precision. */
 export function hostEnv(): Pick<RunEnv, 'node' | 'os' | 'cpu'> {
@@ -108,26 +17,62 @@ export function hostEnv(): Pick<RunEnv, 'node' | 'os' | 'cpu'> {
 }
 
 export interface DivergenceInfo {
-  /** 0-based epoch and batch where the loss went non-finite. */
+  /** 0-based epoch and batch where the loss went non-finite (or above maxLoss). */
   epoch: number;
   batch: number;
+  /** 1-based number of the diverging optimizer step. */
   globalStep: number;
   loss: number;
 }
 
+export interface DivergenceGuardOptions {
+  /** A finite batch loss above this also counts as divergence (the step is not applied). Default Infinity. */
+  maxLoss?: number;
+}
+
 /**
- * Stops training on the first non-finite batch loss (Keras TerminateOnNaN) and remembers the last
- * epoch whose metrics were all finite, so the run can be marked 'diverged' with its last good numbers.
- * A diverging plain net is a result, not a crash.
+ * The one place that decides whether a run diverged: a batch loss that is NaN/±Inf or above `maxLoss`,
+ * or a non-finite validation loss. The fit loop asks it before applying each step; used as a callback
+ * (Keras' TerminateOnNaN), it checks the running batch loss and stops training. It remembers the last
+ * epoch whose metrics were all finite, so the run is marked 'diverged' with its last good numbers:
+ * a diverging plain net is a result, not a crash.
  */
 export class DivergenceGuard extends Callback {
+  readonly maxLoss: number;
   diverged: DivergenceInfo | undefined;
+  /** Why the run diverged, in words (set with `diverged`). */
+  reason: string | undefined;
   /** Epoch logs of the last epoch that finished with a finite loss (0-based epoch). */
   lastGood: { epoch: number; logs: Logs } | undefined;
   private epoch = 0;
 
+  constructor(opts: DivergenceGuardOptions = {}) {
+    super();
+    const maxLoss = opts.maxLoss ?? Infinity;
+    if (typeof maxLoss !== 'number' || Number.isNaN(maxLoss)) throw invalidArg('maxLoss', 'a number', maxLoss);
+    this.maxLoss = maxLoss;
+  }
+
+  /** The reason a batch with this loss ends the run, or undefined when the step may be applied. */
+  checkBatchLoss(loss: number, at: { epoch: number; batch: number; globalStep: number }): string | undefined {
+    if (loss <= this.maxLoss) return undefined; // false for NaN
+    const what = Number.isFinite(loss) ? `loss reached ${formatMetric(loss)} (above maxLoss ${this.maxLoss})` : `loss became ${loss}`;
+    this.diverged ??= { ...at, loss };
+    this.reason ??= `${what} at epoch ${at.epoch + 1}, batch ${at.batch + 1} (step ${at.globalStep})`;
+    return this.reason;
+  }
+
+  /** The reason a validation loss ends the run after 0-based `epoch`, or undefined. */
+  checkValidationLoss(loss: number, epoch: number, globalStep: number): string | undefined {
+    if (Number.isFinite(loss)) return undefined;
+    this.diverged ??= { epoch, batch: -1, globalStep, loss };
+    this.reason ??= `validation loss became ${loss} after epoch ${epoch + 1}`;
+    return this.reason;
+  }
+
   override async onTrainBegin(): Promise<void> {
     this.diverged = undefined;
+    this.reason = undefined;
     this.epoch = this.ctx.params.initialEpoch;
   }
 
@@ -137,16 +82,19 @@ export class DivergenceGuard extends Callback {
 
   override async onBatchEnd(batch: number, logs: Logs = {}): Promise<void> {
     const loss = logs['loss'];
-    if (loss !== undefined && !Number.isFinite(loss)) {
-      this.diverged = { epoch: this.epoch, batch, globalStep: this.ctx.globalStep, loss };
+    if (loss !== undefined && this.checkBatchLoss(loss, { epoch: this.epoch, batch, globalStep: this.ctx.globalStep })) {
       this.ctx.stopTraining = true;
     }
   }
 
   override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
     const loss = logs['loss'];
-    if (loss !== undefined && !Number.isFinite(loss)) {
-      this.diverged ??= { epoch, batch: this.ctx.params.stepsPerEpoch - 1, globalStep: this.ctx.globalStep, loss };
+    if (loss !== undefined && this.checkBatchLoss(loss, { epoch, batch: this.ctx.params.stepsPerEpoch - 1, globalStep: this.ctx.globalStep })) {
+      this.ctx.stopTraining = true;
+      return;
+    }
+    const val = logs['val_loss'];
+    if (val !== undefined && this.checkValidationLoss(val, epoch, this.ctx.globalStep)) {
       this.ctx.stopTraining = true;
       return;
     }
@@ -157,12 +105,49 @@ export class DivergenceGuard extends Callback {
   statusPatch(): Pick<RunStatus, 'status' | 'error' | 'epochsDone'> | undefined {
     const d = this.diverged;
     if (!d) return undefined;
-    return {
-      status: 'diverged',
-      error: `loss became ${d.loss} at epoch ${d.epoch + 1}, batch ${d.batch + 1} (step ${d.globalStep})`,
-      // Every epoch before the diverging one finished with finite metrics.
-      epochsDone: d.epoch,
-    };
+    // Every epoch before the diverging one finished with finite metrics (a validation loss fails its own epoch).
+    return { status: 'diverged', error: this.reason, epochsDone: d.epoch };
+  }
+}
+
+/** The epoch (1-based) with the highest val_accuracy, first one on ties; undefined without validation. */
+export function bestOf(epochs: ReadonlyArray<{ epoch: number; logs: Logs }>): { bestEpoch?: number; bestValAccuracy?: number } {
+  let best: { bestEpoch?: number; bestValAccuracy?: number } = {};
+  for (const { epoch, logs } of epochs) {
+    const va = logs['val_accuracy'];
+    if (typeof va === 'number' && !Number.isNaN(va) && (best.bestValAccuracy === undefined || va > best.bestValAccuracy)) best = { bestEpoch: epoch + 1, bestValAccuracy: va };
+  }
+  return best;
+}
+
+/**
+ * Keeps status.json's epoch count and best epoch in step with the history as epochs finish, and
+ * rebuilds them from the checkpoint's epochs on resume, so status.json, history.jsonl and metrics.csv
+ * always agree. Does nothing for a folder without status.json (fit used without runTraining).
+ */
+export class RunStatusSync extends Callback {
+  private epochs: Array<{ epoch: number; logs: Logs }> = [];
+
+  constructor(private readonly runDir: string) {
+    super();
+  }
+
+  override async onTrainBegin(): Promise<void> {
+    this.epochs = [...(this.ctx.params.pastEpochs ?? [])];
+    this.sync();
+  }
+
+  override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
+    this.epochs = [...this.epochs.filter((e) => e.epoch < epoch), { epoch, logs }];
+    this.sync();
+  }
+
+  private sync(): void {
+    // An unreadable status.json is left for runTraining, which rewrites it whole when the run ends.
+    const current = readRunStatus(this.runDir);
+    if (!current) return;
+    const { bestEpoch: _b, bestValAccuracy: _v, ...rest } = current;
+    writeRunStatus(this.runDir, { ...rest, epochsDone: this.epochs.length, ...bestOf(this.epochs) });
   }
 }
 

@@ -4,7 +4,7 @@ import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupport
 import { DataLoader, type ImageSet } from '../data/index.js';
 import { loadWeights } from '../models/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
 import { InterruptedError, throwIfInterrupted } from '../util/interrupt.js';
 import type { TrainConfig } from './config.js';
@@ -16,6 +16,8 @@ import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.j
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
+import { hasTrainingCheckpoint } from './checkpoint.js';
+import type { LoadReport } from '../nn/index.js';
 
 export interface RunOptions {
   runDir: string;
@@ -54,7 +56,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   ensureOutDir(o.runDir, 'run folder');
   setNumThreads(plan.threads!);
   const prev = readRunStatus(o.runDir);
-  const resume = (o.resume ?? false) && existsSync(join(o.runDir, 'checkpoints', 'last.pth'));
+  const resume = (o.resume ?? false) && hasTrainingCheckpoint(o.runDir);
   const startedAt = new Date().toISOString();
   const info = engineInfo();
   const baseStatus: RunStatus = {
@@ -103,7 +105,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           throw new Error(`pretrained weights ${plan.pretrained}: ${e.message}`); // which file, when a study has many
         });
         const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
-        if (report.loaded.length === 0) throw new Error(`pretrained weights ${plan.pretrained} share no tensor with ${modelLabel(plan.model as ModelSpec)} (unexpected keys: ${report.unexpected.slice(0, 5).join(', ')})`);
+        if (report.loaded.length === 0) throw new Error(`pretrained weights ${plan.pretrained} share no tensor with ${modelLabel(plan.model as ModelSpec)}: ${describeNoMatch(report)}`);
         log(`pretrained weights from ${plan.pretrained}: loaded ${report.loaded.length} tensors` +
           (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
       }
@@ -155,11 +157,14 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       model.dispose();
     }
   } catch (e) {
-    // A refused resume leaves the run as it was.
-    if (e instanceof ResumeMismatchError && prev) writeRunStatus(o.runDir, prev);
-    else if (e instanceof ResumeMismatchError) { /* nothing to restore */ } else {
-      const state = e instanceof InterruptedError ? 'stopped' : 'failed';
-      writeRunStatus(o.runDir, { ...status, status: state, error: (e as Error).message, finishedAt: new Date().toISOString() } as RunStatus);
+    // A refused resume leaves the run as it was. A full disk stops the run (its last good checkpoint is
+    // intact; the same command continues it once there is space), and so does Ctrl-C before training;
+    // anything else is a failure of the run itself.
+    if (e instanceof ResumeMismatchError) {
+      if (prev) writeRunStatus(o.runDir, prev);
+    } else {
+      const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
+      writeRunStatus(o.runDir, { ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
     }
     throw e;
   } finally {
@@ -192,4 +197,17 @@ function changedFields(a: RunPlan, b: RunPlan): string[] {
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
   if (plan.augment.length === 0) return undefined;
   return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
+}
+
+/** Why no tensor of a checkpoint fits the model: only the kinds of mismatch there are, each with examples. */
+function describeNoMatch(report: LoadReport): string {
+  const few = (keys: string[]) => `${keys.slice(0, 4).join(', ')}${keys.length > 4 ? `, … ${keys.length - 4} more` : ''}`;
+  const parts: string[] = [];
+  if (report.mismatched.length) {
+    const shown = report.mismatched.slice(0, 4).map((m) => `${m.key} is [${m.received.join(', ')}] in the file but [${m.expected.join(', ')}] in the model`);
+    parts.push(`mis-shaped keys (${report.mismatched.length}): ${shown.join('; ')}${report.mismatched.length > 4 ? '; …' : ''}`);
+  }
+  if (report.unexpected.length) parts.push(`keys the model does not have (${report.unexpected.length}): ${few(report.unexpected)}`);
+  if (report.missing.length) parts.push(`model keys missing from the file (${report.missing.length}): ${few(report.missing)}`);
+  return parts.join('; ') || 'the file holds no tensors';
 }

@@ -239,7 +239,7 @@ describe('file-level errors', () => {
     assert.throws(() => parseCheckpoint(zipWith([['archive/data.pkl', pkl]])),
       /Expected record archive\/data\/0 for storage "0" but the archive has no such record \(records: \["archive\/data.pkl"\]\)/);
     assert.throws(() => parseCheckpoint(zipWith([['archive/data.pkl', pkl], ['archive/data/0', new Uint8Array(3)]])),
-      /Expected 8 bytes in archive\/data\/0 \(2 × float32\) but received 3/);
+      /Expected 8 bytes in archive\/data\/0 \(2 × float32\) but the record declares 3/);
   });
 
   test('zip without data.pkl, or a malicious data.pkl', () => {

@@ -132,7 +132,7 @@ describe('study report from fake run folders', () => {
   test('HTML is self-contained: inline CSS and SVG, no external references', () => {
     assert.ok(html.startsWith('<!DOCTYPE html>'));
     assert.ok(html.includes('<style>'));
-    assert.equal((html.match(/<svg/g) ?? []).length, 3);
+    assert.equal((html.match(/<svg/g) ?? []).length, 4, 'training loss, validation accuracy, validation loss, accuracy vs parameters: one chart each');
     assert.doesNotMatch(html, /<script|<link|<img|<iframe|@import/i);
     assert.doesNotMatch(html, /(src|href)\s*=\s*["']?\s*(https?:|\/\/|file:|data:)/i);
     assert.doesNotMatch(html, /url\(\s*["']?(https?:|\/\/)/i);
@@ -252,5 +252,67 @@ describe('studyStatus', () => {
     assert.ok(lines.some((l) => /^resnet50-seed1\s+running\s+3\/8\s+\[####\.\.\.\.\.\.\]/.test(l)), s.text);
     assert.ok(lines.some((l) => l === 'resnet50-seed0 (failed): CUDA out of memory: tried to allocate 2.00 GiB'));
     assert.ok(lines.some((l) => /^warning: resnet50-seed1: history\.jsonl: last line is incomplete/.test(l)));
+  });
+});
+
+describe('report layout on a phone and in its plots', () => {
+  let html: string;
+  let md: string;
+  let out: WrittenReport;
+  before(async () => {
+    const runs = standardRuns().slice(0, 4);
+    // Both seeds of each variant peak at the last epoch: best epoch 8 with no spread.
+    const dir = writeFakeStudy(tmpStudyDir(), runs, { compare: [{ variant: 'resnet34', reference: 'plain34' }] });
+    out = await writeStudyReport(dir, { png: false, now: new Date('2024-05-02T09:00:00Z') });
+    html = readFileSync(join(dir, 'report.html'), 'utf8');
+    md = readFileSync(join(dir, 'report.md'), 'utf8');
+  });
+
+  test('"Best epoch" is a whole number when the seeds agree, not "8.0 ± 0.0"', () => {
+    const rows = mdTable(md, 'Ablation table');
+    assert.deepEqual(rows.map((r) => r['Best epoch']), ['8', '8']);
+  });
+
+  test('Δ follows the final accuracy it compares, and on a phone those cells come first on each card', () => {
+    const header = mdTable(md, 'Ablation table')[0]!;
+    const keys = Object.keys(header);
+    assert.deepEqual(keys.slice(0, 3), ['Variant', 'Final val acc (%, last 3)', 'Δ final (points, 95% CI)']);
+    const table = html.slice(html.indexOf('<h2>Ablation table</h2>'), html.indexOf('<h2>Plots</h2>'));
+    assert.match(table, /<table class="cards">/);
+    assert.match(table, /<td class="num key" data-label="Final val acc \(%, last 3\)">/);
+    assert.match(table, /<td class="wrap key" data-label="Δ final \(points, 95% CI\)">\+/);
+    assert.match(html, /@media \(max-width: 700px\)[^]*table\.cards td\.key \{ order: -1;/);
+    assert.match(html, /table\.env td \{ white-space: normal; overflow-wrap: anywhere; \}/, 'long environment values wrap inside the card');
+  });
+
+  test('each figure is a row of separate panels that can stack, each with its legend below', () => {
+    const fig = html.slice(html.indexOf('<figure id="fig-loss-accuracy">'), html.indexOf('</figure>', html.indexOf('<figure id="fig-loss-accuracy">')));
+    assert.equal((fig.match(/<div class="panel"><svg/g) ?? []).length, 2);
+    const panel = out.model.plots[0]!.panels[0]!.spec as unknown as { width: number; layer: { encoding: { color: { legend: { orient: string } } } }[] };
+    assert.ok(panel.width <= 300, 'fits a 390-px phone at full size');
+    assert.equal(panel.layer[0]!.encoding.color.legend.orient, 'bottom');
+  });
+
+  test('loss is drawn on a log scale, and the caption says so', () => {
+    for (const p of out.model.plots.filter((x) => x.id !== 'accuracy-vs-params')) {
+      assert.match(p.caption, /Losses are on a log scale/);
+      const loss = p.panels.find((x) => x.id.endsWith('loss'))!;
+      const y = (loss.spec as unknown as { layer: { encoding: { y: { scale: { type: string }; title: string } } }[] }).layer[0]!.encoding.y;
+      assert.equal(y.scale.type, 'log');
+      assert.match(y.title, /\(log scale\)$/);
+      assert.equal(loss.linearY!.title.includes('log'), false, 'the page can switch it to linear');
+    }
+  });
+
+  test('accuracy vs parameters: error bars drawn over open dots, labels of equal-size models on opposite sides', () => {
+    const spec = out.model.plots.find((p) => p.id === 'accuracy-vs-params')!.spec as unknown as {
+      layer: { mark: { type: string; filled?: boolean; align?: string } }[]; data: { values: { variant: string; side: string }[] };
+    };
+    const marks = spec.layer.map((l) => l.mark.type);
+    assert.ok(marks.indexOf('errorbar') > marks.indexOf('point'), 'bars on top of the dots');
+    assert.equal(spec.layer.find((l) => l.mark.type === 'point')!.mark.filled, false);
+    // resnet34 and plain34 have the same parameter count in the fixtures.
+    const sides = Object.fromEntries(spec.data.values.map((p) => [p.variant, p.side]));
+    assert.deepEqual(sides, { resnet34: 'right', plain34: 'left' }, 'the more accurate one on the right');
   });
 });

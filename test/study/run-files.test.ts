@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { readHistory, readRun, readStudy, studyIndexFor, studyIndexSchema } from '../../src/study/run-files.js';
+import { readRun, readStudy, studyIndexFor, studyIndexSchema } from '../../src/study/run-files.js';
+import { readHistory } from '../../src/train/run-folder.js';
 import { expandStudy } from '../../src/study/spec-expand.js';
 import { parseStudySpec } from '../../src/study/spec.js';
 import { curve, historyLine, standardRuns, tmpStudyDir, writeFakeStudy } from './fixtures.js';
@@ -11,9 +12,9 @@ describe('history.jsonl', () => {
   test('a torn last line is skipped with a warning; earlier lines are kept', () => {
     const dir = tmpStudyDir();
     const lines = curve(3, 0.5, 0.7).map(historyLine);
-    writeFileSync(join(dir, 'h.jsonl'), lines.join('\n') + '\n' + lines[0].slice(0, 20));
+    writeFileSync(join(dir, 'history.jsonl'), lines.join('\n') + '\n' + lines[0].slice(0, 20));
     const warnings: string[] = [];
-    const h = readHistory(join(dir, 'h.jsonl'), warnings);
+    const h = readHistory(dir, warnings);
     assert.deepEqual(h.map((r) => r.epoch), [1, 2, 3]);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /last line is incomplete/);
@@ -22,9 +23,9 @@ describe('history.jsonl', () => {
   test('NaN written as null or "NaN" reads as NaN; a repeated epoch keeps its last version', () => {
     const dir = tmpStudyDir();
     const row = (epoch: number, loss: unknown, val: number) => JSON.stringify({ epoch, loss, accuracy: 0.5, val_accuracy: val, lr: 0.1, epoch_time_s: 1, images_per_s: 10 });
-    writeFileSync(join(dir, 'h.jsonl'), [row(1, 1, 0.5), row(2, 0.9, 0.6), row(2, 0.8, 0.65), row(3, null, 0.5), row(4, 'NaN', 0.5), '', ''].join('\n'));
+    writeFileSync(join(dir, 'history.jsonl'), [row(1, 1, 0.5), row(2, 0.9, 0.6), row(2, 0.8, 0.65), row(3, null, 0.5), row(4, 'NaN', 0.5), '', ''].join('\n'));
     const warnings: string[] = [];
-    const h = readHistory(join(dir, 'h.jsonl'), warnings);
+    const h = readHistory(dir, warnings);
     assert.deepEqual(h.map((r) => r.epoch), [1, 2, 3, 4]);
     assert.equal(h[1].val_accuracy, 0.65);
     assert.ok(Number.isNaN(h[2].loss) && Number.isNaN(h[3].loss));
@@ -34,9 +35,9 @@ describe('history.jsonl', () => {
   test('a malformed middle line is reported with its line number', () => {
     const dir = tmpStudyDir();
     const lines = curve(3, 0.5, 0.7).map(historyLine);
-    writeFileSync(join(dir, 'h.jsonl'), [lines[0], '{"epoch": 0}', lines[2]].join('\n'));
+    writeFileSync(join(dir, 'history.jsonl'), [lines[0], '{"epoch": 0}', lines[2]].join('\n'));
     const warnings: string[] = [];
-    assert.equal(readHistory(join(dir, 'h.jsonl'), warnings).length, 2);
+    assert.equal(readHistory(dir, warnings).length, 2);
     assert.match(warnings[0], /^history\.jsonl line 2: /);
   });
 });

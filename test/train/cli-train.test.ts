@@ -105,7 +105,7 @@ describe('ablate train: bad input fails early and clearly', () => {
       writeFileSync(last, damage(readFileSync(last)));
       const r = await cliToEnd(['train', cfgPath, '--out', runDir, '--resume']);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, new RegExp(`ablate: error: cannot resume from ${last}: the checkpoint is damaged \\(.+\\); remove it to start this run over`));
+      assert.match(r.stderr, new RegExp(`ablate: error: cannot resume ${runDir}: no undamaged checkpoint is left \\(checkpoints/last\\.pth is damaged: .+\\); remove ${runDir}/checkpoints to start this run over`));
       assert.doesNotMatch(r.stderr, /\n\s+at /);
       assert.equal(readJson(join(runDir, 'status.json')).status, 'failed');
     }

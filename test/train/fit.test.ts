@@ -100,14 +100,14 @@ describe('run folder outputs', () => {
     class SeesFolder extends Callback {
       seen: boolean[] = [];
       override async onTrainBegin(): Promise<void> {
-        this.seen = ['checkpoints/last.pth', 'checkpoints/best.pth', 'model.pth'].map((f) => existsSync(join(dir, f)));
+        this.seen = ['checkpoints/last.pth', 'checkpoints/previous.pth', 'checkpoints/best.pth', 'model.pth'].map((f) => existsSync(join(dir, f)));
       }
     }
     const probe = new SeesFolder();
     const logged: string[] = [];
     await runTraining(tinyConfig({ epochs: 1, seed: 3 }), { runDir: dir, progress: false, log: (l) => logged.push(l), callbacks: [probe] });
-    assert.deepEqual(probe.seen, [false, false, false]);
-    assert.ok(logged.some((l) => /^starting from scratch in .*: removed checkpoints\/last\.pth, checkpoints\/best\.pth, model\.pth of an earlier run$/.test(l)), logged.join('\n'));
+    assert.deepEqual(probe.seen, [false, false, false, false]);
+    assert.ok(logged.some((l) => /^starting from scratch in .*: removed checkpoints\/last\.pth, checkpoints\/previous\.pth, checkpoints\/best\.pth, model\.pth of an earlier run$/.test(l)), logged.join('\n'));
     assert.equal(readHistory(dir).length, 1);
   });
 });

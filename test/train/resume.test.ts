@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadTrainingCheckpoint, removeStaleCheckpointTemps } from '../../src/train/checkpoint.js';
+import { loadTrainingCheckpoint, removeStaleTemps } from '../../src/train/checkpoint.js';
 import { readHistory } from '../../src/train/history.js';
 import { tmpDir } from './helpers.js';
 import { CHILD_TRAIN, historyMetrics, readJson, runChildToEnd, spawnTs, tinyConfig, writeConfig } from './run-helpers.js';
@@ -93,14 +93,17 @@ async function killResumeCompare(s: Scenario | FreeScenario): Promise<void> {
 }
 
 describe('checkpoint temp files', () => {
-  it('a resume removes temp files of writers that died mid-write, and only those', async () => {
+  it('the next start removes temp files of writers that died mid-write, in the run folder and checkpoints/, and only those', async () => {
     const dir = tmpDir('ablate-resume-');
     mkdirSync(join(dir, 'checkpoints'));
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     const names = [`.last.pth.${dead}.1700000000000.tmp`, `.last.pth.${process.pid}.1700000000001.tmp`, 'last.pth', 'notes.tmp'];
     for (const n of names) writeFileSync(join(dir, 'checkpoints', n), 'x');
-    assert.deepEqual(removeStaleCheckpointTemps(dir), [names[0]]);
+    writeFileSync(join(dir, `.model.pth.${dead}.1700000000002.tmp`), 'x');
+    writeFileSync(join(dir, `.status.json.${process.pid}.1700000000003.tmp`), 'x');
+    assert.deepEqual(removeStaleTemps(dir).sort(), [`.model.pth.${dead}.1700000000002.tmp`, join('checkpoints', names[0]!)].sort());
     assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), names.slice(1).sort());
+    assert.deepEqual(readdirSync(dir).sort(), [`.status.json.${process.pid}.1700000000003.tmp`, 'checkpoints']);
   });
 });
 

@@ -66,7 +66,7 @@ export async function augmentPreviewCommand(f: PreviewFlags): Promise<void> {
     }
     if (!batch) throw new Error('the dataset is empty');
     const r = await renderAugmentPreview({ ...batch, classNames: ds.classNames }, plan.augment, { seed, out: resolve(f.out), numClasses: ds.classNames.length });
-    console.log(`${resolve(f.out)} (${r.width}×${r.height}): ${r.captions.length} samples, originals above their augmented versions`);
+    console.log(`${resolve(f.out)} (${r.width}×${r.height}): ${r.captions.length} samples, each original left of its augmented version`);
   } finally {
     await images.close();
     await datasets.close();

@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runStudy } from '../../study/runner.js';
+import { planStudy, runStudy } from '../../study/runner.js';
+import type { Dashboard } from '../../study/serve/index.js';
+import { openDashboard, untilInterrupted } from './serve.js';
 import { planStudyCost } from '../../study/plan-cost.js';
 import { duration, si } from '../../study/report/format.js';
 import { writeStudyReport, studyStatus } from '../../study/report/index.js';
@@ -17,11 +19,17 @@ export interface StudyRunFlags {
   device?: string;
   only?: string[];
   retryFailed?: boolean;
+  dashboard?: boolean;
+  port?: string;
+  host?: string;
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`study file ${file} does not exist`);
+  if (!f.dashboard && (f.port !== undefined || f.host !== undefined)) throw new UsageError('--port and --host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
+  const dashboard = f.dashboard ? await startRunDashboard(file, f) : undefined;
   const { signal, dispose } = interruptSignal('study');
+  let completed = false;
   try {
     const r = await runStudy(file, {
       dataPath: f.data,
@@ -37,6 +45,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       // A bad study file is the user's to fix: its message already lists every problem; no stack hint.
       throw e instanceof StudySpecError ? new UsageError(e.message) : e;
     });
+    completed = !r.interrupted;
     if (r.interrupted) process.exitCode = 130;
     else if (r.failed.length) {
       process.stderr.write(`${r.failed.length} run(s) failed: ${r.failed.join(', ')} — see their status.json and the report\n`);
@@ -44,7 +53,25 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
     }
   } finally {
     dispose();
+    if (dashboard && completed) {
+      // The user asked to watch: keep the finished study on screen until they are done with it.
+      process.stdout.write(`Study finished; the dashboard stays up at ${dashboard.url} — press Ctrl-C to stop it.\n`);
+      await untilInterrupted();
+    }
+    await dashboard?.close();
   }
+}
+
+/** The dashboard of the folder the study will write, started before any run so the page shows them from the first step. */
+async function startRunDashboard(file: string, f: StudyRunFlags): Promise<Dashboard> {
+  let dir: string;
+  try {
+    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set }).dir;
+  } catch (e) {
+    throw e instanceof StudySpecError ? new UsageError(e.message) : e;
+  }
+  mkdirSync(dir, { recursive: true });
+  return openDashboard(dir, f);
 }
 
 export async function studyReportCommand(dir: string): Promise<void> {

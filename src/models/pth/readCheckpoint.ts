@@ -3,7 +3,7 @@ import { CheckpointError, hexPreview } from './checkpointError.js';
 import { DTYPE_SIZE, type PthDtype } from './rawTensor.js';
 import { Storage, StorageTypeGlobal, torchHooks, type TensorBuildOptions } from './torchGlobals.js';
 import { unpickle, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';
-import { looksLikeZip, readZipDirectory, readZipEntry } from './zipArchive.js';
+import { looksLikeZip, readZipDirectory, readZipEntry, type ZipEntry } from './zipArchive.js';
 import { invalidArg } from '../../util/errors.js';
 
 export type CheckpointSource = string | Uint8Array;
@@ -56,8 +56,15 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
       `Expected a zip checkpoint with a <archive>/data.pkl record but received records ${preview(names)}${hint}`);
   }
   const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
+  // Every record is read through here, so each is checked (CRC-32, sizes) exactly once.
+  const verified = new Set<string>();
+  const read = (entry: ZipEntry): Uint8Array => {
+    const data = readZipEntry(bytes, entry);
+    verified.add(entry.name);
+    return data;
+  };
   const byteorderEntry = entries.get(`${prefix}byteorder`);
-  const byteorder = byteorderEntry ? new TextDecoder().decode(readZipEntry(bytes, byteorderEntry)).trim() : 'little';
+  const byteorder = byteorderEntry ? new TextDecoder().decode(read(byteorderEntry)).trim() : 'little';
   if (byteorder !== 'little' && byteorder !== 'big') {
     throw new CheckpointError(`Expected ${prefix}byteorder to be "little" or "big" but received ${JSON.stringify(byteorder)}`);
   }
@@ -74,17 +81,23 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
     }
     const dtype: PthDtype = type.dtype ?? 'uint8';
     const nbytes = numel * DTYPE_SIZE[dtype];
-    const data = readZipEntry(bytes, entry);
-    if (data.length < nbytes) {
-      throw new CheckpointError(`Expected ${nbytes} bytes in ${name} (${numel} × ${dtype}) but received ${data.length}`);
+    // Checked before reading: the pickle and the zip directory must agree on the size, so a record can
+    // never make the reader inflate more than the tensor needs.
+    if (entry.size !== nbytes) {
+      throw new CheckpointError(`Expected ${nbytes} bytes in ${name} (${numel} × ${dtype}) but the record declares ${entry.size}`);
     }
+    const data = read(entry);
     const storage = new Storage(dtype, data.subarray(0, nbytes));
     storages.set(key, storage);
     return storage;
   };
   const hooks = torchHooks(persistentLoad, { bigEndian: byteorder === 'big' });
-  const pickle = readZipEntry(bytes, entries.get(pkl)!);
-  return unpickle(pickle, hooks).value;
+  const pickle = read(entries.get(pkl)!);
+  const value = unpickle(pickle, hooks).value;
+  // Records the object does not use (version, unreferenced storages) are checked too: a damaged one
+  // means the file was changed, and its other contents cannot be trusted either.
+  for (const entry of entries.values()) if (!verified.has(entry.name)) read(entry);
+  return value;
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;

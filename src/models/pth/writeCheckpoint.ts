@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '../../util/atomic.js';
+import { writeFileAtomic, type AtomicWriteOptions } from '../../util/atomic.js';
 import { describe, invalidArg } from '../../util/errors.js';
 import { Pickler } from './pickler.js';
 import { DTYPE_SIZE, isRawTensor, numel, type PthDtype, type RawTensor } from './rawTensor.js';
@@ -35,11 +35,14 @@ export async function writeStateDict(
   await writeCheckpoint(path, map);
 }
 
-/** Save any CheckpointValue (e.g. `{ model: stateDict, optimizer: {...}, epoch: 3 }`) atomically. */
-export async function writeCheckpoint(path: string, value: CheckpointValue): Promise<void> {
+/**
+ * Save any CheckpointValue (e.g. `{ model: stateDict, optimizer: {...}, epoch: 3 }`) atomically;
+ * `options.beforeReplace` runs once the new file is complete, just before it replaces `path`.
+ */
+export async function writeCheckpoint(path: string, value: CheckpointValue, options: AtomicWriteOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path === '') throw invalidArg('path', 'a non-empty file path', path);
   // Written part by part: concatenating first would hold a second full copy of every weight in memory.
-  writeFileAtomic(path, encodeCheckpointParts(value));
+  writeFileAtomic(path, encodeCheckpointParts(value), options);
 }
 
 /** The bytes of a zip-format checkpoint, for callers that store or send it themselves. */

@@ -10,10 +10,20 @@ import { CheckpointError, hexPreview } from './checkpointError.js';
 export interface ZipEntry {
   name: string;
   method: number;
+  /** CRC-32 of the uncompressed data, as the central directory declares it. */
+  crc32: number;
   compressedSize: number;
   size: number;
   localHeaderOffset: number;
 }
+
+/**
+ * A deflated record may inflate to at most this many times its compressed size. PyTorch stores its
+ * records uncompressed, real weights deflate by a few percent, and a deflate bomb reaches ~1000×;
+ * so a higher ratio on a record of any size worth worrying about is refused before inflating it.
+ */
+export const MAX_DEFLATE_RATIO = 100;
+const RATIO_FREE_BYTES = 1 << 20;
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -85,6 +95,7 @@ export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
       throw new CheckpointError(`Expected central directory entry ${i} at offset ${p} but received bytes ${hexPreview(bytes, p, 4)}`);
     }
     const method = dv.getUint16(p + 10, true);
+    const crc = dv.getUint32(p + 16, true);
     let compressedSize = dv.getUint32(p + 20, true);
     let size = dv.getUint32(p + 24, true);
     const nameLen = dv.getUint16(p + 28, true);
@@ -113,34 +124,97 @@ export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
       }
       e += 4 + len;
     }
-    entries.set(name, { name, method, compressedSize, size, localHeaderOffset });
+    if (entries.has(name)) throw new CheckpointError(`Expected unique record names but ${JSON.stringify(name)} appears twice in the zip directory`);
+    entries.set(name, { name, method, crc32: crc, compressedSize, size, localHeaderOffset });
     p = extraEnd + commentLen;
   }
   return entries;
 }
 
+const GP_DATA_DESCRIPTOR = 0x0008;
+
+/**
+ * One record's bytes, verified: the local header must agree with the central directory, inflation
+ * stops at the declared size (never more memory than that), and the result must have exactly the
+ * declared size and CRC-32. Any disagreement is damage, reported with the record's name.
+ */
 export function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
   const dv = view(bytes);
   const h = entry.localHeaderOffset;
-  need(bytes, h, 30, `local header of ${JSON.stringify(entry.name)}`);
+  const what = JSON.stringify(entry.name);
+  need(bytes, h, 30, `local header of ${what}`);
   if (dv.getUint32(h, true) !== SIG_LOCAL) {
     throw new CheckpointError(
-      `Expected a zip local header for ${JSON.stringify(entry.name)} at offset ${h} but received bytes ${hexPreview(bytes, h, 4)}`);
+      `Expected a zip local header for ${what} at offset ${h} but received bytes ${hexPreview(bytes, h, 4)}`);
   }
-  const start = h + 30 + dv.getUint16(h + 26, true) + dv.getUint16(h + 28, true);
-  need(bytes, start, entry.compressedSize, `data of ${JSON.stringify(entry.name)}`);
-  const raw = bytes.subarray(start, start + entry.compressedSize);
-  if (entry.method === 0) return raw;
-  if (entry.method === 8) {
-    try {
-      const out = inflateRawSync(raw);
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    } catch (err) {
-      throw new CheckpointError(`Expected deflate data for ${JSON.stringify(entry.name)} but inflating failed: ${(err as Error).message}`);
+  const nameLen = dv.getUint16(h + 26, true);
+  need(bytes, h + 30, nameLen, `local header name of ${what}`);
+  const localName = utf8.decode(bytes.subarray(h + 30, h + 30 + nameLen));
+  if (localName !== entry.name) {
+    throw new CheckpointError(`Damaged zip record: the local header at offset ${h} names ${JSON.stringify(localName)} but the directory says ${what}`);
+  }
+  // Without a data descriptor the local header repeats CRC and sizes; they must agree with the directory.
+  if ((dv.getUint16(h + 6, true) & GP_DATA_DESCRIPTOR) === 0) {
+    const localCrc = dv.getUint32(h + 14, true);
+    const localCompressed = dv.getUint32(h + 18, true);
+    const localSize = dv.getUint32(h + 22, true);
+    const agrees = (local: number, central: number): boolean => local === central || local === U32_MAX;
+    if (!agrees(localCrc, entry.crc32) || !agrees(localCompressed, entry.compressedSize) || !agrees(localSize, entry.size)) {
+      throw new CheckpointError(
+        `Damaged zip record ${what}: its local header declares CRC ${hex32(localCrc)}, ${localCompressed} → ${localSize} bytes ` +
+        `but the directory declares CRC ${hex32(entry.crc32)}, ${entry.compressedSize} → ${entry.size} bytes`);
     }
   }
-  throw new CheckpointError(
-    `Expected zip entry ${JSON.stringify(entry.name)} to be stored (method 0) or deflated (method 8) but received method ${entry.method}`);
+  const start = h + 30 + nameLen + dv.getUint16(h + 28, true);
+  need(bytes, start, entry.compressedSize, `data of ${what}`);
+  const raw = bytes.subarray(start, start + entry.compressedSize);
+  let data: Uint8Array;
+  if (entry.method === 0) {
+    if (entry.compressedSize !== entry.size) {
+      throw new CheckpointError(`Damaged zip record ${what}: stored (uncompressed) but its directory entry declares ${entry.compressedSize} stored bytes for ${entry.size} bytes of data`);
+    }
+    data = raw;
+  } else if (entry.method === 8) {
+    data = inflateBounded(raw, entry);
+  } else {
+    throw new CheckpointError(
+      `Expected zip entry ${what} to be stored (method 0) or deflated (method 8) but received method ${entry.method}`);
+  }
+  const actual = crc32(data) >>> 0;
+  if (actual !== entry.crc32) {
+    throw new CheckpointError(
+      `Damaged zip record ${what}: its CRC-32 is ${hex32(actual)} but the archive declares ${hex32(entry.crc32)} (its ${entry.size} bytes are not the bytes that were written)`);
+  }
+  return data;
+}
+
+function inflateBounded(raw: Uint8Array, entry: ZipEntry): Uint8Array {
+  const what = JSON.stringify(entry.name);
+  if (entry.size > RATIO_FREE_BYTES && entry.size > raw.length * MAX_DEFLATE_RATIO) {
+    throw new CheckpointError(
+      `Refusing zip record ${what}: it declares ${entry.size} bytes deflated into ${raw.length} ` +
+      `(ratio ${Math.round(entry.size / Math.max(1, raw.length))}:1, above ${MAX_DEFLATE_RATIO}:1), which is how a deflate bomb looks; ` +
+      'PyTorch stores tensors uncompressed, so re-save the file with torch.save');
+  }
+  let out: Buffer;
+  try {
+    // One byte of headroom tells "exactly the declared size" from "more than declared".
+    out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size + 1) });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+      throw new CheckpointError(`Refusing zip record ${what}: it inflates to more than the ${entry.size} bytes it declares (a damaged record or a deflate bomb); inflation was stopped there`);
+    }
+    throw new CheckpointError(`Expected deflate data for ${what} but inflating failed: ${e.message}`);
+  }
+  if (out.length !== entry.size) {
+    throw new CheckpointError(`Damaged zip record ${what}: it inflates to ${out.length} bytes but declares ${entry.size}`);
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+function hex32(v: number): string {
+  return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 export interface ZipRecord {

@@ -35,6 +35,13 @@ export function numMeanStd(m: number | undefined, s: number | undefined, n: numb
   return n >= 2 && s !== undefined && Number.isFinite(s) ? `${num(m, digits)} ± ${num(s, digits)}` : num(m, digits);
 }
 
+/** Whole-number quantities such as an epoch: `8` when every seed agrees (not `8.0 ± 0.0`), else `7.5 ± 0.7`. */
+export function countMeanStd(m: number | undefined, s: number | undefined, n: number): string {
+  if (m === undefined || !Number.isFinite(m)) return DASH;
+  if (n < 2 || s === undefined || !Number.isFinite(s) || s === 0) return Number.isInteger(m) ? String(m) : m.toFixed(1);
+  return `${m.toFixed(1)} ± ${s.toFixed(1)}`;
+}
+
 /** 21_797_672 → `21.80M`; 3_670_000_000 → `3.67G`. */
 export function si(x: number | undefined): string {
   if (x === undefined || !Number.isFinite(x)) return DASH;

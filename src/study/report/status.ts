@@ -1,5 +1,5 @@
 /** `ablate study status <dir>`: one line of progress per run, as a plain-text table. */
-import { type RunState, readStudy } from '../run-files.js';
+import { type RunRecord, type RunState, readStudy } from '../run-files.js';
 import { mean } from '../stats.js';
 import { DASH, duration, pct } from './format.js';
 
@@ -27,24 +27,27 @@ export interface StudyStatusSummary {
   text: string;
 }
 
+/** One run's progress line, from what its files say (shared with the dashboard). */
+export function runProgress(r: RunRecord): RunProgress {
+  const h = r.history;
+  const val = h.map((x) => x.val_accuracy).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const planned = r.status?.epochsPlanned ?? (typeof r.config?.epochs === 'number' ? r.config.epochs : undefined);
+  const done = Math.max(h.length, r.status?.epochsDone ?? 0);
+  const epochTimes = h.map((x) => x.epoch_time_s);
+  const elapsed = r.status?.trainTimeS || (epochTimes.length ? epochTimes.reduce((a, b) => a + b, 0) : undefined);
+  const p: RunProgress = { name: r.name, variant: r.variant, state: r.state, epochsDone: done };
+  if (r.seed !== undefined) p.seed = r.seed;
+  if (planned !== undefined) p.epochsPlanned = planned;
+  if (val.length) { p.bestValAcc = Math.max(...val); p.lastValAcc = val[val.length - 1]; }
+  if (elapsed !== undefined) p.elapsedS = elapsed;
+  if (r.state === 'running' && planned !== undefined && epochTimes.length > 0) p.etaS = mean(epochTimes) * Math.max(0, planned - done);
+  if (r.status?.error) p.error = r.status.error;
+  return p;
+}
+
 export function studyStatus(studyDir: string): StudyStatusSummary {
   const study = readStudy(studyDir);
-  const runs: RunProgress[] = study.runs.map((r) => {
-    const h = r.history;
-    const val = h.map((x) => x.val_accuracy).filter((x): x is number => x !== undefined && Number.isFinite(x));
-    const planned = r.status?.epochsPlanned ?? (typeof r.config?.epochs === 'number' ? r.config.epochs : undefined);
-    const done = Math.max(h.length, r.status?.epochsDone ?? 0);
-    const epochTimes = h.map((x) => x.epoch_time_s);
-    const elapsed = r.status?.trainTimeS || (epochTimes.length ? epochTimes.reduce((a, b) => a + b, 0) : undefined);
-    const p: RunProgress = { name: r.name, variant: r.variant, state: r.state, epochsDone: done };
-    if (r.seed !== undefined) p.seed = r.seed;
-    if (planned !== undefined) p.epochsPlanned = planned;
-    if (val.length) { p.bestValAcc = Math.max(...val); p.lastValAcc = val[val.length - 1]; }
-    if (elapsed !== undefined) p.elapsedS = elapsed;
-    if (r.state === 'running' && planned !== undefined && epochTimes.length > 0) p.etaS = mean(epochTimes) * Math.max(0, planned - done);
-    if (r.status?.error) p.error = r.status.error;
-    return p;
-  });
+  const runs: RunProgress[] = study.runs.map(runProgress);
   const counts: Partial<Record<RunState, number>> = {};
   for (const r of runs) counts[r.state] = (counts[r.state] ?? 0) + 1;
   const name = study.index?.name ?? study.dir;

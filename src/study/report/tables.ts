@@ -1,5 +1,5 @@
 /** The report's tables as header + string rows, shared by the Markdown and HTML renderers. */
-import { DASH, duration, num, numMeanStd, pct, pctMeanStd, rate, si } from './format.js';
+import { DASH, countMeanStd, duration, num, numMeanStd, pct, pctMeanStd, rate, si } from './format.js';
 import { type ReportModel, deltaCell } from './model.js';
 import { variantStatus } from './summary.js';
 
@@ -19,28 +19,28 @@ function axisCell(v: string | number | boolean | null | undefined): string {
 export function ablationTable(m: ReportModel): Table {
   const k = m.options.lastK;
   const level = Math.round(m.options.level * 100);
-  const header = ['Variant', ...m.axisColumns, 'Params', 'FLOPs', 'Best val acc (%)', `Final val acc (%, last ${k})`, 'Final val loss',
-    'Best epoch', 'Train time', 'Images/s', 'Seeds', 'Status', `Δ final (points, ${level}% CI)`];
-  const rows = m.variants.map((v) => {
-    const seeds = v.runs.length === v.finished.length ? String(v.runs.length) : `${v.finished.length}/${v.runs.length}`;
-    return [
-      v.name,
-      ...m.axisColumns.map((a) => axisCell(v.axes[a])),
-      si(v.params),
-      si(v.flops),
-      pctMeanStd(v.best.mean, v.best.std, v.best.n),
-      pctMeanStd(v.final.mean, v.final.std, v.final.n),
-      numMeanStd(v.valLoss.mean, v.valLoss.std, v.valLoss.n),
-      v.bestEpoch.n >= 2 ? numMeanStd(v.bestEpoch.mean, v.bestEpoch.std, v.bestEpoch.n, 1) : v.bestEpoch.mean !== undefined ? String(v.bestEpoch.mean) : DASH,
-      duration(v.trainTime.mean),
-      rate(v.imagesPerS.mean),
-      seeds,
-      variantStatus(v),
-      deltaCell(m, v.name),
-    ];
-  });
-  const numeric = header.map((_, i) => i > m.axisColumns.length && i < header.length - 3);
-  return { header, rows, states: m.variants.map((v) => variantStatus(v).split(' ')[0]), numeric };
+  // Δ sits next to the accuracy it compares, so it is on screen whenever the accuracy is.
+  const cols: [string, boolean, (v: ReportModel['variants'][number]) => string][] = [
+    ['Variant', false, (v) => v.name],
+    ...m.axisColumns.map((a): [string, boolean, (v: ReportModel['variants'][number]) => string] => [a, false, (v) => axisCell(v.axes[a])]),
+    [`Final val acc (%, last ${k})`, true, (v) => pctMeanStd(v.final.mean, v.final.std, v.final.n)],
+    [`Δ final (points, ${level}% CI)`, false, (v) => deltaCell(m, v.name)],
+    ['Best val acc (%)', true, (v) => pctMeanStd(v.best.mean, v.best.std, v.best.n)],
+    ['Final val loss', true, (v) => numMeanStd(v.valLoss.mean, v.valLoss.std, v.valLoss.n)],
+    ['Best epoch', true, (v) => countMeanStd(v.bestEpoch.mean, v.bestEpoch.std, v.bestEpoch.n)],
+    ['Params', true, (v) => si(v.params)],
+    ['FLOPs', true, (v) => si(v.flops)],
+    ['Train time', true, (v) => duration(v.trainTime.mean)],
+    ['Images/s', true, (v) => rate(v.imagesPerS.mean)],
+    ['Seeds', false, (v) => (v.runs.length === v.finished.length ? String(v.runs.length) : `${v.finished.length}/${v.runs.length}`)],
+    ['Status', false, (v) => variantStatus(v)],
+  ];
+  return {
+    header: cols.map((c) => c[0]),
+    rows: m.variants.map((v) => cols.map((c) => c[2](v))),
+    states: m.variants.map((v) => variantStatus(v).split(' ')[0]),
+    numeric: cols.map((c) => c[1]),
+  };
 }
 
 export function runsTable(m: ReportModel): Table {

@@ -56,6 +56,11 @@ export interface TrainParams {
   /** First epoch this process runs (> 0 after a resume). */
   initialEpoch: number;
   batchSize?: number;
+  /**
+   * On resume: the epochs finished before, with their logs, as the checkpoint recorded them (0-based
+   * epoch). Loggers rebuild their files from these, so the run's files agree with the checkpoint.
+   */
+  pastEpochs?: ReadonlyArray<{ epoch: number; logs: Logs }>;
 }
 
 export interface TrainingContext {

@@ -1,0 +1,109 @@
+import {
+  F, SGD, Adam, AdamW, tidy, withAutocast, clipGradNorm, clipGradNormPerParam, manualSeed,
+  type Generator, type Optimizer, type Tensor,
+} from '../tensor/index.js';
+import type { BatchU8 } from '../data/index.js';
+import type { TrainConfig } from './config.js';
+import type { TrainableModel } from './model-api.js';
+import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
+
+/** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */
+export interface BatchAugmenter {
+  apply(images: Tensor, labels: Tensor, generator: Generator, o: { epoch: number; totalEpochs: number; training: boolean }): { images: Tensor; targets: Tensor; info?: unknown };
+}
+
+export interface Precision {
+  autocast: boolean;
+  channelsLast: boolean;
+  label: 'fp32' | 'bf16';
+}
+
+export function createOptimizer(params: Tensor[], o: TrainConfig['optimizer']): Optimizer {
+  switch (o.name) {
+    case 'sgd': return new SGD(params, { lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
+    case 'adam': return new Adam(params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+    case 'adamw': return new AdamW(params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+  }
+}
+
+/**
+ * The global generator (dropout, and any op not given a Generator) is re-seeded before every step from
+ * (seed, step): a run resumed at step k draws exactly what the uninterrupted run drew, without having to
+ * save libtorch's global state.
+ */
+export function stepSeed(seed: number, globalStep: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(globalStep + 1, 0x85ebca6b)) >>> 0;
+}
+
+export interface StepOutcome {
+  /** Mean loss of the batch. */
+  loss: number;
+  correct: number;
+  correctTop5: number;
+}
+
+export interface TrainStepOptions {
+  model: TrainableModel;
+  params: Tensor[];
+  optimizer: Optimizer;
+  config: TrainConfig;
+  precision: Precision;
+  device: string;
+  normalization: Normalization;
+  numClasses: number;
+  augment?: BatchAugmenter;
+  /** Drives the augmentation; its state is part of every checkpoint. */
+  augmentGenerator: Generator;
+}
+
+/**
+ * One optimizer step in two halves, so the loop can ask whether the loss is acceptable before the
+ * weights change: `compute` runs forward and backward and measures the batch, then `apply` clips and
+ * steps, or `discard` drops the gradients of a step that must not be applied.
+ */
+export class TrainStep {
+  constructor(private readonly o: TrainStepOptions) {}
+
+  compute(batch: BatchU8, epoch: number, globalStep: number): StepOutcome {
+    const { o } = this;
+    manualSeed(stepSeed(o.config.seed, globalStep));
+    return tidy(() => {
+      let x = imagesToTensor(batch, { channelsLast: o.precision.channelsLast, device: o.device });
+      const y = labelsToTensor(batch, o.device);
+      let target: Tensor = y;
+      if (o.augment) {
+        const a = o.augment.apply(x, y, o.augmentGenerator, { epoch, totalEpochs: o.config.epochs, training: true });
+        x = a.images;
+        target = a.targets;
+      }
+      const logits = this.forward(normalize(x, o.normalization)).float();
+      const loss = F.crossEntropy(logits, target, { labelSmoothing: o.config.loss.labelSmoothing });
+      loss.backward();
+      // Accuracy against the dominant label, as Keras' categorical accuracy does for mixed targets.
+      const truth = target === y ? y : target.argmax(1);
+      const correct = logits.argmax(1).eq(truth).sum().item();
+      let correctTop5 = 0;
+      if (o.numClasses > 5) correctTop5 = logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum().item();
+      return { loss: loss.item(), correct, correctTop5 };
+    });
+  }
+
+  apply(): void {
+    const { params, optimizer, config } = this.o;
+    if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
+    if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
+    optimizer.step();
+    optimizer.zeroGrad();
+  }
+
+  discard(): void {
+    this.o.optimizer.zeroGrad();
+  }
+
+  private forward(x: Tensor): Tensor {
+    const { model, precision, device } = this.o;
+    return precision.autocast
+      ? withAutocast({ device: device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' }, () => model.forward(x))
+      : model.forward(x);
+  }
+}
