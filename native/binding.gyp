@@ -7,7 +7,8 @@
         "src/tensor_ops.cc",
         "src/nn_ops.cc",
         "src/optim_ops.cc",
-        "src/runtime_ops.cc"
+        "src/runtime_ops.cc",
+        "src/device_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

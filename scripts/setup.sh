@@ -35,19 +35,22 @@ node native/find-libtorch.cjs check >&2
 # 2. npm dependencies
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund >&2
+  # onnxruntime-node (a test dependency) would fetch its CUDA provider from outside the npm registry.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >&2
 fi
 
-# 3. native addon (rebuilt when a source, the build config or the libtorch location changes)
+# 3. native addon (rebuilt when a source, the build config or the libtorch location changes). The sources are
+# compared by content, not time, so a fresh clone next to a kept build (scripts/compat.sh) does not rebuild.
 stamp=native/build/.ablate-stamp
 want_stamp="$(node native/find-libtorch.cjs json)"
-if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(cat $stamp)" != "$want_stamp" ] \
-  || [ -n "$(find native/src native/binding.gyp native/find-libtorch.cjs -newer native/build/Release/ablate_native.node 2>/dev/null | head -1)" ]; then
+sources_hash="$(cat native/src/* native/binding.gyp native/find-libtorch.cjs | sha256sum | cut -c1-16)"
+if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(head -1 $stamp)" != "$want_stamp" ] \
+  || [ "$(sed -n 2p $stamp)" != "$sources_hash" ]; then
   say "building the native addon (libtorch)"
   nodedir=()
   [ -f /usr/include/node/node.h ] && nodedir=(--nodedir=/usr)
   (cd native && npx --no-install node-gyp rebuild "${nodedir[@]}" -j "$(nproc 2>/dev/null || echo 2)" >&2)
-  printf '%s' "$want_stamp" > $stamp
+  printf '%s\n%s\n' "$want_stamp" "$sources_hash" > $stamp
 fi
 
 # 4. TypeScript build (the CLI runs compiled JS)

@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 
+#include "compat.h"
+
 #include <algorithm>
 #include <cmath>
 #include <atomic>
@@ -32,6 +34,9 @@ std::string describe_tensor(const at::Tensor& t);
 std::string first_line(const char* what);
 
 Napi::Value wrap_tensor(Napi::Env env, at::Tensor t);
+// Moves a tensor to `device`. Host→GPU copies go through pinned memory without blocking: a copy from pageable memory
+// makes the host wait for everything queued on the GPU, which inside a training step is a hidden synchronisation.
+at::Tensor to_device(const at::Tensor& t, const c10::Device& device);
 at::Tensor* unwrap_tensor(const Napi::Value& v);  // nullptr if not a live tensor handle
 
 class Args {

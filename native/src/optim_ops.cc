@@ -15,7 +15,7 @@ OP(sgd_step) {
   double lr = a.f64(2), momentum = a.f64(3), dampening = a.f64(4), wd = a.f64(5);
   bool nesterov = a.b(6), first = a.b(7);
   if (momentum != 0 && bufs.size() != params.size()) a.fail("need one momentum buffer per parameter");
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   for (size_t i = 0; i < params.size(); i++) {
     at::Tensor& p = params[i];
     at::Tensor g = p.grad();
@@ -41,7 +41,7 @@ OP(adam_step) {
   double step = a.f64(3), lr = a.f64(4), b1 = a.f64(5), b2 = a.f64(6), eps = a.f64(7), wd = a.f64(8);
   bool decoupled = a.b(9);
   if (m.size() != params.size() || v.size() != params.size()) a.fail("need one state pair per parameter");
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   double bc1 = 1 - std::pow(b1, step);
   double bc2 = 1 - std::pow(b2, step);
   double step_size = lr / bc1;
@@ -78,7 +78,16 @@ OP(clip_grad_norm_per_param) {
   // Keras `clipnorm`: every gradient is clipped to max_norm on its own: g * max / max(||g||, max).
   auto params = a.Tlist(0);
   double max_norm = a.f64(1);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
+  if (!params.empty() && !params[0].device().is_cpu()) {
+    // On a GPU the norms stay on the device (reading them would make the host wait every step): scale by
+    // max / max(||g||, max), which is 1 for gradients already within the limit. The count is not known: NaN.
+    for (auto& p : params) {
+      at::Tensor g = p.grad();
+      if (g.defined()) g.mul_(at::clamp_min(g.norm(), max_norm).reciprocal().mul_(max_norm));
+    }
+    return Napi::Number::New(a.env(), std::nan(""));
+  }
   double clipped = 0;
   for (auto& p : params) {
     at::Tensor g = p.grad();
@@ -97,7 +106,7 @@ OP(clip_grad_norm) {
   auto params = a.Tlist(0);
   double max_norm = a.f64(1);
   double norm_type = a.f64(2);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   std::vector<at::Tensor> norms;
   for (auto& p : params) {
     at::Tensor g = p.grad();
@@ -106,6 +115,16 @@ OP(clip_grad_norm) {
   }
   if (norms.empty()) return Napi::Number::New(a.env(), 0);
   at::Tensor stacked = at::stack(norms);
+  if (!params[0].device().is_cpu()) {
+    // As above: the coefficient min(1, max / (total + 1e-6)) is applied on the device; the norm is not read (NaN).
+    at::Tensor total = std::isinf(norm_type) ? stacked.max() : stacked.norm(norm_type);
+    at::Tensor coef = at::clamp_max(total.add(1e-6).reciprocal().mul_(max_norm), 1.0);
+    for (auto& p : params) {
+      at::Tensor g = p.grad();
+      if (g.defined()) g.mul_(coef);
+    }
+    return Napi::Number::New(a.env(), std::nan(""));
+  }
   double total = std::isinf(norm_type) ? stacked.max().item<double>() : stacked.norm(norm_type).item<double>();
   double coef = max_norm / (total + 1e-6);
   if (coef < 1) {

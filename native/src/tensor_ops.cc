@@ -22,7 +22,7 @@ at::Tensor on_device(at::Tensor t, Args& a, size_t device_i) {
   // same initial weights and augmentations whichever device trains.
   if (a.has(device_i)) {
     c10::Device d(a.str(device_i));
-    if (!d.is_cpu()) return t.to(d);
+    if (!d.is_cpu()) return to_device(t, d);
   }
   return t;
 }
@@ -96,21 +96,21 @@ OP(randint) {
 OP(randperm) { return a.ret(on_device(at::randperm(a.i64(0), a.gen(2), at::TensorOptions().dtype(at::kLong)), a, 1)); }
 OP(normal_) {
   at::Tensor t = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   if (t.device().is_cpu()) {
     t.normal_(a.f64(1), a.f64(2), a.gen(3));
   } else {
-    t.copy_(at::empty(t.sizes(), t.options().device(at::kCPU)).normal_(a.f64(1), a.f64(2), a.gen(3)));
+    t.copy_(to_device(at::empty(t.sizes(), t.options().device(at::kCPU)).normal_(a.f64(1), a.f64(2), a.gen(3)), t.device()));
   }
   return a.undefined();
 }
 OP(uniform_) {
   at::Tensor t = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   if (t.device().is_cpu()) {
     t.uniform_(a.f64(1), a.f64(2), a.gen(3));
   } else {
-    t.copy_(at::empty(t.sizes(), t.options().device(at::kCPU)).uniform_(a.f64(1), a.f64(2), a.gen(3)));
+    t.copy_(to_device(at::empty(t.sizes(), t.options().device(at::kCPU)).uniform_(a.f64(1), a.f64(2), a.gen(3)), t.device()));
   }
   return a.undefined();
 }
@@ -171,16 +171,16 @@ OP(backward) {
 OP(detach) { return a.ret(a.T(0).detach()); }
 OP(clone) { return a.ret(a.T(0).clone()); }
 OP(set_grad_enabled) {
-  bool prev = at::GradMode::is_enabled();
-  at::GradMode::set_enabled(a.b(0));
+  bool prev = compat::GradMode::is_enabled();
+  compat::GradMode::set_enabled(a.b(0));
   return Napi::Boolean::New(a.env(), prev);
 }
-OP(is_grad_enabled) { return Napi::Boolean::New(a.env(), at::GradMode::is_enabled()); }
+OP(is_grad_enabled) { return Napi::Boolean::New(a.env(), compat::GradMode::is_enabled()); }
 
 // ---------- conversion ----------
 
 OP(to_dtype) { return a.ret(a.T(0).to(a.dtype(1))); }
-OP(to_device) { return a.ret(a.T(0).to(c10::Device(a.str(1)), /*non_blocking=*/a.has(2) && a.b(2))); }
+OP(to_device) { return a.ret(to_device(a.T(0), c10::Device(a.str(1)))); }
 OP(contiguous) {
   auto fmt = a.has(1) && a.str(1) == "channels_last" ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   return a.ret(a.T(0).contiguous(fmt));
@@ -346,32 +346,32 @@ OP(pad) {
 
 OP(copy_) {
   at::Tensor dst = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   dst.copy_(a.T(1));
   return a.undefined();
 }
 OP(fill_) {
   at::Tensor t = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   t.fill_(a.scalar(1));
   return a.undefined();
 }
 OP(zero_) {
   at::Tensor t = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   t.zero_();
   return a.undefined();
 }
 OP(add_) {
   at::Tensor t = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   if (a.info()[1].IsNumber()) t.add_(a.scalar(1));
   else t.add_(a.T(1), a.has(2) ? a.scalar(2) : at::Scalar(1));
   return a.undefined();
 }
 OP(mul_) {
   at::Tensor t = a.T(0);
-  at::NoGradGuard ng;
+  compat::NoGradGuard ng;
   if (a.info()[1].IsNumber()) t.mul_(a.scalar(1));
   else t.mul_(a.T(1));
   return a.undefined();

@@ -35,6 +35,7 @@ export interface AugmentResult {
   info: AugmentInfo;
 }
 
+/** A built augmentation pipeline: applies its ops to a batch of images and labels (see `buildAugmentPipeline`). */
 export interface AugmentPipeline {
   readonly ops: readonly AugmentOp[];
   readonly numClasses: number;
@@ -157,7 +158,9 @@ export function buildAugmentPipeline(spec: unknown, options: BuildOptions): Augm
     if (labels.dtype !== 'int64' || labels.ndim !== 1 || labels.size(0) !== images.size(0)) {
       throw new RangeError(`augment: expected labels as int64 [${images.size(0)}] (one per image) but received ${labels.dtype} [${labels.shape.join(', ')}]`);
     }
-    if (labels.numel > 0) {
+    // Reading labels back from a GPU would make every training step wait for the device; the fit loop's labels come
+    // from the dataset's own class indices, so the range is checked where it is free (CPU).
+    if (labels.numel > 0 && labels.device === 'cpu') {
       const lo = tidy(() => labels.min().item());
       const hi = tidy(() => labels.max().item());
       if (lo < 0 || hi >= numClasses) throw new RangeError(`augment: labels must lie in [0, ${numClasses - 1}] (numClasses ${numClasses}) but range over [${lo}, ${hi}]`);

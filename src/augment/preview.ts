@@ -19,6 +19,7 @@ export interface PreviewBatch {
   classNames?: readonly string[];
 }
 
+/** Options of `renderAugmentPreview`. */
 export interface PreviewOptions {
   seed?: number;
   /** PNG path; when omitted the PNG is only returned. */
@@ -30,6 +31,7 @@ export interface PreviewOptions {
   imageSize?: number | Size;
 }
 
+/** The preview PNG, its size and the caption of each augmented sample. */
 export interface PreviewResult {
   png: Buffer;
   width: number;

@@ -214,6 +214,7 @@ const STANDARD: AugmentOp[] = [
   { op: 'clip', min: 0, max: 1 },
 ];
 
+/** Named augmentation pipelines (`none`, `standard`, `cutmix`, `mixup`, `standard+cutmix`, ...), usable wherever an augment spec is expected. */
 export const AUGMENT_PRESETS: Readonly<Record<string, readonly AugmentOp[]>> = {
   none: [],
   standard: STANDARD,
@@ -358,6 +359,7 @@ export const AugmentSpecSchema = z.unknown().transform((spec, ctx): AugmentOp[] 
   return ops;
 });
 
+/** An augmentation spec as written: a preset name (`"standard+cutmix"`) or a list of ops. */
 export type AugmentSpecInput = string | unknown[];
 
 /** Every problem in an augment spec as "path: expected X, received Y", thrown together. */

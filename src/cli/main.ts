@@ -6,7 +6,7 @@ import { ablateVersion } from '../util/version.js';
 import { UsageError } from './errors.js';
 export { UsageError };
 
-function buildProgram(): Command {
+export function buildProgram(): Command {
   const program = new Command('ablate')
     .description('Ablation studies of deep image classifiers (ResNet vs PlainNet, augmentation) on libtorch')
     .version(ablateVersion())
@@ -42,10 +42,11 @@ A study file varies any config path; model switches are paths under model:
     .option('--out <dir>', 'output folder (default: runs/<study name>)')
     .option('--parallel <n>', 'variants trained at once (cores are split between them)', '1')
     .option('--set <key=value...>', 'override a base config field, e.g. --set epochs=3 --set optimizer.lr=0.1')
-    .option('--threads <n>', 'CPU threads in total (default: all cores)')
+    .option('--threads <n>', 'CPU threads in total (default: all cores); each run gets this ÷ the number of runs, fixed when the study first starts')
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--only <names...>', 'run only these variants')
     .option('--retry-failed', 'run failed and diverged variants again')
+    .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
     .option('--dashboard', 'also serve the live dashboard (see `study serve`); it stays up after the study until Ctrl-C')
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
@@ -54,7 +55,7 @@ A study file varies any config path; model switches are paths under model:
     .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
     .option('--data <path>', 'dataset path (overrides base.data.path)')
     .option('--set <key=value...>', 'override a base config field')
-    .option('--parallel <n>', 'variants that would train at once (the estimate divides the cores the same way)', '1')
+    .option('--parallel <n>', 'variants that would train at once (for the time estimate)', '1')
     .option('--threads <n>', 'CPU threads in total (default: all cores)')
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
@@ -78,21 +79,33 @@ A study file varies any config path; model switches are paths under model:
     .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
-    .option('--epochs <n>')
-    .option('--batch-size <n>')
-    .option('--lr <x>')
+    .option('--epochs <n>', 'passes over the training data (default 10)')
+    .option('--batch-size <n>', 'images per optimizer step (default 32)')
+    .option('--lr <x>', 'learning rate (default 0.01)')
     .option('--augment <spec>', 'augmentation preset: none, standard, cutmix, mixup, standard+cutmix')
     .option('--precision <p>', 'auto, fp32 or bf16')
     .option('--device <device>', 'cpu, cuda or cuda:N')
-    .option('--threads <n>')
-    .option('--seed <n>')
+    .option('--threads <n>', 'CPU threads (default: all cores, or ABLATE_THREADS)')
+    .option('--seed <n>', 'seed for weight initialisation, data order and augmentation (default 0)')
     .option('--set <key=value...>', 'override any config field, e.g. --set model.shortcut=none')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint (without a config: with the run\'s own config.json)')
+    .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
+    .addHelpText('after', `
+Data and weights (config fields, or --set key=value):
+  data.source         cats_vs_dogs, stanford_dogs, cifar10, cifar100 without data.path are fetched into
+                      $ABLATE_DATA_DIR (default ~/.cache/ablate/datasets) and verified; see \`ablate data list\`
+  data.path           a folder, .zip, TFDS dir, Stanford Dogs root or CIFAR dir; --data also takes a dataset name
+  data.valSplit       validation split of the same source, e.g. split: "train[:80%]", valSplit: "train[80%:]";
+                      without it a folder's valid/, val/, test/ or test_set/ split is used (the run says which)
+  valData.path        validation data from another place (valData takes any data.* field: path, source, split)
+  pretrained          a .pth file, "imagenet" (torchvision's best weights for the model's depth), IMAGENET1K_V1 or
+                      IMAGENET1K_V2; fetched into $TORCH_HOME/hub/checkpoints, shared with PyTorch; sets ImageNet
+                      mean/std normalisation`)
     .action(async (config, o) => (await import('./commands/train.js')).trainCommand(config, o));
 
   program.command('eval')
-    .description('evaluate a checkpoint on a dataset split: accuracy, per-class accuracy, confusion matrix')
+    .description('evaluate a checkpoint on a dataset split: accuracy, per-class precision/recall/F1, confusion matrix, most confident mistakes')
     .option('--run <dir>', 'a run folder: its model, data, image size and normalisation, on its validation split')
     .option('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision); with --run also model, best or last (default model, else last)')
     .option('--model <preset>', 'model preset the checkpoint belongs to (without --run)')
@@ -105,7 +118,28 @@ A study file varies any config path; model switches are paths under model:
     .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s, else auto)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')
+    .option('--out <dir>', 'folder for confusion-matrix.png, misclassified.png and classification.json (default: <run>/eval with --run)')
     .action(async (o) => (await import('./commands/eval.js')).evalCommand(o));
+
+  program.command('predict <inputs...>')
+    .description('classify images (files and/or folders, searched recursively) with a trained run: top-k classes and probabilities')
+    .option('--run <dir>', 'the run folder: its model, class names, image size and normalisation')
+    .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
+    .option('--top-k <k>', 'classes shown per image', '5')
+    .option('--batch-size <n>', 'images per forward pass (default: the run\'s batch size)')
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV (one row per image)')
+    .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s)')
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s)')
+    .action(async (inputs, o) => (await import('./commands/predict.js')).predictCommand(inputs, o));
+
+  program.command('export')
+    .description('write a trained run\'s model as ONNX (opset 13, dynamic batch; class names and preprocessing in its metadata)')
+    .option('--run <dir>', 'the run folder')
+    .option('--format <format>', 'output format (onnx)', 'onnx')
+    .option('--out <file>', 'output file', 'model.onnx')
+    .option('--checkpoint <which>', 'model, best, last or a .pth path (default model, else last)')
+    .action(async (o) => (await import('./commands/export.js')).exportCommand(o));
 
   program.command('summary [model]')
     .description('print a Keras-style summary of a model: a preset, or a spec such as \'{preset: resnet56-cifar, preact: true}\'')
@@ -130,9 +164,24 @@ A study file varies any config path; model switches are paths under model:
     .option('--out <file>', 'output PNG', 'augment-preview.png')
     .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
 
+  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) into the data cache');
+  data.command('get <names...>')
+    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets); prints their paths')
+    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR)')
+    .action(async (names, o) => (await import('./commands/data.js')).dataGetCommand(names, o));
+  data.command('list')
+    .description('known datasets, what of them is cached, and their sizes')
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('./commands/data.js')).dataListCommand(o));
+
   program.command('info')
-    .description('libtorch version, devices, threads and bf16 support')
-    .action(async () => (await import('./commands/info.js')).infoCommand());
+    .description('libtorch version, CUDA/cuDNN versions, GPUs, threads and bf16 support')
+    .option('--json', 'print the same as JSON')
+    .action(async (o) => (await import('./commands/info.js')).infoCommand(o));
+
+  program.command('build-native')
+    .description('build the native addon against libtorch (what installing the package does; run it after installing libtorch)')
+    .action(async () => (await import('./commands/build-native.js')).buildNativeCommand());
 
   return program;
 }
@@ -150,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`ablate: error: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError)) {
+    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError' && err.name !== 'DataPreflightError') {
       process.stderr.write('(run again with --verbose for the stack trace)\n');
     }
     return 1;

@@ -2,6 +2,7 @@ import { invalidArg } from '../util/errors.js';
 import { sha256Hex } from './random.js';
 import type { BadFile, Dataset, DatasetItem, SourceName } from './types.js';
 import type { ByteStore, StoreEntry } from './stores/store.js';
+import { resolveSplitName } from './layouts.js';
 
 /** A source opened once, offering one Dataset per named split (`train`, `test`, ...). */
 export interface DataSource {
@@ -27,7 +28,7 @@ export function sourceFromSplits(source: SourceName, location: string, datasets:
     location,
     splitNames: [...datasets.keys()],
     split(name: string): Dataset {
-      const d = datasets.get(name);
+      const d = datasets.get(resolveSplitName(name, [...datasets.keys()]) ?? name);
       if (!d) throw unknownSplit(name, [...datasets.keys()], location);
       return d;
     },

@@ -21,6 +21,7 @@ export interface DecodeTarget {
 /** Bilinear, as `tf.image.resize` and Pillow's BILINEAR; part of the cache key so a change invalidates caches. */
 export const RESIZE_KERNEL = 'linear';
 
+/** An image file that could not be decoded; `reason` says why (empty, truncated, not an image, ...). */
 export class BadImageError extends Error {
   constructor(
     readonly reason: BadFileReason,

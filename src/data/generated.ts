@@ -44,6 +44,7 @@ export function classRule(k: number, classes: number): ClassRule {
   return { shape, texture, count };
 }
 
+/** The class names of the generated dataset with this many classes. */
 export function generatedClassNames(classes: number): string[] {
   return Array.from({ length: classes }, (_, k) => {
     const r = classRule(k, classes);

@@ -5,10 +5,10 @@ import { ZipStore } from './stores/zip-store.js';
 import type { ByteStore, StoreEntry } from './stores/store.js';
 import { FileDataset, mapLimit, sourceFromSplits, type DataSource, type LabeledEntry } from './dataset-base.js';
 import { hashOrder } from './random.js';
+import { isSplitFolderName } from './layouts.js';
 import type { BadFile, Dataset, SourceName } from './types.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
-const SPLIT_DIR_NAMES = new Set(['train', 'training', 'val', 'valid', 'validation', 'test', 'testing']);
+export const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
 
 export interface ImageFolderOptions {
   /** Keep only files whose first 10 bytes contain "JFIF", the filter TFDS applies to cats_vs_dogs. */
@@ -39,7 +39,8 @@ export async function openImageFolder(path: string, opts: ImageFolderOptions = {
 }
 
 async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolderOptions): Promise<DataSource> {
-  const images = (await store.list()).filter((e) => IMAGE_EXT.test(e.path));
+  const all = await store.list();
+  const images = all.filter((e) => IMAGE_EXT.test(e.path));
   // root (path of the folder holding class folders) -> class -> entries
   const roots = new Map<string, Map<string, StoreEntry[]>>();
   for (const e of images) {
@@ -64,12 +65,14 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
     const names = [...roots.keys()];
     const parent = (r: string): string => r.split('/').slice(0, -1).join('/');
     const base = (r: string): string => r.split('/').pop()!;
-    const splitLike = names.every((r) => parent(r) === parent(names[0]!) && SPLIT_DIR_NAMES.has(base(r).toLowerCase()));
+    const splitLike = names.every((r) => parent(r) === parent(names[0]!) && isSplitFolderName(base(r)));
     if (!splitLike) {
       throw new Error(`Expected one folder of class folders in ${path} but found several: ${names.map((n) => n || '.').slice(0, 6).join(', ')}; point the path at one of them`);
     }
     splits = new Map(names.map((r) => [base(r), [r, roots.get(r)!]]));
   }
+
+  await requireImagesInEveryClass(store, path, [...splits.values()].map(([root, byClass]) => [root, new Set(byClass.keys())]), all);
 
   const firstRoot = [...roots.keys()][0]!;
   const rootName = firstRoot ? firstRoot.split('/').pop()! : basename(path);
@@ -102,4 +105,28 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
   }
 
   return sourceFromSplits(source, path, datasets, store);
+}
+
+/**
+ * A class folder without a single image file would silently drop a class (a "cats vs dogs" run that
+ * only ever saw cats): refuse, naming the folder and what it holds instead.
+ */
+async function requireImagesInEveryClass(store: ByteStore, path: string, roots: [root: string, classes: Set<string>][], all: readonly StoreEntry[]): Promise<void> {
+  if (!store.listDirs) return;
+  const dirs = await store.listDirs();
+  const problems: string[] = [];
+  for (const [root, classes] of roots) {
+    const prefix = root ? `${root}/` : '';
+    for (const d of dirs) {
+      if (!d.startsWith(prefix)) continue;
+      const name = d.slice(prefix.length);
+      if (name === '' || name.includes('/') || name.startsWith('.') || name === '__MACOSX' || classes.has(name)) continue;
+      const inside = all.filter((e) => e.path.startsWith(`${d}/`)).map((e) => e.path.slice(d.length + 1));
+      problems.push(`${d}/ (${inside.length === 0 ? 'empty' : `holds ${inside.slice(0, 4).join(', ')}${inside.length > 4 ? `, … ${inside.length} files` : ''} but no image`})`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(`Expected every class folder in ${path} to hold images (.jpg, .jpeg, .png, .bmp, .gif, .webp, .tif) but ` +
+      `${problems.length === 1 ? 'this one has none' : `${problems.length} have none`}: ${problems.join('; ')}. Add images, or remove the folder so the class is not silently dropped`);
+  }
 }

@@ -4,7 +4,7 @@ export type { DataSource } from './dataset-base.js';
 export { SubsetDataset, ConcatDataset } from './dataset-base.js';
 export { parseSplit, resolveRange, type SplitPart } from './split.js';
 export { permutation, hashOrder, mulberry32, seedFrom } from './random.js';
-export { openImageFolder, hasJfifHeader, type ImageFolderOptions } from './image-folder.js';
+export { openImageFolder, hasJfifHeader, IMAGE_EXT, type ImageFolderOptions } from './image-folder.js';
 export { openTfds } from './tfds.js';
 export { decodeExample, encodeExample, type ExampleFeatures, type FeatureValue } from './tf-example.js';
 export { scanTfRecords, frameTfRecord } from './tfrecord.js';
@@ -24,7 +24,16 @@ export {
   openSource,
   openDataset,
   prepareDataset,
+  resolveDataPath,
+  sourceSplitNames,
+  type OpenOptions,
   resolveImageSize,
   type DataSpec,
   type DataSpecInput,
 } from './spec.js';
+export {
+  knownDatasets, findDataset, ensureDataset, isDownloadable, datasetDir, datasetPath, totalSize, cachedState, DOWNLOADABLE,
+  type CatalogueEntry, type DownloadableSource, type EnsureOptions, type CachedFileState,
+} from './catalogue.js';
+export * from './fetch/index.js';
+export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type SplitRole } from './layouts.js';

@@ -3,6 +3,7 @@ import type { ImageSet } from './image-cache.js';
 import { permutation } from './random.js';
 import type { BatchU8 } from './types.js';
 
+/** Options of a DataLoader: batch size, shuffling, seed, prefetch. */
 export interface LoaderOptions {
   batchSize: number;
   /** Shuffle each epoch with an order that depends only on (seed, epoch). Default true. */

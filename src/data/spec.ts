@@ -9,8 +9,10 @@ import { prepareImages, type ImageSet, type PrepareOptions } from './image-cache
 import { parseSplit, resolveRange } from './split.js';
 import { looksLikeStanfordDogs, openStanfordDogs } from './stanford-dogs.js';
 import { findTfdsVersionDir, openTfds } from './tfds.js';
+import { ensureDataset, isDownloadable, type EnsureOptions } from './catalogue.js';
 import type { Dataset } from './types.js';
 
+/** The dataset sources ablate reads. */
 export const SOURCE_NAMES = ['image-folder', 'cats_vs_dogs', 'tfds', 'stanford_dogs', 'cifar10', 'cifar100', 'generated'] as const;
 
 const posInt = (max: number) => z.number().int().min(1).max(max);
@@ -33,7 +35,10 @@ export const DataSpecSchema = z
   .object({
     /** Omit to detect from `path`. */
     source: z.enum(SOURCE_NAMES).optional(),
-    /** Folder, zip, TFDS prepared dir, Stanford Dogs root or CIFAR dir; not used by `generated`. */
+    /**
+     * Folder, zip, TFDS prepared dir, Stanford Dogs root or CIFAR dir; not used by `generated`. Omit it for
+     * cats_vs_dogs, stanford_dogs, cifar10 and cifar100 to fetch the official files into the data cache.
+     */
     path: z.string().min(1).optional(),
     /** TFDS split syntax: 'train', 'test', 'train[:80%]', 'train[80%:]', 'train[:1000]', 'train[10%:20%]', 'a+b'. */
     split: z.string().min(1).default('train'),
@@ -60,15 +65,20 @@ export const DataSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.source !== 'generated' && spec.path === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['path'], message: `expected a path for source ${spec.source ?? '(auto-detected)'}, received nothing` });
+    if (spec.source !== 'generated' && !isDownloadable(spec.source) && spec.path === undefined) {
+      ctx.addIssue({
+        code: 'custom', path: ['path'],
+        message: `expected a path for source ${spec.source ?? '(auto-detected)'} (or a source ablate can fetch by name: cats_vs_dogs, stanford_dogs, cifar10, cifar100), received nothing`,
+      });
     }
     if (spec.generated && spec.source !== undefined && spec.source !== 'generated') {
       ctx.addIssue({ code: 'custom', path: ['generated'], message: `only valid with source 'generated', received source '${spec.source}'` });
     }
   });
 
+/** A data spec as written in configs and study files: source, path, split, image size, cache settings. */
 export type DataSpecInput = z.input<typeof DataSpecSchema>;
+/** A data spec after validation, with defaults filled in. */
 export type DataSpec = z.output<typeof DataSpecSchema>;
 
 /** Validate a data spec, throwing one TypeError that lists every problem as `where.field: message`. */
@@ -94,12 +104,21 @@ export async function detectSource(path: string): Promise<Detected> {
   return 'image-folder';
 }
 
-export async function openSource(input: DataSpecInput | DataSpec): Promise<DataSource> {
+/** How a known dataset named without a path is fetched (where progress and messages go, a mirror, Ctrl-C). */
+export type OpenOptions = Pick<EnsureOptions, 'log' | 'progress' | 'mirror' | 'signal'>;
+
+/** The spec's path, after fetching a known dataset named without one into the data cache. */
+export async function resolveDataPath(spec: DataSpec, o: OpenOptions = {}): Promise<string | undefined> {
+  if (spec.path !== undefined || !isDownloadable(spec.source)) return spec.path;
+  return (await ensureDataset(spec.source, o)).path;
+}
+
+export async function openSource(input: DataSpecInput | DataSpec, o: OpenOptions = {}): Promise<DataSource> {
   const spec = parseDataSpec(input);
   if (spec.source === 'generated' || (spec.source === undefined && spec.generated)) {
     return openGenerated({ ...DEFAULT_GENERATED, ...GeneratedSpecSchema.parse(spec.generated ?? {}) });
   }
-  const path = resolve(spec.path!);
+  const path = resolve((await resolveDataPath(spec, o))!);
   const detected = await detectSource(path);
   switch (spec.source) {
     case undefined:
@@ -121,10 +140,20 @@ export async function openSource(input: DataSpecInput | DataSpec): Promise<DataS
   }
 }
 
+/** The split names a spec's source offers (`train`, `valid`, `test_set`, …), opening it briefly. */
+export async function sourceSplitNames(input: DataSpecInput | DataSpec, o: OpenOptions = {}): Promise<readonly string[]> {
+  const source = await openSource(input, o);
+  try {
+    return [...source.splitNames];
+  } finally {
+    await source.close();
+  }
+}
+
 /** Open the source and apply the split string; closing the result closes the source. */
-export async function openDataset(input: DataSpecInput | DataSpec): Promise<Dataset> {
+export async function openDataset(input: DataSpecInput | DataSpec, o: OpenOptions = {}): Promise<Dataset> {
   const spec = parseDataSpec(input);
-  const source = await openSource(spec);
+  const source = await openSource(spec, o);
   try {
     const parts = parseSplit(spec.split).map((part) => {
       const base = source.split(part.name);

@@ -14,6 +14,7 @@ export type DatasetItem =
   | { kind: 'encoded'; bytes: Uint8Array }
   | { kind: 'raw'; pixels: Uint8Array; height: number; width: number };
 
+/** One of SOURCE_NAMES. */
 export type SourceName = 'image-folder' | 'cats_vs_dogs' | 'tfds' | 'stanford_dogs' | 'cifar10' | 'cifar100' | 'generated';
 
 /**

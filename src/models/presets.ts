@@ -18,6 +18,7 @@ export function presetConfig(name: string): ResNetConfigInput {
   return presetSpec(name).config as ResNetConfigInput;
 }
 
+/** Options of `createModel`: classifier size, config overrides, seed, device. */
 export interface CreateModelOptions {
   /** Overrides the preset's classifier size (a field of the config, here for convenience). */
   numClasses?: number;

@@ -1,6 +1,7 @@
 import { formatSummary, type InputSize, type SummaryData } from '../nn/index.js';
 import { createModelFromSpec, type ModelSpec } from './registry.js';
 
+/** Options of `printSummary` / `modelSummaryData`. */
 export interface PrintSummaryOptions {
   /** Square input side, [H, W], or [C, H, W]; default the config's inputSize (224, or 32 for CIFAR nets). */
   inputSize?: InputSize;

@@ -19,6 +19,7 @@ export interface ModelArgs {
   initialize?: boolean;
 }
 
+/** Parameter counts of a model, as Keras and torch count them. */
 export interface ParamCounts {
   /** Trainable parameters (what `sum(p.numel() for p in model.parameters())` gives in torch). */
   trainable: number;

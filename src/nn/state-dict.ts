@@ -17,6 +17,7 @@ export interface MisshapedKey {
   received: number[];
 }
 
+/** Which state-dict keys were loaded, missing, unexpected or mis-shaped. */
 export interface LoadReport {
   /** Keys copied into the model. */
   loaded: string[];

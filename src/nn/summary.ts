@@ -9,6 +9,7 @@ import { formatShape, product, type Shape } from './shape.js';
  */
 export type InputSize = number | readonly number[];
 
+/** One row of a model summary: layer, output shape, parameters, MACs, inputs. */
 export interface SummaryRow {
   /** Layer name = torchvision module path (`layer1.0.conv1`). */
   name: string;
@@ -35,6 +36,7 @@ export interface SummaryTotals {
   flops: number;
 }
 
+/** A model summary as data: its rows and totals (what `printSummary` formats). */
 export interface SummaryData {
   modelName: string;
   /** Lines under the model name: the config the model was built from (e.g. a ResNet's switches). */

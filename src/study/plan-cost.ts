@@ -10,7 +10,7 @@ import { openPlanDatasets, type PlanDatasets } from '../train/plan-data.js';
 import { planForMachine } from '../train/run.js';
 import { buildModel, modelLabel, type ModelSpec } from '../train/model-spec.js';
 import { measureSpeed, type SpeedSample } from '../train/speed.js';
-import { planStudy, runConfig, threadsPerRun, type StudyRunOptions } from './runner.js';
+import { planStudy, runConfig, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
 import type { ExpandedStudy, PlannedRun } from './spec-expand.js';
 import { flattenOverrides } from './spec.js';
 import type { PlainObject } from './spec-paths.js';
@@ -63,7 +63,7 @@ export interface StudyPlanOptions extends StudyRunOptions {
 
 export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Promise<StudyPlanReport> {
   const { study, dir } = planStudy(file, { ...o, checkFiles: true });
-  const { parallel, threadsEach } = threadsPerRun(o, study.runs.length);
+  const { parallel, threadsEach } = threadsPerRunDefault(o, study.runs.length);
   const opened = new Map<string, Promise<PlanDatasets>>();
   const speeds = new Map<string, StudyPlanReport['measurements'][number]>();
   const runs: PlannedRunCost[] = [];

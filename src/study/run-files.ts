@@ -18,6 +18,7 @@ import {
   type HistoryRow, type RunStatusFile, type RunStatusKind,
 } from '../train/run-folder.js';
 export { RUN_STATUSES, type HistoryRow, type RunStatusFile };
+import { runHolder } from '../train/run-lock.js';
 export type RunState = RunStatusKind;
 
 const axisValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -34,6 +35,8 @@ export const studyIndexSchema = z.looseObject({
   compare: z.array(z.object({ variant: z.string(), reference: z.string() })).optional(),
   axes: z.record(z.string(), z.array(axisValue)),
   seeds: z.array(z.number().int()).optional(),
+  /** CPU threads of every run, fixed when the study first starts (results depend on it; `--parallel` must not). */
+  threadsPerRun: z.number().int().min(1).optional(),
   runs: z.array(z.looseObject({
     name: z.string(),
     dir: z.string(),
@@ -85,6 +88,11 @@ export function readRun(runDir: string, entry?: Partial<StudyIndexRun>): RunReco
 
   let state: RunState = status?.status ?? entry?.status ?? 'pending';
   if (state === 'pending' && history.length > 0) state = 'running';
+  if (status?.status === 'running' && !runHolder(runDir)) {
+    // No live process holds the run: whoever was training it died (kill -9, a reboot). The same study command resumes it.
+    state = 'interrupted';
+    warnings.push('status.json says running, but no process holds the run any more (killed or orphaned); running the study again resumes it');
+  }
   const seed = entry?.seed ?? (typeof config?.seed === 'number' ? config.seed : undefined);
   return {
     name,

@@ -5,7 +5,11 @@ import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
-import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile } from '../train/run-state.js';
+import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile, type RunStatusKind } from '../train/run-state.js';
+import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
+import { describeHolder, selfHolder, tryLock } from '../util/process-lock.js';
+import { acquireStudyLock, studyDirFor } from './study-lock.js';
+import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { ablateVersion } from '../util/version.js';
 import { inspectStudyFile, StudySpecError } from './spec.js';
 import { checkRunConfig } from './validate-run.js';
@@ -15,13 +19,19 @@ import { writeStudyReport, type WrittenReport } from './report/index.js';
 import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
+import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
+import { preflightData } from './preflight-data.js';
 
+/** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
   dataPath?: string;
   out?: string;
   parallel?: number;
   overrides?: string[];
-  /** Threads in total, split between parallel variants. */
+  /**
+   * Threads the study may use in total. Each run gets this ÷ the study's run count (at least 1), fixed
+   * in study.json when the study first starts, so results never depend on `parallel`.
+   */
   threads?: number;
   device?: string;
   only?: string[];
@@ -36,12 +46,19 @@ export interface StudyRunOptions {
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
 }
 
+/** How each run of a study ended, and where the report was written. */
 export interface StudyRunResult {
   dir: string;
   study: ExpandedStudy;
   ran: string[];
   skipped: string[];
   failed: string[];
+  /** Runs whose process died of a signal or was orphaned; the same command resumes them. */
+  interruptedRuns: string[];
+  /** Runs another live process owns: left untouched. */
+  busy: string[];
+  /** Set when the disk filled up: what could not be written. The study stopped starting runs. */
+  diskFull?: string;
   report?: WrittenReport;
   interrupted: boolean;
 }
@@ -54,14 +71,33 @@ function statusOf(runDir: string): RunStatusFile | undefined {
 }
 
 /** The status of a run whose process died before writing one (it could not start, or crashed while loading). */
-function placeholderStatus(run: PlannedRun, threads: number): RunStatus {
+function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKind): RunStatus {
   const data = (run.config.data ?? {}) as Record<string, unknown>;
   return {
-    status: 'failed', epochsDone: 0, epochsPlanned: typeof run.config.epochs === 'number' ? run.config.epochs : 0,
+    status, epochsDone: 0, epochsPlanned: typeof run.config.epochs === 'number' ? run.config.epochs : 0,
     params: 0, trainableParams: 0, trainTimeS: 0,
     env: { ablateVersion: ablateVersion(), libtorchVersion: 'unknown', device: String(run.config.device ?? 'cpu'), threads, precision: String(run.config.precision ?? 'auto'), ...hostEnv() },
     dataset: { name: String(data.source ?? 'unknown'), split: String(data.split ?? ''), trainCount: 0, valCount: 0 },
   };
+}
+
+/**
+ * Studies written before `interrupted` existed marked a killed process `failed`, and a full disk can
+ * leave `failed` behind when even the corrected status could not be written; neither was the run's own
+ * error, so they resume like interrupted runs instead of being skipped.
+ */
+function killedNotFailed(st: RunStatusFile): boolean {
+  return st.status === 'failed' && (/^training process killed by SIG/.test(st.error ?? '') || isDiskFull({ message: st.error ?? '' }));
+}
+
+/** The thread count a run started with (its resolved config.json), if it has started. */
+function startedThreads(runDir: string): number | undefined {
+  try {
+    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `resnet20-cifar-seed0: ok — best val 91.4% (epoch 4), 4 epochs in 52.1 s`. */
@@ -71,6 +107,7 @@ function outcomeLine(name: string, st: RunStatusFile | undefined, fallback: stri
   if (st?.bestValAccuracy !== undefined) parts.push(`best val ${pct(st.bestValAccuracy)}%${st.bestEpoch ? ` (epoch ${st.bestEpoch})` : ''}`);
   if (st && st.epochsDone > 0) parts.push(`${st.epochsDone}/${st.epochsPlanned} epochs in ${duration(st.trainTimeS)}`);
   if (st?.error) parts.push(st.error.split('\n').join(' '));
+  else if (st?.reason && (state === 'stopped' || state === 'interrupted')) parts.push(st.reason);
   return `${name}: ${state}${parts.length ? ` — ${parts.join(', ')}` : ''}`;
 }
 
@@ -95,15 +132,18 @@ export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: bool
     validate: runsKnown ? (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }) : undefined,
     priorIssues: issues,
   });
-  const dir = resolve(o.out ?? join('runs', study.name));
+  const dir = o.out !== undefined ? studyDirFor(o.out, true) : studyDirFor(study.name, false);
   return { study, dir };
 }
 
-/** Variants trained at once, and the threads each gets (the cores split between them). */
-export function threadsPerRun(o: Pick<StudyRunOptions, 'parallel' | 'threads'>, runs: number): { parallel: number; threadsEach: number } {
+/**
+ * Variants trained at once, and the threads each gets when the study has not fixed its count yet: the
+ * cores split over the runs (capped by the cores), never over --parallel, so results do not depend on it.
+ */
+export function threadsPerRunDefault(o: Pick<StudyRunOptions, 'parallel' | 'threads'>, runs: number): { parallel: number; threadsEach: number } {
   const parallel = Math.max(1, Math.min(o.parallel ?? 1, runs || 1));
   const totalThreads = o.threads ?? availableParallelism();
-  return { parallel, threadsEach: Math.max(1, Math.floor(totalThreads / parallel)) };
+  return { parallel, threadsEach: Math.max(1, Math.floor(totalThreads / Math.max(1, Math.min(totalThreads, runs)))) };
 }
 
 /** The config a run's worker trains: the planned config with the runner's thread count and device. */
@@ -117,7 +157,11 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
   try {
     const old = JSON.parse(readFileSync(path, 'utf8')) as StudyIndex;
     const byName = new Map(old.runs.map((r) => [r.name, r]));
-    return { ...fresh, createdAt: old.createdAt ?? fresh.createdAt, runs: fresh.runs.map((r) => ({ ...r, status: byName.get(r.name)?.status ?? r.status })) };
+    return {
+      ...fresh, createdAt: old.createdAt ?? fresh.createdAt,
+      ...(Number.isInteger(old.threadsPerRun) ? { threadsPerRun: old.threadsPerRun } : {}),
+      runs: fresh.runs.map((r) => ({ ...r, status: byName.get(r.name)?.status ?? r.status })),
+    };
   } catch {
     return fresh; // a damaged index is rebuilt from the spec; the runs' own folders hold the truth
   }
@@ -126,48 +170,114 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
 /**
  * Runs every variant of a study, each in its own child process so that one crashing, diverging or
  * failing variant never takes the others down. Re-running the same command resumes: finished runs
- * are skipped and interrupted ones continue from their last checkpoint.
+ * are skipped and stopped or interrupted ones continue from their last checkpoint. One runner per
+ * study folder: a second one refuses at once (StudyBusyError) and names the first.
  */
 export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<StudyRunResult> {
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const { study, dir } = planStudy(file, o);
   // Ctrl-C while the study was being read and checked: stop before anything is created.
-  if (o.signal?.aborted) return { dir, study, ran: [], skipped: [], failed: [], interrupted: true };
+  if (o.signal?.aborted) return { dir, study, ran: [], skipped: [], failed: [], interruptedRuns: [], busy: [], interrupted: true };
   ensureOutDir(dir, 'study folder');
+  const lock = acquireStudyLock(dir);
+  try {
+    if (lock.tookOver) (o.log ?? ((l: string) => process.stderr.write(l + '\n')))(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(lock.tookOver)})`);
+    return await runLocked(file, study, dir, o);
+  } finally {
+    lock.release();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a run folder held by another live process (an orphaned worker finishing its step) is waited for. */
+const BUSY_WAIT_MS = 10 * 60_000;
+
+async function runLocked(file: string, study: ExpandedStudy, dir: string, o: StudyRunOptions): Promise<StudyRunResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  let diskFull: string | undefined;
+  /** Writes by the runner itself; a full disk is recorded (with the path) instead of crashing the study. */
+  const write = (path: string, value: unknown): boolean => {
+    try {
+      writeJsonAtomic(path, value);
+      return true;
+    } catch (e) {
+      const msg = (e as Error).message;
+      const what = msg.includes(path) ? msg : `${path}: ${msg}`;
+      if (isDiskFull(e)) diskFull ??= `could not write ${what}`;
+      else log(`warning: could not write ${what}`);
+      return false;
+    }
+  };
   let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
   const saveIndex = () => {
     index = { ...index, updatedAt: new Date().toISOString() };
-    writeJsonAtomic(join(dir, 'study.json'), index);
+    write(join(dir, 'study.json'), index);
   };
   const setRunStatus = (name: string, status: string) => {
     index = { ...index, runs: index.runs.map((r) => (r.name === name ? { ...r, status: status as never } : r)) };
     saveIndex();
   };
-  saveIndex();
 
   if (o.only) {
     const unknown = o.only.filter((n) => !study.runs.some((r) => r.name === n || r.variant === n));
     if (unknown.length) throw new TypeError(`Expected names of runs or variants of this study for --only (${study.variants.join(', ')}, or a run such as ${study.runs[0]?.name}) but received ${unknown.map((u) => JSON.stringify(u)).join(', ')}`);
   }
+
+  // Every run of a study trains with the same thread count, chosen once: results depend on it
+  // (parallel reductions sum in another order), and must not depend on --parallel.
+  const totalThreads = o.threads ?? availableParallelism();
+  const started = study.runs.map((r) => startedThreads(join(dir, r.name))).filter((t): t is number => t !== undefined);
+  const threadsPerRun = index.threadsPerRun ?? started[0] ?? threadsPerRunDefault(o, study.runs.length).threadsEach;
+  const fixedBefore = index.threadsPerRun !== undefined || started.length > 0;
+  index = { ...index, threadsPerRun };
+  saveIndex();
+
   const todo: PlannedRun[] = [];
   const skipped: string[] = [];
   for (const run of study.runs) {
     if (o.only && !o.only.includes(run.name) && !o.only.includes(run.variant)) continue;
     const st = statusOf(join(dir, run.name));
-    if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !o.retryFailed))) {
+    if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !killedNotFailed(st) && !o.retryFailed))) {
       skipped.push(run.name);
       setRunStatus(run.name, st.status);
       continue;
     }
     todo.push(run);
   }
+  if (todo.length) {
+    const n = await preflightData(todo, { log, signal: o.signal });
+    log(`data: ${n} distinct dataset split${n === 1 ? '' : 's'} opened and checked`);
+  }
+  // Runs another live process still holds (a worker of a killed runner finishing its step) go last.
+  const held = new Set(todo.filter((r) => runHolder(join(dir, r.name))).map((r) => r.name));
+  todo.sort((a, b) => Number(held.has(a.name)) - Number(held.has(b.name)));
+
   const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
-  const { parallel, threadsEach } = threadsPerRun(o, todo.length);
-  log(`study ${study.name}: ${study.runs.length} run${study.runs.length === 1 ? '' : 's'} in ${dir}` +
+  const parallel = Math.max(1, Math.min(o.parallel ?? 1, todo.length || 1));
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  log(`study ${study.name}: ${plural(study.runs.length, 'run')} in ${dir}` +
     (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
-    (todo.length ? `, ${todo.length} to run, ${parallel} at a time with ${threadsEach} thread${threadsEach === 1 ? '' : 's'} each` : ''));
+    (todo.length ? `, ${todo.length} to run, ${parallel} at a time with ${plural(threadsPerRun, 'thread')} each` : ''));
+  if (todo.length) {
+    const custom = todo.some((r) => typeof r.config.threads === 'number');
+    if (!custom) log(`  every run uses ${plural(threadsPerRun, 'thread')}, ${fixedBefore ? 'as fixed when this study first started' : 'fixed now for this study'}, so results do not depend on --parallel`);
+    if (o.threads !== undefined && fixedBefore && Math.max(1, Math.floor(o.threads / Math.max(1, Math.min(o.threads, study.runs.length)))) !== threadsPerRun) {
+      log(`  note: --threads ${o.threads} does not change the thread count of a study that has started (results would differ between its runs)`);
+    }
+    if (parallel * threadsPerRun > totalThreads) log(`  note: ${parallel} at a time × ${plural(threadsPerRun, 'thread')} is more than the ${totalThreads} available: runs will share cores (slower, same results)`);
+    else if (parallel < todo.length && (parallel + 1) * threadsPerRun <= totalThreads) log(`  note: ${totalThreads - parallel * threadsPerRun} of ${totalThreads} threads stay idle: --parallel ${Math.min(todo.length, Math.floor(totalThreads / threadsPerRun))} would use them`);
+  }
+  if (diskFull) throw new Error(`disk full: ${diskFull}; free some space and run the same command again`);
+
+  // GPUs are counted (loading libtorch) only when parallel runs ask for a plain `cuda`.
+  const studyDevice = o.device ?? (todo.every((r) => r.config.device === 'cuda') ? 'cuda' : undefined);
+  const gpuCount = parallel > 1 && studyDevice === 'cuda' ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
+  const gpuNote = gpuSharingNote(studyDevice, parallel, gpuCount);
+  if (gpuNote) log(gpuNote);
   const ran: string[] = [];
   const failed: string[] = [];
+  const interruptedRuns: string[] = [];
+  const busy: string[] = [];
   const children = new Set<ChildProcess>();
   let interrupted = false;
   const onAbort = () => {
@@ -181,22 +291,83 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   // While a live block is redrawn on a terminal, lines go through it so they land above the block.
   const say = (l: string) => (live && liveStream.isTTY ? live.print(l) : log(l));
 
-  const runOne = async (run: PlannedRun, position: number): Promise<void> => {
+  const runnerHolder = selfHolder('ablate study run');
+  /**
+   * Write a run's status only while this runner holds the run's lock (taking it back from a worker that
+   * died); a folder another live process owns is never written.
+   */
+  const record = (runDir: string, st: RunStatus | RunStatusFile): boolean => {
+    const claim = tryLock(runLockPath(runDir), runnerHolder);
+    if (!claim.ok) return false;
+    try {
+      return write(join(runDir, 'status.json'), st);
+    } finally {
+      if (!claimed.has(runDir)) claim.release();
+    }
+  };
+  /** Run folders this runner holds until their worker takes them over. */
+  const claimed = new Set<string>();
+
+  const runOne = async (run: PlannedRun, position: number, slot: number): Promise<void> => {
     const runDir = join(dir, run.name);
+    const tag = `[${position}/${todo.length}] ${run.name}`;
+    // Claim the run before writing anything into it. A folder another live process owns is waited for
+    // (an orphaned worker stops at its next step), or left alone when its holder cannot be checked
+    // from here or keeps it.
     mkdirSync(runDir, { recursive: true });
-    const config = runConfig(run, threadsEach, o.device);
-    writeJsonAtomic(join(runDir, 'request.json'), { config, resume: true, name: run.name });
+    let claim = tryLock(runLockPath(runDir), runnerHolder);
+    if (!claim.ok) {
+      const first = claim.holder;
+      say(`${tag}: waiting for ${first.role ?? 'the process'} that holds it (${describeHolder(first)}) to let go…`);
+      const until = Date.now() + BUSY_WAIT_MS;
+      while (!claim.ok && claim.state === 'alive' && !interrupted && Date.now() < until) {
+        await sleep(250);
+        claim = tryLock(runLockPath(runDir), runnerHolder);
+      }
+      if (interrupted && claim.ok) claim.release();
+      if (interrupted) return;
+      if (!claim.ok) {
+        busy.push(run.name);
+        say(`${tag}: left alone — it is in use by ${claim.holder.role ?? 'another process'} (${describeHolder(claim.holder)})`);
+        return;
+      }
+    }
+    claimed.add(runDir);
+    const releaseClaim = claim.release;
+    try {
+      await trainRun(run, runDir, tag, slot);
+    } finally {
+      claimed.delete(runDir);
+      releaseClaim(); // only while still ours: the worker normally took the lock over and released it
+    }
+  };
+
+  const trainRun = async (run: PlannedRun, runDir: string, tag: string, slot: number): Promise<void> => {
+    mkdirSync(runDir, { recursive: true });
+    const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
+    // With several GPUs each parallel slot trains on its own.
+    const device = deviceForSlot(o.device ?? (run.config.device as string | undefined), slot, parallel, gpuCount);
+    const config = runConfig(run, threads, device);
+    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
+    const before = statusOf(runDir);
+    if (before?.status === 'running') {
+      // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.
+      record(runDir, { ...before, status: 'interrupted', reason: before.reason ?? 'its training process was gone (orphaned)' });
+    }
     setRunStatus(run.name, 'running');
-    if (!live) log(`\n[${position}/${todo.length}] ${run.name}`);
-    else say(`[${position}/${todo.length}] ${run.name}: started`);
+    if (!live) log(`\n${tag}`);
+    else say(`${tag}: started`);
     live?.add(run.name);
     let lastWords: string | undefined;
     const code = await new Promise<number | string>((res) => {
       const child = spawn(process.execPath, [...process.execArgv, workerEntry(), runDir], {
-        stdio: ['ignore', live ? 'ignore' : 'inherit', live ? 'pipe' : 'inherit'],
+        // The IPC channel is how a worker learns that this runner is gone (see worker.ts).
+        stdio: ['ignore', live ? 'ignore' : 'inherit', live ? 'pipe' : 'inherit', 'ipc'],
         env: {
           ...process.env,
-          ABLATE_THREADS: String(threadsEach),
+          // The worker takes the run's lock over from this runner, which claimed it before writing request.json.
+          [LOCK_HANDOVER_ENV]: String(process.pid),
+          ABLATE_THREADS: String(threads),
           // Workers sharing the cores must not spin-wait in OpenMP: measured 5-14x slower steps when they
           // do. One worker alone keeps libgomp's default, which is faster on a quiet machine.
           ...(parallel > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'PASSIVE' } : {}),
@@ -207,34 +378,62 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
       child.stderr?.on('data', (d: Buffer) => {
         tail = (tail + d.toString()).slice(-4000);
       });
+      let reported: string | undefined;
+      child.on('message', (m: Partial<WorkerMessage>) => {
+        if (typeof m?.error === 'string') reported = m.error.split('\n')[0];
+      });
       child.on('error', (e) => res(`could not start: ${e.message}`));
-      child.on('exit', (c, sig) => {
+      // 'close', not 'exit': by then its stderr and IPC messages have all arrived.
+      child.on('close', (c, sig) => {
         children.delete(child);
-        lastWords = tail.trim().split('\n').pop()?.replace(/^error: /, '');
+        lastWords = reported ?? tail.trim().split('\n').pop()?.replace(/^error: /, '');
         res(sig ? `killed by ${sig}` : (c ?? 1));
       });
     });
     live?.remove(run.name);
+    ran.push(run.name);
     let st = statusOf(runDir);
-    if (code !== 0 && (!st || st.status === 'running')) {
-      // The child died without recording why (a native crash, out of memory, a kill): say so here.
+    const now = new Date().toISOString();
+    if (code === WORKER_EXIT.busy) {
+      busy.push(run.name);
+      setRunStatus(run.name, st?.status ?? 'pending');
+      say(`${tag}: left alone — ${lastWords ?? 'another process owns its folder'}`);
+      return;
+    }
+    if (code === WORKER_EXIT.diskFull) {
+      diskFull ??= `training ${runDir}: ${lastWords ?? 'no space left on device'}`;
+      if (!st || st.status === 'running' || st.status === 'failed') {
+        st = { ...(st ?? placeholderStatus(run, threads, 'stopped')), status: 'stopped', reason: `disk full: ${lastWords ?? 'no space left on device'}`, error: undefined, finishedAt: now };
+        record(runDir, st);
+      }
+    } else if (typeof code === 'string' && code.startsWith('killed by')) {
+      // A signal (the OOM killer, a preempted node, kill -9) is not the run's own error: it resumes.
+      if (!st || st.status === 'running') {
+        st = { ...(st ?? placeholderStatus(run, threads, 'interrupted')), status: 'interrupted', reason: `training process ${code}`, finishedAt: now };
+        record(runDir, st);
+      }
+    } else if (code !== 0 && (!st || st.status === 'running')) {
+      // The child died without recording why (a native crash, an uncaught error): say so here.
+      const hardStop = code === 130; // a second Ctrl-C quits at once; the last checkpoint stays
       const why = (typeof code === 'string' ? `training process ${code}` : `training process exited with code ${code}`) + (lastWords ? `: ${lastWords}` : '');
-      st = { ...(st ?? placeholderStatus(run, threadsEach)), status: interrupted ? 'stopped' : 'failed', error: why, finishedAt: new Date().toISOString() };
-      writeRunStatus(runDir, st);
+      st = hardStop
+        ? { ...(st ?? placeholderStatus(run, threads, 'interrupted')), status: 'interrupted', reason: 'stopped at once by a second Ctrl-C', finishedAt: now }
+        : { ...(st ?? placeholderStatus(run, threads, 'failed')), status: 'failed', error: why, finishedAt: now };
+      record(runDir, st);
     }
     const final = st?.status ?? 'failed';
     setRunStatus(run.name, final);
     if (final === 'failed') failed.push(run.name);
-    ran.push(run.name);
-    say(outcomeLine(`[${position}/${todo.length}] ${run.name}`, st, final));
+    if (final === 'interrupted' || (final === 'stopped' && !interrupted && !diskFull)) interruptedRuns.push(run.name);
+    say(outcomeLine(tag, st, final));
   };
 
   try {
     let next = 0;
-    const workers = Array.from({ length: parallel }, async () => {
-      while (next < todo.length && !interrupted) {
+    const workers = Array.from({ length: parallel }, async (_, slot) => {
+      while (next < todo.length && !interrupted && !diskFull) {
         const i = next++;
-        await runOne(todo[i]!, i + 1);
+        await runOne(todo[i]!, i + 1, slot);
       }
     });
     await Promise.all(workers);
@@ -244,7 +443,7 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   }
 
   let report: WrittenReport | undefined;
-  if (!o.noReport) {
+  if (!o.noReport && !diskFull) {
     report = await writeStudyReport(dir);
     log('');
     log(`${report.model.runCounts}.`);
@@ -254,8 +453,11 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     log(`Report: ${report.html}`);
     log(`        ${report.markdown}`);
   }
+  if (interruptedRuns.length) log(`${plural(interruptedRuns.length, 'run')} did not finish (${interruptedRuns.join(', ')}): run the same command again to resume ${interruptedRuns.length === 1 ? 'it' : 'them'} from the last checkpoint.`);
+  if (busy.length) log(`${plural(busy.length, 'run')} left alone because another live process owns ${busy.length === 1 ? 'its folder' : 'their folders'}: ${busy.join(', ')}.`);
+  if (diskFull) log(`Disk full — ${diskFull}. The study stopped starting runs; free some space and run the same command again: finished runs are kept, the others resume from their last good checkpoint.`);
   if (interrupted) log(`Interrupted — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
-  return { dir, study, ran, skipped, failed, report, interrupted };
+  return { dir, study, ran, skipped, failed, interruptedRuns, busy, ...(diskFull ? { diskFull } : {}), report, interrupted };
 }
 
 export { readProgress };

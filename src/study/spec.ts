@@ -44,6 +44,7 @@ export interface ExplicitVariant {
   overrides: Record<string, unknown>;
 }
 
+/** A study file after validation: name, base config, axes or variants, seeds, comparisons. */
 export interface StudySpec {
   /** Where the spec came from (a file path or `<inline>`), for messages. */
   source: string;
@@ -94,6 +95,7 @@ export function parseStudySpec(text: string, source = '<inline>'): StudySpec {
   return orThrow(inspectStudyText(text, source), source);
 }
 
+/** Reads and validates a study file (YAML or JSON); throws a StudySpecError listing every problem. */
 export function loadStudySpec(file: string): StudySpec {
   return orThrow(inspectStudyFile(file), file);
 }

@@ -1,11 +1,58 @@
 // One study variant, in its own process: `node worker.js <runDir>` trains the config in
-// <runDir>/request.json, resuming from its checkpoint. A crash here cannot stop the other variants.
-import { readFileSync } from 'node:fs';
+// <runDir>/request.json, resuming from its checkpoint. A crash here cannot stop the other variants,
+// and the death of the study runner cannot make this process crash or train on as an orphan.
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
-import { acquireRunLock } from '../train/run-lock.js';
+import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
 import { InterruptedError, interruptSignal } from '../util/interrupt.js';
+import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
+
+export const WORKER_LOG = 'worker.log';
+
+/**
+ * stderr that survives the runner: the runner reads it through a pipe (or shares its terminal). Once
+ * that pipe breaks, writing to it would raise EPIPE; from then on the lines go to <runDir>/worker.log.
+ */
+class RunnerOutput {
+  private lost: string | undefined;
+  constructor(private readonly runDir: string) {}
+  get isTTY(): boolean {
+    return this.lost === undefined && Boolean(process.stderr.isTTY);
+  }
+  get columns(): number | undefined {
+    return this.lost === undefined ? process.stderr.columns : undefined;
+  }
+  detach(why: string): void {
+    if (this.lost !== undefined) return;
+    this.lost = why;
+    this.toFile(`[${new Date().toISOString()}] ${why}: output continues here\n`);
+  }
+  write(s: string): boolean {
+    if (this.lost !== undefined) this.toFile(s);
+    else process.stderr.write(s);
+    return true;
+  }
+  readonly log = (line: string): void => void this.write(line + '\n');
+  private toFile(s: string): void {
+    try {
+      appendFileSync(join(this.runDir, WORKER_LOG), s);
+    } catch { /* a full disk: the status file says what matters */ }
+  }
+}
+
+/** The runner shows a worker's last error even when its stderr went straight to the terminal. */
+function tellRunner(msg: WorkerMessage): Promise<void> {
+  if (!process.send || !process.connected) return Promise.resolve();
+  return new Promise((res) => {
+    const timer = setTimeout(res, 2000);
+    process.send!(msg, undefined, {}, () => {
+      clearTimeout(timer);
+      res();
+    });
+  });
+}
 
 async function main(): Promise<number> {
   const runDir = process.argv[2];
@@ -15,20 +62,45 @@ async function main(): Promise<number> {
   }
   const req = JSON.parse(readFileSync(join(runDir, 'request.json'), 'utf8')) as { config: unknown; resume: boolean };
   const interrupt = interruptSignal();
-  // If the study runner is killed outright, stop at the next step boundary with a checkpoint instead
-  // of training on as an orphan that a re-run would race with. (fit lets the event loop turn after
-  // every step, so this timer and the signal handlers run mid-epoch.)
+  const out = new RunnerOutput(runDir);
   const parent = process.ppid;
+  // If the study runner dies (kill -9, a crash), stop at the next step boundary with a checkpoint,
+  // instead of crashing on the dead pipe or training on as an orphan that a re-run would race with.
+  // (fit lets the event loop turn after every step, so these handlers run mid-epoch.)
+  let gone = false;
+  const runnerGone = (how: string) => {
+    out.detach(`the study runner (pid ${parent}) is gone (${how})`);
+    if (gone) return;
+    gone = true;
+    interrupt.request(`the study runner (pid ${parent}) is gone`);
+  };
+  process.on('disconnect', () => runnerGone('its IPC channel closed'));
+  process.channel?.unref();
+  for (const stream of [process.stderr, process.stdout]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => runnerGone(`writing to it failed with ${e.code ?? e.message}`));
+  }
   setInterval(() => {
-    if (process.ppid !== parent) interrupt.request();
+    if (process.ppid !== parent) runnerGone('this process was re-parented');
   }, 500).unref();
-  const release = await acquireRunLock(runDir);
+
+  let release: () => void;
   try {
-    const r = await runTraining(req.config, { runDir, resume: req.resume, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)] });
-    return r.status === 'stopped' ? 3 : 0;
+    // Only from the runner that started this worker (our parent), never from anyone else.
+    const from = Number(process.env[LOCK_HANDOVER_ENV]);
+    release = await acquireRunLock(runDir, { role: 'study worker', ...(from === parent ? { handoverFrom: from } : {}) });
   } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message}\n`);
-    return e instanceof InterruptedError ? 3 : 1;
+    out.log(`error: ${(e as Error).message}`);
+    return e instanceof RunBusyError ? WORKER_EXIT.busy : WORKER_EXIT.failed;
+  }
+  try {
+    const r = await runTraining(req.config, { runDir, resume: req.resume, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: out.log });
+    return r.status === 'stopped' ? WORKER_EXIT.stopped : WORKER_EXIT.done;
+  } catch (e) {
+    out.log(`error: ${(e as Error).message}`);
+    // Interrupted before training began (opening or decoding the data): stopped, resumable, not failed.
+    if (e instanceof InterruptedError) return WORKER_EXIT.stopped;
+    await tellRunner({ error: (e as Error).message });
+    return isDiskFull(e) ? WORKER_EXIT.diskFull : WORKER_EXIT.failed;
   } finally {
     release();
   }

@@ -101,9 +101,11 @@ export function tensor(data: AnyTypedArray | NestedNumbers[] | number, shape?: n
   return wrap(native.from_buffer(values, shp, dt) as Handle);
 }
 
+/** A tensor of zeros. */
 export function zeros(shape: number[], o: CreateOptions = {}): Tensor {
   return wrap(native.zeros(checkDims(shape), checkDType(o.dtype), o.device ?? null));
 }
+/** A tensor of ones. */
 export function ones(shape: number[], o: CreateOptions = {}): Tensor {
   return wrap(native.ones(checkDims(shape), checkDType(o.dtype), o.device ?? null));
 }
@@ -126,6 +128,7 @@ export function arange(start: number, end?: number, step = 1, o: CreateOptions =
 export function rand(shape: number[], o: RandomOptions = {}): Tensor {
   return wrap(native.rand(checkDims(shape), checkDType(o.dtype), o.device ?? null, o.generator?.native ?? null));
 }
+/** A tensor of standard normal samples (from `generator`, or the global one). */
 export function randn(shape: number[], o: RandomOptions = {}): Tensor {
   return wrap(native.randn(checkDims(shape), checkDType(o.dtype), o.device ?? null, o.generator?.native ?? null));
 }
@@ -169,4 +172,18 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
 }
 export function oneHot(indices: Tensor, numClasses: number): Tensor {
   return wrap(native.one_hot(indices.handle, numClasses));
+}
+
+/**
+ * Copies a typed array of the dtype's own element type (uint8 pixels, int64 labels, float32 values) to `device`
+ * without the host waiting for the GPU: via pinned host memory and a non-blocking copy on the device's copy stream,
+ * which the compute stream waits for on the GPU. So batch k+1's copy overlaps step k. On CPU: a plain copy.
+ */
+export function uploadTensor(data: AnyTypedArray, shape: number[], dtype: 'uint8' | 'int64' | 'float32' | 'int32', device: string): Tensor {
+  const expected = dtype === 'int64' ? BigInt64Array : dtype === 'float32' ? Float32Array : dtype === 'int32' ? Int32Array : Uint8Array;
+  if (!(data instanceof expected)) throw invalidArg('data', `a ${expected.name} for dtype ${dtype}`, data);
+  checkDims(shape);
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n !== data.length) throw new RangeError(`uploadTensor(): shape [${shape.join(', ')}] needs ${n} elements but the data has ${data.length}`);
+  return wrap(native.to_device_async(data, shape, dtype, device) as Handle);
 }

@@ -3,7 +3,7 @@ export { Tensor, DTYPES, isFloatingDType } from './tensor.js';
 export type { DType, MemoryFormat, AnyTypedArray, Scalar } from './tensor.js';
 export {
   tensor, zeros, ones, full, empty, zerosLike, onesLike, arange, rand, randn, randint, randperm, bernoulli,
-  normal_, uniform_, cat, stack, where, oneHot,
+  normal_, uniform_, cat, stack, where, oneHot, uploadTensor,
 } from './factory.js';
 export type { CreateOptions, RandomOptions } from './factory.js';
 export { Generator, manualSeed } from './random.js';
@@ -11,9 +11,9 @@ export { tidy, keep, disposeAll, liveTensorCount } from './scope.js';
 export { noGrad, isGradEnabled, setGradEnabled } from './autograd.js';
 export {
   setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, engineInfo, resolveDevice,
-  defaultThreads, withAutocast, setCudnnBenchmark,
+  defaultThreads, withAutocast, setCudnnBenchmark, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, formatCudaVersion, formatCudnnVersion,
 } from './runtime.js';
-export type { EngineInfo, AutocastOptions } from './runtime.js';
+export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';
 export * as F from './functional.js';
 export { Optimizer, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, gradsFinite } from './optim.js';
 export type { OptimizerState, SGDOptions, AdamOptions } from './optim.js';

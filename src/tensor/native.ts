@@ -26,8 +26,12 @@ function load(): NativeModule {
   if (!existsSync(path)) {
     throw new Error(
       `ablate's native addon is not built (expected ${path}).\n` +
-        `Run "bash scripts/setup.sh" (installs libtorch on Debian if missing, then builds), or "npm run build:native" ` +
-        `if libtorch is already installed (LIBTORCH=/path/to/libtorch or Debian's libtorch-dev).`,
+        (existsSync(join(root, 'src'))
+          ? `Run "bash scripts/setup.sh" (installs libtorch on Debian if missing, then builds), or "npm run build:native" ` +
+            `if libtorch is already installed (LIBTORCH=/path/to/libtorch or Debian's libtorch-dev).`
+          // An installed package: npm may have skipped its install script (npm 11 blocks dependency scripts unless allowed).
+          : `Run "npx ablate build-native" (after installing libtorch: Debian's libtorch-dev, or LIBTORCH=/path/to/libtorch), ` +
+            `or approve ablate's install script ("npm install-scripts approve ablate") and install again.`),
     );
   }
   const require = createRequire(import.meta.url);

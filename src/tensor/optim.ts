@@ -174,14 +174,18 @@ export class AdamW extends Adam {
 
 /**
  * Keras `clipnorm`: each parameter's gradient is clipped to `maxNorm` on its own (the seeds use
- * SGD(clipnorm=1)). Returns how many gradients were clipped.
+ * SGD(clipnorm=1)). Returns how many gradients were clipped; NaN for parameters on a GPU, where counting would
+ * make the host wait for the device every step.
  */
 export function clipGradNormPerParam(params: Tensor[], maxNorm: number): number {
   checkNumber('maxNorm', maxNorm);
   return native.clip_grad_norm_per_param(checkParams(params).map((p) => p.handle), maxNorm) as number;
 }
 
-/** torch.nn.utils.clip_grad_norm_: one global norm over all gradients. Returns the norm before clipping. */
+/**
+ * torch.nn.utils.clip_grad_norm_: one global norm over all gradients. Returns the norm before clipping; NaN for
+ * parameters on a GPU (the clipping happens on the device, without the host reading the norm).
+ */
 export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): number {
   checkNumber('maxNorm', maxNorm);
   return native.clip_grad_norm(checkParams(params).map((p) => p.handle), maxNorm, normType) as number;

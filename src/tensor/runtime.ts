@@ -4,24 +4,96 @@ import { native } from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
+export interface CudaDevice {
+  index: number;
+  /** From the CUDA driver; undefined when libcuda.so.1 could not be asked. */
+  name?: string;
+  /** Compute capability, e.g. "8.0" (A100), "9.0" (H100/H200). */
+  capability?: string;
+  multiprocessors?: number;
+  totalMemoryBytes?: number;
+  /** Ampere (8.0) and newer run bf16 matmuls/convolutions natively; older GPUs only emulate them, slowly. */
+  bf16: boolean;
+}
+
+/** What `engineInfo()` reports about libtorch: version, threads, CUDA and bf16 support. */
 export interface EngineInfo {
   libtorch: string;
+  /** CUDA is usable: this libtorch has CUDA and at least one GPU is visible. */
   cuda: boolean;
+  /** This libtorch was built with CUDA (whether or not a GPU is visible now). */
+  cudaBuilt: boolean;
+  /** CUDA runtime and cuDNN versions libtorch was built with, and the driver's CUDA version ("12.4"). */
+  cudaVersion?: string;
+  cudnnVersion?: string;
+  driverVersion?: string;
+  devices: CudaDevice[];
   mkldnn: boolean;
   threads: number;
   bf16: boolean;
+}
+
+interface NativeVersion { libtorch: string; cuda: boolean; cudaVersion: number; cudnnVersion: number; mkldnn: boolean }
+const nativeVersion = (): NativeVersion => native.version() as NativeVersion;
+
+/** CUDA's integer versions: 12040 → "12.4" (runtime and driver). */
+export function formatCudaVersion(v: number): string | undefined {
+  return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : undefined;
+}
+/** cuDNN's integer versions: 8907 → "8.9.7" (cuDNN ≤ 8), 90100 → "9.1.0" (cuDNN ≥ 9 changed the encoding). */
+export function formatCudnnVersion(v: number): string | undefined {
+  if (!(v > 0)) return undefined;
+  const [major, rest] = v >= 90000 ? [Math.floor(v / 10000), v % 10000] : [Math.floor(v / 1000), v % 1000];
+  return `${major}.${Math.floor(rest / 100)}.${rest % 100}`;
+}
+
+let devicesCache: CudaDevice[] | undefined;
+/** The GPUs libtorch sees, described by the CUDA driver; [] without CUDA. */
+export function cudaDevices(): CudaDevice[] {
+  if (devicesCache === undefined) {
+    const raw = native.cuda_devices() as Array<{ index: number; name?: string; major?: number; minor?: number; multiprocessors?: number; totalMemory?: number }>;
+    devicesCache = raw.map((d) => ({
+      index: d.index,
+      name: d.name,
+      capability: d.major !== undefined ? `${d.major}.${d.minor}` : undefined,
+      multiprocessors: d.multiprocessors,
+      totalMemoryBytes: d.totalMemory,
+      bf16: (d.major ?? 0) >= 8,
+    }));
+  }
+  return devicesCache;
+}
+
+/** Whether `precision: auto` should use bf16 autocast on this (resolved) device. */
+export function deviceSupportsBf16(device: string): boolean {
+  if (device === 'cpu') return cpuSupportsBf16();
+  const m = /^cuda(?::(\d+))?$/.exec(device);
+  if (!m) return false;
+  return cudaDevices()[m[1] === undefined ? 0 : Number(m[1])]?.bf16 ?? false;
+}
+
+/** Whether the device still has queued work (tests use it to see that a training step did not wait for the GPU). */
+export function deviceBusy(device: string): boolean {
+  return native.device_busy(device) as boolean;
+}
+
+/** Waits until the device has finished all queued work (benchmarks and tests; the training step never needs it). */
+export function synchronize(device: string): void {
+  native.device_synchronize(device);
 }
 
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw invalidArg('threads', 'a positive integer', n);
   native.set_num_threads(n);
 }
+/** The number of CPU threads libtorch uses. */
 export function getNumThreads(): number {
   return native.get_num_threads() as number;
 }
 
+/** Whether this libtorch build has CUDA and a GPU is visible. */
 export function cudaAvailable(): boolean {
-  return (native.version() as { cuda: boolean }).cuda && (native.cuda_device_count() as number) > 0;
+  return nativeVersion().cuda && (native.cuda_device_count() as number) > 0;
 }
 export function cudaDeviceCount(): number {
   return native.cuda_device_count() as number;
@@ -41,9 +113,16 @@ export function cpuSupportsBf16(): boolean {
   return cpuBf16;
 }
 
+/** libtorch version, threads, CUDA devices and bf16 support of this machine. */
 export function engineInfo(): EngineInfo {
-  const v = native.version() as { libtorch: string; cuda: boolean; mkldnn: boolean };
-  return { libtorch: v.libtorch, cuda: cudaAvailable(), mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16() };
+  const v = nativeVersion();
+  return {
+    libtorch: v.libtorch, cuda: cudaAvailable(), cudaBuilt: v.cuda,
+    cudaVersion: formatCudaVersion(v.cudaVersion), cudnnVersion: formatCudnnVersion(v.cudnnVersion),
+    driverVersion: v.cuda ? formatCudaVersion(native.cuda_driver_version() as number) : undefined,
+    devices: v.cuda ? cudaDevices() : [],
+    mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
+  };
 }
 
 /**
@@ -54,8 +133,8 @@ export function resolveDevice(device: string): string {
   if (device === 'cpu') return 'cpu';
   const m = /^cuda(?::(\d+))?$/.exec(device);
   if (!m) throw invalidArg('device', '"cpu", "cuda" or "cuda:N"', device);
-  if (!(native.version() as { cuda: boolean }).cuda) {
-    throw new Error(`device "${device}" requested but this libtorch has no CUDA support (libtorch ${(native.version() as { libtorch: string }).libtorch}). Install a CUDA build of libtorch from pytorch.org, set LIBTORCH to it and rebuild (npm run build:native), or use device "cpu".`);
+  if (!nativeVersion().cuda) {
+    throw new Error(`device "${device}" requested but this libtorch has no CUDA support (libtorch ${nativeVersion().libtorch}). Build against a CUDA libtorch — an installed CUDA PyTorch (LIBTORCH_USE_PYTORCH=1) or a CUDA libtorch from pytorch.org (LIBTORCH=/path) — with npm run build:native, or use device "cpu".`);
   }
   const count = cudaDeviceCount();
   const idx = m[1] === undefined ? 0 : Number(m[1]);
@@ -92,6 +171,7 @@ export function withAutocast<T>(o: AutocastOptions, fn: () => T): T {
   }
 }
 
+/** cuDNN benchmark mode: the first step of each new input shape times the convolution algorithms and keeps the fastest. */
 export function setCudnnBenchmark(on: boolean): void {
   native.set_cudnn_benchmark(on);
 }

@@ -2,6 +2,7 @@ import { native, type Handle } from './native.js';
 import { track } from './scope.js';
 import { invalidArg } from '../util/errors.js';
 
+/** Element types of tensors (torch names without the `torch.` prefix). */
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 export type MemoryFormat = 'contiguous' | 'channels_last';
 export type TypedArrayOf<D extends DType> = D extends 'float64'

@@ -1,4 +1,4 @@
-import { tensor, tidy, type Tensor } from '../tensor/index.js';
+import { tensor, tidy, uploadTensor, type Tensor } from '../tensor/index.js';
 import type { BatchU8 } from '../data/index.js';
 
 export type Normalization = 'unit' | 'imagenet';
@@ -13,8 +13,10 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
  */
 export function imagesToTensor(batch: BatchU8, o: { channelsLast: boolean; device?: string }): Tensor {
   return tidy(() => {
-    const u8 = tensor(batch.images.subarray(0, batch.n * batch.height * batch.width * 3), [batch.n, batch.height, batch.width, 3], 'uint8');
-    const onDevice = o.device && o.device !== 'cpu' ? u8.to({ device: o.device }) : u8;
+    const pixels = batch.images.subarray(0, batch.n * batch.height * batch.width * 3);
+    const shape = [batch.n, batch.height, batch.width, 3];
+    // On a GPU the uint8 pixels (4× fewer bytes than float) travel through pinned memory without blocking the host.
+    const onDevice = o.device && o.device !== 'cpu' ? uploadTensor(pixels, shape, 'uint8', o.device) : tensor(pixels, shape, 'uint8');
     const nchw = onDevice.permute([0, 3, 1, 2]);
     const f = nchw.to('float32').div(255);
     return o.channelsLast ? f.contiguous('channels_last') : f.contiguous();
@@ -23,11 +25,8 @@ export function imagesToTensor(batch: BatchU8, o: { channelsLast: boolean; devic
 
 export function labelsToTensor(batch: BatchU8, device?: string): Tensor {
   const labels = BigInt64Array.from(batch.labels.subarray(0, batch.n), (v) => BigInt(v));
-  const t = tensor(labels, [batch.n], 'int64');
-  if (!device || device === 'cpu') return t;
-  const moved = t.to({ device });
-  t.dispose();
-  return moved;
+  if (device && device !== 'cpu') return uploadTensor(labels, [batch.n], 'int64', device);
+  return tensor(labels, [batch.n], 'int64');
 }
 
 /** The seeds divide by 255 only ('unit'); ImageNet-pretrained weights expect mean/std normalisation. */

@@ -98,7 +98,9 @@ export const TrainConfigSchema = z.strictObject({
 /** `device` after validation. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
+/** A training config after validation, with defaults filled in. */
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
+/** A training config as accepted by the schema (see `TrainingConfig` for the fully typed form). */
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 
 const NESTED: Record<string, z.ZodObject> = {

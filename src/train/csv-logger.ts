@@ -6,6 +6,7 @@ import { Callback, type Logs } from './callbacks/base.js';
 /** Keras' CSVLogger header for a model compiled with `metrics=['accuracy']` plus a learning-rate entry. */
 export const DEFAULT_CSV_COLUMNS: readonly string[] = ['accuracy', 'loss', 'val_accuracy', 'val_loss', 'lr'];
 
+/** Options of the CSVLogger callback (Keras CSVLogger columns). */
 export interface CSVLoggerOptions {
   /** Metric columns after `epoch`. Default DEFAULT_CSV_COLUMNS. */
   columns?: readonly string[];

@@ -3,6 +3,7 @@ import type { DataLoader } from '../data/index.js';
 import type { TrainableModel } from './model-api.js';
 import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
 
+/** Options of `evaluate`: classes, precision, device, normalisation, and what to collect. */
 export interface EvalOptions {
   numClasses: number;
   precision: { autocast: boolean; channelsLast: boolean };
@@ -12,8 +13,19 @@ export interface EvalOptions {
   labelSmoothing?: number;
   /** Also build the confusion matrix (rows: true class, columns: predicted). */
   confusion?: boolean;
+  /** Also return each image's predicted class and its probability (for error analysis). */
+  predictions?: boolean;
 }
 
+/** One evaluated image: where it is in the data set, its true and predicted class, and the softmax probability of the prediction. */
+export interface SamplePrediction {
+  datasetIndex: number;
+  label: number;
+  predicted: number;
+  confidence: number;
+}
+
+/** Loss and accuracy of an evaluation, and the confusion matrix and predictions when asked for. */
 export interface EvalResult {
   loss: number;
   accuracy: number;
@@ -21,6 +33,8 @@ export interface EvalResult {
   n: number;
   confusion?: number[][];
   perClassAccuracy?: number[];
+  /** With `predictions: true`, in evaluation order. */
+  predictions?: SamplePrediction[];
 }
 
 /** Loss and accuracy over a loader in eval mode (BN running statistics, no gradients), in a fixed order. */
@@ -29,6 +43,7 @@ export async function evaluate(model: TrainableModel, loader: DataLoader, o: Eva
   model.eval();
   let lossSum = 0, correct = 0, correct5 = 0, n = 0, batches = 0;
   const confusion = o.confusion ? Array.from({ length: o.numClasses }, () => new Array<number>(o.numClasses).fill(0)) : undefined;
+  const predictions: SamplePrediction[] | undefined = o.predictions ? [] : undefined;
   try {
     for await (const batch of loader.epoch(0)) {
       if (o.maxBatches !== undefined && batches >= o.maxBatches) break;
@@ -43,13 +58,19 @@ export async function evaluate(model: TrainableModel, loader: DataLoader, o: Eva
         const pred = logits.argmax(1);
         const c = pred.eq(y).sum().item();
         const c5 = o.numClasses > 5 ? logits.topk(5, 1)[1].eq(y.unsqueeze(1)).sum().item() : 0;
-        return { loss, c, c5, pred: confusion ? pred.toArray() : [] };
+        const conf = predictions ? F.softmax(logits, 1).max(1).toArray() : [];
+        return { loss, c, c5, pred: confusion || predictions ? pred.toArray() : [], conf };
       }));
       lossSum += r.loss;
       correct += r.c;
       correct5 += r.c5;
       n += batch.n;
       if (confusion) for (let i = 0; i < batch.n; i++) confusion[batch.labels[i]!]![r.pred[i]!]! += 1;
+      if (predictions) {
+        for (let i = 0; i < batch.n; i++) {
+          predictions.push({ datasetIndex: batch.indices[i]!, label: batch.labels[i]!, predicted: Number(r.pred[i]), confidence: Number(r.conf[i]) });
+        }
+      }
     }
   } finally {
     if (wasTraining) model.train();
@@ -57,6 +78,7 @@ export async function evaluate(model: TrainableModel, loader: DataLoader, o: Eva
   if (n === 0) throw new Error('evaluation split is empty');
   const res: EvalResult = { loss: lossSum / n, accuracy: correct / n, n };
   if (o.numClasses > 5) res.top5 = correct5 / n;
+  if (predictions) res.predictions = predictions;
   if (confusion) {
     res.confusion = confusion;
     res.perClassAccuracy = confusion.map((row, i) => {

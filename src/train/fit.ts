@@ -19,6 +19,7 @@ import { saveWeights } from '../models/index.js';
 
 export type { BatchAugmenter, Precision } from './train-step.js';
 
+/** Everything `fit` needs: model, loaders, config, precision, device, augmentation, callbacks, run folder. */
 export interface FitOptions {
   model: TrainableModel;
   train: DataLoader;
@@ -42,8 +43,10 @@ export interface FitOptions {
   configHash?: string;
 }
 
+/** How training ended: finished (`ok`), `diverged` (NaN or exploding loss) or `stopped` (aborted). */
 export type FitStatus = 'ok' | 'diverged' | 'stopped';
 
+/** How a `fit` call ended: status, history, epochs and steps done, timing, best epoch. */
 export interface FitResult {
   status: FitStatus;
   error?: string;

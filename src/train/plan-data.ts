@@ -2,7 +2,7 @@
  * A plan's data, opened and decoded: the one path from a split's DataPlan to the ImageSet a loader
  * batches from, shared by training, evaluation and the augmentation preview.
  */
-import { openDataset, prepareImages, defaultCacheDir, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { openDataset, prepareImages, defaultCacheDir, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 
@@ -12,12 +12,12 @@ export interface PlanDatasets {
   close(): Promise<void>;
 }
 
-/** Open the training and validation sources (file lists, no decoding yet). */
-export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData'>): Promise<PlanDatasets> {
-  const train = await openDataset(plan.data as DataSpec);
+/** Open the training and validation sources (file lists, no decoding yet; a fetchable source is fetched first, logged). */
+export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData'>, o: OpenOptions = {}): Promise<PlanDatasets> {
+  const train = await openDataset(plan.data as DataSpec, o);
   let val: Dataset | undefined;
   try {
-    if (plan.valData) val = await openDataset(plan.valData as DataSpec);
+    if (plan.valData) val = await openDataset(plan.valData as DataSpec, o);
   } catch (e) {
     await train.close();
     throw e;

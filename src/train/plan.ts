@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { DataSpecSchema, GeneratedSpecSchema, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
+import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
+import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
 import { describe } from '../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
@@ -80,6 +81,7 @@ export function inspectRunConfig(raw: unknown, o: ResolveOptions = {}): { plan?:
   const classes = typeof cfg.numClasses === 'number' ? cfg.numClasses : explicitClasses(cfg.model) || !data ? undefined : classesOf(data.train);
   const model = cfg.model === undefined || !isModelSpec(cfg.model) ? undefined : resolveModel(cfg.model, classes, problems);
   const augment = typeof cfg.augment === 'string' || Array.isArray(cfg.augment) ? resolveAugment(cfg.augment, problems) : undefined;
+  problems.push(...pretrainedProblems(cfg, o.checkFiles === true, model !== undefined));
   if (o.checkFiles) problems.push(...fileProblems(cfg));
   const parsed = TrainConfigSchema.safeParse(raw);
   if (problems.length > 0 || !parsed.success || !model || !data) return { problems };
@@ -287,14 +289,51 @@ function classesOf(d: DataPlan): number | undefined {
 
 function fileProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const out: PlanProblem[] = [];
-  const check = (path: string, file: unknown, what: string) => {
-    if (typeof file === 'string' && file !== '' && !existsSync(file)) out.push({ path, message: `expected ${what}, received ${describe(file)} (nothing exists there)` });
-  };
   const data = isMapping(cfg.data) ? cfg.data : undefined;
-  if (data && data.source !== 'generated') check('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
-  if (isMapping(cfg.valData) && cfg.valData.path !== undefined) check('valData.path', cfg.valData.path, 'a dataset folder or file that exists');
-  check('pretrained', cfg.pretrained, 'a PyTorch .pth weights file that exists');
+  // A fetchable dataset named without a path (source: cifar10) is fetched before training, not checked here.
+  const fetched = data !== undefined && data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source);
+  if (data && data.source !== 'generated' && !fetched) {
+    const p = missingFile('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
+    if (p) out.push(p);
+  }
+  if (isMapping(cfg.valData) && cfg.valData.path !== undefined) {
+    const p = missingFile('valData.path', cfg.valData.path, 'a dataset folder or file that exists');
+    if (p) out.push(p);
+  }
   return out;
+}
+
+function missingFile(path: string, file: unknown, what: string): PlanProblem | undefined {
+  if (typeof file !== 'string' || file === '' || existsSync(file)) return undefined;
+  return { path, message: `expected ${what}, received ${describe(file)} (nothing exists there)` };
+}
+
+/** The preset a model spec starts from: hub weights are looked up for it (same depth and layout). */
+export function weightsModelName(model: unknown): string | undefined {
+  if (typeof model === 'string') return model;
+  return isMapping(model) && typeof model.preset === 'string' ? model.preset : undefined;
+}
+
+/**
+ * `pretrained:` is a file that exists, a weights name this model has (imagenet, IMAGENET1K_V2; checked
+ * always, it needs no file), or a torchvision file name fetched by name. Files are checked with checkFiles.
+ */
+function pretrainedProblems(cfg: Record<string, unknown>, checkFiles: boolean, modelOk: boolean): PlanProblem[] {
+  const spec = cfg.pretrained;
+  if (typeof spec !== 'string' || spec === '' || existsSync(spec) || hubWeightsByFileName(spec)) return [];
+  if (isWeightsName(spec)) {
+    const model = weightsModelName(cfg.model);
+    if (model === undefined || !modelOk) return [];
+    try {
+      lookupHubWeights(spec, model);
+      return [];
+    } catch (e) {
+      return [{ path: 'pretrained', message: (e as Error).message.replace(/^Expected/, 'expected') }];
+    }
+  }
+  if (!checkFiles) return [];
+  const p = missingFile('pretrained', spec, 'a PyTorch .pth weights file that exists, "imagenet", or a torchvision weights name (IMAGENET1K_V1, IMAGENET1K_V2)');
+  return p ? [p] : [];
 }
 
 /** zod issues → problems; a schema's own "expected …, received …" message is kept as written. */

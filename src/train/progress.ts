@@ -1,4 +1,5 @@
 import { invalidArg } from '../util/errors.js';
+import { formatDuration } from '../util/format-duration.js';
 import { Callback, type Logs } from './callbacks/base.js';
 import { formatMetric } from './callbacks/monitor.js';
 
@@ -41,15 +42,7 @@ const FINAL_EXTRA: ReadonlyArray<[key: string, label: string]> = [
 const MIN_BAR = 10;
 const MAX_BAR = 30;
 
-/** `m:ss`, or `h:mm:ss` from an hour up. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
+export { formatDuration };
 
 
 /** `[=====>......]`, Keras style: '=' done, '>' the head, '.' to go. */
@@ -99,7 +92,8 @@ export class ProgressBar {
     return typeof c === 'number' && c > 0 ? c : this.defaultColumns;
   }
 
-  startEpoch(epoch: number, epochs: number, totalSteps: number): void {
+  /** `title` replaces the "Epoch i/n" header line (other loops, e.g. prediction, reuse the bar). */
+  startEpoch(epoch: number, epochs: number, totalSteps: number, title?: string): void {
     if (!Number.isInteger(totalSteps) || totalSteps < 1) throw invalidArg('totalSteps', 'a positive integer', totalSteps);
     this.total = totalSteps;
     this.startedAt = this.now();
@@ -107,7 +101,7 @@ export class ProgressBar {
     this.lastLoggedBucket = 0;
     this.drawnOnLine = false;
     this.stepOffset = undefined;
-    this.stream.write(`Epoch ${epoch + 1}/${epochs}\n`);
+    this.stream.write(`${title ?? `Epoch ${epoch + 1}/${epochs}`}\n`);
   }
 
   /**

@@ -44,7 +44,8 @@ export function readJson(path: string): { ok: true; value: unknown } | { ok: fal
 /** A metric that went non-finite is written as null (JSON has no NaN). */
 const writtenMetric = z.number().nullable();
 /** Read back as a number: null (or the strings other writers use) become NaN/±Infinity. */
-const readMetric = z.union([z.number(), z.null(), z.enum(['NaN', 'Infinity', '-Infinity'])])
+// z.literal, not z.enum: an enum's declaration emits '-Infinity' as a computed key that strict consumers of the .d.ts reject.
+const readMetric = z.union([z.number(), z.null(), z.literal(['NaN', 'Infinity', '-Infinity'])])
   .transform((v) => (v === null ? NaN : Number(v)));
 
 /**
@@ -126,7 +127,15 @@ export function readHistory(runDir: string, warnings: string[] = []): HistoryRow
 
 // ---------------------------------------------------------------- status.json
 
-export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped'] as const;
+/**
+ * - `stopped`: the run stopped itself at a step boundary with a checkpoint (Ctrl-C, its study runner
+ *   vanished, a full disk); `reason` says why. The same command resumes it.
+ * - `interrupted`: its process died without stopping cleanly (a signal such as SIGKILL from the OOM
+ *   killer, or it was orphaned); it resumes from its last checkpoint. Neither is a failure.
+ * - `failed`: the run's own work raised an error (unreadable data, a bug); `error` says which.
+ * - `diverged`: the loss became NaN/Inf or exceeded maxLoss.
+ */
+export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped', 'interrupted'] as const;
 export type RunStatusKind = (typeof RUN_STATUSES)[number];
 
 const count = z.number().int().min(0);
@@ -151,13 +160,18 @@ export const RunDatasetSchema = z.looseObject({
   valCount: count,
   /** Files that could not be decoded and were left out. */
   skipped: count.optional(),
+  /** Images per class actually used, per split: `{ train: { cat: 120, dog: 118 }, val: {...} }`. */
+  classCounts: z.record(z.string(), z.record(z.string(), count)).optional(),
+  /** Class names in label order and the [height, width] images were resized to: what predict and export need (run-plan.ts). */
+  classNames: z.array(z.string()).optional(),
+  imageSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]).optional(),
 });
 
 /** What a study report needs to know about a run without opening its checkpoints. */
 export const RunStatusSchema = z.looseObject({
   status: z.enum(RUN_STATUSES),
   error: z.string().optional(),
-  /** Why a `stopped` run stopped (Ctrl-C, a full disk, …), in words a user can act on. */
+  /** Why a `stopped` or `interrupted` run ended early (Ctrl-C, a full disk, "the study runner (pid 1234) is gone"), in words a user can act on. */
   reason: z.string().optional(),
   /** ISO 8601. */
   startedAt: z.string().optional(),

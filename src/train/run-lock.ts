@@ -1,37 +1,50 @@
-import { openSync, closeSync, writeSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { describeHolder, liveHolder, selfHolder, takeOverFrom, tryLock, type LockHolder } from '../util/process-lock.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+export const RUN_LOCK = 'lock';
+
+/**
+ * Set by a study runner for its worker: the pid of the runner, which claimed the run's lock before
+ * writing into the folder. The worker takes the lock over from it (and from nobody else).
+ */
+export const LOCK_HANDOVER_ENV = 'ABLATE_RUN_LOCK_FROM';
+
+export function runLockPath(runDir: string): string {
+  return join(runDir, RUN_LOCK);
+}
+
+/** The run folder belongs to another live process: nothing may be written into it. */
+export class RunBusyError extends Error {
+  constructor(readonly runDir: string, readonly holder: LockHolder) {
+    super(`run folder ${runDir} is in use by ${holder.role ?? 'another process'} (${describeHolder(holder)}); ` +
+      `nothing was written to it — wait for that process to finish or stop it (kill ${holder.pid}), then run this again`);
+    this.name = 'RunBusyError';
   }
 }
 
+/** Who holds the run folder now; undefined when nobody alive does. */
+export function runHolder(runDir: string): LockHolder | undefined {
+  return liveHolder(runLockPath(runDir))?.holder;
+}
+
 /**
- * One process per run folder. A previous process that still holds the lock (e.g. a worker finishing
- * its last step after its study was killed) is waited for; a stale lock from a dead process is taken over.
+ * One process per run folder. A holder that is still alive (e.g. a worker finishing its last step after
+ * its study runner died) is waited for up to `waitMs`, then RunBusyError; a lock left by a dead process
+ * is taken over.
  */
-export async function acquireRunLock(runDir: string, waitMs = 120_000): Promise<() => void> {
-  const path = join(runDir, 'lock');
+export async function acquireRunLock(runDir: string, o: { waitMs?: number; role?: string; handoverFrom?: number } = {}): Promise<() => void> {
+  const waitMs = o.waitMs ?? 10_000;
+  const me = selfHolder(o.role ?? 'training process');
   const deadline = Date.now() + waitMs;
   for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number(readFileSync(path, 'utf8').trim());
-      if (!Number.isInteger(holder) || holder <= 0 || holder === process.pid || !alive(holder)) {
-        rmSync(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`run folder ${runDir} is in use by process ${holder}; stop it or wait for it to finish`);
-      await new Promise((r) => setTimeout(r, 250));
+    const r = tryLock(runLockPath(runDir), me);
+    if (r.ok) return r.release;
+    if (o.handoverFrom !== undefined && r.holder.pid === o.handoverFrom && r.holder.host === hostname() && takeOverFrom(runLockPath(runDir), r.holder, me)) {
+      const again = tryLock(runLockPath(runDir), me); // ours now: this returns its releaser
+      if (again.ok) return again.release;
     }
+    if (Date.now() >= deadline) throw new RunBusyError(runDir, r.holder);
+    await new Promise((res) => setTimeout(res, 200));
   }
 }

@@ -1,24 +1,27 @@
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, cpuSupportsBf16, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { DataLoader, type ImageSet } from '../data/index.js';
-import { loadWeights } from '../models/index.js';
+import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
 import { InterruptedError, throwIfInterrupted } from '../util/interrupt.js';
 import type { TrainConfig } from './config.js';
+import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, type RunPlan } from './plan.js';
+import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelName, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
+import { loadPretrained, runNormalization, type RunNormalization } from './pretrained.js';
+import { defaultValidation } from './validation-choice.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint } from './checkpoint.js';
-import type { LoadReport } from '../nn/index.js';
 
+/** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
   runDir: string;
   /** Continue from checkpoints/last.pth when it exists (studies always do). */
@@ -31,16 +34,21 @@ export interface RunOptions {
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
-  const fast = device.startsWith('cuda') || cpuSupportsBf16();
+  const fast = deviceSupportsBf16(device); // GPUs from Ampere (compute 8.0) on, or CPUs with AVX-512 BF16/AMX
   if (requested === 'fp32' || (requested === 'auto' && !fast)) return { autocast: false, channelsLast: false, label: 'fp32' };
   return { autocast: true, channelsLast: true, label: 'bf16' };
 }
 
-/** What this machine makes of a plan: the device, what `precision: auto` becomes, and the thread count. */
-export function planForMachine(plan: RunPlan): { plan: RunPlan; device: string; precision: Precision } {
+/**
+ * What this machine makes of a plan: the device, what `precision: auto` becomes, and the thread count.
+ * Results depend on the thread count (parallel reductions sum in a different order), so a run keeps the
+ * count it started with: a resume passes `threadsBefore` (from the run's config.json), which wins over
+ * this machine's default but not over a count the plan sets itself.
+ */
+export function planForMachine(plan: RunPlan, o: { threadsBefore?: number } = {}): { plan: RunPlan; device: string; precision: Precision } {
   const device = resolveDevice(plan.device);
   const precision = choosePrecision(plan.precision, device);
-  return { plan: { ...plan, precision: precision.label, threads: plan.threads ?? defaultThreads() }, device, precision };
+  return { plan: { ...plan, precision: precision.label, threads: plan.threads ?? o.threadsBefore ?? defaultThreads() }, device, precision };
 }
 
 /**
@@ -50,11 +58,13 @@ export function planForMachine(plan: RunPlan): { plan: RunPlan; device: string; 
 export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<FitResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // Every problem of the config, before a folder is made or an image decoded.
-  const machine = planForMachine(resolveRunPlan(rawConfig));
+  const machine = planForMachine(resolveRunPlan(rawConfig), { threadsBefore: o.resume ? threadsOfRun(o.runDir) : undefined });
   let plan: RunPlan = machine.plan;
   const { device, precision } = machine;
   ensureOutDir(o.runDir, 'run folder');
   setNumThreads(plan.threads!);
+  // Fixed input shapes: let cuDNN time its convolution algorithms once and keep the fastest.
+  if (device !== 'cpu') setCudnnBenchmark(true);
   const prev = readRunStatus(o.runDir);
   const resume = (o.resume ?? false) && hasTrainingCheckpoint(o.runDir);
   const startedAt = new Date().toISOString();
@@ -83,7 +93,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let val: ImageSet | undefined;
   let status: RunStatus = baseStatus;
   try {
-    datasets = await openPlanDatasets(plan);
+    // No validation data named: a folder's own held-out split, said out loud (and recorded in the plan).
+    // A resume keeps the choice its run made (a plan recorded without validation stays without).
+    if (!plan.valData && !(previousPlan && !previousPlan.valData)) plan = await withDefaultValidation(plan, { log, signal: o.signal });
+    datasets = await openPlanDatasets(plan, { log, signal: o.signal });
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
     plan = completePlan(plan, { train: datasets.train, val: datasets.val });
@@ -99,16 +112,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     const numClasses = resolvedModel.config.numClasses;
     const model = buildModel(resolvedModel, { seed: plan.seed, device });
     try {
-      if (plan.pretrained && !resume) {
-        if (!existsSync(plan.pretrained)) throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${plan.pretrained}`);
-        const report = await loadWeights(model, plan.pretrained, { strict: false }).catch((e: Error) => {
-          throw new Error(`pretrained weights ${plan.pretrained}: ${e.message}`); // which file, when a study has many
-        });
-        const skipped = [...report.mismatched.map((m) => m.key), ...report.missing];
-        if (report.loaded.length === 0) throw new Error(`pretrained weights ${plan.pretrained} share no tensor with ${modelLabel(plan.model as ModelSpec)}: ${describeNoMatch(report)}`);
-        log(`pretrained weights from ${plan.pretrained}: loaded ${report.loaded.length} tensors` +
-          (skipped.length ? `, kept the fresh initialisation for ${skipped.length} (${skipped.slice(0, 4).join(', ')}${skipped.length > 4 ? ', …' : ''})` : ''));
-      }
+      const weightsModel = weightsModelName(plan.model) ?? modelLabel(plan.model as ModelSpec);
+      const pretrained = plan.pretrained && !resume ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal }) : undefined;
+      const norm = planNormalization(plan, weightsModel);
       const counts = model.countParams();
       const size = imageSizeOf(plan.data, datasets.train);
       const cost = model.flops([size.height, size.width]);
@@ -127,8 +133,15 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           valCount: val?.length ?? 0,
           skipped: train.badFiles.length + (val?.badFiles.length ?? 0),
           classes: plan.classNames?.length ?? numClasses,
+          classCounts: { train: classCounts(train), ...(val ? { val: classCounts(val) } : {}) },
+          // What predict and export need to use the model without the training data (see run-folder.ts).
+          classNames: [...(plan.classNames ?? datasets.train.classNames)],
+          imageSize: [size.height, size.width],
         },
+        normalization: norm,
+        ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
       } as RunStatus;
+      requireEveryClass(train, datasets.train, log);
       writeRunStatus(o.runDir, status);
       const augment = buildAugment(plan, numClasses, size);
       const trainLoader = new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false });
@@ -137,11 +150,18 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
         runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan),
       });
+      if (val && result.status === 'ok') {
+        // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
+        await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
+          .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
+      }
       const last = result.history[result.history.length - 1];
+      const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
       status = {
         ...status,
         status: result.status,
         error: result.error,
+        reason,
         finishedAt: new Date().toISOString(),
         epochsDone: result.epochsDone,
         bestEpoch: result.bestEpoch,
@@ -186,6 +206,59 @@ function previousPlanOf(runDir: string): RunPlan | undefined {
   }
 }
 
+/** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
+function threadsOfRun(runDir: string): number | undefined {
+  try {
+    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A plan without validation data, with the training folder's own held-out split when it has one (the note is logged either way). */
+async function withDefaultValidation(plan: RunPlan, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<RunPlan> {
+  const choice = await defaultValidation(plan.data as DataSpec, o);
+  if (choice.note) o.log(choice.note);
+  return choice.spec ? { ...plan, valData: { ...plan.data, split: choice.spec.split } } : plan;
+}
+
+/** The normalisation the plan decided, with the mean/std and the reason recorded in status.json. */
+function planNormalization(plan: RunPlan, weightsModel: string): RunNormalization {
+  const byWeights = runNormalization(plan.pretrained, weightsModel);
+  if (byWeights.kind === plan.normalization) return byWeights;
+  return plan.normalization === 'imagenet'
+    ? { kind: 'imagenet', mean: IMAGENET_MEAN, std: IMAGENET_STD, from: 'normalization: imagenet in the config' }
+    : { kind: 'unit', mean: [0, 0, 0], std: [1, 1, 1], from: 'normalization: unit in the config: pixels / 255' };
+}
+
+/** Images per class name, in class order: what the run actually trains (or validates) on. */
+export function classCounts(set: { labels: Int32Array; classNames: readonly string[] }): Record<string, number> {
+  const n = new Array<number>(set.classNames.length).fill(0);
+  for (const l of set.labels) if (l >= 0 && l < n.length) n[l]!++;
+  return Object.fromEntries(set.classNames.map((c, i) => [c, n[i]!]));
+}
+
+/**
+ * A class whose every training file is unreadable would give a classifier that can never predict it,
+ * and a report that looks fine: refuse. A split that merely leaves a class out (a tiny slice) is noted.
+ */
+function requireEveryClass(set: ImageSet, ds: Dataset, log: (l: string) => void): void {
+  const counts = classCounts(set);
+  const empty = Object.entries(counts).filter(([, c]) => c === 0).map(([k]) => k);
+  if (empty.length === 0) return;
+  const perClass = Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  const unreadable = empty.map((c) => ({ c, files: set.badFiles.filter((b) => b.index >= 0 && ds.classNames[ds.label(b.index)] === c) }))
+    .filter((x) => x.files.length > 0);
+  if (unreadable.length === 0) {
+    log(`note: the training data ${ds.description} has no image of class ${empty.map((c) => JSON.stringify(c)).join(', ')} (images per class: ${perClass})`);
+    return;
+  }
+  const what = unreadable.map(({ c, files }) => `${JSON.stringify(c)} (all ${files.length} file(s) unreadable: ${files.slice(0, 3).map((f) => `${f.name}: ${f.detail}`).join('; ')}${files.length > 3 ? '; …' : ''})`);
+  throw new Error(`the training data ${ds.description} has no readable image of class ${what.join(', ')}; images per class: ${perClass}. ` +
+    'Replace the unreadable files, or remove the class folder');
+}
+
 /** Top-level plan fields that differ (for the refusal message). */
 function changedFields(a: RunPlan, b: RunPlan): string[] {
   const ra = a as Record<string, unknown>;
@@ -197,17 +270,4 @@ function changedFields(a: RunPlan, b: RunPlan): string[] {
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
   if (plan.augment.length === 0) return undefined;
   return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
-}
-
-/** Why no tensor of a checkpoint fits the model: only the kinds of mismatch there are, each with examples. */
-function describeNoMatch(report: LoadReport): string {
-  const few = (keys: string[]) => `${keys.slice(0, 4).join(', ')}${keys.length > 4 ? `, … ${keys.length - 4} more` : ''}`;
-  const parts: string[] = [];
-  if (report.mismatched.length) {
-    const shown = report.mismatched.slice(0, 4).map((m) => `${m.key} is [${m.received.join(', ')}] in the file but [${m.expected.join(', ')}] in the model`);
-    parts.push(`mis-shaped keys (${report.mismatched.length}): ${shown.join('; ')}${report.mismatched.length > 4 ? '; …' : ''}`);
-  }
-  if (report.unexpected.length) parts.push(`keys the model does not have (${report.unexpected.length}): ${few(report.unexpected)}`);
-  if (report.missing.length) parts.push(`model keys missing from the file (${report.missing.length}): ${few(report.missing)}`);
-  return parts.join('; ') || 'the file holds no tensors';
 }

@@ -70,6 +70,7 @@ const ScheduleUnion = z.discriminatedUnion('name', [
 export const ScheduleSchema = z.preprocess((v) => (typeof v === 'string' ? { name: v } : v), ScheduleUnion);
 
 export type ScheduleConfig = z.output<typeof ScheduleUnion>;
+/** A learning-rate schedule as written: a name (`"cosine"`) or an object with its parameters. */
 export type ScheduleInput = z.input<typeof ScheduleUnion> | ScheduleConfig['name'];
 
 export interface ScheduleRun {

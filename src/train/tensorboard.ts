@@ -175,6 +175,7 @@ export class EventFileWriter {
   }
 }
 
+/** Options of the TensorBoard callback. */
 export interface TensorBoardOptions {
   /** Batch-level scalars every N optimizer steps, in addition to the per-epoch ones. Default 'epoch' (none). */
   updateFreq?: 'epoch' | number;

@@ -12,6 +12,7 @@ export interface BatchAugmenter {
   apply(images: Tensor, labels: Tensor, generator: Generator, o: { epoch: number; totalEpochs: number; training: boolean }): { images: Tensor; targets: Tensor; info?: unknown };
 }
 
+/** The numeric precision training runs in: bf16 autocast with channels-last, or fp32. */
 export interface Precision {
   autocast: boolean;
   channelsLast: boolean;

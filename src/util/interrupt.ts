@@ -1,8 +1,8 @@
 export interface Interrupt {
-  /** Aborted by the first SIGINT/SIGTERM, or by request(). */
+  /** Aborted by the first SIGINT/SIGTERM, or by request(); `signal.reason` is a sentence saying why. */
   signal: AbortSignal;
   /** Treat a non-signal event (e.g. the parent process vanished) like the first Ctrl-C. */
-  request: () => void;
+  request: (reason?: string) => void;
   dispose: () => void;
 }
 
@@ -15,24 +15,25 @@ export interface Interrupt {
 export function interruptSignal(onFirst?: () => void): Interrupt {
   const ac = new AbortController();
   let first = 0;
-  const request = () => {
+  const request = (reason = 'stopped on request') => {
     const now = Date.now();
     if (first === 0) {
       first = now;
       onFirst?.();
-      ac.abort();
+      ac.abort(reason);
     } else if (now - first > 2000) {
       process.exit(130);
     }
   };
-  process.on('SIGINT', request);
-  process.on('SIGTERM', request);
+  const onSignal = (sig: NodeJS.Signals) => request(`interrupted by ${sig}`);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return {
     signal: ac.signal,
     request,
     dispose: () => {
-      process.off('SIGINT', request);
-      process.off('SIGTERM', request);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     },
   };
 }

@@ -21,7 +21,7 @@ test('invalid specs list every problem with its field path', () => {
     }
     return true;
   });
-  assert.throws(() => parseDataSpec({}), /data\.path: expected a path for source \(auto-detected\), received nothing/);
+  assert.throws(() => parseDataSpec({}), /data\.path: expected a path for source \(auto-detected\) \(or a source ablate can fetch by name: .*\), received nothing/);
   assert.throws(() => parseDataSpec({ source: 'cifar10', path: '/x', generated: {} }), /data\.generated: only valid with source 'generated'/);
   assert.throws(() => parseDataSpec({ source: 'generated', generated: { classes: 500 } }), /data\.generated\.classes/);
   assert.equal(DataSpecSchema.safeParse({ source: 'generated' }).success, true);

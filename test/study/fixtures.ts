@@ -17,7 +17,7 @@ export interface FakeRun {
   variant: string;
   axes: Record<string, string | number | boolean | null>;
   seed: number;
-  status: 'pending' | 'running' | 'ok' | 'diverged' | 'failed' | 'stopped';
+  status: 'pending' | 'running' | 'ok' | 'diverged' | 'failed' | 'stopped' | 'interrupted';
   epochs: FakeEpoch[];
   epochsPlanned?: number;
   error?: string;
@@ -27,6 +27,8 @@ export interface FakeRun {
   truncated?: boolean;
   /** Leave status.json out (a run that never started writing it). */
   noStatus?: boolean;
+  /** A `running` run whose process is gone (no lock held). */
+  orphaned?: boolean;
 }
 
 export function tmpStudyDir(prefix = 'ablate-study-'): string {
@@ -62,6 +64,8 @@ export function writeFakeStudy(dir: string, runs: FakeRun[], extra: Record<strin
     if (r.truncated) text += historyLine({ loss: 0.5, accuracy: 0.5, val_loss: 0.5, val_accuracy: 0.5 }, r.epochs.length).slice(0, 25);
     writeFileSync(join(rd, 'history.jsonl'), text);
     if (r.noStatus) continue;
+    // A run still training is held by a live process (here: the test itself); without one it reads as interrupted.
+    if (r.status === 'running' && !r.orphaned) writeFileSync(join(rd, 'lock'), String(process.pid));
     writeFileSync(join(rd, 'status.json'), JSON.stringify({
       status: r.status,
       ...(r.error ? { error: r.error } : {}),

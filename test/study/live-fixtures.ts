@@ -104,12 +104,13 @@ export async function waitFor(what: string, cond: () => boolean, cli?: CliRun, t
   }
 }
 
-/** True while some process holds the run folder's lock (a worker still training or checkpointing). */
+/** True while some live process holds the run folder's lock (a worker still training or checkpointing). */
 export function locked(runDir: string): boolean {
   const lock = join(runDir, 'lock');
   if (!existsSync(lock)) return false;
   try {
-    process.kill(Number(readFileSync(lock, 'utf8')), 0);
+    const text = readFileSync(lock, 'utf8').trim();
+    process.kill(/^\d+$/.test(text) ? Number(text) : (JSON.parse(text) as { pid: number }).pid, 0);
     return true;
   } catch {
     return false;

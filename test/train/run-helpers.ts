@@ -7,6 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { liveTensorCount } from '../../src/tensor/index.js';
 import { readHistory, type HistoryRecord } from '../../src/train/history.js';
+import { Callback } from '../../src/train/callbacks/base.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CHILD_TRAIN = join(ROOT, 'test', 'train', 'child-train.ts');
@@ -148,4 +149,16 @@ export async function settledLiveCount(): Promise<number> {
     await new Promise((r) => setImmediate(r));
   }
   return liveTensorCount();
+}
+
+/** Aborts a run after batch `batch` of epoch `epoch` (both 0-based): fit saves a mid-epoch checkpoint and stops. */
+export class StopAt extends Callback {
+  #epoch = 0;
+  constructor(private readonly epoch: number, private readonly batch: number, private readonly ac: AbortController) { super(); }
+  override async onEpochBegin(epoch: number): Promise<void> {
+    this.#epoch = epoch;
+  }
+  override async onBatchEnd(batch: number): Promise<void> {
+    if (this.#epoch === this.epoch && batch === this.batch) this.ac.abort();
+  }
 }

@@ -7,7 +7,9 @@ import { choosePrecision } from '../../train/run.js';
 import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../train/plan.js';
 import { openPlanDatasets, prepareSplit } from '../../train/plan-data.js';
 import { buildModel, modelLabel, type ModelSpec } from '../../train/model-spec.js';
+import { classificationReport, formatClassificationReport, writeErrorAnalysis } from '../../train/error-analysis.js';
 import { resolveDevice } from '../../tensor/index.js';
+import { readRunStatus } from '../../train/run-state.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
 
@@ -24,6 +26,8 @@ export interface EvalFlags {
   precision?: string;
   device?: string;
   json?: boolean;
+  /** Folder for the error-analysis pictures (default: <run>/eval with --run). */
+  out?: string;
 }
 
 /** What evaluation runs: a plan whose `data` is the split to evaluate, and the weights. */
@@ -67,7 +71,16 @@ function planFromRun(f: EvalFlags, dir: string, checkpointFile?: string): EvalPl
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const data = f.split !== undefined ? { ...run.data, split: f.split } : (run.valData ?? run.data);
+  // A run planned before validation defaults were recorded in config.json may have validated on its
+  // folder's own held-out split: status.json says which.
+  const chosenVal = run.valData ? undefined : (() => {
+    try {
+      return readRunStatus(dir)?.dataset.valSplit;
+    } catch {
+      return undefined;
+    }
+  })();
+  const data = f.split !== undefined ? { ...run.data, split: f.split } : (run.valData ?? (chosenVal !== undefined ? { ...run.data, split: chosenVal } : run.data));
   const plan = resolveForEval({ ...run, data, valData: undefined, ...adjustments(f) });
   let checkpoint: string;
   const named = checkpointFile ?? f.checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
@@ -141,12 +154,22 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
     const precision = choosePrecision(plan.precision, device);
     if (precision.channelsLast) model.toMemoryFormat('channels_last');
     const loader = new DataLoader(images, { batchSize: plan.batchSize, shuffle: false });
-    const r = await evaluate(model, loader, { numClasses, precision, device, normalization: plan.normalization, labelSmoothing: plan.loss.labelSmoothing, confusion: true });
+    const r = await evaluate(model, loader, { numClasses, precision, device, normalization: plan.normalization, labelSmoothing: plan.loss.labelSmoothing, confusion: true, predictions: true });
     const classNames = plan.classNames ?? ds.classNames;
-    const names = classNames.length === numClasses ? classNames : Array.from({ length: numClasses }, (_, i) => classNames[i] ?? String(i));
+    const names = classNames.length === numClasses ? [...classNames] : Array.from({ length: numClasses }, (_, i) => classNames[i] ?? String(i));
+    const { predictions, ...summary } = r;
+    const outDir = f.out !== undefined ? resolve(f.out) : f.run !== undefined ? join(resolve(f.run), 'eval') : undefined;
+    const analysis = outDir !== undefined
+      ? await writeErrorAnalysis(outDir, { confusion: r.confusion!, classNames: names, predictions: predictions!, images })
+      : undefined;
     if (f.json) {
+      const nan = (x: number) => (Number.isNaN(x) ? null : x);
+      const report = analysis?.report ?? classificationReport(r.confusion!, names);
       console.log(JSON.stringify({
-        ...r, perClassAccuracy: r.perClassAccuracy?.map((a) => (Number.isNaN(a) ? null : a)),
+        ...summary,
+        perClass: report.classes.map((c) => ({ ...c, precision: nan(c.precision), recall: nan(c.recall), f1: nan(c.f1) })),
+        ...(analysis ? { analysisDir: analysis.dir } : {}),
+        perClassAccuracy: r.perClassAccuracy?.map((a) => (Number.isNaN(a) ? null : a)),
         classNames: names, split: plan.data.split, checkpoint: ev.checkpoint, model: label, normalization: plan.normalization, precision: precision.label,
       }, null, 2));
       return;
@@ -159,6 +182,9 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
       const a = r.perClassAccuracy![i];
       console.log(`  ${n.padEnd(w)} ${a === undefined || Number.isNaN(a) ? '   n/a (no images)' : `${(100 * a).toFixed(2).padStart(6)}%`}`);
     });
+    const report = analysis?.report ?? classificationReport(r.confusion!, names);
+    console.log('\nper-class precision, recall and F1 (%)');
+    for (const line of formatClassificationReport(report)) console.log(line);
     if (names.length <= 20) {
       console.log('\nconfusion matrix (rows: true class, columns: predicted)');
       console.log(' '.repeat(w + 2) + names.map((n) => n.slice(0, 7).padStart(8)).join(''));
@@ -166,6 +192,7 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
     } else {
       console.log(`\n(confusion matrix of ${names.length} classes left out; use --json for it)`);
     }
+    if (analysis) console.log(`\nconfusion matrix and the most confidently misclassified images: ${join(analysis.dir, 'confusion-matrix.png')}, ${join(analysis.dir, 'misclassified.png')}`);
   } finally {
     model.dispose();
     await images.close();

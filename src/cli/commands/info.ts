@@ -1,16 +1,55 @@
-import { engineInfo, getNumThreads } from '../../tensor/index.js';
-import { ablateVersion } from '../../util/version.js';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { engineInfo, getNumThreads, type EngineInfo } from '../../tensor/index.js';
+import { ablateVersion } from '../../util/version.js';
 
-export async function infoCommand(): Promise<void> {
-  const e = engineInfo();
+/** Where the addon's libtorch was found at build time (scripts/setup.sh records it next to the build). */
+function builtAgainst(): { kind?: string; libDir?: string; pytorchVersion?: string } | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = resolve(dir, '..')) {
+    try {
+      // First line: find-libtorch.cjs's JSON at build time (the second is a hash of the sources).
+      return JSON.parse(readFileSync(join(dir, 'native', 'build', '.ablate-stamp'), 'utf8').split('\n')[0]!) as { kind?: string; libDir?: string };
+    } catch { /* not here (or not built by setup.sh) */ }
+  }
+  return undefined;
+}
+
+function gib(bytes: number | undefined): string {
+  return bytes === undefined ? '' : `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+export function infoLines(e: EngineInfo, from?: ReturnType<typeof builtAgainst>): string[] {
+  const source = from?.kind ? ` — ${from.kind === 'pytorch' ? `PyTorch ${from.pytorchVersion ?? ''}`.trim() : from.kind}: ${from.libDir}` : '';
+  const cuda = !e.cudaBuilt
+    ? 'not in this libtorch build (CPU only; build against a CUDA PyTorch or libtorch for GPUs)'
+    : `CUDA ${e.cudaVersion ?? '?'}, cuDNN ${e.cudnnVersion ?? 'none'}, driver ${e.driverVersion ?? 'not found (libcuda.so.1)'}` +
+      (e.devices.length === 0 ? ' — no GPU visible' : '');
   const lines = [
     `ablate     ${ablateVersion()}`,
-    `libtorch   ${e.libtorch}${e.mkldnn ? ' (oneDNN)' : ''}`,
-    `cuda       ${e.cuda ? 'available' : 'not available in this libtorch build'}`,
+    `libtorch   ${e.libtorch}${e.mkldnn ? ' (oneDNN)' : ''}${source}`,
+    `cuda       ${cuda}`,
+  ];
+  for (const d of e.devices) {
+    const what = [d.name ?? 'unknown GPU', gib(d.totalMemoryBytes), d.capability ? `compute ${d.capability}` : ''].filter(Boolean).join(', ');
+    lines.push(`gpu ${String(d.index).padEnd(6)} ${what} — precision auto: ${d.bf16 ? 'bf16 autocast + channels-last' : 'fp32 (bf16 needs compute 8.0+)'}`);
+  }
+  lines.push(
     `cpu        ${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
     `threads    ${getNumThreads()} (ABLATE_THREADS or --threads to change)`,
-    `bf16       ${e.bf16 ? 'native (AVX-512 BF16 / AMX): precision auto uses bf16 autocast + channels-last' : 'not native: precision auto uses fp32'}`,
-  ];
-  console.log(lines.join('\n'));
+    `bf16       ${e.bf16 ? 'native on this CPU (AVX-512 BF16 / AMX): precision auto uses bf16 autocast + channels-last' : 'not native on this CPU: precision auto uses fp32 on cpu'}`,
+  );
+  return lines;
+}
+
+export async function infoCommand(o: { json?: boolean } = {}): Promise<void> {
+  const e = engineInfo();
+  const from = builtAgainst();
+  if (o.json) {
+    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length }, null, 2));
+    return;
+  }
+  console.log(infoLines(e, from).join('\n'));
 }

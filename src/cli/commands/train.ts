@@ -1,13 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runTraining } from '../../train/run.js';
-import { expandShorthand } from '../../train/plan.js';
+import { expandShorthand, resolveRunPlan } from '../../train/plan.js';
 import { parseYamlText, readConfigText } from '../../util/config-file.js';
+import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
+import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
+import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
   model?: string;
@@ -24,6 +27,7 @@ export interface TrainFlags {
   set?: string[];
   out: string;
   resume?: boolean;
+  mirror?: string;
 }
 
 export function loadConfigFile(file: string): PlainObject {
@@ -57,7 +61,9 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   const fromRun = file === undefined && f.resume === true && existsSync(runPlan);
   const cfg: PlainObject = file ? loadConfigFile(file) : fromRun ? loadConfigFile(runPlan) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
-  if (f.data !== undefined) data.path = resolve(f.data);
+  // `--data cifar10`: a dataset name that is not a path here means "fetch it".
+  if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
+  else if (f.data !== undefined) data.path = resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
   if (f.model !== undefined) cfg.model = f.model;
@@ -79,8 +85,16 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
 }
 
 export async function trainCommand(file: string | undefined, f: TrainFlags): Promise<void> {
+  if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? ''; // checked here, read by the data and weight fetchers
   const cfg = buildTrainConfig(file, f);
   const runDir = resolve(f.out);
+  // Never train into a run folder another live process owns (a study worker, another `ablate train`).
+  // (A bad config is refused first, so it leaves no run folder behind.)
+  resolveRunPlan(cfg); // every problem of the config at once (runTraining resolves it again, cheaply)
+  ensureOutDir(runDir, 'run folder');
+  const release = await acquireRunLock(runDir, { waitMs: 0, role: 'ablate train' }).catch((e: unknown) => {
+    throw e instanceof RunBusyError ? new UsageError(e.message) : e;
+  });
   const { signal, dispose } = interruptSignal('training');
   try {
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal }).catch((e: unknown) => {
@@ -107,6 +121,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     }
   } finally {
     dispose();
+    release();
   }
 }
 

@@ -11,6 +11,8 @@ export interface ByteStore {
   readonly location: string;
   /** Every regular file, sorted by path (code-point order, identical on every machine). */
   list(): Promise<StoreEntry[]>;
+  /** Every folder (empty ones included), sorted; stores that cannot tell leave this out. */
+  listDirs?(): Promise<string[]>;
   read(path: string): Promise<Uint8Array>;
   /** The first n bytes (fewer if the file is shorter), without reading the rest. */
   head(path: string, n: number): Promise<Uint8Array>;

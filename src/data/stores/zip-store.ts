@@ -11,6 +11,7 @@ export class ZipStore implements ByteStore {
     readonly location: string,
     private readonly zip: yauzl.ZipFile,
     private readonly entries: Map<string, yauzl.Entry>,
+    private readonly dirs: ReadonlySet<string>,
   ) {}
 
   static async open(path: string): Promise<ZipStore> {
@@ -18,23 +19,33 @@ export class ZipStore implements ByteStore {
       yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z!))),
     );
     const entries = new Map<string, yauzl.Entry>();
+    const dirs = new Set<string>();
     await new Promise<void>((resolve, reject) => {
       zip.on('entry', (e: yauzl.Entry) => {
         // Directory entries end in '/'; macOS zips add __MACOSX/ resource forks that are not images.
-        if (!e.fileName.endsWith('/') && !e.fileName.startsWith('__MACOSX/')) entries.set(e.fileName, e);
+        if (!e.fileName.startsWith('__MACOSX/')) {
+          if (!e.fileName.endsWith('/')) entries.set(e.fileName, e);
+          // Folders: explicit entries (which may be empty) and every parent of a file.
+          const parts = e.fileName.split('/').slice(0, -1);
+          for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+        }
         zip.readEntry();
       });
       zip.on('end', () => resolve());
       zip.on('error', reject);
       zip.readEntry();
     });
-    return new ZipStore(path, zip, entries);
+    return new ZipStore(path, zip, entries, dirs);
   }
 
   async list(): Promise<StoreEntry[]> {
     return [...this.entries.values()]
       .map((e) => ({ path: e.fileName, size: e.uncompressedSize, stamp: e.crc32.toString(16) }))
       .sort(byPath);
+  }
+
+  async listDirs(): Promise<string[]> {
+    return [...this.dirs].sort();
   }
 
   private stream(path: string): Promise<Readable> {

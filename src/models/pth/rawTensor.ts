@@ -6,6 +6,7 @@ export type PthDtype =
   | 'float32' | 'float64' | 'float16' | 'bfloat16'
   | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
+/** A tensor as stored in a checkpoint: dtype, shape and little-endian bytes, independent of the engine. */
 export interface RawTensor {
   dtype: PthDtype;
   shape: number[];

@@ -13,10 +13,12 @@ export const IMAGENET_DEPTHS = [18, 34, 50, 101, 152] as const;
  */
 export const CIFAR_DEPTHS = [20, 32, 44, 56, 110] as const;
 const MAX_CIFAR_DEPTH = 2000;
+/** The shortcut kinds of a residual block (He et al. 2016 §3.3 options A/B/C, and none for PlainNets). */
 export const SHORTCUTS = ['projection', 'zero-pad', 'all-projection', 'none'] as const;
 
 /** An ImageNet depth or 6n+2 (CIFAR layout). */
 export type Depth = number;
+/** One of SHORTCUTS. */
 export type Shortcut = (typeof SHORTCUTS)[number];
 
 const isImagenetDepth = (d: number): boolean => (IMAGENET_DEPTHS as readonly number[]).includes(d);
@@ -88,8 +90,10 @@ export const ResNetConfigSchema = z.strictObject({
   dropPathRate: z.number().min(0).lt(1).default(0),
 });
 
+/** A ResNet/PlainNet config as written: depth plus optional ablation switches (see ResNetConfigSchema). */
 export type ResNetConfigInput = z.input<typeof ResNetConfigSchema>;
 
+/** A ResNet/PlainNet config with every field decided (what the builder reads). */
 export interface ResolvedResNetConfig {
   depth: Depth;
   /** ImageNet (4 stages, 7×7 stem + max-pool) or CIFAR (3 stages, 3×3 stem), from the depth. */

@@ -1,6 +1,7 @@
 /** The report's environment block: what produced these numbers, gathered from every run's status.json. */
 import type { StudyRecord } from '../run-files.js';
 import { DASH, isoDate } from './format.js';
+import { formatClassCounts } from './class-counts.js';
 
 export interface EnvironmentRow {
   label: string;
@@ -73,6 +74,8 @@ export function environmentRows(study: StudyRecord, generatedAt: Date, reportVer
     rows.push({ label: 'Optimizer', value: distinct(configs.map((c) => optimizerText(c.optimizer))) });
     rows.push({ label: 'Schedule', value: distinct(configs.map((c) => scheduleText(c.schedule))) });
   }
+  const perClass = distinct(ds.map((d) => (d.classCounts && Object.keys(d.classCounts).length ? formatClassCounts(d.classCounts) : undefined)));
+  if (perClass !== DASH) rows.push({ label: 'Images per class', value: perClass });
   const skipped = distinct(ds.map((d) => d.skipped));
   if (skipped !== DASH && skipped !== '0') rows.push({ label: 'Unreadable images skipped', value: skipped });
   if (study.index) {

@@ -1,5 +1,6 @@
 /** A self-contained HTML page: inline CSS and inline SVG plots, nothing fetched from anywhere. */
 import { type ReportModel, verdictTitle } from './model.js';
+import { errorAnalysisHtml } from './error-analysis.js';
 import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
 import { type Table, ablationTable, runsTable } from './tables.js';
@@ -182,6 +183,8 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
 
   s.push('<h2>Runs</h2>');
   s.push(htmlTable(runs, { nameColumn: true, statusColumn: runs.header.indexOf('Status'), keyColumns: keyColumns(runs, RUN_KEYS) }));
+
+  s.push(...errorAnalysisHtml(m));
 
   s.push('<h2>How to read the numbers</h2>');
   s.push(`<ul class="notes">${methodNotes(m).map((n) => `<li>${inline(n)}</li>`).join('')}</ul>`);

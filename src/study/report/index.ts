@@ -14,6 +14,7 @@ import { renderPlot, svgToPng } from './plots.js';
 import type { ReportOptions } from './summary.js';
 import { ablateVersion as packageVersion } from '../../util/version.js';
 
+/** Options of `writeStudyReport`. */
 export interface WriteReportOptions extends ReportOptions {
   /** Folder to write into (default: the study folder). */
   outDir?: string;
@@ -23,6 +24,7 @@ export interface WriteReportOptions extends ReportOptions {
   now?: Date;
 }
 
+/** The files `writeStudyReport` wrote and the report model they were rendered from. */
 export interface WrittenReport {
   markdown: string;
   html: string;
@@ -36,6 +38,7 @@ export function ablateVersion(): string | undefined {
   return v === 'unknown' ? undefined : v;
 }
 
+/** Writes report.md, report.html (self-contained) and plots/ for a study folder. */
 export async function writeStudyReport(studyDir: string, options: WriteReportOptions = {}): Promise<WrittenReport> {
   const study = readStudy(studyDir);
   const version = ablateVersion();
@@ -54,7 +57,7 @@ export async function writeStudyReport(studyDir: string, options: WriteReportOpt
   }
   const markdown = join(out, 'report.md');
   const html = join(out, 'report.html');
-  writeFileAtomic(markdown, renderMarkdown(model));
+  writeFileAtomic(markdown, renderMarkdown(model, out));
   writeFileAtomic(html, renderHtml(model, rendered));
   return { markdown, html, plots: plotFiles, model };
 }

@@ -1,5 +1,6 @@
 import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
+import { errorAnalysisMarkdown } from './error-analysis.js';
 import { type Table, ablationTable, runsTable } from './tables.js';
 
 function cell(s: string): string {
@@ -11,7 +12,8 @@ export function markdownTable(t: Table): string {
   return [line(t.header), `|${t.numeric.map((n) => (n ? ' ---: ' : ' --- ')).join('|')}|`, ...t.rows.map(line)].join('\n');
 }
 
-export function renderMarkdown(m: ReportModel): string {
+/** `reportDir`: where report.md goes (default the study folder), for relative links to the runs' pictures. */
+export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir): string {
   const out: string[] = [];
   out.push(`# Ablation study: ${m.title}`, '');
   if (m.description) out.push(...m.description.trim().split('\n').map((l) => `> ${l}`), '');
@@ -34,6 +36,8 @@ export function renderMarkdown(m: ReportModel): string {
 
   out.push('## Plots', '');
   for (const p of m.plots) out.push(`### ${p.title}`, '', `![${p.title}](plots/${p.id}.png)`, '', `*${p.caption}*`, '');
+
+  out.push(...errorAnalysisMarkdown(m, reportDir));
 
   out.push('## How to read the numbers', '');
   for (const n of methodNotes(m)) out.push(`- ${n}`);

@@ -6,6 +6,7 @@ import { DASH, points, prettyName } from './format.js';
 import { type Plot, buildPlots } from './plots.js';
 import { type ReportOptions, type VariantSummary, summariseVariants } from './summary.js';
 import { type Verdict, judge } from './verdict.js';
+import { classCountProblems } from './class-counts.js';
 
 export interface Problem {
   run: string;
@@ -51,8 +52,10 @@ function problems(study: StudyRecord): Problem[] {
   for (const r of study.runs) {
     if (r.status?.error) out.push({ run: r.name, state: r.state, message: r.status.error });
     else if (r.state === 'failed' || r.state === 'diverged') out.push({ run: r.name, state: r.state, message: 'no error message recorded' });
+    else if ((r.state === 'stopped' || r.state === 'interrupted') && r.status?.reason) out.push({ run: r.name, state: r.state, message: `${r.status.reason}; running the study again resumes it` });
     for (const w of r.warnings) out.push({ run: r.name, state: r.state, message: w });
   }
+  for (const p of classCountProblems(study)) out.push({ ...p, state: '' });
   for (const w of study.warnings) out.push({ run: '(study)', state: '', message: w });
   return out;
 }

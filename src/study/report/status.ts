@@ -42,9 +42,11 @@ export function runProgress(r: RunRecord): RunProgress {
   if (elapsed !== undefined) p.elapsedS = elapsed;
   if (r.state === 'running' && planned !== undefined && epochTimes.length > 0) p.etaS = mean(epochTimes) * Math.max(0, planned - done);
   if (r.status?.error) p.error = r.status.error;
+  else if (r.status?.reason && (r.state === 'stopped' || r.state === 'interrupted')) p.error = `${r.status.reason}; run the study again to resume it`;
   return p;
 }
 
+/** Progress of every run of a study folder (what `ablate study status` shows). */
 export function studyStatus(studyDir: string): StudyStatusSummary {
   const study = readStudy(studyDir);
   const runs: RunProgress[] = study.runs.map(runProgress);

@@ -21,6 +21,7 @@ import type { z } from 'zod';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/** Metrics passed to callbacks, by name (`loss`, `accuracy`, `val_loss`, ...). */
 export type Logs = Record<string, number | undefined>;
 
 /** Whatever the engine uses to hold a copy of the weights (e.g. a map of cloned tensors); callbacks never look inside. */
@@ -72,6 +73,7 @@ export interface TrainingContext {
   readonly model: ModelAccess;
 }
 
+/** Base class of training callbacks: override the async hooks you need (Keras-style `onEpochEnd`, ...). */
 export class Callback {
   /**
    * Hooks run in ascending `order` (stable). Checkpointing runs last so that the 'last' checkpoint

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Callback, finiteOrNull, parseState, type JsonValue, type Logs, type WeightSnapshot } from './base.js';
 import { checkMonitor, checkNumber, resolveMode, type MonitorMode } from './monitor.js';
 
+/** Options of the EarlyStopping callback (the Keras arguments). */
 export interface EarlyStoppingOptions {
   /** Default "val_loss". */
   monitor?: string;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Callback, finiteOrNull, parseState, type JsonValue, type Logs } from './base.js';
 import { checkMonitor, checkNumber, formatMetric, resolveMode, type MonitorMode } from './monitor.js';
 
+/** Options of the ModelCheckpoint callback. */
 export interface ModelCheckpointOptions {
   /** Metric that defines "best". Default "val_loss" (Keras). */
   monitor?: string;

@@ -1,0 +1,63 @@
+// Every difference between the libtorch versions ablate builds against (1.13 to 2.x) lives here, so the ops
+// stay free of version #ifs. Spellings valid on all of them are preferred (c10:: over the at:: aliases that
+// 2.x removed); an #if is used only where no common spelling exists, and says which version changed what.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/GradMode.h>
+#include <torch/version.h>
+
+#define ABLATE_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// The oldest libtorch the ops are written for; find-libtorch.cjs refuses older ones before compiling, this
+// catches a build that bypasses it (a hand-run node-gyp against an old LIBTORCH).
+#if !ABLATE_TORCH_AT_LEAST(1, 13)
+#error "ablate needs libtorch >= 1.13 (see native/find-libtorch.cjs for how it is found)"
+#endif
+
+namespace ablate::compat {
+
+// at::NoGradGuard / at::GradMode were aliases in 1.x and are gone in 2.x; c10's exist in both.
+using NoGradGuard = c10::NoGradGuard;
+using GradMode = c10::GradMode;
+
+// 2.4 made autocast state per device type (is/set_autocast_enabled(device)); 1.13–2.3 have one flag and one
+// dtype per backend under backend-specific names.
+inline c10::DeviceType autocast_device(bool cuda) { return cuda ? c10::DeviceType::CUDA : c10::DeviceType::CPU; }
+#if ABLATE_TORCH_AT_LEAST(2, 4)
+inline bool autocast_enabled(bool cuda) { return at::autocast::is_autocast_enabled(autocast_device(cuda)); }
+inline at::ScalarType autocast_dtype(bool cuda) { return at::autocast::get_autocast_dtype(autocast_device(cuda)); }
+inline void autocast_set(bool cuda, bool on, at::ScalarType dt) {
+  at::autocast::set_autocast_enabled(autocast_device(cuda), on);
+  at::autocast::set_autocast_dtype(autocast_device(cuda), dt);
+}
+#else
+inline bool autocast_enabled(bool cuda) { return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled(); }
+inline at::ScalarType autocast_dtype(bool cuda) {
+  return cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+inline void autocast_set(bool cuda, bool on, at::ScalarType dt) {
+  if (cuda) {
+    at::autocast::set_enabled(on);
+    at::autocast::set_autocast_gpu_dtype(dt);
+  } else {
+    at::autocast::set_cpu_enabled(on);
+    at::autocast::set_autocast_cpu_dtype(dt);
+  }
+}
+#endif
+
+// 2.5 renamed the CUDA hooks' getNumGPUs() to deviceCount() (shared with the other accelerators).
+inline int64_t cuda_device_count() {
+  if (!at::hasCUDA()) return 0;
+#if ABLATE_TORCH_AT_LEAST(2, 5)
+  return static_cast<int64_t>(at::detail::getCUDAHooks().deviceCount());
+#else
+  return static_cast<int64_t>(at::detail::getCUDAHooks().getNumGPUs());
+#endif
+}
+
+}  // namespace ablate::compat

@@ -1,0 +1,52 @@
+/**
+ * `ablate export`: a run's trained network as ONNX, with what a consumer needs to feed it (image size,
+ * resize mode, normalisation, layout) and to read its output (class names) in the file's metadata_props.
+ */
+import { loadWeights, exportOnnx, ONNX_OPSET } from '../models/index.js';
+import { ablateVersion } from '../util/version.js';
+import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
+
+/** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
+export const ONNX_METADATA_KEYS = {
+  classNames: 'ablate.classNames',
+  preprocessing: 'ablate.preprocessing',
+  model: 'ablate.model',
+  version: 'ablate.version',
+} as const;
+
+/** Options of `exportRunToOnnx`. */
+export interface ExportRunOptions {
+  /** Which weights of the run (default: model.pth, else checkpoints/last.pth). */
+  checkpoint?: RunCheckpoint;
+}
+
+/** What `exportRunToOnnx` wrote: the file, the run it came from, the opset. */
+export interface ExportedRun {
+  path: string;
+  plan: RunPlan;
+  opset: number;
+}
+
+/**
+ * Writes the run's model to `out` as ONNX (opset 13, dynamic batch size, input `input` float32
+ * [batch, 3, height, width] already preprocessed, output `logits` [batch, classes]).
+ */
+export async function exportRunToOnnx(runDir: string, out: string, options: ExportRunOptions = {}): Promise<ExportedRun> {
+  const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
+  const model = buildRunModel(plan);
+  try {
+    await loadWeights(model, plan.weights, { strict: true });
+    exportOnnx(model, out, {
+      graphName: plan.model,
+      metadata: {
+        [ONNX_METADATA_KEYS.classNames]: plan.classNames,
+        [ONNX_METADATA_KEYS.preprocessing]: plan.preprocessing,
+        [ONNX_METADATA_KEYS.model]: plan.model,
+        [ONNX_METADATA_KEYS.version]: ablateVersion(),
+      },
+    });
+  } finally {
+    model.dispose();
+  }
+  return { path: out, plan, opset: ONNX_OPSET };
+}

@@ -1,0 +1,131 @@
+// CUDA end to end. Skipped where no GPU is visible (CI); scripts/gpu-check.sh runs it on a GPU machine against the
+// PyTorch installed there. ABLATE_CUDA_TESTS=require turns "no GPU" into a failure instead of a skip.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  cudaAvailable, cudaDeviceCount, cudaDevices, engineInfo, randn, tensor, uploadTensor, withAutocast, synchronize, deviceBusy, tidy, F, liveTensorCount,
+} from '../../src/tensor/index.js';
+import { runTraining } from '../../src/train/run.js';
+import { Callback } from '../../src/train/callbacks/base.js';
+import { tmpDir } from '../train/helpers.js';
+import { historyMetrics, tinyConfig, TINY_GENERATED, StopAt } from '../train/run-helpers.js';
+
+const required = process.env.ABLATE_CUDA_TESTS === 'require';
+const noGpu = cudaAvailable() ? false : `no CUDA device (libtorch ${engineInfo().libtorch}, CUDA ${engineInfo().cudaBuilt ? 'built in' : 'not built in'})`;
+if (required && noGpu) throw new Error(`ABLATE_CUDA_TESTS=require but ${noGpu}`);
+const skip = noGpu;
+
+test('the GPU is described: name, compute capability, memory', { skip }, () => {
+  const e = engineInfo();
+  assert.ok(e.cudaVersion, 'CUDA runtime version');
+  assert.equal(e.devices.length, cudaDeviceCount());
+  for (const d of cudaDevices()) {
+    assert.ok(d.name && d.name.length > 0, JSON.stringify(d));
+    assert.match(d.capability ?? '', /^\d+\.\d+$/);
+    assert.ok((d.totalMemoryBytes ?? 0) > 2 ** 30);
+  }
+});
+
+test('uploads through pinned memory arrive intact, and ops on the GPU match the CPU', { skip }, () => {
+  const before = liveTensorCount();
+  tidy(() => {
+    const px = Uint8Array.from({ length: 4 * 8 * 8 * 3 }, (_, i) => (i * 37) % 256);
+    const g = uploadTensor(px, [4, 8, 8, 3], 'uint8', 'cuda');
+    assert.equal(g.device, 'cuda:0');
+    assert.deepEqual([...g.toTypedArray()], [...px]);
+    const x = randn([2, 3, 16, 16]);
+    const w = randn([4, 3, 3, 3]);
+    const cpu = F.conv2d(x, w, null, { padding: 1 }).toTypedArray() as Float32Array;
+    const gpu = F.conv2d(x.to({ device: 'cuda' }), w.to({ device: 'cuda' }), null, { padding: 1 }).toTypedArray() as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < cpu.length; i++) worst = Math.max(worst, Math.abs(cpu[i]! - gpu[i]!));
+    assert.ok(worst < 1e-2, `conv2d differs by ${worst}`); // TF32 may be on for cuDNN convolutions
+    const bf = withAutocast({ device: 'cuda', dtype: 'bfloat16' }, () => F.conv2d(x.to({ device: 'cuda' }), w.to({ device: 'cuda' }), null, { padding: 1 }));
+    assert.equal(bf.dtype, 'bfloat16');
+    synchronize('cuda');
+  });
+  assert.equal(liveTensorCount(), before);
+  assert.equal(tensor([1, 2, 3]).to({ device: 'cuda' }).sum().item(), 6);
+});
+
+const small = { source: 'generated', generated: { ...TINY_GENERATED, trainCount: 96, testCount: 32 }, split: 'train', valSplit: 'test' };
+const quiet = { progress: false as const, log: () => {} };
+
+test('training on cuda: precision auto, status records the GPU, a CUDA checkpoint resumes on CPU and back', { skip }, async () => {
+  const cfg = tinyConfig({ data: small, epochs: 2, device: 'cuda', precision: 'auto' });
+  const whole = tmpDir('ablate-cuda-whole-');
+  const a = await runTraining(cfg, { runDir: whole, ...quiet });
+  assert.equal(a.status, 'ok');
+  const st = JSON.parse(readFileSync(join(whole, 'status.json'), 'utf8'));
+  assert.equal(st.env.device, 'cuda:0');
+  assert.equal(st.env.precision, cudaDevices()[0]!.bf16 ? 'bf16' : 'fp32');
+  for (const h of historyMetrics(whole)) assert.ok(Number.isFinite(h.loss as number), JSON.stringify(h));
+
+  // Stop on the GPU, resume on the CPU (device is not part of the config hash, so the resume is allowed).
+  const cut = tmpDir('ablate-cuda-cut-');
+  const ac = new AbortController();
+  const stopped = await runTraining(cfg, { runDir: cut, signal: ac.signal, callbacks: [new StopAt(1, 1, ac)], ...quiet });
+  assert.equal(stopped.status, 'stopped');
+  const onCpu = await runTraining({ ...cfg, device: 'cpu' }, { runDir: cut, resume: true, ...quiet });
+  assert.equal(onCpu.status, 'ok');
+  assert.deepEqual(onCpu.resumedFrom, { epoch: 1, batch: 2 });
+  const [x, y] = [historyMetrics(whole), historyMetrics(cut)];
+  assert.equal(y.length, x.length);
+  // Epoch 1 ran on the GPU in both: identical. Epoch 2 finished on different kernels: close, not bit-identical.
+  assert.deepEqual(y[0], x[0]);
+  assert.ok(Math.abs((y[1]!.loss as number) - (x[1]!.loss as number)) < 0.05 * Math.abs(x[1]!.loss as number) + 0.02, `${JSON.stringify(y[1])} vs ${JSON.stringify(x[1])}`);
+
+  // And the other way: stopped on the CPU, finished on the GPU.
+  const back = tmpDir('ablate-cuda-back-');
+  const ac2 = new AbortController();
+  await runTraining({ ...cfg, device: 'cpu' }, { runDir: back, signal: ac2.signal, callbacks: [new StopAt(0, 1, ac2)], ...quiet });
+  const onGpu = await runTraining(cfg, { runDir: back, resume: true, ...quiet });
+  assert.equal(onGpu.status, 'ok');
+  assert.equal(JSON.parse(readFileSync(join(back, 'status.json'), 'utf8')).env.device, 'cuda:0');
+});
+
+// todo: the deferred loss read was written for the fit() before main's refactor into TrainStep (train-step.ts), which
+// reads loss and accuracy with .item() every step; this test is the spec for re-applying it there.
+test('the training step does not wait for the GPU between loss reads', { skip, todo: skip ? false : 'TrainStep still reads the loss every step' }, async () => {
+  // After a step that synchronised (a .item(), a copy back) the GPU would be idle; after one that only queued work it
+  // is still busy. With readEvery 50, every step but the reads must leave it busy. ResNet-50 at 128² keeps it busy
+  // long enough for the check to be meaningful.
+  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 512, 128);
+  const cfg = tinyConfig({ model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train', imageSize: 128, cache: 'memory' }, batchSize: 64, epochs: 1, device: 'cuda', precision: 'auto' });
+  const busy: boolean[] = [];
+  class Probe extends Callback {
+    override async onBatchEnd(): Promise<void> { busy.push(deviceBusy('cuda')); }
+  }
+  const r = await runTraining(cfg, { runDir: tmpDir('ablate-cuda-nosync-'), callbacks: [new Probe()], ...quiet });
+  assert.equal(r.status, 'ok');
+  assert.equal(busy.length, 8);
+  assert.ok(busy.filter(Boolean).length >= 6, `GPU busy after ${busy.filter(Boolean).length} of 8 steps: ${busy.join(',')}`);
+});
+
+async function noiseImageFolder(root: string, count: number, size: number): Promise<string> {
+  const { default: sharp } = await import('sharp');
+  const { mkdirSync } = await import('node:fs');
+  for (let c = 0; c < 4; c++) mkdirSync(join(root, `class${c}`), { recursive: true });
+  for (let i = 0; i < count; i++) {
+    const px = Buffer.alloc(size * size * 3);
+    for (let k = 0; k < px.length; k++) px[k] = (k * 2654435761 + i * 40503) >>> 24;
+    await sharp(px, { raw: { width: size, height: size, channels: 3 } }).jpeg().toFile(join(root, `class${i % 4}`, `${i}.jpg`));
+  }
+  return root;
+}
+
+test('study --parallel 2 on two GPUs gives each run its own', { skip: skip || (cudaDeviceCount() < 2 ? 'fewer than 2 GPUs' : false) }, async () => {
+  const { runStudy } = await import('../../src/study/runner.js');
+  const out = tmpDir('ablate-cuda-study-');
+  const spec = join(out, 'study.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(spec, JSON.stringify({
+    name: 'gpus', base: tinyConfig({ data: small, epochs: 1, device: 'cuda' }),
+    axes: { model: ['resnet20-cifar', 'plain20-cifar'] }, seeds: [0],
+  }));
+  const res = await runStudy(spec, { out, parallel: 2, noReport: true, log: () => {}, childOutput: 'quiet', liveStream: { write: () => true } });
+  const devices = res.ran.map((n) => JSON.parse(readFileSync(join(res.dir, n, 'status.json'), 'utf8')).env.device).sort();
+  assert.deepEqual(devices, ['cuda:0', 'cuda:1']);
+});

@@ -1,0 +1,45 @@
+// Every command and every option of the CLI says what it does in --help.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/main.js';
+
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap((s) => allCommands(s as Command))];
+}
+
+describe('CLI help', () => {
+  it('every command has a description and every option a description', () => {
+    const missing: string[] = [];
+    for (const c of allCommands(buildProgram())) {
+      const name = c.name();
+      if (!c.description()) missing.push(`command ${name}`);
+      for (const o of c.options) if (!o.description) missing.push(`${name} ${o.flags}`);
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('train documents --epochs, --batch-size, --lr, --threads and --seed with their defaults', () => {
+    const train = buildProgram().commands.find((c) => c.name() === 'train')!;
+    const help = train.helpInformation();
+    assert.match(help, /--epochs <n>\s+passes over the training data \(default 10\)/);
+    assert.match(help, /--batch-size <n>\s+images per optimizer step \(default 32\)/);
+    assert.match(help, /--lr <x>\s+learning rate \(default 0\.01\)/);
+    assert.match(help, /--threads <n>\s+CPU threads/);
+    assert.match(help, /--seed <n>\s+seed for weight initialisation/);
+  });
+});
+
+describe('PresetName', () => {
+  it('names exactly the registry presets that ResNet presets spell', async () => {
+    const { listPresets } = await import('../../src/models/index.js');
+    // Compile-time list mirrored at run time: every registry preset must be assignable to PresetName.
+    const names: import('../../src/train/api.js').PresetName[] = [
+      'resnet18', 'plain34', 'preact-resnet50', 'resnet56-cifar', 'plain110-cifar', 'preact-resnet20-cifar', 'wide-resnet50-2', 'wrn28-10-cifar',
+    ];
+    for (const n of names) assert.ok(listPresets().includes(n), `${n} is not a preset`);
+    const expected = ['resnet', 'plain', 'preact-resnet'].flatMap((p) => [18, 34, 50, 101, 152].map((d) => `${p}${d}`).concat([20, 32, 44, 56, 110].map((d) => `${p}${d}-cifar`)))
+      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar']);
+    assert.deepEqual([...listPresets()].sort(), expected.sort(), 'PresetName (src/train/api.ts) is out of date with the preset registry');
+  });
+});
