@@ -56,10 +56,16 @@ PartitionName=check Nodes=$host Default=YES MaxTime=30 State=UP OverSubscribe=FO
 EOF
 export SLURM_CONF=$work/slurm.conf
 
+# slurmctld saves its state on SIGTERM, so wait for each daemon to be gone: a caller that removes
+# $work right after this script returns must not race a daemon still writing into it.
 cleanup() {
   for p in slurmd slurmctld munged; do
     f="$work/$p.pid"; [ "$p" = munged ] && f="$work/munge/munged.pid"
-    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
   done
 }
 trap cleanup EXIT

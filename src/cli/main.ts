@@ -20,7 +20,22 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'CPU threads (default: all cores)')
     .action(async (o) => (await import('./commands/demo.js')).demoCommand(o));
 
-  const study = program.command('study').description('run, report and inspect ablation studies');
+  const study = program.command('study').description('plan, run, report and inspect ablation studies')
+    .addHelpText('after', `
+A study file varies any config path; model switches are paths under model:
+  name: shortcuts
+  base:
+    model: resnet20-cifar                 # a preset, or {preset: resnet20-cifar, shortcut: none, ...}
+    data: { source: cifar10, split: 'train[:45000]', valSplit: 'train[45000:]' }
+    epochs: 30
+  axes:
+    model.shortcut: [projection, zero-pad, none]
+    optimizer.lr: [0.1, 0.01]
+  seeds: 3
+  baseline: { model.shortcut: projection }
+
+  ablate study plan shortcuts.yaml --data ~/data/cifar-10-batches-bin   # runs, changes, cost, time estimate
+  ablate study run shortcuts.yaml --data ~/data/cifar-10-batches-bin`);
   study.command('run <file>')
     .description('run every variant of a study file (YAML/JSON); re-running resumes')
     .option('--data <path>', 'dataset path (overrides base.data.path)')
@@ -38,6 +53,16 @@ export function buildProgram(): Command {
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
+  study.command('plan <file>')
+    .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
+    .option('--data <path>', 'dataset path (overrides base.data.path)')
+    .option('--set <key=value...>', 'override a base config field')
+    .option('--parallel <n>', 'variants that would train at once (for the time estimate)', '1')
+    .option('--threads <n>', 'CPU threads in total (default: all cores)')
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
+    .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('serve <dir>')
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')
     .option('--port <n>', 'port (default: a free port)')
@@ -52,7 +77,7 @@ export function buildProgram(): Command {
     .action(async (dir, o) => (await import('./commands/study.js')).studyStatusCommand(dir, o));
 
   program.command('train [config]')
-    .description('train one model from a config file (YAML/JSON) and/or flags')
+    .description('train one model from a config file (YAML/JSON) and/or flags; a run\'s config.json repeats that run exactly')
     .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
@@ -64,9 +89,9 @@ export function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--threads <n>', 'CPU threads (default: all cores, or ABLATE_THREADS)')
     .option('--seed <n>', 'seed for weight initialisation, data order and augmentation (default 0)')
-    .option('--set <key=value...>', 'override any config field')
+    .option('--set <key=value...>', 'override any config field, e.g. --set model.shortcut=none')
     .option('--out <dir>', 'run folder', 'runs/train')
-    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--resume', 'continue the run in --out from its last checkpoint (without a config: with the run\'s own config.json)')
     .option('--nproc-per-node <n>', 'data-parallel: start N ranks on this machine (Gloo on CPU); --batch-size is per rank. Under torchrun, srun or a Kubernetes job, leave it out: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read from the environment')
     .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
     .addHelpText('after', `
@@ -90,9 +115,9 @@ Data and weights (config fields, or --set key=value):
     .option('--data <path>', 'dataset path, or "generated" (without --run)')
     .option('--source <name>', 'dataset source')
     .option('--split <split>', 'split, e.g. test or train[80%:] (default: the run\'s validation split, else test)')
-    .option('--image-size <n>', 'input size (default 224)')
+    .option('--image-size <n>', 'input size (default: the run\'s, or the source\'s native size; required otherwise)')
     .option('--batch-size <n>', 'batch size (default: the run\'s, else 32)')
-    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only) (default: the run\'s, else imagenet)')
+    .option('--normalize <kind>', 'imagenet or unit (divide by 255 only) (default: the run\'s; required for a checkpoint outside a run folder)')
     .option('--precision <p>', 'auto, fp32 or bf16 (default: the run\'s, else auto)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the run\'s, else cpu)')
     .option('--json', 'print JSON')
@@ -131,11 +156,12 @@ Data and weights (config fields, or --set key=value):
 
   program.command('augment-preview')
     .description('write a PNG grid of original vs augmented samples with their mixed labels')
-    .requiredOption('--data <path>', 'dataset path (or "generated")')
+    .option('--run <dir>', 'a run folder: its training data, image size and augmentation (config.json)')
+    .option('--data <path>', 'dataset path (or "generated")')
     .option('--source <name>', 'dataset source')
-    .option('--split <split>', 'split', 'train')
-    .option('--augment <spec>', 'preset name or a YAML/JSON list', 'standard+cutmix')
-    .option('--image-size <n>', 'image size', '224')
+    .option('--split <split>', 'split (default: train, or the run\'s training split)')
+    .option('--augment <spec>', 'preset name or a YAML/JSON list (default: standard+cutmix, or the run\'s)')
+    .option('--image-size <n>', 'image size (default: the source\'s native size, else 224)')
     .option('--count <n>', 'number of samples', '8')
     .option('--seed <n>', 'seed', '0')
     .option('--out <file>', 'output PNG', 'augment-preview.png')

@@ -6,6 +6,11 @@ export function parsePositiveInt(name: string, v: string): number {
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`Expected a positive integer for ${name} but received "${v}"`);
   return n;
 }
+export function parseNonNegativeInt(name: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`Expected a non-negative integer for ${name} but received "${v}"`);
+  return n;
+}
 export function parseNumber(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new UsageError(`Expected a number for ${name} but received "${v}"`);

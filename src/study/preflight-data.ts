@@ -4,8 +4,7 @@
  * fetched here, in one process, rather than by every worker at once.
  */
 import { openDataset, type DataSpec, type OpenOptions } from '../data/index.js';
-import { parseTrainConfig } from '../train/config.js';
-import { trainingSpec, validationSpec } from '../train/run.js';
+import { resolveRunPlan } from '../train/plan.js';
 import type { PlainObject } from './spec-paths.js';
 
 export class DataPreflightError extends Error {
@@ -28,9 +27,10 @@ function describeSpec(spec: DataSpec): string {
 export async function preflightData(runs: readonly { name: string; config: PlainObject }[], o: OpenOptions = {}): Promise<number> {
   const distinct = new Map<string, { spec: DataSpec; runs: string[]; where: string }>();
   for (const run of runs) {
-    const cfg = parseTrainConfig(run.config);
-    for (const [where, spec] of [['training data', trainingSpec(cfg)], ['validation data', validationSpec(cfg)]] as const) {
-      if (!spec) continue;
+    const plan = resolveRunPlan(run.config);
+    for (const [where, split] of [['training data', plan.data], ['validation data', plan.valData]] as const) {
+      if (!split) continue;
+      const spec = split as DataSpec;
       const key = identity(spec);
       const d = distinct.get(key) ?? { spec, runs: [], where };
       d.runs.push(run.name);

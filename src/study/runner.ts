@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { ensureOutDir } from '../util/out-dir.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile, type RunStatusKind } from '../train/run-state.js';
 import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
 import { describeHolder, liveHolder, selfHolder, tryLock } from '../util/process-lock.js';
@@ -11,7 +12,7 @@ import { acquireStudyLock, studyDirFor, STUDY_LOCK, StudyBusyError } from './stu
 import { RunClaims, newWorkerId } from './claims.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { ablateVersion } from '../util/version.js';
-import { loadStudySpec } from './spec.js';
+import { inspectStudyFile, StudySpecError } from './spec.js';
 import { checkRunConfig } from './validate-run.js';
 import { expandStudy, type ExpandedStudy, type PlannedRun } from './spec-expand.js';
 import { studyIndexFor, type StudyIndex } from './run-files.js';
@@ -131,14 +132,32 @@ function workerEntry(): string {
  * all problems are thrown together as one StudySpecError.
  */
 export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: boolean } = {}): { study: ExpandedStudy; dir: string } {
-  const spec = loadStudySpec(file);
+  // One pass: the study file's own problems and every run's config problems are thrown together.
+  const { spec, issues, runsKnown } = inspectStudyFile(file);
+  if (!spec) throw new StudySpecError(file, issues);
   const study = expandStudy(spec, {
     dataPath: o.dataPath === undefined ? undefined : resolve(o.dataPath),
     overrides: o.overrides,
-    validate: (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }),
+    validate: runsKnown ? (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }) : undefined,
+    priorIssues: issues,
   });
   const dir = o.out !== undefined ? studyDirFor(o.out, true) : studyDirFor(study.name, false);
   return { study, dir };
+}
+
+/**
+ * Variants trained at once, and the threads each gets when the study has not fixed its count yet: the
+ * cores split over the runs (capped by the cores), never over --parallel, so results do not depend on it.
+ */
+export function threadsPerRunDefault(o: Pick<StudyRunOptions, 'parallel' | 'threads'>, runs: number): { parallel: number; threadsEach: number } {
+  const parallel = Math.max(1, Math.min(o.parallel ?? 1, runs || 1));
+  const totalThreads = o.threads ?? availableParallelism();
+  return { parallel, threadsEach: Math.max(1, Math.floor(totalThreads / Math.max(1, Math.min(totalThreads, runs)))) };
+}
+
+/** The config a run's worker trains: the planned config with the runner's thread count and device. */
+export function runConfig(run: PlannedRun, threads: number, device?: string): PlannedRun['config'] {
+  return { ...run.config, threads, ...(device ? { device } : {}) };
 }
 
 function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
@@ -165,7 +184,9 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
  */
 export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<StudyRunResult> {
   const { study, dir } = planStudy(file, o);
-  mkdirSync(dir, { recursive: true });
+  // Ctrl-C while the study was being read and checked: stop before anything is created.
+  if (o.signal?.aborted) return { dir, study, ran: [], skipped: [], failed: [], interruptedRuns: [], busy: [], interrupted: true };
+  ensureOutDir(dir, 'study folder');
   if (o.worker || o.shard) {
     // Cooperating workers share the folder through per-run claims and locks; they never take the
     // exclusive runner's lock, and refuse to start beside a live exclusive runner.
@@ -222,7 +243,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   // (parallel reductions sum in another order), and must not depend on --parallel.
   const totalThreads = o.threads ?? availableParallelism();
   const started = study.runs.map((r) => startedThreads(join(dir, r.name))).filter((t): t is number => t !== undefined);
-  const threadsPerRun = index.threadsPerRun ?? started[0] ?? Math.max(1, Math.floor(totalThreads / Math.max(1, Math.min(totalThreads, study.runs.length))));
+  const threadsPerRun = index.threadsPerRun ?? started[0] ?? threadsPerRunDefault(o, study.runs.length).threadsEach;
   const fixedBefore = index.threadsPerRun !== undefined || started.length > 0;
   index = { ...index, threadsPerRun };
   saveIndex();
@@ -281,6 +302,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     for (const c of children) c.kill('SIGINT');
   };
   o.signal?.addEventListener('abort', onAbort);
+  if (o.signal?.aborted) interrupted = true;
   const liveStream = o.liveStream ?? process.stderr;
   const live = parallel > 1 || o.childOutput === 'quiet' ? new LiveView(dir, liveStream, o.childOutput === 'quiet') : undefined;
   // While a live block is redrawn on a terminal, lines go through it so they land above the block.
@@ -393,7 +415,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
     // With several GPUs each parallel slot trains on its own.
     const device = deviceForSlot(o.device ?? (run.config.device as string | undefined), slot, parallel, gpuCount);
-    const config = { ...run.config, threads, ...(device ? { device } : {}) };
+    const config = runConfig(run, threads, device);
     if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {

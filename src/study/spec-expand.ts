@@ -1,7 +1,8 @@
-import { type AxisValue, type StudyAxis, type StudySpec, gridPoints, sanitize } from './spec.js';
+import { type AxisValue, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
+import { expandShorthand } from '../train/plan.js';
 
 /** One training run of a study: a variant at one seed. */
 export interface PlannedRun {
@@ -49,11 +50,13 @@ export interface ExpandOptions {
   overrides?: readonly (ConfigOverride | string)[];
   /** The training layer's config check, run on every resolved config; problems are reported together. */
   validate?: (config: PlainObject) => ConfigProblem[];
+  /** Problems already found in the study file (see inspectStudySpec), thrown together with these. */
+  priorIssues?: readonly SpecIssue[];
 }
 
 /** Expand a checked spec into runs and comparisons. Throws StudySpecError listing every problem. */
 export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): ExpandedStudy {
-  const issues: SpecIssue[] = [];
+  const issues: SpecIssue[] = [...(options.priorIssues ?? [])];
   const base = cloneJson(spec.base);
 
   if (options.dataPath !== undefined) {
@@ -66,7 +69,10 @@ export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): Expan
     const explicit = spec.variants?.find((v) => Object.keys(v.overrides).some((p) => pathsOverlap(p, o.path)));
     if (axis) issues.push(issue(`--set ${o.path}`, `a path that is not axis "${axis.path}" of this study (edit the study file to change an axis)`, o.value));
     else if (explicit) issues.push(issue(`--set ${o.path}`, `a path that variant "${explicit.name}" does not set`, o.value));
-    else applyOverride(base, o, `--set ${o.path}`, issues);
+    else {
+      expandShorthand(base, o.path);
+      applyOverride(base, o, `--set ${o.path}`, issues);
+    }
   }
 
   const runs: PlannedRun[] = [];
@@ -176,7 +182,21 @@ function resolveComparisons(spec: StudySpec, variants: { name: string; axes: Rec
   const add = (variant: string, reference: string) => {
     if (variant !== reference && !out.some((c) => c.variant === variant && c.reference === reference)) out.push({ variant, reference });
   };
-  for (const [a, b] of spec.compare ?? []) add(a, b);
+  for (const [a, b] of spec.compare ?? []) {
+    if (variants.some((v) => v.name === a) && variants.some((v) => v.name === b)) {
+      add(a, b);
+      continue;
+    }
+    // Two values of one axis: every variant with the first against its twin with the second.
+    const axis = axisOfPair(spec.axes, [a, b]);
+    if (!axis) continue;
+    const [ca, cb] = [choiceNamed(axis, a)!, choiceNamed(axis, b)!];
+    for (const v of variants) {
+      if (v.axes[axis.path] !== ca.display) continue;
+      const twin = variants.find((w) => w.axes[axis.path] === cb.display && Object.keys(v.axes).every((k) => k === axis.path || w.axes[k] === v.axes[k]));
+      if (twin) add(v.name, twin.name);
+    }
+  }
   const baseline = spec.baseline ?? (spec.compare ? undefined : variants[0]?.name);
   if (typeof baseline === 'string') {
     for (const v of variants) add(v.name, baseline);

@@ -11,15 +11,17 @@
  * seeds: [0, 1, 2]                             # or a count: seeds: 3
  * baseline: { augment: none }                  # or a variant name: baseline: resnet34-none-lr0.1
  * compare: [[resnet34, plain34]]               # explicit pairs: [variant, reference]
+ * compare: [[cutmix, none]]                    # or two values of one axis: each variant with cutmix
+ *                                              # against its twin with none (the other axes equal)
  * ```
  * Parsing checks every field independently and reports all problems at once (StudySpecError).
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, formatPath, joinPath } from './spec-issues.js';
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
+import { expandShorthand } from '../train/plan.js';
+import { ConfigFileError, parseYamlText, readConfigText } from '../util/config-file.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -90,42 +92,72 @@ const REQUIRED: FieldName[] = ['name', 'base'];
 
 /** Parse and check study-file text (YAML, or JSON when the source ends in .json or the text starts with `{`). */
 export function parseStudySpec(text: string, source = '<inline>'): StudySpec {
+  return orThrow(inspectStudyText(text, source), source);
+}
+
+/** Reads and validates a study file (YAML or JSON); throws a StudySpecError listing every problem. */
+export function loadStudySpec(file: string): StudySpec {
+  return orThrow(inspectStudyFile(file), file);
+}
+
+/** Check an already-parsed study object (e.g. built in code) and normalise it. */
+export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
+  return orThrow(inspectStudySpec(raw, source), source);
+}
+
+/**
+ * A study as far as it can be read, and every problem found in it. Fields that fail their check are
+ * replaced by neutral stand-ins (no seeds → the base seed, an unknown key → ignored), so the checks
+ * that follow (every run's config) still run and report in the same pass.
+ */
+export interface StudyInspection {
+  spec?: StudySpec;
+  issues: SpecIssue[];
+  /** False when the runs cannot be known (the axes or variants are unreadable): their configs are not checked. */
+  runsKnown: boolean;
+}
+
+function orThrow(r: StudyInspection, source: string): StudySpec {
+  if (r.issues.length > 0 || !r.spec) throw new StudySpecError(source, r.issues);
+  return r.spec;
+}
+
+export function inspectStudyFile(file: string): StudyInspection {
+  let text: string;
+  try {
+    text = readConfigText(file, 'study file');
+  } catch (e) {
+    const received = e instanceof ConfigFileError ? e.message.replace(/^Expected [^:]*but /, '') : String(e);
+    const expected = e instanceof ConfigFileError && e.code === 'too-large' ? /^Expected (.*?) but /.exec(e.message)?.[1] ?? 'a smaller study file' : 'a readable study file';
+    return { issues: [{ path: '', expected, received }], runsKnown: false };
+  }
+  return inspectStudyText(text, file);
+}
+
+export function inspectStudyText(text: string, source = '<inline>'): StudyInspection {
   const isJson = extname(source).toLowerCase() === '.json' || /^\s*\{/.test(text);
   let raw: unknown;
   if (isJson) {
     try {
       raw = JSON.parse(text);
     } catch (e) {
-      throw new StudySpecError(source, [{ path: '', expected: 'valid JSON', received: (e as Error).message }]);
+      return { issues: [{ path: '', expected: 'valid JSON', received: (e as Error).message }], runsKnown: false };
     }
   } else {
-    const doc = parseDocument(text);
-    if (doc.errors.length > 0) {
-      throw new StudySpecError(source, doc.errors.map((e) => ({
-        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
-        expected: 'valid YAML',
-        received: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
-      })));
+    const r = parseYamlText(text);
+    if (r.errors.length > 0) {
+      return {
+        issues: r.errors.map((e) => ({ path: e.line !== undefined ? `line ${e.line}, column ${e.col}` : '', expected: 'valid YAML', received: e.message })),
+        runsKnown: false,
+      };
     }
-    raw = doc.toJS();
+    raw = r.value;
   }
-  return checkStudySpec(raw, source);
+  return inspectStudySpec(raw, source);
 }
 
-/** Reads and validates a study file (YAML or JSON); throws a StudySpecError listing every problem. */
-export function loadStudySpec(file: string): StudySpec {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new StudySpecError(file, [{ path: '', expected: 'a readable study file', received: (e as NodeJS.ErrnoException).code ?? String(e) }]);
-  }
-  return parseStudySpec(text, file);
-}
-
-/** Check an already-parsed study object (e.g. built in code) and normalise it. */
-export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
-  if (!isPlainObject(raw)) throw new StudySpecError(source, [issue('', 'a mapping with at least "name" and "base"', raw)]);
+export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspection {
+  if (!isPlainObject(raw)) return { issues: [issue('', 'a mapping with at least "name" and "base"', raw)], runsKnown: false };
   const issues: SpecIssue[] = [];
   const ok: Partial<Record<FieldName, unknown>> = {};
 
@@ -147,41 +179,48 @@ export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
     issues.push(issue('axes', 'at least one axis (or leave "axes" out)', raw.axes));
     delete ok.axes;
   }
+  const runsKnown = ok.base !== undefined && (raw.axes === undefined || ok.axes !== undefined) && (raw.variants === undefined || ok.variants !== undefined);
 
-  const base = (ok.base as PlainObject | undefined) ?? {};
+  const base = structuredClone((ok.base as PlainObject | undefined) ?? {});
+  // A dotted path into a shorthand (`model.shortcut` under `model: resnet34`) turns it into its object form.
+  const paths = [...Object.keys((ok.axes as PlainObject | undefined) ?? {}), ...((ok.variants as PlainObject[] | undefined) ?? []).flatMap((v) => Object.keys(flattenOverrides(v)))];
+  for (const p of paths) expandShorthand(base, p);
   const axes = ok.axes ? checkAxes(ok.axes as Record<string, unknown>, base, issues) : [];
   const variants = ok.variants ? checkVariants(ok.variants as PlainObject[], base, axes, issues) : undefined;
-  const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base);
+  const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base, issues);
 
   const variantNames = combineNames(variants, axes, issues);
   const baseline = ok.baseline as StudySpec['baseline'];
   if (baseline !== undefined) checkBaseline(baseline, variantNames, axes, variants, issues);
   const compare = ok.compare as [string, string][] | undefined;
-  if (compare) checkCompare(compare, variantNames, issues);
+  if (compare) checkCompare(compare, variantNames, axes, issues);
 
-  if (issues.length > 0) throw new StudySpecError(source, issues);
-  return {
+  const spec: StudySpec = {
     source,
-    name: ok.name as string,
+    name: (ok.name as string | undefined) ?? 'study',
     ...(ok.description !== undefined ? { description: ok.description as string } : {}),
     base,
     axes,
     ...(variants ? { variants } : {}),
     seeds,
-    ...(baseline !== undefined ? { baseline } : {}),
-    ...(compare ? { compare } : {}),
+    ...(baseline !== undefined && issues.every((i) => !i.path.startsWith('baseline')) ? { baseline } : {}),
+    ...(compare && issues.every((i) => !i.path.startsWith('compare')) ? { compare } : {}),
     variantNames,
   };
+  return { spec, issues, runsKnown };
 }
 
 function describeField(field: FieldName): string {
   return field === 'base' ? 'a mapping: the training config every variant starts from' : 'a value';
 }
 
-function resolveSeeds(seeds: number | number[] | undefined, base: PlainObject): number[] {
+function resolveSeeds(seeds: number | number[] | undefined, base: PlainObject, issues: SpecIssue[]): number[] {
+  // A base seed that is not a seed (`seed: true`, `seed: 1.5`) is an error even where `seeds:` replaces it.
+  const baseSeedOk = base.seed === undefined || (typeof base.seed === 'number' && Number.isInteger(base.seed) && base.seed >= 0);
+  if (!baseSeedOk) issues.push(issue('base.seed', 'a non-negative integer (or leave it out and list seeds in "seeds:")', base.seed));
   if (typeof seeds === 'number') return Array.from({ length: seeds }, (_, i) => i);
   if (seeds) return [...new Set(seeds)];
-  return [typeof base.seed === 'number' && Number.isInteger(base.seed) ? base.seed : 0];
+  return [baseSeedOk && typeof base.seed === 'number' ? base.seed : 0];
 }
 
 /** The run-name fragment for a scalar value: strings as they are, numbers/booleans prefixed with the field. */
@@ -256,7 +295,7 @@ function pathValue(obj: PlainObject, path: string): unknown {
 }
 
 /** `{optimizer: {lr: 0.1}, 'data.imageSize': 64}` → `{'optimizer.lr': 0.1, 'data.imageSize': 64}`. */
-function flattenOverrides(obj: PlainObject, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+export function flattenOverrides(obj: PlainObject, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
   for (const [k, v] of Object.entries(obj)) {
     const path = prefix ? `${prefix}.${k}` : k;
     if (isPlainObject(v) && Object.keys(v).length > 0) flattenOverrides(v, path, out);
@@ -345,13 +384,24 @@ function checkBaseline(baseline: string | Record<string, AxisValue>, names: stri
   }
 }
 
-function checkCompare(pairs: [string, string][], names: string[], issues: SpecIssue[]): void {
+function checkCompare(pairs: [string, string][], names: string[], axes: StudyAxis[], issues: SpecIssue[]): void {
   pairs.forEach((pair, i) => {
-    pair.forEach((n, j) => {
-      if (!names.includes(n)) issues.push(issue(`compare[${i}][${j}]`, oneOfNames(n, names), n));
-    });
     if (pair[0] === pair[1]) issues.push(issue(`compare[${i}]`, 'two different variants', pair));
+    if (pair.every((n) => names.includes(n)) || axisOfPair(axes, pair)) return;
+    pair.forEach((n, j) => {
+      if (!names.includes(n)) issues.push(issue(`compare[${i}][${j}]`, `${oneOfNames(n, names)}, or two values of one axis`, n));
+    });
   });
+}
+
+/** The axis whose values a compare pair names (`[cutmix, none]`), when it is not a pair of variant names. */
+export function axisOfPair(axes: StudyAxis[], pair: [string, string]): StudyAxis | undefined {
+  return axes.find((a) => pair.every((n) => choiceNamed(a, n)));
+}
+
+/** The choice of an axis a name refers to: its label, or its value as written. */
+export function choiceNamed(axis: StudyAxis, name: string): AxisChoice | undefined {
+  return axis.choices.find((c) => c.label === name || String(c.display) === name);
 }
 
 function oneOfNames(got: string, names: string[]): string {

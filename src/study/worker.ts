@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
 import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
-import { interruptSignal } from '../util/interrupt.js';
+import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 
 export const WORKER_LOG = 'worker.log';
@@ -97,6 +97,8 @@ async function main(): Promise<number> {
     return r.status === 'stopped' ? WORKER_EXIT.stopped : WORKER_EXIT.done;
   } catch (e) {
     out.log(`error: ${(e as Error).message}`);
+    // Interrupted before training began (opening or decoding the data): stopped, resumable, not failed.
+    if (e instanceof InterruptedError) return WORKER_EXIT.stopped;
     await tellRunner({ error: (e as Error).message });
     return isDiskFull(e) ? WORKER_EXIT.diskFull : WORKER_EXIT.failed;
   } finally {

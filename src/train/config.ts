@@ -49,8 +49,11 @@ export const CheckpointConfigSchema = z.strictObject({
 });
 
 export const TrainConfigSchema = z.strictObject({
-  /** Model preset name from the registry, e.g. "resnet34", "plain34". */
-  model: z.string().min(1),
+  /**
+   * A model preset name ("resnet34", "plain56-cifar"), or switches over one: `{ preset: resnet34, shortcut: zero-pad }`
+   * (the model layer validates the switches; see src/train/model-spec.ts).
+   */
+  model: z.union([z.string().min(1), z.record(z.string(), z.unknown())], { error: 'expected a preset name or a mapping {preset: name, switch: value, …}' }),
   numClasses: z.number().int().min(2).optional(),
   /** Path to torchvision-compatible weights to start from. */
   pretrained: z.string().min(1).optional(),
@@ -82,6 +85,13 @@ export const TrainConfigSchema = z.strictObject({
    */
   maxLoss: z.number().positive().default(1e4),
   tensorboard: z.boolean().default(false),
+  /**
+   * How pixels in [0, 1] are normalised before the model: `unit` (no further change) or `imagenet`
+   * (torchvision's mean/std). Default: `imagenet` with pretrained weights, else `unit`.
+   */
+  normalization: z.enum(['unit', 'imagenet']).optional(),
+  /** The classes the run was planned for (written by the run into config.json); the data must have exactly these. */
+  classNames: z.array(z.string()).min(2).optional(),
   outDir: z.string().min(1).optional(),
 });
 

@@ -2,9 +2,9 @@
  * `ablate export`: a run's trained network as ONNX, with what a consumer needs to feed it (image size,
  * resize mode, normalisation, layout) and to read its output (class names) in the file's metadata_props.
  */
-import { createModel, loadWeights, exportOnnx, ONNX_OPSET } from '../models/index.js';
+import { loadWeights, exportOnnx, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
-import { readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
+import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
 
 /** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
 export const ONNX_METADATA_KEYS = {
@@ -33,7 +33,7 @@ export interface ExportedRun {
  */
 export async function exportRunToOnnx(runDir: string, out: string, options: ExportRunOptions = {}): Promise<ExportedRun> {
   const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
-  const model = createModel(plan.model, { numClasses: plan.numClasses, seed: 0 });
+  const model = buildRunModel(plan);
   try {
     await loadWeights(model, plan.weights, { strict: true });
     exportOnnx(model, out, {

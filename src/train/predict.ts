@@ -7,10 +7,11 @@ import { readdir, stat, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { F, Tensor, noGrad, resolveDevice, tidy, withAutocast } from '../tensor/index.js';
 import { decodeItem, IMAGE_EXT } from '../data/index.js';
-import { createModel, loadWeights, type ResNet } from '../models/index.js';
+import { loadWeights } from '../models/index.js';
+import type { Model } from '../nn/index.js';
 import { invalidArg } from '../util/errors.js';
 import { imagesToTensor, normalize } from './batch-tensor.js';
-import { readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from './run-plan.js';
+import { buildRunModel, readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from './run-plan.js';
 import { choosePrecision } from './run.js';
 import type { Precision } from './fit.js';
 import type { TrainConfig } from './config.js';
@@ -70,13 +71,13 @@ type Job = { source: string; trueLabel?: string } & ({ kind: 'file'; path: strin
 
 /** A loaded model with its class names and preprocessing; reuse it for many `predict` calls, then `dispose`. */
 export class Predictor {
-  readonly #model: ResNet;
+  readonly #model: Model;
   readonly #precision: Precision;
   readonly #device: string;
   readonly #labelOf: Map<string, number>;
   readonly #batchSize: number;
 
-  private constructor(model: ResNet, readonly classNames: readonly string[], readonly preprocessing: Preprocessing, precision: Precision, device: string, batchSize: number) {
+  private constructor(model: Model, readonly classNames: readonly string[], readonly preprocessing: Preprocessing, precision: Precision, device: string, batchSize: number) {
     this.#model = model;
     this.#batchSize = batchSize;
     this.#precision = precision;
@@ -89,7 +90,7 @@ export class Predictor {
   static async fromRun(runDir: string, options: PredictorOptions = {}): Promise<Predictor> {
     const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
     const device = resolveDevice(options.device ?? plan.config.device);
-    const model = createModel(plan.model, { numClasses: plan.numClasses, device, seed: 0 });
+    const model = buildRunModel(plan, { device });
     try {
       await loadWeights(model, plan.weights, { strict: true });
       const precision = choosePrecision(options.precision ?? plan.config.precision, device);
@@ -108,7 +109,7 @@ export class Predictor {
   }
 
   /** The network (in eval mode); owned by the predictor. */
-  get model(): ResNet {
+  get model(): Model {
     return this.#model;
   }
 

@@ -1,5 +1,6 @@
 import type { LoadReport } from '../nn/index.js';
-import { loadWeights, type ResNet } from '../models/index.js';
+import { loadWeights } from '../models/index.js';
+import type { Model } from '../nn/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD, isWeightsName, lookupHubWeights, resolvePretrained, type ResolvedWeights } from '../models/hub-weights.js';
 import type { Normalization } from './batch-tensor.js';
 
@@ -43,7 +44,7 @@ export function runNormalization(pretrained: string | undefined, model: string):
  * non-strictly: tensors whose shape differs (fc for another class count) or that the checkpoint lacks
  * keep their initialisation, and the log says which.
  */
-export async function loadPretrained(model: ResNet, pretrained: string, modelName: string, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<PretrainedRecord> {
+export async function loadPretrained(model: Model, pretrained: string, modelName: string, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<PretrainedRecord> {
   const resolved: ResolvedWeights = await resolvePretrained(pretrained, modelName, { log: o.log, signal: o.signal });
   const label = resolved.hub ? `${resolved.hub.id} (${resolved.path})` : resolved.path;
   const report: LoadReport = await loadWeights(model, resolved.path, { strict: false }).catch((e: Error) => {

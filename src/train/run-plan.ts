@@ -1,14 +1,19 @@
 /**
  * What a finished (or stopped) run folder says about using its model: architecture, weights, class names
  * and the preprocessing its images went through. `predict` and `export` read a run only through
- * `readRunPlan`, so a change of the run folder's format is handled in this one place.
+ * `readRunPlan`, which reads the run's plan (config.json) with the plan layer's own reader, so a change of
+ * the run folder's format is handled in one place. Older runs (before config.json was the full plan, or
+ * before status.json recorded class names) still read: what they lack is taken from status.json or, last,
+ * from the training data.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openDataset, resolveImageSize, type ResizeMode } from '../data/index.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
+import { openDataset, resolveImageSize, type DataSpec, type ResizeMode } from '../data/index.js';
+import type { TrainConfig } from './config.js';
 import { readRunStatus } from './run-folder.js';
-import { trainingSpec } from './run.js';
+import { readRunPlan as readPlanFile } from './plan.js';
+import { buildModel, modelLabel, resolveModelSpec, type ModelSpec } from './model-spec.js';
+import type { Model } from '../nn/index.js';
 import type { Normalization } from './batch-tensor.js';
 
 /** Which weights of a run: the final model.pth, checkpoints/best.pth, checkpoints/last.pth, or a .pth path. */
@@ -31,9 +36,12 @@ export interface Preprocessing {
 /** What `readRunPlan` returns: the run's config, model, classes, preprocessing and weights file. */
 export interface RunPlan {
   dir: string;
+  /** The run's config.json: its resolved plan (a valid config). */
   config: TrainConfig;
-  /** Model preset name (config.model). */
+  /** The model's name for logs and ONNX metadata: the preset plus the switches that differ from it. */
   model: string;
+  /** The model as the plan writes it out (family, preset, every switch); see `buildRunModel`. */
+  modelSpec: ModelSpec;
   numClasses: number;
   classNames: string[];
   preprocessing: Preprocessing;
@@ -52,18 +60,6 @@ export class RunFolderError extends Error {
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
-function readConfig(dir: string): TrainConfig {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new RunFolderError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (e) {
-    throw new RunFolderError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
-  }
-  return parseTrainConfig(raw);
-}
-
 /** The weights file a run name stands for; `model` falls back to checkpoints/last.pth for a stopped run. */
 export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string {
   const named = checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
@@ -75,23 +71,26 @@ export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string 
 }
 
 /**
- * Reads a run folder: config.json, class names and image size from status.json (written since runs
- * record them; for older runs the training data is opened to list its classes), and the weights path.
+ * Reads a run folder: its plan (config.json), class names and image size from the plan (or, for older
+ * runs, status.json, or last the training data, opened to list its classes), and the weights path.
  */
 export async function readRunPlan(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunPlan> {
   const dir = resolve(runDir);
-  const config = readConfig(dir);
-  const spec = trainingSpec(config);
+  const cfgPath = join(dir, 'config.json');
+  if (!existsSync(cfgPath)) throw new RunFolderError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
+  let plan;
+  try {
+    plan = readPlanFile(dir);
+  } catch (e) {
+    throw new RunFolderError((e as Error).message);
+  }
   const recorded = readRunStatus(dir)?.dataset as { classNames?: unknown; imageSize?: unknown } | undefined;
-  let classNames: string[];
-  let size: { height: number; width: number };
-  const namesOk = Array.isArray(recorded?.classNames) && recorded.classNames.every((n) => typeof n === 'string');
-  const sizeOk = Array.isArray(recorded?.imageSize) && recorded.imageSize.length === 2;
-  if (namesOk && sizeOk) {
-    classNames = recorded!.classNames as string[];
-    const [h, w] = recorded!.imageSize as [number, number];
-    size = { height: h, width: w };
-  } else {
+  const recordedNames = Array.isArray(recorded?.classNames) && recorded.classNames.every((n) => typeof n === 'string') ? recorded.classNames as string[] : undefined;
+  const recordedSize = Array.isArray(recorded?.imageSize) && recorded.imageSize.length === 2 ? recorded.imageSize as [number, number] : undefined;
+  let classNames = plan.classNames ? [...plan.classNames] : recordedNames;
+  let size = plan.data.imageSize ?? recordedSize;
+  if (classNames === undefined || size === undefined) {
+    const spec = plan.data as DataSpec;
     let ds;
     try {
       ds = await openDataset(spec);
@@ -99,24 +98,29 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
       throw new RunFolderError(`run ${dir} does not record its class names (an older run) and its training data could not be opened to list them: ${(e as Error).message}`);
     }
     try {
-      classNames = [...ds.classNames];
-      size = resolveImageSize(spec, ds);
+      classNames ??= [...ds.classNames];
+      if (size === undefined) {
+        const s = resolveImageSize(spec, ds);
+        size = [s.height, s.width];
+      }
     } finally {
       await ds.close();
     }
   }
-  const numClasses = config.numClasses ?? classNames.length;
-  if (classNames.length !== numClasses) classNames = Array.from({ length: numClasses }, (_, i) => classNames[i] ?? String(i));
-  const normalization: Normalization = config.pretrained ? 'imagenet' : 'unit';
+  const numClasses = typeof plan.model.numClasses === 'number' ? plan.model.numClasses : classNames.length;
+  if (classNames.length !== numClasses) classNames = Array.from({ length: numClasses }, (_, i) => classNames![i] ?? String(i));
+  const normalization: Normalization = plan.normalization;
+  const modelSpec = { ...plan.model, numClasses } as ModelSpec;
   return {
     dir,
-    config,
-    model: config.model,
+    config: plan as unknown as TrainConfig,
+    model: modelLabel(plan.model as ModelSpec),
+    modelSpec,
     numClasses,
     classNames,
     preprocessing: {
-      imageSize: [size.height, size.width],
-      resize: spec.resize,
+      imageSize: [size[0], size[1]],
+      resize: plan.data.resize,
       normalization,
       mean: normalization === 'imagenet' ? IMAGENET_MEAN : [0, 0, 0],
       std: normalization === 'imagenet' ? IMAGENET_STD : [1, 1, 1],
@@ -125,4 +129,9 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
     },
     weights: runWeightsPath(dir, options.checkpoint),
   };
+}
+
+/** A fresh model of a run's architecture (weights not loaded yet). */
+export function buildRunModel(plan: RunPlan, o: { device?: string } = {}): Model {
+  return buildModel(resolveModelSpec(plan.modelSpec, plan.numClasses), { seed: 0, device: o.device });
 }

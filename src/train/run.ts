@@ -1,22 +1,24 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { openDataset, parseDataSpec, prepareImages, resolveImageSize, defaultCacheDir, DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
-import { createModel, resolveModelConfig } from '../models/index.js';
-import { buildAugmentPipeline, parseAugmentSpec } from '../augment/index.js';
+import { DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
+import { ensureOutDir } from '../util/out-dir.js';
+import { InterruptedError, throwIfInterrupted } from '../util/interrupt.js';
+import type { TrainConfig } from './config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { ablateVersion } from '../util/version.js';
-import type { Normalization } from './batch-tensor.js';
+import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelName, type RunPlan } from './plan.js';
+import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
+import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
-import { loadPretrained, runNormalization } from './pretrained.js';
+import { loadPretrained, runNormalization, type RunNormalization } from './pretrained.js';
 import { defaultValidation } from './validation-choice.js';
-import { isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
@@ -40,71 +42,22 @@ export function choosePrecision(requested: TrainConfig['precision'], device: str
   return { autocast: true, channelsLast: true, label: 'bf16' };
 }
 
-/** The config without the fields that do not change results, hashed: a resume must match it. */
-export function configHash(cfg: TrainConfig): string {
-  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = cfg;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
-}
-
-interface OpenedData {
-  train: ImageSet;
-  val?: ImageSet;
-  trainDs: Dataset;
-  valDs?: Dataset;
-  spec: DataSpec;
-  valSplit?: string;
-  classNames: readonly string[];
-}
-
-/** The validation data of a run: `valData`, or `data.valSplit` (study files) of the same source; undefined when it has none. */
-export function validationSpec(cfg: TrainConfig): DataSpec | undefined {
-  const { valSplit, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
-  if (cfg.valData) return parseDataSpec({ ...rest, ...cfg.valData }, 'valData');
-  if (typeof valSplit === 'string') return parseDataSpec({ ...rest, split: valSplit });
-  return undefined;
-}
-
-/** The training data spec of a run, optionally with another split of the same source (`ablate eval --run --split`). */
-export function trainingSpec(cfg: TrainConfig, split?: string): DataSpec {
-  const { valSplit: _v, ...rest } = cfg.data as Record<string, unknown> & { valSplit?: string };
-  return parseDataSpec(split === undefined ? rest : { ...rest, split });
-}
-
-/** Small in-memory sources are decoded each time; everything else goes through the on-disk image cache. */
-export function imageCacheDir(spec: DataSpec, ds: Dataset): string | null {
-  return spec.cache === 'memory' || (spec.cache === 'auto' && (ds.source === 'generated' || ds.source.startsWith('cifar')))
-    ? null : (spec.cacheDir ?? defaultCacheDir());
-}
-
-async function openData(cfg: TrainConfig, log: (l: string) => void, signal?: AbortSignal): Promise<OpenedData> {
-  const spec = trainingSpec(cfg);
-  const trainDs = await openDataset(spec, { log, signal });
-  let valDs: Dataset | undefined;
-  let valSpec = validationSpec(cfg);
-  if (!valSpec) {
-    const choice = await defaultValidation(spec, { log, signal });
-    valSpec = choice.spec;
-    if (choice.note) log(choice.note);
-  }
-  if (valSpec) valDs = await openDataset(valSpec, { log, signal });
-  const size = resolveImageSize(spec, trainDs);
-  const cacheDir = imageCacheDir(spec, trainDs);
-  const prep = (ds: Dataset, what: string) => {
-    let lastPct = -1;
-    return prepareImages(ds, {
-      ...size, resize: spec.resize, cacheDir, concurrency: spec.concurrency, verify: spec.verifyCache, log,
-      onProgress: (done, total) => {
-        const pct = Math.floor((100 * done) / Math.max(1, total));
-        if (total > 500 && pct >= lastPct + 10) {
-          lastPct = pct;
-          log(`decoding ${what} images: ${done}/${total} (${pct}%)${cacheDir === null ? '' : ' — cached on disk for later runs'}`);
-        }
-      },
-    });
-  };
-  const train = await prep(trainDs, 'training');
-  const val = valDs ? await prep(valDs, 'validation') : undefined;
-  return { train, val, trainDs, valDs, spec, valSplit: valSpec?.split, classNames: trainDs.classNames };
+/**
+ * What this machine makes of a plan: the device, what `precision: auto` becomes, and the thread count.
+ * Results depend on the thread count (parallel reductions sum in a different order), so a run keeps the
+ * count it started with: a resume passes `threadsBefore` (from the run's config.json), which wins over
+ * this machine's default but not over a count the plan sets itself.
+ */
+export function planForMachine(
+  plan: RunPlan,
+  o: { threadsBefore?: number; localWorldSize?: number; localRank?: number } = {},
+): { plan: RunPlan; device: string; precision: Precision } {
+  // One data-parallel rank per GPU: local rank r trains on cuda:r.
+  const device = resolveDevice(o.localRank !== undefined && plan.device === 'cuda' ? `cuda:${o.localRank}` : plan.device);
+  const precision = choosePrecision(plan.precision, device);
+  // Local data-parallel ranks share the machine's cores.
+  const threads = plan.threads ?? o.threadsBefore ?? Math.max(1, Math.floor(defaultThreads() / (o.localWorldSize ?? 1)));
+  return { plan: { ...plan, precision: precision.label, threads }, device, precision };
 }
 
 /**
@@ -113,26 +66,26 @@ async function openData(cfg: TrainConfig, log: (l: string) => void, signal?: Abo
  */
 export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<FitResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = parseTrainConfig(rawConfig);
-  preflight(cfg);
+  // Every problem of the config, before a folder is made or an image decoded.
+  const resolved = resolveRunPlan(rawConfig);
   // Started as one rank of a data-parallel run (torchrun, srun, --nproc-per-node): join the others first,
   // so a missing rank fails the run before any file is written.
   const launch = readLaunchEnv();
   const dp = launch ? DataParallel.join(launch) : undefined;
   const main = !dp || dp.isMain;
-  if (main) mkdirSync(o.runDir, { recursive: true });
-  // Results depend on the thread count (parallel reductions sum in a different order), so a run keeps
-  // the count it started with: recorded in config.json, reused by every resume that does not set one.
-  // Local data-parallel ranks share the machine's cores.
-  cfg.threads ??= (o.resume ? threadsOfRun(o.runDir) : undefined) ?? Math.max(1, Math.floor(defaultThreads() / (launch?.localWorldSize ?? 1)));
-  setNumThreads(cfg.threads);
-  const device = resolveDevice(launch && cfg.device === 'cuda' ? `cuda:${launch.localRank}` : cfg.device);
+  const machine = planForMachine(resolved, {
+    threadsBefore: o.resume ? threadsOfRun(o.runDir) : undefined,
+    localWorldSize: launch?.localWorldSize,
+    localRank: launch?.localRank,
+  });
+  let plan: RunPlan = machine.plan;
+  const { device, precision } = machine;
+  if (main) ensureOutDir(o.runDir, 'run folder');
+  setNumThreads(plan.threads!);
   // Fixed input shapes: let cuDNN time its convolution algorithms once and keep the fastest.
   if (device !== 'cpu') setCudnnBenchmark(true);
   // Rank 0 alone writes the run folder; the others share it (a shared filesystem across nodes).
-  const writeStatus = (st: RunStatus) => { if (main) writeRunStatus(o.runDir, st); };
-  const precision = choosePrecision(cfg.precision, device);
-  const hash = configHash(cfg);
+  const writeStatus = (st: Parameters<typeof writeRunStatus>[1]) => { if (main) writeRunStatus(o.runDir, st); };
   const prev = readRunStatus(o.runDir);
   const resume = (o.resume ?? false) && hasTrainingCheckpoint(o.runDir);
   const startedAt = new Date().toISOString();
@@ -141,7 +94,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     status: 'running',
     startedAt: resume && prev?.startedAt ? prev.startedAt : startedAt,
     epochsDone: 0,
-    epochsPlanned: cfg.epochs,
+    epochsPlanned: plan.epochs,
     params: 0,
     trainableParams: 0,
     trainTimeS: 0,
@@ -150,22 +103,42 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       worldSize: dp?.worldSize ?? 1,
       ...hostEnv(),
     },
-    dataset: { name: String((cfg.data as Record<string, unknown>).source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
+    dataset: { name: String(plan.data.source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
   } as RunStatus;
+  // A resume must not touch the run's plan until it is known to be the same plan (see below).
+  const previousPlan = resume ? previousPlanOf(o.runDir) : undefined;
   writeStatus(baseStatus);
-  if (main) writeJsonAtomic(join(o.runDir, 'config.json'), cfg);
+  if (!previousPlan && main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
 
-  let data: OpenedData | undefined;
+  let datasets: PlanDatasets | undefined;
+  let train: ImageSet | undefined;
+  let val: ImageSet | undefined;
   let status: RunStatus = baseStatus;
   try {
-    data = await openData(cfg, log, o.signal);
-    const numClasses = cfg.numClasses ?? data.classNames.length;
-    const model = createModel(cfg.model, { numClasses, seed: cfg.seed, device });
+    // No validation data named: a folder's own held-out split, said out loud (and recorded in the plan).
+    // A resume keeps the choice its run made (a plan recorded without validation stays without).
+    if (!plan.valData && !(previousPlan && !previousPlan.valData)) plan = await withDefaultValidation(plan, { log, signal: o.signal });
+    datasets = await openPlanDatasets(plan, { log, signal: o.signal });
+    throwIfInterrupted(o.signal, 'opening the data');
+    // The run's config.json is its plan, completed with what the data decided (class names, sizes).
+    plan = completePlan(plan, { train: datasets.train, val: datasets.val });
+    if (previousPlan && planHash(previousPlan) !== planHash(plan)) {
+      const changed = changedFields(previousPlan, plan);
+      throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
+        `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
+    }
+    if (main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal });
+    if (plan.valData && datasets.val) val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal });
+    const resolvedModel = planModel(plan);
+    const numClasses = resolvedModel.config.numClasses;
+    const model = buildModel(resolvedModel, { seed: plan.seed, device });
     try {
-      const pretrained = cfg.pretrained && !resume ? await loadPretrained(model, cfg.pretrained, cfg.model, { log, signal: o.signal }) : undefined;
-      const norm = runNormalization(cfg.pretrained, cfg.model);
+      const weightsModel = weightsModelName(plan.model) ?? modelLabel(plan.model as ModelSpec);
+      const pretrained = plan.pretrained && !resume ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal }) : undefined;
+      const norm = planNormalization(plan, weightsModel);
       const counts = model.countParams();
-      const size = resolveImageSize(data.spec, data.trainDs);
+      const size = imageSizeOf(plan.data, datasets.train);
       const cost = model.flops([size.height, size.width]);
       status = {
         ...status,
@@ -175,36 +148,35 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         macs: cost.macs,
         flops: cost.flops,
         dataset: {
-          name: data.trainDs.source,
-          split: data.spec.split,
-          valSplit: data.valSplit,
-          trainCount: data.train.length,
-          valCount: data.val?.length ?? 0,
-          skipped: data.train.badFiles.length + (data.val?.badFiles.length ?? 0),
-          classes: data.classNames.length,
-          classCounts: { train: classCounts(data.train), ...(data.val ? { val: classCounts(data.val) } : {}) },
+          name: datasets.train.source,
+          split: plan.data.split,
+          valSplit: plan.valData?.split,
+          trainCount: train.length,
+          valCount: val?.length ?? 0,
+          skipped: train.badFiles.length + (val?.badFiles.length ?? 0),
+          classes: plan.classNames?.length ?? numClasses,
+          classCounts: { train: classCounts(train), ...(val ? { val: classCounts(val) } : {}) },
           // What predict and export need to use the model without the training data (see run-folder.ts).
-          classNames: [...data.classNames],
+          classNames: [...(plan.classNames ?? datasets.train.classNames)],
           imageSize: [size.height, size.width],
         },
         normalization: norm,
         ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
       } as RunStatus;
-      requireEveryClass(data.train, data.trainDs, log);
+      requireEveryClass(train, datasets.train, log);
       writeStatus(status);
-      const augment = buildAugment(cfg, numClasses, size);
-      const normalization: Normalization = norm.kind;
+      const augment = buildAugment(plan, numClasses, size);
       // batchSize is per rank, as in PyTorch DDP: the global batch is batchSize × worldSize.
       const shard = dp ? { rank: dp.rank, worldSize: dp.worldSize } : undefined;
-      const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: false, shard });
-      const valLoader = data.val ? new DataLoader(data.val, { batchSize: cfg.batchSize, shuffle: false, shard: shard && { ...shard, pad: false } }) : undefined;
+      const trainLoader = new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false, shard });
+      const valLoader = val ? new DataLoader(val, { batchSize: plan.batchSize, shuffle: false, shard: shard && { ...shard, pad: false } }) : undefined;
       const result = await fit({
-        model, train: trainLoader, val: valLoader, numClasses, config: cfg, precision, device, normalization, augment,
-        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: hash, parallel: dp,
+        model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
+        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan), parallel: dp,
       });
-      if (data.val && result.status === 'ok' && main) {
+      if (val && result.status === 'ok' && main) {
         // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
-        await writeRunErrorAnalysis(o.runDir, model, data.val, { numClasses, precision, device, normalization, batchSize: cfg.batchSize, classNames: data.classNames })
+        await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
           .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
       }
       const last = result.history[result.history.length - 1];
@@ -229,21 +201,37 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       model.dispose();
     }
   } catch (e) {
-    // A full disk stops the run (its last good checkpoint is intact; the same command continues it once
-    // there is space); anything else is a failure of the run itself.
-    const ended = isDiskFull(e) ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
-    writeStatus({ ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
+    // A refused resume leaves the run as it was. A full disk stops the run (its last good checkpoint is
+    // intact; the same command continues it once there is space), and so does Ctrl-C before training;
+    // anything else is a failure of the run itself.
+    if (e instanceof ResumeMismatchError) {
+      if (prev) writeStatus(prev);
+    } else {
+      const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
+      writeStatus({ ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
+    }
     throw e;
   } finally {
     dp?.close();
-    await data?.train.close();
-    await data?.val?.close();
-    await data?.trainDs.close();
-    await data?.valDs?.close();
+    await train?.close();
+    await val?.close();
+    await datasets?.close();
   }
 }
 
-/** The resolved thread count an earlier start of this run recorded in its config.json. */
+/** Resuming with other settings than the run was planned with. */
+class ResumeMismatchError extends Error {}
+
+/** The plan a resumed run was made with; undefined for runs of older versions without a readable one. */
+function previousPlanOf(runDir: string): RunPlan | undefined {
+  try {
+    return readRunPlan(runDir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
 function threadsOfRun(runDir: string): number | undefined {
   try {
     const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
@@ -251,6 +239,22 @@ function threadsOfRun(runDir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A plan without validation data, with the training folder's own held-out split when it has one (the note is logged either way). */
+async function withDefaultValidation(plan: RunPlan, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<RunPlan> {
+  const choice = await defaultValidation(plan.data as DataSpec, o);
+  if (choice.note) o.log(choice.note);
+  return choice.spec ? { ...plan, valData: { ...plan.data, split: choice.spec.split } } : plan;
+}
+
+/** The normalisation the plan decided, with the mean/std and the reason recorded in status.json. */
+function planNormalization(plan: RunPlan, weightsModel: string): RunNormalization {
+  const byWeights = runNormalization(plan.pretrained, weightsModel);
+  if (byWeights.kind === plan.normalization) return byWeights;
+  return plan.normalization === 'imagenet'
+    ? { kind: 'imagenet', mean: IMAGENET_MEAN, std: IMAGENET_STD, from: 'normalization: imagenet in the config' }
+    : { kind: 'unit', mean: [0, 0, 0], std: [1, 1, 1], from: 'normalization: unit in the config: pixels / 255' };
 }
 
 /** Images per class name, in class order: what the run actually trains (or validates) on. */
@@ -280,20 +284,15 @@ function requireEveryClass(set: ImageSet, ds: Dataset, log: (l: string) => void)
     'Replace the unreadable files, or remove the class folder');
 }
 
-/**
- * Everything that can be checked without touching data or weights, so a typo in the model, data or
- * augmentation fields fails at once instead of after minutes of decoding images, and leaves no run folder.
- */
-export function preflight(cfg: TrainConfig): void {
-  resolveModelConfig(cfg.model, cfg.numClasses !== undefined ? { numClasses: cfg.numClasses } : {});
-  trainingSpec(cfg);
-  validationSpec(cfg);
-  parseAugmentSpec(cfg.augment);
-  if (cfg.pretrained && isWeightsName(cfg.pretrained) && !existsSync(cfg.pretrained)) lookupHubWeights(cfg.pretrained, cfg.model);
+/** Top-level plan fields that differ (for the refusal message). */
+function changedFields(a: RunPlan, b: RunPlan): string[] {
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ignore = new Set(['threads', 'device', 'tensorboard', 'outDir']);
+  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !ignore.has(k) && JSON.stringify(ra[k]) !== JSON.stringify(rb[k]));
 }
 
-function buildAugment(cfg: TrainConfig, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
-  const spec = parseAugmentSpec(cfg.augment);
-  if (spec.length === 0) return undefined;
-  return buildAugmentPipeline(spec, { numClasses, imageSize: [size.height, size.width] });
+function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
+  if (plan.augment.length === 0) return undefined;
+  return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
 }

@@ -37,3 +37,16 @@ export function interruptSignal(onFirst?: () => void): Interrupt {
     },
   };
 }
+
+/** Work stopped by Ctrl-C/SIGTERM before it had anything to checkpoint (e.g. while decoding images). */
+export class InterruptedError extends Error {
+  constructor(stage: string) {
+    super(`interrupted while ${stage}; nothing was trained yet`);
+    this.name = 'InterruptedError';
+  }
+}
+
+/** Throws InterruptedError when the signal has fired: call between stages of long work. */
+export function throwIfInterrupted(signal: AbortSignal | undefined, stage: string): void {
+  if (signal?.aborted) throw new InterruptedError(stage);
+}

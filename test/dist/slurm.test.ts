@@ -24,6 +24,7 @@ test('Slurm on 127.0.0.1: srun data-parallel run and a study job array', { timeo
     assert.match(r.stdout, /slurm-check: PASS/);
     assert.match(out, /srun data-parallel run ok \(worldSize 2\)/);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    // Retries: a daemon's last write may still land as the folder is removed.
+    rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 });

@@ -138,6 +138,17 @@ describe('comparisons', () => {
     const t = expandStudy(parseStudySpec(`${BASE}axes:\n  model: [a, b, c]\nbaseline: c\n`));
     assert.deepEqual(t.comparisons, [{ variant: 'a', reference: 'c' }, { variant: 'b', reference: 'c' }]);
   });
+  test('a pair of values of one axis, model switches included, compares every twin', () => {
+    const s = expandStudy(parseStudySpec(`${BASE}axes:\n  model.depth: [20, 56]\n  model.shortcut: [projection, zero-pad, none]\ncompare: [[none, projection], [depth56, depth20]]\n`));
+    assert.deepEqual(s.comparisons, [
+      { variant: 'depth20-none', reference: 'depth20-projection' }, { variant: 'depth56-none', reference: 'depth56-projection' },
+      { variant: 'depth56-projection', reference: 'depth20-projection' }, { variant: 'depth56-zero-pad', reference: 'depth20-zero-pad' },
+      { variant: 'depth56-none', reference: 'depth20-none' },
+    ]);
+    assert.deepEqual(s.runs[0]!.config.model, { preset: 'resnet34', depth: 20, shortcut: 'projection' }, 'model.* under a preset name: its object form');
+    const baseline = expandStudy(parseStudySpec(`${BASE}axes:\n  model.depth: [20, 56]\n  model.shortcut: [projection, none]\nbaseline: { model.shortcut: projection }\n`));
+    assert.deepEqual(baseline.comparisons, [{ variant: 'depth20-none', reference: 'depth20-projection' }, { variant: 'depth56-none', reference: 'depth56-projection' }]);
+  });
   test('an axis baseline compares within each group of the other axes', () => {
     const s = expandStudy(parseStudySpec(`${BASE}axes:\n  model: [r50, p50]\n  augment: [none, cutmix, mixup]\nbaseline: { augment: none }\n`));
     assert.deepEqual(s.comparisons, [
@@ -252,7 +263,7 @@ describe('input formats', () => {
     writeFileSync(join(dir, 's.json'), JSON.stringify({ name: 's', base: { model: 'm' }, axes: { model: ['m', 'n'] } }));
     assert.deepEqual(expandStudy(loadStudySpec(join(dir, 's.json'))).variants, ['m', 'n']);
     const e = specError(() => loadStudySpec(join(dir, 'nope.yaml')));
-    assert.equal(e.issues[0].received, 'ENOENT');
+    assert.match(e.issues[0].received, /does not exist/);
   });
 
   test('checkStudySpec accepts objects built in code', () => {

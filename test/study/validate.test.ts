@@ -6,9 +6,7 @@ import { describe, test } from 'node:test';
 import { planStudy } from '../../src/study/runner.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { StudySpecError } from '../../src/study/spec-issues.js';
-import { parseTrainConfig } from '../../src/train/config.js';
-import { parseDataSpec } from '../../src/data/index.js';
-import { parseAugmentSpec } from '../../src/augment/index.js';
+import { resolveRunPlan } from '../../src/train/plan.js';
 import { listPresets } from '../../src/models/index.js';
 
 const STUDIES = join(import.meta.dirname, '../../studies');
@@ -34,7 +32,7 @@ const GOOD = {
 describe('bundled studies', () => {
   const files = readdirSync(STUDIES).filter((f) => /\.ya?ml$/.test(f));
   test('the four studies of the issue are bundled', () => {
-    assert.deepEqual(files.sort(), ['augmentation.yaml', 'degradation-cifar.yaml', 'demo.yaml', 'resnet-vs-plain.yaml']);
+    assert.deepEqual(files.sort(), ['augmentation.yaml', 'degradation-cifar.yaml', 'demo.yaml', 'preact.yaml', 'resnet-vs-plain.yaml', 'shortcut-options.yaml']);
   });
   for (const file of files) {
     test(`studies/${file} expands and every run passes every layer's validator`, () => {
@@ -42,17 +40,25 @@ describe('bundled studies', () => {
       const { study } = planStudy(join(STUDIES, file), { dataPath: data });
       assert.ok(study.runs.length > 0);
       for (const run of study.runs) {
-        // The same parsers runTraining uses, so a typo in a bundled study fails here rather than for a user.
-        const cfg = parseTrainConfig(run.config);
-        const { valSplit, ...spec } = cfg.data as Record<string, unknown>;
-        parseDataSpec(spec);
-        if (valSplit !== undefined) parseDataSpec({ ...spec, split: valSplit });
-        parseAugmentSpec(cfg.augment);
-        assert.ok(listPresets().includes(cfg.model), `${run.name}: model ${cfg.model} is a preset`);
+        // The same plan runTraining resolves, so a typo in a bundled study fails here rather than for a user.
+        const plan = resolveRunPlan(run.config);
+        assert.ok(plan.model.preset === undefined || listPresets().includes(plan.model.preset), `${run.name}: model ${plan.model.preset} is a preset`);
         assert.equal(checkRunConfig(run.config).length, 0);
       }
     });
   }
+
+  test('shortcut-options.yaml: options A/B/C and plain at 20 and 56 layers, each against option A at its depth', () => {
+    const { study } = planStudy(join(STUDIES, 'shortcut-options.yaml'), { dataPath: tmp() });
+    assert.deepEqual(study.axes, { 'model.depth': [20, 56], 'model.shortcut': ['A', 'B', 'C', 'plain'] });
+    const shortcut = Object.fromEntries(study.runs.map((r) => [r.variant, (r.config.model as { shortcut: string }).shortcut]));
+    assert.deepEqual(shortcut, {
+      'depth20-A': 'zero-pad', 'depth20-B': 'projection', 'depth20-C': 'all-projection', 'depth20-plain': 'none',
+      'depth56-A': 'zero-pad', 'depth56-B': 'projection', 'depth56-C': 'all-projection', 'depth56-plain': 'none',
+    });
+    assert.deepEqual(study.comparisons.map((c) => `${c.variant}:${c.reference}`).sort(),
+      ['depth20-B:depth20-A', 'depth20-C:depth20-A', 'depth20-plain:depth20-A', 'depth56-B:depth56-A', 'depth56-C:depth56-A', 'depth56-plain:depth56-A']);
+  });
 
   test('demo.yaml compares residual with plain at two depths and needs no --data', () => {
     const { study } = planStudy(join(STUDIES, 'demo.yaml'));
@@ -92,7 +98,7 @@ describe('checkRunConfig', () => {
       augment: 'standard+cutmx',
     });
     const byPath = new Map(problems.map((p) => [p.path, p.message]));
-    assert.match(byPath.get('model')!, /expected a model preset \(did you mean "resnet20-cifar"\?.*received "resnet8-cifar"/);
+    assert.match(byPath.get('model')!, /expected a model preset \(.*\), received "resnet8-cifar" \(did you mean "resnet20-cifar"\?\)/);
     assert.match(byPath.get('epochs')!, /expected .*>= 1, received number 0/);
     assert.match(byPath.get('data.generated.clases')!, /did you mean "classes"/);
     assert.match(byPath.get('data.valSplit')!, /expected .*received "test\[:"/);

@@ -61,7 +61,7 @@ describe('ablate train: bad input fails early and clearly', () => {
     const runDir = join(dir, 'run');
     await assert.rejects(runTraining(bad, { runDir, progress: false }), (e: Error) => {
       assert.ok(e instanceof TypeError);
-      assert.match(e.message, /^Invalid training config:/);
+      assert.match(e.message, /^Invalid training config \(3 problems\):/);
       assert.match(e.message, /\n {2}batchSize: expected number, received "big"/);
       assert.match(e.message, /\n {2}epoch: expected one of the keys .*epochs.* received unknown key "epoch" \(did you mean "epochs"\?\)/);
       assert.match(e.message, /\n {2}optimizer\.weight_decay: .*did you mean "weightDecay"/);
@@ -71,7 +71,7 @@ describe('ablate train: bad input fails early and clearly', () => {
 
     const r = await cliToEnd(['train', writeConfig(dir, bad), '--out', runDir]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^ablate: error: Invalid training config:\n {2}batchSize: expected number, received "big"\n/);
+    assert.match(r.stderr, /^ablate: error: Invalid training config \(3 problems\):\n {2}batchSize: expected number, received "big"\n/);
     assert.doesNotMatch(r.stderr, /\n\s+at |Epoch 1/);
   });
 
@@ -79,7 +79,7 @@ describe('ablate train: bad input fails early and clearly', () => {
     const dir = tmpDir('ablate-cli-');
     const r = await cliToEnd(['train', writeConfig(dir, tinyConfig({ model: 'resnet21' })), '--out', join(dir, 'run')]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^ablate: error: Unknown model preset "resnet21"; expected one of: .*resnet20-cifar/);
+    assert.match(r.stderr, /^ablate: error: Invalid training config \(1 problem\):\n {2}model: expected a model preset \(.*resnet20-cifar.*\), received "resnet21"/);
     assert.doesNotMatch(r.stderr, /decoded|\n\s+at /);
   });
 

@@ -83,7 +83,7 @@ describe('TrainConfigSchema', () => {
 
   it('missing and wrongly typed required fields', () => {
     assert.deepEqual(validateTrainConfig({}), [
-      { path: 'model', message: 'expected string, received undefined' },
+      { path: 'model', message: 'expected string or object, received undefined' },
       { path: 'data', message: 'expected object, received undefined' },
     ]);
     assert.deepEqual(validateTrainConfig(null), [{ path: '', message: 'expected object, received null' }]);
@@ -97,6 +97,6 @@ describe('TrainConfigSchema', () => {
   });
 
   it('parseTrainConfig throws one error listing all problems', () => {
-    assert.throws(() => parseTrainConfig({ model: 3, data: {} , seed: -1 }), /Invalid training config:\n  model: expected string, received number 3\n  seed: expected number >= 0, received number -1/);
+    assert.throws(() => parseTrainConfig({ model: 3, data: {} , seed: -1 }), /Invalid training config:\n  model: expected string or object, received number 3\n  seed: expected number >= 0, received number -1/);
   });
 });

@@ -23,7 +23,7 @@ describe('ablate eval', () => {
     const last = readHistory(runDir).at(-1)!;
     const text = await cliToEnd(['eval', '--run', runDir]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^resnet20-cifar \(.*model\.pth\) on .*test.*: 128 images, fp32\n/);
+    assert.match(text.stdout, /^resnet20-cifar \(.*model\.pth\) on .*test.*: 128 images, fp32, unit normalisation\n/);
     const acc = Number(/accuracy (\d+\.\d+)%/.exec(text.stdout)![1]);
     assert.equal(acc, Number((100 * last.val_accuracy!).toFixed(2)));
     assert.match(text.stdout, /\nper-class accuracy\n( {2}\S+ +(\d+\.\d+%|n\/a \(no images\))\n){4}/);

@@ -1,12 +1,13 @@
-import { join, resolve } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
-import { createModel, loadWeights } from '../../models/index.js';
-import { openDataset, parseDataSpec, prepareImages, resolveImageSize, DataLoader, type DataSpec } from '../../data/index.js';
+import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadWeights } from '../../models/index.js';
+import { DataLoader } from '../../data/index.js';
 import { evaluate } from '../../train/evaluate.js';
+import { choosePrecision } from '../../train/run.js';
+import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../train/plan.js';
+import { openPlanDatasets, prepareSplit } from '../../train/plan-data.js';
+import { buildModel, modelLabel, type ModelSpec } from '../../train/model-spec.js';
 import { classificationReport, formatClassificationReport, writeErrorAnalysis } from '../../train/error-analysis.js';
-import { choosePrecision, imageCacheDir, trainingSpec, validationSpec } from '../../train/run.js';
-import { parseTrainConfig, type TrainConfig } from '../../train/config.js';
-import type { Normalization } from '../../train/batch-tensor.js';
 import { resolveDevice } from '../../tensor/index.js';
 import { readRunStatus } from '../../train/run-state.js';
 import { UsageError } from '../errors.js';
@@ -29,117 +30,133 @@ export interface EvalFlags {
   out?: string;
 }
 
-/** Everything evaluation needs, whether it came from a run folder or from flags. */
+/** What evaluation runs: a plan whose `data` is the split to evaluate, and the weights. */
 interface EvalPlan {
   checkpoint: string;
-  model: string;
-  numClasses?: number;
-  spec: DataSpec;
-  normalization: Normalization;
-  precision: TrainConfig['precision'];
-  device: string;
-  batchSize: number;
-  /** A run's loss includes its label smoothing, so its val_loss can be reproduced. */
-  labelSmoothing: number;
+  plan: RunPlan;
 }
 
-const PRECISIONS = ['auto', 'fp32', 'bf16'] as const;
-
-function checkNormalize(v: string): Normalization {
-  if (v !== 'imagenet' && v !== 'unit') throw new UsageError(`Expected imagenet or unit for --normalize but received "${v}"`);
-  return v;
+/** The flags that adjust how (not what) a run is evaluated, as config fields. */
+function adjustments(f: EvalFlags): Record<string, unknown> {
+  return {
+    ...(f.normalize !== undefined ? { normalization: f.normalize } : {}),
+    ...(f.precision !== undefined ? { precision: f.precision } : {}),
+    ...(f.device !== undefined ? { device: f.device } : {}),
+    ...(f.batchSize !== undefined ? { batchSize: parsePositiveInt('--batch-size', f.batchSize) } : {}),
+  };
 }
 
-function checkPrecision(v: string): TrainConfig['precision'] {
-  if (!(PRECISIONS as readonly string[]).includes(v)) throw new UsageError(`Expected auto, fp32 or bf16 for --precision but received "${v}"`);
-  return v as TrainConfig['precision'];
+/** Flag problems are reported under the flag's name, not the config path it fills. */
+function resolveForEval(raw: Record<string, unknown>): RunPlan {
+  try {
+    return resolveRunPlan(raw);
+  } catch (e) {
+    if (!(e instanceof RunPlanError)) throw e;
+    const flag: Record<string, string> = { normalization: '--normalize', precision: '--precision', device: '--device', batchSize: '--batch-size', model: '--model', 'data.split': '--split', 'data.source': '--source' };
+    throw new UsageError(e.problems.map((p) => `${flag[p.path] ?? p.path}: ${p.message}`).join('\n'));
+  }
 }
 
 /**
- * `--run <dir>`: the run's own model, data, image size, normalisation and precision, on its validation
- * split (or `--split`), with its final weights (model.pth; a stopped run's checkpoints/last.pth).
+ * `--run <dir>`: the run's own plan (model, data, image size, normalisation, class names, precision), on
+ * its validation split (or `--split`), with its final weights (model.pth; a stopped run's checkpoints/last.pth).
  */
-function planFromRun(f: EvalFlags, dir: string): EvalPlan {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new UsageError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
-  }
-  const cfg = parseTrainConfig(raw);
+function planFromRun(f: EvalFlags, dir: string, checkpointFile?: string): EvalPlan {
   for (const flag of ['model', 'data', 'source', 'imageSize'] as const) {
     if (f[flag] !== undefined) throw new UsageError(`--${flag === 'imageSize' ? 'image-size' : flag} cannot be combined with --run: the run folder's config.json decides it`);
   }
-  // A run without valSplit may have validated on its folder's own held-out split (status.json says which).
-  const chosenVal = (() => {
+  let run: RunPlan;
+  try {
+    run = readRunPlan(dir);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  // A run planned before validation defaults were recorded in config.json may have validated on its
+  // folder's own held-out split: status.json says which.
+  const chosenVal = run.valData ? undefined : (() => {
     try {
       return readRunStatus(dir)?.dataset.valSplit;
     } catch {
       return undefined;
     }
   })();
-  const spec = f.split !== undefined ? trainingSpec(cfg, f.split) : (validationSpec(cfg) ?? trainingSpec(cfg, chosenVal));
+  const data = f.split !== undefined ? { ...run.data, split: f.split } : (run.valData ?? (chosenVal !== undefined ? { ...run.data, split: chosenVal } : run.data));
+  const plan = resolveForEval({ ...run, data, valData: undefined, ...adjustments(f) });
   let checkpoint: string;
-  const named = f.checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
+  const named = checkpointFile ?? f.checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
   if (named === 'model') checkpoint = join(dir, 'model.pth');
   else if (named === 'best' || named === 'last') checkpoint = join(dir, 'checkpoints', `${named}.pth`);
   else checkpoint = resolve(named);
   if (!existsSync(checkpoint)) throw new UsageError(`no weights at ${checkpoint}: the run has not saved ${named === 'best' ? 'a best checkpoint' : 'any weights'} yet`);
-  return {
-    checkpoint,
-    model: cfg.model,
-    numClasses: cfg.numClasses,
-    spec,
-    normalization: f.normalize !== undefined ? checkNormalize(f.normalize) : cfg.pretrained ? 'imagenet' : 'unit',
-    precision: f.precision !== undefined ? checkPrecision(f.precision) : cfg.precision,
-    device: f.device ?? cfg.device,
-    batchSize: f.batchSize !== undefined ? parsePositiveInt('--batch-size', f.batchSize) : cfg.batchSize,
-    labelSmoothing: cfg.loss.labelSmoothing,
-  };
+  return { checkpoint, plan };
 }
 
+/** The run folder a checkpoint file belongs to (`<run>/model.pth`, `<run>/checkpoints/last.pth`), if any. */
+function runFolderOf(checkpoint: string): string | undefined {
+  const dir = dirname(resolve(checkpoint));
+  for (const d of basename(dir) === 'checkpoints' ? [dirname(dir), dir] : [dir]) {
+    if (existsSync(join(d, 'config.json'))) return d;
+  }
+  return undefined;
+}
+
+/**
+ * A bare checkpoint: what the weights cannot say (the model, the data, how pixels were normalised, the
+ * input size for sources without a native one) must be given; nothing is guessed.
+ */
 function planFromFlags(f: EvalFlags): EvalPlan {
+  if (f.checkpoint !== undefined && f.model === undefined && f.data === undefined) {
+    const run = runFolderOf(f.checkpoint);
+    if (run) return planFromRun(f, run, resolve(f.checkpoint));
+  }
   const missing = (['checkpoint', 'model', 'data'] as const).filter((k) => f[k] === undefined);
   if (missing.length > 0) {
     throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(', ')}: pass --run <run folder>, or --checkpoint, --model and --data`);
   }
   if (!existsSync(f.checkpoint!)) throw new UsageError(`checkpoint ${f.checkpoint} does not exist`);
-  const spec = parseDataSpec({
+  const data = {
     ...(f.data === 'generated' ? { source: 'generated' } : { path: resolve(f.data!) }),
     ...(f.source ? { source: f.source } : {}),
     split: f.split ?? 'test',
-    imageSize: parsePositiveInt('--image-size', f.imageSize ?? '224'),
-  });
-  return {
-    checkpoint: f.checkpoint!,
-    model: f.model!,
-    spec,
-    normalization: checkNormalize(f.normalize ?? 'imagenet'),
-    precision: checkPrecision(f.precision ?? 'auto'),
-    device: f.device ?? 'cpu',
-    batchSize: parsePositiveInt('--batch-size', f.batchSize ?? '32'),
-    labelSmoothing: 0,
+    ...(f.imageSize !== undefined ? { imageSize: parsePositiveInt('--image-size', f.imageSize) } : {}),
   };
+  const plan = resolveForEval({ model: f.model, data, ...adjustments(f) });
+  const unknown = [
+    ...(f.normalize === undefined ? ['--normalize imagenet|unit (how the model saw its training images: imagenet mean/std, or only divided by 255)'] : []),
+    ...(plan.data.imageSize === undefined ? ['--image-size N (the size the model was trained at; this source has no native size)'] : []),
+  ];
+  if (unknown.length) {
+    throw new UsageError(`${f.checkpoint} is not in a run folder, so its settings are unknown; pass ${unknown.join(' and ')}, or use --run <run folder>`);
+  }
+  return { checkpoint: f.checkpoint!, plan };
 }
 
 export async function evalCommand(f: EvalFlags): Promise<void> {
-  const plan = f.run !== undefined ? planFromRun(f, resolve(f.run)) : planFromFlags(f);
-  const ds = await openDataset(plan.spec);
+  const ev = f.run !== undefined ? planFromRun(f, resolve(f.run)) : planFromFlags(f);
   const log = (l: string) => process.stderr.write(l + '\n');
-  const size = resolveImageSize(plan.spec, ds);
-  const images = await prepareImages(ds, { ...size, resize: plan.spec.resize, cacheDir: imageCacheDir(plan.spec, ds), log });
-  const device = resolveDevice(plan.device);
-  const numClasses = plan.numClasses ?? ds.classNames.length;
-  const model = createModel(plan.model, { numClasses, device, seed: 0 });
+  const datasets = await openPlanDatasets({ data: ev.plan.data });
+  const ds = datasets.train;
+  let plan: RunPlan;
   try {
-    await loadWeights(model, plan.checkpoint, { strict: true });
+    plan = completePlan(ev.plan, { train: ds });
+  } catch (e) {
+    await datasets.close();
+    throw new UsageError((e as Error).message);
+  }
+  const images = await prepareSplit(plan.data, ds, { log, what: 'evaluation' });
+  const device = resolveDevice(plan.device);
+  const resolved = planModel(plan);
+  const numClasses = resolved.config.numClasses;
+  const model = buildModel(resolved, { device, seed: 0 });
+  const label = modelLabel(plan.model as ModelSpec);
+  try {
+    await loadWeights(model, ev.checkpoint, { strict: true });
     const precision = choosePrecision(plan.precision, device);
     if (precision.channelsLast) model.toMemoryFormat('channels_last');
     const loader = new DataLoader(images, { batchSize: plan.batchSize, shuffle: false });
-    const r = await evaluate(model, loader, { numClasses, precision, device, normalization: plan.normalization, labelSmoothing: plan.labelSmoothing, confusion: true, predictions: true });
-    const names = ds.classNames.length === numClasses ? ds.classNames : Array.from({ length: numClasses }, (_, i) => String(i));
+    const r = await evaluate(model, loader, { numClasses, precision, device, normalization: plan.normalization, labelSmoothing: plan.loss.labelSmoothing, confusion: true, predictions: true });
+    const classNames = plan.classNames ?? ds.classNames;
+    const names = classNames.length === numClasses ? [...classNames] : Array.from({ length: numClasses }, (_, i) => classNames[i] ?? String(i));
     const { predictions, ...summary } = r;
     const outDir = f.out !== undefined ? resolve(f.out) : f.run !== undefined ? join(resolve(f.run), 'eval') : undefined;
     const analysis = outDir !== undefined
@@ -153,12 +170,12 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
         perClass: report.classes.map((c) => ({ ...c, precision: nan(c.precision), recall: nan(c.recall), f1: nan(c.f1) })),
         ...(analysis ? { analysisDir: analysis.dir } : {}),
         perClassAccuracy: r.perClassAccuracy?.map((a) => (Number.isNaN(a) ? null : a)),
-        classNames: names, split: plan.spec.split, checkpoint: plan.checkpoint, model: plan.model, precision: precision.label,
+        classNames: names, split: plan.data.split, checkpoint: ev.checkpoint, model: label, normalization: plan.normalization, precision: precision.label,
       }, null, 2));
       return;
     }
     const w = Math.max(8, ...names.map((n) => n.length));
-    console.log(`${plan.model} (${plan.checkpoint}) on ${ds.description}: ${r.n} images, ${precision.label}`);
+    console.log(`${label} (${ev.checkpoint}) on ${ds.description}: ${r.n} images, ${precision.label}, ${plan.normalization} normalisation`);
     console.log(`accuracy ${(100 * r.accuracy).toFixed(2)}%   loss ${r.loss.toFixed(4)}${r.top5 !== undefined ? `   top-5 ${(100 * r.top5).toFixed(2)}%` : ''}`);
     console.log('\nper-class accuracy');
     names.forEach((n, i) => {
@@ -179,6 +196,6 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
   } finally {
     model.dispose();
     await images.close();
-    await ds.close();
+    await datasets.close();
   }
 }

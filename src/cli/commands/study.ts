@@ -138,3 +138,76 @@ export async function studyStatusCommand(dir: string, f: { watch?: boolean }): P
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
+
+export interface StudyPlanFlags {
+  data?: string;
+  set?: string[];
+  parallel?: string;
+  threads?: string;
+  device?: string;
+  json?: boolean;
+  /** commander's --no-measure */
+  measure?: boolean;
+}
+
+/** `ablate study plan FILE`: the expanded runs, what each changes, and what the study costs, without training. */
+export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise<void> {
+  const { planStudyCost } = await import('../../study/plan-cost.js');
+  const { duration, si } = await import('../../study/report/format.js');
+  const r = await planStudyCost(file, {
+    dataPath: f.data,
+    overrides: f.set,
+    parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
+    threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
+    device: f.device,
+    measure: f.measure !== false,
+    log: f.json ? () => {} : (l) => process.stderr.write(l + '\n'),
+  }).catch((e: unknown) => {
+    throw e instanceof StudySpecError ? new UsageError(e.message) : e;
+  });
+  if (f.json) {
+    console.log(JSON.stringify({
+      name: r.study.name, dir: r.dir, parallel: r.parallel, threadsEach: r.threadsEach, estimate: true,
+      axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements,
+      ...(r.totalEstimatedS !== undefined ? { totalEstimatedS: r.totalEstimatedS } : {}),
+    }, null, 2));
+    return;
+  }
+  const s = r.study;
+  const variants = s.variants.length;
+  console.log(`study ${s.name}: ${variants} variant${variants === 1 ? '' : 's'} × ${s.seeds.length} seed${s.seeds.length === 1 ? '' : 's'} = ${r.runs.length} runs → ${r.dir}`);
+  console.log('(plan only: nothing is trained)\n');
+  const seen = new Set<string>();
+  const rows = r.runs.filter((run) => !seen.has(run.variant) && seen.add(run.variant)).map((run) => {
+    const changes = Object.entries(run.changes).map(([p, [a, b]]) => `${p}: ${show(a)} → ${show(b)}`).join(', ');
+    const c = run.cost;
+    return [
+      run.variant,
+      run.reference !== undefined ? `vs ${run.reference}: ${changes || 'no config change'}`
+        : r.runs.some((o) => o.reference === run.variant) ? '(baseline)' : '(not compared)',
+      si(c.params),
+      si(c.flopsPerImage),
+      `${c.imageSize[0]}×${c.imageSize[1]}`,
+      `${c.trainImages.toLocaleString('en')} × ${c.epochs}`,
+      c.estimatedS === undefined ? '—' : duration(c.estimatedS),
+    ];
+  });
+  const header = ['Variant', 'Changes', 'Params', 'FLOPs/img', 'Size', 'Images × epochs', 'Est. time/run'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+  console.log('');
+  for (const m of r.measurements) {
+    console.log(`measured: ${m.model} at ${m.imageSize[0]}×${m.imageSize[1]}, batch ${m.batchSize}, ${m.precision}, ${m.threads} thread${m.threads === 1 ? '' : 's'}: ` +
+      `${m.trainImagesPerS.toFixed(1)} train images/s, ${m.evalImagesPerS.toFixed(1)} eval images/s (${m.steps} steps)`);
+  }
+  if (r.totalEstimatedS !== undefined) {
+    console.log(`estimated total: ${duration(r.totalEstimatedS)} for ${r.runs.length} runs, ${r.parallel} at a time with ${r.threadsEach} thread${r.threadsEach === 1 ? '' : 's'} each — ` +
+      'an estimate from a few steps on random images at this machine\'s current load; decoding, augmentation and logging are not included');
+  }
+}
+
+function show(v: unknown): string {
+  return v === undefined ? '(unset)' : typeof v === 'string' ? v : JSON.stringify(v);
+}

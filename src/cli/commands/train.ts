@@ -1,13 +1,15 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { preflight, runTraining } from '../../train/run.js';
-import { parseTrainConfig } from '../../train/config.js';
+import { runTraining } from '../../train/run.js';
+import { expandShorthand, resolveRunPlan } from '../../train/plan.js';
+import { parseYamlText, readConfigText } from '../../util/config-file.js';
+import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
+import { InterruptedError } from '../../util/interrupt.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
-import { parsePositiveInt, parseNumber, interruptSignal } from '../options.js';
+import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
 import { launchLocalRanks, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
@@ -31,13 +33,23 @@ export interface TrainFlags {
 }
 
 export function loadConfigFile(file: string): PlainObject {
-  if (!existsSync(file)) throw new UsageError(`config file ${file} does not exist`);
-  const text = readFileSync(file, 'utf8');
-  let obj: unknown;
+  let text: string;
   try {
-    obj = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+    text = readConfigText(file, 'config file');
   } catch (e) {
-    throw new UsageError(`${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+    throw new UsageError((e as Error).message);
+  }
+  let obj: unknown;
+  if (/\.json$/i.test(file)) {
+    try {
+      obj = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`${file} is not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    const r = parseYamlText(text);
+    if (r.errors.length) throw new UsageError(`${file} is not valid YAML: ${r.errors.map((e) => (e.line !== undefined ? `line ${e.line}, column ${e.col}: ` : '') + e.message).join('; ')}`);
+    obj = r.value;
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UsageError(`${file}: expected a mapping of config fields at the top level`);
   // A study file's `base:` is accepted too, so a study's settings can be trained on their own.
@@ -45,9 +57,11 @@ export function loadConfigFile(file: string): PlainObject {
   return (typeof o.base === 'object' && o.base !== null && !('model' in o) ? (o.base as PlainObject) : o);
 }
 
-/** Config file ⊕ flags ⊕ --set overrides, in that order. */
+/** Config file ⊕ flags ⊕ --set overrides, in that order. `--resume` without a config continues from the run folder's plan. */
 export function buildTrainConfig(file: string | undefined, f: TrainFlags): PlainObject {
-  const cfg: PlainObject = file ? loadConfigFile(file) : {};
+  const runPlan = join(resolve(f.out), 'config.json');
+  const fromRun = file === undefined && f.resume === true && existsSync(runPlan);
+  const cfg: PlainObject = file ? loadConfigFile(file) : fromRun ? loadConfigFile(runPlan) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
   // `--data cifar10`: a dataset name that is not a path here means "fetch it".
   if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
@@ -62,8 +76,11 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   if (f.precision !== undefined) cfg.precision = f.precision;
   if (f.device !== undefined) cfg.device = f.device;
   if (f.threads !== undefined) cfg.threads = parsePositiveInt('--threads', f.threads);
-  if (f.seed !== undefined) cfg.seed = Number(f.seed);
-  for (const o of parseSetOverrides(f.set ?? [])) setPath(cfg, o.path, o.value);
+  if (f.seed !== undefined) cfg.seed = parseNonNegativeInt('--seed', f.seed);
+  for (const o of parseSetOverrides(f.set ?? [])) {
+    expandShorthand(cfg, o.path);
+    setPath(cfg, o.path, o.value);
+  }
   if (cfg.model === undefined) throw new UsageError('no model given: pass --model <preset> (see `ablate summary --help`) or a config file with `model:`');
   if (cfg.data === undefined) throw new UsageError('no data given: pass --data <path> (or --source generated) or a config file with `data:`');
   return cfg;
@@ -85,15 +102,23 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   const runDir = resolve(f.out);
   // Never train into a run folder another live process owns (a study worker, another `ablate train`).
   // (A bad config is refused first, so it leaves no run folder behind.)
-  preflight(parseTrainConfig(cfg));
-  mkdirSync(runDir, { recursive: true });
+  resolveRunPlan(cfg); // every problem of the config at once (runTraining resolves it again, cheaply)
+  ensureOutDir(runDir, 'run folder');
   // Rank 0 holds the folder for a data-parallel run; the other ranks write nothing there but their random state.
   const release = (readLaunchEnv()?.rank ?? 0) !== 0 ? () => {} : await acquireRunLock(runDir, { waitMs: 0, role: 'ablate train' }).catch((e: unknown) => {
     throw e instanceof RunBusyError ? new UsageError(e.message) : e;
   });
   const { signal, dispose } = interruptSignal('training');
   try {
-    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal });
+    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal }).catch((e: unknown) => {
+      if (!(e instanceof InterruptedError)) throw e;
+      process.stderr.write(`\n${e.message}\n`);
+      return undefined;
+    });
+    if (!r) {
+      process.exitCode = 130;
+      return;
+    }
     // Rank 0 speaks for a data-parallel run.
     if ((readLaunchEnv()?.rank ?? 0) !== 0) return;
     const last = r.history[r.history.length - 1];

@@ -1,0 +1,137 @@
+/**
+ * `ablate study plan`: a study's runs as they would train, without training them. Each run's config is
+ * resolved into the same plan a worker writes as config.json (data opened for its class names and sizes,
+ * precision and threads decided for this machine), with what it changes relative to its reference and
+ * what it costs: parameters, FLOPs per image, images × epochs, and a time estimate from a few real
+ * training steps of each distinct model × input size on this machine.
+ */
+import { planModel, completePlan, resolveRunPlan, imageSizeOf, type RunPlan } from '../train/plan.js';
+import { openPlanDatasets, type PlanDatasets } from '../train/plan-data.js';
+import { planForMachine } from '../train/run.js';
+import { buildModel, modelLabel, type ModelSpec } from '../train/model-spec.js';
+import { measureSpeed, type SpeedSample } from '../train/speed.js';
+import { planStudy, runConfig, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
+import type { ExpandedStudy, PlannedRun } from './spec-expand.js';
+import { flattenOverrides } from './spec.js';
+import type { PlainObject } from './spec-paths.js';
+
+export interface RunCost {
+  params: number;
+  flopsPerImage: number;
+  imageSize: [number, number];
+  trainImages: number;
+  valImages: number;
+  epochs: number;
+  /** Training images per epoch × epochs. */
+  imagesTimesEpochs: number;
+  /** Seconds, from the measured speed; undefined when speed was not measured. */
+  estimatedS?: number;
+}
+
+export interface PlannedRunCost {
+  name: string;
+  variant: string;
+  seed: number;
+  model: string;
+  /** The variant this one is compared with (the reference of its first comparison), if any. */
+  reference?: string;
+  /** Config path → [reference value, this run's value], for paths that differ (seed aside). */
+  changes: Record<string, [unknown, unknown]>;
+  /** The resolved plan: what the run's config.json will hold. */
+  plan: RunPlan;
+  cost: RunCost;
+}
+
+export interface StudyPlanReport {
+  study: ExpandedStudy;
+  dir: string;
+  parallel: number;
+  threadsEach: number;
+  runs: PlannedRunCost[];
+  /** One measurement per distinct model × input size × batch × precision. */
+  measurements: (SpeedSample & { model: string; imageSize: [number, number]; batchSize: number; precision: string })[];
+  /** Sum of the runs' estimates divided by the runs trained at once. */
+  totalEstimatedS?: number;
+}
+
+export interface StudyPlanOptions extends StudyRunOptions {
+  /** Measure training speed (default true); false gives sizes and counts only. */
+  measure?: boolean;
+  /** Timed steps per measurement (default 3). */
+  steps?: number;
+}
+
+export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Promise<StudyPlanReport> {
+  const { study, dir } = planStudy(file, { ...o, checkFiles: true });
+  const { parallel, threadsEach } = threadsPerRunDefault(o, study.runs.length);
+  const opened = new Map<string, Promise<PlanDatasets>>();
+  const speeds = new Map<string, StudyPlanReport['measurements'][number]>();
+  const runs: PlannedRunCost[] = [];
+  try {
+    const firstRun = new Map<string, PlannedRun>();
+    for (const run of study.runs) if (!firstRun.has(run.variant)) firstRun.set(run.variant, run);
+    for (const run of study.runs) {
+      const machine = planForMachine(resolveRunPlan(runConfig(run, threadsEach, o.device)));
+      const key = JSON.stringify([machine.plan.data, machine.plan.valData ?? null]);
+      if (!opened.has(key)) opened.set(key, openPlanDatasets(machine.plan));
+      const ds = await opened.get(key)!.catch((e: Error) => {
+        throw new TypeError(`cannot open the data of ${run.name}: ${e.message}`);
+      });
+      const plan = completePlan(machine.plan, { train: ds.train, val: ds.val });
+      const model = planModel(plan);
+      const size = imageSizeOf(plan.data, ds.train);
+      const net = buildModel(model, { initialize: false });
+      const params = net.countParams().total;
+      const flopsPerImage = net.flops([size.height, size.width]).flops;
+      net.dispose();
+      const perEpoch = (n: number, steps?: number) => (steps === undefined ? n : Math.min(n, steps * plan.batchSize));
+      const trainImages = perEpoch(ds.train.length, plan.stepsPerEpoch);
+      const valImages = ds.val ? perEpoch(ds.val.length, plan.validationSteps) : 0;
+      let estimatedS: number | undefined;
+      if (o.measure !== false) {
+        // Models whose FLOPs per image agree to two significant digits cost the same per step for this
+        // purpose (an init-only switch, or projection vs zero-pad shortcuts, changes them by < 1%).
+        const mkey = JSON.stringify([Number(flopsPerImage.toPrecision(2)), size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
+        if (!speeds.has(mkey)) {
+          o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
+          // Images per second barely change with the batch beyond a few dozen images, so large batches are timed at 32.
+          const s = measureSpeed(model, { ...size, batchSize: Math.min(plan.batchSize, 32), precision: machine.precision, device: machine.device, threads: plan.threads!, steps: o.steps });
+          speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
+        }
+        const s = speeds.get(mkey)!;
+        estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS);
+      }
+      const reference = study.comparisons.find((c) => c.variant === run.variant)?.reference;
+      const refRun = reference ? firstRun.get(reference) : undefined;
+      runs.push({
+        name: run.name,
+        variant: run.variant,
+        seed: run.seed,
+        model: modelLabel(plan.model as ModelSpec),
+        ...(reference ? { reference } : {}),
+        changes: refRun ? configChanges(refRun.config, run.config) : {},
+        plan,
+        cost: {
+          params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs,
+          imagesTimesEpochs: trainImages * plan.epochs, ...(estimatedS !== undefined ? { estimatedS } : {}),
+        },
+      });
+    }
+  } finally {
+    for (const p of opened.values()) await (await p.catch(() => undefined))?.close();
+  }
+  const total = runs.every((r) => r.cost.estimatedS !== undefined) ? runs.reduce((a, r) => a + r.cost.estimatedS!, 0) / parallel : undefined;
+  return { study, dir, parallel, threadsEach, runs, measurements: [...speeds.values()], ...(total !== undefined ? { totalEstimatedS: total } : {}) };
+}
+
+/** Leaf paths whose values differ between two run configs, seed aside: `model.shortcut: [zero-pad, none]`. */
+export function configChanges(reference: PlainObject, config: PlainObject): Record<string, [unknown, unknown]> {
+  const a = flattenOverrides(reference);
+  const b = flattenOverrides(config);
+  const out: Record<string, [unknown, unknown]> = {};
+  for (const path of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
+    if (path === 'seed') continue;
+    if (JSON.stringify(a[path]) !== JSON.stringify(b[path])) out[path] = [a[path], b[path]];
+  }
+  return out;
+}

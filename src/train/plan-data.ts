@@ -1,0 +1,50 @@
+/**
+ * A plan's data, opened and decoded: the one path from a split's DataPlan to the ImageSet a loader
+ * batches from, shared by training, evaluation and the augmentation preview.
+ */
+import { openDataset, prepareImages, defaultCacheDir, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
+import { throwIfInterrupted } from '../util/interrupt.js';
+import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
+
+export interface PlanDatasets {
+  train: Dataset;
+  val?: Dataset;
+  close(): Promise<void>;
+}
+
+/** Open the training and validation sources (file lists, no decoding yet; a fetchable source is fetched first, logged). */
+export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData'>, o: OpenOptions = {}): Promise<PlanDatasets> {
+  const train = await openDataset(plan.data as DataSpec, o);
+  let val: Dataset | undefined;
+  try {
+    if (plan.valData) val = await openDataset(plan.valData as DataSpec, o);
+  } catch (e) {
+    await train.close();
+    throw e;
+  }
+  return { train, val, close: async () => { await train.close(); await val?.close(); } };
+}
+
+/** Where a split's decoded images go: memory for small in-memory sources, else the on-disk cache. */
+export function cacheDirOf(d: DataPlan, ds: Dataset): string | null {
+  const memory = d.cache === 'memory' || (d.cache === 'auto' && (ds.source === 'generated' || ds.source.startsWith('cifar')));
+  return memory ? null : (d.cacheDir ?? defaultCacheDir());
+}
+
+/** Decode a split at the plan's size into its cache (or reuse the cache), logging progress on large sets. */
+export function prepareSplit(d: DataPlan, ds: Dataset, o: { log: (line: string) => void; what: string; signal?: AbortSignal }): Promise<ImageSet> {
+  const cacheDir = cacheDirOf(d, ds);
+  let lastPct = -1;
+  return prepareImages(ds, {
+    ...imageSizeOf(d, ds), resize: d.resize, cacheDir, concurrency: d.concurrency, verify: d.verifyCache, log: o.log,
+    onProgress: (done, total) => {
+      // Decoding a large split takes minutes: Ctrl-C stops it at the next image (the partial cache is discarded).
+      throwIfInterrupted(o.signal, `decoding ${o.what} images`);
+      const pct = Math.floor((100 * done) / Math.max(1, total));
+      if (total > 500 && pct >= lastPct + 10) {
+        lastPct = pct;
+        o.log(`decoding ${o.what} images: ${done}/${total} (${pct}%)${cacheDir === null ? '' : ' — cached on disk for later runs'}`);
+      }
+    },
+  });
+}

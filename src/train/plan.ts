@@ -1,0 +1,354 @@
+/**
+ * The run plan: a training config validated once, in one pass that reports every problem, and resolved
+ * into the typed form every command works from — model family and full model config, each split's data
+ * spec with its image size and cache policy, canonical augmentation ops, normalisation, precision,
+ * threads, optimizer, schedule and callbacks.
+ *
+ * A plan is itself a valid config (resolving it again gives it back unchanged), and a run writes its plan
+ * as `config.json`: `ablate train <run>/config.json` repeats the run, and `eval`, resume and the study
+ * report read the model, image size, normalisation and class names from there instead of guessing.
+ *
+ * Two steps: `resolveRunPlan` needs nothing but the config (study pre-flight, `study plan`); `completePlan`
+ * adds what only the opened data can tell (an auto-detected source's image size and cache policy, the
+ * class names and so the classifier size). What the machine decides (precision, threads) is added by
+ * `planForMachine` in run.ts.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
+import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
+import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
+import { describe } from '../util/errors.js';
+import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
+import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
+import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
+import type { Normalization } from './batch-tensor.js';
+
+/** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
+export type PlanProblem = ConfigIssue;
+
+/** Every problem of a config at once. */
+export class RunPlanError extends TypeError {
+  constructor(readonly problems: PlanProblem[], what = 'training config') {
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super(`Invalid ${what} (${count}):\n${problems.map((p) => `  ${p.path || '(config)'}: ${p.message}`).join('\n')}`);
+    this.name = 'RunPlanError';
+  }
+}
+
+/** One split's data: the data layer's spec, with the output size as [height, width] once known. */
+export type DataPlan = Omit<DataSpec, 'imageSize'> & { imageSize?: [number, number] };
+
+/** The model written out in full: family, the preset it started from, and every switch. */
+export type ModelPlan = { family: string; preset?: string } & Record<string, unknown>;
+
+export type RunPlan = Omit<TrainConfig, 'model' | 'numClasses' | 'data' | 'valData' | 'augment' | 'normalization'> & {
+  model: ModelPlan;
+  data: DataPlan;
+  valData?: DataPlan;
+  augment: AugmentOp[];
+  normalization: Normalization;
+};
+
+/**
+ * Config fields that may be written as a string standing for an object: `model: resnet34` is
+ * `model: {preset: resnet34}`. A dotted path into such a field (`model.shortcut` as a study axis or
+ * `--set`) turns the string into its object form first. (The data-by-name form can register here.)
+ */
+export const SHORTHANDS: Record<string, string> = { model: 'preset' };
+
+/** In place: where `path` walks through a shorthand string, replace it with its object form. */
+export function expandShorthand(config: Record<string, unknown>, path: string): void {
+  const [head, ...rest] = path.split('.');
+  const key = SHORTHANDS[head!];
+  if (key !== undefined && rest.length > 0 && typeof config[head!] === 'string') config[head!] = { [key]: config[head!] };
+}
+
+export interface ResolveOptions {
+  /** Also check that data paths and pretrained weights exist on this machine (default false). */
+  checkFiles?: boolean;
+}
+
+/** The plan, or every problem in the config. */
+export function inspectRunConfig(raw: unknown, o: ResolveOptions = {}): { plan?: RunPlan; problems: PlanProblem[] } {
+  const problems: PlanProblem[] = validateTrainConfig(raw);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { problems };
+  const cfg = raw as Record<string, unknown>;
+  const data = isMapping(cfg.data) ? resolveSplits(cfg.data, cfg.valData, problems) : undefined;
+  // The classifier size: the config's, else what the data spec fixes (generated, CIFAR), else open until the data is read.
+  const classes = typeof cfg.numClasses === 'number' ? cfg.numClasses : explicitClasses(cfg.model) || !data ? undefined : classesOf(data.train);
+  const model = cfg.model === undefined || !isModelSpec(cfg.model) ? undefined : resolveModel(cfg.model, classes, problems);
+  const augment = typeof cfg.augment === 'string' || Array.isArray(cfg.augment) ? resolveAugment(cfg.augment, problems) : undefined;
+  problems.push(...pretrainedProblems(cfg, o.checkFiles === true, model !== undefined));
+  if (o.checkFiles) problems.push(...fileProblems(cfg));
+  const parsed = TrainConfigSchema.safeParse(raw);
+  if (problems.length > 0 || !parsed.success || !model || !data) return { problems };
+
+  const c = parsed.data;
+  const { numClasses: _n, valData: _v, normalization, ...rest } = c;
+  const modelPlan = modelSpecOf(model);
+  if (classes === undefined && !explicitClasses(cfg.model)) delete modelPlan.numClasses;
+  const plan: RunPlan = canonical({
+    ...rest,
+    model: modelPlan,
+    data: data.train,
+    ...(data.val ? { valData: data.val } : {}),
+    augment: augment ?? [],
+    normalization: normalization ?? (c.pretrained ? 'imagenet' : 'unit'),
+  });
+  return { plan, problems: [] };
+}
+
+/** The plan of a config; throws RunPlanError listing every problem. */
+export function resolveRunPlan(raw: unknown, o: ResolveOptions = {}): RunPlan {
+  const { plan, problems } = inspectRunConfig(raw, o);
+  if (!plan) throw new RunPlanError(problems);
+  return plan;
+}
+
+/** The model a plan describes, resolved (for building it, or counting its parameters). */
+export function planModel(plan: RunPlan): ResolvedModelSpec {
+  return resolveModelSpec(plan.model as ModelSpec);
+}
+
+export interface PlanCompletion {
+  train: Dataset;
+  val?: Dataset;
+}
+
+/**
+ * The plan with what the opened data and the machine decided. Throws when the data contradicts the
+ * plan: other class names than the plan was made for, a validation set with other classes than the
+ * training set, or more classes than the classifier has outputs.
+ */
+export function completePlan(plan: RunPlan, k: PlanCompletion): RunPlan {
+  const names = [...k.train.classNames];
+  if (plan.classNames && !sameList(plan.classNames, names)) {
+    throw new Error(`the training data has classes ${listOf(names)} but the plan was made for ${listOf(plan.classNames)}: ` +
+      'train on the data the plan names, or remove classNames from the config to plan anew');
+  }
+  if (k.val && !sameList(k.val.classNames, names)) {
+    throw new Error(`the validation data has classes ${listOf(k.val.classNames)} but the training data has ${listOf(names)}`);
+  }
+  const numClasses = typeof plan.model.numClasses === 'number' ? plan.model.numClasses : names.length;
+  if (numClasses < names.length) {
+    throw new Error(`the model has ${numClasses} outputs (numClasses) but the data has ${names.length} classes: expected numClasses >= ${names.length}`);
+  }
+  return canonical({
+    ...plan,
+    model: { ...plan.model, numClasses },
+    data: completeData(plan.data, k.train),
+    ...(plan.valData && k.val ? { valData: completeData(plan.valData, k.val) } : {}),
+    classNames: names,
+  });
+}
+
+/** One key order for every plan, so plans of the same run are the same text. */
+const PLAN_ORDER = ['model', 'data', 'valData', 'augment', 'normalization', 'classNames'];
+function canonical(plan: RunPlan): RunPlan {
+  const keys = [...PLAN_ORDER, ...Object.keys(TrainConfigSchema.shape).filter((k) => !PLAN_ORDER.includes(k))];
+  const src = plan as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (src[k] !== undefined) out[k] = src[k];
+  return out as RunPlan;
+}
+
+/** The plan without the fields that do not change results, hashed: a resume must match it. */
+export function planHash(plan: RunPlan): string {
+  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+/** The plan a run folder was trained with (its config.json); throws a clear error when there is none. */
+export function readRunPlan(runDir: string): RunPlan {
+  const file = join(runDir, 'config.json');
+  if (!existsSync(file)) throw new TypeError(`${runDir} is not a run folder: expected ${file} (written by \`ablate train\` and studies)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new TypeError(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  const { plan, problems } = inspectRunConfig(raw);
+  if (!plan) throw new RunPlanError(problems, `run config ${file}`);
+  return plan;
+}
+
+/** The output size of a split: resolved in the plan, or by the data layer's per-source default. */
+export function imageSizeOf(d: DataPlan, ds: Dataset): { height: number; width: number } {
+  return d.imageSize ? { height: d.imageSize[0], width: d.imageSize[1] } : resolveImageSize(d as DataSpec, ds);
+}
+
+// ---------- the parts ----------
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isModelSpec(v: unknown): v is ModelSpec {
+  return (typeof v === 'string' && v !== '') || isMapping(v);
+}
+
+function explicitClasses(model: unknown): boolean {
+  return isMapping(model) && model.numClasses !== undefined;
+}
+
+function resolveModel(spec: ModelSpec, numClasses: number | undefined, problems: PlanProblem[]): ResolvedModelSpec | undefined {
+  try {
+    return resolveModelSpec(spec, numClasses);
+  } catch (e) {
+    if (!(e instanceof ModelSpecError)) throw e;
+    problems.push(...e.issues.map((i) => ({ path: i.path ? `model.${i.path}` : 'model', message: i.message })));
+    return undefined;
+  }
+}
+
+/** An `augment:` value as canonical ops; its problems are added under `augment`. */
+export function resolveAugment(spec: unknown, problems: PlanProblem[]): AugmentOp[] | undefined {
+  const r = AugmentSpecSchema.safeParse(spec, { reportInput: true });
+  if (r.success) return r.data;
+  problems.push(...zodProblems(r.error.issues, 'augment'));
+  return undefined;
+}
+
+/** Keys of `data:`: the data layer's, plus `valSplit` (the validation split of the same source). */
+const DATA_KEYS = [...Object.keys(DataSpecSchema.shape), 'valSplit'];
+const GENERATED_KEYS = Object.keys(GeneratedSpecSchema.shape);
+const dataKeys = (p: readonly PropertyKey[]) => (p.length === 0 ? DATA_KEYS : p.join('.') === 'generated' ? GENERATED_KEYS : undefined);
+
+/** `data:` (with its `valSplit`) and `valData:` as one DataPlan per split; problems are added with their paths. */
+export function resolveSplits(data: Record<string, unknown>, valData: unknown, problems: PlanProblem[]): { train: DataPlan; val?: DataPlan } | undefined {
+  const { valSplit, ...train } = data;
+  const trainPlan = resolveData(train, 'data', problems);
+  let val: DataPlan | undefined;
+  if (valData !== undefined && valSplit !== undefined) {
+    problems.push({ path: 'data.valSplit', message: `expected either data.valSplit or valData, not both, received ${describe(valSplit)}` });
+  } else if (isMapping(valData)) {
+    val = resolveData({ ...train, ...valData }, 'valData', problems);
+  } else if (valSplit !== undefined) {
+    if (typeof valSplit !== 'string') problems.push({ path: 'data.valSplit', message: `expected a split string such as 'test' or 'train[80%:]', received ${describe(valSplit)}` });
+    else val = resolveData({ ...train, split: valSplit }, 'data', problems, 'valSplit');
+  }
+  return trainPlan ? { train: trainPlan, ...(val ? { val } : {}) } : undefined;
+}
+
+/** One split's spec checked by the data layer's schema, with its size and cache policy resolved where the spec alone decides them. */
+function resolveData(raw: Record<string, unknown>, where: string, problems: PlanProblem[], splitKey = 'split'): DataPlan | undefined {
+  const r = DataSpecSchema.safeParse(raw, { reportInput: true });
+  const before = problems.length;
+  if (!r.success) {
+    // Problems in fields the validation split shares with the training split are reported once, under data.
+    const seen = new Set(problems.map((p) => `${p.path}\u0000${p.message}`));
+    problems.push(...zodProblems(r.error.issues, where, dataKeys).filter((p) => !seen.has(`${p.path.replace(/^valData\b/, 'data')}\u0000${p.message}`)));
+  }
+  if (typeof raw.split === 'string') {
+    try {
+      parseSplit(raw.split);
+    } catch (e) {
+      const m = /^Expected (.*) for \S+ but received (.*)$/s.exec((e as Error).message);
+      problems.push({ path: `${where}.${splitKey}`, message: m ? `expected ${m[1]}, received ${m[2]}` : (e as Error).message });
+    }
+  }
+  if (!r.success || problems.length > before) return undefined;
+  const spec = r.data;
+  const source = spec.source ?? (spec.generated ? 'generated' : undefined);
+  const generated = source === 'generated' ? GeneratedSpecSchema.parse(spec.generated ?? {}) : undefined;
+  const fixedSide = source === 'generated' ? generated!.size : source === 'cifar10' || source === 'cifar100' ? 32 : undefined;
+  const imageSize: [number, number] | undefined = Array.isArray(spec.imageSize) ? [spec.imageSize[0], spec.imageSize[1]]
+    : typeof spec.imageSize === 'number' ? [spec.imageSize, spec.imageSize]
+      : fixedSide !== undefined ? [fixedSide, fixedSide] : undefined;
+  const { imageSize: _i, generated: _g, ...rest } = spec;
+  return {
+    ...rest,
+    ...(generated ? { generated } : {}),
+    ...(imageSize ? { imageSize } : {}),
+    cache: cachePolicy(spec.cache, source),
+  };
+}
+
+/** 'auto': in memory for generated and CIFAR (cheap to redo), on disk otherwise; open while the source is unknown. */
+function cachePolicy(cache: DataSpec['cache'], source: string | undefined): DataSpec['cache'] {
+  if (cache !== 'auto' || source === undefined) return cache;
+  return source === 'generated' || source.startsWith('cifar') ? 'memory' : 'disk';
+}
+
+function completeData(d: DataPlan, ds: Dataset): DataPlan {
+  const size = imageSizeOf(d, ds);
+  return { ...d, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
+}
+
+/** The class count a data spec fixes without opening anything (generated, CIFAR). */
+function classesOf(d: DataPlan): number | undefined {
+  if (d.generated) return d.generated.classes;
+  if (d.source === 'cifar10') return 10;
+  if (d.source === 'cifar100') return d.labelKind === 'coarse' ? 20 : 100;
+  return undefined;
+}
+
+function fileProblems(cfg: Record<string, unknown>): PlanProblem[] {
+  const out: PlanProblem[] = [];
+  const data = isMapping(cfg.data) ? cfg.data : undefined;
+  // A fetchable dataset named without a path (source: cifar10) is fetched before training, not checked here.
+  const fetched = data !== undefined && data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source);
+  if (data && data.source !== 'generated' && !fetched) {
+    const p = missingFile('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
+    if (p) out.push(p);
+  }
+  if (isMapping(cfg.valData) && cfg.valData.path !== undefined) {
+    const p = missingFile('valData.path', cfg.valData.path, 'a dataset folder or file that exists');
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+function missingFile(path: string, file: unknown, what: string): PlanProblem | undefined {
+  if (typeof file !== 'string' || file === '' || existsSync(file)) return undefined;
+  return { path, message: `expected ${what}, received ${describe(file)} (nothing exists there)` };
+}
+
+/** The preset a model spec starts from: hub weights are looked up for it (same depth and layout). */
+export function weightsModelName(model: unknown): string | undefined {
+  if (typeof model === 'string') return model;
+  return isMapping(model) && typeof model.preset === 'string' ? model.preset : undefined;
+}
+
+/**
+ * `pretrained:` is a file that exists, a weights name this model has (imagenet, IMAGENET1K_V2; checked
+ * always, it needs no file), or a torchvision file name fetched by name. Files are checked with checkFiles.
+ */
+function pretrainedProblems(cfg: Record<string, unknown>, checkFiles: boolean, modelOk: boolean): PlanProblem[] {
+  const spec = cfg.pretrained;
+  if (typeof spec !== 'string' || spec === '' || existsSync(spec) || hubWeightsByFileName(spec)) return [];
+  if (isWeightsName(spec)) {
+    const model = weightsModelName(cfg.model);
+    if (model === undefined || !modelOk) return [];
+    try {
+      lookupHubWeights(spec, model);
+      return [];
+    } catch (e) {
+      return [{ path: 'pretrained', message: (e as Error).message.replace(/^Expected/, 'expected') }];
+    }
+  }
+  if (!checkFiles) return [];
+  const p = missingFile('pretrained', spec, 'a PyTorch .pth weights file that exists, "imagenet", or a torchvision weights name (IMAGENET1K_V1, IMAGENET1K_V2)');
+  return p ? [p] : [];
+}
+
+/** zod issues → problems; a schema's own "expected …, received …" message is kept as written. */
+function zodProblems(issues: readonly z.core.$ZodIssue[], prefix: string, knownKeys?: (p: readonly PropertyKey[]) => readonly string[] | undefined): PlanProblem[] {
+  const at = (path: string) => (path ? `${prefix}.${path}` : prefix);
+  return issues.flatMap((i) => {
+    if (i.code === 'custom' && /^expected .*, received /.test(i.message)) return [{ path: at(i.path.map(String).join('.')), message: i.message }];
+    return formatZodIssues([i], knownKeys).map((f) => ({ path: at(f.path), message: f.message }));
+  });
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function listOf(names: readonly string[]): string {
+  return names.length <= 6 ? `[${names.join(', ')}]` : `[${names.slice(0, 6).join(', ')}, … (${names.length})]`;
+}
