@@ -102,7 +102,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (fit.warning) process.stderr.write(fit.warning + '\n');
     // The same command once per rank: each child reads its rank from the environment, and its plan
     // (config.json) records the rank count, so `--resume` alone starts the same number again.
-    const r = await launchLocalRanks(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc });
+    // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
+    const r = await launchLocalRanks(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
     if (r.failed) process.stderr.write(`rank ${r.failed.rank} of ${nproc} ${r.failed.signal ? `was killed by ${r.failed.signal}` : `exited with code ${r.failed.code}`}; the other ranks were stopped\n`);
     process.exitCode = r.exitCode;
     return;
