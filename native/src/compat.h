@@ -78,4 +78,15 @@ c10::intrusive_ptr<ProcessGroup> as_process_group(const c10::intrusive_ptr<Store
 #endif
 }
 
+// 2.4 made TCPStore's libuv backend the default (TCPStoreOptions::useLibUV = true), and a libtorch built
+// without libuv (Debian's) then refuses every rendezvous; the classic backend exists in every version and
+// only matters below thousands of ranks. Set where the field exists (from 2.2), by overload rather than by
+// version number.
+template <class StoreOptions>
+auto tcpstore_classic_backend(StoreOptions& o, int) -> decltype(o.useLibUV = false, void()) { o.useLibUV = false; }
+template <class StoreOptions>
+void tcpstore_classic_backend(StoreOptions&, long) {}
+template <class StoreOptions>
+void tcpstore_classic_backend(StoreOptions& o) { tcpstore_classic_backend(o, 0); }
+
 }  // namespace ablate::compat

@@ -80,6 +80,7 @@ OP(dist_init) {
   so.numWorkers = static_cast<std::size_t>(world);
   so.waitWorkers = true;
   so.timeout = st->timeout;
+  compat::tcpstore_classic_backend(so);
   try {
     st->store = c10::make_intrusive<c10d::TCPStore>(host, so);
   } catch (const std::exception& e) {
@@ -255,12 +256,11 @@ OP(sync_batch_norm) {
   // Statistics in float32 at least, as the batch-norm kernels keep them for bf16/fp16 input.
   const bool low = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
   at::Tensor xf = low ? x.to(at::kFloat) : x;
-  at::Tensor count = at::full({1}, static_cast<double>(x.numel() / c), xf.options().requires_grad(false));
-  {
-    c10::NoGradGuard no_grad;
-    all_reduce_sum_or_throw(count, "sync batch norm (count all-reduce)");
-  }
-  at::Tensor mean = AllReduceSum::apply(xf.sum(dims)) / count;
+  // The row count rides along with the sums (one collective, not two); ranks' batches may differ in size.
+  at::Tensor local = at::cat({xf.sum(dims), at::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+  at::Tensor global = AllReduceSum::apply(local);
+  at::Tensor count = global.narrow(0, c, 1).detach();
+  at::Tensor mean = global.narrow(0, 0, c) / count;
   at::Tensor centered = xf - mean.view(shape);
   at::Tensor var = AllReduceSum::apply(centered.pow(2).sum(dims)) / count;
   at::Tensor y = centered * (var + eps).rsqrt().view(shape);

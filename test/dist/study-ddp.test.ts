@@ -52,6 +52,9 @@ describe('a data-parallel study (2 ranks per run)', { skip, timeout: 900_000 }, 
     }
     const index = JSON.parse(readFileSync(join(root, 'ref', 'study.json'), 'utf8')) as { threadsPerRun: number };
     assert.equal(index.threadsPerRun, 1);
+    const report = readFileSync(join(root, 'ref', 'report.md'), 'utf8');
+    assert.match(report, /^\| Threads \| 1 \|$/m);
+    assert.match(report, /^\| Ranks \(data parallel\) \| 2 \|$/m);
   });
 
   test('kill -9 of the runner mid-run: the ranks stop with a checkpoint, and the same command finishes identically', async () => {
