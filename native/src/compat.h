@@ -60,4 +60,33 @@ inline int64_t cuda_device_count() {
 #endif
 }
 
+// 2.0 split c10d's process groups into a ProcessGroup front and per-device Backends: ProcessGroupGloo became a
+// Backend, while broadcast_coalesced and DDP's Reducer still take a ProcessGroup. On 1.13 the Gloo group is
+// one; on 2.x a ProcessGroup is made with Gloo as its CPU (and default) backend. A template so this header
+// needs no c10d includes (only dist_ops.cc has them, and only when Gloo's headers were found).
+template <class ProcessGroup, class Store, class Gloo>
+c10::intrusive_ptr<ProcessGroup> as_process_group(const c10::intrusive_ptr<Store>& store, int rank, int world,
+                                                  const c10::intrusive_ptr<Gloo>& gloo) {
+#if ABLATE_TORCH_AT_LEAST(2, 0)
+  auto pg = c10::make_intrusive<ProcessGroup>(store, rank, world);
+  pg->setBackend(c10::DeviceType::CPU, ProcessGroup::BackendType::GLOO, gloo);
+  pg->setDefaultBackend(ProcessGroup::BackendType::GLOO);
+  return pg;
+#else
+  (void)store, (void)rank, (void)world;
+  return gloo;
+#endif
+}
+
+// 2.4 made TCPStore's libuv backend the default (TCPStoreOptions::useLibUV = true), and a libtorch built
+// without libuv (Debian's) then refuses every rendezvous; the classic backend exists in every version and
+// only matters below thousands of ranks. Set where the field exists (from 2.2), by overload rather than by
+// version number.
+template <class StoreOptions>
+auto tcpstore_classic_backend(StoreOptions& o, int) -> decltype(o.useLibUV = false, void()) { o.useLibUV = false; }
+template <class StoreOptions>
+void tcpstore_classic_backend(StoreOptions&, long) {}
+template <class StoreOptions>
+void tcpstore_classic_backend(StoreOptions& o) { tcpstore_classic_backend(o, 0); }
+
 }  // namespace ablate::compat

@@ -6,19 +6,14 @@
 
 #include <torch/version.h>
 
-// c10d's C++ API changed in libtorch 2.x (process groups became Backends behind a ProcessGroup); this
-// file is written against 1.13's. On 2.x the ops below say so instead of failing to compile.
-#if defined(ABLATE_WITH_GLOO) && TORCH_VERSION_MAJOR >= 2
-#undef ABLATE_WITH_GLOO
-#define ABLATE_DIST_NEEDS_2X_PORT 1
-#endif
-
 #ifdef ABLATE_WITH_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
+
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -32,7 +27,11 @@ namespace {
 
 struct DistState {
   c10::intrusive_ptr<c10d::Store> store;
+  // Gloo itself, for the collectives called here; `group` is the same engine as the ProcessGroup that
+  // broadcast_coalesced and the Reducer take (compat::as_process_group: the Gloo group on 1.13, a
+  // ProcessGroup holding it as its CPU backend on 2.x).
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
   int rank = 0;
   int world = 1;
   std::chrono::milliseconds timeout{0};
@@ -81,6 +80,7 @@ OP(dist_init) {
   so.numWorkers = static_cast<std::size_t>(world);
   so.waitWorkers = true;
   so.timeout = st->timeout;
+  compat::tcpstore_classic_backend(so);
   try {
     st->store = c10::make_intrusive<c10d::TCPStore>(host, so);
   } catch (const std::exception& e) {
@@ -94,6 +94,7 @@ OP(dist_init) {
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("ablate/default_pg", st->store);
   try {
     st->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, st->rank, st->world, opts);
+    st->group = compat::as_process_group<c10d::ProcessGroup>(prefixed, st->rank, st->world, st->pg);
   } catch (const std::exception& e) {
     a.fail("creating the Gloo process group failed for rank " + std::to_string(rank) + " (" + first_line(e.what()) + ")");
   }
@@ -141,7 +142,7 @@ OP(dist_broadcast) {
   const int64_t root = a.has(1) ? a.i64(1) : 0;
   if (root < 0 || root >= d.world) a.fail("root must be in [0, worldSize), got " + std::to_string(root));
   if (ts.empty()) return a.undefined();
-  c10::intrusive_ptr<c10d::ProcessGroup> pg = d.pg;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg = d.group;
   // Weights are leaves that require grad: DDP copies into them without recording autograd history.
   c10::NoGradGuard no_grad;
   try {
@@ -183,7 +184,7 @@ OP(ddp_reducer_new) {
   std::vector<std::vector<size_t>> buckets = std::get<0>(assigned);
   std::vector<size_t> limits = std::get<1>(assigned);
   g_reducer.reset();
-  c10::intrusive_ptr<c10d::ProcessGroup> pg = d.pg;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg = d.group;
   g_reducer = std::make_unique<c10d::Reducer>(params, buckets, limits, pg, sparse, cap, /*find_unused_parameters=*/false,
                                               /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{}, first_cap);
   return Napi::Number::New(a.env(), static_cast<double>(buckets.size()));
@@ -202,16 +203,84 @@ OP(ddp_reducer_free) {
   return a.undefined();
 }
 
+namespace {
+
+// Sum over the ranks as a differentiable op (torch.distributed.nn.all_reduce): every rank's output feeds
+// every rank's loss, so the gradient of each input is the sum of the output gradients over the ranks.
+// Ranks must call it in the same order, forward and backward; identical models guarantee that.
+void all_reduce_sum_or_throw(at::Tensor& t, const char* what) {
+  std::vector<at::Tensor> one{t};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::SUM;
+  o.timeout = g_dist->timeout;
+  try {
+    g_dist->pg->allreduce(one, o)->wait(g_dist->timeout);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(what) + " failed: " + first_line(e.what()) + kPeerHint);
+  }
+}
+
+struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
+  static at::Tensor forward(torch::autograd::AutogradContext*, const at::Tensor& x) {
+    at::Tensor out = x.contiguous().clone();
+    all_reduce_sum_or_throw(out, "sync batch norm (forward all-reduce)");
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list grads) {
+    at::Tensor g = grads[0].contiguous().clone();
+    all_reduce_sum_or_throw(g, "sync batch norm (backward all-reduce)");
+    return {g};
+  }
+};
+
+}  // namespace
+
+// syncBatchNorm(x, weight?, bias?, runningMean?, runningVar?, momentum, eps) in training mode:
+// torch.nn.SyncBatchNorm's statistics, the mean and biased variance over the whole global batch (every
+// rank's rows), composed of differentiable ops so backward all-reduces the statistics' gradients too.
+// The variance is taken around the global mean (two reductions, not sum and sum of squares) so it
+// matches one process's batch norm on the concatenated batch to float rounding. Without a process group
+// it is plain batch norm.
+OP(sync_batch_norm) {
+  at::Tensor x = a.T(0);
+  c10::optional<at::Tensor> w = a.optT(1), b = a.optT(2), rm = a.optT(3), rv = a.optT(4);
+  const double momentum = a.f64(5), eps = a.f64(6);
+  if (!g_dist || g_dist->world == 1) {
+    return a.ret(at::batch_norm(x, w, b, rm, rv, /*training=*/true, momentum, eps, /*cudnn_enabled=*/true));
+  }
+  const int64_t c = x.size(1);
+  std::vector<int64_t> dims{0};
+  for (int64_t d = 2; d < x.dim(); d++) dims.push_back(d);
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[1] = c;
+  // Statistics in float32 at least, as the batch-norm kernels keep them for bf16/fp16 input.
+  const bool low = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
+  at::Tensor xf = low ? x.to(at::kFloat) : x;
+  // The row count rides along with the sums (one collective, not two); ranks' batches may differ in size.
+  at::Tensor local = at::cat({xf.sum(dims), at::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+  at::Tensor global = AllReduceSum::apply(local);
+  at::Tensor count = global.narrow(0, c, 1).detach();
+  at::Tensor mean = global.narrow(0, 0, c) / count;
+  at::Tensor centered = xf - mean.view(shape);
+  at::Tensor var = AllReduceSum::apply(centered.pow(2).sum(dims)) / count;
+  at::Tensor y = centered * (var + eps).rsqrt().view(shape);
+  if (w && w->defined()) y = y * w->view(shape);
+  if (b && b->defined()) y = y + b->view(shape);
+  if (rm && rm->defined() && rv && rv->defined()) {
+    c10::NoGradGuard no_grad;
+    const double n = count.item<double>();
+    // The running variance is the unbiased one, as torch's batch norm keeps it.
+    rm->mul_(1 - momentum).add_(mean.detach().to(rm->scalar_type()), momentum);
+    rv->mul_(1 - momentum).add_((var.detach() * (n / std::max(1.0, n - 1))).to(rv->scalar_type()), momentum);
+  }
+  return a.ret(low ? y.to(x.scalar_type()) : y);
+}
+
 #else  // built without Gloo headers
 
 static Napi::Value no_gloo(Args& a) {
-#ifdef ABLATE_DIST_NEEDS_2X_PORT
-  a.fail("this build of ablate has no distributed support: data-parallel training is built on libtorch 1.13's c10d API, "
-         "and this addon was built against libtorch " TORCH_VERSION ", whose c10d API differs (not ported yet).");
-#else
   a.fail("this build of ablate has no distributed support: libtorch's Gloo headers were not found when the addon was built. "
          "On Debian/Ubuntu: sudo apt-get install libgloo-dev, then rebuild (npm run setup).");
-#endif
 }
 OP(dist_info) {
   Napi::Object o = Napi::Object::New(a.env());
@@ -227,5 +296,9 @@ OP(dist_destroy) { return a.undefined(); }
 OP(ddp_reducer_new) { return no_gloo(a); }
 OP(ddp_prepare_for_backward) { return no_gloo(a); }
 OP(ddp_reducer_free) { return a.undefined(); }
+OP(sync_batch_norm) {
+  // Without Gloo there is no group: one process's batch norm is the whole batch's.
+  return a.ret(at::batch_norm(a.T(0), a.optT(1), a.optT(2), a.optT(3), a.optT(4), /*training=*/true, a.f64(5), a.f64(6), /*cudnn_enabled=*/true));
+}
 
 #endif

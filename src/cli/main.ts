@@ -92,7 +92,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--set <key=value...>', 'override any config field, e.g. --set model.shortcut=none')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint (without a config: with the run\'s own config.json)')
-    .option('--nproc-per-node <n>', 'data-parallel: start N ranks on this machine (Gloo on CPU); --batch-size is per rank. Under torchrun, srun or a Kubernetes job, leave it out: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read from the environment')
+    .option('--nproc-per-node <n>', 'data-parallel: start N ranks on this machine (Gloo on CPU, one GPU each on CUDA); --batch-size and --threads are per rank. Same as distributed.nprocPerNode in the config, and recorded in the run\'s config.json, so --resume starts as many again. Under torchrun, srun or a Kubernetes job, leave it out: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read from the environment')
     .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
     .addHelpText('after', `
 Data and weights (config fields, or --set key=value):

@@ -5,12 +5,12 @@
  * what it costs: parameters, FLOPs per image, images × epochs, and a time estimate from a few real
  * training steps of each distinct model × input size on this machine.
  */
-import { planModel, completePlan, resolveRunPlan, imageSizeOf, type RunPlan } from '../train/plan.js';
+import { planModel, completePlan, resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../train/plan.js';
 import { openPlanDatasets, type PlanDatasets } from '../train/plan-data.js';
 import { planForMachine } from '../train/run.js';
 import { buildModel, modelLabel, type ModelSpec } from '../train/model-spec.js';
 import { measureSpeed, type SpeedSample } from '../train/speed.js';
-import { planStudy, runConfig, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
+import { planStudy, runConfig, slotsOf, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
 import type { ExpandedStudy, PlannedRun } from './spec-expand.js';
 import { flattenOverrides } from './spec.js';
 import type { PlainObject } from './spec-paths.js';
@@ -24,7 +24,9 @@ export interface RunCost {
   epochs: number;
   /** Training images per epoch × epochs. */
   imagesTimesEpochs: number;
-  /** Seconds, from the measured speed; undefined when speed was not measured. */
+  /** Data-parallel ranks the run trains with (distributed.nprocPerNode): the slots of --parallel it takes. */
+  ranks: number;
+  /** Seconds, from the measured speed (one rank's, scaled ideally over the ranks); undefined when speed was not measured. */
   estimatedS?: number;
 }
 
@@ -50,7 +52,7 @@ export interface StudyPlanReport {
   runs: PlannedRunCost[];
   /** One measurement per distinct model × input size × batch × precision. */
   measurements: (SpeedSample & { model: string; imageSize: [number, number]; batchSize: number; precision: string })[];
-  /** Sum of the runs' estimates divided by the runs trained at once. */
+  /** Sum of the runs' estimates, each times the slots it takes, divided by the slots used at once. */
   totalEstimatedS?: number;
 }
 
@@ -63,7 +65,7 @@ export interface StudyPlanOptions extends StudyRunOptions {
 
 export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Promise<StudyPlanReport> {
   const { study, dir } = planStudy(file, { ...o, checkFiles: true });
-  const { parallel, threadsEach } = threadsPerRunDefault(o, study.runs.length);
+  const { parallel, threadsEach } = threadsPerRunDefault(o, slotsOf(study.runs));
   const opened = new Map<string, Promise<PlanDatasets>>();
   const speeds = new Map<string, StudyPlanReport['measurements'][number]>();
   const runs: PlannedRunCost[] = [];
@@ -84,7 +86,9 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       const params = net.countParams().total;
       const flopsPerImage = net.flops([size.height, size.width]).flops;
       net.dispose();
-      const perEpoch = (n: number, steps?: number) => (steps === undefined ? n : Math.min(n, steps * plan.batchSize));
+      const ranks = localRanksOf(plan);
+      // batchSize is per rank: a step of a data-parallel run takes batchSize images on each rank.
+      const perEpoch = (n: number, steps?: number) => (steps === undefined ? n : Math.min(n, steps * plan.batchSize * ranks));
       const trainImages = perEpoch(ds.train.length, plan.stepsPerEpoch);
       const valImages = ds.val ? perEpoch(ds.val.length, plan.validationSteps) : 0;
       let estimatedS: number | undefined;
@@ -99,7 +103,7 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
           speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
         }
         const s = speeds.get(mkey)!;
-        estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS);
+        estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS) / ranks;
       }
       const reference = study.comparisons.find((c) => c.variant === run.variant)?.reference;
       const refRun = reference ? firstRun.get(reference) : undefined;
@@ -112,7 +116,7 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         changes: refRun ? configChanges(refRun.config, run.config) : {},
         plan,
         cost: {
-          params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs,
+          params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs, ranks,
           imagesTimesEpochs: trainImages * plan.epochs, ...(estimatedS !== undefined ? { estimatedS } : {}),
         },
       });
@@ -120,7 +124,7 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
   } finally {
     for (const p of opened.values()) await (await p.catch(() => undefined))?.close();
   }
-  const total = runs.every((r) => r.cost.estimatedS !== undefined) ? runs.reduce((a, r) => a + r.cost.estimatedS!, 0) / parallel : undefined;
+  const total = runs.every((r) => r.cost.estimatedS !== undefined) ? runs.reduce((a, r) => a + r.cost.estimatedS! * Math.min(r.cost.ranks, parallel), 0) / parallel : undefined;
   return { study, dir, parallel, threadsEach, runs, measurements: [...speeds.values()], ...(total !== undefined ? { totalEstimatedS: total } : {}) };
 }
 

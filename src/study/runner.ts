@@ -22,6 +22,9 @@ import { duration, pct } from './report/format.js';
 import { LiveView, readProgress } from './live-view.js';
 import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
 import { preflightData } from './preflight-data.js';
+import { SlotPool } from './slot-pool.js';
+import { localRanksOf } from '../train/plan.js';
+import { checkLocalRanks } from '../train/launch.js';
 
 /** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
@@ -85,7 +88,10 @@ function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKi
   return {
     status, epochsDone: 0, epochsPlanned: typeof run.config.epochs === 'number' ? run.config.epochs : 0,
     params: 0, trainableParams: 0, trainTimeS: 0,
-    env: { ablateVersion: ablateVersion(), libtorchVersion: 'unknown', device: String(run.config.device ?? 'cpu'), threads, precision: String(run.config.precision ?? 'auto'), ...hostEnv() },
+    env: {
+      ablateVersion: ablateVersion(), libtorchVersion: 'unknown', device: String(run.config.device ?? 'cpu'), threads, precision: String(run.config.precision ?? 'auto'),
+      worldSize: localRanksOf(run.config), ...hostEnv(),
+    },
     dataset: { name: String(data.source ?? 'unknown'), split: String(data.split ?? ''), trainCount: 0, valCount: 0 },
   };
 }
@@ -146,13 +152,19 @@ export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: bool
 }
 
 /**
- * Variants trained at once, and the threads each gets when the study has not fixed its count yet: the
- * cores split over the runs (capped by the cores), never over --parallel, so results do not depend on it.
+ * Slots used at once, and the threads each slot (a run, or one rank of a data-parallel run) gets when the
+ * study has not fixed its count yet: the cores split over the slots of all runs (capped by the cores),
+ * never over --parallel, so results do not depend on it. `runs` counts slots (see slotsOf).
  */
 export function threadsPerRunDefault(o: Pick<StudyRunOptions, 'parallel' | 'threads'>, runs: number): { parallel: number; threadsEach: number } {
   const parallel = Math.max(1, Math.min(o.parallel ?? 1, runs || 1));
   const totalThreads = o.threads ?? availableParallelism();
   return { parallel, threadsEach: Math.max(1, Math.floor(totalThreads / Math.max(1, Math.min(totalThreads, runs)))) };
+}
+
+/** The `--parallel` slots the runs take together: one per data-parallel rank. */
+export function slotsOf(runs: readonly PlannedRun[]): number {
+  return runs.reduce((n, r) => n + localRanksOf(r.config), 0);
 }
 
 /** The config a run's worker trains: the planned config with the runner's thread count and device. */
@@ -243,7 +255,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   // (parallel reductions sum in another order), and must not depend on --parallel.
   const totalThreads = o.threads ?? availableParallelism();
   const started = study.runs.map((r) => startedThreads(join(dir, r.name))).filter((t): t is number => t !== undefined);
-  const threadsPerRun = index.threadsPerRun ?? started[0] ?? threadsPerRunDefault(o, study.runs.length).threadsEach;
+  const threadsPerRun = index.threadsPerRun ?? started[0] ?? threadsPerRunDefault(o, slotsOf(study.runs)).threadsEach;
   const fixedBefore = index.threadsPerRun !== undefined || started.length > 0;
   index = { ...index, threadsPerRun };
   saveIndex();
@@ -270,25 +282,39 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   todo.sort((a, b) => Number(held.has(a.name)) - Number(held.has(b.name)));
 
   const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
-  const parallel = Math.max(1, Math.min(o.parallel ?? 1, todo.length || 1));
+  // --parallel counts slots, and a data-parallel run takes one per rank.
+  const parallel = Math.max(1, Math.min(o.parallel ?? 1, slotsOf(todo) || 1));
+  const dataParallel = todo.some((r) => localRanksOf(r.config) > 1);
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   log(`study ${study.name}: ${plural(study.runs.length, 'run')} in ${dir}` +
     (skipped.length ? ` — ${skipped.length} already finished${failedBefore.length ? ` (${failedBefore.length} failed; --retry-failed runs them again)` : ''}` : '') +
-    (todo.length ? `, ${todo.length} to run, ${parallel} at a time with ${plural(threadsPerRun, 'thread')} each` : ''));
+    (todo.length ? `, ${todo.length} to run, ${dataParallel ? `${plural(parallel, 'slot')} (one per rank)` : `${parallel} at a time`} with ${plural(threadsPerRun, 'thread')} each` : ''));
   if (todo.length) {
     const custom = todo.some((r) => typeof r.config.threads === 'number');
     if (!custom) log(`  every run uses ${plural(threadsPerRun, 'thread')}, ${fixedBefore ? 'as fixed when this study first started' : 'fixed now for this study'}, so results do not depend on --parallel`);
-    if (o.threads !== undefined && fixedBefore && Math.max(1, Math.floor(o.threads / Math.max(1, Math.min(o.threads, study.runs.length)))) !== threadsPerRun) {
+    if (o.threads !== undefined && fixedBefore && threadsPerRunDefault(o, slotsOf(study.runs)).threadsEach !== threadsPerRun) {
       log(`  note: --threads ${o.threads} does not change the thread count of a study that has started (results would differ between its runs)`);
     }
+    const wide = [...new Set(todo.map((r) => localRanksOf(r.config)))].filter((n) => n > parallel);
+    if (wide.length) log(`  note: a run of ${Math.max(...wide)} ranks needs ${Math.max(...wide)} slots and --parallel gives ${parallel}: it runs alone, its ranks sharing the cores`);
     if (parallel * threadsPerRun > totalThreads) log(`  note: ${parallel} at a time × ${plural(threadsPerRun, 'thread')} is more than the ${totalThreads} available: runs will share cores (slower, same results)`);
-    else if (parallel < todo.length && (parallel + 1) * threadsPerRun <= totalThreads) log(`  note: ${totalThreads - parallel * threadsPerRun} of ${totalThreads} threads stay idle: --parallel ${Math.min(todo.length, Math.floor(totalThreads / threadsPerRun))} would use them`);
+    else if (parallel < slotsOf(todo) && (parallel + 1) * threadsPerRun <= totalThreads) log(`  note: ${totalThreads - parallel * threadsPerRun} of ${totalThreads} threads stay idle: --parallel ${Math.min(slotsOf(todo), Math.floor(totalThreads / threadsPerRun))} would use them`);
   }
   if (diskFull) throw new Error(`disk full: ${diskFull}; free some space and run the same command again`);
 
-  // GPUs are counted (loading libtorch) only when parallel runs ask for a plain `cuda`.
+  // GPUs are counted (loading libtorch) only when parallel runs ask for a plain `cuda`, or data-parallel
+  // runs for any CUDA device (one GPU per rank).
   const studyDevice = o.device ?? (todo.every((r) => r.config.device === 'cuda') ? 'cuda' : undefined);
-  const gpuCount = parallel > 1 && studyDevice === 'cuda' ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
+  const deviceOf = (r: PlannedRun) => String(o.device ?? r.config.device ?? 'cpu');
+  const cudaRanks = todo.some((r) => localRanksOf(r.config) > 1 && deviceOf(r).startsWith('cuda'));
+  const gpuCount = (parallel > 1 && studyDevice === 'cuda') || cudaRanks ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
+  // Refused before any run starts: a data-parallel run that cannot have one GPU per rank.
+  const rankNotes = new Set<string>();
+  for (const r of todo) {
+    const fit = checkLocalRanks(localRanksOf(r.config), deviceOf(r), { cores: totalThreads, gpus: gpuCount });
+    if (fit.warning) rankNotes.add(fit.warning);
+  }
+  for (const n of rankNotes) log(`  ${n}`);
   const gpuNote = gpuSharingNote(studyDevice, parallel, gpuCount);
   if (gpuNote) log(gpuNote);
   const ran: string[] = [];
@@ -344,7 +370,17 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   };
   const pending = [...todo];
   let position = 0;
-  const claimLoop = async (c: RunClaims, slot: number): Promise<void> => {
+  const pool = new SlotPool(parallel);
+  /** Runs `f` once the run's slots (one per rank) are free; nothing when the study stopped meanwhile. */
+  const withSlots = async (run: PlannedRun, f: (slots: number[]) => Promise<void>): Promise<void> => {
+    const slots = await pool.acquire(localRanksOf(run.config));
+    try {
+      if (!interrupted && !diskFull) await f(slots);
+    } finally {
+      pool.release(slots);
+    }
+  };
+  const claimLoop = async (c: RunClaims): Promise<void> => {
     while (!interrupted && !diskFull) {
       for (let i = pending.length - 1; i >= 0; i--) if (isDone(pending[i]!.name)) pending.splice(i, 1);
       if (pending.length === 0) return;
@@ -363,7 +399,9 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       pending.splice(pending.indexOf(picked.run), 1);
       mine.add(picked.run.name);
       try {
-        await runOne(picked.run, ++position, slot, picked.takenOver);
+        const run = picked.run;
+        const takenOver = picked.takenOver;
+        await withSlots(run, (slots) => runOne(run, ++position, slots, takenOver));
       } finally {
         if (mine.delete(picked.run.name)) c.release(picked.run.name);
       }
@@ -373,7 +411,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   /** Run folders this runner holds until their worker takes them over. */
   const claimed = new Set<string>();
 
-  const runOne = async (run: PlannedRun, position: number, slot: number, takenOver?: boolean): Promise<void> => {
+  const runOne = async (run: PlannedRun, position: number, slots: number[], takenOver?: boolean): Promise<void> => {
     const runDir = join(dir, run.name);
     const tag = `[${position}/${todo.length}] ${run.name}`;
     // The worker whose claim went stale may have died on another host, where its run lock cannot be
@@ -403,18 +441,23 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     claimed.add(runDir);
     const releaseClaim = claim.release;
     try {
-      await trainRun(run, runDir, tag, slot);
+      await trainRun(run, runDir, tag, slots);
     } finally {
       claimed.delete(runDir);
       releaseClaim(); // only while still ours: the worker normally took the lock over and released it
     }
   };
 
-  const trainRun = async (run: PlannedRun, runDir: string, tag: string, slot: number): Promise<void> => {
+  const trainRun = async (run: PlannedRun, runDir: string, tag: string, slots: number[]): Promise<void> => {
     mkdirSync(runDir, { recursive: true });
+    // Per process: each rank of a data-parallel run has a slot's threads.
     const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
-    // With several GPUs each parallel slot trains on its own.
-    const device = deviceForSlot(o.device ?? (run.config.device as string | undefined), slot, parallel, gpuCount);
+    const ranks = localRanksOf(run.config);
+    // With several GPUs each parallel slot trains on its own. A data-parallel run's rank r takes cuda:r of
+    // the GPUs its slots choose, made the only visible ones.
+    const wanted = o.device ?? (run.config.device as string | undefined);
+    const device = ranks > 1 ? wanted : deviceForSlot(wanted, slots[0]!, parallel, gpuCount);
+    const gpus = ranks > 1 && wanted === 'cuda' && gpuCount > 1 ? slotGpus(slots, gpuCount) : undefined;
     const config = runConfig(run, threads, device);
     if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
     const before = statusOf(runDir);
@@ -438,7 +481,8 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
           ABLATE_THREADS: String(threads),
           // Workers sharing the cores must not spin-wait in OpenMP: measured 5-14x slower steps when they
           // do. One worker alone keeps libgomp's default, which is faster on a quiet machine.
-          ...(parallel > 1 && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'PASSIVE' } : {}),
+          ...((parallel > 1 || ranks > 1) && process.env.OMP_WAIT_POLICY === undefined ? { OMP_WAIT_POLICY: 'PASSIVE' } : {}),
+          ...(gpus ? { CUDA_VISIBLE_DEVICES: gpus } : {}),
         },
       });
       children.add(child);
@@ -500,13 +544,13 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 
   try {
     if (claims) {
-      await Promise.all(Array.from({ length: parallel }, (_, slot) => claimLoop(claims, slot)));
+      await Promise.all(Array.from({ length: parallel }, () => claimLoop(claims)));
     } else {
       let next = 0;
-      const workers = Array.from({ length: parallel }, async (_, slot) => {
+      const workers = Array.from({ length: parallel }, async () => {
         while (next < todo.length && !interrupted && !diskFull) {
           const i = next++;
-          await runOne(todo[i]!, i + 1, slot);
+          await withSlots(todo[i]!, (slots) => runOne(todo[i]!, i + 1, slots));
         }
       });
       await Promise.all(workers);
@@ -539,3 +583,10 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 }
 
 export { readProgress };
+
+/** CUDA_VISIBLE_DEVICES for a data-parallel run on these slots: the GPUs they choose, through any the user made visible. */
+function slotGpus(slots: readonly number[], gpuCount: number): string {
+  const visible = process.env.CUDA_VISIBLE_DEVICES?.split(',').map((d) => d.trim()).filter((d) => d !== '');
+  const ids = visible && visible.length >= gpuCount ? visible : Array.from({ length: gpuCount }, (_, k) => String(k));
+  return slots.map((s) => ids[s % gpuCount]).join(',');
+}

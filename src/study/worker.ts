@@ -3,13 +3,22 @@
 // and the death of the study runner cannot make this process crash or train on as an orphan.
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
 import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
 import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
+import { launchLocalRanks, readLaunchEnv } from '../train/launch.js';
+import { localRanksOf } from '../train/plan.js';
 
 export const WORKER_LOG = 'worker.log';
+
+/**
+ * Set by a worker for the ranks it starts (a data-parallel run): its pid. A rank whose parent has it trains
+ * under the worker's lock on the run folder instead of taking one.
+ */
+const RANKS_OF_ENV = 'ABLATE_RANKS_OF_WORKER';
 
 /**
  * stderr that survives the runner: the runner reads it through a pipe (or shares its terminal). Once
@@ -83,17 +92,37 @@ async function main(): Promise<number> {
     if (process.ppid !== parent) runnerGone('this process was re-parented');
   }, 500).unref();
 
-  let release: () => void;
-  try {
-    // Only from the runner that started this worker (our parent), never from anyone else.
-    const from = Number(process.env[LOCK_HANDOVER_ENV]);
-    release = await acquireRunLock(runDir, { role: 'study worker', ...(from === parent ? { handoverFrom: from } : {}) });
-  } catch (e) {
-    out.log(`error: ${(e as Error).message}`);
-    return e instanceof RunBusyError ? WORKER_EXIT.busy : WORKER_EXIT.failed;
+  const ranks = localRanksOf(req.config);
+  const rank = readLaunchEnv()?.rank;
+  // One rank of this worker's data-parallel run: the worker holds the folder for all of them.
+  const asRank = rank !== undefined && Number(process.env[RANKS_OF_ENV]) === parent;
+  let release: () => void = () => {};
+  if (!asRank) {
+    try {
+      // Only from the runner that started this worker (our parent), never from anyone else.
+      const from = Number(process.env[LOCK_HANDOVER_ENV]);
+      release = await acquireRunLock(runDir, { role: 'study worker', ...(from === parent ? { handoverFrom: from } : {}) });
+    } catch (e) {
+      out.log(`error: ${(e as Error).message}`);
+      return e instanceof RunBusyError ? WORKER_EXIT.busy : WORKER_EXIT.failed;
+    }
+  }
+  if (ranks > 1 && rank === undefined) {
+    // A data-parallel variant: this worker starts its ranks (each this script again, as `ablate train
+    // --nproc-per-node` does), holds the run's lock for them, and asks them all to stop with a checkpoint
+    // when the runner is gone. Rank 0 writes the run folder; the others only their random state.
+    try {
+      const r = await launchLocalRanks(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), runDir], {
+        nproc: ranks, env: { ...process.env, [RANKS_OF_ENV]: String(process.pid) }, cleanCodes: [WORKER_EXIT.stopped], signal: interrupt.signal,
+      });
+      if (r.failed) out.log(`rank ${r.failed.rank} of ${ranks} ${r.failed.signal ? `was killed by ${r.failed.signal}` : `exited with code ${r.failed.code}`}; the other ranks were stopped`);
+      return r.exitCode;
+    } finally {
+      release();
+    }
   }
   try {
-    const r = await runTraining(req.config, { runDir, resume: req.resume, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: out.log });
+    const r = await runTraining(req.config, { runDir, resume: req.resume, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: rank ? () => {} : out.log });
     return r.status === 'stopped' ? WORKER_EXIT.stopped : WORKER_EXIT.done;
   } catch (e) {
     out.log(`error: ${(e as Error).message}`);

@@ -35,6 +35,11 @@ export interface BatchNormOptions {
   training: boolean;
   momentum?: number;
   eps?: number;
+  /**
+   * torch.nn.SyncBatchNorm in training mode: the statistics of the global batch, every rank of the
+   * process group's rows (see ProcessGroup). Without a group it is plain batch norm.
+   */
+  sync?: boolean;
 }
 /** Batch norm over channel dim 1; in training mode the running statistics are updated in place. */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null, o: BatchNormOptions): Tensor {
@@ -42,6 +47,9 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const c = x.shape[1]!;
   for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
     if (t !== null && (t.ndim !== 1 || t.shape[0] !== c)) throw new RangeError(`batchNorm: ${name} must have shape [${c}] to match the input's channels but has ${fmt(t)}`);
+  }
+  if (o.sync && o.training) {
+    return wrap(native.sync_batch_norm(x.handle, weight?.handle ?? null, bias?.handle ?? null, runningMean?.handle ?? null, runningVar?.handle ?? null, o.momentum ?? 0.1, o.eps ?? 1e-5));
   }
   return wrap(native.batch_norm(x.handle, weight?.handle ?? null, bias?.handle ?? null, runningMean?.handle ?? null, runningVar?.handle ?? null, o.training, o.momentum ?? 0.1, o.eps ?? 1e-5));
 }

@@ -48,6 +48,20 @@ export const CheckpointConfigSchema = z.strictObject({
   mode: z.enum(['min', 'max', 'auto']).default('auto'),
 });
 
+export const DistributedConfigSchema = z.strictObject({
+  /**
+   * Data-parallel ranks ablate starts on this machine for the run, as `ablate train --nproc-per-node N`
+   * (Gloo on CPU; one GPU each on CUDA). `batchSize` and `threads` are per rank. Under torchrun or srun
+   * the environment places the ranks and this must be 1 or the launcher's ranks per node.
+   */
+  nprocPerNode: z.number().int().min(1).max(1024).default(1),
+  /**
+   * torch.nn.SyncBatchNorm: batch statistics over every rank's rows (all-reduced in forward, their
+   * gradients in backward), so batch norm sees the global batch; otherwise each rank normalises its own.
+   */
+  syncBatchNorm: z.boolean().default(false),
+});
+
 export const TrainConfigSchema = z.strictObject({
   /**
    * A model preset name ("resnet34", "plain56-cifar"), or switches over one: `{ preset: resnet34, shortcut: zero-pad }`
@@ -77,6 +91,7 @@ export const TrainConfigSchema = z.strictObject({
     .regex(/^(cpu|cuda(:\d+)?)$/, { message: 'expected "cpu", "cuda" or "cuda:N"' })
     .default('cpu'),
   threads: posInt.optional(),
+  distributed: DistributedConfigSchema.optional(),
   seed: z.number().int().min(0).default(0),
   /**
    * A batch loss above this (or NaN/Inf) ends the run as 'diverged'. Cross-entropy at chance is
@@ -109,6 +124,7 @@ const NESTED: Record<string, z.ZodObject> = {
   loss: LossSchema,
   earlyStopping: EarlyStoppingConfigSchema,
   checkpoint: CheckpointConfigSchema,
+  distributed: DistributedConfigSchema,
 };
 
 function knownKeys(path: readonly PropertyKey[]): string[] | undefined {

@@ -6,11 +6,14 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GradientReducer, ProcessGroup, tensor, type Tensor } from '../tensor/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { BatchNormalization } from '../nn/index.js';
 import type { LaunchEnv } from './launch.js';
 
 export interface ParallelModel {
   parameters(): Tensor[];
   stateDict(): Map<string, Tensor>;
+  /** Its layers, where batch-norm layers are switched to SyncBatchNorm. */
+  layers?: readonly unknown[];
 }
 
 /** The model's buffers (BN running statistics and counters): its state dict less its parameters. */
@@ -58,8 +61,12 @@ export class DataParallel {
     return this.rank === 0;
   }
 
-  /** Rank 0's weights and buffers everywhere, then DDP's Reducer on the parameters (call once, before training). */
-  attach(model: ParallelModel): void {
+  /**
+   * Rank 0's weights and buffers everywhere, then DDP's Reducer on the parameters (call once, before
+   * training). `syncBatchNorm`: the model's batch-norm layers normalise with the global batch's statistics.
+   */
+  attach(model: ParallelModel, o: { syncBatchNorm?: boolean } = {}): void {
+    for (const layer of model.layers ?? []) if (layer instanceof BatchNormalization) layer.sync = o.syncBatchNorm === true;
     const params = model.parameters();
     this.group.broadcast([...params, ...buffersOf(model)], 0);
     this.#reducer?.free();

@@ -81,7 +81,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   // Converting the weights' layout replaces the tensors, so it comes before the optimizer takes them.
   if (precision.channelsLast) model.toMemoryFormat('channels_last');
   const params = model.parameters();
-  dp?.attach(model);
+  dp?.attach(model, { syncBatchNorm: config.distributed?.syncBatchNorm });
   const optimizer = createOptimizer(params, config.optimizer);
   const stepsPerEpoch = Math.min(config.stepsPerEpoch ?? Infinity, o.train.batchesPerEpoch);
   if (stepsPerEpoch < 1) throw new Error(`the training split has ${o.train.length} images: too few for one batch of ${o.train.batchSize}`);

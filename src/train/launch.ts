@@ -75,10 +75,18 @@ export interface LocalLaunchOptions {
   env?: NodeJS.ProcessEnv;
   /** How long the others get to stop after one rank failed, before SIGKILL. Default 10 s. */
   graceMs?: number;
+  /**
+   * Exit codes besides 0 that end a rank cleanly (a study worker's "stopped with a checkpoint", which the
+   * ranks agree on together): they do not stop the others, and when every rank ended cleanly the launch
+   * returns rank 0's code.
+   */
+  cleanCodes?: readonly number[];
+  /** Aborting it asks every rank to stop, as a Ctrl-C forwarded to each would (the launcher's parent is gone, say). */
+  signal?: AbortSignal;
 }
 
 export interface LocalLaunchResult {
-  /** 0 when every rank succeeded; otherwise the first failing rank's exit code (128 + signal number for a signal). */
+  /** Rank 0's code when every rank ended cleanly (0 unless cleanCodes); otherwise the first failing rank's exit code (128 + signal number for a signal). */
   exitCode: number;
   /** The first rank that failed, with how. */
   failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null };
@@ -109,6 +117,12 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  const onAbort = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+  };
+  o.signal?.addEventListener('abort', onAbort);
+  const clean = new Set([0, ...(o.cleanCodes ?? [])]);
+  let rank0Code = 0;
   try {
     const exits = Array.from({ length: o.nproc }, (_, rank) => {
       const env = {
@@ -124,7 +138,8 @@ export async function launchLocalRanks(command: string, args: readonly string[],
       children.push(child);
       return new Promise<void>((resolve) => {
         child.on('exit', (code, signal) => {
-          if ((code !== 0 || signal) && !failed) {
+          if (rank === 0 && code !== null) rank0Code = code;
+          if ((code === null || !clean.has(code) || signal) && !failed) {
             failed = { rank, code, signal };
             stopOthers('SIGTERM');
           }
@@ -142,8 +157,33 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    o.signal?.removeEventListener('abort', onAbort);
   }
-  if (!failed) return { exitCode: 0 };
+  if (!failed) return { exitCode: rank0Code };
   const code = failed.code ?? 128 + (failed.signal ? SIGNAL_NUMBERS[failed.signal] ?? 1 : 1);
   return { exitCode: code === 0 ? 1 : code, failed };
+}
+
+/** Local ranks that cannot run on this machine (more ranks than GPUs on CUDA). */
+export class LocalRanksError extends RangeError {
+  override name = 'LocalRanksError';
+}
+
+/**
+ * Whether `nproc` local ranks fit this machine. On CUDA each rank trains on its own GPU (cuda:<local
+ * rank>), so more ranks than visible GPUs are refused; on CPU more ranks than cores only share them
+ * (slower, the same results), which is a warning.
+ */
+export function checkLocalRanks(nproc: number, device: string, machine: { cores: number; gpus: number }): { warning?: string } {
+  if (nproc <= 1) return {};
+  if (device.startsWith('cuda')) {
+    if (nproc > machine.gpus) {
+      throw new LocalRanksError(`Expected distributed.nprocPerNode to be at most the ${machine.gpus} visible GPU${machine.gpus === 1 ? '' : 's'} on device cuda (one rank per GPU) but received ${nproc}`);
+    }
+    return {};
+  }
+  if (nproc > machine.cores) {
+    return { warning: `note: ${nproc} ranks on ${machine.cores} CPU core${machine.cores === 1 ? '' : 's'}: the ranks share cores (slower, the same results); distributed.nprocPerNode ${machine.cores} or fewer would not` };
+  }
+  return {};
 }

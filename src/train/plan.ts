@@ -82,6 +82,7 @@ export function inspectRunConfig(raw: unknown, o: ResolveOptions = {}): { plan?:
   const model = cfg.model === undefined || !isModelSpec(cfg.model) ? undefined : resolveModel(cfg.model, classes, problems);
   const augment = typeof cfg.augment === 'string' || Array.isArray(cfg.augment) ? resolveAugment(cfg.augment, problems) : undefined;
   problems.push(...pretrainedProblems(cfg, o.checkFiles === true, model !== undefined));
+  problems.push(...distributedProblems(cfg));
   if (o.checkFiles) problems.push(...fileProblems(cfg));
   const parsed = TrainConfigSchema.safeParse(raw);
   if (problems.length > 0 || !parsed.success || !model || !data) return { problems };
@@ -159,6 +160,16 @@ function canonical(plan: RunPlan): RunPlan {
 export function planHash(plan: RunPlan): string {
   const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The data-parallel ranks ablate starts for a run of this config or plan: `distributed.nprocPerNode`,
+ * 1 when unset (or invalid: the config check reports that).
+ */
+export function localRanksOf(config: unknown): number {
+  const d = isMapping(config) ? config.distributed : undefined;
+  const n = isMapping(d) ? d.nprocPerNode : undefined;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 /** The plan a run folder was trained with (its config.json); throws a clear error when there is none. */
@@ -334,6 +345,15 @@ function pretrainedProblems(cfg: Record<string, unknown>, checkFiles: boolean, m
   if (!checkFiles) return [];
   const p = missingFile('pretrained', spec, 'a PyTorch .pth weights file that exists, "imagenet", or a torchvision weights name (IMAGENET1K_V1, IMAGENET1K_V2)');
   return p ? [p] : [];
+}
+
+/** Several local ranks on one named GPU would share it: each rank takes cuda:<local rank> of a plain `cuda`. */
+function distributedProblems(cfg: Record<string, unknown>): PlanProblem[] {
+  const n = localRanksOf(cfg);
+  if (n > 1 && typeof cfg.device === 'string' && /^cuda:\d+$/.test(cfg.device)) {
+    return [{ path: 'device', message: `expected "cuda" or "cpu" with distributed.nprocPerNode ${n} (rank r trains on cuda:r), received ${JSON.stringify(cfg.device)}` }];
+  }
+  return [];
 }
 
 /** zod issues → problems; a schema's own "expected …, received …" message is kept as written. */

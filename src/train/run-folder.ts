@@ -145,8 +145,11 @@ export const RunEnvSchema = z.looseObject({
   libtorchVersion: z.string(),
   /** e.g. "cpu", "cuda:0 (NVIDIA H100)". */
   device: z.string(),
+  /** Per process: each rank of a data-parallel run has this many. */
   threads: z.number().int().min(1),
   precision: z.string(),
+  /** Ranks that trained the run together (data parallel); 1 (or absent, before it was recorded) for one process. */
+  worldSize: z.number().int().min(1).optional(),
   node: z.string(),
   os: z.string(),
   cpu: z.string(),

@@ -12,7 +12,7 @@ const CHILD = join(import.meta.dirname, 'dp-child.ts');
 const support = distributedSupport();
 const skip = support.available ? false : 'the addon was built without Gloo (apt-get install libgloo-dev, then npm run setup)';
 
-interface StepLine { step: number; loss: number; params: string; buckets: number; sample: number[] }
+interface StepLine { step: number; loss: number; params: string; buckets: number; sample: number[]; running: number[] }
 
 function start(env: Record<string, string>): { child: ChildProcess; out: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }> } {
   const t0 = Date.now();
@@ -53,6 +53,35 @@ test('2 ranks: identical weights after every step, equal to one process on the c
     assert.ok(Math.abs(dp - ls[k]!.loss) <= 1e-5 * Math.abs(ls[k]!.loss), `step ${k}: loss ${dp} vs single process ${ls[k]!.loss}`);
     la[k]!.sample.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`));
   }
+});
+
+test('SyncBatchNorm: 2 ranks follow one process on the concatenated batch (loss within 1e-5 relative); per-rank BN does not', { skip, timeout: 180_000 }, async () => {
+  const steps = '6';
+  const pairOf = async (bn: string) => {
+    const port = String(await freeLocalPort());
+    const common = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', STEPS: steps, BN: bn };
+    return Promise.all([start({ ...common, RANK: '0' }).out, start({ ...common, RANK: '1' }).out]);
+  };
+  const [[a, b], [s]] = await Promise.all([pairOf('sync'), Promise.all([start({ STEPS: steps, WORLD_SIZE: '1', RANK: '0', BN: 'local' }).out])]);
+  for (const r of [a, b, s]) assert.equal(r.code, 0, r.stderr);
+  const [la, lb, ls] = [lines(a.stdout), lines(b.stdout), lines(s.stdout)];
+  assert.equal(la.length, Number(steps));
+  for (let k = 0; k < la.length; k++) {
+    assert.equal(la[k]!.params, lb[k]!.params, `step ${k}: the two ranks' weights differ`);
+    const dp = (la[k]!.loss + lb[k]!.loss) / 2;
+    assert.ok(Math.abs(dp - ls[k]!.loss) <= 1e-5 * Math.abs(ls[k]!.loss), `step ${k}: loss ${dp} vs single process ${ls[k]!.loss}`);
+    la[k]!.sample.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`));
+    // The running statistics are the global batch's on every rank (the unbiased variance, as torch keeps it).
+    assert.deepEqual(la[k]!.running, lb[k]!.running);
+    la[k]!.running.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.running[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `step ${k}: running stat ${v} vs ${ls[k]!.running[i]}`));
+  }
+  // The bar bites: each rank normalising its own half gives another trajectory.
+  const [c, d] = await pairOf('local');
+  assert.equal(c.code, 0, c.stderr);
+  const lc = lines(c.stdout);
+  const ld = lines(d.stdout);
+  const worst = Math.max(...lc.map((l, k) => Math.abs((l.loss + ld[k]!.loss) / 2 - ls[k]!.loss) / Math.abs(ls[k]!.loss)));
+  assert.ok(worst > 1e-4, `per-rank batch norm should differ from the global batch's (worst relative loss difference ${worst})`);
 });
 
 test('a rank killed mid-run ends the other with a clear error within the collective timeout', { skip, timeout: 120_000 }, async () => {

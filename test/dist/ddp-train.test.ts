@@ -89,3 +89,58 @@ test('2-rank training: one run folder, global metrics, a rank killed mid-run, re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+function launcher(args: string[]): { proc: ChildProcess; exit: Promise<Exit> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'train', ...args], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const exit = new Promise<Exit>((resolve) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), 300_000);
+    proc.on('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stderr });
+    });
+  });
+  return { proc, exit };
+}
+
+test('--nproc-per-node 2 is distributed.nprocPerNode: the plan records it, Ctrl-C stops the ranks together, --resume alone starts 2 again', { skip, timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ablate-ddp-cli-'));
+  try {
+    // The reference: the rank count given in the config.
+    const ref = join(dir, 'ref');
+    const a = await launcher([writeConfig(dir, { ...config(), distributed: { nprocPerNode: 2 } }, 'dp.json'), '--out', ref]).exit;
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(readJson(join(ref, 'status.json')).env.worldSize, 2);
+    assert.deepEqual(readJson(join(ref, 'config.json')).distributed, { nprocPerNode: 2, syncBatchNorm: false });
+
+    // The same with the flag, stopped by Ctrl-C to the launcher after epoch 1.
+    const run = join(dir, 'run');
+    const first = launcher([writeConfig(dir, config()), '--nproc-per-node', '2', '--out', run]);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const h = join(run, 'history.jsonl');
+        if ((existsSync(h) && readFileSync(h, 'utf8').includes('"epoch":1')) || first.proc.exitCode !== null) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 20);
+    });
+    first.proc.kill('SIGINT');
+    const b = await first.exit;
+    assert.equal(b.code, 130, b.stderr);
+    assert.doesNotMatch(b.stderr, /the other ranks were stopped/, 'the ranks stopped together, none failed');
+    assert.equal(readJson(join(run, 'status.json')).status, 'stopped');
+    assert.deepEqual(readJson(join(run, 'config.json')).distributed, { nprocPerNode: 2, syncBatchNorm: false });
+
+    // No config and no flag: the run's plan says 2 ranks.
+    const c = await launcher(['--resume', '--out', run]).exit;
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /resuming/);
+    assert.equal(readJson(join(run, 'status.json')).env.worldSize, 2);
+    assert.deepEqual(historyMetrics(run), historyMetrics(ref));
+    assert.deepEqual(readFileSync(join(run, 'model.pth')), readFileSync(join(ref, 'model.pth')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

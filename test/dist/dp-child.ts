@@ -1,19 +1,26 @@
 // One rank of a data-parallel test (or, with WORLD_SIZE unset, the single-process reference): a small
 // conv net trained with SGD on a fixed batch; rank r takes rows r, r+W, … of it. Prints one JSON line per
-// step: the loss on its rows and a digest of every parameter after the step.
+// step: the loss on its rows and a digest of every parameter after the step. BN=sync|local puts a batch
+// norm after the first conv: SyncBatchNorm (statistics of the whole batch) or each rank's own.
 import { createHash } from 'node:crypto';
-import { F, Generator, ProcessGroup, GradientReducer, SGD, randn, tensor, tidy, zeros, setNumThreads, type Tensor } from '../../src/tensor/index.js';
+import { F, Generator, ProcessGroup, GradientReducer, SGD, ones, randn, tensor, tidy, zeros, setNumThreads, type Tensor } from '../../src/tensor/index.js';
 
 setNumThreads(1);
 const world = Number(process.env.WORLD_SIZE ?? '1');
 const rank = Number(process.env.RANK ?? '0');
 const steps = Number(process.env.STEPS ?? '5');
 const stallAfter = Number(process.env.STALL_AFTER ?? '-1');
+const bn = process.env.BN;
 
 const g = new Generator(7);
 const params = [randn([8, 3, 3, 3], { generator: g }).mul(0.3), zeros([8]), randn([16, 8, 3, 3], { generator: g }).mul(0.2), zeros([16]), randn([4, 16], { generator: g }).mul(0.2), zeros([4])];
 for (const p of params) p.requiresGrad_();
 const [w1, b1, w2, b2, fw, fb] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+const gamma = ones([8]).add(randn([8], { generator: g }).mul(0.1)).requiresGrad_();
+const beta = randn([8], { generator: g }).mul(0.1).requiresGrad_();
+const runningMean = zeros([8]);
+const runningVar = ones([8]);
+if (bn) params.push(gamma, beta);
 const N = 8;
 const xAll = randn([N, 3, 16, 16], { generator: g });
 const yAll = tensor([0, 1, 2, 3, 0, 1, 2, 3], [N], 'int64');
@@ -36,7 +43,9 @@ for (let s = 0; s < steps; s++) {
     await new Promise(() => setInterval(() => {}, 1000));
   }
   const loss = tidy(() => {
-    let h = F.conv2d(x, w1, b1, { padding: 1 }).relu();
+    let h = F.conv2d(x, w1, b1, { padding: 1 });
+    if (bn) h = F.batchNorm(h, runningMean, runningVar, gamma, beta, { training: true, sync: bn === 'sync' });
+    h = h.relu();
     h = F.conv2d(h, w2, b2, { padding: 1, stride: 2 }).relu();
     const logits = F.linear(F.adaptiveAvgPool2d(h, 1).flatten(1), fw, fb);
     const l = F.crossEntropy(logits, y);
@@ -48,7 +57,7 @@ for (let s = 0; s < steps; s++) {
   opt.zeroGrad();
   const hash = createHash('sha256');
   for (const p of params) hash.update(p.detach().toBytes());
-  console.log(JSON.stringify({ step: s, loss, params: hash.digest('hex'), buckets: reducer?.buckets ?? 0, sample: params[4]!.detach().toArray().slice(0, 4) }));
+  console.log(JSON.stringify({ step: s, loss, params: hash.digest('hex'), buckets: reducer?.buckets ?? 0, sample: params[4]!.detach().toArray().slice(0, 4), running: [...runningMean.toArray().slice(0, 3), ...runningVar.toArray().slice(0, 3)] }));
 }
 reducer?.free();
 group?.destroy();

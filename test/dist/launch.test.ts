@@ -2,7 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readLaunchEnv, launchLocalRanks, LaunchEnvError } from '../../src/train/launch.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { readLaunchEnv, launchLocalRanks, LaunchEnvError, checkLocalRanks, LocalRanksError } from '../../src/train/launch.js';
+import { SlotPool } from '../../src/study/slot-pool.js';
 import { distributedSupport } from '../../src/tensor/index.js';
 
 test('a single process has no launch environment', () => {
@@ -56,4 +59,44 @@ test('launchLocalRanks starts N ranks that meet and finish; a failing rank stops
   assert.equal(bad.exitCode, 3);
   assert.deepEqual(bad.failed, { rank: 0, code: 3, signal: null });
   assert.ok(Date.now() - t0 < 30_000);
+});
+
+test('local ranks: one GPU each on CUDA (refused beyond the GPUs), a warning beyond the cores on CPU', () => {
+  assert.deepEqual(checkLocalRanks(1, 'cuda', { cores: 1, gpus: 0 }), {});
+  assert.deepEqual(checkLocalRanks(2, 'cuda', { cores: 2, gpus: 2 }), {});
+  assert.throws(() => checkLocalRanks(4, 'cuda', { cores: 64, gpus: 2 }),
+    (e: unknown) => e instanceof LocalRanksError && /Expected distributed.nprocPerNode to be at most the 2 visible GPUs on device cuda \(one rank per GPU\) but received 4/.test((e as Error).message));
+  assert.deepEqual(checkLocalRanks(2, 'cpu', { cores: 2, gpus: 0 }), {});
+  assert.match(checkLocalRanks(4, 'cpu', { cores: 2, gpus: 0 }).warning!, /4 ranks on 2 CPU cores: the ranks share cores \(slower, the same results\)/);
+});
+
+test('study slots: a run takes one per rank, requests are served in order, a run wider than the pool takes it all', async () => {
+  const pool = new SlotPool(3);
+  const order: string[] = [];
+  const a = await pool.acquire(2);
+  assert.deepEqual(a, [0, 1]);
+  const b = pool.acquire(2).then((s) => (order.push('b'), s));
+  const c = pool.acquire(1).then((s) => (order.push('c'), s));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, [], 'c waits behind b although one slot is free');
+  pool.release(a);
+  assert.deepEqual(await b, [0, 1]);
+  assert.deepEqual(await c, [2]);
+  assert.deepEqual(order, ['b', 'c']);
+  pool.release([0, 1, 2]);
+  assert.deepEqual(await pool.acquire(5), [0, 1, 2]);
+});
+
+test('launchLocalRanks: clean codes besides 0 stop no rank and give rank 0\'s code; aborting asks every rank to stop', { timeout: 120_000 }, async () => {
+  const stopped = await launchLocalRanks(process.execPath, ['-e', 'setTimeout(() => process.exit(3), Number(process.env.RANK) * 300)'], { nproc: 2, cleanCodes: [3] });
+  assert.deepEqual(stopped, { exitCode: 3 });
+  // Each rank says when its SIGINT handler is in place (node can take seconds to start on a loaded machine).
+  const dir = mkdtempSync(join(tmpdir(), 'ablate-launch-'));
+  const ac = new AbortController();
+  const asked = launchLocalRanks(process.execPath, ['-e', "process.on('SIGINT', () => process.exit(3)); require('fs').writeFileSync(process.env.READY_DIR + '/' + process.env.RANK, ''); setInterval(() => {}, 1000)"],
+    { nproc: 2, cleanCodes: [3], signal: ac.signal, env: { ...process.env, READY_DIR: dir } });
+  while (readdirSync(dir).length < 2) await new Promise((r) => setTimeout(r, 50));
+  ac.abort();
+  assert.deepEqual(await asked, { exitCode: 3 });
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { inspectRunConfig, resolveRunPlan, readRunPlan, RunPlanError } from '../../src/train/plan.js';
+import { inspectRunConfig, localRanksOf, planHash, resolveRunPlan, readRunPlan, RunPlanError } from '../../src/train/plan.js';
 import { runTraining } from '../../src/train/run.js';
 import { runStudy } from '../../src/study/runner.js';
 import { InterruptedError } from '../../src/util/interrupt.js';
@@ -91,6 +91,23 @@ describe('run plan', () => {
     assert.throws(() => resolveRunPlan({ model: 'resnet20-cifar', data: { source: 'generated' }, seed: 1.5, epochs: 'x' }),
       (e: unknown) => e instanceof RunPlanError && e.problems.length === 2 && /seed: expected integer/.test(e.message));
     assert.match(inspectRunConfig({ ...SMALL, model: 'resnet20-cifr' }).problems[0]!.message, /did you mean "resnet20-cifar"/);
+  });
+
+  it('distributed: the rank count and SyncBatchNorm in the plan, checked once with path, expectation and value', () => {
+    const plan = resolveRunPlan({ ...SMALL, distributed: { nprocPerNode: 2 } });
+    assert.deepEqual(plan.distributed, { nprocPerNode: 2, syncBatchNorm: false });
+    assert.deepEqual(resolveRunPlan(JSON.parse(JSON.stringify(plan))), plan, 'still a config');
+    assert.equal(localRanksOf(plan), 2);
+    assert.equal(localRanksOf(SMALL), 1);
+    assert.notEqual(planHash(plan), planHash(resolveRunPlan(SMALL)), 'the rank count changes results: a resume must match it');
+    assert.notEqual(planHash(resolveRunPlan({ ...SMALL, distributed: { nprocPerNode: 2, syncBatchNorm: true } })), planHash(plan));
+    const byPath = (cfg: unknown) => Object.fromEntries(inspectRunConfig(cfg).problems.map((p) => [p.path, p.message]));
+    assert.match(byPath({ ...SMALL, distributed: { nprocPerNode: 0 } })['distributed.nprocPerNode']!, /expected number >= 1, received number 0/);
+    assert.match(byPath({ ...SMALL, distributed: { nprocPerNode: 1.5 } })['distributed.nprocPerNode']!, /expected integer/);
+    assert.match(byPath({ ...SMALL, distributed: { nprocPerNode: '2' } })['distributed.nprocPerNode']!, /expected number, received "2"/);
+    assert.match(byPath({ ...SMALL, distributed: { nproc: 2 } })['distributed.nproc']!, /expected one of the keys nprocPerNode, syncBatchNorm, received unknown key "nproc"/);
+    assert.match(byPath({ ...SMALL, device: 'cuda:1', distributed: { nprocPerNode: 2 } }).device!, /expected "cuda" or "cpu" with distributed.nprocPerNode 2 \(rank r trains on cuda:r\), received "cuda:1"/);
+    assert.deepEqual(byPath({ ...SMALL, device: 'cuda:1', distributed: { nprocPerNode: 1 } }), {});
   });
 
   it('train <run>/config.json reproduces the run bit for bit', async () => {

@@ -53,6 +53,6 @@ export async function infoCommand(o: { json?: boolean } = {}): Promise<void> {
     return;
   }
   console.log([...infoLines(e, from),
-    `parallel   ${distributed ? 'data-parallel training built in (c10d, Gloo): --nproc-per-node, torchrun or srun' : 'no data-parallel training in this build (needs libgloo-dev at build time, libtorch 1.13)'}`,
+    `parallel   ${distributed ? 'data-parallel training built in (c10d, Gloo): --nproc-per-node, torchrun or srun' : 'no data-parallel training in this build (needs libgloo-dev at build time)'}`,
   ].join('\n'));
 }

@@ -178,6 +178,8 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   console.log(`study ${s.name}: ${variants} variant${variants === 1 ? '' : 's'} × ${s.seeds.length} seed${s.seeds.length === 1 ? '' : 's'} = ${r.runs.length} runs → ${r.dir}`);
   console.log('(plan only: nothing is trained)\n');
   const seen = new Set<string>();
+  // Data-parallel runs: how many ranks each trains with (the slots of --parallel it takes).
+  const ranked = r.runs.some((run) => run.cost.ranks > 1);
   const rows = r.runs.filter((run) => !seen.has(run.variant) && seen.add(run.variant)).map((run) => {
     const changes = Object.entries(run.changes).map(([p, [a, b]]) => `${p}: ${show(a)} → ${show(b)}`).join(', ');
     const c = run.cost;
@@ -189,10 +191,11 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
       si(c.flopsPerImage),
       `${c.imageSize[0]}×${c.imageSize[1]}`,
       `${c.trainImages.toLocaleString('en')} × ${c.epochs}`,
+      ...(ranked ? [String(c.ranks)] : []),
       c.estimatedS === undefined ? '—' : duration(c.estimatedS),
     ];
   });
-  const header = ['Variant', 'Changes', 'Params', 'FLOPs/img', 'Size', 'Images × epochs', 'Est. time/run'];
+  const header = ['Variant', 'Changes', 'Params', 'FLOPs/img', 'Size', 'Images × epochs', ...(ranked ? ['Ranks'] : []), 'Est. time/run'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   console.log(line(header));
@@ -203,7 +206,8 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
       `${m.trainImagesPerS.toFixed(1)} train images/s, ${m.evalImagesPerS.toFixed(1)} eval images/s (${m.steps} steps)`);
   }
   if (r.totalEstimatedS !== undefined) {
-    console.log(`estimated total: ${duration(r.totalEstimatedS)} for ${r.runs.length} runs, ${r.parallel} at a time with ${r.threadsEach} thread${r.threadsEach === 1 ? '' : 's'} each — ` +
+    console.log(`estimated total: ${duration(r.totalEstimatedS)} for ${r.runs.length} runs, ${ranked ? `${r.parallel} slot${r.parallel === 1 ? '' : 's'} at a time (a run takes one per rank)` : `${r.parallel} at a time`} with ${r.threadsEach} thread${r.threadsEach === 1 ? '' : 's'} each — ` +
+      (ranked ? 'data-parallel runs assume ideal scaling over their ranks; ' : '') +
       'an estimate from a few steps on random images at this machine\'s current load; decoding, augmentation and logging are not included');
   }
 }

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { runTraining } from '../../train/run.js';
-import { expandShorthand, resolveRunPlan } from '../../train/plan.js';
+import { expandShorthand, localRanksOf, resolveRunPlan } from '../../train/plan.js';
 import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
@@ -10,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
-import { launchLocalRanks, readLaunchEnv } from '../../train/launch.js';
+import { checkLocalRanks, launchLocalRanks, LocalRanksError, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
@@ -77,6 +78,9 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   if (f.device !== undefined) cfg.device = f.device;
   if (f.threads !== undefined) cfg.threads = parsePositiveInt('--threads', f.threads);
   if (f.seed !== undefined) cfg.seed = parseNonNegativeInt('--seed', f.seed);
+  if (f.nprocPerNode !== undefined) {
+    cfg.distributed = { ...(typeof cfg.distributed === 'object' && cfg.distributed !== null ? (cfg.distributed as PlainObject) : {}), nprocPerNode: parsePositiveInt('--nproc-per-node', f.nprocPerNode) };
+  }
   for (const o of parseSetOverrides(f.set ?? [])) {
     expandShorthand(cfg, o.path);
     setPath(cfg, o.path, o.value);
@@ -89,15 +93,24 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
 export async function trainCommand(file: string | undefined, f: TrainFlags): Promise<void> {
   if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? ''; // checked here, read by the data and weight fetchers
   const cfg = buildTrainConfig(file, f);
-  if (f.nprocPerNode !== undefined) {
-    const nproc = parsePositiveInt('--nproc-per-node', f.nprocPerNode);
-    if (readLaunchEnv() !== null) throw new UsageError('--nproc-per-node starts its own ranks: leave it out when WORLD_SIZE is already set (torchrun, srun)');
-    // The same command, once per rank, without the flag: each child reads its rank from the environment.
-    const args = process.argv.slice(1).filter((a, i, all) => a !== '--nproc-per-node' && all[i - 1] !== '--nproc-per-node' && !a.startsWith('--nproc-per-node='));
-    const r = await launchLocalRanks(process.execPath, [...process.execArgv, ...args], { nproc });
+  const nproc = localRanksOf(cfg);
+  const launched = readLaunchEnv();
+  if (launched === null && nproc > 1) {
+    resolveRunPlan(cfg); // a bad config is refused once, here, not by every rank
+    const device = typeof cfg.device === 'string' ? cfg.device : 'cpu';
+    const fit = await localRanksFit(nproc, device);
+    if (fit.warning) process.stderr.write(fit.warning + '\n');
+    // The same command once per rank: each child reads its rank from the environment, and its plan
+    // (config.json) records the rank count, so `--resume` alone starts the same number again.
+    // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
+    const r = await launchLocalRanks(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
     if (r.failed) process.stderr.write(`rank ${r.failed.rank} of ${nproc} ${r.failed.signal ? `was killed by ${r.failed.signal}` : `exited with code ${r.failed.code}`}; the other ranks were stopped\n`);
     process.exitCode = r.exitCode;
     return;
+  }
+  if (launched !== null && nproc > 1 && launched.localWorldSize !== nproc) {
+    throw new UsageError(`the config asks for ${nproc} ranks on this machine (distributed.nprocPerNode / --nproc-per-node) but the launcher started ${launched.localWorldSize} (LOCAL_WORLD_SIZE): ` +
+      'leave --nproc-per-node out under torchrun or srun, or make the two agree');
   }
   const runDir = resolve(f.out);
   // Never train into a run folder another live process owns (a study worker, another `ablate train`).
@@ -137,6 +150,16 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   } finally {
     dispose();
     release();
+  }
+}
+
+/** checkLocalRanks against this machine; GPUs are counted (loading libtorch) only for a CUDA run. */
+async function localRanksFit(nproc: number, device: string): Promise<{ warning?: string }> {
+  const gpus = device.startsWith('cuda') ? (await import('../../tensor/index.js')).cudaDeviceCount() : 0;
+  try {
+    return checkLocalRanks(nproc, device, { cores: availableParallelism(), gpus });
+  } catch (e) {
+    throw e instanceof LocalRanksError ? new UsageError(e.message) : e;
   }
 }
 

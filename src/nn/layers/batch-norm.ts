@@ -30,6 +30,11 @@ export class BatchNormalization extends Layer {
   readonly momentum: number;
   readonly epsilon: number;
   readonly gammaInitializer: 'ones' | 'zeros';
+  /**
+   * SyncBatchNorm in training: statistics over every data-parallel rank's batch, not this process's alone
+   * (set by the data-parallel trainer, as torch's convert_sync_batchnorm; the weights are the same either way).
+   */
+  sync = false;
 
   constructor(args: BatchNormArgs = {}) {
     super(args, 'batch_normalization');
@@ -63,6 +68,7 @@ export class BatchNormalization extends Layer {
       training,
       momentum: this.momentum,
       eps: this.epsilon,
+      sync: this.sync,
     });
     if (training) this.buffer('num_batches_tracked').add_(int64One());
     return y;

@@ -58,6 +58,8 @@ export function environmentRows(study: StudyRecord, generatedAt: Date, reportVer
     { label: 'libtorch version', value: distinct(env.map((e) => e.libtorchVersion)) },
     { label: 'Device', value: distinct(env.map((e) => e.device)) },
     { label: 'Threads', value: distinct(env.map((e) => e.threads)) },
+    // Data-parallel runs: the ranks that trained each (threads above are per rank).
+    ...(env.some((e) => (e.worldSize ?? 1) > 1) ? [{ label: 'Ranks (data parallel)', value: distinct(env.map((e) => e.worldSize ?? 1)) }] : []),
     { label: 'Precision', value: distinct(env.map((e) => e.precision)) },
     { label: 'CPU', value: distinct(env.map((e) => e.cpu)) },
     { label: 'OS', value: distinct(env.map((e) => e.os)) },
