@@ -143,6 +143,22 @@ test('a NaN on the GPU between reads ends the run as diverged at the step where 
   assert.deepEqual([ck.state.globalStep, ck.state.epochComplete], [4, false], 'the checkpoint due after step 8 was not written');
 });
 
+test('every augmentation preset runs on GPU batches without reading anything back from the GPU', { skip }, async () => {
+  const { buildAugmentPipeline, AUGMENT_PRESETS } = await import('../../src/augment/index.js');
+  const { Generator, rand, randint } = await import('../../src/tensor/index.js');
+  for (const name of Object.keys(AUGMENT_PRESETS)) {
+    const p = buildAugmentPipeline(name, { numClasses: 10, imageSize: 32 });
+    tidy(() => {
+      const x = rand([8, 3, 32, 32]).to({ device: 'cuda' });
+      const y = randint(0, 10, [8]).to({ device: 'cuda' });
+      const before = hostReadCount('cuda');
+      const r = p.apply(x, y, new Generator(1), { training: true, epoch: 0, totalEpochs: 10 });
+      assert.equal(hostReadCount('cuda') - before, 0, `${name} read from the GPU`);
+      assert.equal(r.images.device, 'cuda:0', name);
+    });
+  }
+});
+
 async function noiseImageFolder(root: string, count: number, size: number): Promise<string> {
   const { default: sharp } = await import('sharp');
   const { mkdirSync } = await import('node:fs');
