@@ -6,6 +6,7 @@
 #   bash scripts/compat.sh                          # build + whole suite on trixie
 #   bash scripts/compat.sh test/tensor/ops.test.ts  # build + only these test files
 #   bash scripts/compat.sh --shell                  # an interactive shell in the root, project at /ablate
+#   bash scripts/compat.sh --run 'bash scripts/gpu-check.sh --dry-run'   # one command there, after the copy
 #   bash scripts/compat.sh --refresh                # rebuild the root from scratch first (new trixie packages)
 # Environment: ABLATE_COMPAT_CACHE (cache folder), ABLATE_COMPAT_MIRROR (Debian mirror URL), ABLATE_COMPAT_SUITE.
 set -euo pipefail
@@ -23,15 +24,17 @@ say() { printf '[compat] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 started=$(date +%s)
 
-refresh=0; shell=0; tests=()
-for arg in "$@"; do
-  case "$arg" in
+refresh=0; shell=0; run=''; tests=()
+while [ $# -gt 0 ]; do
+  case "$1" in
     --refresh) refresh=1 ;;
     --shell) shell=1 ;;
+    --run) [ $# -ge 2 ] || die "--run needs a command"; run="$2"; shift ;;
     -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) die "unknown option $arg (expected --refresh, --shell, --help or test files)" ;;
-    *) tests+=("$arg") ;;
+    -*) die "unknown option $1 (expected --refresh, --shell, --run CMD, --help or test files)" ;;
+    *) tests+=("$1") ;;
   esac
+  shift
 done
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and chroot); run: sudo bash scripts/compat.sh"
@@ -126,7 +129,9 @@ if [ $shell = 1 ]; then
 fi
 
 status=0
-if [ ${#tests[@]} -gt 0 ]; then
+if [ -n "$run" ]; then
+  in_root "$root" bash -c 'cd /ablate && exec bash -c "$1"' _ "$run" || status=$?
+elif [ ${#tests[@]} -gt 0 ]; then
   in_root "$root" bash -c 'cd /ablate && bash scripts/setup.sh --test && exec node --import tsx --test --test-reporter=spec "$@"' _ "${tests[@]}" || status=$?
 else
   in_root "$root" bash -c 'cd /ablate && exec bash scripts/test.sh' || status=$?

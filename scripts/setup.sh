@@ -52,8 +52,13 @@ sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs n
 if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(head -1 $stamp)" != "$want_stamp" ] \
   || [ "$(sed -n 2p $stamp)" != "$sources_hash" ]; then
   say "building the native addon (libtorch)"
+  # node-gyp downloads node's headers unless told where they are: use those of this node's own installation (Debian's
+  # libnode-dev, or the include/node beside a node tarball's bin/), so a machine without network builds too.
   nodedir=()
-  [ -f /usr/include/node/node.h ] && nodedir=(--nodedir=/usr)
+  node_prefix=$(node -p 'require("path").resolve(process.execPath, "..", "..")')
+  if [ -f /usr/include/node/node.h ]; then nodedir=(--nodedir=/usr)
+  elif [ -f "$node_prefix/include/node/node.h" ] && [ -f "$node_prefix/include/node/common.gypi" ]; then nodedir=(--nodedir="$node_prefix")
+  fi
   (cd native && npx --no-install node-gyp rebuild "${nodedir[@]}" -j "$(nproc 2>/dev/null || echo 2)" >&2)
   printf '%s\n%s\n' "$want_stamp" "$sources_hash" > $stamp
 fi

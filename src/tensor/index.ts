@@ -1,5 +1,5 @@
 // The typed tensor API over libtorch. Everything above this layer imports from here only.
-export { Tensor, DTYPES, isFloatingDType } from './tensor.js';
+export { Tensor, DTYPES, isFloatingDType, hostReadCount } from './tensor.js';
 export type { DType, MemoryFormat, AnyTypedArray, Scalar } from './tensor.js';
 export {
   tensor, zeros, ones, full, empty, zerosLike, onesLike, arange, rand, randn, randint, randperm, bernoulli,

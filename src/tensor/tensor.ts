@@ -123,6 +123,7 @@ export class Tensor {
   }
 
   // ---------- read-back ----------
+  // Every read-back goes through native.to_buffer or native.item; each one is counted (see hostReadCount).
   /** Copies the data to JS. bfloat16/float16 come back as Float32Array. */
   toTypedArray(): AnyTypedArray {
     const d = this.dtype;
@@ -134,6 +135,7 @@ export class Tensor {
         f.dispose();
       }
     }
+    countHostRead(this.device);
     const buf = native.to_buffer(this.handle) as ArrayBuffer;
     switch (d) {
       case 'float32': return new Float32Array(buf);
@@ -147,6 +149,7 @@ export class Tensor {
   }
   /** Raw little-endian bytes of the contiguous data (bfloat16 stays 2 bytes per element). */
   toBytes(): Uint8Array {
+    countHostRead(this.device);
     return new Uint8Array(native.to_buffer(this.handle) as ArrayBuffer);
   }
   /** Flat array of JS numbers (int64 converted with Number()). */
@@ -155,6 +158,7 @@ export class Tensor {
     return a instanceof BigInt64Array ? Array.from(a, Number) : Array.from(a as ArrayLike<number>);
   }
   item(): number {
+    countHostRead(this.device);
     return native.item(this.handle) as number;
   }
 
@@ -296,6 +300,23 @@ export class Tensor {
     return this;
   }
   mul_(other: TensorOrScalar): this { native.mul_(this.handle, typeof other === 'number' ? other : other.handle); return this; }
+}
+
+const hostReads = new Map<string, number>();
+function countHostRead(device: string): void {
+  hostReads.set(device, (hostReads.get(device) ?? 0) + 1);
+}
+
+/**
+ * How many times tensor data has been read back into JS (`item`, `toTypedArray`, `toArray`, `toBytes`) in this
+ * process, from tensors on `device` ("cpu", "cuda:1", or "cuda" for every GPU), or from any device. On a GPU each
+ * read waits for all the work queued before it, so tests use the count to prove a loop reads (synchronises) only
+ * where it means to; on the CPU the same count shows the same reads, at no cost.
+ */
+export function hostReadCount(device?: string): number {
+  let n = 0;
+  for (const [d, c] of hostReads) if (device === undefined || d === device || (device === 'cuda' && d.startsWith('cuda:'))) n += c;
+  return n;
 }
 
 /** @internal */

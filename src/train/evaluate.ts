@@ -1,4 +1,4 @@
-import { F, tidy, noGrad, withAutocast } from '../tensor/index.js';
+import { F, tidy, keep, noGrad, withAutocast, stack, zeros, zerosLike } from '../tensor/index.js';
 import type { DataLoader } from '../data/index.js';
 import type { TrainableModel } from './model-api.js';
 import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
@@ -37,11 +37,19 @@ export interface EvalResult {
   predictions?: SamplePrediction[];
 }
 
-/** Loss and accuracy over a loader in eval mode (BN running statistics, no gradients), in a fixed order. */
+/**
+ * Loss and accuracy over a loader in eval mode (BN running statistics, no gradients), in a fixed order.
+ * The sums stay on the device and are read back once, at the end, so a GPU never waits for the host in
+ * between (the confusion matrix and predictions, when asked for, are read per batch).
+ */
 export async function evaluate(model: TrainableModel, loader: DataLoader, o: EvalOptions): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
-  let lossSum = 0, correct = 0, correct5 = 0, n = 0, batches = 0;
+  let n = 0, batches = 0;
+  // [loss sum, correct, correct top-5] in float64: the float32 batch sums and the counts add up exactly as
+  // they would in JS numbers, batch after batch.
+  const sums = keep(zeros([3], { dtype: 'float64', device: o.device }));
+  let totals: number[] = [];
   const confusion = o.confusion ? Array.from({ length: o.numClasses }, () => new Array<number>(o.numClasses).fill(0)) : undefined;
   const predictions: SamplePrediction[] | undefined = o.predictions ? [] : undefined;
   try {
@@ -54,16 +62,14 @@ export async function evaluate(model: TrainableModel, loader: DataLoader, o: Eva
         const logits = (o.precision.autocast
           ? withAutocast({ device: o.device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' }, () => model.forward(x))
           : model.forward(x)).float();
-        const loss = F.crossEntropy(logits, y, { reduction: 'sum', labelSmoothing: o.labelSmoothing ?? 0 }).item();
+        const loss = F.crossEntropy(logits, y, { reduction: 'sum', labelSmoothing: o.labelSmoothing ?? 0 });
         const pred = logits.argmax(1);
-        const c = pred.eq(y).sum().item();
-        const c5 = o.numClasses > 5 ? logits.topk(5, 1)[1].eq(y.unsqueeze(1)).sum().item() : 0;
+        const c = pred.eq(y).sum();
+        const c5 = o.numClasses > 5 ? logits.topk(5, 1)[1].eq(y.unsqueeze(1)).sum() : zerosLike(c);
+        sums.add_(stack([loss, c, c5].map((t) => t.to('float64')), 0));
         const conf = predictions ? F.softmax(logits, 1).max(1).toArray() : [];
-        return { loss, c, c5, pred: confusion || predictions ? pred.toArray() : [], conf };
+        return { pred: confusion || predictions ? pred.toArray() : [], conf };
       }));
-      lossSum += r.loss;
-      correct += r.c;
-      correct5 += r.c5;
       n += batch.n;
       if (confusion) for (let i = 0; i < batch.n; i++) confusion[batch.labels[i]!]![r.pred[i]!]! += 1;
       if (predictions) {
@@ -72,10 +78,13 @@ export async function evaluate(model: TrainableModel, loader: DataLoader, o: Eva
         }
       }
     }
+    totals = sums.toArray();
   } finally {
+    sums.dispose();
     if (wasTraining) model.train();
   }
   if (n === 0) throw new Error('evaluation split is empty');
+  const [lossSum, correct, correct5] = totals as [number, number, number];
   const res: EvalResult = { loss: lossSum / n, accuracy: correct / n, n };
   if (o.numClasses > 5) res.top5 = correct5 / n;
   if (predictions) res.predictions = predictions;

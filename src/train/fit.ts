@@ -18,6 +18,7 @@ import { DivergenceGuard, bestOf } from './run-state.js';
 import { saveWeights } from '../models/index.js';
 import type { DataParallel } from './data-parallel.js';
 import type { EvalResult } from './evaluate.js';
+import { invalidArg } from '../util/errors.js';
 
 export type { BatchAugmenter, Precision } from './train-step.js';
 
@@ -48,6 +49,14 @@ export interface FitOptions {
    * ranks, metrics summed over them; rank 0 alone writes files and shows progress.
    */
   parallel?: DataParallel;
+  /**
+   * Steps between read-backs of the loss and accuracy (`readEvery`), or milliseconds (`readEveryMs`), whichever
+   * comes first. A read waits for the device, so on a GPU it is not done every step: the step only queues work.
+   * Default: every step on the CPU (a read costs nothing there); on CUDA every 50 steps or 200 ms, often enough for
+   * the progress bar. Data-parallel runs read every step (the ranks decide together on each step's figures).
+   */
+  readEvery?: number;
+  readEveryMs?: number;
 }
 
 /** How training ended: finished (`ok`), `diverged` (NaN or exploding loss) or `stopped` (aborted). */
@@ -73,6 +82,7 @@ export interface FitResult {
  * `diverged` with the metrics so far kept, rather than crashing.
  */
 export async function fit(o: FitOptions): Promise<FitResult> {
+  const reads = readSchedule(o);
   const { model, config, precision } = o;
   const dp = o.parallel;
   // Rank 0 writes the run folder and speaks for a data-parallel run; the ranks take the same decisions.
@@ -99,11 +109,32 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const weights = new HeldWeights(model);
   // Only a last.pth this process wrote or verified may become previous.pth (see saveTrainingCheckpoint).
   let lastIsGood = false;
+  // Why the run diverged, once a read has found it.
+  let divergence: string | undefined;
+  let lastRead = performance.now();
+  /**
+   * Reads the pending steps' figures into the epoch, in step order, up to the first diverged one. On the CPU the
+   * loop reads each step before applying it, so a diverged step never changes the weights. On a GPU the steps
+   * between two reads are applied before their losses are known: a NaN is found at the next read (the reason
+   * still names the step where it happened), the run stops there, and as every checkpoint first reads, nothing
+   * written after the diverged step exists: checkpoints/last.pth stays the last good one.
+   */
+  const readFigures = (): string | undefined => {
+    lastRead = performance.now();
+    for (const f of step.read()) {
+      if (divergence !== undefined) break;
+      divergence = guard.checkBatchLoss(f.loss, f);
+      if (divergence === undefined) pos.recordFigures(f);
+    }
+    return divergence;
+  };
   const access: ModelAccess = {
     snapshotWeights: () => weights.snapshot(),
     restoreWeights: (snap) => weights.restore(snap),
     saveCheckpoint: async (kind: CheckpointKind, info: CheckpointInfo) => {
       if (!o.runDir) return;
+      // The epoch figures a checkpoint holds must cover every step it includes, and diverged weights are never saved.
+      if (readFigures() !== undefined) return;
       if (kind === 'best') return main ? saveWeights(model, checkpointPath(o.runDir, 'best')) : undefined;
       if (!main) {
         dp!.saveRankState(o.runDir, { globalStep: ctx.globalStep, generators: { augment: Buffer.from(augmentGenerator.getState()).toString('base64') } });
@@ -174,27 +205,44 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const t0 = performance.now();
         // Ctrl-C reaches data-parallel ranks at different steps: they agree, inside the step's collective,
         // to stop after the first step that any of them had seen it before.
-        const out = step.compute(batch, pos.epoch, ctx.globalStep, o.signal?.aborted === true);
-        const diverged = guard.checkBatchLoss(out.loss, { epoch: pos.epoch, batch: b, globalStep: ctx.globalStep + 1 });
-        if (diverged) {
-          step.discard();
-          stopForDivergence(diverged);
-          break outer;
+        const out = step.compute(batch, { epoch: pos.epoch, batch: b, globalStep: ctx.globalStep }, o.signal?.aborted === true);
+        if (step.pending >= reads.steps || performance.now() - lastRead >= reads.ms) {
+          const diverged = readFigures();
+          if (diverged) {
+            step.discard();
+            stopForDivergence(diverged);
+            break outer;
+          }
         }
         step.apply();
-        pos.recordStep(out, out.images, performance.now() - t0);
+        pos.recordStep(out.images, performance.now() - t0);
         ctx.globalStep++;
-        await cbs.onBatchEnd(b, { loss: pos.accum.lossSum / pos.accum.seen, accuracy: pos.accum.correct / pos.accum.seen, size: out.images, lr });
+        // Between reads (GPU) the running means are those of the steps read so far.
+        const a = pos.accum;
+        await cbs.onBatchEnd(b, { loss: a.seen > 0 ? a.lossSum / a.seen : undefined, accuracy: a.seen > 0 ? a.correct / a.seen : undefined, size: out.images, lr });
+        // A checkpoint's read (checkpoint.everySteps) can find a diverged step.
+        if (divergence !== undefined) {
+          stopForDivergence(divergence);
+          break outer;
+        }
         // With in-memory data every await above settles as a microtask, so without this the event loop
         // never turns during an epoch: no Ctrl-C (signal handlers), timers or worker messages.
         await new Promise<void>((r) => setImmediate(r));
         // A single process stops right after the step during which the stop was asked for.
         if (dp ? out.stopRequested : o.signal?.aborted) {
-          status = 'stopped';
           await access.saveCheckpoint('last', { epoch: pos.epoch, globalStep: ctx.globalStep, epochComplete: false });
+          if (divergence !== undefined) {
+            stopForDivergence(divergence);
+            break outer;
+          }
+          status = 'stopped';
           log(`stopped at epoch ${pos.epoch + 1}, batch ${pos.batchInEpoch}; a checkpoint was saved — run the same command with --resume (studies resume by themselves) to continue`);
           break outer;
         }
+      }
+      if (readFigures() !== undefined) {
+        stopForDivergence(divergence!);
+        break;
       }
       const logs = await epochLogs();
       const diverged = logs.val_loss === undefined ? undefined : guard.checkValidationLoss(logs.val_loss, pos.epoch, ctx.globalStep);
@@ -215,6 +263,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
     if (o.runDir && status === 'ok' && main) await saveWeights(model, join(o.runDir, 'model.pth'));
   } finally {
+    step.dispose();
     optimizer.dispose();
     weights.dispose();
   }
@@ -250,6 +299,18 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (o.numClasses > 5) logs.val_top5 = val.top5;
     return logs;
   }
+}
+
+/** When the fit loop reads the steps' figures back: every `steps` steps or `ms` milliseconds, whichever comes first. */
+function readSchedule(o: FitOptions): { steps: number; ms: number } {
+  const { readEvery, readEveryMs } = o;
+  if (readEvery !== undefined && !(typeof readEvery === 'number' && readEvery >= 1 && (Number.isInteger(readEvery) || readEvery === Infinity))) {
+    throw invalidArg('readEvery', 'a positive integer (steps) or Infinity', readEvery);
+  }
+  if (readEveryMs !== undefined && !(typeof readEveryMs === 'number' && readEveryMs > 0)) throw invalidArg('readEveryMs', 'a positive number (milliseconds)', readEveryMs);
+  if (o.parallel) return { steps: 1, ms: Infinity };
+  const gpu = o.device.startsWith('cuda');
+  return { steps: readEvery ?? (gpu ? 50 : 1), ms: readEveryMs ?? (gpu ? 200 : Infinity) };
 }
 
 /** A fresh start must never pick up an earlier run's state next to this run's new history. */

@@ -12,7 +12,7 @@ import {
   STATE_FORMAT, logsFromJson, logsToJson, optimizerStateFrom,
   type EpochAccumulators, type LoadedCheckpoint, type TrainingState,
 } from './checkpoint.js';
-import type { StepOutcome } from './train-step.js';
+import type { StepFigures } from './train-step.js';
 
 export const zeroAccum = (): EpochAccumulators => ({ lossSum: 0, correct: 0, correctTop5: 0, seen: 0, waitMs: 0, stepMs: 0, epochMs: 0 });
 
@@ -37,15 +37,20 @@ export class RunPosition {
     this.waitStart = loaderWaitMs;
   }
 
-  recordStep(s: StepOutcome, images: number, ms: number): void {
-    this.accum.lossSum += s.loss * images;
-    this.accum.correct += s.correct;
-    this.accum.correctTop5 += s.correctTop5;
-    this.accum.seen += images;
+  /** A step applied: the position and the time move on now; its loss and accuracy come with `recordFigures`. */
+  recordStep(images: number, ms: number): void {
     this.accum.stepMs += ms;
     this.totalImages += images;
     this.trainTimeS += ms / 1000;
     this.batchInEpoch++;
+  }
+
+  /** A step's figures, once read back (in step order, so the sums are those of reading every step). */
+  recordFigures(s: StepFigures): void {
+    this.accum.lossSum += s.loss * s.images;
+    this.accum.correct += s.correct;
+    this.accum.correctTop5 += s.correctTop5;
+    this.accum.seen += s.images;
   }
 
   /** Epoch time and input-pipeline wait so far, folded into the accumulators. */

@@ -32,7 +32,8 @@ export interface DivergenceGuardOptions {
 
 /**
  * The one place that decides whether a run diverged: a batch loss that is NaN/±Inf or above `maxLoss`,
- * or a non-finite validation loss. The fit loop asks it before applying each step; used as a callback
+ * or a non-finite validation loss. The fit loop asks it about each step's loss when it reads it back: before
+ * the step is applied on the CPU, at the next read on a GPU (see `readFigures` in fit.ts); used as a callback
  * (Keras' TerminateOnNaN), it checks the running batch loss and stops training. It remembers the last
  * epoch whose metrics were all finite, so the run is marked 'diverged' with its last good numbers:
  * a diverging plain net is a result, not a crash.

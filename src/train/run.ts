@@ -34,6 +34,9 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Extra callbacks (e.g. a study's live view). */
   callbacks?: Callback[];
+  /** How often the loss and accuracy are read back from the device (see `FitOptions`): steps, milliseconds. */
+  readEvery?: number;
+  readEveryMs?: number;
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
@@ -173,6 +176,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       const result = await fit({
         model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
         runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan), parallel: dp,
+        readEvery: o.readEvery, readEveryMs: o.readEveryMs,
       });
       if (val && result.status === 'ok' && main) {
         // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.

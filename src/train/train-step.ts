@@ -1,5 +1,5 @@
 import {
-  F, SGD, Adam, AdamW, tidy, withAutocast, clipGradNorm, clipGradNormPerParam, manualSeed,
+  F, SGD, Adam, AdamW, tidy, withAutocast, clipGradNorm, clipGradNormPerParam, manualSeed, stack, zerosLike, keep,
   type Generator, type Optimizer, type Tensor,
 } from '../tensor/index.js';
 import type { BatchU8 } from '../data/index.js';
@@ -37,15 +37,26 @@ export function stepSeed(seed: number, globalStep: number, rank = 0): number {
   return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(globalStep + 1, 0x85ebca6b) ^ Math.imul(rank, 0x27d4eb2f)) >>> 0;
 }
 
+/** What `compute` says at once; the step's loss and accuracy come later, from `read`. */
 export interface StepOutcome {
+  /** Images the step trained on: the batch, or all ranks' batches. */
+  images: number;
+  /** A stop was asked for (Ctrl-C) here or, when data-parallel, on any rank. */
+  stopRequested: boolean;
+}
+
+/** One step's figures, read back from the device, with where the step was. */
+export interface StepFigures {
   /** Mean loss of the batch (of every rank's batch when data-parallel). */
   loss: number;
   correct: number;
   correctTop5: number;
   /** Images the figures cover: the batch, or all ranks' batches. */
   images: number;
-  /** A stop was asked for (Ctrl-C) here or, when data-parallel, on any rank. */
-  stopRequested: boolean;
+  /** 0-based epoch and batch, and the 1-based optimizer step. */
+  epoch: number;
+  batch: number;
+  globalStep: number;
 }
 
 export interface TrainStepOptions {
@@ -64,25 +75,43 @@ export interface TrainStepOptions {
   parallel?: DataParallel;
 }
 
+type Where = Pick<StepFigures, 'epoch' | 'batch' | 'globalStep'>;
+/** A step whose figures are not read yet: [loss, correct, correctTop5] in float64 on the device, or already numbers. */
+type Unread = Where & { images: number } & ({ stats: Tensor } | { figures: Omit<StepFigures, keyof Where | 'images'> });
+
 /**
  * One optimizer step in two halves, so the loop can ask whether the loss is acceptable before the
- * weights change: `compute` runs forward and backward and measures the batch, then `apply` clips and
- * steps, or `discard` drops the gradients of a step that must not be applied.
+ * weights change: `compute` runs forward and backward, then `apply` clips and steps, or `discard` drops
+ * the gradients of a step that must not be applied.
+ *
+ * `compute` leaves the step's loss and accuracy on the device: reading them back (`read`) waits until
+ * the device has finished every step queued so far, which on a GPU idles it while the next step is
+ * queued. The loop reads after every step on the CPU (free there) and every few steps on a GPU; one
+ * read returns every pending step's figures, in step order, from a single transfer.
  */
 export class TrainStep {
+  private unread: Unread[] = [];
+
   constructor(private readonly o: TrainStepOptions) {}
 
-  compute(batch: BatchU8, epoch: number, globalStep: number, stopRequested = false): StepOutcome {
+  /** Steps computed but not read back yet. */
+  get pending(): number {
+    return this.unread.length;
+  }
+
+  /** Forward and backward for one batch; `globalStep` counts the steps done before this one. */
+  compute(batch: BatchU8, at: { epoch: number; batch: number; globalStep: number }, stopRequested = false): StepOutcome {
     const { o } = this;
     const dp = o.parallel;
-    manualSeed(stepSeed(o.config.seed, globalStep, dp?.rank ?? 0));
+    manualSeed(stepSeed(o.config.seed, at.globalStep, dp?.rank ?? 0));
     dp?.syncBuffers(o.model);
-    const local = tidy(() => {
+    // Kept: it outlives any scope the caller has open, until `read` or `dispose`.
+    const stats = keep(tidy(() => {
       let x = imagesToTensor(batch, { channelsLast: o.precision.channelsLast, device: o.device });
       const y = labelsToTensor(batch, o.device);
       let target: Tensor = y;
       if (o.augment) {
-        const a = o.augment.apply(x, y, o.augmentGenerator, { epoch, totalEpochs: o.config.epochs, training: true });
+        const a = o.augment.apply(x, y, o.augmentGenerator, { epoch: at.epoch, totalEpochs: o.config.epochs, training: true });
         x = a.images;
         target = a.targets;
       }
@@ -92,15 +121,54 @@ export class TrainStep {
       else loss.backward();
       // Accuracy against the dominant label, as Keras' categorical accuracy does for mixed targets.
       const truth = target === y ? y : target.argmax(1);
-      const correct = logits.argmax(1).eq(truth).sum().item();
-      let correctTop5 = 0;
-      if (o.numClasses > 5) correctTop5 = logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum().item();
-      return { loss: loss.item(), correct, correctTop5 };
+      const correct = logits.argmax(1).eq(truth).sum();
+      const correctTop5 = o.numClasses > 5 ? logits.topk(5, 1)[1].eq(truth.unsqueeze(1)).sum() : zerosLike(correct);
+      // float64 holds the float32 loss and any count exactly, so the figures read back are those .item() gave.
+      return stack([loss.detach(), correct, correctTop5].map((t) => t.to('float64')), 0);
+    }));
+    const where = { epoch: at.epoch, batch: at.batch, globalStep: at.globalStep + 1 };
+    if (!dp) {
+      this.unread.push({ ...where, images: batch.n, stats });
+      return { images: batch.n, stopRequested };
+    }
+    // Every rank must take the same decisions (divergence, stopping) at the same step, so a data-parallel
+    // step is read and summed over the ranks at once.
+    let local: number[];
+    try {
+      local = stats.toArray();
+    } finally {
+      stats.dispose();
+    }
+    const [lossSum, correct, correctTop5, images, stops] = dp.sum([local[0]! * batch.n, local[1]!, local[2]!, batch.n, stopRequested ? 1 : 0]) as [number, number, number, number, number];
+    this.unread.push({ ...where, images, figures: { loss: lossSum / images, correct, correctTop5 } });
+    return { images, stopRequested: stops > 0 };
+  }
+
+  /** Every pending step's figures, in step order; waits for the device once. */
+  read(): StepFigures[] {
+    const steps = this.unread;
+    if (steps.length === 0) return [];
+    this.unread = [];
+    const onDevice = steps.flatMap((s) => ('stats' in s ? [s.stats] : []));
+    let values: Float64Array = new Float64Array(0);
+    try {
+      if (onDevice.length > 0) values = tidy(() => stack(onDevice, 0).toTypedArray()) as Float64Array;
+    } finally {
+      for (const t of onDevice) t.dispose();
+    }
+    let i = 0;
+    return steps.map((s) => {
+      const where = { epoch: s.epoch, batch: s.batch, globalStep: s.globalStep, images: s.images };
+      if ('figures' in s) return { ...s.figures, ...where };
+      const k = 3 * i++;
+      return { loss: values[k]!, correct: values[k + 1]!, correctTop5: values[k + 2]!, ...where };
     });
-    if (!dp) return { ...local, images: batch.n, stopRequested };
-    // Every rank must take the same decisions (divergence, stopping), so they are taken on global figures.
-    const [lossSum, correct, correctTop5, images, stops] = dp.sum([local.loss * batch.n, local.correct, local.correctTop5, batch.n, stopRequested ? 1 : 0]) as [number, number, number, number, number];
-    return { loss: lossSum / images, correct, correctTop5, images, stopRequested: stops > 0 };
+  }
+
+  /** Drops the figures not read yet (the run is ending). */
+  dispose(): void {
+    for (const s of this.unread) if ('stats' in s) s.stats.dispose();
+    this.unread = [];
   }
 
   apply(): void {

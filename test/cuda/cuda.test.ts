@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   cudaAvailable, cudaDeviceCount, cudaDevices, engineInfo, randn, tensor, uploadTensor, withAutocast, synchronize, deviceBusy, tidy, F, liveTensorCount,
+  hostReadCount, full,
 } from '../../src/tensor/index.js';
 import { runTraining } from '../../src/train/run.js';
 import { Callback } from '../../src/train/callbacks/base.js';
@@ -86,22 +87,76 @@ test('training on cuda: precision auto, status records the GPU, a CUDA checkpoin
   assert.equal(JSON.parse(readFileSync(join(back, 'status.json'), 'utf8')).env.device, 'cuda:0');
 });
 
-// todo: the deferred loss read was written for the fit() before main's refactor into TrainStep (train-step.ts), which
-// reads loss and accuracy with .item() every step; this test is the spec for re-applying it there.
-test('the training step does not wait for the GPU between loss reads', { skip, todo: skip ? false : 'TrainStep still reads the loss every step' }, async () => {
+test('the training step does not wait for the GPU between loss reads', { skip }, async () => {
   // After a step that synchronised (a .item(), a copy back) the GPU would be idle; after one that only queued work it
-  // is still busy. With readEvery 50, every step but the reads must leave it busy. ResNet-50 at 128² keeps it busy
-  // long enough for the check to be meaningful.
-  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 512, 128);
-  const cfg = tinyConfig({ model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train', imageSize: 128, cache: 'memory' }, batchSize: 64, epochs: 1, device: 'cuda', precision: 'auto' });
+  // is still busy. With readEvery 50, no step reads from the GPU and nearly every one must leave it busy (the first
+  // may not: cuDNN benchmark mode times its algorithms there). ResNet-50 at 128² keeps it busy long enough for the
+  // check to mean something. The validation pass reads its sums once.
+  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 640, 128);
+  const cfg = tinyConfig({
+    model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 128, cache: 'memory' },
+    batchSize: 64, epochs: 1, device: 'cuda', precision: 'auto',
+  });
   const busy: boolean[] = [];
+  const reads: number[] = [];
+  let mark = 0;
+  let atEpochEnd = -1;
   class Probe extends Callback {
-    override async onBatchEnd(): Promise<void> { busy.push(deviceBusy('cuda')); }
+    override async onBatchBegin(): Promise<void> { mark = hostReadCount('cuda'); }
+    override async onBatchEnd(): Promise<void> {
+      busy.push(deviceBusy('cuda'));
+      reads.push(hostReadCount('cuda') - mark);
+      mark = hostReadCount('cuda');
+    }
+    override async onEpochEnd(): Promise<void> { atEpochEnd = hostReadCount('cuda') - mark; }
   }
-  const r = await runTraining(cfg, { runDir: tmpDir('ablate-cuda-nosync-'), callbacks: [new Probe()], ...quiet });
+  const deferred = tmpDir('ablate-cuda-nosync-');
+  const r = await runTraining(cfg, { runDir: deferred, callbacks: [new Probe()], readEvery: 50, readEveryMs: Infinity, ...quiet });
   assert.equal(r.status, 'ok');
-  assert.equal(busy.length, 8);
+  assert.deepEqual(reads, [0, 0, 0, 0, 0, 0, 0, 0], 'no step reads from the GPU');
   assert.ok(busy.filter(Boolean).length >= 6, `GPU busy after ${busy.filter(Boolean).length} of 8 steps: ${busy.join(',')}`);
+  // The 8 steps' figures in one read, then the validation pass's (2 batches) sums in one.
+  assert.equal(atEpochEnd, 2);
+  // Reading every step changes when the figures are read, not what they are (up to cuDNN's choice of algorithms).
+  const every = tmpDir('ablate-cuda-every-');
+  assert.equal((await runTraining(cfg, { runDir: every, readEvery: 1, ...quiet })).status, 'ok');
+  const [x, y] = [historyMetrics(deferred)[0]!, historyMetrics(every)[0]!];
+  for (const k of ['loss', 'val_loss'] as const) assert.ok(Math.abs((x[k] as number) - (y[k] as number)) < 0.02 * Math.abs(x[k] as number) + 0.01, `${k}: ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
+});
+
+test('a NaN on the GPU between reads ends the run as diverged at the step where it happened, keeping the last good checkpoint', { skip }, async () => {
+  class Poison extends Callback {
+    override async onBatchBegin(batch: number): Promise<void> {
+      if (batch !== 5) return;
+      const nan = full([4, 64], NaN);
+      await this.ctx.model.restoreWeights(new Map([['fc.weight', nan]]));
+      nan.dispose();
+    }
+  }
+  const dir = tmpDir('ablate-cuda-nan-');
+  const cfg = tinyConfig({ data: small, epochs: 1, batchSize: 8, device: 'cuda', checkpoint: { everySteps: 4 } });
+  const r = await runTraining(cfg, { runDir: dir, callbacks: [new Poison()], readEvery: 50, readEveryMs: Infinity, ...quiet });
+  assert.equal(r.status, 'diverged');
+  assert.match(r.error!, /^loss became NaN at epoch 1, batch 6 \(step 6\)/);
+  const { loadTrainingCheckpoint } = await import('../../src/train/checkpoint.js');
+  const ck = await loadTrainingCheckpoint(join(dir, 'checkpoints', 'last.pth'));
+  assert.deepEqual([ck.state.globalStep, ck.state.epochComplete], [4, false], 'the checkpoint due after step 8 was not written');
+});
+
+test('every augmentation preset runs on GPU batches without reading anything back from the GPU', { skip }, async () => {
+  const { buildAugmentPipeline, AUGMENT_PRESETS } = await import('../../src/augment/index.js');
+  const { Generator, rand, randint } = await import('../../src/tensor/index.js');
+  for (const name of Object.keys(AUGMENT_PRESETS)) {
+    const p = buildAugmentPipeline(name, { numClasses: 10, imageSize: 32 });
+    tidy(() => {
+      const x = rand([8, 3, 32, 32]).to({ device: 'cuda' });
+      const y = randint(0, 10, [8]).to({ device: 'cuda' });
+      const before = hostReadCount('cuda');
+      const r = p.apply(x, y, new Generator(1), { training: true, epoch: 0, totalEpochs: 10 });
+      assert.equal(hostReadCount('cuda') - before, 0, `${name} read from the GPU`);
+      assert.equal(r.images.device, 'cuda:0', name);
+    });
+  }
 });
 
 async function noiseImageFolder(root: string, count: number, size: number): Promise<string> {
