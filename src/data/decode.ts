@@ -4,6 +4,7 @@ import sharp from 'sharp';
 // hold memory (it counts toward a training run's peak RSS) without ever being hit.
 sharp.cache(false);
 import type { Metadata, OutputInfo, ResizeOptions } from 'sharp';
+import { fastJpeg } from './fast-jpeg.js';
 import type { BadFileReason, ConversionCounts, DatasetItem } from './types.js';
 
 /**
@@ -53,6 +54,15 @@ export async function decodeItem(item: DatasetItem, target: DecodeTarget, name =
   if (item.kind === 'raw') return { pixels: await resizeRaw(item.pixels, item.height, item.width, target), conversions: [] };
   const bytes = item.bytes;
   if (bytes.length === 0) throw new BadImageError('empty', 'zero-byte file');
+  const ext = /\.([A-Za-z0-9]+)$/.exec(name)?.[1]?.toLowerCase();
+  if (sniffFormat(bytes) === 'jpeg') {
+    const fast = await fastJpeg(bytes, target.height, target.width, target.resize === 'center-crop');
+    if (fast) {
+      const conversions: (keyof ConversionCounts)[] = fast.components === 1 ? ['grayscale'] : [];
+      if (ext && EXT_FORMAT[ext] && EXT_FORMAT[ext] !== 'jpeg') conversions.push('misnamed');
+      return { pixels: fast.pixels, conversions };
+    }
+  }
   let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
@@ -65,7 +75,6 @@ export async function decodeItem(item: DatasetItem, target: DecodeTarget, name =
   else if ((meta.channels ?? 3) < 3 || meta.space === 'b-w' || meta.space === 'grey16') conversions.push('grayscale');
   if (meta.hasAlpha) conversions.push('alpha');
   if (meta.depth && meta.depth !== 'uchar' && meta.depth !== 'char') conversions.push('highBitDepth');
-  const ext = /\.([A-Za-z0-9]+)$/.exec(name)?.[1]?.toLowerCase();
   if (ext && EXT_FORMAT[ext] && meta.format && EXT_FORMAT[ext] !== meta.format && !(ext.startsWith('tif') && meta.format === 'tiff')) {
     conversions.push('misnamed');
   }

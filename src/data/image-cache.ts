@@ -9,11 +9,12 @@ import sharp from 'sharp';
 import { crc32c } from '../util/crc32c.js';
 import { invalidArg } from '../util/errors.js';
 import { BadImageError, decodeItem, RESIZE_KERNEL, type DecodeTarget, type ResizeMode } from './decode.js';
+import { jpegDecoder } from './fast-jpeg.js';
 import { sha256Hex } from './random.js';
 import { emptyConversionCounts, type BadFile, type ConversionCounts, type Dataset } from './types.js';
 
 /** Bump when the file layout or anything that changes decoded pixels changes. */
-export const CACHE_VERSION = 1;
+export const CACHE_VERSION = 2;
 const MAGIC = Buffer.from('ABLTU8C\0', 'latin1');
 /** Pixel data starts page-aligned so the file can be memory-mapped by other tools. */
 const DATA_OFFSET = 4096;
@@ -114,6 +115,7 @@ function cacheKey(ds: Dataset, t: DecodeTarget): string {
     resize: t.resize,
     kernel: RESIZE_KERNEL,
     vips: sharp.versions.vips,
+    jpeg: jpegDecoder(),
   });
 }
 
