@@ -284,53 +284,71 @@ void decode(const Request& q, Result& r, std::vector<uint8_t>& full) {
 }
 #endif
 
+// Decodes a list of JPEGs one after another on one libuv thread. A list, not one file per call: while a
+// training step holds the JS thread, a call's completion (and so the next call) waits for the step to end,
+// so one file per call would decode only a few files per step.
 class DecodeWorker : public Napi::AsyncWorker {
  public:
-  DecodeWorker(Napi::Env env, Request q) : Napi::AsyncWorker(env), q_(std::move(q)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  DecodeWorker(Napi::Env env, std::vector<Request> qs) : Napi::AsyncWorker(env), qs_(std::move(qs)), rs_(qs_.size()), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
 #ifdef ABLATE_WITH_JPEG
     std::vector<uint8_t> full;
-    decode(q_, r_, full);
+    for (size_t k = 0; k < qs_.size(); k++) {
+      decode(qs_[k], rs_[k], full);
+      std::vector<uint8_t>().swap(qs_[k].bytes);
+    }
 #else
-    r_.fallback = "ablate_image was built without libjpeg headers";
+    for (auto& r : rs_) r.fallback = "ablate_image was built without libjpeg headers";
 #endif
   }
   void OnOK() override {
     Napi::Env env = Env();
-    Napi::Object o = Napi::Object::New(env);
-    if (!r_.fallback.empty()) {
-      o.Set("fallback", Napi::String::New(env, r_.fallback));
-    } else {
-      o.Set("pixels", Napi::Buffer<uint8_t>::Copy(env, r_.pixels.data(), r_.pixels.size()));
-      o.Set("components", Napi::Number::New(env, r_.components));
-      o.Set("scaleDenom", Napi::Number::New(env, r_.scaleDenom));
+    Napi::Array out = Napi::Array::New(env, rs_.size());
+    for (size_t k = 0; k < rs_.size(); k++) {
+      const Result& r = rs_[k];
+      Napi::Object o = Napi::Object::New(env);
+      if (!r.fallback.empty()) {
+        o.Set("fallback", Napi::String::New(env, r.fallback));
+      } else {
+        o.Set("pixels", Napi::Buffer<uint8_t>::Copy(env, r.pixels.data(), r.pixels.size()));
+        o.Set("components", Napi::Number::New(env, r.components));
+        o.Set("scaleDenom", Napi::Number::New(env, r.scaleDenom));
+      }
+      out.Set(static_cast<uint32_t>(k), o);
     }
-    deferred_.Resolve(o);
+    deferred_.Resolve(out);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Request q_;
-  Result r_;
+  std::vector<Request> qs_;
+  std::vector<Result> rs_;
   Napi::Promise::Deferred deferred_;
 };
 
-// decode_jpeg(bytes: Uint8Array, height, width, cover: boolean) → Promise<{ pixels, components, scaleDenom } | { fallback }>.
+// decode_jpegs(files: Uint8Array[], height, width, cover: boolean) → Promise<({ pixels, components, scaleDenom } | { fallback })[]>.
 // Arguments are checked in TypeScript (src/data/fast-jpeg.ts); the bytes are copied, so the caller may reuse them.
-Napi::Value DecodeJpeg(const Napi::CallbackInfo& info) {
+Napi::Value DecodeJpegs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "decode_jpeg(bytes, height, width, cover)");
-  auto arr = info[0].As<Napi::TypedArray>();
-  auto bytes = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
-  Request q;
-  q.bytes.assign(bytes, bytes + arr.ByteLength());
-  q.th = info[1].As<Napi::Number>().Int32Value();
-  q.tw = info[2].As<Napi::Number>().Int32Value();
-  q.cover = info[3].ToBoolean().Value();
-  auto* w = new DecodeWorker(env, std::move(q));
+  if (info.Length() < 4 || !info[0].IsArray()) throw Napi::TypeError::New(env, "decode_jpegs(files, height, width, cover)");
+  auto files = info[0].As<Napi::Array>();
+  const int th = info[1].As<Napi::Number>().Int32Value(), tw = info[2].As<Napi::Number>().Int32Value();
+  const bool cover = info[3].ToBoolean().Value();
+  std::vector<Request> qs(files.Length());
+  for (uint32_t k = 0; k < files.Length(); k++) {
+    Napi::Value v = files.Get(k);
+    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "decode_jpegs: every file must be a Uint8Array");
+    auto arr = v.As<Napi::TypedArray>();
+    auto bytes = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+    qs[k].bytes.assign(bytes, bytes + arr.ByteLength());
+    qs[k].th = th;
+    qs[k].tw = tw;
+    qs[k].cover = cover;
+  }
+  auto* w = new DecodeWorker(env, std::move(qs));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -350,7 +368,7 @@ Napi::Value ResizeRgb(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("decode_jpeg", Napi::Function::New(env, DecodeJpeg, "decode_jpeg"));
+  exports.Set("decode_jpegs", Napi::Function::New(env, DecodeJpegs, "decode_jpegs"));
   exports.Set("resize_rgb", Napi::Function::New(env, ResizeRgb, "resize_rgb"));
 #ifdef ABLATE_WITH_JPEG
   exports.Set("jpeg", Napi::String::New(env, std::string("libjpeg ") + std::to_string(JPEG_LIB_VERSION)));

@@ -32,11 +32,19 @@ export function jpegDecoder(): string {
   return libjpeg && process.env.ABLATE_JPEG_DECODER !== 'sharp' ? libjpeg : 'sharp';
 }
 
-/** Decode and resize a JPEG off the JS thread, or null when sharp must do it (see the module comment). */
+/**
+ * Decode and resize JPEGs off the JS thread, one after another on one libuv thread; null for each file sharp
+ * must do (see the module comment). Many files per call: while a training step holds the JS thread a call's
+ * completion waits for the step, so one file per call would decode only a few files per step.
+ */
+export async function fastJpegs(files: readonly Uint8Array[], height: number, width: number, cover: boolean): Promise<(FastJpegResult | null)[]> {
+  if (jpegDecoder() === 'sharp' || files.length === 0) return files.map(() => null);
+  const rs = (await addon!.decode_jpegs(files, height, width, cover)) as (FastJpegResult | { fallback: string })[];
+  return rs.map((r) => ('fallback' in r ? null : r));
+}
+
 export async function fastJpeg(bytes: Uint8Array, height: number, width: number, cover: boolean): Promise<FastJpegResult | null> {
-  if (jpegDecoder() === 'sharp') return null;
-  const r = (await addon!.decode_jpeg(bytes, height, width, cover)) as FastJpegResult | { fallback: string };
-  return 'fallback' in r ? null : r;
+  return (await fastJpegs([bytes], height, width, cover))[0]!;
 }
 
 /** The resampling alone (antialiased bilinear, sharp's sampling positions), for tests; null without the addon. */
