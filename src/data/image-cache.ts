@@ -38,6 +38,8 @@ export interface PrepareOptions {
    * out undecodable, reads of the tentative set throw SplitChangedError and `settled()` gives the real split.
    */
   background?: boolean;
+  /** With `background`: start decoding once this settles (e.g. the training split's decode, before validation's). */
+  after?: Promise<unknown>;
   /** Receives one-line summaries (bad files, conversions, cache rebuilds). Default: stderr. */
   log?: (line: string) => void;
 }
@@ -328,6 +330,7 @@ export async function prepareImages(ds: Dataset, opts: PrepareOptions): Promise<
     let built: Built;
     let store: SlotStore;
     try {
+      await opts.after?.catch(() => {});
       // Large in-flight chunks, from two workers: while a training step holds the JS thread, a chunk advances
       // one stage (read, decode, write) per step, so small chunks would fall behind the steps.
       built = await decodeAll(ds, target, opts, sink.put, ctrl, 128, 2);
