@@ -12,7 +12,8 @@ interface Bench { name: string; args: string[]; quickArgs: string[]; quick: bool
 
 const SUITE: Bench[] = [
   { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
-  { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: false },
+  { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
   { name: 'train-throughput', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'accuracy-parity', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
@@ -46,6 +47,14 @@ function summary(outDir: string): void {
     const ms = o.ms as Record<string, number>;
     const vs = Object.keys(ms).filter((k) => k !== 'default').map((k) => `${k} ${fmt(ms[k]! / ms.default!, 2)}×`).join(', ');
     console.log(`OpenMP waiting, ${o.workload}${o.contended ? ', +1 busy process' : ''}: default ${fmt(ms.default, 2)} ms; ${vs} the default's time`);
+  }
+  const dd = readJson(join(outDir, 'data-decode.json'));
+  for (const r of dd?.rows ?? []) {
+    console.log(`decode+resize ${r.files} → ${dd!.size}px, one thread: ablate ${fmt(r.ablate.cpu, 0)}/cpu-s (${fmt(r.ablate.wall, 0)}/s), Pillow ${fmt(r.pillow.cpu, 0)}/cpu-s (${fmt(r.pillow.wall, 0)}/s) → ${fmt(r.ratioCpu, 2)}× per core, ${fmt(r.ratioWall, 2)}× wall (target ≥ 1.0; loadavg ${r.loadavg})`);
+  }
+  const e1 = readJson(join(outDir, 'epoch-one.json'));
+  for (const r of e1?.results ?? []) {
+    console.log(`epoch 1 vs steady, ${e1!.model} ${e1!.size}px, ${r.mode}: ${fmt(r.firstEpoch)} vs ${fmt(r.steady)} img/s → ${fmt(r.ratio, 2)}×${r.mode.startsWith('decode while') ? ' (target ≥ 0.9)' : ''}; first step after ${fmt(r.firstStepS, 1)} s (loadavg ${r.loadavg})`);
   }
   const tt = readJson(join(outDir, 'train-throughput.json'));
   for (const r of tt?.ratios ?? []) {
