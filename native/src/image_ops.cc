@@ -136,7 +136,8 @@ void resize_rgb(const uint8_t* src, int h, int w, uint8_t* dst, int oh, int ow, 
 }
 
 struct Request {
-  std::vector<uint8_t> bytes;
+  const uint8_t* bytes = nullptr;  // the caller's buffer, kept alive by the worker's reference to it
+  size_t length = 0;
   int th = 0, tw = 0;
   bool cover = false;
 };
@@ -218,7 +219,7 @@ void decode(const Request& q, Result& r, std::vector<uint8_t>& full) {
     return;
   }
   jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, q.bytes.data(), static_cast<unsigned long>(q.bytes.size()));
+  jpeg_mem_src(&cinfo, q.bytes, static_cast<unsigned long>(q.length));
   jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
   if (cinfo.data_precision != 8 || (cinfo.num_components != 1 && cinfo.num_components != 3) ||
@@ -289,7 +290,8 @@ void decode(const Request& q, Result& r, std::vector<uint8_t>& full) {
 // so one file per call would decode only a few files per step.
 class DecodeWorker : public Napi::AsyncWorker {
  public:
-  DecodeWorker(Napi::Env env, std::vector<Request> qs) : Napi::AsyncWorker(env), qs_(std::move(qs)), rs_(qs_.size()), deferred_(Napi::Promise::Deferred::New(env)) {}
+  DecodeWorker(Napi::Env env, Napi::Array files, std::vector<Request> qs)
+      : Napi::AsyncWorker(env), files_(Napi::Persistent(files)), qs_(std::move(qs)), rs_(qs_.size()), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
@@ -298,7 +300,6 @@ class DecodeWorker : public Napi::AsyncWorker {
     std::vector<uint8_t> full;
     for (size_t k = 0; k < qs_.size(); k++) {
       decode(qs_[k], rs_[k], full);
-      std::vector<uint8_t>().swap(qs_[k].bytes);
     }
 #else
     for (auto& r : rs_) r.fallback = "ablate_image was built without libjpeg headers";
@@ -324,13 +325,16 @@ class DecodeWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
+  // Holds the files (and so their bytes, which V8 never moves) until the worker is done: no copy of a chunk
+  // of full-size photos.
+  Napi::Reference<Napi::Array> files_;
   std::vector<Request> qs_;
   std::vector<Result> rs_;
   Napi::Promise::Deferred deferred_;
 };
 
 // decode_jpegs(files: Uint8Array[], height, width, cover: boolean) → Promise<({ pixels, components, scaleDenom } | { fallback })[]>.
-// Arguments are checked in TypeScript (src/data/fast-jpeg.ts); the bytes are copied, so the caller may reuse them.
+// Arguments are checked in TypeScript (src/data/fast-jpeg.ts); the caller must not change the bytes until it settles.
 Napi::Value DecodeJpegs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsArray()) throw Napi::TypeError::New(env, "decode_jpegs(files, height, width, cover)");
@@ -343,12 +347,13 @@ Napi::Value DecodeJpegs(const Napi::CallbackInfo& info) {
     if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "decode_jpegs: every file must be a Uint8Array");
     auto arr = v.As<Napi::TypedArray>();
     auto bytes = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
-    qs[k].bytes.assign(bytes, bytes + arr.ByteLength());
+    qs[k].bytes = bytes;
+    qs[k].length = arr.ByteLength();
     qs[k].th = th;
     qs[k].tw = tw;
     qs[k].cover = cover;
   }
-  auto* w = new DecodeWorker(env, std::move(qs));
+  auto* w = new DecodeWorker(env, files, std::move(qs));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -73,14 +73,20 @@ export async function decodeItems(items: readonly { item: DatasetItem; name: str
   jpegs.forEach((k, j) => {
     if (fast[j]) out[k] = fastDecoded(fast[j]!, extOf(items[k]!.name));
   });
-  await Promise.all(items.map(async ({ item, name }, k) => {
-    if (out[k]) return;
-    const bytes = item.kind === 'encoded' ? item.bytes : null;
-    try {
-      out[k] = bytes && bytes.length > 0 ? await decodeWithSharp(bytes, target, extOf(name)) : await decodeItem(item, target, name);
-    } catch (e) {
-      if (!(e instanceof BadImageError)) throw e;
-      out[k] = e;
+  // The rest through sharp, a few at a time: each libvips pipeline holds a whole decoded photo.
+  const rest = items.flatMap((_, k) => (out[k] ? [] : [k]));
+  let at = 0;
+  await Promise.all(Array.from({ length: Math.min(4, rest.length) }, async () => {
+    while (at < rest.length) {
+      const k = rest[at++]!;
+      const { item, name } = items[k]!;
+      const bytes = item.kind === 'encoded' ? item.bytes : null;
+      try {
+        out[k] = bytes && bytes.length > 0 ? await decodeWithSharp(bytes, target, extOf(name)) : await decodeItem(item, target, name);
+      } catch (e) {
+        if (!(e instanceof BadImageError)) throw e;
+        out[k] = e;
+      }
     }
   }));
   return out as (Decoded | BadImageError)[];

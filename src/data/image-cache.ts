@@ -117,9 +117,9 @@ export class ImageSet {
     return this.background ? this.background.settled.then((set) => set ?? this) : Promise.resolve(this);
   }
 
-  /** Decode these positions first, in this order (an epoch's order); nothing to do once decoded. */
-  prioritize(positions: ArrayLike<number>): void {
-    if (this.tentative) this.background!.prioritize(positions);
+  /** Decode these positions first, in this order (an epoch's order, read `batchSize` at a time); nothing to do once decoded. */
+  prioritize(positions: ArrayLike<number>, batchSize = 1): void {
+    if (this.tentative) this.background!.prioritize(positions, batchSize);
   }
 
   /** Copy the images at `positions` into `out` (NHWC, starting at image `at`). */
@@ -228,9 +228,13 @@ class BackgroundDecode implements Scheduler {
     return this.cancelled;
   }
 
-  prioritize(slots: ArrayLike<number>): void {
+  /** The reader's batch size: the least a chunk should hold (see prepareImages). */
+  batchSize = 0;
+
+  prioritize(slots: ArrayLike<number>, batchSize: number): void {
     this.priority = Int32Array.from(slots);
     this.pAt = 0;
+    this.batchSize = batchSize;
   }
 
   /** Resolves once image `i` is decoded; rejects once the tentative split is known to be wrong. */
@@ -332,8 +336,9 @@ export async function prepareImages(ds: Dataset, opts: PrepareOptions): Promise<
     try {
       await opts.after?.catch(() => {});
       // Large in-flight chunks, from two workers: while a training step holds the JS thread, a chunk advances
-      // one stage (read, decode, write) per step, so small chunks would fall behind the steps.
-      built = await decodeAll(ds, target, opts, sink.put, ctrl, 128, 2);
+      // one stage (read, decode, write) per step, so chunks smaller than a batch would fall behind the steps.
+      // (Their files are in memory together: 2 × max(64, batch) × the average file size.)
+      built = await decodeAll(ds, target, opts, sink.put, ctrl, () => Math.max(64, ctrl.batchSize), 2);
       if (ctrl.stopped()) throw new Error(`${ds.description}: closed while its images were being decoded`);
       store = await sink.finish(built);
     } catch (e) {
@@ -403,7 +408,7 @@ interface Built {
 
 async function decodeAll(
   ds: Dataset, t: DecodeTarget, opts: PrepareOptions, put: (slot: number, px: Uint8Array) => Promise<void>,
-  sched: Scheduler, chunk: number, maxWorkers = Infinity,
+  sched: Scheduler, chunkSize: number | (() => number), maxWorkers = Infinity,
 ): Promise<Built> {
   const ok = new Uint8Array(ds.length);
   const slotCrc = new Array<number>(ds.length).fill(0);
@@ -417,6 +422,7 @@ async function decodeAll(
     for (;;) {
       if (sched.stopped()) return;
       const slots: number[] = [];
+      const chunk = typeof chunkSize === 'number' ? chunkSize : chunkSize();
       while (slots.length < chunk) {
         const i = sched.next();
         if (i < 0) break;

@@ -124,7 +124,7 @@ export class DataLoader {
     if (this.#data.tentative && !this.early) this.#data = await this.#data.settled();
     const order = this.order(epoch);
     // Positions of a tentative set are its dataset indices: decode this epoch's images in the order it reads them.
-    if (this.#data.tentative) this.#data.prioritize(order.subarray((opts.startBatch ?? 0) * this.batchSize));
+    if (this.#data.tentative) this.#data.prioritize(order.subarray((opts.startBatch ?? 0) * this.batchSize), this.batchSize);
     const total = this.batchesPerEpoch;
     const start = opts.startBatch ?? 0;
     if (!Number.isInteger(start) || start < 0 || start > total) throw invalidArg('startBatch', `an integer from 0 to ${total}`, start);
