@@ -3,9 +3,9 @@
 // Usage: node --import tsx bench/run-all.ts [--quick] [--only engine-step,train-throughput] [--skip data-decode]
 //          [--out-dir DIR]   (JSON results; default: $TMPDIR/ablate-bench)
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BENCH_DIR, flag, hasFlag, listFlag, loadavg, machine, fmt } from './lib/common.js';
 
 interface Bench { name: string; args: string[]; quickArgs: string[]; quick: boolean; writesJson: boolean }
@@ -29,7 +29,7 @@ function run(script: string, args: string[]): Promise<number> {
   });
 }
 
-function readJson(path: string): Record<string, any> | undefined {
+function readResults(path: string): Record<string, any> | undefined {
   try {
     return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, any>) : undefined;
   } catch {
@@ -37,7 +37,9 @@ function readJson(path: string): Record<string, any> | undefined {
   }
 }
 
-function summary(outDir: string): void {
+function summary(outDir: string, ran: ReadonlySet<string>): void {
+  // Only this invocation's results: the folder may hold older ones (another run, another checkout).
+  const readJson = (file: string) => (ran.has(basename(file, '.json')) ? readResults(file) : undefined);
   console.log('\n================ summary (ablate vs PyTorch, measured in this run) ================');
   const es = readJson(join(outDir, 'engine-step.json'));
   for (const p of es?.pairs ?? []) {
@@ -87,10 +89,11 @@ async function main(): Promise<void> {
   for (const b of chosen) {
     console.log(`\n================ ${b.name} (loadavg ${loadavg()}) ================`);
     const args = [...(quick ? b.quickArgs : b.args), ...(b.writesJson ? ['--out', join(outDir, `${b.name}.json`)] : [])];
+    if (b.writesJson) rmSync(join(outDir, `${b.name}.json`), { force: true }); // a failed run must not leave an older result to summarise
     const code = await run(b.name, args);
     if (code !== 0) failed.push(`${b.name} (exit ${code})`);
   }
-  summary(outDir);
+  summary(outDir, new Set(chosen.map((b) => b.name)));
   console.log(`\nsuite took ${fmt((performance.now() - t0) / 60000, 1)} min; loadavg now ${loadavg()}`);
   if (failed.length) {
     console.log(`failed: ${failed.join(', ')}`);
