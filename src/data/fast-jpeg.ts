@@ -10,7 +10,10 @@
  * the one in sharp's bundled mozjpeg: a mean difference of 0.2-5 levels on detailed photos, as Pillow's draft
  * mode gives (Pillow uses the same libjpeg-turbo). test/data/fast-jpeg.test.ts holds both bounds.
  */
-import { loadCompanionAddon } from '../tensor/native.js';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface FastJpegResult {
   /** height × width × 3 sRGB. */
@@ -21,8 +24,28 @@ export interface FastJpegResult {
   scaleDenom: number;
 }
 
-const addon = loadCompanionAddon('ablate_image');
-const libjpeg = addon && typeof addon.jpeg === 'string' ? (addon.jpeg as unknown as string) : null;
+/**
+ * native/build/Release/ablate_image.node, built beside ablate_native from the same binding.gyp, or null when it
+ * was not built. Loaded here rather than through src/tensor: it needs no libtorch, and the data layer should
+ * not load libtorch just to decode images.
+ */
+function loadImageAddon(): Record<string, unknown> | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    if (!existsSync(join(dir, 'native', 'binding.gyp'))) continue;
+    const path = join(dir, 'native', 'build', 'Release', 'ablate_image.node');
+    try {
+      return existsSync(path) ? (createRequire(import.meta.url)(path) as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const addon = loadImageAddon() as Record<string, any> | null;
+const libjpeg = addon && typeof addon.jpeg === 'string' ? (addon.jpeg as string) : null;
 
 /**
  * Which decoder handles clean JPEGs: 'libjpeg N' or 'sharp' (addon not built, built without libjpeg's headers,

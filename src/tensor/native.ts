@@ -49,17 +49,3 @@ function load(): NativeModule {
 }
 
 export const native: NativeModule = load();
-
-/**
- * A companion addon built beside ablate_native from the same binding.gyp (e.g. `ablate_image`, the JPEG
- * decoder), or null when it was not built: callers keep a slower path for that case.
- */
-export function loadCompanionAddon(name: string): NativeModule | null {
-  const path = join(findRepoRoot(), 'native', 'build', 'Release', `${name}.node`);
-  if (!existsSync(path)) return null;
-  try {
-    return createRequire(import.meta.url)(path) as NativeModule;
-  } catch {
-    return null;
-  }
-}
