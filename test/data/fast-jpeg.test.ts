@@ -1,8 +1,11 @@
 // The direct libjpeg path (src/data/fast-jpeg.ts) against sharp's pixels, on JPEGs this test makes.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { BadImageError, decodeItem, jpegDecoder, type ResizeMode } from '../../src/data/index.js';
+import { BadImageError, decodeItem, jpegDecoder, openDataset, prepareImages, type ResizeMode } from '../../src/data/index.js';
 import { fastJpeg, resizeRgbNative } from '../../src/data/fast-jpeg.js';
 
 const skip = jpegDecoder() === 'sharp' ? 'ablate_image was not built with libjpeg (scripts/setup.sh installs libjpeg62-turbo-dev)' : false;
@@ -138,4 +141,30 @@ test('the resampler alone matches sharp\'s linear resize of raw pixels within ±
     const d = diff(mine, ref);
     assert.ok(d.max <= 2 && d.mean <= 0.5, `97x61 → ${w}x${h}: mean ${d.mean.toFixed(3)}, max ${d.max}`);
   }
+});
+
+test('the decoder is part of the cache key: switching to sharp builds a new cache instead of reusing pixels it did not make', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ablate-fastjpeg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const c of ['a', 'b']) {
+    mkdirSync(join(dir, 'imgs', c), { recursive: true });
+    writeFileSync(join(dir, 'imgs', c, '0.jpg'), await jpeg(40, 30, { seed: c.charCodeAt(0) }));
+  }
+  const ds = await openDataset({ path: join(dir, 'imgs') });
+  t.after(() => ds.close());
+  const prepare = () => prepareImages(ds, { height: 16, width: 16, cacheDir: join(dir, 'cache'), log: () => {} });
+  const first = await prepare();
+  await first.close();
+  process.env.ABLATE_JPEG_DECODER = 'sharp';
+  try {
+    const viaSharp = await prepare();
+    await viaSharp.close();
+    assert.equal(viaSharp.fromCache, false);
+    assert.notEqual(viaSharp.cachePath, first.cachePath);
+  } finally {
+    delete process.env.ABLATE_JPEG_DECODER;
+  }
+  const again = await prepare();
+  await again.close();
+  assert.equal(again.fromCache, true);
 });
