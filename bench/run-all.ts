@@ -3,16 +3,17 @@
 // Usage: node --import tsx bench/run-all.ts [--quick] [--only engine-step,train-throughput] [--skip data-decode]
 //          [--out-dir DIR]   (JSON results; default: $TMPDIR/ablate-bench)
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BENCH_DIR, flag, hasFlag, listFlag, loadavg, machine, fmt } from './lib/common.js';
 
 interface Bench { name: string; args: string[]; quickArgs: string[]; quick: boolean; writesJson: boolean }
 
 const SUITE: Bench[] = [
   { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
-  { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: false },
+  { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
   { name: 'train-throughput', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'accuracy-parity', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
@@ -28,7 +29,7 @@ function run(script: string, args: string[]): Promise<number> {
   });
 }
 
-function readJson(path: string): Record<string, any> | undefined {
+function readResults(path: string): Record<string, any> | undefined {
   try {
     return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, any>) : undefined;
   } catch {
@@ -36,7 +37,9 @@ function readJson(path: string): Record<string, any> | undefined {
   }
 }
 
-function summary(outDir: string): void {
+function summary(outDir: string, ran: ReadonlySet<string>): void {
+  // Only this invocation's results: the folder may hold older ones (another run, another checkout).
+  const readJson = (file: string) => (ran.has(basename(file, '.json')) ? readResults(file) : undefined);
   console.log('\n================ summary (ablate vs PyTorch, measured in this run) ================');
   const es = readJson(join(outDir, 'engine-step.json'));
   for (const p of es?.pairs ?? []) {
@@ -46,6 +49,14 @@ function summary(outDir: string): void {
     const ms = o.ms as Record<string, number>;
     const vs = Object.keys(ms).filter((k) => k !== 'default').map((k) => `${k} ${fmt(ms[k]! / ms.default!, 2)}×`).join(', ');
     console.log(`OpenMP waiting, ${o.workload}${o.contended ? ', +1 busy process' : ''}: default ${fmt(ms.default, 2)} ms; ${vs} the default's time`);
+  }
+  const dd = readJson(join(outDir, 'data-decode.json'));
+  for (const r of dd?.rows ?? []) {
+    console.log(`decode+resize ${r.files} → ${dd!.size}px, one thread: ablate ${fmt(r.ablate.cpu, 0)}/cpu-s (${fmt(r.ablate.wall, 0)}/s), Pillow ${fmt(r.pillow.cpu, 0)}/cpu-s (${fmt(r.pillow.wall, 0)}/s) → ${fmt(r.ratioCpu, 2)}× per core, ${fmt(r.ratioWall, 2)}× wall (target ≥ 1.0; loadavg ${r.loadavg})`);
+  }
+  const e1 = readJson(join(outDir, 'epoch-one.json'));
+  for (const r of e1?.results ?? []) {
+    console.log(`epoch 1 vs steady, ${e1!.model} ${e1!.size}px, ${r.mode}: ${fmt(r.firstEpoch)} vs ${fmt(r.steady)} img/s → ${fmt(r.ratio, 2)}×${r.mode.startsWith('decode while') ? ' (target ≥ 0.9)' : ''}; first step after ${fmt(r.firstStepS, 1)} s (loadavg ${r.loadavg})`);
   }
   const tt = readJson(join(outDir, 'train-throughput.json'));
   for (const r of tt?.ratios ?? []) {
@@ -78,10 +89,11 @@ async function main(): Promise<void> {
   for (const b of chosen) {
     console.log(`\n================ ${b.name} (loadavg ${loadavg()}) ================`);
     const args = [...(quick ? b.quickArgs : b.args), ...(b.writesJson ? ['--out', join(outDir, `${b.name}.json`)] : [])];
+    if (b.writesJson) rmSync(join(outDir, `${b.name}.json`), { force: true }); // a failed run must not leave an older result to summarise
     const code = await run(b.name, args);
     if (code !== 0) failed.push(`${b.name} (exit ${code})`);
   }
-  summary(outDir);
+  summary(outDir, new Set(chosen.map((b) => b.name)));
   console.log(`\nsuite took ${fmt((performance.now() - t0) / 60000, 1)} min; loadavg now ${loadavg()}`);
   if (failed.length) {
     console.log(`failed: ${failed.join(', ')}`);

@@ -16,8 +16,8 @@ suite="${ABLATE_COMPAT_SUITE:-trixie}"
 cache="${ABLATE_COMPAT_CACHE:-/var/cache/ablate/compat}"
 root="$cache/$suite"
 # Everything the build and the suite need inside the root: node + headers for node-gyp, a compiler, libtorch,
-# fast BLAS, and PyTorch/torchvision for the parity tests (what `scripts/setup.sh --test` installs on the host).
-packages=(ca-certificates nodejs npm libnode-dev g++ make python3 libtorch-dev libopenblas0-pthread
+# fast BLAS, libjpeg-turbo's headers (the direct JPEG decoder), and PyTorch/torchvision for the parity tests (what `scripts/setup.sh --test` installs on the host).
+packages=(ca-certificates nodejs npm libnode-dev g++ make python3 libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev
   python3-torch python3-torchvision python3-pil)
 
 say() { printf '[compat] %s\n' "$*" >&2; }

@@ -35,6 +35,10 @@ if [ -z "${LIBTORCH:-}" ] && command -v dpkg-query >/dev/null && have_pkg libtor
   apt_install libgloo-dev || say "warning: libgloo-dev missing; data-parallel training (--nproc-per-node) will be unavailable"
 fi
 node native/find-libtorch.cjs check >&2
+if ! node native/find-jpeg.cjs check; then
+  # The direct JPEG decoder (ablate_image) needs libjpeg-turbo's headers; without them sharp decodes every file, 2-4x slower.
+  apt_install libjpeg62-turbo-dev || say "warning: libjpeg62-turbo-dev missing; JPEG decoding will go through sharp (slower)"
+fi
 
 # 2. npm dependencies
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -48,7 +52,7 @@ fi
 stamp=native/build/.ablate-stamp
 want_stamp="$(node native/find-libtorch.cjs json)"
 # Whether Gloo's headers are there (data-parallel ops built in) changes the build too.
-sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/compat-include/torch/csrc/distributed/autograd/context/context.h; node native/find-gloo.cjs defines) | sha256sum | cut -c1-16)"
+sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/find-jpeg.cjs native/compat-include/torch/csrc/distributed/autograd/context/context.h; node native/find-gloo.cjs defines; node native/find-jpeg.cjs defines) | sha256sum | cut -c1-16)"
 if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(head -1 $stamp)" != "$want_stamp" ] \
   || [ "$(sed -n 2p $stamp)" != "$sources_hash" ]; then
   say "building the native addon (libtorch)"

@@ -4,6 +4,7 @@ import sharp from 'sharp';
 // hold memory (it counts toward a training run's peak RSS) without ever being hit.
 sharp.cache(false);
 import type { Metadata, OutputInfo, ResizeOptions } from 'sharp';
+import { fastJpeg, fastJpegs, type FastJpegResult } from './fast-jpeg.js';
 import type { BadFileReason, ConversionCounts, DatasetItem } from './types.js';
 
 /**
@@ -53,6 +54,53 @@ export async function decodeItem(item: DatasetItem, target: DecodeTarget, name =
   if (item.kind === 'raw') return { pixels: await resizeRaw(item.pixels, item.height, item.width, target), conversions: [] };
   const bytes = item.bytes;
   if (bytes.length === 0) throw new BadImageError('empty', 'zero-byte file');
+  const ext = extOf(name);
+  if (sniffFormat(bytes) === 'jpeg') {
+    const fast = await fastJpeg(bytes, target.height, target.width, target.resize === 'center-crop');
+    if (fast) return fastDecoded(fast, ext);
+  }
+  return decodeWithSharp(bytes, target, ext);
+}
+
+/**
+ * decodeItem for many items at once: the clean JPEGs in one native call (see fastJpegs), the rest through
+ * sharp. Each result is the item's pixels or the BadImageError decodeItem would have thrown.
+ */
+export async function decodeItems(items: readonly { item: DatasetItem; name: string }[], target: DecodeTarget): Promise<(Decoded | BadImageError)[]> {
+  const jpegs = items.flatMap(({ item }, k) => (item.kind === 'encoded' && item.bytes.length > 0 && sniffFormat(item.bytes) === 'jpeg' ? [k] : []));
+  const fast = await fastJpegs(jpegs.map((k) => (items[k]!.item as { bytes: Uint8Array }).bytes), target.height, target.width, target.resize === 'center-crop');
+  const out: (Decoded | BadImageError | undefined)[] = new Array(items.length);
+  jpegs.forEach((k, j) => {
+    if (fast[j]) out[k] = fastDecoded(fast[j]!, extOf(items[k]!.name));
+  });
+  // The rest through sharp, a few at a time: each libvips pipeline holds a whole decoded photo.
+  const rest = items.flatMap((_, k) => (out[k] ? [] : [k]));
+  let at = 0;
+  await Promise.all(Array.from({ length: Math.min(4, rest.length) }, async () => {
+    while (at < rest.length) {
+      const k = rest[at++]!;
+      const { item, name } = items[k]!;
+      const bytes = item.kind === 'encoded' ? item.bytes : null;
+      try {
+        out[k] = bytes && bytes.length > 0 ? await decodeWithSharp(bytes, target, extOf(name)) : await decodeItem(item, target, name);
+      } catch (e) {
+        if (!(e instanceof BadImageError)) throw e;
+        out[k] = e;
+      }
+    }
+  }));
+  return out as (Decoded | BadImageError)[];
+}
+
+const extOf = (name: string): string | undefined => /\.([A-Za-z0-9]+)$/.exec(name)?.[1]?.toLowerCase();
+
+function fastDecoded(fast: FastJpegResult, ext: string | undefined): Decoded {
+  const conversions: (keyof ConversionCounts)[] = fast.components === 1 ? ['grayscale'] : [];
+  if (ext && EXT_FORMAT[ext] && EXT_FORMAT[ext] !== 'jpeg') conversions.push('misnamed');
+  return { pixels: fast.pixels, conversions };
+}
+
+async function decodeWithSharp(bytes: Uint8Array, target: DecodeTarget, ext: string | undefined): Promise<Decoded> {
   let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
@@ -65,7 +113,6 @@ export async function decodeItem(item: DatasetItem, target: DecodeTarget, name =
   else if ((meta.channels ?? 3) < 3 || meta.space === 'b-w' || meta.space === 'grey16') conversions.push('grayscale');
   if (meta.hasAlpha) conversions.push('alpha');
   if (meta.depth && meta.depth !== 'uchar' && meta.depth !== 'char') conversions.push('highBitDepth');
-  const ext = /\.([A-Za-z0-9]+)$/.exec(name)?.[1]?.toLowerCase();
   if (ext && EXT_FORMAT[ext] && meta.format && EXT_FORMAT[ext] !== meta.format && !(ext.startsWith('tif') && meta.format === 'tiff')) {
     conversions.push('misnamed');
   }

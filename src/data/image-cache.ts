@@ -8,12 +8,13 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { crc32c } from '../util/crc32c.js';
 import { invalidArg } from '../util/errors.js';
-import { BadImageError, decodeItem, RESIZE_KERNEL, type DecodeTarget, type ResizeMode } from './decode.js';
+import { BadImageError, decodeItems, RESIZE_KERNEL, type Decoded, type DecodeTarget, type ResizeMode } from './decode.js';
+import { jpegDecoder } from './fast-jpeg.js';
 import { sha256Hex } from './random.js';
-import { emptyConversionCounts, type BadFile, type ConversionCounts, type Dataset } from './types.js';
+import { emptyConversionCounts, type BadFile, type ConversionCounts, type Dataset, type DatasetItem } from './types.js';
 
 /** Bump when the file layout or anything that changes decoded pixels changes. */
-export const CACHE_VERSION = 1;
+export const CACHE_VERSION = 2;
 const MAGIC = Buffer.from('ABLTU8C\0', 'latin1');
 /** Pixel data starts page-aligned so the file can be memory-mapped by other tools. */
 const DATA_OFFSET = 4096;
@@ -30,6 +31,15 @@ export interface PrepareOptions {
   /** 'full' re-checks every image's CRC when an existing cache is opened; 'header' trusts the pixels. */
   verify?: 'full' | 'header';
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Return at once, without a valid cache, and decode in the background: the set is *tentative* (every file
+   * assumed decodable, so its positions are the dataset's indices) and a read waits for its images. A DataLoader
+   * made with `early: true` trains on it while it decodes, asking for its epoch's order first. If a file turns
+   * out undecodable, reads of the tentative set throw SplitChangedError and `settled()` gives the real split.
+   */
+  background?: boolean;
+  /** With `background`: start decoding once this settles (e.g. the training split's decode, before validation's). */
+  after?: Promise<unknown>;
   /** Receives one-line summaries (bad files, conversions, cache rebuilds). Default: stderr. */
   log?: (line: string) => void;
 }
@@ -50,6 +60,19 @@ interface CacheMeta {
 interface SlotStore {
   read(slot: number, out: Uint8Array, offset: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A tentative ImageSet (see PrepareOptions.background) found undecodable files: the split it assumed is not the
+ * real one, so anything trained on it must start again from `settled()`, which gives the same results as a run
+ * that decoded everything first.
+ */
+export class SplitChangedError extends Error {
+  constructor(readonly files: readonly BadFile[], description: string) {
+    super(`${files.length} file(s) of ${description} turned out undecodable (${files.slice(0, 3).map((f) => f.name).join(', ')}${files.length > 3 ? ', …' : ''}) ` +
+      'after training had started on the split that assumed them decodable');
+    this.name = 'SplitChangedError';
+  }
 }
 
 /**
@@ -78,9 +101,25 @@ export class ImageSet {
     readonly fromCache: boolean,
     readonly description: string,
     private readonly store: SlotStore,
+    private readonly background?: BackgroundDecode,
   ) {
     this.length = indices.length;
     this.slotBytes = height * width * 3;
+  }
+
+  /** Still decoding (or found to be wrong): positions are the dataset's indices until settled() says otherwise. */
+  get tentative(): boolean {
+    return this.background !== undefined && !this.background.clean;
+  }
+
+  /** The set once every image is decoded: this one, or (when files turned out undecodable) the real split. */
+  settled(): Promise<ImageSet> {
+    return this.background ? this.background.settled.then((set) => set ?? this) : Promise.resolve(this);
+  }
+
+  /** Decode these positions first, in this order (an epoch's order, read `batchSize` at a time); nothing to do once decoded. */
+  prioritize(positions: ArrayLike<number>, batchSize = 1): void {
+    if (this.tentative) this.background!.prioritize(positions, batchSize);
   }
 
   /** Copy the images at `positions` into `out` (NHWC, starting at image `at`). */
@@ -97,8 +136,121 @@ export class ImageSet {
     await Promise.all(jobs);
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  async close(): Promise<void> {
+    await this.background?.cancel();
+    await this.store.close();
+  }
+}
+
+/** Which image to decode next: the sequential order, or a background decode's (priority first). */
+interface Scheduler {
+  /** A dataset index not yet handed out, or -1 when none is left. */
+  next(): number;
+  finish(index: number, ok: boolean, bad?: BadFile): void;
+  stopped(): boolean;
+}
+
+function sequential(n: number): Scheduler {
+  let next = 0;
+  return { next: () => (next < n ? next++ : -1), finish: () => {}, stopped: () => false };
+}
+
+/** The background decode behind a tentative ImageSet: which images are done, who waits for which. */
+class BackgroundDecode implements Scheduler {
+  private readonly state: Uint8Array; // 0 to do, 1 handed out, 2 decoded, 3 undecodable
+  private readonly waiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }[]>();
+  private priority: Int32Array = new Int32Array(0);
+  private pAt = 0;
+  private dAt = 0;
+  private cancelled = false;
+  private readonly bad: BadFile[] = [];
+  /** Set once a file turned out undecodable (SplitChangedError) or decoding failed. */
+  failure: Error | null = null;
+  /** True once every image decoded: the tentative set is then the real one. */
+  clean = false;
+  /** null once every image decoded (the tentative set is the real one), else the real split. */
+  settled!: Promise<ImageSet | null>;
+  private work: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly n: number, private readonly description: string) {
+    this.state = new Uint8Array(n);
+  }
+
+  run(work: Promise<ImageSet | null>): void {
+    this.work = work.catch(() => {});
+    this.settled = work.then(
+      (set) => {
+        if (set === null) this.clean = true;
+        return set;
+      },
+      (e: Error) => {
+        this.fail(e);
+        throw e;
+      },
+    );
+    this.settled.catch(() => {}); // surfaced to whoever awaits it or reads an image
+  }
+
+  next(): number {
+    while (this.pAt < this.priority.length) {
+      const i = this.priority[this.pAt++]!;
+      if (this.state[i] === 0) return this.take(i);
+    }
+    while (this.dAt < this.n) {
+      const i = this.dAt++;
+      if (this.state[i] === 0) return this.take(i);
+    }
+    return -1;
+  }
+
+  private take(i: number): number {
+    this.state[i] = 1;
+    return i;
+  }
+
+  finish(i: number, ok: boolean, bad?: BadFile): void {
+    this.state[i] = ok ? 2 : 3;
+    if (!ok && bad) {
+      this.bad.push(bad);
+      if (!(this.failure instanceof SplitChangedError)) this.fail(new SplitChangedError(this.bad, this.description));
+    }
+    for (const w of this.waiters.get(i) ?? []) (ok ? w.resolve() : w.reject(this.failure!));
+    this.waiters.delete(i);
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const ws of this.waiters.values()) for (const w of ws) w.reject(this.failure);
+    this.waiters.clear();
+  }
+
+  stopped(): boolean {
+    return this.cancelled;
+  }
+
+  /** The reader's batch size: the least a chunk should hold (see prepareImages). */
+  batchSize = 0;
+
+  prioritize(slots: ArrayLike<number>, batchSize: number): void {
+    this.priority = Int32Array.from(slots);
+    this.pAt = 0;
+    this.batchSize = batchSize;
+  }
+
+  /** Resolves once image `i` is decoded; rejects once the tentative split is known to be wrong. */
+  wait(i: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.state[i] === 2) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(i) ?? [];
+      list.push({ resolve, reject });
+      this.waiters.set(i, list);
+    });
+  }
+
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    await this.work;
   }
 }
 
@@ -114,6 +266,7 @@ function cacheKey(ds: Dataset, t: DecodeTarget): string {
     resize: t.resize,
     kernel: RESIZE_KERNEL,
     vips: sharp.versions.vips,
+    jpeg: jpegDecoder(),
   });
 }
 
@@ -132,44 +285,104 @@ export async function prepareImages(ds: Dataset, opts: PrepareOptions): Promise<
   const keyHash = sha256Hex(key);
   const slotBytes = target.height * target.width * 3;
 
+  let file: string | null = null;
   if (cacheDir === null) {
     const total = ds.length * slotBytes;
     if (total > bufferConstants.MAX_LENGTH) {
       throw new Error(`Expected decoded images to fit in memory (at most ${bufferConstants.MAX_LENGTH} bytes) but ${ds.length} images at ${target.width}x${target.height} need ${total}; set a cacheDir`);
     }
-    const mem = new Uint8Array(total);
-    const built = await decodeAll(ds, target, opts, async (slot, px) => mem.set(px, slot * slotBytes));
-    const store: SlotStore = {
-      read: async (slot, out, offset) => out.set(mem.subarray(slot * slotBytes, (slot + 1) * slotBytes), offset),
-      close: async () => {},
-    };
-    logSummary(log, ds, built, null, false);
-    return makeSet(ds, target, built, null, false, store);
+  } else {
+    mkdirSync(cacheDir, { recursive: true });
+    file = join(cacheDir, `${ds.source}-${target.width}x${target.height}-${target.resize}-${keyHash.slice(0, 24)}.u8cache`);
+    if (existsSync(file)) {
+      const opened = await openCache(file, key, keyHash, ds.length, target, opts.verify ?? 'full');
+      if ('meta' in opened) {
+        logSummary(log, ds, opened.meta, file, true);
+        return makeSet(ds, target, opened.meta, file, true, fileStore(opened.fh, slotBytes));
+      }
+      log(`data: cache ${file} is invalid (${opened.problem}); rebuilding it`);
+      await rm(file, { force: true });
+    }
+  }
+  const sink = file === null ? memorySink(ds.length, slotBytes) : await cacheFileSink(file, ds, target, key, keyHash);
+  if (!opts.background) {
+    let store: SlotStore;
+    let built: Built;
+    try {
+      built = await decodeAll(ds, target, opts, sink.put, sequential(ds.length), 16);
+      store = await sink.finish(built);
+    } catch (e) {
+      await sink.abort();
+      throw e;
+    }
+    logSummary(log, ds, built, file, false);
+    return makeSet(ds, target, built, file, false, store);
   }
 
-  mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `${ds.source}-${target.width}x${target.height}-${target.resize}-${keyHash.slice(0, 24)}.u8cache`);
-  if (existsSync(file)) {
-    const opened = await openCache(file, key, keyHash, ds.length, target, opts.verify ?? 'full');
-    if ('meta' in opened) {
-      logSummary(log, ds, opened.meta, file, true);
-      return makeSet(ds, target, opened.meta, file, true, fileStore(opened.fh, slotBytes));
+  // Background: a tentative set now (every file assumed decodable), the real one when decoding ends.
+  const ctrl = new BackgroundDecode(ds.length, ds.description);
+  const conversions = emptyConversionCounts();
+  let current: SlotStore = { read: sink.read, close: async () => {} };
+  const tentative: SlotStore = {
+    read: async (slot, out, offset) => {
+      await ctrl.wait(slot);
+      await current.read(slot, out, offset);
+    },
+    close: () => current.close(),
+  };
+  ctrl.run((async (): Promise<ImageSet | null> => {
+    let built: Built;
+    let store: SlotStore;
+    try {
+      await opts.after?.catch(() => {});
+      // Large in-flight chunks, from two workers: while a training step holds the JS thread, a chunk advances
+      // one stage (read, decode, write) per step, so chunks smaller than a batch would fall behind the steps.
+      // (Their files are in memory together: 2 × max(64, batch) × the average file size.)
+      built = await decodeAll(ds, target, opts, sink.put, ctrl, () => Math.max(64, ctrl.batchSize), 2);
+      if (ctrl.stopped()) throw new Error(`${ds.description}: closed while its images were being decoded`);
+      store = await sink.finish(built);
+    } catch (e) {
+      await sink.abort();
+      throw e;
     }
-    log(`data: cache ${file} is invalid (${opened.problem}); rebuilding it`);
-    await rm(file, { force: true });
-  }
-  await buildCache(file, ds, target, key, keyHash, opts);
-  const reopened = await openCache(file, key, keyHash, ds.length, target, 'header');
-  if (!('meta' in reopened)) throw new Error(`cache ${file} failed validation right after being written: ${reopened.problem}`);
-  logSummary(log, ds, reopened.meta, file, false);
-  return makeSet(ds, target, reopened.meta, file, false, fileStore(reopened.fh, slotBytes));
+    Object.assign(conversions, built.conversions);
+    logSummary(log, ds, built, file, false);
+    if (built.badFiles.length === 0) {
+      current = store;
+      return null;
+    }
+    return makeSet(ds, target, built, file, false, store);
+  })());
+  const all = { positions: Array.from({ length: ds.length }, (_, i) => i), badFiles: [], conversions };
+  return makeSet(ds, target, all, file, false, tentative, ctrl);
 }
 
-function makeSet(ds: Dataset, t: DecodeTarget, meta: Omit<CacheMeta, 'key' | 'slotCrc'>, file: string | null, fromCache: boolean, store: SlotStore): ImageSet {
+/** Where decoded pixels go while a split is decoded, and the store they are read from afterwards. */
+interface Sink {
+  put(slot: number, px: Uint8Array): Promise<void>;
+  /** A slot already put (reads while decoding). */
+  read(slot: number, out: Uint8Array, offset: number): Promise<void>;
+  /** Everything is decoded: make it durable and give the store the finished set reads from. */
+  finish(built: Built): Promise<SlotStore>;
+  abort(): Promise<void>;
+}
+
+function memorySink(count: number, slotBytes: number): Sink {
+  const mem = new Uint8Array(count * slotBytes);
+  const read = async (slot: number, out: Uint8Array, offset: number) => out.set(mem.subarray(slot * slotBytes, (slot + 1) * slotBytes), offset);
+  return {
+    put: async (slot, px) => mem.set(px, slot * slotBytes),
+    read,
+    finish: async () => ({ read, close: async () => {} }),
+    abort: async () => {},
+  };
+}
+
+function makeSet(ds: Dataset, t: DecodeTarget, meta: Omit<CacheMeta, 'key' | 'slotCrc'>, file: string | null, fromCache: boolean, store: SlotStore, background?: BackgroundDecode): ImageSet {
   const indices = Int32Array.from(meta.positions);
   const all = ds.labels();
   const labels = Int32Array.from(indices, (i) => all[i]!);
-  return new ImageSet(t.height, t.width, ds.classNames, labels, indices, meta.badFiles, ds.excluded, meta.conversions, file, fromCache, ds.description, store);
+  return new ImageSet(t.height, t.width, ds.classNames, labels, indices, meta.badFiles, ds.excluded, meta.conversions, file, fromCache, ds.description, store, background);
 }
 
 function fileStore(fh: FileHandle, slotBytes: number): SlotStore {
@@ -193,36 +406,64 @@ interface Built {
   slotCrc: number[];
 }
 
-async function decodeAll(ds: Dataset, t: DecodeTarget, opts: PrepareOptions, put: (slot: number, px: Uint8Array) => Promise<void>): Promise<Built> {
+async function decodeAll(
+  ds: Dataset, t: DecodeTarget, opts: PrepareOptions, put: (slot: number, px: Uint8Array) => Promise<void>,
+  sched: Scheduler, chunkSize: number | (() => number), maxWorkers = Infinity,
+): Promise<Built> {
   const ok = new Uint8Array(ds.length);
   const slotCrc = new Array<number>(ds.length).fill(0);
   const badFiles: BadFile[] = [];
   const conversions = emptyConversionCounts();
-  const concurrency = Math.max(1, opts.concurrency ?? 4);
-  let next = 0;
+  const concurrency = Math.min(maxWorkers, Math.max(1, opts.concurrency ?? 4));
   let done = 0;
+  // Each worker takes a chunk of images: their bytes read together, the JPEGs among them decoded in one native
+  // call (one thread hand-off for the chunk, not one per image), then written.
   const worker = async (): Promise<void> => {
-    while (next < ds.length) {
-      const i = next++;
-      const name = ds.itemName(i);
-      try {
-        let item;
-        try {
-          item = await ds.read(i);
-        } catch (e) {
-          throw new BadImageError('unreadable', (e as Error).message);
-        }
-        const { pixels, conversions: notes } = await decodeItem(item, t, name);
-        for (const n of notes) conversions[n]++;
-        slotCrc[i] = crc32(pixels);
-        await put(i, pixels);
-        ok[i] = 1;
-      } catch (e) {
-        if (!(e instanceof BadImageError)) throw e;
-        badFiles.push({ index: i, name, reason: e.reason, detail: e.message.split('\n')[0]!.slice(0, 200) });
+    for (;;) {
+      if (sched.stopped()) return;
+      const slots: number[] = [];
+      const chunk = typeof chunkSize === 'number' ? chunkSize : chunkSize();
+      while (slots.length < chunk) {
+        const i = sched.next();
+        if (i < 0) break;
+        slots.push(i);
       }
-      done++;
-      opts.onProgress?.(done, ds.length);
+      if (slots.length === 0) return;
+      const names = slots.map((i) => ds.itemName(i));
+      const results: (Decoded | BadImageError)[] = await Promise.all(slots.map(async (i) => {
+        try {
+          return await ds.read(i);
+        } catch (e) {
+          return new BadImageError('unreadable', (e as Error).message);
+        }
+      })).then(async (items) => {
+        const readable = items.flatMap((item, k) => (item instanceof BadImageError ? [] : [k]));
+        const decoded = await decodeItems(readable.map((k) => ({ item: items[k] as DatasetItem, name: names[k]! })), t);
+        const out = items as (Decoded | BadImageError | DatasetItem)[];
+        readable.forEach((k, j) => (out[k] = decoded[j]!));
+        return out as (Decoded | BadImageError)[];
+      });
+      await Promise.all(slots.map(async (i, k) => {
+        const r = results[k]!;
+        if (r instanceof BadImageError) return;
+        slotCrc[i] = crc32(r.pixels);
+        await put(i, r.pixels);
+      }));
+      for (let k = 0; k < slots.length; k++) {
+        const i = slots[k]!;
+        const r = results[k]!;
+        if (r instanceof BadImageError) {
+          const bad: BadFile = { index: i, name: names[k]!, reason: r.reason, detail: r.message.split('\n')[0]!.slice(0, 200) };
+          badFiles.push(bad);
+          sched.finish(i, false, bad);
+        } else {
+          for (const n of r.conversions) conversions[n]++;
+          ok[i] = 1;
+          sched.finish(i, true);
+        }
+        done++;
+        opts.onProgress?.(done, ds.length);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, ds.length)) }, worker));
@@ -232,40 +473,49 @@ async function decodeAll(ds: Dataset, t: DecodeTarget, opts: PrepareOptions, put
   return { positions, badFiles, conversions, slotCrc };
 }
 
-async function buildCache(file: string, ds: Dataset, t: DecodeTarget, key: string, keyHash: string, opts: PrepareOptions): Promise<void> {
+/** The cache file, written under a temporary name and renamed into place once complete. */
+async function cacheFileSink(file: string, ds: Dataset, t: DecodeTarget, key: string, keyHash: string): Promise<Sink> {
   const slotBytes = t.height * t.width * 3;
   const tmp = join(file, '..', `.${file.split('/').pop()}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await open(tmp, 'w+');
-  try {
-    const built = await decodeAll(ds, t, opts, async (slot, px) => {
+  const store = fileStore(fh, slotBytes);
+  return {
+    put: async (slot, px) => {
       await fh.write(px, 0, px.length, DATA_OFFSET + slot * slotBytes);
-    });
-    const meta: CacheMeta = { key, ...built };
-    const metaBuf = Buffer.from(JSON.stringify(meta), 'utf8');
-    const metaOffset = DATA_OFFSET + ds.length * slotBytes;
-    await fh.write(metaBuf, 0, metaBuf.length, metaOffset);
-    const pre = Buffer.alloc(DATA_OFFSET);
-    MAGIC.copy(pre, 0);
-    pre.writeUInt32LE(CACHE_VERSION, 8);
-    pre.writeUInt32LE(ds.length, 12);
-    pre.writeUInt32LE(t.height, 16);
-    pre.writeUInt32LE(t.width, 20);
-    pre.writeUInt32LE(3, 24);
-    Buffer.from(keyHash, 'hex').copy(pre, 28);
-    pre.writeBigUInt64LE(BigInt(metaOffset), 60);
-    pre.writeUInt32LE(metaBuf.length, 68);
-    pre.writeUInt32LE(crc32c(metaBuf), 72);
-    pre.writeUInt32LE(crc32c(pre, 0, PREAMBLE_CRC_AT), PREAMBLE_CRC_AT);
-    await fh.write(pre, 0, pre.length, 0);
-    await fh.sync();
-    await fh.close();
-    // Readers see either no cache or a complete one: the rename is atomic.
-    await rename(tmp, file);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+    },
+    read: store.read,
+    finish: async (built) => {
+      const meta: CacheMeta = { key, ...built };
+      const metaBuf = Buffer.from(JSON.stringify(meta), 'utf8');
+      const metaOffset = DATA_OFFSET + ds.length * slotBytes;
+      await fh.write(metaBuf, 0, metaBuf.length, metaOffset);
+      const pre = Buffer.alloc(DATA_OFFSET);
+      MAGIC.copy(pre, 0);
+      pre.writeUInt32LE(CACHE_VERSION, 8);
+      pre.writeUInt32LE(ds.length, 12);
+      pre.writeUInt32LE(t.height, 16);
+      pre.writeUInt32LE(t.width, 20);
+      pre.writeUInt32LE(3, 24);
+      Buffer.from(keyHash, 'hex').copy(pre, 28);
+      pre.writeBigUInt64LE(BigInt(metaOffset), 60);
+      pre.writeUInt32LE(metaBuf.length, 68);
+      pre.writeUInt32LE(crc32c(metaBuf), 72);
+      pre.writeUInt32LE(crc32c(pre, 0, PREAMBLE_CRC_AT), PREAMBLE_CRC_AT);
+      await fh.write(pre, 0, pre.length, 0);
+      await fh.sync();
+      // Readers see either no cache or a complete one: the rename is atomic.
+      await rename(tmp, file);
+      const reopened = await openCache(file, key, keyHash, ds.length, t, 'header');
+      if (!('meta' in reopened)) throw new Error(`cache ${file} failed validation right after being written: ${reopened.problem}`);
+      const final = fileStore(reopened.fh, slotBytes);
+      // A tentative set may still be reading through the first handle: both close with the finished set.
+      return { read: final.read, close: async () => { await final.close(); await fh.close(); } };
+    },
+    abort: async () => {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+    },
+  };
 }
 
 type Opened = { meta: CacheMeta; fh: FileHandle } | { problem: string };

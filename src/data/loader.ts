@@ -20,6 +20,14 @@ export interface LoaderOptions {
    * `pad: false` (validation) leaves out the padding: disjoint shards whose union is the split exactly.
    */
   shard?: { rank: number; worldSize: number; pad?: boolean };
+  /**
+   * Read a set that is still decoding (a tentative ImageSet, see PrepareOptions.background) in its tentative
+   * order, so the first epoch trains while later images decode; the set decodes each epoch's order first.
+   * Batches are exactly those of the settled set unless a file turns out undecodable: reads then throw
+   * SplitChangedError and the caller starts again from `data.settled()`. Default false: wait for the set
+   * to settle and batch from the settled set.
+   */
+  early?: boolean;
 }
 
 export interface EpochOptions {
@@ -54,10 +62,12 @@ export class DataLoader {
   private batches = 0;
   private images = 0;
 
-  constructor(
-    readonly data: ImageSet,
-    opts: LoaderOptions,
-  ) {
+  readonly early: boolean;
+  #data: ImageSet;
+
+  constructor(data: ImageSet, opts: LoaderOptions) {
+    this.#data = data;
+    this.early = opts.early ?? false;
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw invalidArg('batchSize', 'a positive integer', opts.batchSize);
     if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw invalidArg('seed', 'an integer', opts.seed);
     if (opts.prefetch !== undefined && (!Number.isInteger(opts.prefetch) || opts.prefetch < 0)) throw invalidArg('prefetch', 'a non-negative integer', opts.prefetch);
@@ -70,6 +80,11 @@ export class DataLoader {
     if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1) throw invalidArg('shard.worldSize', 'a positive integer', shard.worldSize);
     if (!Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize) throw invalidArg('shard.rank', `an integer in [0, ${shard.worldSize})`, shard.rank);
     this.shard = { rank: shard.rank, worldSize: shard.worldSize, pad: shard.pad ?? true };
+  }
+
+  /** The set batches come from (the settled set, once a loader that does not read early has waited for it). */
+  get data(): ImageSet {
+    return this.#data;
   }
 
   /** Images this loader visits per epoch (its shard's length when data-parallel). */
@@ -106,7 +121,10 @@ export class DataLoader {
 
   /** Iterate one epoch's batches; breaking out early stops the read-ahead. */
   async *epoch(epoch: number, opts: EpochOptions = {}): AsyncGenerator<BatchU8, void, undefined> {
+    if (this.#data.tentative && !this.early) this.#data = await this.#data.settled();
     const order = this.order(epoch);
+    // Positions of a tentative set are its dataset indices: decode this epoch's images in the order it reads them.
+    if (this.#data.tentative) this.#data.prioritize(order.subarray((opts.startBatch ?? 0) * this.batchSize), this.batchSize);
     const total = this.batchesPerEpoch;
     const start = opts.startBatch ?? 0;
     if (!Number.isInteger(start) || start < 0 || start > total) throw invalidArg('startBatch', `an integer from 0 to ${total}`, start);

@@ -32,14 +32,19 @@ export function cacheDirOf(d: DataPlan, ds: Dataset): string | null {
 }
 
 /** Decode a split at the plan's size into its cache (or reuse the cache), logging progress on large sets. */
-export function prepareSplit(d: DataPlan, ds: Dataset, o: { log: (line: string) => void; what: string; signal?: AbortSignal }): Promise<ImageSet> {
+export function prepareSplit(
+  d: DataPlan, ds: Dataset,
+  o: { log: (line: string) => void; what: string; signal?: AbortSignal; background?: boolean; after?: Promise<unknown> },
+): Promise<ImageSet> {
   const cacheDir = cacheDirOf(d, ds);
   let lastPct = -1;
   return prepareImages(ds, {
     ...imageSizeOf(d, ds), resize: d.resize, cacheDir, concurrency: d.concurrency, verify: d.verifyCache, log: o.log,
+    background: o.background, after: o.after,
     onProgress: (done, total) => {
-      // Decoding a large split takes minutes: Ctrl-C stops it at the next image (the partial cache is discarded).
-      throwIfInterrupted(o.signal, `decoding ${o.what} images`);
+      // Decoding a large split first takes minutes: Ctrl-C stops it at the next image (the partial cache is
+      // discarded). In the background, training's own Ctrl-C handling stops the run, and closing the set the decode.
+      if (!o.background) throwIfInterrupted(o.signal, `decoding ${o.what} images`);
       const pct = Math.floor((100 * done) / Math.max(1, total));
       if (total > 500 && pct >= lastPct + 10) {
         lastPct = pct;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { DataLoader, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
@@ -37,6 +37,11 @@ export interface RunOptions {
   /** How often the loss and accuracy are read back from the device (see `FitOptions`): steps, milliseconds. */
   readEvery?: number;
   readEveryMs?: number;
+  /**
+   * Train while a split without a valid cache is still decoding (default true; single-process runs starting
+   * fresh). The results are the same either way: see PrepareOptions.background.
+   */
+  overlapDecoding?: boolean;
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
@@ -116,6 +121,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let datasets: PlanDatasets | undefined;
   let train: ImageSet | undefined;
   let val: ImageSet | undefined;
+  const opened: ImageSet[] = [];
   let status: RunStatus = baseStatus;
   try {
     // No validation data named: a folder's own held-out split, said out loud (and recorded in the plan).
@@ -131,78 +137,101 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
     }
     if (main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
-    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal });
-    if (plan.valData && datasets.val) val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal });
+    // The first epoch trains while the training split decodes (in that epoch's order), validation decoding after
+    // it. Not for a resumed run (its epoch's order must be the one the interrupted run used, which a tentative split
+    // cannot promise) nor for data-parallel ranks (their shards depend on the split's final length).
+    const background = (o.overlapDecoding ?? true) && !resume && !dp;
+    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal, background });
+    opened.push(train);
+    if (plan.valData && datasets.val) {
+      val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal, background, after: background ? train.settled() : undefined });
+      opened.push(val);
+    }
     const resolvedModel = planModel(plan);
     const numClasses = resolvedModel.config.numClasses;
-    const model = buildModel(resolvedModel, { seed: plan.seed, device });
-    try {
-      const weightsModel = weightsModelName(plan.model) ?? modelLabel(plan.model as ModelSpec);
-      const pretrained = plan.pretrained && !resume ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal }) : undefined;
-      const norm = planNormalization(plan, weightsModel);
-      const counts = model.countParams();
-      const size = imageSizeOf(plan.data, datasets.train);
-      const cost = model.flops([size.height, size.width]);
-      status = {
-        ...status,
-        params: counts.total,
-        trainableParams: counts.trainable,
-        nonTrainableParams: counts.nonTrainable,
-        macs: cost.macs,
-        flops: cost.flops,
-        dataset: {
-          name: datasets.train.source,
-          split: plan.data.split,
-          valSplit: plan.valData?.split,
-          trainCount: train.length,
-          valCount: val?.length ?? 0,
-          skipped: train.badFiles.length + (val?.badFiles.length ?? 0),
-          classes: plan.classNames?.length ?? numClasses,
-          classCounts: { train: classCounts(train), ...(val ? { val: classCounts(val) } : {}) },
-          // What predict and export need to use the model without the training data (see run-folder.ts).
-          classNames: [...(plan.classNames ?? datasets.train.classNames)],
-          imageSize: [size.height, size.width],
-        },
-        normalization: norm,
-        ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
-      } as RunStatus;
-      requireEveryClass(train, datasets.train, log);
-      writeStatus(status);
-      const augment = buildAugment(plan, numClasses, size);
-      // batchSize is per rank, as in PyTorch DDP: the global batch is batchSize × worldSize.
-      const shard = dp ? { rank: dp.rank, worldSize: dp.worldSize } : undefined;
-      const trainLoader = new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false, shard });
-      const valLoader = val ? new DataLoader(val, { batchSize: plan.batchSize, shuffle: false, shard: shard && { ...shard, pad: false } }) : undefined;
-      const result = await fit({
-        model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
-        runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan), parallel: dp,
-        readEvery: o.readEvery, readEveryMs: o.readEveryMs,
-      });
-      if (val && result.status === 'ok' && main) {
-        // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
-        await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
-          .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
+    for (;;) {
+      const model = buildModel(resolvedModel, { seed: plan.seed, device });
+      try {
+        const weightsModel = weightsModelName(plan.model) ?? modelLabel(plan.model as ModelSpec);
+        const pretrained = plan.pretrained && !resume ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal }) : undefined;
+        const norm = planNormalization(plan, weightsModel);
+        const counts = model.countParams();
+        const size = imageSizeOf(plan.data, datasets.train);
+        const cost = model.flops([size.height, size.width]);
+        status = {
+          ...status,
+          params: counts.total,
+          trainableParams: counts.trainable,
+          nonTrainableParams: counts.nonTrainable,
+          macs: cost.macs,
+          flops: cost.flops,
+          dataset: {
+            name: datasets.train.source,
+            split: plan.data.split,
+            valSplit: plan.valData?.split,
+            ...splitCounts(train, val),
+            classes: plan.classNames?.length ?? numClasses,
+            // What predict and export need to use the model without the training data (see run-folder.ts).
+            classNames: [...(plan.classNames ?? datasets.train.classNames)],
+            imageSize: [size.height, size.width],
+          },
+          normalization: norm,
+          ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
+        } as RunStatus;
+        requireEveryClass(train, datasets.train, log);
+        writeStatus(status);
+        const augment = buildAugment(plan, numClasses, size);
+        // batchSize is per rank, as in PyTorch DDP: the global batch is batchSize × worldSize.
+        const shard = dp ? { rank: dp.rank, worldSize: dp.worldSize } : undefined;
+        const trainLoader = new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false, shard, early: train.tentative });
+        const valLoader = val ? new DataLoader(val, { batchSize: plan.batchSize, shuffle: false, shard: shard && { ...shard, pad: false } }) : undefined;
+        let result: FitResult;
+        try {
+          result = await fit({
+            model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
+            runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan), parallel: dp,
+            readEvery: o.readEvery, readEveryMs: o.readEveryMs,
+          });
+        } catch (e) {
+          if (!(e instanceof SplitChangedError)) throw e;
+          // The steps so far trained on a split that assumed every file decodable: start again, from a fresh model,
+          // on the real split, exactly as a run that decoded first would have.
+          log(`data: ${e.message}; training starts again on the split without them`);
+          train = await train.settled();
+          opened.push(train);
+          continue;
+        }
+        // A loader that waited for its split holds the settled one; a run stopped while the training split was
+        // still decoding keeps the tentative counts (its resume decodes first).
+        val = valLoader?.data ?? val;
+        if (val) opened.push(val);
+        status = { ...status, dataset: { ...status.dataset, ...splitCounts(train, val) } } as RunStatus;
+        if (val && result.status === 'ok' && main) {
+          // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
+          await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
+            .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
+        }
+        const last = result.history[result.history.length - 1];
+        const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
+        status = {
+          ...status,
+          status: result.status,
+          error: result.error,
+          reason,
+          finishedAt: new Date().toISOString(),
+          epochsDone: result.epochsDone,
+          bestEpoch: result.bestEpoch,
+          bestValAccuracy: result.bestValAccuracy,
+          trainTimeS: result.trainTimeS,
+          imagesPerS: result.imagesPerS,
+          dataWaitFraction: last?.data_wait_fraction ?? undefined,
+          liveTensors: liveTensorCount(),
+        } as RunStatus;
+        writeStatus(status);
+        return result;
+      } finally {
+        model.dispose();
       }
-      const last = result.history[result.history.length - 1];
-      const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
-      status = {
-        ...status,
-        status: result.status,
-        error: result.error,
-        reason,
-        finishedAt: new Date().toISOString(),
-        epochsDone: result.epochsDone,
-        bestEpoch: result.bestEpoch,
-        bestValAccuracy: result.bestValAccuracy,
-        trainTimeS: result.trainTimeS,
-        imagesPerS: result.imagesPerS,
-        dataWaitFraction: last?.data_wait_fraction ?? undefined,
-        liveTensors: liveTensorCount(),
-      } as RunStatus;
-      writeStatus(status);
-      return result;
-    } finally {
-      model.dispose();
     }
   } catch (e) {
     // A refused resume leaves the run as it was. A full disk stops the run (its last good checkpoint is
@@ -217,8 +246,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     throw e;
   } finally {
     dp?.close();
-    await train?.close();
-    await val?.close();
+    for (const set of new Set(opened)) await set.close();
     await datasets?.close();
   }
 }
@@ -259,6 +287,16 @@ function planNormalization(plan: RunPlan, weightsModel: string): RunNormalizatio
   return plan.normalization === 'imagenet'
     ? { kind: 'imagenet', mean: IMAGENET_MEAN, std: IMAGENET_STD, from: 'normalization: imagenet in the config' }
     : { kind: 'unit', mean: [0, 0, 0], std: [1, 1, 1], from: 'normalization: unit in the config: pixels / 255' };
+}
+
+/** The status fields that depend on which files decoded (a split decoding in the background: tentative until settled). */
+function splitCounts(train: ImageSet, val: ImageSet | undefined) {
+  return {
+    trainCount: train.length,
+    valCount: val?.length ?? 0,
+    skipped: train.badFiles.length + (val?.badFiles.length ?? 0),
+    classCounts: { train: classCounts(train), ...(val ? { val: classCounts(val) } : {}) },
+  };
 }
 
 /** Images per class name, in class order: what the run actually trains (or validates) on. */

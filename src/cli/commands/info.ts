@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distributedSupport, engineInfo, getNumThreads, type EngineInfo } from '../../tensor/index.js';
+import { jpegDecoder } from '../../data/index.js';
 import { ablateVersion } from '../../util/version.js';
 
 /** Where the addon's libtorch was found at build time (scripts/setup.sh records it next to the build). */
@@ -49,10 +50,11 @@ export async function infoCommand(o: { json?: boolean } = {}): Promise<void> {
   const from = builtAgainst();
   const distributed = distributedSupport().available;
   if (o.json) {
-    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length, distributed }, null, 2));
+    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length, distributed, jpegDecoder: jpegDecoder() }, null, 2));
     return;
   }
   console.log([...infoLines(e, from),
     `parallel   ${distributed ? 'data-parallel training built in (c10d, Gloo): --nproc-per-node, torchrun or srun' : 'no data-parallel training in this build (needs libgloo-dev at build time)'}`,
+    `jpeg       ${jpegDecoder() === 'sharp' ? 'decoded by sharp (the direct libjpeg-turbo decoder needs libjpeg62-turbo-dev at build time)' : `${jpegDecoder()} (libjpeg-turbo) for clean JPEGs, sharp for the rest`}`,
   ].join('\n'));
 }
