@@ -61,6 +61,10 @@ function main() {
       say(`ABLATE_NATIVE_PREBUILT=${prebuilt} does not load here (${err}); unset it to build from source`);
       return 1;
     }
+    // The JPEG decoder is the same build's second target: take it too when it sits beside the prebuilt addon
+    // (without it, sharp decodes every image).
+    const image = path.join(path.dirname(prebuilt), 'ablate_image.node');
+    if (fs.existsSync(image)) fs.copyFileSync(image, path.join(path.dirname(addon), 'ablate_image.node'));
     if (stamp) fs.writeFileSync(stampFile, stamp);
     say(`native addon: using the prebuilt ${prebuilt}`);
     return 0;
