@@ -100,8 +100,14 @@ exec 9>"$cache/$suite.lock"
 flock -w 3600 9 || die "another compat run holds $cache/$suite.lock"
 
 want_packages=$(printf '%s\n' "${packages[@]}")
-if [ $refresh = 1 ] || [ ! -f "$root/.ablate-packages" ] || [ "$(cat "$root/.ablate-packages")" != "$want_packages" ]; then
+if [ $refresh = 1 ] || [ ! -f "$root/.ablate-packages" ]; then
   build_root
+elif [ "$(cat "$root/.ablate-packages")" != "$want_packages" ]; then
+  # A package added to the list: install it into the cached root rather than debootstrapping it again.
+  say "updating the $suite root: ${packages[*]}"
+  in_root "$root" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null' _ "${packages[@]}" \
+    || die "apt-get install in the $suite root failed (bash scripts/compat.sh --refresh rebuilds the root)"
+  printf '%s\n' "${packages[@]}" > "$root/.ablate-packages"
 fi
 
 # Copy the project (tracked and untracked-but-not-ignored files, as CI would see it) to /ablate in the root.
