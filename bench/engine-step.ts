@@ -8,8 +8,12 @@
 // a small element-wise op, default vs PASSIVE (set before the addon loads, in a child), quiet and
 // next to one busy-looping process.
 //
+// Peak memory: per model (--memory-models resnet34,resnet50) a fresh pair of processes runs a few 224² steps and
+// reports its peak resident set (VmHWM), ablate's against PyTorch's (target ≤ 1.0×, bf16 + channels-last).
+//
 // Usage: node --import tsx bench/engine-step.ts [--quick] [--sizes 32,224] [--precisions fp32,bf16]
 //          [--threads all,1] [--rounds 5] [--steps-small 10] [--steps-large 3] [--batch 16]
+//          [--no-memory] [--memory-models resnet34,resnet50] [--memory-precisions bf16] [--memory-steps 4]
 //          [--no-omp | --omp-only] [--omp-sizes 32,224] [--omp-precision fp32] [--no-contend]
 //          [--node-flags='--single-threaded-gc'] [--omp-variants default,OMP_WAIT_POLICY=PASSIVE,js:OMP_WAIT_POLICY=PASSIVE,GOMP_SPINCOUNT=10000] [--out results.json]
 import { spawn } from 'node:child_process';
@@ -21,6 +25,7 @@ import { createModel } from '../src/models/index.js';
 import {
   LineServer, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -52,20 +57,27 @@ async function serve(): Promise<void> {
       l.backward();
       return l.item();
     });
-    opt.step();
-    opt.zeroGrad();
+    opt.step({ zeroGrad: true });
     return loss;
   };
+  // CPU time beside wall time: on a shared machine a step's wall time also counts the time its threads waited
+  // for a core (and, at a barrier, for each other), while its CPU time counts the work (with OMP_WAIT_POLICY=PASSIVE).
+  const cpuMs: number[] = [];
   const timed = (k: number, fn: () => unknown): number[] => {
     const ms: number[] = [];
+    cpuMs.length = 0;
     for (let i = 0; i < k; i++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       fn();
       ms.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpuMs.push((c.user + c.system) / 1000);
     }
     return ms;
   };
 
+  const beforeFirstStepKb = statusKb().rss_kb;
   step();
   const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
   out({ ready: true, threads: getNumThreads(), ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null });
@@ -76,7 +88,9 @@ async function serve(): Promise<void> {
       if (cmd === 'run') {
         let loss = NaN;
         const ms = timed(Number(arg), () => (loss = step()));
-        out({ ms, loss });
+        out({ ms, cpuMs, loss });
+      } else if (cmd === 'rss') {
+        out({ ...statusKb(), before_first_step_kb: beforeFirstStepKb });
       } else if (cmd === 'ops') {
         out({ ms: timed(Number(arg), () => tidy(() => small.mul(1.5).add(0.25).sum().item())) });
       } else if (cmd) {
@@ -90,16 +104,23 @@ async function serve(): Promise<void> {
   opt.dispose();
 }
 
+/** Peak and current resident set of this process (what `ru_maxrss` reports, and what it is now). */
+function statusKb(): { hwm_kb: number; rss_kb: number } {
+  const s = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);
+  return { hwm_kb: kb('VmHWM'), rss_kb: kb('VmRSS') };
+}
+
 // ---------------------------------------------------------------- orchestration
-interface Cfg { size: number; precision: 'fp32' | 'bf16'; threads: number }
+interface Cfg { size: number; precision: 'fp32' | 'bf16'; threads: number; model?: string }
 const label = (c: Cfg) => `${c.size}x${c.size} ${c.precision} ${c.threads}t`;
 
 function ablateServer(c: Cfg, batch: number, env: NodeJS.ProcessEnv = process.env, name = 'ablate', preload: string[] = []): LineServer {
   return new LineServer(`${name} ${label(c)}`, process.execPath,
-    [...NODE_FLAGS, ...preload.flatMap((p) => ['--import', p]), '--import', 'tsx', SELF, '--serve', '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch)], env);
+    [...NODE_FLAGS, ...preload.flatMap((p) => ['--import', p]), '--import', 'tsx', SELF, '--serve', '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch), '--model', c.model ?? 'resnet34'], env);
 }
 function torchServer(c: Cfg, batch: number): LineServer {
-  return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch)]);
+  return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch), c.model ?? 'resnet34']);
 }
 
 /** Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). */
@@ -140,6 +161,32 @@ async function measurePair(c: Cfg, o: { batch: number; rounds: number; steps: nu
     return {
       ...c, ablateMs, torchMs, speedRatio: torchMs / ablateMs, ablateSpreadPct: spreadPct(a!), torchSpreadPct: spreadPct(t!),
       ablateSamples: a!, torchSamples: t!, loadBefore, loadAfter: loadavg(),
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+}
+
+interface MemoryResult extends Cfg {
+  model: string; steps: number;
+  ablateHwmMiB: number; torchHwmMiB: number; ratio: number;
+  /** Resident set once the model exists, before the first step: the runtime's own share. */
+  ablateBaseMiB: number; torchBaseMiB: number;
+  loadBefore: string; loadAfter: string;
+}
+
+/** A fresh pair of processes per configuration, so each peak belongs to that model and precision alone. */
+async function measureMemory(c: Cfg & { model: string }, o: { batch: number; steps: number }): Promise<MemoryResult> {
+  const loadBefore = loadavg();
+  const servers = [ablateServer(c, o.batch), torchServer(c, o.batch)];
+  await startAll(servers);
+  try {
+    await interleave(servers, o.steps, 'run 1');
+    const [a, t] = await Promise.all(servers.map((s) => s.request<{ hwm_kb: number; before_first_step_kb: number }>('rss')));
+    const mib = (kb: number) => kb / 1024;
+    return {
+      ...c, steps: o.steps, ablateHwmMiB: mib(a!.hwm_kb), torchHwmMiB: mib(t!.hwm_kb), ratio: a!.hwm_kb / t!.hwm_kb,
+      ablateBaseMiB: mib(a!.before_first_step_kb), torchBaseMiB: mib(t!.before_first_step_kb), loadBefore, loadAfter: loadavg(),
     };
   } finally {
     await Promise.all(servers.map((s) => s.close()));
@@ -218,7 +265,7 @@ async function main(): Promise<void> {
   console.log(`engine-step: resnet34 training step, batch ${batch}, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
   console.log(`libtorch ${info.libtorch}; CPU bf16: ${cpuSupportsBf16()}`);
   const torch = await torchAvailable();
-  const results: { pairs: PairResult[]; omp: OmpResult[] } = { pairs: [], omp: [] };
+  const results: { pairs: PairResult[]; memory: MemoryResult[]; omp: OmpResult[] } = { pairs: [], memory: [], omp: [] };
 
   if (!hasFlag('omp-only')) {
     if (!torch.ok) {
@@ -237,6 +284,23 @@ async function main(): Promise<void> {
         label(r), fmt(r.ablateMs), fmt(r.ablateSpreadPct, 0), fmt(r.torchMs), fmt(r.torchSpreadPct, 0), fmt(r.speedRatio, 2), r.speedRatio >= 0.95 ? 'ok ≥0.95' : 'below 0.95',
       ]));
     }
+  }
+
+  if (!hasFlag('omp-only') && !hasFlag('no-memory') && torch.ok) {
+    const models = listFlag('memory-models', quick ? 'resnet34' : 'resnet34,resnet50');
+    const memSteps = intFlag('memory-steps', quick ? 3 : 4);
+    for (const model of models) for (const precision of listFlag('memory-precisions', 'bf16') as Cfg['precision'][]) {
+      const c = { size: 224, precision, threads: all, model };
+      process.stdout.write(`  peak memory ${model} ${label(c)} …`);
+      const r = await measureMemory(c, { batch, steps: memSteps });
+      console.log(` ablate ${fmt(r.ablateHwmMiB, 0)} MiB, PyTorch ${fmt(r.torchHwmMiB, 0)} MiB (load ${r.loadBefore} → ${r.loadAfter})`);
+      results.memory.push(r);
+    }
+    console.log(`\nPeak resident set of a training-step process (VmHWM after ${memSteps} steps, batch ${batch}, SGD momentum 0.9 on both sides)`);
+    printTable(['model', 'config', 'ablate MiB', 'PyTorch MiB', 'ratio ablate/PyTorch', 'target', 'before 1st step: ablate', 'PyTorch', 'load'], results.memory.map((r) => [
+      r.model, label(r), fmt(r.ablateHwmMiB, 0), fmt(r.torchHwmMiB, 0), fmt(r.ratio, 2), r.ratio <= 1 ? 'ok ≤1.0' : 'above 1.0',
+      fmt(r.ablateBaseMiB, 0), fmt(r.torchBaseMiB, 0), `${r.loadBefore} → ${r.loadAfter}`,
+    ]));
   }
 
   if (!hasFlag('no-omp')) {

@@ -9,11 +9,12 @@ using namespace ablate;
 
 OP(sgd_step) {
   // (params[], momentum_buffers[] (same length, may be empty when momentum == 0), lr, momentum, dampening,
-  //  weight_decay, nesterov, first_step)
+  //  weight_decay, nesterov, first_step, drop_grads?)
   auto params = a.Tlist(0);
   auto bufs = a.Tlist(1);
   double lr = a.f64(2), momentum = a.f64(3), dampening = a.f64(4), wd = a.f64(5);
   bool nesterov = a.b(6), first = a.b(7);
+  bool drop = a.has(8) && a.b(8);
   if (momentum != 0 && bufs.size() != params.size()) a.fail("need one momentum buffer per parameter");
   compat::NoGradGuard ng;
   for (size_t i = 0; i < params.size(); i++) {
@@ -29,17 +30,20 @@ OP(sgd_step) {
       g = nesterov ? g.add(buf, momentum) : buf;
     }
     p.add_(g, -lr);
+    // zero_grad(set_to_none) in the same pass: each gradient is released as soon as it has been used.
+    if (drop) p.mutable_grad() = at::Tensor();
   }
   return a.undefined();
 }
 
 OP(adam_step) {
-  // (params[], exp_avg[], exp_avg_sq[], step, lr, beta1, beta2, eps, weight_decay, decoupled)
+  // (params[], exp_avg[], exp_avg_sq[], step, lr, beta1, beta2, eps, weight_decay, decoupled, drop_grads?)
   auto params = a.Tlist(0);
   auto m = a.Tlist(1);
   auto v = a.Tlist(2);
   double step = a.f64(3), lr = a.f64(4), b1 = a.f64(5), b2 = a.f64(6), eps = a.f64(7), wd = a.f64(8);
   bool decoupled = a.b(9);
+  bool drop = a.has(10) && a.b(10);
   if (m.size() != params.size() || v.size() != params.size()) a.fail("need one state pair per parameter");
   compat::NoGradGuard ng;
   double bc1 = 1 - std::pow(b1, step);
@@ -58,6 +62,7 @@ OP(adam_step) {
     v[i].mul_(b2).addcmul_(g, g, 1 - b2);
     at::Tensor denom = (v[i].sqrt() / bc2_sqrt).add_(eps);
     p.addcdiv_(m[i], denom, -step_size);
+    if (drop) p.mutable_grad() = at::Tensor();
   }
   return a.undefined();
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { native } from './native.js';
+import { native, cpuCapabilitySource, type CpuCapabilitySource } from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
@@ -31,6 +31,9 @@ export interface EngineInfo {
   mkldnn: boolean;
   threads: number;
   bf16: boolean;
+  /** The kernel set ATen dispatches its own CPU kernels to ("AVX512", "AVX2", ...), and who chose it. */
+  cpuCapability: string;
+  cpuCapabilitySource: CpuCapabilitySource;
 }
 
 interface NativeVersion { libtorch: string; cuda: boolean; cudaVersion: number; cudnnVersion: number; mkldnn: boolean }
@@ -122,7 +125,13 @@ export function engineInfo(): EngineInfo {
     driverVersion: v.cuda ? formatCudaVersion(native.cuda_driver_version() as number) : undefined,
     devices: v.cuda ? cudaDevices() : [],
     mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
+    cpuCapability: cpuCapability(), cpuCapabilitySource,
   };
+}
+
+/** ATen's "CPU capability usage" (AVX512, AVX2, DEFAULT, ...), as libtorch's build summary reports it. */
+export function cpuCapability(): string {
+  return /CPU capability usage:\s*([^\n]+)/.exec(native.show_config() as string)?.[1]?.trim() ?? 'unknown';
 }
 
 /**

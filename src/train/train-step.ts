@@ -107,8 +107,7 @@ export class TrainStep {
     const { params, optimizer, config } = this.o;
     if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
     if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
-    optimizer.step();
-    optimizer.zeroGrad();
+    optimizer.step({ zeroGrad: true });
   }
 
   discard(): void {
