@@ -123,12 +123,20 @@ function torchServer(c: Cfg, batch: number): LineServer {
   return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch), c.model ?? 'resnet34']);
 }
 
-/** Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). */
-async function interleave(servers: LineServer[], rounds: number, command: string): Promise<number[][]> {
+/**
+ * Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). Wall ms per
+ * server, and process CPU ms where the command reports it (`cpu`, same order).
+ */
+async function interleave(servers: LineServer[], rounds: number, command: string, cpu: number[][] = []): Promise<number[][]> {
   const ms: number[][] = servers.map(() => []);
+  servers.forEach((_, i) => (cpu[i] = []));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
-    for (const i of order) ms[i]!.push(...(await servers[i]!.request<{ ms: number[] }>(command)).ms);
+    for (const i of order) {
+      const res = await servers[i]!.request<{ ms: number[]; cpuMs?: number[] }>(command);
+      ms[i]!.push(...res.ms);
+      cpu[i]!.push(...(res.cpuMs ?? []));
+    }
   }
   return ms;
 }
@@ -144,6 +152,8 @@ async function startAll(servers: LineServer[]): Promise<Record<string, unknown>[
 
 interface PairResult extends Cfg {
   ablateMs: number; torchMs: number; speedRatio: number; ablateSpreadPct: number; torchSpreadPct: number;
+  /** Process CPU time per step (all threads): on a loaded machine the steadier measure of the work each side does. */
+  ablateCpuMs: number; torchCpuMs: number; cpuRatio: number;
   ablateSamples: number[]; torchSamples: number[]; loadBefore: string; loadAfter: string;
 }
 
@@ -155,11 +165,15 @@ async function measurePair(c: Cfg, o: { batch: number; rounds: number; steps: nu
   try {
     // One untimed round each beyond the server's own warm-up step: allocator and oneDNN caches settle.
     await interleave(servers, 1, `run ${Math.max(1, Math.ceil(o.steps / 2))}`);
-    const [a, t] = await interleave(servers, o.rounds, `run ${o.steps}`);
+    const cpu: number[][] = [];
+    const [a, t] = await interleave(servers, o.rounds, `run ${o.steps}`, cpu);
     const ablateMs = median(a!);
     const torchMs = median(t!);
+    const ablateCpuMs = median(cpu[0]!);
+    const torchCpuMs = median(cpu[1]!);
     return {
       ...c, ablateMs, torchMs, speedRatio: torchMs / ablateMs, ablateSpreadPct: spreadPct(a!), torchSpreadPct: spreadPct(t!),
+      ablateCpuMs, torchCpuMs, cpuRatio: torchCpuMs / ablateCpuMs,
       ablateSamples: a!, torchSamples: t!, loadBefore, loadAfter: loadavg(),
     };
   } finally {
@@ -279,9 +293,10 @@ async function main(): Promise<void> {
         console.log(` ablate ${fmt(r.ablateMs)} ms, PyTorch ${fmt(r.torchMs)} ms (load ${r.loadBefore} → ${r.loadAfter})`);
         results.pairs.push(r);
       }
-      console.log('\nResNet-34 training step, ms/step (median; ± = half the IQR)');
-      printTable(['config', 'ablate ms', '±%', 'PyTorch ms', '±%', 'speed ablate/PyTorch', 'target'], results.pairs.map((r) => [
+      console.log('\nResNet-34 training step, ms/step (median; ± = half the IQR; CPU = process CPU time per step, all threads)');
+      printTable(['config', 'ablate ms', '±%', 'PyTorch ms', '±%', 'speed ablate/PyTorch', 'target', 'ablate CPU ms', 'PyTorch CPU ms', 'CPU ratio PyTorch/ablate', 'load'], results.pairs.map((r) => [
         label(r), fmt(r.ablateMs), fmt(r.ablateSpreadPct, 0), fmt(r.torchMs), fmt(r.torchSpreadPct, 0), fmt(r.speedRatio, 2), r.speedRatio >= 0.95 ? 'ok ≥0.95' : 'below 0.95',
+        fmt(r.ablateCpuMs), fmt(r.torchCpuMs), fmt(r.cpuRatio, 2), `${r.loadBefore} → ${r.loadAfter}`,
       ]));
     }
   }
