@@ -8,12 +8,16 @@
 // a small element-wise op, default vs PASSIVE (set before the addon loads, in a child), quiet and
 // next to one busy-looping process.
 //
+// ATen's CPU kernel set (--cpu-capability avx2,avx512): ablate and PyTorch each run once per ATEN_CPU_CAPABILITY
+// value, all four interleaved, to choose ablate's default per CPU (src/tensor/native.ts) with measurements.
+//
 // Peak memory: per model (--memory-models resnet34,resnet50) a fresh pair of processes runs a few 224² steps and
 // reports its peak resident set (VmHWM), ablate's against PyTorch's (target ≤ 1.0×, bf16 + channels-last).
 //
 // Usage: node --import tsx bench/engine-step.ts [--quick] [--sizes 32,224] [--precisions fp32,bf16]
 //          [--threads all,1] [--rounds 5] [--steps-small 10] [--steps-large 3] [--batch 16]
 //          [--no-memory] [--memory-models resnet34,resnet50] [--memory-precisions bf16] [--memory-steps 4]
+//          [--cpu-capability avx2,avx512 [--cpu-capability-sizes 32:fp32,224:bf16]]
 //          [--no-omp | --omp-only] [--omp-sizes 32,224] [--omp-precision fp32] [--no-contend]
 //          [--node-flags='--single-threaded-gc'] [--omp-variants default,OMP_WAIT_POLICY=PASSIVE,js:OMP_WAIT_POLICY=PASSIVE,GOMP_SPINCOUNT=10000] [--out results.json]
 import { spawn } from 'node:child_process';
@@ -181,6 +185,38 @@ async function measurePair(c: Cfg, o: { batch: number; rounds: number; steps: nu
   }
 }
 
+interface CapabilityResult extends Cfg {
+  /** Median wall and CPU ms per side and ATEN_CPU_CAPABILITY value. */
+  ms: Record<string, number>; cpuMs: Record<string, number>;
+  loadBefore: string; loadAfter: string;
+}
+
+async function measureCapabilities(c: Cfg, caps: string[], o: { batch: number; rounds: number; steps: number }): Promise<CapabilityResult> {
+  const loadBefore = loadavg();
+  const envFor = (cap: string) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ATEN_CPU_CAPABILITY: cap };
+    delete env.ABLATE_CPU_CAPABILITY_SET;
+    return env;
+  };
+  const keys = caps.flatMap((cap) => [`ablate ${cap}`, `PyTorch ${cap}`]);
+  const servers = caps.flatMap((cap) => [
+    ablateServer(c, o.batch, envFor(cap), `ablate ${cap}`),
+    new LineServer(`pytorch ${cap} ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(o.batch)], envFor(cap)),
+  ]);
+  await startAll(servers);
+  try {
+    await interleave(servers, 1, 'run 1');
+    const cpu: number[][] = [];
+    const ms = await interleave(servers, o.rounds, `run ${o.steps}`, cpu);
+    return {
+      ...c, ms: Object.fromEntries(keys.map((k, i) => [k, median(ms[i]!)])), cpuMs: Object.fromEntries(keys.map((k, i) => [k, median(cpu[i]!)])),
+      loadBefore, loadAfter: loadavg(),
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+}
+
 interface MemoryResult extends Cfg {
   model: string; steps: number;
   ablateHwmMiB: number; torchHwmMiB: number; ratio: number;
@@ -279,7 +315,7 @@ async function main(): Promise<void> {
   console.log(`engine-step: resnet34 training step, batch ${batch}, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
   console.log(`libtorch ${info.libtorch}; CPU bf16: ${cpuSupportsBf16()}`);
   const torch = await torchAvailable();
-  const results: { pairs: PairResult[]; memory: MemoryResult[]; omp: OmpResult[] } = { pairs: [], memory: [], omp: [] };
+  const results: { pairs: PairResult[]; memory: MemoryResult[]; capabilities: CapabilityResult[]; omp: OmpResult[] } = { pairs: [], memory: [], capabilities: [], omp: [] };
 
   if (!hasFlag('omp-only')) {
     if (!torch.ok) {
@@ -299,6 +335,25 @@ async function main(): Promise<void> {
         fmt(r.ablateCpuMs), fmt(r.torchCpuMs), fmt(r.cpuRatio, 2), `${r.loadBefore} → ${r.loadAfter}`,
       ]));
     }
+  }
+
+  if (hasFlag('cpu-capability') && torch.ok) {
+    const caps = listFlag('cpu-capability', 'avx2,avx512');
+    for (const spec of listFlag('cpu-capability-sizes', '32:fp32,224:bf16')) {
+      const [size, precision] = spec.split(':') as [string, Cfg['precision']];
+      const c: Cfg = { size: Number(size), precision, threads: all };
+      process.stdout.write(`  ATEN_CPU_CAPABILITY ${caps.join(' vs ')}, ${label(c)} …`);
+      const r = await measureCapabilities(c, caps, { batch, rounds, steps: stepsFor(c.size) });
+      console.log(` done (load ${r.loadBefore} → ${r.loadAfter})`);
+      results.capabilities.push(r);
+    }
+    const base = caps[0]!;
+    console.log(`\nATen CPU kernel set: median ms per step (wall / process CPU) and ratio to ${base}`);
+    printTable(['config', ...caps.flatMap((cap) => [`ablate ${cap}`, `PyTorch ${cap}`]), ...caps.slice(1).flatMap((cap) => [`ablate ${cap}/${base} CPU`, `PyTorch ${cap}/${base} CPU`]), 'load'], results.capabilities.map((r) => [
+      label(r), ...caps.flatMap((cap) => [`${fmt(r.ms[`ablate ${cap}`])} / ${fmt(r.cpuMs[`ablate ${cap}`])}`, `${fmt(r.ms[`PyTorch ${cap}`])} / ${fmt(r.cpuMs[`PyTorch ${cap}`])}`]),
+      ...caps.slice(1).flatMap((cap) => [fmt(r.cpuMs[`ablate ${cap}`]! / r.cpuMs[`ablate ${base}`]!, 3), fmt(r.cpuMs[`PyTorch ${cap}`]! / r.cpuMs[`PyTorch ${base}`]!, 3)]),
+      `${r.loadBefore} → ${r.loadAfter}`,
+    ]));
   }
 
   if (!hasFlag('omp-only') && !hasFlag('no-memory') && torch.ok) {
