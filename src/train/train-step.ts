@@ -86,7 +86,10 @@ export class TrainStep {
         x = a.images;
         target = a.targets;
       }
-      const logits = this.forward(normalize(x, o.normalization)).float();
+      // The un-normalised batch is not read again: released now rather than after backward, it is not part of the peak.
+      const input = normalize(x, o.normalization);
+      x.dispose();
+      const logits = this.forward(input).float();
       const loss = F.crossEntropy(logits, target, { labelSmoothing: o.config.loss.labelSmoothing });
       if (dp) dp.backward(loss);
       else loss.backward();
