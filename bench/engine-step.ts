@@ -50,6 +50,8 @@ async function serve(): Promise<void> {
   const g = new Generator(0);
   const x0 = randn([batch, 3, size, size], { generator: g });
   const x = bf16 ? x0.contiguous('channels_last') : x0;
+  // Only the channels-last copy is used (PyTorch's server rebinds x, freeing its first tensor): equal peak memory.
+  if (x !== x0) x0.dispose();
   const y = randint(0, 1000, [batch], { generator: g });
   const small = rand([16, 3, 224, 224], { generator: g });
 
