@@ -9,8 +9,12 @@
 // the convolutions alone. A ceiling for the machine can be given (--peak-gflops, e.g. a bf16 3×3 conv's rate)
 // to print the share of it the step reaches.
 //
+// --onednn splits the convolutions further, by oneDNN primitive (forward, backward data, backward weights, weight
+// reorders) and implementation, from oneDNN's own timings (ONEDNN_VERBOSE) of one ablate step in a child process.
+//
 // Usage: node --import tsx bench/step-profile.ts [--model resnet34] [--size 224] [--precision bf16|fp32]
-//          [--batch 16] [--threads N] [--rounds 3] [--no-torch] [--peak-gflops 2000] [--top 12] [--out results.json]
+//          [--batch 16] [--threads N] [--rounds 3] [--no-torch] [--onednn] [--peak-gflops 2000] [--top 12] [--out results.json]
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
   F, Generator, SGD, defaultThreads, getNumThreads, profileOps, randint, randn, setNumThreads, tidy, withAutocast, type OpTime, type Tensor,
@@ -80,6 +84,28 @@ function topSelf(p: StepProfile, steps: number, n: number): [string, number][] {
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, n);
 }
 
+/** oneDNN's own time per primitive kind and implementation in one step: [kind, implementation, ms, calls]. */
+function onednnBreakdown(args: string[]): [string, string, number, number][] {
+  // 1.13's oneDNN reads DNNL_VERBOSE, 2.x's ONEDNN_VERBOSE; the marker separates the warm-up step from the measured one.
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'step-profile.ts'), '--onednn-child', ...args],
+    { encoding: 'utf8', env: { ...process.env, DNNL_VERBOSE: '1', ONEDNN_VERBOSE: '1' }, maxBuffer: 256 * 2 ** 20 });
+  if (r.status !== 0) throw new Error(`the oneDNN child failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  const lines = r.stdout.split('\n');
+  const sums = new Map<string, [string, string, number, number]>();
+  for (const line of lines.slice(lines.indexOf('ONEDNN-STEP') + 1)) {
+    const f = line.split(',');
+    if (f[0] !== 'onednn_verbose' && f[0] !== 'dnnl_verbose') continue;
+    if (f[1] !== 'exec') continue;
+    const kind = f[3] === 'reorder' ? 'reorder' : `${f[3]} ${f[5]}`;
+    const key = `${kind}|${f[4]}`;
+    const row = sums.get(key) ?? [kind, f[4]!, 0, 0];
+    row[2] += Number(f[f.length - 1]);
+    row[3]++;
+    sums.set(key, row);
+  }
+  return [...sums.values()].sort((a, b) => b[2] - a[2]);
+}
+
 async function main(): Promise<void> {
   const model = flag('model', 'resnet34');
   const size = intFlag('size', 224);
@@ -124,6 +150,13 @@ async function main(): Promise<void> {
     out.optimizer = phase(() => opt.step({ zeroGrad: true }));
     return out;
   };
+
+  if (hasFlag('onednn-child')) {
+    ablateStep();
+    process.stdout.write('ONEDNN-STEP\n');
+    ablateStep();
+    return;
+  }
 
   const m = machine();
   console.log(`step-profile: ${model} ${size}² ${precision}, batch ${batch}, ${threads} thread(s), ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
@@ -178,8 +211,15 @@ async function main(): Promise<void> {
   console.log(`\nwork: ${fmt((3 * fwdFlops) / 1e9, 2)} GFLOP per image per training step (3× forward), ${fmt((3 * convFlops) / 1e9, 2)} in convolutions`);
   console.log(`achieved: ablate ${fmt(stepG, 0)} GFLOPS over the whole step, ${fmt(convG, 0)} GFLOPS inside convolutions${t ? `; PyTorch ${fmt(gflops(3 * fwdFlops, t.totalMs), 0)} and ${fmt(gflops(3 * convFlops, t.convMs), 0)}` : ''}`);
   if (peak) console.log(`against a ${fmt(peak, 0)} GFLOPS ceiling: the step reaches ${fmt((100 * stepG) / peak, 0)}%, convolutions ${fmt((100 * convG) / peak, 0)}% (ceiling ≈ ${fmt((peak * 1e9) / (3 * fwdFlops), 0)} img/s)`);
+  let onednn: [string, string, number, number][] | undefined;
+  if (hasFlag('onednn')) {
+    onednn = onednnBreakdown(['--model', model, '--size', String(size), '--precision', precision, '--batch', String(batch), '--threads', String(threads)]);
+    const total = onednn.reduce((s, r) => s + r[2], 0);
+    console.log(`\noneDNN primitives in one ablate step (oneDNN's own timing, ms; one process, not interleaved)`);
+    printTable(['primitive', 'implementation', 'ms', 'calls', 'share'], onednn.map(([kind, impl, ms, calls]) => [kind, impl, fmt(ms, 1), calls, `${fmt((100 * ms) / total, 0)}%`]));
+  }
   console.log(`load ${loadBefore} → ${loadAfter}; ablate ${getNumThreads()} thread(s)`);
-  const path = saveResults('step-profile', { machine: m, model, size, precision, batch, threads, rounds, loadBefore, loadAfter, ablate: { ...a, rows: Object.fromEntries(a.rows) }, pytorch: t && { ...t, rows: Object.fromEntries(t.rows) }, fwdFlops, convFlops, ablateOps: ours, pytorchOps: theirs,
+  const path = saveResults('step-profile', { machine: m, model, size, precision, batch, threads, rounds, loadBefore, loadAfter, ablate: { ...a, rows: Object.fromEntries(a.rows) }, pytorch: t && { ...t, rows: Object.fromEntries(t.rows) }, fwdFlops, convFlops, ablateOps: ours, pytorchOps: theirs, onednn,
     ablateStepGflops: stepG, ablateConvGflops: convG });
   console.log(`\nresults: ${path}`);
   net.dispose();
