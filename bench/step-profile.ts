@@ -74,6 +74,11 @@ function breakdown(p: StepProfile, steps: number): Breakdown {
     }
     phaseMs[ph] = p[ph].ms / steps;
     outside[ph] = Math.max(0, phaseMs[ph] - inOps);
+    // ablate's SGD is one native loop, not ATen ops: the optimizer phase is optimizer time whatever runs it.
+    if (ph === 'optimizer') {
+      rows.set('optimizer', phaseMs[ph]);
+      outside[ph] = 0;
+    }
   }
   return { rows, phaseMs, outside, totalMs: PHASES.reduce((s, ph) => s + phaseMs[ph], 0), convMs };
 }
