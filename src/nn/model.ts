@@ -293,12 +293,15 @@ function compile(nodes: readonly Node[], output: SymbolicTensor): { steps: Step[
   const lastUse = new Map<number, number>();
   steps.forEach((s, i) => s.inSlots.forEach((slot) => lastUse.set(slot, i)));
   const producer = new Map(steps.map((s) => [s.outSlot, s.layer]));
-  steps.forEach((s, i) => {
+  const readers = new Map<number, number>();
+  for (const s of steps) for (const slot of s.inSlots) readers.set(slot, (readers.get(slot) ?? 0) + 1);
+  steps.forEach((s) => {
     if (s.layer.callInPlace === undefined) return;
-    // The caller's input (slot 0) and the model's output are never overwritten; nor is a tensor read again
-    // later, read twice by this step, or needed by its producer's backward.
-    s.inPlace = s.inSlots.findIndex((slot) => slot !== 0 && slot !== outSlot && lastUse.get(slot) === i &&
-      s.inSlots.indexOf(slot) === s.inSlots.lastIndexOf(slot) && producer.get(slot)?.outputNotSavedForBackward === true);
+    // Only a tensor this step alone reads, and whose producer's backward does not read it: any other reader may
+    // have saved it for its own backward (a convolution or batch norm saves its input). Never the caller's input
+    // (slot 0) nor the model's output.
+    s.inPlace = s.inSlots.findIndex((slot) => slot !== 0 && slot !== outSlot && readers.get(slot) === 1 &&
+      producer.get(slot)?.outputNotSavedForBackward === true);
   });
   for (const [slot, i] of lastUse) {
     const step = steps[i]!;
