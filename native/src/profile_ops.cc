@@ -90,16 +90,3 @@ OP(profile_stop) {
 
 // libtorch's build summary; its "CPU capability usage" line says which kernel set ATen dispatches to.
 OP(show_config) { return Napi::String::New(a.env(), at::show_config()); }
-
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
-// Hands freed heap pages back to the kernel (glibc keeps them mapped for reuse); for memory measurements.
-OP(trim_host_memory) {
-#if defined(__GLIBC__)
-  return Napi::Boolean::New(a.env(), malloc_trim(0) != 0);
-#else
-  return Napi::Boolean::New(a.env(), false);
-#endif
-}
