@@ -63,7 +63,7 @@ function summary(outDir: string): void {
   }
   const tt = readJson(join(outDir, 'train-throughput.json'));
   for (const r of tt?.ratios ?? []) {
-    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)} (target ≤ 1)`);
+    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)}, before ablate's first checkpoint ${fmt(r.rssBeforeCheckpoint, 2)} (target ≤ 1)`);
   }
   for (const r of tt?.results ?? []) {
     if (r.side === 'ablate') console.log(`data wait fraction ${r.model} ablate ${r.mode}, steady state: ${fmt(100 * r.steadyDataWait)}% (target < 5%)`);
