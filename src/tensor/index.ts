@@ -10,7 +10,7 @@ export { Generator, manualSeed } from './random.js';
 export { tidy, keep, disposeAll, liveTensorCount } from './scope.js';
 export { noGrad, isGradEnabled, setGradEnabled } from './autograd.js';
 export {
-  setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, cpuCapability, engineInfo, resolveDevice,
+  setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, cpuCapability, engineInfo, resolveDevice, releaseFreeHostMemory,
   defaultThreads, withAutocast, setCudnnBenchmark, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, formatCudaVersion, formatCudnnVersion,
 } from './runtime.js';
 export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';

