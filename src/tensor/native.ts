@@ -55,7 +55,8 @@ export type CpuCapabilitySource = 'environment' | 'ablate' | 'libtorch';
  * ATen compiles its element-wise and reduction kernels once per instruction set and picks one set at the first op,
  * from ATEN_CPU_CAPABILITY or, without it, its own default, which is AVX2 on AVX-512 CPUs in Debian's libtorch 1.13.
  * On an AVX-512 CPU ablate asks for the AVX-512 kernels: a ResNet-34 step used 1–3% less CPU time for ablate and
- * 2–11% less for PyTorch (bf16 224² and fp32 32², measured as CPU time on a loaded 2-core AMX machine: bench/engine-step.ts --cpu-capability); it never used more.
+ * 2–11% less for PyTorch (bf16 224² and fp32 32² on a loaded 2-core AMX machine, bench/engine-step.ts
+ * --cpu-capability; bench/notes-training-step.md), and never more.
  * It has to happen before libtorch's first op, so here, before the addon loads; a value the user set is kept.
  */
 function chooseCpuCapability(): CpuCapabilitySource {
