@@ -8,8 +8,16 @@
 // a small element-wise op, default vs PASSIVE (set before the addon loads, in a child), quiet and
 // next to one busy-looping process.
 //
+// ATen's CPU kernel set (--cpu-capability avx2,avx512): ablate and PyTorch each run once per ATEN_CPU_CAPABILITY
+// value, all four interleaved, to choose ablate's default per CPU (src/tensor/native.ts) with measurements.
+//
+// Peak memory: per model (--memory-models resnet34,resnet50) a fresh pair of processes runs a few 224² steps and
+// reports its peak resident set (VmHWM), ablate's against PyTorch's (target ≤ 1.0×, bf16 + channels-last).
+//
 // Usage: node --import tsx bench/engine-step.ts [--quick] [--sizes 32,224] [--precisions fp32,bf16]
 //          [--threads all,1] [--rounds 5] [--steps-small 10] [--steps-large 3] [--batch 16]
+//          [--no-memory] [--memory-models resnet34,resnet50] [--memory-precisions bf16] [--memory-steps 4]
+//          [--cpu-capability avx2,avx512 [--cpu-capability-sizes 32:fp32,224:bf16]]
 //          [--no-omp | --omp-only] [--omp-sizes 32,224] [--omp-precision fp32] [--no-contend]
 //          [--node-flags='--single-threaded-gc'] [--omp-variants default,OMP_WAIT_POLICY=PASSIVE,js:OMP_WAIT_POLICY=PASSIVE,GOMP_SPINCOUNT=10000] [--out results.json]
 import { spawn } from 'node:child_process';
@@ -21,6 +29,7 @@ import { createModel } from '../src/models/index.js';
 import {
   LineServer, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -41,6 +50,8 @@ async function serve(): Promise<void> {
   const g = new Generator(0);
   const x0 = randn([batch, 3, size, size], { generator: g });
   const x = bf16 ? x0.contiguous('channels_last') : x0;
+  // Only the channels-last copy is used (PyTorch's server rebinds x, freeing its first tensor): equal peak memory.
+  if (x !== x0) x0.dispose();
   const y = randint(0, 1000, [batch], { generator: g });
   const small = rand([16, 3, 224, 224], { generator: g });
 
@@ -52,20 +63,27 @@ async function serve(): Promise<void> {
       l.backward();
       return l.item();
     });
-    opt.step();
-    opt.zeroGrad();
+    opt.step({ zeroGrad: true });
     return loss;
   };
+  // CPU time beside wall time: on a shared machine a step's wall time also counts the time its threads waited
+  // for a core (and, at a barrier, for each other), while its CPU time counts the work (with OMP_WAIT_POLICY=PASSIVE).
+  const cpuMs: number[] = [];
   const timed = (k: number, fn: () => unknown): number[] => {
     const ms: number[] = [];
+    cpuMs.length = 0;
     for (let i = 0; i < k; i++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       fn();
       ms.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpuMs.push((c.user + c.system) / 1000);
     }
     return ms;
   };
 
+  const beforeFirstStepKb = statusKb().rss_kb;
   step();
   const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
   out({ ready: true, threads: getNumThreads(), ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null });
@@ -76,7 +94,9 @@ async function serve(): Promise<void> {
       if (cmd === 'run') {
         let loss = NaN;
         const ms = timed(Number(arg), () => (loss = step()));
-        out({ ms, loss });
+        out({ ms, cpuMs, loss });
+      } else if (cmd === 'rss') {
+        out({ ...statusKb(), before_first_step_kb: beforeFirstStepKb });
       } else if (cmd === 'ops') {
         out({ ms: timed(Number(arg), () => tidy(() => small.mul(1.5).add(0.25).sum().item())) });
       } else if (cmd) {
@@ -90,24 +110,39 @@ async function serve(): Promise<void> {
   opt.dispose();
 }
 
+/** Peak and current resident set of this process (what `ru_maxrss` reports, and what it is now). */
+function statusKb(): { hwm_kb: number; rss_kb: number } {
+  const s = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);
+  return { hwm_kb: kb('VmHWM'), rss_kb: kb('VmRSS') };
+}
+
 // ---------------------------------------------------------------- orchestration
-interface Cfg { size: number; precision: 'fp32' | 'bf16'; threads: number }
+interface Cfg { size: number; precision: 'fp32' | 'bf16'; threads: number; model?: string }
 const label = (c: Cfg) => `${c.size}x${c.size} ${c.precision} ${c.threads}t`;
 
 function ablateServer(c: Cfg, batch: number, env: NodeJS.ProcessEnv = process.env, name = 'ablate', preload: string[] = []): LineServer {
   return new LineServer(`${name} ${label(c)}`, process.execPath,
-    [...NODE_FLAGS, ...preload.flatMap((p) => ['--import', p]), '--import', 'tsx', SELF, '--serve', '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch)], env);
+    [...NODE_FLAGS, ...preload.flatMap((p) => ['--import', p]), '--import', 'tsx', SELF, '--serve', '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch), '--model', c.model ?? 'resnet34'], env);
 }
 function torchServer(c: Cfg, batch: number): LineServer {
-  return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch)]);
+  return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch), c.model ?? 'resnet34']);
 }
 
-/** Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). */
-async function interleave(servers: LineServer[], rounds: number, command: string): Promise<number[][]> {
+/**
+ * Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). Wall ms per
+ * server, and process CPU ms where the command reports it (`cpu`, same order).
+ */
+async function interleave(servers: LineServer[], rounds: number, command: string, cpu: number[][] = []): Promise<number[][]> {
   const ms: number[][] = servers.map(() => []);
+  servers.forEach((_, i) => (cpu[i] = []));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
-    for (const i of order) ms[i]!.push(...(await servers[i]!.request<{ ms: number[] }>(command)).ms);
+    for (const i of order) {
+      const res = await servers[i]!.request<{ ms: number[]; cpuMs?: number[] }>(command);
+      ms[i]!.push(...res.ms);
+      cpu[i]!.push(...(res.cpuMs ?? []));
+    }
   }
   return ms;
 }
@@ -123,6 +158,8 @@ async function startAll(servers: LineServer[]): Promise<Record<string, unknown>[
 
 interface PairResult extends Cfg {
   ablateMs: number; torchMs: number; speedRatio: number; ablateSpreadPct: number; torchSpreadPct: number;
+  /** Process CPU time per step (all threads): on a loaded machine the steadier measure of the work each side does. */
+  ablateCpuMs: number; torchCpuMs: number; cpuRatio: number;
   ablateSamples: number[]; torchSamples: number[]; loadBefore: string; loadAfter: string;
 }
 
@@ -134,12 +171,74 @@ async function measurePair(c: Cfg, o: { batch: number; rounds: number; steps: nu
   try {
     // One untimed round each beyond the server's own warm-up step: allocator and oneDNN caches settle.
     await interleave(servers, 1, `run ${Math.max(1, Math.ceil(o.steps / 2))}`);
-    const [a, t] = await interleave(servers, o.rounds, `run ${o.steps}`);
+    const cpu: number[][] = [];
+    const [a, t] = await interleave(servers, o.rounds, `run ${o.steps}`, cpu);
     const ablateMs = median(a!);
     const torchMs = median(t!);
+    const ablateCpuMs = median(cpu[0]!);
+    const torchCpuMs = median(cpu[1]!);
     return {
       ...c, ablateMs, torchMs, speedRatio: torchMs / ablateMs, ablateSpreadPct: spreadPct(a!), torchSpreadPct: spreadPct(t!),
+      ablateCpuMs, torchCpuMs, cpuRatio: torchCpuMs / ablateCpuMs,
       ablateSamples: a!, torchSamples: t!, loadBefore, loadAfter: loadavg(),
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+}
+
+interface CapabilityResult extends Cfg {
+  /** Median wall and CPU ms per side and ATEN_CPU_CAPABILITY value. */
+  ms: Record<string, number>; cpuMs: Record<string, number>;
+  loadBefore: string; loadAfter: string;
+}
+
+async function measureCapabilities(c: Cfg, caps: string[], o: { batch: number; rounds: number; steps: number }): Promise<CapabilityResult> {
+  const loadBefore = loadavg();
+  const envFor = (cap: string) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ATEN_CPU_CAPABILITY: cap };
+    delete env.ABLATE_CPU_CAPABILITY_SET;
+    return env;
+  };
+  const keys = caps.flatMap((cap) => [`ablate ${cap}`, `PyTorch ${cap}`]);
+  const servers = caps.flatMap((cap) => [
+    ablateServer(c, o.batch, envFor(cap), `ablate ${cap}`),
+    new LineServer(`pytorch ${cap} ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(o.batch)], envFor(cap)),
+  ]);
+  await startAll(servers);
+  try {
+    await interleave(servers, 1, 'run 1');
+    const cpu: number[][] = [];
+    const ms = await interleave(servers, o.rounds, `run ${o.steps}`, cpu);
+    return {
+      ...c, ms: Object.fromEntries(keys.map((k, i) => [k, median(ms[i]!)])), cpuMs: Object.fromEntries(keys.map((k, i) => [k, median(cpu[i]!)])),
+      loadBefore, loadAfter: loadavg(),
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+}
+
+interface MemoryResult extends Cfg {
+  model: string; steps: number;
+  ablateHwmMiB: number; torchHwmMiB: number; ratio: number;
+  /** Resident set once the model exists, before the first step: the runtime's own share. */
+  ablateBaseMiB: number; torchBaseMiB: number;
+  loadBefore: string; loadAfter: string;
+}
+
+/** A fresh pair of processes per configuration, so each peak belongs to that model and precision alone. */
+async function measureMemory(c: Cfg & { model: string }, o: { batch: number; steps: number }): Promise<MemoryResult> {
+  const loadBefore = loadavg();
+  const servers = [ablateServer(c, o.batch), torchServer(c, o.batch)];
+  await startAll(servers);
+  try {
+    await interleave(servers, o.steps, 'run 1');
+    const [a, t] = await Promise.all(servers.map((s) => s.request<{ hwm_kb: number; before_first_step_kb: number }>('rss')));
+    const mib = (kb: number) => kb / 1024;
+    return {
+      ...c, steps: o.steps, ablateHwmMiB: mib(a!.hwm_kb), torchHwmMiB: mib(t!.hwm_kb), ratio: a!.hwm_kb / t!.hwm_kb,
+      ablateBaseMiB: mib(a!.before_first_step_kb), torchBaseMiB: mib(t!.before_first_step_kb), loadBefore, loadAfter: loadavg(),
     };
   } finally {
     await Promise.all(servers.map((s) => s.close()));
@@ -218,7 +317,7 @@ async function main(): Promise<void> {
   console.log(`engine-step: resnet34 training step, batch ${batch}, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
   console.log(`libtorch ${info.libtorch}; CPU bf16: ${cpuSupportsBf16()}`);
   const torch = await torchAvailable();
-  const results: { pairs: PairResult[]; omp: OmpResult[] } = { pairs: [], omp: [] };
+  const results: { pairs: PairResult[]; memory: MemoryResult[]; capabilities: CapabilityResult[]; omp: OmpResult[] } = { pairs: [], memory: [], capabilities: [], omp: [] };
 
   if (!hasFlag('omp-only')) {
     if (!torch.ok) {
@@ -232,11 +331,48 @@ async function main(): Promise<void> {
         console.log(` ablate ${fmt(r.ablateMs)} ms, PyTorch ${fmt(r.torchMs)} ms (load ${r.loadBefore} → ${r.loadAfter})`);
         results.pairs.push(r);
       }
-      console.log('\nResNet-34 training step, ms/step (median; ± = half the IQR)');
-      printTable(['config', 'ablate ms', '±%', 'PyTorch ms', '±%', 'speed ablate/PyTorch', 'target'], results.pairs.map((r) => [
+      console.log('\nResNet-34 training step, ms/step (median; ± = half the IQR; CPU = process CPU time per step, all threads)');
+      printTable(['config', 'ablate ms', '±%', 'PyTorch ms', '±%', 'speed ablate/PyTorch', 'target', 'ablate CPU ms', 'PyTorch CPU ms', 'CPU ratio PyTorch/ablate', 'load'], results.pairs.map((r) => [
         label(r), fmt(r.ablateMs), fmt(r.ablateSpreadPct, 0), fmt(r.torchMs), fmt(r.torchSpreadPct, 0), fmt(r.speedRatio, 2), r.speedRatio >= 0.95 ? 'ok ≥0.95' : 'below 0.95',
+        fmt(r.ablateCpuMs), fmt(r.torchCpuMs), fmt(r.cpuRatio, 2), `${r.loadBefore} → ${r.loadAfter}`,
       ]));
     }
+  }
+
+  if (hasFlag('cpu-capability') && torch.ok) {
+    const caps = listFlag('cpu-capability', 'avx2,avx512');
+    for (const spec of listFlag('cpu-capability-sizes', '32:fp32,224:bf16')) {
+      const [size, precision] = spec.split(':') as [string, Cfg['precision']];
+      const c: Cfg = { size: Number(size), precision, threads: all };
+      process.stdout.write(`  ATEN_CPU_CAPABILITY ${caps.join(' vs ')}, ${label(c)} …`);
+      const r = await measureCapabilities(c, caps, { batch, rounds, steps: stepsFor(c.size) });
+      console.log(` done (load ${r.loadBefore} → ${r.loadAfter})`);
+      results.capabilities.push(r);
+    }
+    const base = caps[0]!;
+    console.log(`\nATen CPU kernel set: median ms per step (wall / process CPU) and ratio to ${base}`);
+    printTable(['config', ...caps.flatMap((cap) => [`ablate ${cap}`, `PyTorch ${cap}`]), ...caps.slice(1).flatMap((cap) => [`ablate ${cap}/${base} CPU`, `PyTorch ${cap}/${base} CPU`]), 'load'], results.capabilities.map((r) => [
+      label(r), ...caps.flatMap((cap) => [`${fmt(r.ms[`ablate ${cap}`])} / ${fmt(r.cpuMs[`ablate ${cap}`])}`, `${fmt(r.ms[`PyTorch ${cap}`])} / ${fmt(r.cpuMs[`PyTorch ${cap}`])}`]),
+      ...caps.slice(1).flatMap((cap) => [fmt(r.cpuMs[`ablate ${cap}`]! / r.cpuMs[`ablate ${base}`]!, 3), fmt(r.cpuMs[`PyTorch ${cap}`]! / r.cpuMs[`PyTorch ${base}`]!, 3)]),
+      `${r.loadBefore} → ${r.loadAfter}`,
+    ]));
+  }
+
+  if (!hasFlag('omp-only') && !hasFlag('no-memory') && torch.ok) {
+    const models = listFlag('memory-models', quick ? 'resnet34' : 'resnet34,resnet50');
+    const memSteps = intFlag('memory-steps', quick ? 3 : 4);
+    for (const model of models) for (const precision of listFlag('memory-precisions', 'bf16') as Cfg['precision'][]) {
+      const c = { size: 224, precision, threads: all, model };
+      process.stdout.write(`  peak memory ${model} ${label(c)} …`);
+      const r = await measureMemory(c, { batch, steps: memSteps });
+      console.log(` ablate ${fmt(r.ablateHwmMiB, 0)} MiB, PyTorch ${fmt(r.torchHwmMiB, 0)} MiB (load ${r.loadBefore} → ${r.loadAfter})`);
+      results.memory.push(r);
+    }
+    console.log(`\nPeak resident set of a training-step process (VmHWM after ${memSteps} steps, batch ${batch}, SGD momentum 0.9 on both sides)`);
+    printTable(['model', 'config', 'ablate MiB', 'PyTorch MiB', 'ratio ablate/PyTorch', 'target', 'before 1st step: ablate', 'PyTorch', 'load'], results.memory.map((r) => [
+      r.model, label(r), fmt(r.ablateHwmMiB, 0), fmt(r.torchHwmMiB, 0), fmt(r.ratio, 2), r.ratio <= 1 ? 'ok ≤1.0' : 'above 1.0',
+      fmt(r.ablateBaseMiB, 0), fmt(r.torchBaseMiB, 0), `${r.loadBefore} → ${r.loadAfter}`,
+    ]));
   }
 
   if (!hasFlag('no-omp')) {

@@ -1,6 +1,6 @@
 // The benchmark suite (`npm run bench`): each script in its own process, one after the other, so no
 // two measurements share the machine; then a summary of the ratios against PyTorch.
-// Usage: node --import tsx bench/run-all.ts [--quick] [--only engine-step,train-throughput] [--skip data-decode]
+// Usage: node --import tsx bench/run-all.ts [--quick] [--only engine-step,step-profile,train-throughput] [--skip data-decode]
 //          [--out-dir DIR]   (JSON results; default: $TMPDIR/ablate-bench)
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +12,7 @@ interface Bench { name: string; args: string[]; quickArgs: string[]; quick: bool
 
 const SUITE: Bench[] = [
   { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'step-profile', args: ['--size', '224', '--precision', 'bf16', '--rounds', '2', '--peak-gflops', '2000'], quickArgs: ['--size', '32', '--precision', 'fp32', '--rounds', '2'], quick: true, writesJson: true },
   { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
@@ -43,7 +44,20 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
   console.log('\n================ summary (ablate vs PyTorch, measured in this run) ================');
   const es = readJson(join(outDir, 'engine-step.json'));
   for (const p of es?.pairs ?? []) {
-    console.log(`engine step resnet34 ${p.size}×${p.size} ${p.precision} ${p.threads}t: ablate ${fmt(p.ablateMs)} ms, PyTorch ${fmt(p.torchMs)} ms → speed ${fmt(p.speedRatio, 2)}× (target ≥ 0.95)`);
+    const cpu = p.cpuRatio !== undefined ? `; CPU time ablate ${fmt(p.ablateCpuMs)} ms, PyTorch ${fmt(p.torchCpuMs)} ms → ${fmt(p.cpuRatio, 2)}×` : '';
+    console.log(`engine step resnet34 ${p.size}×${p.size} ${p.precision} ${p.threads}t: ablate ${fmt(p.ablateMs)} ms, PyTorch ${fmt(p.torchMs)} ms → speed ${fmt(p.speedRatio, 2)}× (target ≥ ${p.size <= 64 ? '1.0' : '0.95'})${cpu} (load ${p.loadBefore} → ${p.loadAfter})`);
+  }
+  for (const r of es?.memory ?? []) {
+    console.log(`peak RSS of a training step ${r.model} 224×224 ${r.precision} ${r.threads}t: ablate ${fmt(r.ablateHwmMiB, 0)} MiB, PyTorch ${fmt(r.torchHwmMiB, 0)} MiB → ${fmt(r.ratio, 2)}× (target ≤ 1.0) (load ${r.loadBefore} → ${r.loadAfter})`);
+  }
+  const sp = readJson(join(outDir, 'step-profile.json'));
+  if (sp) {
+    const a = sp.ablate;
+    const t = sp.pytorch;
+    const share = (x: any, key: string) => (x ? `${fmt((100 * (x.rows[key] ?? 0)) / x.totalMs, 0)}%` : '—');
+    console.log(`step profile ${sp.model} ${sp.size}×${sp.size} ${sp.precision}: ablate ${fmt(a.totalMs)} ms (conv fwd ${share(a, 'fwd conv')}, conv bwd ${share(a, 'bwd conv')}, optimizer ${share(a, 'optimizer')}, ` +
+      `outside ops ${fmt(a.outside.forward + a.outside.backward + a.outside.optimizer, 1)} ms)` + (t ? `; PyTorch ${fmt(t.totalMs)} ms (conv bwd ${share(t, 'bwd conv')}, outside ops ${fmt(t.outside.forward + t.outside.backward + t.outside.optimizer, 1)} ms)` : '') +
+      `; ${fmt(sp.ablateStepGflops, 0)} GFLOPS over the step (load ${sp.loadBefore} → ${sp.loadAfter})`);
   }
   for (const o of es?.omp ?? []) {
     const ms = o.ms as Record<string, number>;
@@ -60,7 +74,7 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
   }
   const tt = readJson(join(outDir, 'train-throughput.json'));
   for (const r of tt?.ratios ?? []) {
-    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)} (target ≤ 1)`);
+    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)}, before ablate's first checkpoint ${fmt(r.rssBeforeCheckpoint, 2)} (target ≤ 1)`);
   }
   for (const r of tt?.results ?? []) {
     if (r.side === 'ablate') console.log(`data wait fraction ${r.model} ablate ${r.mode}, steady state: ${fmt(100 * r.steadyDataWait)}% (target < 5%)`);

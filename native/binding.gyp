@@ -9,7 +9,8 @@
         "src/optim_ops.cc",
         "src/runtime_ops.cc",
         "src/device_ops.cc",
-        "src/dist_ops.cc"
+        "src/dist_ops.cc",
+        "src/profile_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

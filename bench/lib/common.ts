@@ -104,6 +104,19 @@ export async function torchAvailable(): Promise<{ ok: true; version: string } | 
 }
 
 /**
+ * The environment a child runs with. PyTorch gets its own default CPU kernel set, as its users do: ablate's
+ * choice of ATEN_CPU_CAPABILITY (src/tensor/native.ts) is inherited by children, so it is removed for Python;
+ * a value the user set applies to both sides.
+ */
+export function childEnv(command: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (command !== PYTHON || env.ABLATE_CPU_CAPABILITY_SET === undefined || env.ABLATE_CPU_CAPABILITY_SET !== env.ATEN_CPU_CAPABILITY) return env;
+  const out = { ...env };
+  delete out.ATEN_CPU_CAPABILITY;
+  delete out.ABLATE_CPU_CAPABILITY_SET;
+  return out;
+}
+
+/**
  * A persistent child that answers one JSON line per command line. Keeping the process alive between
  * rounds excludes start-up and warm-up from every measurement and lets two of them be interleaved.
  */
@@ -113,7 +126,7 @@ export class LineServer {
   #stderr = '';
 
   constructor(readonly name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env, cwd: REPO_ROOT });
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv(command, env), cwd: REPO_ROOT });
     this.child.stderr!.on('data', (d: Buffer) => {
       this.#stderr = (this.#stderr + d.toString()).slice(-4000);
       if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
@@ -152,7 +165,7 @@ export class LineServer {
 /** Runs a child to completion and parses the last line of its stdout that is a JSON object. */
 export function runJsonChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const p = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const p = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(command, env) });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d));

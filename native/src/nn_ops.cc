@@ -52,3 +52,16 @@ OP(grid_sample) {
   return a.ret(at::grid_sampler(a.T(0), a.T(1), a.i64(2), a.i64(3), a.b(4)));
 }
 OP(affine_grid) { return a.ret(at::affine_grid_generator(a.T(0), a.ivec(1), a.b(2))); }
+
+// In-place forms recorded by autograd, for the graph compiler: a ReLU or a residual sum may overwrite its
+// input when nothing else reads that input and its producer did not save it for backward (torchvision's
+// `relu(inplace=True)` and `out += identity`). Autograd's version counters reject any other case at backward.
+OP(relu_inplace) {
+  at::Tensor x = a.T(0);
+  at::relu_(x);
+  return a.undefined();
+}
+OP(add_inplace) {
+  a.T(0).add_(a.T(1));
+  return a.undefined();
+}

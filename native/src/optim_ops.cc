@@ -3,23 +3,92 @@
 // The arithmetic follows torch.optim (SGD, Adam, AdamW) and Keras `clipnorm` exactly.
 #include "common.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 using namespace ablate;
 
+namespace {
+
+// SGD over one fp32 parameter in a single pass: reads p, g and the momentum buffer once and writes p and the
+// buffer once (5 streams instead of the 8 that mul_, add_ and add_ take), which is what a small step's optimizer
+// time is made of. The arithmetic is torch.optim.SGD's in its order, with a fused multiply-add wherever ATen's
+// vectorised add(alpha) uses one, so results match PyTorch's bit for bit on FMA machines.
+template <bool kWd, bool kMomentum, bool kFirst, bool kNesterov>
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target("avx2,fma"), optimize("O3")))
+#endif
+void sgd_fp32(float* p, const float* g, float* buf, int64_t begin, int64_t end, float lr, float wd, float momentum, float damp) {
+  for (int64_t i = begin; i < end; i++) {
+    float d = g[i];
+    if (kWd) d = __builtin_fmaf(p[i], wd, d);
+    if (kMomentum) {
+      float b = kFirst ? d : __builtin_fmaf(d, damp, buf[i] * momentum);
+      buf[i] = b;
+      d = kNesterov ? __builtin_fmaf(b, momentum, d) : b;
+    }
+    p[i] = __builtin_fmaf(d, -lr, p[i]);
+  }
+}
+
+bool fused_sgd_applies(const at::Tensor& p, const at::Tensor& g, const at::Tensor* buf) {
+#if defined(__x86_64__)
+  static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  static const bool fma = false;
+#endif
+  // One linear walk over each tensor's memory is only right when all three lay their elements out alike.
+  auto fits = [&](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat && !t.requires_grad() && t.is_non_overlapping_and_dense() && t.strides() == p.strides() && t.sizes() == p.sizes();
+  };
+  return fma && p.device().is_cpu() && p.scalar_type() == at::kFloat && p.is_non_overlapping_and_dense() && fits(g) && (buf == nullptr || fits(*buf));
+}
+
+template <bool kWd, bool kMomentum, bool kFirst, bool kNesterov>
+void sgd_fp32_parallel(at::Tensor& p, const at::Tensor& g, at::Tensor* buf, float lr, float wd, float momentum, float damp) {
+  float* pp = p.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  float* bp = buf ? buf->data_ptr<float>() : nullptr;
+  at::parallel_for(0, p.numel(), 32768, [&](int64_t b, int64_t e) {
+    sgd_fp32<kWd, kMomentum, kFirst, kNesterov>(pp, gp, bp, b, e, lr, wd, momentum, damp);
+  });
+}
+
+void fused_sgd(at::Tensor& p, const at::Tensor& g, at::Tensor* buf, double lr, double wd, double momentum, double damp, bool nesterov, bool first) {
+  float l = static_cast<float>(lr), w = static_cast<float>(wd), m = static_cast<float>(momentum), d = static_cast<float>(1 - damp);
+  bool has_wd = wd != 0, has_m = buf != nullptr;
+#define ABLATE_SGD(WD, M, F, N) if (has_wd == WD && has_m == M && first == F && nesterov == N) return sgd_fp32_parallel<WD, M, F, N>(p, g, buf, l, w, m, d)
+  ABLATE_SGD(false, false, false, false); ABLATE_SGD(true, false, false, false);
+  ABLATE_SGD(false, true, false, false); ABLATE_SGD(true, true, false, false);
+  ABLATE_SGD(false, true, true, false); ABLATE_SGD(true, true, true, false);
+  ABLATE_SGD(false, true, false, true); ABLATE_SGD(true, true, false, true);
+  ABLATE_SGD(false, true, true, true); ABLATE_SGD(true, true, true, true);
+#undef ABLATE_SGD
+}
+
+}  // namespace
+
 OP(sgd_step) {
   // (params[], momentum_buffers[] (same length, may be empty when momentum == 0), lr, momentum, dampening,
-  //  weight_decay, nesterov, first_step)
+  //  weight_decay, nesterov, first_step, drop_grads?)
   auto params = a.Tlist(0);
   auto bufs = a.Tlist(1);
   double lr = a.f64(2), momentum = a.f64(3), dampening = a.f64(4), wd = a.f64(5);
   bool nesterov = a.b(6), first = a.b(7);
+  bool drop = a.has(8) && a.b(8);
   if (momentum != 0 && bufs.size() != params.size()) a.fail("need one momentum buffer per parameter");
   compat::NoGradGuard ng;
   for (size_t i = 0; i < params.size(); i++) {
     at::Tensor& p = params[i];
     at::Tensor g = p.grad();
     if (!g.defined()) continue;
+    at::Tensor* buf = momentum != 0 ? &bufs[i] : nullptr;
+    if (fused_sgd_applies(p, g, buf)) {
+      fused_sgd(p, g, buf, lr, wd, momentum, dampening, nesterov, first);
+      if (drop) p.mutable_grad() = at::Tensor();
+      continue;
+    }
     if (wd != 0) g = g.add(p, wd);
     if (momentum != 0) {
       at::Tensor& buf = bufs[i];
@@ -29,17 +98,20 @@ OP(sgd_step) {
       g = nesterov ? g.add(buf, momentum) : buf;
     }
     p.add_(g, -lr);
+    // zero_grad(set_to_none) in the same pass: each gradient is released as soon as it has been used.
+    if (drop) p.mutable_grad() = at::Tensor();
   }
   return a.undefined();
 }
 
 OP(adam_step) {
-  // (params[], exp_avg[], exp_avg_sq[], step, lr, beta1, beta2, eps, weight_decay, decoupled)
+  // (params[], exp_avg[], exp_avg_sq[], step, lr, beta1, beta2, eps, weight_decay, decoupled, drop_grads?)
   auto params = a.Tlist(0);
   auto m = a.Tlist(1);
   auto v = a.Tlist(2);
   double step = a.f64(3), lr = a.f64(4), b1 = a.f64(5), b2 = a.f64(6), eps = a.f64(7), wd = a.f64(8);
   bool decoupled = a.b(9);
+  bool drop = a.has(10) && a.b(10);
   if (m.size() != params.size() || v.size() != params.size()) a.fail("need one state pair per parameter");
   compat::NoGradGuard ng;
   double bc1 = 1 - std::pow(b1, step);
@@ -58,6 +130,7 @@ OP(adam_step) {
     v[i].mul_(b2).addcmul_(g, g, 1 - b2);
     at::Tensor denom = (v[i].sqrt() / bc2_sqrt).add_(eps);
     p.addcdiv_(m[i], denom, -step_size);
+    if (drop) p.mutable_grad() = at::Tensor();
   }
   return a.undefined();
 }

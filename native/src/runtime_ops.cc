@@ -62,3 +62,17 @@ OP(autocast_exit) {
   compat::autocast_set(cuda, a.b(1), a.dtype(2));
   return a.undefined();
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+// glibc keeps freed heap pages (a training step's activations) mapped for reuse; this hands them back to the
+// kernel. For moments that allocate much outside libtorch's steps, such as writing a checkpoint.
+OP(release_free_host_memory) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(a.env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(a.env(), false);
+#endif
+}

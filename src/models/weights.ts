@@ -2,7 +2,7 @@
  * The bridge between live models and checkpoint files: model.stateDict() ⇄ RawTensor maps (the engine-
  * independent form src/models/pth reads and writes), and `.pth` save/load on top.
  */
-import { tensor, tidy, type Tensor } from '../tensor/index.js';
+import { releaseFreeHostMemory, tensor, tidy, type Tensor } from '../tensor/index.js';
 import { invalidArg } from '../util/errors.js';
 import { StateDictError, isCleanLoad, planStateDictLoad, type LoadReport, type LoadStateDictOptions, type Model } from '../nn/index.js';
 import { DTYPE_SIZE, isRawTensor, numel, readStateDict, writeStateDict, type CheckpointSource, type RawTensor, type ReadStateDictOptions } from './pth/index.js';
@@ -84,6 +84,7 @@ export function loadRawStateDict(
 
 /** Writes the model's weights as a zip `.pth` that `torch.load` + `load_state_dict` accept. */
 export async function saveWeights(model: Pick<Model, 'stateDict'>, path: string): Promise<void> {
+  releaseFreeHostMemory();
   await writeStateDict(path, stateDictToRaw(model));
 }
 

@@ -55,6 +55,11 @@ export abstract class Layer {
   readonly nodes: Node[] = [];
   /** An identity layer: the graph compiler aliases its output to its input instead of calling it. */
   readonly passthrough: boolean = false;
+  /**
+   * Its backward never reads its output (batch norm, convolution, sums), so a following in-place layer may
+   * overwrite that output once nothing else reads it. False when unknown.
+   */
+  readonly outputNotSavedForBackward: boolean = false;
   protected built = false;
 
   constructor(args: LayerArgs, defaultPrefix: string) {
@@ -93,6 +98,12 @@ export abstract class Layer {
 
   /** Eager computation. Must return a new tensor (never one of its inputs) that the caller owns. */
   abstract call(inputs: readonly Tensor[], training: boolean): Tensor;
+
+  /**
+   * The same result written into `inputs[target]` (which the model will not read again), for layers that can
+   * (ReLU, Add): saves an allocation and a pass over memory per call. The graph compiler decides when.
+   */
+  callInPlace?(inputs: readonly Tensor[], target: number, training: boolean): void;
 
   /** Initialises the weights in place, drawing from `generator` (or the global one). */
   resetParameters(_generator?: Generator): void {}

@@ -36,6 +36,8 @@ interface Step {
   outSlot: number;
   /** Slots whose last reader is this step: disposed right after it to keep peak memory low. */
   free: number[];
+  /** The input this step overwrites (see Layer.callInPlace), or -1: its slot's tensor becomes the output. */
+  inPlace: number;
 }
 
 /**
@@ -121,7 +123,13 @@ export class Model {
       for (const step of this.#steps) {
         const { inSlots, args } = step;
         for (let i = 0; i < inSlots.length; i++) args[i] = slots[inSlots[i]!]!;
-        slots[step.outSlot] = step.layer.call(args, training);
+        if (step.inPlace >= 0) {
+          step.layer.callInPlace!(args, step.inPlace, training);
+          slots[step.outSlot] = args[step.inPlace];
+          slots[inSlots[step.inPlace]!] = undefined;
+        } else {
+          slots[step.outSlot] = step.layer.call(args, training);
+        }
         for (const s of step.free) {
           slots[s]!.dispose();
           slots[s] = undefined;
@@ -279,11 +287,25 @@ function compile(nodes: readonly Node[], output: SymbolicTensor): { steps: Step[
     }
     const outSlot = slotCount++;
     slotOf.set(node.output, outSlot);
-    steps.push({ layer: node.layer, inSlots, args: new Array<Tensor>(inSlots.length), outSlot, free: [] });
+    steps.push({ layer: node.layer, inSlots, args: new Array<Tensor>(inSlots.length), outSlot, free: [], inPlace: -1 });
   }
   const outSlot = slotOf.get(output)!;
   const lastUse = new Map<number, number>();
   steps.forEach((s, i) => s.inSlots.forEach((slot) => lastUse.set(slot, i)));
-  for (const [slot, i] of lastUse) if (slot !== 0 && slot !== outSlot) steps[i]!.free.push(slot);
+  const producer = new Map(steps.map((s) => [s.outSlot, s.layer]));
+  const readers = new Map<number, number>();
+  for (const s of steps) for (const slot of s.inSlots) readers.set(slot, (readers.get(slot) ?? 0) + 1);
+  steps.forEach((s) => {
+    if (s.layer.callInPlace === undefined) return;
+    // Only a tensor this step alone reads, and whose producer's backward does not read it: any other reader may
+    // have saved it for its own backward (a convolution or batch norm saves its input). Never the caller's input
+    // (slot 0) nor the model's output.
+    s.inPlace = s.inSlots.findIndex((slot) => slot !== 0 && slot !== outSlot && readers.get(slot) === 1 &&
+      producer.get(slot)?.outputNotSavedForBackward === true);
+  });
+  for (const [slot, i] of lastUse) {
+    const step = steps[i]!;
+    if (slot !== 0 && slot !== outSlot && !(step.inPlace >= 0 && step.inSlots[step.inPlace] === slot)) step.free.push(slot);
+  }
   return { steps, outSlot, slotCount };
 }

@@ -84,6 +84,19 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
 export function relu(x: Tensor): Tensor {
   return x.relu();
 }
+/**
+ * ReLU overwriting `x`, recorded by autograd (torch's `relu_`). Only for a tensor nothing else reads and whose
+ * producer's backward does not need it; otherwise backward fails with autograd's in-place error.
+ */
+export function relu_(x: Tensor): Tensor {
+  native.relu_inplace(x.handle);
+  return x;
+}
+/** `x += y`, recorded by autograd (the residual sum of torchvision's blocks); same conditions as {@link relu_}. */
+export function addInPlace_(x: Tensor, y: Tensor): Tensor {
+  native.add_inplace(x.handle, y.handle);
+  return x;
+}
 export function softmax(x: Tensor, dim = -1): Tensor {
   return x.softmax(dim);
 }

@@ -10,7 +10,7 @@ export { Generator, manualSeed } from './random.js';
 export { tidy, keep, disposeAll, liveTensorCount } from './scope.js';
 export { noGrad, isGradEnabled, setGradEnabled } from './autograd.js';
 export {
-  setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, engineInfo, resolveDevice,
+  setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, cpuCapability, engineInfo, resolveDevice, releaseFreeHostMemory,
   defaultThreads, withAutocast, setCudnnBenchmark, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, formatCudaVersion, formatCudnnVersion,
 } from './runtime.js';
 export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';
@@ -18,7 +18,9 @@ export * as F from './functional.js';
 export { ProcessGroup, GradientReducer, distributedSupport } from './distributed.js';
 export type { ProcessGroupOptions, GradientReducerOptions, DistributedSupport, ReduceOp } from './distributed.js';
 export { Optimizer, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, gradsFinite } from './optim.js';
-export type { OptimizerState, SGDOptions, AdamOptions } from './optim.js';
+export type { OptimizerState, SGDOptions, AdamOptions, StepOptions } from './optim.js';
+export { profileOps } from './profile.js';
+export type { OpTime } from './profile.js';
 
 import { setNumThreads, defaultThreads } from './runtime.js';
 // All cores by default; ABLATE_THREADS or setNumThreads() choose otherwise.

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 
@@ -48,4 +48,35 @@ function load(): NativeModule {
   }
 }
 
+/** Who chose ATen's CPU kernel set: the user (ATEN_CPU_CAPABILITY was set), ablate (below), or libtorch's default. */
+export type CpuCapabilitySource = 'environment' | 'ablate' | 'libtorch';
+
+/**
+ * ATen compiles its element-wise and reduction kernels once per instruction set and picks one set at the first op,
+ * from ATEN_CPU_CAPABILITY or, without it, its own default, which is AVX2 on AVX-512 CPUs in Debian's libtorch 1.13.
+ * On an AVX-512 CPU ablate asks for the AVX-512 kernels: a ResNet-34 step used 1–3% less CPU time for ablate and
+ * 2–11% less for PyTorch (bf16 224² and fp32 32² on a loaded 2-core AMX machine, bench/engine-step.ts
+ * --cpu-capability; bench/notes-training-step.md), and never more.
+ * It has to happen before libtorch's first op, so here, before the addon loads; a value the user set is kept.
+ */
+function chooseCpuCapability(): CpuCapabilitySource {
+  // Child processes (workers, ranks) inherit the variable; the marker tells them ablate set it, not the user.
+  if (process.env.ATEN_CPU_CAPABILITY !== undefined && process.env.ATEN_CPU_CAPABILITY !== '') {
+    return process.env.ABLATE_CPU_CAPABILITY_SET === process.env.ATEN_CPU_CAPABILITY ? 'ablate' : 'environment';
+  }
+  let flags = '';
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    return 'libtorch';
+  }
+  // What ATen's own AVX-512 kernels require.
+  const has = (f: string) => new RegExp(`\\b${f}\\b`).test(flags);
+  if (!['avx512f', 'avx512bw', 'avx512vl', 'avx512dq'].every(has)) return 'libtorch';
+  process.env.ATEN_CPU_CAPABILITY = 'avx512';
+  process.env.ABLATE_CPU_CAPABILITY_SET = 'avx512';
+  return 'ablate';
+}
+
+export const cpuCapabilitySource: CpuCapabilitySource = chooseCpuCapability();
 export const native: NativeModule = load();

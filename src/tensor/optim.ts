@@ -1,4 +1,4 @@
-import { native } from './native.js';
+import { native, type Handle } from './native.js';
 import { Tensor } from './tensor.js';
 import { zerosLike } from './factory.js';
 import { keep } from './scope.js';
@@ -24,6 +24,11 @@ function checkNumber(name: string, v: number, min = 0): number {
   return v;
 }
 
+export interface StepOptions {
+  /** Set every gradient to none once it has been applied. */
+  zeroGrad?: boolean;
+}
+
 export abstract class Optimizer {
   readonly params: Tensor[];
   stepCount = 0;
@@ -31,10 +36,19 @@ export abstract class Optimizer {
   constructor(params: Tensor[]) {
     this.params = checkParams(params);
   }
-  abstract step(): void;
+  /**
+   * Updates the parameters from their gradients. `{ zeroGrad: true }` also drops each gradient right after it
+   * is used, in the same native pass (what `step(); zeroGrad()` does, one crossing and one list walk fewer).
+   */
+  abstract step(o?: StepOptions): void;
   /** Drops gradients (set to none, as torch ≥2 does by default) so the next backward starts fresh. */
   zeroGrad(setToNone = true): void {
-    native.zero_grad(this.params.map((p) => p.handle), setToNone);
+    native.zero_grad(this.handles(), setToNone);
+  }
+  #handles: Handle[] | undefined;
+  /** The parameters' handles, built once: parameters never change identity while an optimizer holds them. */
+  protected handles(): Handle[] {
+    return (this.#handles ??= this.params.map((p) => p.handle));
   }
   abstract state(): OptimizerState;
   abstract loadState(s: OptimizerState): void;
@@ -69,6 +83,7 @@ export class SGD extends Optimizer {
   readonly weightDecay: number;
   readonly nesterov: boolean;
   #buffers: Tensor[] = [];
+  #bufferHandles: Handle[] | undefined;
 
   constructor(params: Tensor[], o: SGDOptions) {
     super(params);
@@ -79,10 +94,10 @@ export class SGD extends Optimizer {
     this.nesterov = o.nesterov ?? false;
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires momentum > 0 and dampening = 0');
   }
-  step(): void {
+  step(o: StepOptions = {}): void {
     if (this.momentum !== 0 && this.#buffers.length === 0) this.#buffers = this.lazyZeros();
     this.stepCount++;
-    native.sgd_step(this.params.map((p) => p.handle), this.#buffers.map((b) => b.handle), this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov, this.stepCount === 1);
+    native.sgd_step(this.handles(), this.#bufferHandles ??= this.#buffers.map((b) => b.handle), this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov, this.stepCount === 1, o.zeroGrad === true);
   }
   state(): OptimizerState {
     const tensors = new Map<string, Tensor>();
@@ -95,12 +110,14 @@ export class SGD extends Optimizer {
     this.lr = Number(s.hyper.lr ?? this.lr);
     if (this.momentum !== 0 && s.tensors.size > 0) {
       if (this.#buffers.length === 0) this.#buffers = this.lazyZeros();
+      this.#bufferHandles = undefined;
       this.loadInto(this.#buffers, s, 'momentum_buffer');
     }
   }
   dispose(): void {
     for (const b of this.#buffers) b.dispose();
     this.#buffers = [];
+    this.#bufferHandles = undefined;
   }
 }
 
@@ -129,13 +146,13 @@ export class Adam extends Optimizer {
     this.eps = checkNumber('eps', o.eps ?? 1e-8);
     this.weightDecay = checkNumber('weightDecay', o.weightDecay ?? 0);
   }
-  step(): void {
+  step(o: StepOptions = {}): void {
     if (this.#m.length === 0) {
       this.#m = this.lazyZeros();
       this.#v = this.lazyZeros();
     }
     this.stepCount++;
-    native.adam_step(this.params.map((p) => p.handle), this.#m.map((t) => t.handle), this.#v.map((t) => t.handle), this.stepCount, this.lr, this.betas[0], this.betas[1], this.eps, this.weightDecay, this.decoupled);
+    native.adam_step(this.handles(), this.#m.map((t) => t.handle), this.#v.map((t) => t.handle), this.stepCount, this.lr, this.betas[0], this.betas[1], this.eps, this.weightDecay, this.decoupled, o.zeroGrad === true);
   }
   state(): OptimizerState {
     const tensors = new Map<string, Tensor>();

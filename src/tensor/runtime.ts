@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { native } from './native.js';
+import { native, cpuCapabilitySource, type CpuCapabilitySource } from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
@@ -31,6 +31,9 @@ export interface EngineInfo {
   mkldnn: boolean;
   threads: number;
   bf16: boolean;
+  /** The kernel set ATen dispatches its own CPU kernels to ("AVX512", "AVX2", ...), and who chose it. */
+  cpuCapability: string;
+  cpuCapabilitySource: CpuCapabilitySource;
 }
 
 interface NativeVersion { libtorch: string; cuda: boolean; cudaVersion: number; cudnnVersion: number; mkldnn: boolean }
@@ -70,6 +73,16 @@ export function deviceSupportsBf16(device: string): boolean {
   const m = /^cuda(?::(\d+))?$/.exec(device);
   if (!m) return false;
   return cudaDevices()[m[1] === undefined ? 0 : Number(m[1])]?.bf16 ?? false;
+}
+
+/**
+ * Hands the heap pages the C allocator kept after frees (glibc keeps a step's freed activations mapped for reuse)
+ * back to the kernel; false where there is nothing to do or no glibc. Called before allocating much outside a
+ * training step, such as a checkpoint's copy of the weights: otherwise that copy comes on top of the kept pages and
+ * can lift the process's peak above the training step's (measured on ResNet-34: 764 → 412 MiB before a checkpoint).
+ */
+export function releaseFreeHostMemory(): boolean {
+  return native.release_free_host_memory() as boolean;
 }
 
 /** Whether the device still has queued work (tests use it to see that a training step did not wait for the GPU). */
@@ -122,7 +135,13 @@ export function engineInfo(): EngineInfo {
     driverVersion: v.cuda ? formatCudaVersion(native.cuda_driver_version() as number) : undefined,
     devices: v.cuda ? cudaDevices() : [],
     mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
+    cpuCapability: cpuCapability(), cpuCapabilitySource,
   };
+}
+
+/** ATen's "CPU capability usage" (AVX512, AVX2, DEFAULT, ...), as libtorch's build summary reports it. */
+export function cpuCapability(): string {
+  return /CPU capability usage:\s*([^\n]+)/.exec(native.show_config() as string)?.[1]?.trim() ?? 'unknown';
 }
 
 /**

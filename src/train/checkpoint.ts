@@ -3,7 +3,7 @@ import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { z } from 'zod';
 import { join, relative } from 'node:path';
 import { writeCheckpoint, readCheckpoint, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
-import type { OptimizerState, Tensor } from '../tensor/index.js';
+import { releaseFreeHostMemory, type OptimizerState, type Tensor } from '../tensor/index.js';
 import { tensorToRaw, rawToTensor } from '../models/index.js';
 import type { Logs } from './callbacks/base.js';
 
@@ -113,6 +113,8 @@ export async function saveTrainingCheckpoint(
   state: TrainingState,
   options: SaveTrainingCheckpointOptions,
 ): Promise<void> {
+  // The copies below would otherwise sit on top of the pages the allocator kept from the last step.
+  releaseFreeHostMemory();
   const modelRaw = rawMap(model);
   const optRaw = rawMap(optimizer.tensors);
   const heldRaw: Record<string, Map<string, RawTensor>> = {};

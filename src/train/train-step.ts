@@ -115,7 +115,10 @@ export class TrainStep {
         x = a.images;
         target = a.targets;
       }
-      const logits = this.forward(normalize(x, o.normalization)).float();
+      // The un-normalised batch is not read again: released now rather than after backward, it is not part of the peak.
+      const input = normalize(x, o.normalization);
+      x.dispose();
+      const logits = this.forward(input).float();
       const loss = F.crossEntropy(logits, target, { labelSmoothing: o.config.loss.labelSmoothing });
       if (dp) dp.backward(loss);
       else loss.backward();
@@ -175,8 +178,7 @@ export class TrainStep {
     const { params, optimizer, config } = this.o;
     if (config.optimizer.clipnorm !== undefined) clipGradNormPerParam(params, config.optimizer.clipnorm);
     if (config.optimizer.clipGlobalNorm !== undefined) clipGradNorm(params, config.optimizer.clipGlobalNorm);
-    optimizer.step();
-    optimizer.zeroGrad();
+    optimizer.step({ zeroGrad: true });
   }
 
   discard(): void {

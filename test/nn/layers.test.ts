@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Generator, liveTensorCount, noGrad, randn, tensor, tidy, ones, F } from '../../src/tensor/index.js';
+import { native } from '../../src/tensor/native.js';
 import {
   add, avgPool, batchNorm, conv2d, dense, dropout, flatten, globalAveragePool, identity, input, maxPool, model, relu, zeroPadShortcut,
   type Layer, type SymbolicTensor,
@@ -111,6 +112,60 @@ describe('layer semantics', () => {
     const x = input({ shape: [2] });
     const m = model({ inputs: x, outputs: add().apply([x, relu().apply(x), x]) });
     tidy(() => assert.deepEqual(m.forward(tensor([[-1, 2]])).toArray(), [-2, 6]));
+  });
+  it('ReLU and residual adds overwrite their inputs only where autograd allows, with unchanged results', () => {
+    // relu(bn), relu(add), the add into bn2's output and the adds into a conv's and an add's output run in place;
+    // relu(relu) and an add of ReLU outputs must not (ReLU's backward reads its output), nor an add into z, a batch
+    // norm output that a convolution also read (and saved for its backward), nor the caller's input.
+    const x = input({ shape: [3, 6, 6] });
+    const c1 = conv2d({ filters: 4, kernelSize: 3, padding: 1, useBias: false });
+    const b1 = batchNorm();
+    const c2 = conv2d({ filters: 4, kernelSize: 3, padding: 1, useBias: false });
+    const b2 = batchNorm();
+    const h1 = relu().apply(b1.apply(c1.apply(relu().apply(x))));
+    const o2 = b2.apply(c2.apply(h1));
+    const sum = relu().apply(add().apply([o2, h1]));
+    const c3 = conv2d({ filters: 4, kernelSize: 3, padding: 1, useBias: false });
+    const b3 = batchNorm();
+    const c4 = conv2d({ filters: 4, kernelSize: 3, padding: 1, useBias: false });
+    const z = b3.apply(c3.apply(h1));
+    const out = add().apply([relu().apply(sum), relu().apply(h1), add().apply([z, c4.apply(z)])]);
+    const m = model({ inputs: x, outputs: out, seed: 0 });
+    const data = randn([2, 3, 6, 6], { generator: new Generator(3) });
+    const copy = data.clone();
+    const w = [c1, b1, c2, b2, c3, b3, c4].flatMap((l) => [...l.params.values()]);
+    const run = (fwd: () => ReturnType<typeof F.relu>): number[][] => tidy(() => {
+      fwd().mul(randn([2, 4, 6, 6], { generator: new Generator(4) })).sum().backward();
+      const grads = w.map((p) => p.grad!.flatten().toArray() as number[]);
+      for (const p of w) p.grad = null;
+      return grads;
+    });
+    const rm = [b1, b2, b3].map((l) => l.buffers.get('running_mean')!);
+    const rv = [b1, b2, b3].map((l) => l.buffers.get('running_var')!);
+    const reference = () => {
+      const p1 = F.relu(F.batchNorm(F.conv2d(F.relu(data), c1.params.get('weight')!, null, { padding: 1 }), rm[0]!.clone(), rv[0]!.clone(), b1.params.get('weight')!, b1.params.get('bias')!, { training: true }));
+      const q = F.batchNorm(F.conv2d(p1, c2.params.get('weight')!, null, { padding: 1 }), rm[1]!.clone(), rv[1]!.clone(), b2.params.get('weight')!, b2.params.get('bias')!, { training: true });
+      const zz = F.batchNorm(F.conv2d(p1, c3.params.get('weight')!, null, { padding: 1 }), rm[2]!.clone(), rv[2]!.clone(), b3.params.get('weight')!, b3.params.get('bias')!, { training: true });
+      return F.relu(F.relu(q.add(p1))).add(F.relu(p1)).add(zz.add(F.conv2d(zz, c4.params.get('weight')!, null, { padding: 1 })));
+    };
+    const expectedOut = tidy(() => reference().detach());
+    const calls = { relu_inplace: 0, add_inplace: 0 };
+    const saved = { relu_inplace: native.relu_inplace!, add_inplace: native.add_inplace! };
+    for (const k of Object.keys(calls) as (keyof typeof calls)[]) native[k] = (...a: unknown[]) => (calls[k]++, saved[k](...a));
+    let gotOut;
+    try {
+      gotOut = tidy(() => m.forward(data).detach());
+    } finally {
+      Object.assign(native, saved);
+    }
+    assert.deepEqual(calls, { relu_inplace: 2, add_inplace: 4 });
+    assert.ok(gotOut.sub(expectedOut).abs().max().item() < 1e-5);
+    const expected = run(reference);
+    const got = run(() => m.forward(data));
+    got.forEach((g, i) => g.forEach((v, k) => assert.ok(Math.abs(v - expected[i]![k]!) < 1e-4, `grad ${i}[${k}]: ${v} vs ${expected[i]![k]}`)));
+    assert.equal(data.sub(copy).abs().max().item(), 0, 'the caller\'s input is never overwritten');
+    for (const t of [data, copy, expectedOut, gotOut]) t.dispose();
+    m.dispose();
   });
 });
 

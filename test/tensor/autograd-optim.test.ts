@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { tensor, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, noGrad, isGradEnabled, Generator, randn, rand } from '../../src/tensor/index.js';
 import { assertClose } from './helpers.js';
@@ -122,4 +123,61 @@ test('seeded generators reproduce, and state restore replays the stream', () => 
   const x = rand([3], { generator: g }).toArray();
   g.setState(state);
   assert.deepEqual(rand([3], { generator: g }).toArray(), x);
+});
+
+const PYTHON = '/usr/bin/python3';
+const torchMissing = (() => {
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  return r.status === 0 ? false : `PyTorch is needed for the bitwise SGD comparison (${PYTHON} -c 'import torch' failed)`;
+})();
+
+test('SGD (the fused fp32 pass) gives torch.optim.SGD\'s results bit for bit, channels-last and odd sizes included', { skip: torchMissing }, () => {
+  // 100003 elements: vector body and scalar tail; the channels-last weight walks memory in its own order.
+  const script = `
+import sys, torch
+torch.manual_seed(0)
+shapes = [(100003,), (8, 5, 3, 3)]
+out = []
+for nesterov, wd, damp in [(False, 0.0, 0.0), (True, 5e-4, 0.0), (False, 1e-4, 0.1)]:
+    for s in shapes:
+        p0 = torch.randn(*s)
+        if len(s) == 4: p0 = p0.contiguous(memory_format=torch.channels_last)
+        gs = [torch.randn(*s) for _ in range(3)]
+        p = p0.clone().requires_grad_(True)
+        opt = torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=wd, nesterov=nesterov, dampening=damp)
+        for g in gs:
+            p.grad = g.contiguous(memory_format=torch.channels_last) if len(s) == 4 else g.clone()
+            opt.step()
+        for t in [p0] + gs + [p.detach()]:
+            out.append(t.contiguous().numpy().tobytes())
+sys.stdout.buffer.write(b''.join(out))
+`;
+  const r = spawnSync(PYTHON, ['-c', script], { maxBuffer: 64 * 2 ** 20 });
+  assert.equal(r.status, 0, r.stderr?.toString());
+  const all = new Float32Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength / 4);
+  let at = 0;
+  const next = (n: number) => all.slice(at, (at += n));
+  for (const [nesterov, wd, damp] of [[false, 0, 0], [true, 5e-4, 0], [false, 1e-4, 0.1]] as const) {
+    for (const shape of [[100003], [8, 5, 3, 3]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const cl = shape.length === 4;
+      const load = () => {
+        const t = tensor(next(n), shape);
+        return cl ? t.contiguous('channels_last') : t;
+      };
+      const p = load().requiresGrad_(true);
+      const grads = [load(), load(), load()];
+      const expected = next(n);
+      const opt = new SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: wd, nesterov, dampening: damp });
+      for (const g of grads) {
+        p.grad = g;
+        opt.step();
+      }
+      const got = Float32Array.from(p.contiguous().toArray() as number[]);
+      const differ = got.reduce((k, v, i) => k + (v === expected[i] ? 0 : 1), 0);
+      assert.equal(differ, 0, `nesterov=${nesterov} wd=${wd} dampening=${damp} shape [${shape}]: ${differ} of ${n} values differ from PyTorch's`);
+      for (const t of [p, ...grads]) t.dispose();
+      opt.dispose();
+    }
+  }
 });

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   engineInfo, cudaDevices, deviceSupportsBf16, cpuSupportsBf16, resolveDevice, uploadTensor, synchronize, liveTensorCount,
@@ -24,6 +25,7 @@ test('CUDA and cuDNN version numbers are printed the way NVIDIA writes them', ()
 test('ablate info lists each GPU with what precision auto picks for it', () => {
   const e: EngineInfo = {
     libtorch: '2.5.1', cuda: true, cudaBuilt: true, cudaVersion: '12.4', cudnnVersion: '9.1.0', driverVersion: '12.6', mkldnn: true, threads: 16, bf16: false,
+    cpuCapability: 'AVX512', cpuCapabilitySource: 'ablate',
     devices: [
       { index: 0, name: 'NVIDIA H200', capability: '9.0', totalMemoryBytes: 150 * 2 ** 30, multiprocessors: 132, bf16: true },
       { index: 1, name: 'Tesla T4', capability: '7.5', totalMemoryBytes: 15 * 2 ** 30, multiprocessors: 40, bf16: false },
@@ -37,6 +39,26 @@ test('ablate info lists each GPU with what precision auto picks for it', () => {
   const noGpu = infoLines({ ...e, cuda: false, devices: [], driverVersion: undefined });
   assert.equal(noGpu[2], 'cuda       CUDA 12.4, cuDNN 9.1.0, driver not found (libcuda.so.1) — no GPU visible');
   assert.match(infoLines({ ...e, cudaBuilt: false, cuda: false, devices: [] })[2]!, /not in this libtorch build \(CPU only/);
+  assert.ok(lines.includes('kernels    ATen AVX512 (chosen by ablate on this AVX-512 CPU; ATEN_CPU_CAPABILITY overrides)'));
+  assert.ok(infoLines({ ...e, cpuCapability: 'AVX2', cpuCapabilitySource: 'environment' }).includes('kernels    ATen AVX2 (ATEN_CPU_CAPABILITY as set)'));
+});
+
+test("ATen's CPU kernel set: AVX-512 on AVX-512 CPUs unless ATEN_CPU_CAPABILITY says otherwise", () => {
+  const info = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_MAIN, 'info', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 60000, env });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { cpuCapability: string; cpuCapabilitySource: string };
+  };
+  const clean = { ...process.env };
+  delete clean.ATEN_CPU_CAPABILITY;
+  delete clean.ABLATE_CPU_CAPABILITY_SET;
+  const avx512 = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) && /\bavx512bw\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  const own = info(clean);
+  if (avx512) assert.deepEqual(own, { ...own, cpuCapability: 'AVX512', cpuCapabilitySource: 'ablate' });
+  else assert.equal(own.cpuCapabilitySource, 'libtorch');
+  const mine = info({ ...clean, ATEN_CPU_CAPABILITY: 'default' });
+  assert.equal(mine.cpuCapabilitySource, 'environment');
+  assert.match(mine.cpuCapability, /^(NO AVX|DEFAULT)$/);
 });
 
 test('on this machine: the engine describes itself and `ablate info --json` agrees', () => {

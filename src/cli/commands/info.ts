@@ -40,6 +40,7 @@ export function infoLines(e: EngineInfo, from?: ReturnType<typeof builtAgainst>)
   lines.push(
     `cpu        ${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
     `threads    ${getNumThreads()} (ABLATE_THREADS or --threads to change)`,
+    `kernels    ATen ${e.cpuCapability} (${e.cpuCapabilitySource === 'environment' ? 'ATEN_CPU_CAPABILITY as set' : e.cpuCapabilitySource === 'ablate' ? 'chosen by ablate on this AVX-512 CPU; ATEN_CPU_CAPABILITY overrides' : "libtorch's default; ATEN_CPU_CAPABILITY overrides"})`,
     `bf16       ${e.bf16 ? 'native on this CPU (AVX-512 BF16 / AMX): precision auto uses bf16 autocast + channels-last' : 'not native on this CPU: precision auto uses fp32 on cpu'}`,
   );
   return lines;

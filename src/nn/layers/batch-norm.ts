@@ -27,6 +27,7 @@ function int64One(): Tensor {
  */
 export class BatchNormalization extends Layer {
   readonly className = 'BatchNormalization';
+  override readonly outputNotSavedForBackward = true;
   readonly momentum: number;
   readonly epsilon: number;
   readonly gammaInitializer: 'ones' | 'zeros';

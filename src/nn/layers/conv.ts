@@ -24,6 +24,7 @@ export interface Conv2dArgs extends LayerArgs {
 /** 2-D convolution over NCHW input; weight [filters, inChannels/groups, kh, kw] like torch. */
 export class Conv2D extends Layer {
   readonly className = 'Conv2D';
+  override readonly outputNotSavedForBackward = true;
   readonly filters: number;
   readonly kernelSize: [number, number];
   readonly strides: [number, number];

@@ -16,6 +16,9 @@ export class ReLU extends Layer {
   call(inputs: readonly Tensor[]): Tensor {
     return inputs[0]!.relu();
   }
+  override callInPlace(inputs: readonly Tensor[]): void {
+    F.relu_(inputs[0]!);
+  }
   override cost([s]: readonly Shape[]): LayerCost {
     return { macs: 0, flops: sampleSize(s!) ?? 0 };
   }

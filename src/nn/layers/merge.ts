@@ -1,10 +1,11 @@
-import type { Tensor } from '../../tensor/index.js';
+import { F, type Tensor } from '../../tensor/index.js';
 import { Layer, type LayerArgs, type LayerCost } from '../layer.js';
 import { formatShape, sampleSize, type Shape } from '../shape.js';
 
 /** Element-wise sum of two or more inputs of identical shape (no broadcasting: a mismatch is a bug). */
 export class Add extends Layer {
   readonly className = 'Add';
+  override readonly outputNotSavedForBackward = true;
   constructor(args: LayerArgs = {}) {
     super(args, 'add');
   }
@@ -27,6 +28,12 @@ export class Add extends Layer {
       acc = next;
     }
     return acc;
+  }
+  override callInPlace(inputs: readonly Tensor[], target: number): void {
+    const acc = inputs[target]!;
+    inputs.forEach((x, i) => {
+      if (i !== target) F.addInPlace_(acc, x);
+    });
   }
   override cost(shapes: readonly Shape[], out: Shape): LayerCost {
     return { macs: 0, flops: (sampleSize(out) ?? 0) * (shapes.length - 1) };
