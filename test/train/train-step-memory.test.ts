@@ -26,9 +26,10 @@ for (const precision of ['fp32', 'bf16'] as const) {
     for (let i = 0; i < n; i++) images.fill(20 + 30 * i, i * size * size * 3, (i + 1) * size * size * 3);
     const batch: BatchU8 = { images, labels: Int32Array.from({ length: n }, (_, i) => i), indices: Int32Array.from({ length: n }, (_, i) => i), n, height: size, width: size };
     const run = (k: number, from: number): number[] => Array.from({ length: k }, (_, i) => {
-      const out = step.compute(batch, 0, from + i);
+      step.compute(batch, { epoch: 0, batch: from + i, globalStep: from + i + 1 });
       step.apply();
-      return out.loss;
+      // Read every step: the figures are the step's loss (and an unread figure would hold a tensor).
+      return step.read()[0]!.loss;
     });
     run(10, 0); // warm-up: allocator pools, momentum buffers, oneDNN primitives
     const liveBefore = liveTensorCount();
