@@ -76,7 +76,7 @@ in_root() {
     mount --bind /sys "$r/sys"
     exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" DEBIAN_FRONTEND=noninteractive "$@"' _ "$dir" "${pass[@]}" "$@"
+      OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" DEBIAN_FRONTEND=noninteractive ABLATE_COMPAT_ROOT=1 "$@"' _ "$dir" "${pass[@]}" "$@"
 }
 
 build_root() {
