@@ -167,6 +167,7 @@ test('binding.gyp builds with what discovery finds (node-gyp configure against t
   cpSync(join(repo, 'native', 'binding.gyp'), join(dir, 'binding.gyp'));
   cpSync(script, join(dir, 'find-libtorch.cjs'));
   cpSync(join(repo, 'native', 'find-gloo.cjs'), join(dir, 'find-gloo.cjs'));
+  cpSync(join(repo, 'native', 'find-jpeg.cjs'), join(dir, 'find-jpeg.cjs'));
   const gyp = join(repo, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   // Offline: the Debian headers when present (as scripts/setup.sh does), else node-gyp's own cache.
   const nodedir = existsSync('/usr/include/node/node.h') ? ['--nodedir=/usr'] : [];

@@ -138,13 +138,13 @@ import sys, torch
 torch.manual_seed(0)
 shapes = [(100003,), (8, 5, 3, 3)]
 out = []
-for nesterov, wd, damp in [(False, 0.0, 0.0), (True, 5e-4, 0.0), (False, 1e-4, 0.1)]:
+for nesterov, wd, damp, mom in [(False, 0.0, 0.0, 0.9), (True, 5e-4, 0.0, 0.9), (False, 1e-4, 0.1, 0.9), (False, 0.0, 0.0, 0.0), (False, 1e-4, 0.0, 0.0)]:
     for s in shapes:
         p0 = torch.randn(*s)
         if len(s) == 4: p0 = p0.contiguous(memory_format=torch.channels_last)
         gs = [torch.randn(*s) for _ in range(3)]
         p = p0.clone().requires_grad_(True)
-        opt = torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=wd, nesterov=nesterov, dampening=damp)
+        opt = torch.optim.SGD([p], lr=0.1, momentum=mom, weight_decay=wd, nesterov=nesterov, dampening=damp)
         for g in gs:
             p.grad = g.contiguous(memory_format=torch.channels_last) if len(s) == 4 else g.clone()
             opt.step()
@@ -157,7 +157,8 @@ sys.stdout.buffer.write(b''.join(out))
   const all = new Float32Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength / 4);
   let at = 0;
   const next = (n: number) => all.slice(at, (at += n));
-  for (const [nesterov, wd, damp] of [[false, 0, 0], [true, 5e-4, 0], [false, 1e-4, 0.1]] as const) {
+  // Plain SGD (no momentum) too: its first step is no different from the others.
+  for (const [nesterov, wd, damp, momentum] of [[false, 0, 0, 0.9], [true, 5e-4, 0, 0.9], [false, 1e-4, 0.1, 0.9], [false, 0, 0, 0], [false, 1e-4, 0, 0]] as const) {
     for (const shape of [[100003], [8, 5, 3, 3]]) {
       const n = shape.reduce((a, b) => a * b, 1);
       const cl = shape.length === 4;
@@ -168,14 +169,14 @@ sys.stdout.buffer.write(b''.join(out))
       const p = load().requiresGrad_(true);
       const grads = [load(), load(), load()];
       const expected = next(n);
-      const opt = new SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: wd, nesterov, dampening: damp });
+      const opt = new SGD([p], { lr: 0.1, momentum, weightDecay: wd, nesterov, dampening: damp });
       for (const g of grads) {
         p.grad = g;
         opt.step();
       }
       const got = Float32Array.from(p.contiguous().toArray() as number[]);
       const differ = got.reduce((k, v, i) => k + (v === expected[i] ? 0 : 1), 0);
-      assert.equal(differ, 0, `nesterov=${nesterov} wd=${wd} dampening=${damp} shape [${shape}]: ${differ} of ${n} values differ from PyTorch's`);
+      assert.equal(differ, 0, `momentum=${momentum} nesterov=${nesterov} wd=${wd} dampening=${damp} shape [${shape}]: ${differ} of ${n} values differ from PyTorch's`);
       for (const t of [p, ...grads]) t.dispose();
       opt.dispose();
     }
