@@ -5,6 +5,7 @@ import { before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { writeStudyReport, type WrittenReport } from '../../src/study/report/index.js';
 import { studyStatus } from '../../src/study/report/status.js';
+import { duration } from '../../src/study/report/format.js';
 import { type FakeRun, standardRuns, tmpStudyDir, writeFakeStudy } from './fixtures.js';
 
 /** The rows of the Markdown table that follows `## heading`, as header → cell maps. */
@@ -315,4 +316,14 @@ describe('report layout on a phone and in its plots', () => {
     const sides = Object.fromEntries(spec.data.values.map((p) => [p.variant, p.side]));
     assert.deepEqual(sides, { resnet34: 'right', plain34: 'left' }, 'the more accurate one on the right');
   });
+});
+
+test('durations round before they are split: never "1 m 60 s" or "60.0 s"', () => {
+  assert.equal(duration(45.24), '45.2 s');
+  assert.equal(duration(59.96), '1 m 00 s');
+  assert.equal(duration(119.6), '2 m 00 s');
+  assert.equal(duration(724), '12 m 04 s');
+  assert.equal(duration(3599.7), '1 h 00 m');
+  assert.equal(duration(11220), '3 h 07 m');
+  assert.equal(duration(undefined), duration(Number.NaN));
 });

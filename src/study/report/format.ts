@@ -53,9 +53,11 @@ export function si(x: number | undefined): string {
 /** Seconds → `45.2 s`, `12 m 04 s`, `3 h 07 m`. */
 export function duration(s: number | undefined): string {
   if (s === undefined || !Number.isFinite(s)) return DASH;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m ${String(Math.round(s - 60 * m)).padStart(2, '0')} s`;
+  // Rounded before it is split, so 119.6 s reads `2 m 00 s`, never `1 m 60 s`.
+  if (s < 59.95) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  const m = Math.floor(whole / 60);
+  if (m < 60) return `${m} m ${String(whole % 60).padStart(2, '0')} s`;
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} m`;
 }
 
