@@ -9,7 +9,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { chromiumPath, launchBrowser, NO_CHROMIUM } from './browser.js';
 import { type CliRun, historyOf, spawnCli, tmp, waitFor, writeStudy } from './live-fixtures.js';
 
-const EPOCHS = 6;
+const EPOCHS = 10;
 
 /** The path goes out as written (a URL string would have its `..` resolved by the client first). */
 function status(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -45,8 +45,9 @@ describe('dashboard in a browser', { skip: chromiumPath() ? false : NO_CHROMIUM 
     const file = writeStudy(root, {
       name: 'watched',
       variants: [
-        // A few seconds per epoch, so the page is open before the run ends.
-        { name: 'slow', data: { generated: { trainCount: 192, size: 16 } }, epochs: EPOCHS },
+        // A few seconds per epoch, so the page is open before the run ends (192 images at 16 px took under
+        // 0.7 s an epoch once decoding overlapped training and the step got faster).
+        { name: 'slow', data: { generated: { trainCount: 512, size: 24 } }, epochs: EPOCHS },
         { name: 'broken', pretrained: broken },
       ],
       seeds: [0],
