@@ -12,8 +12,8 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 
 export interface FastJpegResult {
   /** height × width × 3 sRGB. */
@@ -30,17 +30,14 @@ export interface FastJpegResult {
  * not load libtorch just to decode images.
  */
 function loadImageAddon(): Record<string, unknown> | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
-    if (!existsSync(join(dir, 'native', 'binding.gyp'))) continue;
-    const path = join(dir, 'native', 'build', 'Release', 'ablate_image.node');
-    try {
-      return existsSync(path) ? (createRequire(import.meta.url)(path) as Record<string, unknown>) : null;
-    } catch {
-      return null;
-    }
+  const root = packageRoot();
+  if (root === null) return null;
+  const path = join(root, 'native', 'build', 'Release', 'ablate_image.node');
+  try {
+    return existsSync(path) ? (createRequire(import.meta.url)(path) as Record<string, unknown>) : null;
+  } catch {
+    return null;
   }
-  return null;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 
 /** Opaque handle to a libtorch tensor owned by the native addon. */
 export type Handle = { readonly __brand: 'TensorHandle' };
@@ -12,12 +13,9 @@ export type GenHandle = { readonly __brand: 'GeneratorHandle' };
 export type NativeModule = Record<string, (...args: any[]) => any>;
 
 function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'native', 'binding.gyp'))) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('ablate: cannot locate the package root (native/binding.gyp) from ' + fileURLToPath(import.meta.url));
+  const root = packageRoot();
+  if (root === null) throw new Error('ablate: cannot locate the package root (native/binding.gyp) from ' + fileURLToPath(import.meta.url));
+  return root;
 }
 
 function load(): NativeModule {
