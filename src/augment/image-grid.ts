@@ -2,7 +2,8 @@
  * A PNG grid of uint8 RGB images, each with caption lines under it, in the style of the augmentation
  * preview (same font, spacing and nearest-neighbour enlargement of small images).
  */
-import sharp, { type OverlayOptions } from 'sharp';
+import type { OverlayOptions } from 'sharp';
+import { sharpLib } from '../util/sharp-lib.js';
 
 export interface GridImage {
   /** height × width × 3 uint8 RGB, row-major. */
@@ -22,6 +23,7 @@ const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.cha
 
 /** Renders the images `columns` per row under `title`; returns the PNG bytes. */
 export async function renderImageGrid(images: readonly GridImage[], o: { title: string; columns?: number; tile?: number }): Promise<Buffer> {
+  const sharp = await sharpLib();
   const n = images.length;
   const cols = Math.max(1, Math.min(o.columns ?? Math.ceil(Math.sqrt(n)), Math.max(1, n)));
   const rows = Math.max(1, Math.ceil(n / cols));

@@ -2,7 +2,8 @@
  * A PNG grid of original vs augmented samples, each captioned with its (mixed) label, so a user sees
  * exactly what the model is fed. Text is an SVG overlay that sharp (librsvg) composites.
  */
-import sharp, { type OverlayOptions } from 'sharp';
+import type { OverlayOptions } from 'sharp';
+import { sharpLib } from '../util/sharp-lib.js';
 import { Generator, tensor, tidy, type Tensor } from '../tensor/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { invalidArg } from '../util/errors.js';
@@ -76,6 +77,7 @@ const TITLE_H = 22;
 
 /** Applies `spec` (training mode, epoch 0) to the batch with a seeded Generator and draws the grid. */
 export async function renderAugmentPreview(batch: PreviewBatch, spec: unknown, options: PreviewOptions = {}): Promise<PreviewResult> {
+  const sharp = await sharpLib();
   const { n, height, width } = batch;
   if (!Number.isInteger(n) || n < 1) throw invalidArg('n', 'a positive integer', n);
   if (!Number.isInteger(height) || height < 1 || !Number.isInteger(width) || width < 1) throw invalidArg('height/width', 'positive integers', [height, width]);

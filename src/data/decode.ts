@@ -1,9 +1,5 @@
-import sharp from 'sharp';
-
-// Every image is decoded once and then read from our own cache: libvips' operation cache would only
-// hold memory (it counts toward a training run's peak RSS) without ever being hit.
-sharp.cache(false);
 import type { Metadata, OutputInfo, ResizeOptions } from 'sharp';
+import { sharpLib } from '../util/sharp-lib.js';
 import { fastJpeg, fastJpegs, type FastJpegResult } from './fast-jpeg.js';
 import type { BadFileReason, ConversionCounts, DatasetItem } from './types.js';
 
@@ -101,6 +97,7 @@ function fastDecoded(fast: FastJpegResult, ext: string | undefined): Decoded {
 }
 
 async function decodeWithSharp(bytes: Uint8Array, target: DecodeTarget, ext: string | undefined): Promise<Decoded> {
+  const sharp = await sharpLib();
   let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
@@ -152,5 +149,6 @@ export function sniffFormat(b: Uint8Array): string | null {
 
 async function resizeRaw(pixels: Uint8Array, height: number, width: number, t: DecodeTarget): Promise<Uint8Array> {
   if (height === t.height && width === t.width) return pixels;
+  const sharp = await sharpLib();
   return sharp(pixels, { raw: { width, height, channels: 3 } }).resize(resizeOptions(t)).raw().toBuffer();
 }

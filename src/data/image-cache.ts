@@ -5,7 +5,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import sharp from 'sharp';
+import { sharpVersion } from '../util/sharp-lib.js';
 import { crc32c } from '../util/crc32c.js';
 import { invalidArg } from '../util/errors.js';
 import { BadImageError, decodeItems, RESIZE_KERNEL, type Decoded, type DecodeTarget, type ResizeMode } from './decode.js';
@@ -265,7 +265,7 @@ function cacheKey(ds: Dataset, t: DecodeTarget): string {
     width: t.width,
     resize: t.resize,
     kernel: RESIZE_KERNEL,
-    vips: sharp.versions.vips,
+    sharp: sharpVersion(),
     jpeg: jpegDecoder(),
   });
 }

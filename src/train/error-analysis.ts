@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import sharp from 'sharp';
+import { sharpLib } from '../util/sharp-lib.js';
 import { renderImageGrid } from '../augment/image-grid.js';
 import { DataLoader, type ImageSet } from '../data/index.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -82,6 +82,7 @@ const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.cha
 
 /** The confusion matrix as a PNG heat map: colour by the row's fraction, counts written in the cells. */
 export async function renderConfusionMatrix(confusion: readonly (readonly number[])[], classNames: readonly string[]): Promise<Buffer> {
+  const sharp = await sharpLib();
   const k = confusion.length;
   const cell = k <= 10 ? 56 : k <= 30 ? 28 : Math.max(6, Math.floor(840 / k));
   const showText = cell >= 28;

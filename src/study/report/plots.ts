@@ -1,5 +1,5 @@
 /** The report's figures as Vega-Lite specs, rendered to SVG by Vega (no browser) and to PNG by sharp. */
-import sharp from 'sharp';
+import { sharpLib } from '../../util/sharp-lib.js';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { VariantSummary } from './summary.js';
@@ -329,5 +329,6 @@ export async function renderPlot(plot: Plot): Promise<RenderedPlot> {
 
 /** PNG at twice the SVG's size, so it stays sharp on slides and in printed reports. */
 export async function svgToPng(svg: string): Promise<Buffer> {
+  const sharp = await sharpLib();
   return sharp(Buffer.from(svg), { density: 144 }).png({ compressionLevel: 9 }).toBuffer();
 }
