@@ -42,7 +42,6 @@ describe('a rank of a data-parallel run fails', { skip, timeout: 900_000 }, () =
       assert.equal(st.status, 'failed', JSON.stringify(st));
       assert.equal(st.error, 'rank 1 of 2: injected fault on rank 1 at step 3');
       assert.equal(st.reason, undefined);
-      assert.equal(st.epochsDone, 1);
       assert.equal(JSON.parse(readFileSync(join(run, 'rank-1.error.json'), 'utf8')).error, 'injected fault on rank 1 at step 3');
 
       const again = await runCli(['train', '--resume', '--out', run], QUIET);
