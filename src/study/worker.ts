@@ -9,7 +9,7 @@ import { ProgressFile } from '../train/progress-file.js';
 import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
 import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
-import { launchLocalRanks, readLaunchEnv } from '../train/launch.js';
+import { launchRunRanks, readLaunchEnv } from '../train/launch.js';
 import { localRanksOf } from '../train/plan.js';
 
 export const WORKER_LOG = 'worker.log';
@@ -112,10 +112,14 @@ async function main(): Promise<number> {
     // --nproc-per-node` does), holds the run's lock for them, and asks them all to stop with a checkpoint
     // when the runner is gone. Rank 0 writes the run folder; the others only their random state.
     try {
-      const r = await launchLocalRanks(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), runDir], {
+      // A rank that fails has its end recorded in status.json (recordRankFailure); its code is this worker's.
+      const r = await launchRunRanks(runDir, process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), runDir], {
         nproc: ranks, env: { ...process.env, [RANKS_OF_ENV]: String(process.pid) }, cleanCodes: [WORKER_EXIT.stopped], signal: interrupt.signal,
       });
-      if (r.failed) out.log(`rank ${r.failed.rank} of ${ranks} ${r.failed.signal ? `was killed by ${r.failed.signal}` : `exited with code ${r.failed.code}`}; the other ranks were stopped`);
+      if (r.failure) {
+        out.log(`${r.failure.error ? 'error: ' : ''}${r.failure.message}; the other ranks were stopped`);
+        if (r.failure.error) await tellRunner({ error: r.failure.error });
+      }
       return r.exitCode;
     } finally {
       release();

@@ -4,6 +4,8 @@
 // torch.nn.parallel.DistributedDataParallel does). ablate implements no collective itself.
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
+// The same words the native collectives use, so every way a dead peer surfaces says what to do.
+import { PEER_HINT } from './peer-lost.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
 
@@ -36,10 +38,6 @@ export function distributedSupport(): DistributedSupport {
   return native.dist_info() as DistributedSupport;
 }
 
-// The same words the native collectives use, so every way a dead peer surfaces says what to do.
-const PEER_HINT =
-  '. Where another rank stopped or cannot be reached, every rank of a data-parallel run must be restarted; ' +
-  'they resume together from the last checkpoint.';
 
 const handles = (ts: readonly Tensor[]) => ts.map((t) => t.handle);
 

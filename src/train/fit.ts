@@ -19,6 +19,7 @@ import { saveWeights } from '../models/index.js';
 import type { DataParallel } from './data-parallel.js';
 import type { EvalResult } from './evaluate.js';
 import { invalidArg } from '../util/errors.js';
+import { testFault } from './test-fault.js';
 
 export type { BatchAugmenter, Precision } from './train-step.js';
 
@@ -104,6 +105,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   manualSeed(config.seed);
   const step = new TrainStep({ model, params, optimizer, config, precision, device: o.device, normalization: o.normalization, numClasses: o.numClasses, augment: o.augment, augmentGenerator, parallel: dp });
   const guard = new DivergenceGuard({ maxLoss: config.maxLoss });
+  const fault = testFault(dp?.rank ?? 0);
 
   let pos = new RunPosition();
   const weights = new HeldWeights(model);
@@ -225,6 +227,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           stopForDivergence(divergence);
           break outer;
         }
+        fault?.(ctx.globalStep);
         // With in-memory data every await above settles as a microtask, so without this the event loop
         // never turns during an epoch: no Ctrl-C (signal handlers), timers or worker messages.
         await new Promise<void>((r) => setImmediate(r));

@@ -4,6 +4,7 @@
 // when one fails, as torchrun does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { recordRankFailure, type RankFailureRecord } from './run-folder.js';
 
 export interface LaunchEnv {
   masterAddr: string;
@@ -90,6 +91,8 @@ export interface LocalLaunchResult {
   exitCode: number;
   /** The first rank that failed, with how. */
   failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null };
+  /** When it ended (ms since the epoch). */
+  failedAt?: number;
 }
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 };
@@ -104,6 +107,7 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   const port = o.masterPort ?? (await freeLocalPort());
   const children: ChildProcess[] = [];
   let failed: LocalLaunchResult['failed'];
+  let failedAt = 0;
   const grace = o.graceMs ?? 10_000;
   const stopOthers = (signal: NodeJS.Signals) => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
@@ -141,12 +145,16 @@ export async function launchLocalRanks(command: string, args: readonly string[],
           if (rank === 0 && code !== null) rank0Code = code;
           if ((code === null || !clean.has(code) || signal) && !failed) {
             failed = { rank, code, signal };
+            failedAt = Date.now();
             stopOthers('SIGTERM');
           }
           resolve();
         });
         child.on('error', (e) => {
-          if (!failed) failed = { rank, code: 127, signal: null };
+          if (!failed) {
+            failed = { rank, code: 127, signal: null };
+            failedAt = Date.now();
+          }
           process.stderr.write(`rank ${rank} could not be started: ${e.message}\n`);
           stopOthers('SIGTERM');
           resolve();
@@ -161,7 +169,20 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   }
   if (!failed) return { exitCode: rank0Code };
   const code = failed.code ?? 128 + (failed.signal ? SIGNAL_NUMBERS[failed.signal] ?? 1 : 1);
-  return { exitCode: code === 0 ? 1 : code, failed };
+  return { exitCode: code === 0 ? 1 : code, failed, failedAt };
+}
+
+/**
+ * The ranks of the run in `runDir` (launchLocalRanks), and when one failed, its end recorded in the run's
+ * status.json (recordRankFailure): how `ablate train --nproc-per-node` and a study worker start a run's ranks.
+ */
+export async function launchRunRanks(
+  runDir: string, command: string, args: readonly string[], o: LocalLaunchOptions,
+): Promise<LocalLaunchResult & { failure?: RankFailureRecord }> {
+  const since = Date.now();
+  const r = await launchLocalRanks(command, args, o);
+  if (!r.failed) return r;
+  return { ...r, failure: recordRankFailure(runDir, { ...r.failed, worldSize: o.nproc, at: r.failedAt ?? Date.now() }, since) };
 }
 
 /** Local ranks that cannot run on this machine (more ranks than GPUs on CUDA). */

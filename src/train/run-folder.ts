@@ -5,16 +5,18 @@
  *   <run>/config.json     the run's resolved configuration (written by runTraining)
  *   <run>/history.jsonl   one line per finished epoch
  *   <run>/status.json     run state, sizes, timings, environment
+ *   <run>/rank-<r>.error.json  why rank r (not 0) of a data-parallel run failed, for its launcher
  *
  * Writers are strict: a record that does not match its schema is a bug and is never written; every
  * write is atomic. Readers are tolerant: a folder is often read while its run is still writing, or
  * after a kill or a full disk, so what cannot be read becomes a warning, never a crash.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic, writeJsonAtomic, overwriteInPlace, isDiskFull } from '../util/atomic.js';
 import { formatZodIssues } from '../util/zod-issues.js';
+import { isPeerLost } from '../tensor/peer-lost.js';
 
 export const CONFIG_FILE = 'config.json';
 export const HISTORY_FILE = 'history.jsonl';
@@ -246,6 +248,116 @@ export function updateRunStatus(runDir: string, patch: Partial<RunStatus> | ((s:
   const next = checkStatus(typeof patch === 'function' ? patch(current) : { ...current, ...patch });
   writeRunStatus(runDir, next);
   return next;
+}
+
+// ---------------------------------------------------------------- rank-<r>.error.json
+
+/**
+ * Rank 0 alone writes status.json, so another rank of a data-parallel run that fails leaves its error
+ * here, where the process that launched the ranks reads it once they have all ended (recordRankFailure).
+ * Rank 0 removes these files when the run starts again, so a resumed run never shows an old error.
+ */
+export const rankErrorPath = (runDir: string, rank: number): string => join(runDir, `rank-${rank}.error.json`);
+const RANK_ERROR_NAME = /^rank-\d+\.error\.json$/;
+
+export const RankErrorSchema = z.object({
+  rank: z.number().int().min(1),
+  worldSize: z.number().int().min(2),
+  error: z.string(),
+  /** A full disk (ENOSPC/EDQUOT): the run stops, resumable once there is space, instead of failing. */
+  diskFull: z.boolean(),
+  /** ISO 8601: when the rank caught the error. */
+  at: z.string(),
+});
+export type RankError = z.output<typeof RankErrorSchema>;
+
+/** Validates and writes rank-<r>.error.json atomically. */
+export function writeRankError(runDir: string, record: RankError): void {
+  const r = RankErrorSchema.safeParse(record, { reportInput: true });
+  if (!r.success) throw new TypeError(`Invalid rank error to write: ${issuesOf(r.error).join('; ')}`);
+  writeJsonAtomic(rankErrorPath(runDir, record.rank), r.data);
+}
+
+/** undefined when the rank left no readable error; why it is unreadable goes to `warnings`. */
+export function readRankError(runDir: string, rank: number, warnings: string[] = []): RankError | undefined {
+  const j = readJson(rankErrorPath(runDir, rank));
+  if (!j) return undefined;
+  const name = `rank-${rank}.error.json`;
+  if (!j.ok) { warnings.push(`${name}: unreadable (${j.error})`); return undefined; }
+  const r = RankErrorSchema.safeParse(j.value);
+  if (!r.success) { warnings.push(`${name}: ${issuesOf(r.error, 3).join('; ')}`); return undefined; }
+  return r.data;
+}
+
+/** Removes every rank's error file (a new start of the run); returns the names removed. */
+export function removeRankErrors(runDir: string): string[] {
+  if (!existsSync(runDir)) return [];
+  const names = readdirSync(runDir).filter((n) => RANK_ERROR_NAME.test(n));
+  for (const n of names) rmSync(join(runDir, n), { force: true });
+  return names;
+}
+
+/** How a rank of a locally launched data-parallel run ended when it failed (launchLocalRanks' `failed`). */
+export interface RankEnd {
+  rank: number;
+  worldSize: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** When it ended (ms). */
+  at: number;
+}
+
+/** What recordRankFailure made of a failed launch. */
+export interface RankFailureRecord {
+  /** One line: `rank 1 of 2: <its error>`, `rank 1 of 2 was killed by SIGKILL`, `rank 0 of 2 exited with code 1`. */
+  message: string;
+  /** `rank r of N: <its error>` when status.json now holds another rank's error (a failure or a full disk): for a study runner. */
+  error?: string;
+  /** What status.json says now; undefined without a readable one. */
+  status?: RunStatusKind;
+}
+
+/**
+ * The one place that decides what status.json says once a rank of a data-parallel run failed; the launchers
+ * (`ablate train --nproc-per-node`, a study worker: launchRunRanks in launch.ts) call it after every rank
+ * ended. Rank 0 writes status.json, so when another rank failed, rank 0's record may only say how rank 0
+ * was stopped for it (`stopped` by the launcher's SIGTERM, `failed` because its peer was gone, still
+ * `running` after SIGKILL). The rank whose own end came first speaks for the run:
+ * - rank 0's record, when rank 0 ended on its own (its own error, a full disk, the run's end): it stands;
+ * - another rank's error file: `failed` with `error: "rank r of N: <message>"`, or for a full disk `stopped`
+ *   (resumable) with those words as `reason`;
+ * - a rank killed by a signal (`end`, which leaves no file): `interrupted` (resumable), `reason: "rank r of N was
+ *   killed by SIGKILL"`.
+ * An error that only says its peer was gone is a consequence, never a cause: it speaks only when nothing else
+ * does. Records older than `since` (the launch, ms) are leftovers of an earlier start and ignored. Without any
+ * record (a rank that exited without writing its file), status.json is left as it is.
+ */
+export function recordRankFailure(runDir: string, end: RankEnd, since: number): RankFailureRecord {
+  const whoIs = (rank: number) => `rank ${rank} of ${end.worldSize}`;
+  const how = `${whoIs(end.rank)} ${end.signal ? `was killed by ${end.signal}` : `exited with code ${end.code}`}`;
+  const current = readRunStatus(runDir);
+  if (!current) return { message: how }; // nothing to complete: a study runner records its own placeholder
+  interface Candidate { at: number; peerLost: boolean; next?: { status: RunStatusKind; error?: string; reason?: string } }
+  const candidates: Candidate[] = [];
+  const finished = current.finishedAt === undefined ? NaN : Date.parse(current.finishedAt);
+  if (current.status !== 'running' && finished >= since) candidates.push({ at: finished, peerLost: isPeerLost(current.error) });
+  for (let rank = 1; rank < end.worldSize; rank++) {
+    const left = readRankError(runDir, rank);
+    if (!left || !(Date.parse(left.at) >= since)) continue;
+    const words = `${whoIs(rank)}: ${left.error}`;
+    candidates.push({ at: Date.parse(left.at), peerLost: isPeerLost(left.error), next: left.diskFull ? { status: 'stopped', reason: words } : { status: 'failed', error: words } });
+  }
+  if (end.signal) candidates.push({ at: end.at, peerLost: false, next: { status: 'interrupted', reason: how } });
+  const first = candidates.sort((a, b) => Number(a.peerLost) - Number(b.peerLost) || a.at - b.at)[0];
+  if (!first?.next) return { message: how, status: current.status };
+  const message = first.next.error ?? first.next.reason!;
+  const error = first.next.status === 'interrupted' ? undefined : message;
+  try {
+    writeRunStatus(runDir, { ...current, error: undefined, reason: undefined, ...first.next, finishedAt: new Date(first.at).toISOString() });
+  } catch (e) {
+    return { message: `${message} (${STATUS_FILE} could not be updated: ${(e as Error).message})`, error, status: current.status };
+  }
+  return { message, error, status: first.next.status };
 }
 
 // ---------------------------------------------------------------- config.json

@@ -10,6 +10,7 @@ import type { TrainConfig } from './config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
+import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
 import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelName, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
@@ -79,6 +80,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   // Started as one rank of a data-parallel run (torchrun, srun, --nproc-per-node): join the others first,
   // so a missing rank fails the run before any file is written.
   const launch = readLaunchEnv();
+  // A new start of the run: the errors other ranks left at its last end are history. Removed before the
+  // ranks meet, so never after another rank of this start wrote one (they write only once they have met).
+  if ((launch?.rank ?? 0) === 0) removeRankErrors(o.runDir);
   const dp = launch ? DataParallel.join(launch) : undefined;
   const main = !dp || dp.isMain;
   const machine = planForMachine(resolved, {
@@ -239,6 +243,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     // anything else is a failure of the run itself.
     if (e instanceof ResumeMismatchError) {
       if (prev) writeStatus(prev);
+    } else if (!main) {
+      // Rank 0 alone writes status.json: another rank leaves its error for the launcher (recordRankFailure).
+      // A resume refused for the plan is refused by rank 0 too, and Ctrl-C is no error.
+      if (!(e instanceof InterruptedError)) leaveRankError(o.runDir, dp!, e);
     } else {
       const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
       writeStatus({ ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
@@ -249,6 +257,13 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     for (const set of new Set(opened)) await set.close();
     await datasets?.close();
   }
+}
+
+/** This rank's error in rank-<r>.error.json; a file that cannot be written (a full disk) must not hide the error itself. */
+function leaveRankError(runDir: string, dp: DataParallel, e: unknown): void {
+  try {
+    writeRankError(runDir, { rank: dp.rank, worldSize: dp.worldSize, error: (e as Error).message, diskFull: isDiskFull(e), at: new Date().toISOString() });
+  } catch { /* its launcher then says only how it exited */ }
 }
 
 /** Resuming with other settings than the run was planned with. */

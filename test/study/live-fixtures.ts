@@ -72,12 +72,12 @@ export interface CliRun {
 }
 
 /** Spawn `ablate …` as a real child process (its own process group, so a test can Ctrl-C it like a terminal). */
-export function spawnCli(args: string[], o: { detached?: boolean } = {}): CliRun {
+export function spawnCli(args: string[], o: { detached?: boolean; env?: NodeJS.ProcessEnv } = {}): CliRun {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: join(import.meta.dirname, '../..'),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: o.detached ?? false,
-    env: { ...process.env, ABLATE_THREADS: '1' },
+    env: { ...process.env, ABLATE_THREADS: '1', ...o.env },
   });
   let out = '';
   let exited = false;
@@ -90,8 +90,8 @@ export function spawnCli(args: string[], o: { detached?: boolean } = {}): CliRun
   return { child, output: () => out, exited: () => exited, done };
 }
 
-export async function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
-  return spawnCli(args).done;
+export async function runCli(args: string[], o: { env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; output: string }> {
+  return spawnCli(args, o).done;
 }
 
 /** Poll until `cond` holds; fails the test (with `what`) after `timeoutMs`, or at once if `cli` exits first. */

@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
-import { checkLocalRanks, launchLocalRanks, LocalRanksError, readLaunchEnv } from '../../train/launch.js';
+import { checkLocalRanks, launchRunRanks, LocalRanksError, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
@@ -103,8 +103,9 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // The same command once per rank: each child reads its rank from the environment, and its plan
     // (config.json) records the rank count, so `--resume` alone starts the same number again.
     // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
-    const r = await launchLocalRanks(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
-    if (r.failed) process.stderr.write(`rank ${r.failed.rank} of ${nproc} ${r.failed.signal ? `was killed by ${r.failed.signal}` : `exited with code ${r.failed.code}`}; the other ranks were stopped\n`);
+    // A rank that fails has its end recorded in status.json (recordRankFailure).
+    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
+    if (r.failure) process.stderr.write(`${r.failure.error ? 'error: ' : ''}${r.failure.message}; the other ranks were stopped${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
   }
