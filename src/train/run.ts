@@ -249,7 +249,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       if (!(e instanceof InterruptedError)) leaveRankError(o.runDir, dp!, e);
     } else {
       const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
-      writeStatus({ ...status, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
+      // The epochs finished before the error are in status.json (kept after every epoch); `status` here is
+      // the copy from the start of the run and would say none were.
+      const onDisk = readRunStatus(o.runDir);
+      const progress = onDisk ? { epochsDone: onDisk.epochsDone, bestEpoch: onDisk.bestEpoch, bestValAccuracy: onDisk.bestValAccuracy } : {};
+      writeStatus({ ...status, ...progress, ...ended, finishedAt: new Date().toISOString() } as RunStatus);
     }
     throw e;
   } finally {
