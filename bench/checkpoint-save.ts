@@ -8,7 +8,7 @@
 // Usage: node --import tsx bench/checkpoint-save.ts [--models resnet34,resnet50] [--precisions bf16,fp32]
 //          [--size 64] [--batch 8] [--steps 2] [--saves 2] [--threads 2] [--no-torch] [--out results.json]
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
@@ -25,6 +25,22 @@ function statusKb(): { hwm: number; rss: number } {
   const s = readFileSync('/proc/self/status', 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);
   return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
+}
+/** Hashed through a small buffer: reading the file whole would put its size on the next save's resident set. */
+function fileSha256(path: string): { sha256: string; bytes: number } {
+  const h = createHash('sha256');
+  const buf = new Uint8Array(1 << 20);
+  const fd = openSync(path, 'r');
+  let bytes = 0;
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+      h.update(buf.subarray(0, n));
+      bytes += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { sha256: h.digest('hex'), bytes };
 }
 /** Resets VmHWM to the current resident set (Linux ≥ 4.0), so the next reading is this section's own peak. */
 const resetPeak = (): void => writeFileSync('/proc/self/clear_refs', '5');
@@ -73,11 +89,8 @@ async function child(): Promise<void> {
     await saveTrainingCheckpoint(runDir, model.stateDict(), opt.state(), {}, state, { keepPrevious: i > 0 });
     const ms = performance.now() - t0;
     const peak = statusKb().hwm;
-    const bytes = readFileSync(checkpointPath(runDir, 'last'));
-    saves.push({
-      rssBeforeMiB: before / 1024, peakMiB: peak / 1024, addedMiB: (peak - before) / 1024, ms,
-      fileMiB: bytes.length / 2 ** 20, sha256: createHash('sha256').update(bytes).digest('hex'),
-    });
+    const file = fileSha256(checkpointPath(runDir, 'last'));
+    saves.push({ rssBeforeMiB: before / 1024, peakMiB: peak / 1024, addedMiB: (peak - before) / 1024, ms, fileMiB: file.bytes / 2 ** 20, sha256: file.sha256 });
   }
   rmSync(runDir, { recursive: true, force: true });
   // With the streaming writer only (tensorSource): the cost of copying each part out of tensor memory, which a
