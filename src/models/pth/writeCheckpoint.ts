@@ -32,7 +32,7 @@ export async function writeStateDict(
   const map = entries instanceof Map ? entries : new Map(checkEntries(entries));
   for (const [k, v] of map) {
     if (typeof k !== 'string') throw invalidArg('state dict key', 'a string', k);
-    if (!isTensorBytes(v)) throw invalidArg(`state dict entry ${JSON.stringify(k)}`, 'a RawTensor {dtype, shape, data} or a TensorSource', v);
+    if (!isTensorBytes(v)) throw invalidArg(`state dict entry ${JSON.stringify(k)}`, 'a RawTensor {dtype, shape, data}', v);
   }
   await writeCheckpoint(path, map);
 }
