@@ -75,6 +75,25 @@ OP(to_buffer) {
   if (nbytes) std::memcpy(buf.Data(), t.data_ptr(), nbytes);
   return buf;
 }
+OP(host_contiguous) {
+  // The tensor's values as one contiguous CPU tensor: itself (an alias) when it already is one, else one copy.
+  return a.ret(a.T(0).detach().to(at::kCPU).contiguous());
+}
+OP(copy_bytes) {
+  // (tensor, byteOffset, typedArray) → bytes copied: the tensor's bytes from byteOffset into the array, as many as
+  // fit, straight from the tensor's memory. Lets JS stream a large tensor through one small reused buffer.
+  const at::Tensor& t = a.T(0);
+  if (!t.device().is_cpu() || !t.is_contiguous()) a.fail("needs a contiguous CPU tensor (see host_contiguous)");
+  if (!a.info()[2].IsTypedArray()) a.fail("argument 2 must be a typed array");
+  Napi::TypedArray ta = a.info()[2].As<Napi::TypedArray>();
+  const int64_t nbytes = t.numel() * static_cast<int64_t>(t.element_size());
+  const int64_t offset = a.i64(1);
+  if (offset < 0 || offset > nbytes) a.fail("byte offset " + std::to_string(offset) + " is outside the tensor's " + std::to_string(nbytes) + " bytes");
+  const size_t n = std::min(static_cast<size_t>(nbytes - offset), ta.ByteLength());
+  uint8_t* dst = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  if (n) std::memcpy(dst, static_cast<const uint8_t*>(t.data_ptr()) + offset, n);
+  return Napi::Number::New(a.env(), static_cast<double>(n));
+}
 OP(item) {
   at::Tensor t = a.T(0);
   if (t.numel() != 1) a.fail("item() needs a tensor with exactly one element");

@@ -19,7 +19,7 @@ export { resnetFamily, RESNET_PRESETS } from './resnet/index.js';
 export { createModel, listPresets, presetConfig, resolveModelConfig, type CreateModelOptions } from './presets.js';
 export { printSummary, modelSummaryData, type PrintSummaryOptions } from './summary.js';
 export {
-  tensorToRaw, rawToTensor, stateDictToRaw, loadRawStateDict, saveWeights, loadWeights, type LoadWeightsOptions,
+  tensorToRaw, tensorSource, rawToTensor, stateDictToRaw, loadRawStateDict, saveWeights, loadWeights, type LoadWeightsOptions,
 } from './weights.js';
 export { StateDictError, type LoadReport, type LoadStateDictOptions, type SummaryData, type SummaryRow } from '../nn/index.js';
 export { modelToOnnx, exportOnnx, readOnnxMetadata, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './onnx/export.js';

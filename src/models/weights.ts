@@ -5,11 +5,40 @@
 import { releaseFreeHostMemory, tensor, tidy, type Tensor } from '../tensor/index.js';
 import { invalidArg } from '../util/errors.js';
 import { StateDictError, isCleanLoad, planStateDictLoad, type LoadReport, type LoadStateDictOptions, type Model } from '../nn/index.js';
-import { DTYPE_SIZE, isRawTensor, numel, readStateDict, writeStateDict, type CheckpointSource, type RawTensor, type ReadStateDictOptions } from './pth/index.js';
+import { DTYPE_SIZE, isRawTensor, numel, readStateDict, writeStateDict, type CheckpointSource, type RawTensor, type ReadStateDictOptions, type TensorSource } from './pth/index.js';
 
 /** A tensor's contiguous little-endian bytes (copied to the CPU), as a checkpoint stores them. */
 export function tensorToRaw(t: Tensor): RawTensor {
   return { dtype: t.dtype, shape: t.shape, data: t.toBytes() };
+}
+
+/** Bytes per part when a tensor is streamed into a file (tensorSource): large enough that a write call costs nothing. */
+const SOURCE_CHUNK_BYTES = 1 << 20;
+let spareChunk: Uint8Array | undefined;
+
+/**
+ * The tensor as a checkpoint writer's TensorSource: its bytes are read straight from the tensor's memory, part by
+ * part through one reused 1 MiB buffer, while the file is written (a GPU or non-contiguous tensor is first copied
+ * to one contiguous CPU tensor, one tensor at a time). The tensor must stay alive and unchanged until the write ends.
+ */
+export function tensorSource(t: Tensor): TensorSource {
+  const dtype = t.dtype;
+  const shape = t.shape;
+  return {
+    dtype,
+    shape,
+    byteLength: numel(shape) * DTYPE_SIZE[dtype],
+    read(sink) {
+      // A nested read (a sink that reads another source) gets its own buffer.
+      const chunk = spareChunk ?? new Uint8Array(SOURCE_CHUNK_BYTES);
+      spareChunk = undefined;
+      try {
+        t.readBytes(chunk, sink);
+      } finally {
+        spareChunk = chunk;
+      }
+    },
+  };
 }
 
 /** A new CPU tensor holding a checkpoint tensor's values, dtype kept. */
@@ -82,10 +111,15 @@ export function loadRawStateDict(
   return report;
 }
 
-/** Writes the model's weights as a zip `.pth` that `torch.load` + `load_state_dict` accept. */
+/**
+ * Writes the model's weights as a zip `.pth` that `torch.load` + `load_state_dict` accept, each tensor streamed from
+ * its own memory into the file (tensorSource): no copy of the weights is made in JavaScript.
+ */
 export async function saveWeights(model: Pick<Model, 'stateDict'>, path: string): Promise<void> {
   releaseFreeHostMemory();
-  await writeStateDict(path, stateDictToRaw(model));
+  const sources = new Map<string, TensorSource>();
+  for (const [k, t] of model.stateDict()) sources.set(k, tensorSource(t));
+  await writeStateDict(path, sources);
 }
 
 export interface LoadWeightsOptions extends LoadStateDictOptions, ReadStateDictOptions {}

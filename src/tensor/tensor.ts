@@ -152,6 +152,28 @@ export class Tensor {
     countHostRead(this.device);
     return new Uint8Array(native.to_buffer(this.handle) as ArrayBuffer);
   }
+  /**
+   * The bytes toBytes() returns, streamed: part by part they are copied from the tensor's own memory into `chunk`
+   * and handed to `sink` (a view of `chunk`, valid until `sink` returns), so JavaScript never holds a copy of the
+   * whole tensor. A tensor on a GPU, or not contiguous, is first copied to one contiguous CPU tensor, freed before
+   * this returns. Returns the number of bytes streamed.
+   */
+  readBytes(chunk: Uint8Array, sink: (bytes: Uint8Array) => void): number {
+    if (!(chunk instanceof Uint8Array) || chunk.length === 0) throw invalidArg('chunk', 'a non-empty Uint8Array', chunk);
+    countHostRead(this.device);
+    const host = native.host_contiguous(this.handle) as Handle;
+    try {
+      let offset = 0;
+      for (;;) {
+        const n = native.copy_bytes(host, offset, chunk) as number;
+        if (n === 0) return offset;
+        sink(chunk.subarray(0, n));
+        offset += n;
+      }
+    } finally {
+      native.dispose(host);
+    }
+  }
   /** Flat array of JS numbers (int64 converted with Number()). */
   toArray(): number[] {
     const a = this.toTypedArray();

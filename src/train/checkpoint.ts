@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { z } from 'zod';
 import { join, relative } from 'node:path';
-import { writeCheckpoint, readCheckpoint, isRawTensor, type RawTensor, type PickleValue, type CheckpointValue } from '../models/pth/index.js';
+import { writeCheckpoint, readCheckpoint, isRawTensor, readTensorBytes, tensorByteLength, type RawTensor, type PickleValue, type CheckpointValue, type TensorBytes, type TensorSource } from '../models/pth/index.js';
 import { releaseFreeHostMemory, type OptimizerState, type Tensor } from '../tensor/index.js';
-import { tensorToRaw, rawToTensor } from '../models/index.js';
+import { tensorSource, rawToTensor } from '../models/index.js';
 import type { Logs } from './callbacks/base.js';
 
 /**
@@ -68,8 +68,9 @@ export class DamagedCheckpointError extends Error {
   }
 }
 
-function rawMap(m: Map<string, Tensor>): Map<string, RawTensor> {
-  return new Map([...m].map(([k, t]) => [k, tensorToRaw(t)]));
+/** Each tensor as a source the writer reads straight from the tensor's memory: no copy of the state in JavaScript. */
+function sourceMap(m: Map<string, Tensor>): Map<string, TensorSource> {
+  return new Map([...m].map(([k, t]) => [k, tensorSource(t)]));
 }
 
 /**
@@ -77,7 +78,7 @@ function rawMap(m: Map<string, Tensor>): Map<string, RawTensor> {
  * order. The zip's CRC-32s catch damage to the file; this catches a checkpoint whose content was
  * changed and re-encoded (an edited step count, a swapped tensor), which CRCs cannot.
  */
-function checkpointDigest(stateJson: string, sections: ReadonlyArray<[string, ReadonlyMap<string, RawTensor>]>): string {
+function checkpointDigest(stateJson: string, sections: ReadonlyArray<[string, ReadonlyMap<string, TensorBytes>]>): string {
   const h = createHash('sha256');
   const field = (s: string) => { h.update(String(Buffer.byteLength(s))); h.update(':'); h.update(s); };
   field(stateJson);
@@ -85,15 +86,15 @@ function checkpointDigest(stateJson: string, sections: ReadonlyArray<[string, Re
     for (const key of [...m.keys()].sort()) {
       const t = m.get(key)!;
       field(`${section}/${key}/${t.dtype}/${t.shape.join(',')}`);
-      h.update(String(t.data.byteLength));
-      h.update(t.data);
+      h.update(String(tensorByteLength(t)));
+      readTensorBytes(t, (bytes) => h.update(bytes));
     }
   }
   return `sha256:${h.digest('hex')}`;
 }
 
-function digestSections(model: ReadonlyMap<string, RawTensor>, optimizer: ReadonlyMap<string, RawTensor>, held: Record<string, ReadonlyMap<string, RawTensor>>): Array<[string, ReadonlyMap<string, RawTensor>]> {
-  return [['model', model], ['optimizer', optimizer], ...Object.keys(held).sort().map((k): [string, ReadonlyMap<string, RawTensor>] => [`held/${k}`, held[k]!])];
+function digestSections<T extends TensorBytes>(model: ReadonlyMap<string, T>, optimizer: ReadonlyMap<string, T>, held: Record<string, ReadonlyMap<string, T>>): Array<[string, ReadonlyMap<string, T>]> {
+  return [['model', model], ['optimizer', optimizer], ...Object.keys(held).sort().map((k): [string, ReadonlyMap<string, T>] => [`held/${k}`, held[k]!])];
 }
 
 export interface SaveTrainingCheckpointOptions {
@@ -104,7 +105,11 @@ export interface SaveTrainingCheckpointOptions {
   keepPrevious: boolean;
 }
 
-/** Writes `checkpoints/last.pth`; a failure (a full disk) leaves `last.pth` and `previous.pth` as they were. */
+/**
+ * Writes `checkpoints/last.pth`; a failure (a full disk) leaves `last.pth` and `previous.pth` as they were.
+ * No tensor is copied into JavaScript: one pass over the tensors' memory computes the digest (and each tensor's
+ * CRC-32, which the zip headers need first), a second streams them into the file, record by record.
+ */
 export async function saveTrainingCheckpoint(
   runDir: string,
   model: Map<string, Tensor>,
@@ -113,20 +118,21 @@ export async function saveTrainingCheckpoint(
   state: TrainingState,
   options: SaveTrainingCheckpointOptions,
 ): Promise<void> {
-  // The copies below would otherwise sit on top of the pages the allocator kept from the last step.
+  // Hands back the pages the allocator kept from the last step before the write fills the page cache; the
+  // contiguous CPU copy a GPU or channels-last tensor needs (one tensor at a time) reuses freed memory.
   releaseFreeHostMemory();
-  const modelRaw = rawMap(model);
-  const optRaw = rawMap(optimizer.tensors);
-  const heldRaw: Record<string, Map<string, RawTensor>> = {};
-  for (const [k, m] of Object.entries(held)) heldRaw[k] = rawMap(m);
+  const modelSrc = sourceMap(model);
+  const optSrc = sourceMap(optimizer.tensors);
+  const heldSrc: Record<string, Map<string, TensorSource>> = {};
+  for (const [k, m] of Object.entries(held)) heldSrc[k] = sourceMap(m);
   // JSON rather than pickled scalars: exact round-trip of every number, and torch.load-able anyway.
   const stateJson = JSON.stringify(state);
   const value = new Map<string, CheckpointValue>([
-    ['model', modelRaw],
-    ['optimizer', optRaw],
-    ['held_weights', new Map(Object.entries(heldRaw))],
+    ['model', modelSrc],
+    ['optimizer', optSrc],
+    ['held_weights', new Map(Object.entries(heldSrc))],
     ['ablate_state', stateJson],
-    ['ablate_digest', checkpointDigest(stateJson, digestSections(modelRaw, optRaw, heldRaw))],
+    ['ablate_digest', checkpointDigest(stateJson, digestSections(modelSrc, optSrc, heldSrc))],
   ]);
   const last = checkpointPath(runDir, 'last');
   await writeCheckpoint(last, value, {

@@ -37,6 +37,15 @@ function freeBytesAt(dir: string): number | undefined {
   }
 }
 
+/**
+ * Content produced while it is written: `write` hands it to `out` part by part, in order (each part may be
+ * reused once `out` returns), adding up to `size` bytes, so large files need no copy in memory at all.
+ */
+export interface StreamedContent {
+  size: number;
+  write(out: (part: Uint8Array) => void): void;
+}
+
 export interface AtomicWriteOptions {
   /**
    * Runs once the new content is complete and synced, just before it replaces `path`: the last moment
@@ -50,21 +59,29 @@ export interface AtomicWriteOptions {
  * write to a temp file in the same directory, fsync, then rename over the target.
  * A crash mid-write leaves the previous file intact (rename is atomic on POSIX filesystems); so does
  * a full disk, which is reported as a DiskFullError naming the file and the space it needed.
- * `data` may be a list of parts, written in order, so large files need not be assembled in memory first.
+ * `data` may be a list of parts, written in order, or StreamedContent, which produces its parts as they are
+ * written, so large files need not be assembled in memory first. An error thrown by `data.write` fails
+ * the write like a disk error: the temp file is removed and `path` stays as it was.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], options: AtomicWriteOptions = {}): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[] | StreamedContent, options: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
-  const size = parts.reduce((s, p) => s + p.length, 0);
+  const content: StreamedContent = typeof data === 'string' || data instanceof Uint8Array || Array.isArray(data)
+    ? partsContent(typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data as readonly Uint8Array[])
+    : data as StreamedContent;
+  const size = content.size;
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'w');
-    for (const buf of parts) {
+    let written = 0;
+    const out = (buf: Uint8Array): void => {
       let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    }
+      while (off < buf.length) off += writeSync(fd!, buf, off, buf.length - off);
+      written += off;
+    };
+    content.write(out);
+    if (written !== size) throw new Error(`writing ${path} produced ${written} bytes where ${size} were announced`);
     fsyncSync(fd);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
@@ -86,6 +103,10 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
     const dfd = openSync(dir, 'r');
     try { fsyncSync(dfd); } finally { closeSync(dfd); }
   } catch { /* some filesystems refuse fsync on directories; the rename is still atomic */ }
+}
+
+function partsContent(parts: readonly Uint8Array[]): StreamedContent {
+  return { size: parts.reduce((s, p) => s + p.length, 0), write: (out) => { for (const p of parts) out(p); } };
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {

@@ -1,15 +1,17 @@
 import { writeFileAtomic, type AtomicWriteOptions } from '../../util/atomic.js';
 import { describe, invalidArg } from '../../util/errors.js';
 import { Pickler } from './pickler.js';
-import { DTYPE_SIZE, isRawTensor, numel, type PthDtype, type RawTensor } from './rawTensor.js';
-import { buildStoredZip, type ZipRecord } from './zipArchive.js';
+import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './rawTensor.js';
+import { expectedByteLength, isTensorBytes, isTensorSource, readRecordData, recordBytes, recordCrc32, recordSize, tensorByteLength, type RecordData, type TensorBytes, type TensorSource } from './tensorSource.js';
+import { buildStoredZip, storedZipLayout } from './zipArchive.js';
 
 /**
  * What a checkpoint may hold. A Map becomes an OrderedDict (what torch gives state dicts), a plain
  * object a dict, an array a list. Integral numbers are written as Python ints, others as floats.
+ * A TensorSource is written like a RawTensor with the same bytes, read from it while the file is written.
  */
 export type CheckpointValue =
-  | RawTensor | number | bigint | string | boolean | null
+  | RawTensor | TensorSource | number | bigint | string | boolean | null
   | readonly CheckpointValue[]
   | ReadonlyMap<string | number, CheckpointValue>
   | { readonly [key: string]: CheckpointValue };
@@ -25,12 +27,12 @@ const ARCHIVE = 'archive';
 
 /** Save a state dict as a zip `.pth` that `torch.load` and `model.load_state_dict` accept. */
 export async function writeStateDict(
-  path: string, entries: ReadonlyMap<string, RawTensor> | ReadonlyArray<readonly [string, RawTensor]>,
+  path: string, entries: ReadonlyMap<string, TensorBytes> | ReadonlyArray<readonly [string, TensorBytes]>,
 ): Promise<void> {
   const map = entries instanceof Map ? entries : new Map(checkEntries(entries));
   for (const [k, v] of map) {
     if (typeof k !== 'string') throw invalidArg('state dict key', 'a string', k);
-    if (!isRawTensor(v)) throw invalidArg(`state dict entry ${JSON.stringify(k)}`, 'a RawTensor {dtype, shape, data}', v);
+    if (!isTensorBytes(v)) throw invalidArg(`state dict entry ${JSON.stringify(k)}`, 'a RawTensor {dtype, shape, data}', v);
   }
   await writeCheckpoint(path, map);
 }
@@ -41,13 +43,34 @@ export async function writeStateDict(
  */
 export async function writeCheckpoint(path: string, value: CheckpointValue, options: AtomicWriteOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path === '') throw invalidArg('path', 'a non-empty file path', path);
-  // Written part by part: concatenating first would hold a second full copy of every weight in memory.
-  writeFileAtomic(path, encodeCheckpointParts(value), options);
+  // Written record by record, each tensor source read straight into the file in parts: no copy of the
+  // checkpoint, or of any whole tensor, is assembled in memory.
+  const records = checkpointRecords(value);
+  // The local headers carry each record's CRC-32, so it is known before the data is written (a source's from
+  // an earlier full read, e.g. a digest pass over it; otherwise it is read once for it here).
+  const crcs = records.map((r) => recordCrc32(r.data));
+  const layout = storedZipLayout(records.map((r, i) => ({ name: r.name, size: recordSize(r.data), crc32: crcs[i]! })));
+  writeFileAtomic(path, {
+    size: layout.size,
+    write: (out) => {
+      records.forEach((r, i) => {
+        out(layout.localHeaders[i]!);
+        const crc = readRecordData(r.data, out);
+        // The header is already written: a source whose bytes changed since its CRC was taken would make a file
+        // that every reader refuses, so the write fails instead (and the previous file stays).
+        if (crc !== undefined && crc !== crcs[i]) {
+          throw new Error(`the bytes of ${r.name} changed while the checkpoint ${path} was being written (CRC-32 0x${crcs[i]!.toString(16)} before, 0x${crc.toString(16)} now)`);
+        }
+      });
+      for (const part of layout.tail) out(part);
+    },
+  }, options);
 }
 
 /** The bytes of a zip-format checkpoint, for callers that store or send it themselves. */
 export function encodeCheckpoint(value: CheckpointValue): Uint8Array {
-  const buf = Buffer.concat(encodeCheckpointParts(value));
+  const records = checkpointRecords(value).map((r) => ({ name: r.name, data: recordBytes(r.data) }));
+  const buf = Buffer.concat(buildStoredZip(records));
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
@@ -59,20 +82,22 @@ function checkEntries(entries: unknown): Array<[string, RawTensor]> {
   });
 }
 
-function encodeCheckpointParts(value: CheckpointValue): Uint8Array[] {
+/** The archive's records in order, tensor data still as given (bytes in memory, or a source to read). */
+function checkpointRecords(value: CheckpointValue): Array<{ name: string; data: RecordData }> {
   const p = new Pickler();
-  const storages: Array<{ key: string; data: Uint8Array }> = [];
-  const storageKeys = new Map<Uint8Array, { key: string; dtype: PthDtype }>();
+  const storages: Array<{ key: string; data: RecordData }> = [];
+  const storageKeys = new Map<object, { key: string; dtype: PthDtype }>();
   const open = new Set<object>();
 
-  const tensor = (t: RawTensor, where: string): void => {
+  const tensor = (t: TensorBytes, where: string): void => {
     checkTensor(t, where);
-    // The same bytes object twice (tied weights) becomes one storage, as torch itself saves it.
-    let key = storageKeys.get(t.data)?.dtype === t.dtype ? storageKeys.get(t.data)!.key : undefined;
+    // The same bytes object (or source) twice (tied weights) becomes one storage, as torch itself saves it.
+    const id: object = isTensorSource(t) ? t : t.data;
+    let key = storageKeys.get(id)?.dtype === t.dtype ? storageKeys.get(id)!.key : undefined;
     if (key === undefined) {
       key = String(storages.length);
-      storages.push({ key, data: t.data });
-      if (!storageKeys.has(t.data)) storageKeys.set(t.data, { key, dtype: t.dtype });
+      storages.push({ key, data: isTensorSource(t) ? t : t.data });
+      if (!storageKeys.has(id)) storageKeys.set(id, { key, dtype: t.dtype });
     }
     p.global('torch._utils', '_rebuild_tensor_v2');
     p.mark();
@@ -81,7 +106,7 @@ function encodeCheckpointParts(value: CheckpointValue): Uint8Array[] {
     p.global('torch', STORAGE_CLASS[t.dtype]);
     p.str(key);
     p.str('cpu');
-    p.int(t.data.length / DTYPE_SIZE[t.dtype]);
+    p.int(tensorByteLength(t) / DTYPE_SIZE[t.dtype]);
     p.tuple();
     p.binpersid();
     p.int(0);
@@ -118,7 +143,7 @@ function encodeCheckpointParts(value: CheckpointValue): Uint8Array[] {
       case 'object': break;
       default: throw invalidArg(where, 'a tensor, number, string, boolean, null, array, Map or plain object', v);
     }
-    if (isRawTensor(v)) return tensor(v, where);
+    if (isTensorBytes(v)) return tensor(v, where);
     if (open.has(v)) throw invalidArg(where, 'an acyclic value', 'a value that contains itself');
     if (ArrayBuffer.isView(v)) throw invalidArg(where, 'a RawTensor {dtype, shape, data} (raw typed arrays are ambiguous)', v);
     open.add(v);
@@ -146,20 +171,25 @@ function encodeCheckpointParts(value: CheckpointValue): Uint8Array[] {
   };
 
   emit(value, 'checkpoint');
-  const records: ZipRecord[] = [
+  return [
     { name: `${ARCHIVE}/data.pkl`, data: p.finish() },
     { name: `${ARCHIVE}/byteorder`, data: new TextEncoder().encode('little') },
     ...storages.map((s) => ({ name: `${ARCHIVE}/data/${s.key}`, data: s.data })),
     { name: `${ARCHIVE}/version`, data: new TextEncoder().encode('3\n') },
   ];
-  return buildStoredZip(records);
 }
 
-function checkTensor(t: RawTensor, where: string): void {
+function checkTensor(t: TensorBytes, where: string): void {
   if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw invalidArg(`${where}.shape`, 'non-negative integers', t.shape);
   }
-  const expected = numel(t.shape) * DTYPE_SIZE[t.dtype];
+  const expected = expectedByteLength(t);
+  if (isTensorSource(t)) {
+    if (t.byteLength !== expected) {
+      throw new TypeError(`Expected ${expected} bytes (${numel(t.shape)} × ${t.dtype}) for ${where}.byteLength with shape [${t.shape}] but received ${describe(t.byteLength)}`);
+    }
+    return;
+  }
   if (t.data.length !== expected) {
     throw new TypeError(
       `Expected ${expected} bytes (${numel(t.shape)} × ${t.dtype}) for ${where}.data with shape [${t.shape}] but received ${describe(t.data)}`);

@@ -222,22 +222,51 @@ export interface ZipRecord {
   data: Uint8Array;
 }
 
+/** What a record's headers need: its name, and the size and CRC-32 of its (stored) data. */
+export interface ZipRecordInfo {
+  name: string;
+  size: number;
+  crc32: number;
+}
+
+/** The bytes around the records' data in a stored zip, for writers that stream the data itself. */
+export interface StoredZipLayout {
+  /** Each record's local header, padding included; the record's data follows it directly. */
+  localHeaders: Uint8Array[];
+  /** Central directory and end record, after the last record's data. */
+  tail: Uint8Array[];
+  /** Bytes of the whole archive. */
+  size: number;
+}
+
 /**
  * Stored (uncompressed) zip, laid out like PyTorch's writer: each record's data starts on an
  * `alignment`-byte boundary, padded with an extra field tagged "FB", so readers can map tensors
  * straight out of the file. Returns the pieces to concatenate, so tensor bytes are copied once.
  */
 export function buildStoredZip(records: readonly ZipRecord[], alignment = 64): Uint8Array[] {
-  const enc = new TextEncoder();
+  const layout = storedZipLayout(records.map((r) => ({ name: r.name, size: r.data.length, crc32: crc32(r.data) >>> 0 })), alignment);
   const chunks: Uint8Array[] = [];
+  records.forEach((r, i) => chunks.push(layout.localHeaders[i]!, r.data));
+  chunks.push(...layout.tail);
+  return chunks;
+}
+
+/**
+ * The headers and directory of buildStoredZip's archive for records whose sizes and CRCs are known before their
+ * data is: write localHeaders[i] then record i's data, for each record in order, then the tail.
+ */
+export function storedZipLayout(records: readonly ZipRecordInfo[], alignment = 64): StoredZipLayout {
+  const enc = new TextEncoder();
+  const localHeaders: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
   for (const rec of records) {
     const name = enc.encode(rec.name);
     const base = offset + 30 + name.length + 4;
     const pad = (alignment - (base % alignment)) % alignment;
-    const crc = crc32(rec.data) >>> 0;
-    const size = rec.data.length;
+    const crc = rec.crc32 >>> 0;
+    const size = rec.size;
     if (offset + 30 + name.length + 4 + pad + size > U32_MAX) {
       throw new CheckpointError(`Expected a checkpoint smaller than 4 GiB but record ${JSON.stringify(rec.name)} ends beyond it`);
     }
@@ -256,7 +285,7 @@ export function buildStoredZip(records: readonly ZipRecord[], alignment = 64): U
     local[x] = 0x46; local[x + 1] = 0x42; // "FB", PyTorch's padding tag
     lv.setUint16(x + 2, pad, true);
     local.fill(0x5a, x + 4); // 'Z', as PyTorch pads
-    chunks.push(local, rec.data);
+    localHeaders.push(local);
 
     const cd = new Uint8Array(46 + name.length);
     const cv = view(cd);
@@ -283,6 +312,5 @@ export function buildStoredZip(records: readonly ZipRecord[], alignment = 64): U
   ev.setUint16(10, records.length, true);
   ev.setUint32(12, cdSize, true);
   ev.setUint32(16, offset, true);
-  chunks.push(...central, end);
-  return chunks;
+  return { localHeaders, tail: [...central, end], size: offset + cdSize + end.length };
 }
