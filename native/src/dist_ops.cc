@@ -167,12 +167,16 @@ OP(dist_destroy) {
   return a.undefined();
 }
 
-// ddpReducerNew(params, bucketCapBytes, firstBucketCapBytes): buckets in reverse parameter order (the order
-// backward produces gradients), as torch.nn.parallel.DistributedDataParallel assigns them.
+// ddpReducerNew(params, bucketCapBytes, firstBucketCapBytes, gradientAsBucketView) → each bucket's size in bytes.
+// Buckets in reverse parameter order (the order backward produces gradients), the first one small, as
+// torch.nn.parallel.DistributedDataParallel has them after its first iteration. gradientAsBucketView is DDP's
+// gradient_as_bucket_view: each gradient becomes a view of its bucket, so the reduced values are not copied
+// back out of the bucket into separate gradient tensors (the values are the same bits either way).
 OP(ddp_reducer_new) {
   auto& d = dist(a);
   std::vector<at::Tensor> params = a.Tlist(0);
   const int64_t cap = a.i64(1), first_cap = a.i64(2);
+  const bool as_view = a.has(3) && a.b(3);
   if (params.empty()) a.fail("no parameters to reduce");
   for (auto& p : params) {
     if (!p.requires_grad()) a.fail("every parameter given to the reducer must require grad (frozen ones are left out)");
@@ -191,8 +195,14 @@ OP(ddp_reducer_new) {
   g_reducer.reset();
   c10::intrusive_ptr<c10d::ProcessGroup> pg = d.group;
   g_reducer = std::make_unique<c10d::Reducer>(params, buckets, limits, pg, sparse, cap, /*find_unused_parameters=*/false,
-                                              /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{}, first_cap);
-  return Napi::Number::New(a.env(), static_cast<double>(buckets.size()));
+                                              /*gradient_as_bucket_view=*/as_view, std::unordered_map<size_t, std::string>{}, first_cap);
+  Napi::Array sizes = Napi::Array::New(a.env(), buckets.size());
+  for (size_t b = 0; b < buckets.size(); b++) {
+    double bytes = 0;
+    for (size_t k : buckets[b]) bytes += static_cast<double>(params[k].numel() * params[k].element_size());
+    sizes.Set(static_cast<uint32_t>(b), Napi::Number::New(a.env(), bytes));
+  }
+  return sizes;
 }
 
 // Called after each forward whose backward should all-reduce (DDP's prepare_for_forward/backward pair).
