@@ -18,7 +18,7 @@ const SUITE: Bench[] = [
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
   { name: 'train-throughput', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'accuracy-parity', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
-  { name: 'allreduce', args: [], quickArgs: ['--steps', '5', '--warmup', '1'], quick: true, writesJson: true },
+  { name: 'allreduce', args: [], quickArgs: ['--steps', '5', '--warmup', '1', '--rounds', '1'], quick: true, writesJson: true },
   { name: 'models-forward', args: [], quickArgs: [], quick: false, writesJson: false },
 ];
 

@@ -110,6 +110,13 @@ export interface GradientReducerOptions {
   bucketCapMb?: number;
   /** The first bucket is small so communication starts early in backward (DDP's default, 1 MB). */
   firstBucketCapMb?: number;
+  /**
+   * DDP's `gradient_as_bucket_view` (default false, as in DDP): after backward each parameter's gradient is a
+   * view of its bucket, so the averaged values are not copied out of the buckets into gradient tensors of their
+   * own (one copy of every gradient and their memory less per step; the same values). A gradient read after
+   * backward is then overwritten by the next backward, and must not be resized or replaced in place.
+   */
+  gradientAsBucketView?: boolean;
 }
 
 /**
@@ -118,7 +125,10 @@ export interface GradientReducerOptions {
  * parameters of the same shapes in the same order; every parameter must receive a gradient each step.
  */
 export class GradientReducer {
+  /** How many buckets the gradients are all-reduced in. */
   readonly buckets: number;
+  /** Each bucket's size in bytes, in the order they are all-reduced (the first one holds the last parameters). */
+  readonly bucketBytes: readonly number[];
   #freed = false;
 
   constructor(group: ProcessGroup, params: readonly Tensor[], options: GradientReducerOptions = {}) {
@@ -129,7 +139,11 @@ export class GradientReducer {
     };
     const cap = mb('bucketCapMb', options.bucketCapMb ?? 25);
     const first = mb('firstBucketCapMb', options.firstBucketCapMb ?? 1);
-    this.buckets = native.ddp_reducer_new(handles(params), cap, first) as number;
+    if (options.gradientAsBucketView !== undefined && typeof options.gradientAsBucketView !== 'boolean') {
+      throw new TypeError(`Expected gradientAsBucketView to be a boolean but received ${JSON.stringify(options.gradientAsBucketView)}`);
+    }
+    this.bucketBytes = Object.freeze(native.ddp_reducer_new(handles(params), cap, first, options.gradientAsBucketView === true) as number[]);
+    this.buckets = this.bucketBytes.length;
   }
 
   /** Call after the forward pass of every step whose backward should synchronise gradients. */

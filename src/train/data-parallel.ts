@@ -4,7 +4,7 @@
 // rank's own random state saved beside rank 0's checkpoint so a resume restores every rank.
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GradientReducer, ProcessGroup, tensor, type Tensor } from '../tensor/index.js';
+import { GradientReducer, ProcessGroup, tensor, type GradientReducerOptions, type Tensor } from '../tensor/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { BatchNormalization } from '../nn/index.js';
 import type { LaunchEnv } from './launch.js';
@@ -29,6 +29,16 @@ export interface RankState {
   globalStep: number;
   generators: Record<string, string>;
 }
+
+/**
+ * How training sets up DDP's Reducer: DDP's bucket sizes (25 MB, the first 1 MB) and gradients as views of
+ * the buckets. bench/allreduce.ts measures the same settings.
+ */
+export const DATA_PARALLEL_REDUCER: Readonly<Required<GradientReducerOptions>> = Object.freeze({
+  bucketCapMb: 25,
+  firstBucketCapMb: 1,
+  gradientAsBucketView: true,
+});
 
 export class DataParallel {
   readonly rank: number;
@@ -70,7 +80,7 @@ export class DataParallel {
     const params = model.parameters();
     this.group.broadcast([...params, ...buffersOf(model)], 0);
     this.#reducer?.free();
-    this.#reducer = new GradientReducer(this.group, params);
+    this.#reducer = new GradientReducer(this.group, params, DATA_PARALLEL_REDUCER);
   }
 
   /** BN running statistics from rank 0 before each forward, as DDP's broadcast_buffers does. */

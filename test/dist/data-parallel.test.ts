@@ -55,6 +55,24 @@ test('2 ranks: identical weights after every step, equal to one process on the c
   }
 });
 
+test('gradients as views of the buckets (DDP gradient_as_bucket_view) give the same bits as gradients of their own', { skip, timeout: 120_000 }, async () => {
+  const port = String(await freeLocalPort());
+  const common = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, WORLD_SIZE: '2', STEPS: '5' };
+  const pairWith = (view: string) => Promise.all([start({ ...common, GRAD_VIEW: view, RANK: '0' }).out, start({ ...common, GRAD_VIEW: view, RANK: '1' }).out]);
+  const [a, b] = await pairWith('1');
+  common.MASTER_PORT = String(await freeLocalPort());
+  const [c, d] = await pairWith('0');
+  for (const r of [a, b, c, d]) assert.equal(r.code, 0, r.stderr);
+  const [view, copy] = [lines(a.stdout), lines(c.stdout)];
+  assert.equal(view.length, 5);
+  assert.equal(copy.length, 5);
+  assert.deepEqual(lines(b.stdout).map((l) => l.params), view.map((l) => l.params), 'the two ranks differ with gradients as bucket views');
+  for (let k = 0; k < 5; k++) {
+    assert.equal(view[k]!.params, copy[k]!.params, `step ${k}: weights differ between gradients as bucket views and copied gradients`);
+    assert.equal(view[k]!.loss, copy[k]!.loss);
+  }
+});
+
 test('SyncBatchNorm: 2 ranks follow one process on the concatenated batch (loss within 1e-5 relative); per-rank BN does not', { skip, timeout: 180_000 }, async () => {
   const steps = '6';
   const pairOf = async (bn: string) => {

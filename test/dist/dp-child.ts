@@ -1,9 +1,11 @@
 // One rank of a data-parallel test (or, with WORLD_SIZE unset, the single-process reference): a small
 // conv net trained with SGD on a fixed batch; rank r takes rows r, r+W, … of it. Prints one JSON line per
 // step: the loss on its rows and a digest of every parameter after the step. BN=sync|local puts a batch
-// norm after the first conv: SyncBatchNorm (statistics of the whole batch) or each rank's own.
+// norm after the first conv: SyncBatchNorm (statistics of the whole batch) or each rank's own. GRAD_VIEW=1|0
+// chooses the Reducer's gradient_as_bucket_view (by default, what DataParallel uses).
 import { createHash } from 'node:crypto';
 import { F, Generator, ProcessGroup, GradientReducer, SGD, ones, randn, tensor, tidy, zeros, setNumThreads, type Tensor } from '../../src/tensor/index.js';
+import { DATA_PARALLEL_REDUCER } from '../../src/train/data-parallel.js';
 
 setNumThreads(1);
 const world = Number(process.env.WORLD_SIZE ?? '1');
@@ -34,7 +36,8 @@ if (world > 1) {
   group = ProcessGroup.init({ masterAddr: process.env.MASTER_ADDR!, masterPort: Number(process.env.MASTER_PORT), rank, worldSize: world, timeoutMs: Number(process.env.DIST_TIMEOUT_MS ?? '20000') });
   // Rank 0's initial weights win, as DDP's constructor does; here they are equal already by the seed.
   group.broadcast(params, 0);
-  reducer = new GradientReducer(group, params, { bucketCapMb: 0.01, firstBucketCapMb: 0.002 });
+  const gradientAsBucketView = process.env.GRAD_VIEW === undefined ? DATA_PARALLEL_REDUCER.gradientAsBucketView : process.env.GRAD_VIEW === '1';
+  reducer = new GradientReducer(group, params, { bucketCapMb: 0.01, firstBucketCapMb: 0.002, gradientAsBucketView });
 }
 const opt = new SGD(params, { lr: 0.1, momentum: 0.9 });
 for (let s = 0; s < steps; s++) {
