@@ -30,8 +30,8 @@ packages=(ca-certificates nodejs npm libnode-dev g++ make python3 libtorch-dev l
 # download), its Gloo, NCCL's and CUDA's headers (the addon's NCCL process group needs them) and the matching PyTorch.
 # It is what a machine with a CUDA libtorch and no GPU has: the build and the CPU suite must work there, and CUDA runs
 # must fail with a clear error. Debian's nvidia-cudnn downloads cuDNN from NVIDIA while it installs, which this root
-# cannot: a dummy package stands in for it (cuda_prepare) and a stub libcudnn.so.9, whose every function fails, lets
-# libtorch_cuda load (cuda_stub_cudnn). Nothing here runs on a GPU; scripts/gpu-check.sh does that.
+# cannot: a dummy package stands in for it (cuda_prepare) and a stub libcudnn.so.9, which answers only cuDNN's version,
+# lets libtorch_cuda and PyTorch load (cuda_stub_cudnn). Nothing here runs on a GPU; scripts/gpu-check.sh does that.
 if [ "$flavour" = cuda ]; then
   packages=(ca-certificates nodejs npm libnode-dev g++ make python3 libtorch-cuda-dev libgloo-cuda-dev libnccl-dev nvidia-cuda-dev
     libopenblas0-pthread libjpeg62-turbo-dev python3-torch-cuda python3-torchvision python3-pil)
@@ -105,7 +105,7 @@ install_packages() {
   say "installing ${packages[*]}"
   in_root "$dir" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null && apt-get clean' _ "${packages[@]}" || return 1
   if [ "$flavour" = cuda ]; then cuda_stub_cudnn "$dir" || return 1; fi
-  printf '%s\n' "${packages[@]}" > "$dir/.ablate-packages"
+  echo "$recipe" > "$dir/.ablate-packages"
 }
 
 # A dummy nvidia-cudnn, held, meets libtorch-cuda's dependency without the installer's download (equivs' idea, made
@@ -125,7 +125,8 @@ cuda_prepare() {
 
 # libtorch_cuda (and PyTorch's libtorch_python) need libcudnn.so.9 and are linked with BIND_NOW: every cuDNN function
 # they name must exist for them to load at all. The stub defines each one under cuDNN's symbol version, failing with
-# CUDNN_STATUS_NOT_INITIALIZED (there is no GPU to call it on here anyway).
+# CUDNN_STATUS_NOT_INITIALIZED (there is no GPU to call it on here anyway), except the version queries: PyTorch
+# compares cuDNN's version with its own at import. A change to the stub bumps cudnn_stub below.
 cuda_stub_cudnn() {
   local stub="$1/usr/local/lib/ablate-stubs"
   mkdir -p "$stub"
@@ -133,11 +134,13 @@ cuda_stub_cudnn() {
     | awk '$2 ~ /^cudnn[A-Za-z0-9_]*@libcudnn/ { sub(/@.*/, "", $2); print $2 }' | sort -u > "$stub/symbols.txt"
   [ -s "$stub/symbols.txt" ] || { say "no cuDNN symbols found in the root's libtorch_cuda"; return 1; }
   {
-    echo '/* Stub cuDNN for ablate'"'"'s offline compat root (scripts/compat.sh): every function fails. */'
+    echo '/* Stub cuDNN for ablate'"'"'s offline compat root (scripts/compat.sh): every function but the version queries fails. */'
     echo 'const char *cudnnGetErrorString(int s) { (void)s; return "cuDNN stub (ablate compat root): no cuDNN here"; }'
-    echo 'unsigned long cudnnGetVersion(void) { return 0; }'
+    # The version libtorch-cuda 2.6 was built against (nvidia-cudnn 9.0.0): PyTorch refuses to import on any other.
+    echo 'unsigned long cudnnGetVersion(void) { return 90000; }'
+    echo 'int cudnnGetProperty(int type, int *value) { *value = type == 0 ? 9 : 0; return 0; }'
     echo 'unsigned long cudnnGetCudartVersion(void) { return 0; }'
-    grep -vxE 'cudnnGetErrorString|cudnnGetVersion|cudnnGetCudartVersion' "$stub/symbols.txt" | sed 's/.*/int &(void) { return 1001; }/'
+    grep -vxE 'cudnnGetErrorString|cudnnGetVersion|cudnnGetCudartVersion|cudnnGetProperty' "$stub/symbols.txt" | sed 's/.*/int &(void) { return 1001; }/'
   } > "$stub/cudnn-stub.c"
   echo 'libcudnn.so.9 { global: cudnn*; local: *; };' > "$stub/cudnn.map"
   echo /usr/local/lib/ablate-stubs > "$1/etc/ld.so.conf.d/ablate-stubs.conf"
@@ -161,10 +164,12 @@ mkdir -p "$cache"
 exec 9>"$cache/$suite.lock"
 flock -w 3600 9 || die "another compat run holds $cache/$suite.lock"
 
-want_packages=$(printf '%s\n' "${packages[@]}")
+# What the root is made of: the package list, and for the CUDA flavour the stub's revision too.
+cudnn_stub=3
+recipe=$(printf '%s\n' "${packages[@]}"; if [ "$flavour" = cuda ]; then echo "# cudnn stub $cudnn_stub"; fi)
 if [ $refresh = 1 ] || [ ! -f "$root/.ablate-packages" ]; then
   build_root
-elif [ "$(cat "$root/.ablate-packages")" != "$want_packages" ]; then
+elif [ "$(cat "$root/.ablate-packages")" != "$recipe" ]; then
   # A package added to the list: install it into the cached root rather than debootstrapping it again.
   say "updating the $suite root: ${packages[*]}"
   install_packages "$root" || die "apt-get install in the $suite root failed (bash scripts/compat.sh --refresh rebuilds the root)"
