@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     --refresh) refresh=1 ;;
     --shell) shell=1 ;;
     --run) [ $# -ge 2 ] || die "--run needs a command"; run="$2"; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (expected --refresh, --shell, --run CMD, --help or test files)" ;;
     *) tests+=("$1") ;;
   esac
