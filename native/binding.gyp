@@ -15,9 +15,10 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node find-libtorch.cjs includes)",
-        "<!@(node find-gloo.cjs includes)"
+        "<!@(node find-gloo.cjs includes)",
+        "<!@(node find-nccl.cjs includes)"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node find-gloo.cjs defines)"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node find-gloo.cjs defines)", "<!@(node find-nccl.cjs defines)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "<!@(node find-libtorch.cjs cflags)"],

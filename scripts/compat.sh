@@ -8,17 +8,34 @@
 #   bash scripts/compat.sh --shell                  # an interactive shell in the root, project at /ablate
 #   bash scripts/compat.sh --run 'bash scripts/gpu-check.sh --dry-run'   # one command there, after the copy
 #   bash scripts/compat.sh --refresh                # rebuild the root from scratch first (new trixie packages)
-# Environment: ABLATE_COMPAT_CACHE (cache folder), ABLATE_COMPAT_MIRROR (Debian mirror URL), ABLATE_COMPAT_SUITE.
+#   ABLATE_COMPAT_LIBTORCH=cuda bash scripts/compat.sh test/dist/nccl.test.ts   # trixie's CUDA libtorch (no GPU needed)
+# Environment: ABLATE_COMPAT_LIBTORCH (cpu, the default, or cuda: a root of its own), ABLATE_COMPAT_CACHE (cache
+# folder), ABLATE_COMPAT_MIRROR (Debian mirror URL), ABLATE_COMPAT_SUITE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 project="$PWD"
 suite="${ABLATE_COMPAT_SUITE:-trixie}"
-cache="${ABLATE_COMPAT_CACHE:-/var/cache/ablate/compat}"
+flavour="${ABLATE_COMPAT_LIBTORCH:-cpu}"
+case "$flavour" in
+  cpu) cache="${ABLATE_COMPAT_CACHE:-/var/cache/ablate/compat}"; components=main ;;
+  cuda) cache="${ABLATE_COMPAT_CACHE:-/var/cache/ablate/compat-cuda}"; components='main contrib non-free non-free-firmware' ;;
+  *) printf '[compat] error: Expected ABLATE_COMPAT_LIBTORCH to be cpu or cuda but received "%s"\n' "$flavour" >&2; exit 1 ;;
+esac
 root="$cache/$suite"
 # Everything the build and the suite need inside the root: node + headers for node-gyp, a compiler, libtorch,
 # fast BLAS, libjpeg-turbo's headers (the direct JPEG decoder), and PyTorch/torchvision for the parity tests (what `scripts/setup.sh --test` installs on the host).
 packages=(ca-certificates nodejs npm libnode-dev g++ make python3 libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev
   python3-torch python3-torchvision python3-pil)
+# The CUDA flavour: trixie's libtorch built with CUDA and NCCL (contrib, CUDA libraries from non-free; about 2.5 GB to
+# download), its Gloo, NCCL's and CUDA's headers (the addon's NCCL process group needs them) and the matching PyTorch.
+# It is what a machine with a CUDA libtorch and no GPU has: the build and the CPU suite must work there, and CUDA runs
+# must fail with a clear error. Debian's nvidia-cudnn downloads cuDNN from NVIDIA while it installs, which this root
+# cannot: a dummy package stands in for it (cuda_prepare) and a stub libcudnn.so.9, which answers only cuDNN's version,
+# lets libtorch_cuda and PyTorch load (cuda_stub_cudnn). Nothing here runs on a GPU; scripts/gpu-check.sh does that.
+if [ "$flavour" = cuda ]; then
+  packages=(ca-certificates nodejs npm libnode-dev g++ make python3 libtorch-cuda-dev libgloo-cuda-dev libnccl-dev nvidia-cuda-dev
+    libopenblas0-pthread libjpeg62-turbo-dev python3-torch-cuda python3-torchvision python3-pil)
+fi
 
 say() { printf '[compat] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -30,7 +47,7 @@ while [ $# -gt 0 ]; do
     --refresh) refresh=1 ;;
     --shell) shell=1 ;;
     --run) [ $# -ge 2 ] || die "--run needs a command"; run="$2"; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (expected --refresh, --shell, --run CMD, --help or test files)" ;;
     *) tests+=("$1") ;;
   esac
@@ -79,6 +96,58 @@ in_root() {
       OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" DEBIAN_FRONTEND=noninteractive ABLATE_COMPAT_ROOT=1 "$@"' _ "$dir" "${pass[@]}" "$@"
 }
 
+# The root's own apt sources (this machine's are never touched), the packages, and what the CUDA flavour needs around
+# them. Records the list installed, so a changed list is installed into the cached root next time.
+install_packages() {
+  local dir="$1"
+  printf 'deb %s %s %s\n' "$(debian_mirror)" "$suite" "$components" > "$dir/etc/apt/sources.list"
+  if [ "$flavour" = cuda ]; then cuda_prepare "$dir" || return 1; fi
+  say "installing ${packages[*]}"
+  in_root "$dir" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null && apt-get clean' _ "${packages[@]}" || return 1
+  if [ "$flavour" = cuda ]; then cuda_stub_cudnn "$dir" || return 1; fi
+  echo "$recipe" > "$dir/.ablate-packages"
+}
+
+# A dummy nvidia-cudnn, held, meets libtorch-cuda's dependency without the installer's download (equivs' idea, made
+# with dpkg-deb alone). Its version sorts just above trixie's, so apt never replaces it.
+cuda_prepare() {
+  local pkg="$1/var/lib/ablate-dummy/nvidia-cudnn"
+  mkdir -p "$pkg/DEBIAN"
+  printf '%s\n' 'Package: nvidia-cudnn' 'Version: 9.0.0.312~cuda12+ablate.dummy' 'Architecture: all' \
+    'Maintainer: ablate scripts/compat.sh <nobody@invalid>' \
+    'Description: stand-in for the nvidia-cudnn installer in an offline compat root' \
+    " Debian's nvidia-cudnn downloads cuDNN from NVIDIA while it installs; ablate's compat root cannot." \
+    ' scripts/compat.sh puts a stub libcudnn.so.9 in /usr/local/lib/ablate-stubs instead.' > "$pkg/DEBIAN/control"
+  in_root "$1" bash -c 'dpkg-query -W -f="\${Version}" nvidia-cudnn 2>/dev/null | grep -q ablate.dummy && exit 0
+    dpkg-deb --build -Zgzip /var/lib/ablate-dummy/nvidia-cudnn /var/lib/ablate-dummy/nvidia-cudnn.deb >/dev/null \
+      && dpkg -i /var/lib/ablate-dummy/nvidia-cudnn.deb >/dev/null && apt-mark hold nvidia-cudnn >/dev/null'
+}
+
+# libtorch_cuda (and PyTorch's libtorch_python) need libcudnn.so.9 and are linked with BIND_NOW: every cuDNN function
+# they name must exist for them to load at all. The stub defines each one under cuDNN's symbol version, failing with
+# CUDNN_STATUS_NOT_INITIALIZED (there is no GPU to call it on here anyway), except the version queries: PyTorch
+# compares cuDNN's version with its own at import. A change to the stub bumps cudnn_stub below.
+cuda_stub_cudnn() {
+  local stub="$1/usr/local/lib/ablate-stubs"
+  mkdir -p "$stub"
+  in_root "$1" bash -c 'nm -D --undefined-only /usr/lib/*/libtorch_cuda.so.* /usr/lib/*/libtorch_python.so.* 2>/dev/null' \
+    | awk '$2 ~ /^cudnn[A-Za-z0-9_]*@libcudnn/ { sub(/@.*/, "", $2); print $2 }' | sort -u > "$stub/symbols.txt"
+  [ -s "$stub/symbols.txt" ] || { say "no cuDNN symbols found in the root's libtorch_cuda"; return 1; }
+  {
+    echo '/* Stub cuDNN for ablate'"'"'s offline compat root (scripts/compat.sh): every function but the version queries fails. */'
+    echo 'const char *cudnnGetErrorString(int s) { (void)s; return "cuDNN stub (ablate compat root): no cuDNN here"; }'
+    # The version libtorch-cuda 2.6 was built against (nvidia-cudnn 9.0.0): PyTorch refuses to import on any other.
+    echo 'unsigned long cudnnGetVersion(void) { return 90000; }'
+    echo 'int cudnnGetProperty(int type, int *value) { *value = type == 0 ? 9 : 0; return 0; }'
+    echo 'unsigned long cudnnGetCudartVersion(void) { return 0; }'
+    grep -vxE 'cudnnGetErrorString|cudnnGetVersion|cudnnGetCudartVersion|cudnnGetProperty' "$stub/symbols.txt" | sed 's/.*/int &(void) { return 1001; }/'
+  } > "$stub/cudnn-stub.c"
+  echo 'libcudnn.so.9 { global: cudnn*; local: *; };' > "$stub/cudnn.map"
+  echo /usr/local/lib/ablate-stubs > "$1/etc/ld.so.conf.d/ablate-stubs.conf"
+  in_root "$1" bash -c 'cd /usr/local/lib/ablate-stubs && gcc -shared -fPIC -O1 -o libcudnn.so.9 -Wl,-soname,libcudnn.so.9 \
+    -Wl,--version-script=cudnn.map cudnn-stub.c && ldconfig'
+}
+
 build_root() {
   local tmp="$root.partial"
   rm -rf "$tmp" "$root"
@@ -87,11 +156,7 @@ build_root() {
   say "debootstrap $suite from $mirror into $root (once; a few minutes)"
   debootstrap --variant=minbase "$suite" "$tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 \
     || { tail -20 "$cache/debootstrap.log" >&2; die "debootstrap failed (log: $cache/debootstrap.log)"; }
-  printf 'deb %s %s main\n' "$mirror" "$suite" > "$tmp/etc/apt/sources.list"
-  say "installing ${packages[*]}"
-  in_root "$tmp" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null' _ "${packages[@]}" \
-    || die "apt-get install in the $suite root failed"
-  printf '%s\n' "${packages[@]}" > "$tmp/.ablate-packages"
+  install_packages "$tmp" || die "apt-get install in the $suite root failed"
   mv "$tmp" "$root"
 }
 
@@ -99,15 +164,15 @@ mkdir -p "$cache"
 exec 9>"$cache/$suite.lock"
 flock -w 3600 9 || die "another compat run holds $cache/$suite.lock"
 
-want_packages=$(printf '%s\n' "${packages[@]}")
+# What the root is made of: the package list, and for the CUDA flavour the stub's revision too.
+cudnn_stub=3
+recipe=$(printf '%s\n' "${packages[@]}"; if [ "$flavour" = cuda ]; then echo "# cudnn stub $cudnn_stub"; fi)
 if [ $refresh = 1 ] || [ ! -f "$root/.ablate-packages" ]; then
   build_root
-elif [ "$(cat "$root/.ablate-packages")" != "$want_packages" ]; then
+elif [ "$(cat "$root/.ablate-packages")" != "$recipe" ]; then
   # A package added to the list: install it into the cached root rather than debootstrapping it again.
   say "updating the $suite root: ${packages[*]}"
-  in_root "$root" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null' _ "${packages[@]}" \
-    || die "apt-get install in the $suite root failed (bash scripts/compat.sh --refresh rebuilds the root)"
-  printf '%s\n' "${packages[@]}" > "$root/.ablate-packages"
+  install_packages "$root" || die "apt-get install in the $suite root failed (bash scripts/compat.sh --refresh rebuilds the root)"
 fi
 
 # Copy the project (tracked and untracked-but-not-ignored files, as CI would see it) to /ablate in the root.
@@ -127,6 +192,7 @@ rm -rf "$root/tmp" && mkdir -m 1777 "$root/tmp"
 
 libtorch_version=$(in_root "$root" python3 -c 'import re;t=open("/usr/include/torch/csrc/api/include/torch/version.h").read();print(".".join(re.findall(r"TORCH_VERSION_(?:MAJOR|MINOR|PATCH) (\d+)",t)))' 2>/dev/null || echo '?')
 node_version=$(in_root "$root" node --version 2>/dev/null || echo '?')
+[ "$flavour" = cuda ] && libtorch_version="$libtorch_version with CUDA"
 say "$suite root: libtorch $libtorch_version, node $node_version"
 
 if [ $shell = 1 ]; then

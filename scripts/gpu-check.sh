@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU and a CUDA PyTorch 2.x in python3 (pip, conda or venv). In one go,
 # under 10 minutes: builds ablate against that PyTorch's libtorch (python3 -c 'import torch' → torch/include and
-# torch/lib), records `ablate info`, runs the CUDA tests (test/cuda, required to run rather than skip) and the training
-# benchmark (ResNet-50, 224², batch 64 and 256, bf16 + channels-last, from the decoded cache) against PyTorch on the same
-# GPU. Everything lands in $OUT (default ./gpu-check-out): summary.json, gpu-check.log, pytorch.json, info.json,
-# cuda-tests.log, gpu-train.json.
+# torch/lib), records `ablate info`, runs the CUDA tests (test/cuda, required to run rather than skip), the NCCL
+# data-parallel check (one rank per GPU: world size 1 through the whole NCCL path on one GPU, two ranks with two or
+# more) and the training benchmark (ResNet-50, 224², batch 64 and 256, bf16 + channels-last, from the decoded cache)
+# against PyTorch on the same GPU. Everything lands in $OUT (default ./gpu-check-out): summary.json, gpu-check.log,
+# pytorch.json, info.json, cuda-tests.log, nccl.json, nccl-tests.log, gpu-train.json.
 #   bash scripts/gpu-check.sh
 #   OUT=/somewhere LIBTORCH_PYTHON=/opt/conda/bin/python bash scripts/gpu-check.sh
 #   bash scripts/gpu-check.sh --dry-run   # without a GPU: every step up to the CUDA parts, against a CPU PyTorch
 # Exit status: 0 all passed; 1 a step failed; 2 no GPU here (says why; nothing was measured on a GPU). A dry run
 # builds against whatever PyTorch it finds, records `ablate info`, runs the CUDA tests (they skip, and it says so), the
-# device-independence tests and a tiny CPU run of the benchmark; it exits 2 when all of that passed, 1 if anything failed.
+# device-independence tests, NCCL's refusals without a GPU and a tiny CPU run of the benchmark; it exits 2 when all of
+# that passed, 1 if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dry=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown argument $arg (expected --dry-run or --help)" >&2; exit 64 ;;
   esac
 done
@@ -111,7 +113,29 @@ if [ $gpu = 0 ]; then
   say "without a GPU the CUDA tests skipped ($skipped tests skipped, see cuda-tests.log); on a GPU machine they must run"
 fi
 
-# 5. Training benchmark against PyTorch on the same GPU (a dry run: a few tiny CPU steps of both sides, no figures).
+# 5. Data parallelism on CUDA with NCCL, as PyTorch's DDP does it. NCCL allows one rank per GPU: with one GPU the
+# NCCL path runs at world size 1 (broadcast, DDP's Reducer, sync batch norm, Gloo beside it for CPU sums, shutdown),
+# with two or more two ranks train together and `ablate train --nproc-per-node 2` records the backend. Without a GPU
+# (a dry run) the GPU tests skip and test/dist/nccl.test.ts checks the refusals. Results: nccl.json, nccl-tests.log.
+nccl_built=$(node -p 'String(require(process.argv[1]).nccl === true)' "$OUT/info.json" 2>/dev/null || echo false)
+nccl_find=$(node native/find-nccl.cjs check 2>&1 | tail -1)
+gpu_count=$(node -p 'require(process.argv[1]).devices.length' "$OUT/info.json" 2>/dev/null || echo 0)
+say "$nccl_find; $gpu_count GPU(s) visible"
+case "$gpu_count" in
+  0) nccl_mode="no GPU: the NCCL runs skip, the refusals are checked" ;;
+  1) nccl_mode="1 GPU: NCCL at world size 1 through the whole data-parallel path (NCCL allows one rank per GPU)" ;;
+  *) nccl_mode="$gpu_count GPUs: 2 ranks on cuda:0 and cuda:1 with NCCL, and ablate train --nproc-per-node 2" ;;
+esac
+nccl_result=ok
+step nccl 240 env ABLATE_CUDA_TESTS=$require OMP_WAIT_POLICY=PASSIVE node --import tsx --test --test-reporter=spec \
+  test/cuda/nccl.test.ts test/dist/nccl.test.ts > "$OUT/nccl-tests.log" 2>&1 || { failed=1; nccl_result=failed; }
+tail -12 "$OUT/nccl-tests.log"
+count() { grep -oE "^ℹ $1 [0-9]+" "$OUT/nccl-tests.log" | tail -1 | grep -oE '[0-9]+$' || echo null; }
+printf '{"built":%s,"find":%s,"gpus":%s,"mode":%s,"result":"%s","tests":%s,"pass":%s,"fail":%s,"skipped":%s}\n' "$nccl_built" \
+  "$(json_string "$nccl_find")" "$gpu_count" "$(json_string "$nccl_mode")" "$nccl_result" "$(count tests)" "$(count pass)" "$(count fail)" "$(count skipped)" > "$OUT/nccl.json"
+say "NCCL: $(cat "$OUT/nccl.json")"
+
+# 6. Training benchmark against PyTorch on the same GPU (a dry run: a few tiny CPU steps of both sides, no figures).
 if [ $gpu = 1 ]; then
   step benchmark 300 node --import tsx bench/gpu-train.ts --batches 64,256 --model resnet50 --size 224 --python "$PY" \
     --dir "${TMPDIR:-/tmp}/ablate-gpu-check" --out "$OUT/gpu-train.json" || failed=1

@@ -51,8 +51,8 @@ fi
 # compared by content, not time, so a fresh clone next to a kept build (scripts/compat.sh) does not rebuild.
 stamp=native/build/.ablate-stamp
 want_stamp="$(node native/find-libtorch.cjs json)"
-# Whether Gloo's headers are there (data-parallel ops built in) changes the build too.
-sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/find-jpeg.cjs native/compat-include/torch/csrc/distributed/autograd/context/context.h; node native/find-gloo.cjs defines; node native/find-jpeg.cjs defines) | sha256sum | cut -c1-16)"
+# Whether Gloo's headers are there (data-parallel ops built in), and NCCL's (CUDA data-parallel), change the build too.
+sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/find-nccl.cjs native/find-jpeg.cjs native/compat-include/torch/csrc/distributed/autograd/context/context.h; node native/find-gloo.cjs defines; node native/find-nccl.cjs defines; node native/find-jpeg.cjs defines) | sha256sum | cut -c1-16)"
 if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(head -1 $stamp)" != "$want_stamp" ] \
   || [ "$(sed -n 2p $stamp)" != "$sources_hash" ]; then
   say "building the native addon (libtorch)"

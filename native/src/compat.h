@@ -60,10 +60,10 @@ inline int64_t cuda_device_count() {
 #endif
 }
 
-// 2.0 split c10d's process groups into a ProcessGroup front and per-device Backends: ProcessGroupGloo became a
-// Backend, while broadcast_coalesced and DDP's Reducer still take a ProcessGroup. On 1.13 the Gloo group is
-// one; on 2.x a ProcessGroup is made with Gloo as its CPU (and default) backend. A template so this header
-// needs no c10d includes (only dist_ops.cc has them, and only when Gloo's headers were found).
+// 2.0 split c10d's process groups into a ProcessGroup front and per-device Backends: ProcessGroupGloo (and
+// ProcessGroupNCCL) became Backends, while broadcast_coalesced and DDP's Reducer still take a ProcessGroup. On
+// 1.13 the Gloo group is one; on 2.x a ProcessGroup is made with Gloo as its CPU (and default) backend. Templates
+// so this header needs no c10d includes (only dist_ops.cc has them, and only when Gloo's headers were found).
 template <class ProcessGroup, class Store, class Gloo>
 c10::intrusive_ptr<ProcessGroup> as_process_group(const c10::intrusive_ptr<Store>& store, int rank, int world,
                                                   const c10::intrusive_ptr<Gloo>& gloo) {
@@ -77,6 +77,33 @@ c10::intrusive_ptr<ProcessGroup> as_process_group(const c10::intrusive_ptr<Store
   return gloo;
 #endif
 }
+
+// With NCCL too, as torch.distributed's "cpu:gloo,cuda:nccl": on 2.x one ProcessGroup sends each collective to
+// the backend of its tensors' device, NCCL the default. 1.13 has no per-device backends: the NCCL group itself
+// is the one DDP's Reducer and the weight broadcasts get (their tensors are all on the GPU), and dist_ops.cc
+// keeps Gloo for the CPU collectives.
+template <class ProcessGroup, class Store, class Gloo, class Nccl>
+c10::intrusive_ptr<ProcessGroup> as_process_group(const c10::intrusive_ptr<Store>& store, int rank, int world,
+                                                  const c10::intrusive_ptr<Gloo>& gloo, const c10::intrusive_ptr<Nccl>& nccl) {
+#if ABLATE_TORCH_AT_LEAST(2, 0)
+  auto pg = as_process_group<ProcessGroup>(store, rank, world, gloo);
+  pg->setBackend(c10::DeviceType::CUDA, ProcessGroup::BackendType::NCCL, nccl);
+  pg->setDefaultBackend(ProcessGroup::BackendType::NCCL);
+  return pg;
+#else
+  (void)store, (void)rank, (void)world, (void)gloo;
+  return nccl;
+#endif
+}
+
+// ProcessGroupNCCL::shutdown() (2.2 on) ends its communicators and watchdog thread cleanly; without it 2.x warns
+// at exit that the group was not destroyed. Older ones clean up in the destructor. By overload, not version.
+template <class Backend>
+auto shutdown_backend(Backend& b, int) -> decltype(b.shutdown(), void()) { b.shutdown(); }
+template <class Backend>
+void shutdown_backend(Backend&, long) {}
+template <class Backend>
+void shutdown_backend(Backend& b) { shutdown_backend(b, 0); }
 
 // 2.4 made TCPStore's libuv backend the default (TCPStoreOptions::useLibUV = true), and a libtorch built
 // without libuv (Debian's) then refuses every rendezvous; the classic backend exists in every version and

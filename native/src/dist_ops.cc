@@ -1,7 +1,9 @@
 // Data-parallel training on PyTorch's own distributed engine (c10d): a TCPStore rendezvous, the Gloo
-// process group, and DDP's Reducer, which all-reduces gradients in buckets from autograd hooks while
-// backward is still running. ablate writes no collective of its own; this file only holds one process
-// group per process and exposes it as flat ops.
+// process group (CPU tensors), NCCL's for CUDA tensors where libtorch has it (PyTorch's "cpu:gloo,cuda:nccl"),
+// and DDP's Reducer, which all-reduces gradients in buckets from autograd hooks while backward is still
+// running. ablate writes no collective of its own; this file only holds one process group per process and
+// exposes it as flat ops. NCCL is compiled in only when find-nccl.cjs found libtorch's ProcessGroupNCCL
+// header with NCCL's and CUDA's (ABLATE_WITH_NCCL).
 #include "common.h"
 
 #include <torch/version.h>
@@ -14,6 +16,10 @@
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 
 #include <torch/csrc/autograd/custom_function.h>
+
+#ifdef ABLATE_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -31,11 +37,22 @@ struct DistState {
   // broadcast_coalesced and the Reducer take (compat::as_process_group: the Gloo group on 1.13, a
   // ProcessGroup holding it as its CPU backend on 2.x).
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#ifdef ABLATE_WITH_NCCL
+  // CUDA tensors' collectives (gradients, weights, sync batch norm) when the group was made for CUDA; the CPU
+  // ones (metric sums, barriers) stay on Gloo.
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   int rank = 0;
   int world = 1;
   std::chrono::milliseconds timeout{0};
 };
+
+#ifdef ABLATE_WITH_NCCL
+constexpr bool kHasNccl = true;
+#else
+constexpr bool kHasNccl = false;
+#endif
 
 std::unique_ptr<DistState> g_dist;
 // DDP's Reducer keeps autograd hooks on the parameters it was given; one model per process.
@@ -50,6 +67,23 @@ DistState& dist(Args& a) {
   return *g_dist;
 }
 
+const char* backend_name(const DistState& d) {
+#ifdef ABLATE_WITH_NCCL
+  if (d.nccl) return "nccl";
+#endif
+  (void)d;
+  return "gloo";
+}
+
+// An all-reduce on the engine for the tensors' device: NCCL for CUDA tensors where the group has it, Gloo
+// otherwise (Gloo reduces CPU tensors, and CUDA ones too where libtorch's Gloo was built with CUDA).
+c10::intrusive_ptr<c10d::Work> allreduce_on(DistState& d, std::vector<at::Tensor>& ts, const c10d::AllreduceOptions& o) {
+#ifdef ABLATE_WITH_NCCL
+  if (d.nccl && !ts.empty() && ts[0].is_cuda()) return d.nccl->allreduce(ts, o);
+#endif
+  return d.pg->allreduce(ts, o);
+}
+
 // Gloo's errors on a dead peer mention only a socket; say what it means for a training run.
 void wait_or_fail(Args& a, const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
   try {
@@ -61,13 +95,21 @@ void wait_or_fail(Args& a, const c10::intrusive_ptr<c10d::Work>& work, const cha
 
 }  // namespace
 
-// distInit(masterAddr, masterPort, rank, worldSize, timeoutMs, ifname) — blocks until every rank has joined
-// or the timeout passes.
+// distInit(masterAddr, masterPort, rank, worldSize, timeoutMs, ifname, backend) — blocks until every rank has
+// joined or the timeout passes. backend 'gloo' (the default) or 'nccl': NCCL for CUDA tensors beside Gloo for
+// CPU ones (TypeScript checks that the build has NCCL and that a GPU is visible before asking for it).
 OP(dist_init) {
   if (g_dist) a.fail("a process group already exists in this process");
   const std::string host = a.str(0);
   const int64_t port = a.i64(1), rank = a.i64(2), world = a.i64(3), timeout_ms = a.i64(4);
   const std::string ifname = a.has(5) ? a.str(5) : "";
+  const std::string backend = a.has(6) ? a.str(6) : "gloo";
+  if (backend != "gloo" && backend != "nccl") a.fail("backend must be 'gloo' or 'nccl', got '" + backend + "'");
+  if (backend == "nccl" && !kHasNccl) {
+    a.fail("backend 'nccl' requested but this build of ablate has no NCCL (the libtorch it was built against has no "
+           "ProcessGroupNCCL, or NCCL's and CUDA's headers were not found): rebuild against a CUDA libtorch with NCCL, "
+           "see native/find-nccl.cjs");
+  }
   if (port < 1 || port > 65535) a.fail("masterPort must be 1..65535, got " + std::to_string(port));
   if (world < 1 || rank < 0 || rank >= world) a.fail("rank must be in [0, worldSize), got rank " + std::to_string(rank) + " of " + std::to_string(world));
   auto st = std::make_unique<DistState>();
@@ -94,10 +136,24 @@ OP(dist_init) {
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("ablate/default_pg", st->store);
   try {
     st->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, st->rank, st->world, opts);
-    st->group = compat::as_process_group<c10d::ProcessGroup>(prefixed, st->rank, st->world, st->pg);
   } catch (const std::exception& e) {
     a.fail("creating the Gloo process group failed for rank " + std::to_string(rank) + " (" + first_line(e.what()) + ")");
   }
+#ifdef ABLATE_WITH_NCCL
+  if (backend == "nccl") {
+    // Its own prefix, as torch.distributed gives each device's backend ("<group>/cuda/"). NCCL communicators are
+    // made on the first collective, on the device of its tensors (this rank's GPU).
+    auto nopts = c10d::ProcessGroupNCCL::Options::create();
+    nopts->timeout = st->timeout;
+    try {
+      st->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("cuda", prefixed), st->rank, st->world, nopts);
+    } catch (const std::exception& e) {
+      a.fail("creating the NCCL process group failed for rank " + std::to_string(rank) + " (" + first_line(e.what()) + ")");
+    }
+    st->group = compat::as_process_group<c10d::ProcessGroup>(prefixed, st->rank, st->world, st->pg, st->nccl);
+  }
+#endif
+  if (!st->group) st->group = compat::as_process_group<c10d::ProcessGroup>(prefixed, st->rank, st->world, st->pg);
   g_dist = std::move(st);
   return a.undefined();
 }
@@ -105,11 +161,12 @@ OP(dist_init) {
 OP(dist_info) {
   Napi::Object o = Napi::Object::New(a.env());
   o.Set("available", Napi::Boolean::New(a.env(), true));
+  o.Set("nccl", Napi::Boolean::New(a.env(), kHasNccl));
   o.Set("initialized", Napi::Boolean::New(a.env(), static_cast<bool>(g_dist)));
   if (g_dist) {
     o.Set("rank", Napi::Number::New(a.env(), g_dist->rank));
     o.Set("worldSize", Napi::Number::New(a.env(), g_dist->world));
-    o.Set("backend", Napi::String::New(a.env(), "gloo"));
+    o.Set("backend", Napi::String::New(a.env(), backend_name(*g_dist)));
   }
   return o;
 }
@@ -129,7 +186,7 @@ OP(dist_all_reduce) {
   // Gloo reduces a list of tensors into one, not each one separately: one call per tensor.
   for (auto& t : ts) {
     std::vector<at::Tensor> one{t};
-    wait_or_fail(a, d.pg->allreduce(one, o), "all-reduce");
+    wait_or_fail(a, allreduce_on(d, one, o), "all-reduce");
     if (op == "avg") t.div_(d.world);
   }
   return a.undefined();
@@ -163,6 +220,16 @@ OP(dist_barrier) {
 
 OP(dist_destroy) {
   g_reducer.reset();
+#ifdef ABLATE_WITH_NCCL
+  // A clean exit for NCCL's communicators and watchdog (what destroy_process_group does where libtorch has it).
+  // Leaving must not fail: a communicator a dead peer broke is torn down by the destructor all the same.
+  if (g_dist && g_dist->nccl) {
+    try {
+      compat::shutdown_backend(*g_dist->nccl);
+    } catch (const std::exception&) {
+    }
+  }
+#endif
   g_dist.reset();
   return a.undefined();
 }
@@ -229,7 +296,7 @@ void all_reduce_sum_or_throw(at::Tensor& t, const char* what) {
   o.reduceOp = c10d::ReduceOp::SUM;
   o.timeout = g_dist->timeout;
   try {
-    g_dist->pg->allreduce(one, o)->wait(g_dist->timeout);
+    allreduce_on(*g_dist, one, o)->wait(g_dist->timeout);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string(what) + " failed: " + first_line(e.what()) + kPeerHint);
   }
@@ -300,6 +367,7 @@ static Napi::Value no_gloo(Args& a) {
 OP(dist_info) {
   Napi::Object o = Napi::Object::New(a.env());
   o.Set("available", Napi::Boolean::New(a.env(), false));
+  o.Set("nccl", Napi::Boolean::New(a.env(), false));
   o.Set("initialized", Napi::Boolean::New(a.env(), false));
   return o;
 }

@@ -11,14 +11,30 @@ OP(set_num_threads) {
 }
 OP(get_num_threads) { return Napi::Number::New(a.env(), at::get_num_threads()); }
 
+namespace {
+
+// Whether libtorch was built with CUDA, GPU or not. at::hasCUDA() is false on a CUDA build without a visible GPU (what
+// many pip users have), which must read "no GPU visible", not "a CPU-only build". libtorch_cuda's hooks report the
+// CUDA runtime they were built with; the CPU-only stand-ins throw instead.
+bool cuda_built() {
+  try {
+    return at::detail::getCUDAHooks().versionCUDART() > 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 OP(version) {
   Napi::Object o = Napi::Object::New(a.env());
   o.Set("libtorch", Napi::String::New(a.env(), TORCH_VERSION));
-  o.Set("cuda", Napi::Boolean::New(a.env(), at::hasCUDA()));
+  const bool cuda = cuda_built();
+  o.Set("cuda", Napi::Boolean::New(a.env(), cuda));
   // Versions libtorch was built with (0 when it has no CUDA / no cuDNN), e.g. 12040 for CUDA 12.4, 90100 for cuDNN 9.1.
   const auto& hooks = at::detail::getCUDAHooks();
-  o.Set("cudaVersion", Napi::Number::New(a.env(), at::hasCUDA() ? static_cast<double>(hooks.versionCUDART()) : 0));
-  o.Set("cudnnVersion", Napi::Number::New(a.env(), at::hasCUDA() && hooks.hasCuDNN() ? static_cast<double>(hooks.versionCuDNN()) : 0));
+  o.Set("cudaVersion", Napi::Number::New(a.env(), cuda ? static_cast<double>(hooks.versionCUDART()) : 0));
+  o.Set("cudnnVersion", Napi::Number::New(a.env(), cuda && hooks.hasCuDNN() ? static_cast<double>(hooks.versionCuDNN()) : 0));
   o.Set("mkldnn", Napi::Boolean::New(a.env(), at::hasMKLDNN()));
   o.Set("parallel", Napi::String::New(a.env(), at::get_parallel_info()));
   return o;

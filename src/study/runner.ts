@@ -308,10 +308,11 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   const deviceOf = (r: PlannedRun) => String(o.device ?? r.config.device ?? 'cpu');
   const cudaRanks = todo.some((r) => localRanksOf(r.config) > 1 && deviceOf(r).startsWith('cuda'));
   const gpuCount = (parallel > 1 && studyDevice === 'cuda') || cudaRanks ? (await import('../tensor/index.js')).cudaDeviceCount() : 0;
-  // Refused before any run starts: a data-parallel run that cannot have one GPU per rank.
+  const ncclProblem = cudaRanks ? (await import('../tensor/index.js')).backendProblem('nccl') : null;
+  // Refused before any run starts: a data-parallel run that cannot have NCCL and one GPU per rank.
   const rankNotes = new Set<string>();
   for (const r of todo) {
-    const fit = checkLocalRanks(localRanksOf(r.config), deviceOf(r), { cores: totalThreads, gpus: gpuCount });
+    const fit = checkLocalRanks(localRanksOf(r.config), deviceOf(r), { cores: totalThreads, gpus: gpuCount, ncclProblem });
     if (fit.warning) rankNotes.add(fit.warning);
   }
   for (const n of rankNotes) log(`  ${n}`);

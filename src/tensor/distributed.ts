@@ -1,13 +1,21 @@
-// Data-parallel primitives on libtorch's c10d: one process group per process (TCPStore rendezvous, Gloo),
-// collectives on tensors, and DDP's gradient Reducer, which all-reduces gradients in buckets from
-// autograd hooks while backward is still running (communication overlapped with compute, as
-// torch.nn.parallel.DistributedDataParallel does). ablate implements no collective itself.
+// Data-parallel primitives on libtorch's c10d: one process group per process (TCPStore rendezvous, Gloo
+// for CPU tensors, NCCL for CUDA tensors where the build has it), collectives on tensors, and DDP's
+// gradient Reducer, which all-reduces gradients in buckets from autograd hooks while backward is still
+// running (communication overlapped with compute, as torch.nn.parallel.DistributedDataParallel does).
+// ablate implements no collective itself.
 import { native } from './native.js';
+import { cudaDeviceCount, nativeVersion } from './runtime.js';
 import { Tensor } from './tensor.js';
 // The same words the native collectives use, so every way a dead peer surfaces says what to do.
 import { PEER_HINT } from './peer-lost.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
+
+/**
+ * 'gloo' (CPU training), or 'nccl' (CUDA training): NCCL for CUDA tensors with Gloo beside it for CPU ones
+ * (metric sums, barriers), as torch.distributed's "cpu:gloo,cuda:nccl". `backendFor(device)` picks as PyTorch does.
+ */
+export type DistBackend = 'gloo' | 'nccl';
 
 export interface ProcessGroupOptions {
   /** Host of rank 0's TCPStore (torchrun's MASTER_ADDR). */
@@ -23,35 +31,70 @@ export interface ProcessGroupOptions {
   timeoutMs?: number;
   /** Network interface for Gloo (GLOO_SOCKET_IFNAME); by default the one the host name resolves to. */
   interface?: string;
+  /** Default 'gloo'. 'nccl' needs an addon built with NCCL (`distributedSupport().nccl`) and a visible GPU. */
+  backend?: DistBackend;
 }
 
 export interface DistributedSupport {
   /** False when the addon was built without Gloo's headers (then every collective throws with the remedy). */
   available: boolean;
+  /** Whether the addon was built with c10d's NCCL process group (a CUDA libtorch with NCCL; native/find-nccl.cjs). */
+  nccl: boolean;
   initialized: boolean;
   rank?: number;
   worldSize?: number;
-  backend?: string;
+  backend?: DistBackend;
 }
 
 export function distributedSupport(): DistributedSupport {
   return native.dist_info() as DistributedSupport;
 }
 
+/** The backend PyTorch's DDP uses for a device: NCCL on CUDA, Gloo on the CPU. */
+export function backendFor(device: string): DistBackend {
+  return device.startsWith('cuda') ? 'nccl' : 'gloo';
+}
+
+/**
+ * Why this process cannot use `backend`, or null when it can: the addon must have been built with it, and NCCL
+ * needs a GPU. The message says what was expected, what this build has, and what to do.
+ */
+export function backendProblem(backend: DistBackend): string | null {
+  const support = distributedSupport();
+  const v = nativeVersion();
+  if (!support.available) {
+    return `Expected an addon built with c10d's Gloo for data-parallel training but this build of ablate has none (libtorch ${v.libtorch}): ` +
+      'install libtorch\'s Gloo headers (Debian: libgloo-dev) and rebuild (npm run setup).';
+  }
+  if (backend === 'gloo') return null;
+  if (!support.nccl) {
+    return `Expected an addon built with NCCL for data-parallel training on CUDA (PyTorch's backend for GPUs) but this build of ablate has no NCCL ` +
+      `(libtorch ${v.libtorch}, ${v.cuda ? 'a CUDA build' : 'a CPU-only build'}; \`node native/find-nccl.cjs check\` says what was missing). ` +
+      'Rebuild against a CUDA libtorch with NCCL and its headers (a CUDA PyTorch: LIBTORCH_USE_PYTORCH=1 npm run setup), or train data-parallel on the CPU (device: cpu).';
+  }
+  const gpus = cudaDeviceCount();
+  if (gpus === 0) {
+    return `Expected a visible GPU for NCCL (data-parallel training on CUDA) but this machine shows none (libtorch ${v.libtorch} has CUDA and NCCL; ` +
+      'the driver reports 0 devices): run on a machine with a GPU per rank, check CUDA_VISIBLE_DEVICES, or train data-parallel on the CPU (device: cpu).';
+  }
+  return null;
+}
 
 const handles = (ts: readonly Tensor[]) => ts.map((t) => t.handle);
 
 let current: ProcessGroup | null = null;
 
-/** The process's one process group (libtorch's c10d with Gloo). Create it with `ProcessGroup.init`. */
+/** The process's one process group (libtorch's c10d: Gloo, and NCCL for CUDA tensors). Create it with `ProcessGroup.init`. */
 export class ProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
+  readonly backend: DistBackend;
   #destroyed = false;
 
-  private constructor(rank: number, worldSize: number) {
+  private constructor(rank: number, worldSize: number, backend: DistBackend) {
     this.rank = rank;
     this.worldSize = worldSize;
+    this.backend = backend;
   }
 
   /** Joins the group: blocks until every rank has joined or `timeoutMs` has passed (then throws). */
@@ -66,8 +109,12 @@ export class ProcessGroup {
     const timeout = o.timeoutMs ?? 300_000;
     int('timeoutMs', timeout, 1, 2 ** 31 - 1);
     if (!o.masterAddr) throw new TypeError('Expected masterAddr (MASTER_ADDR) to be a host name or address but received an empty string');
-    native.dist_init(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeout, o.interface ?? null);
-    current = new ProcessGroup(o.rank, o.worldSize);
+    const backend = o.backend ?? 'gloo';
+    if (backend !== 'gloo' && backend !== 'nccl') throw new TypeError(`Expected backend to be 'gloo' or 'nccl' but received ${JSON.stringify(backend)}`);
+    const problem = backendProblem(backend);
+    if (problem) throw new Error(problem);
+    native.dist_init(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeout, o.interface ?? null, backend);
+    current = new ProcessGroup(o.rank, o.worldSize, backend);
     return current;
   }
 

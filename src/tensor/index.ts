@@ -15,8 +15,8 @@ export {
 } from './runtime.js';
 export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';
 export * as F from './functional.js';
-export { ProcessGroup, GradientReducer, distributedSupport } from './distributed.js';
-export type { ProcessGroupOptions, GradientReducerOptions, DistributedSupport, ReduceOp } from './distributed.js';
+export { ProcessGroup, GradientReducer, distributedSupport, backendFor, backendProblem } from './distributed.js';
+export type { ProcessGroupOptions, GradientReducerOptions, DistributedSupport, DistBackend, ReduceOp } from './distributed.js';
 export { Optimizer, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, gradsFinite } from './optim.js';
 export type { OptimizerState, SGDOptions, AdamOptions, StepOptions } from './optim.js';
 export { profileOps } from './profile.js';

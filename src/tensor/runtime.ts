@@ -37,7 +37,8 @@ export interface EngineInfo {
 }
 
 interface NativeVersion { libtorch: string; cuda: boolean; cudaVersion: number; cudnnVersion: number; mkldnn: boolean }
-const nativeVersion = (): NativeVersion => native.version() as NativeVersion;
+/** What the addon was built against: libtorch's version, and whether it has CUDA (no device query). */
+export const nativeVersion = (): NativeVersion => native.version() as NativeVersion;
 
 /** CUDA's integer versions: 12040 → "12.4" (runtime and driver). */
 export function formatCudaVersion(v: number): string | undefined {

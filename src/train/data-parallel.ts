@@ -4,7 +4,7 @@
 // rank's own random state saved beside rank 0's checkpoint so a resume restores every rank.
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GradientReducer, ProcessGroup, tensor, type GradientReducerOptions, type Tensor } from '../tensor/index.js';
+import { GradientReducer, ProcessGroup, backendFor, tensor, type DistBackend, type GradientReducerOptions, type Tensor } from '../tensor/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { BatchNormalization } from '../nn/index.js';
 import type { LaunchEnv } from './launch.js';
@@ -57,13 +57,22 @@ export class DataParallel {
     this.localWorldSize = env.localWorldSize;
   }
 
-  /** Joins the run's process group (blocks until every rank is there, or fails after `timeoutMs`). */
-  static join(env: LaunchEnv, timeoutMs?: number): DataParallel {
+  /**
+   * Joins the run's process group (blocks until every rank is there, or fails after `timeoutMs`), with the backend
+   * PyTorch's DDP uses for the training device: NCCL on CUDA (Gloo beside it for CPU sums), Gloo on the CPU. An
+   * addon without NCCL refuses a CUDA run here, with the remedy, rather than fall back to Gloo.
+   */
+  static join(env: LaunchEnv, timeoutMs?: number, device = 'cpu'): DataParallel {
     const group = ProcessGroup.init({
       masterAddr: env.masterAddr, masterPort: env.masterPort, rank: env.rank, worldSize: env.worldSize, timeoutMs,
-      interface: process.env.GLOO_SOCKET_IFNAME || undefined,
+      interface: process.env.GLOO_SOCKET_IFNAME || undefined, backend: backendFor(device),
     });
     return new DataParallel(group, env);
+  }
+
+  /** 'nccl' for a CUDA run, 'gloo' on the CPU. */
+  get backend(): DistBackend {
+    return this.group.backend;
   }
 
   /** Rank 0 writes files, logs and the progress bar; the others only compute. */

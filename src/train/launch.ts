@@ -192,12 +192,14 @@ export class LocalRanksError extends RangeError {
 
 /**
  * Whether `nproc` local ranks fit this machine. On CUDA each rank trains on its own GPU (cuda:<local
- * rank>), so more ranks than visible GPUs are refused; on CPU more ranks than cores only share them
- * (slower, the same results), which is a warning.
+ * rank>) with NCCL, so an addon without NCCL (`ncclProblem`, from `backendProblem('nccl')`) and more ranks
+ * than visible GPUs are refused; on CPU more ranks than cores only share them (slower, the same results),
+ * which is a warning.
  */
-export function checkLocalRanks(nproc: number, device: string, machine: { cores: number; gpus: number }): { warning?: string } {
+export function checkLocalRanks(nproc: number, device: string, machine: { cores: number; gpus: number; ncclProblem?: string | null }): { warning?: string } {
   if (nproc <= 1) return {};
   if (device.startsWith('cuda')) {
+    if (machine.ncclProblem) throw new LocalRanksError(machine.ncclProblem);
     if (nproc > machine.gpus) {
       throw new LocalRanksError(`Expected distributed.nprocPerNode to be at most the ${machine.gpus} visible GPU${machine.gpus === 1 ? '' : 's'} on device cuda (one rank per GPU) but received ${nproc}`);
     }

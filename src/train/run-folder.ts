@@ -152,6 +152,8 @@ export const RunEnvSchema = z.looseObject({
   precision: z.string(),
   /** Ranks that trained the run together (data parallel); 1 (or absent, before it was recorded) for one process. */
   worldSize: z.number().int().min(1).optional(),
+  /** The collective backend of a data-parallel run: 'nccl' on CUDA, 'gloo' on the CPU (absent for one process). */
+  distBackend: z.enum(['gloo', 'nccl']).optional(),
   node: z.string(),
   os: z.string(),
   cpu: z.string(),

@@ -78,20 +78,21 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   // Every problem of the config, before a folder is made or an image decoded.
   const resolved = resolveRunPlan(rawConfig);
   // Started as one rank of a data-parallel run (torchrun, srun, --nproc-per-node): join the others first,
-  // so a missing rank fails the run before any file is written.
+  // so a missing rank fails the run before any file is written. The device (this rank's GPU on CUDA) comes
+  // first: it decides the backend (NCCL on CUDA, Gloo on the CPU).
   const launch = readLaunchEnv();
-  // A new start of the run: the errors other ranks left at its last end are history. Removed before the
-  // ranks meet, so never after another rank of this start wrote one (they write only once they have met).
-  if ((launch?.rank ?? 0) === 0) removeRankErrors(o.runDir);
-  const dp = launch ? DataParallel.join(launch) : undefined;
-  const main = !dp || dp.isMain;
   const machine = planForMachine(resolved, {
     threadsBefore: o.resume ? threadsOfRun(o.runDir) : undefined,
     localWorldSize: launch?.localWorldSize,
     localRank: launch?.localRank,
   });
-  let plan: RunPlan = machine.plan;
   const { device, precision } = machine;
+  // A new start of the run: the errors other ranks left at its last end are history. Removed before the
+  // ranks meet, so never after another rank of this start wrote one (they write only once they have met).
+  if ((launch?.rank ?? 0) === 0) removeRankErrors(o.runDir);
+  const dp = launch ? DataParallel.join(launch, undefined, device) : undefined;
+  const main = !dp || dp.isMain;
+  let plan: RunPlan = machine.plan;
   if (main) ensureOutDir(o.runDir, 'run folder');
   setNumThreads(plan.threads!);
   // Fixed input shapes: let cuDNN time its convolution algorithms once and keep the fastest.
@@ -113,6 +114,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     env: {
       ablateVersion: ablateVersion(), libtorchVersion: info.libtorch, device, threads: getNumThreads(), precision: precision.label,
       worldSize: dp?.worldSize ?? 1,
+      ...(dp ? { distBackend: dp.backend } : {}),
       ...hostEnv(),
     },
     dataset: { name: String(plan.data.source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },

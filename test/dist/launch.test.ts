@@ -66,6 +66,10 @@ test('local ranks: one GPU each on CUDA (refused beyond the GPUs), a warning bey
   assert.deepEqual(checkLocalRanks(2, 'cuda', { cores: 2, gpus: 2 }), {});
   assert.throws(() => checkLocalRanks(4, 'cuda', { cores: 64, gpus: 2 }),
     (e: unknown) => e instanceof LocalRanksError && /Expected distributed.nprocPerNode to be at most the 2 visible GPUs on device cuda \(one rank per GPU\) but received 4/.test((e as Error).message));
+  // An addon without NCCL (or a machine without a GPU for it) is refused first, with backendProblem's message.
+  assert.throws(() => checkLocalRanks(2, 'cuda', { cores: 2, gpus: 2, ncclProblem: 'Expected an addon built with NCCL' }),
+    (e: unknown) => e instanceof LocalRanksError && e.message === 'Expected an addon built with NCCL');
+  assert.deepEqual(checkLocalRanks(2, 'cpu', { cores: 2, gpus: 0, ncclProblem: 'not asked on the CPU' }), {});
   assert.deepEqual(checkLocalRanks(2, 'cpu', { cores: 2, gpus: 0 }), {});
   assert.match(checkLocalRanks(4, 'cpu', { cores: 2, gpus: 0 }).warning!, /4 ranks on 2 CPU cores: the ranks share cores \(slower, the same results\)/);
 });

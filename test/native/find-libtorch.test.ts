@@ -167,6 +167,7 @@ test('binding.gyp builds with what discovery finds (node-gyp configure against t
   cpSync(join(repo, 'native', 'binding.gyp'), join(dir, 'binding.gyp'));
   cpSync(script, join(dir, 'find-libtorch.cjs'));
   cpSync(join(repo, 'native', 'find-gloo.cjs'), join(dir, 'find-gloo.cjs'));
+  cpSync(join(repo, 'native', 'find-nccl.cjs'), join(dir, 'find-nccl.cjs'));
   cpSync(join(repo, 'native', 'find-jpeg.cjs'), join(dir, 'find-jpeg.cjs'));
   const gyp = join(repo, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   // Offline: the Debian headers when present (as scripts/setup.sh does), else node-gyp's own cache.
@@ -181,4 +182,60 @@ test('binding.gyp builds with what discovery finds (node-gyp configure against t
   assert.ok(mk.includes('-D_GLIBCXX_USE_CXX11_ABI=0'), 'the ABI flag of that PyTorch');
   assert.ok(mk.includes(`-Wl,-rpath,${join(py.torchRoot, 'lib')}`), 'linked against torch/lib');
   assert.ok(mk.includes('-ltorch_cuda'), 'its CUDA libraries linked');
+});
+
+/** What a pip CUDA PyTorch adds for NCCL: c10d's headers and Gloo's in torch/include, the nvidia-* wheels' headers beside torch/. */
+function addPipNccl(torchRoot: string, o: { skip?: string[] } = {}): string {
+  const inc = join(torchRoot, 'include');
+  for (const rel of ['torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp', 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp', 'gloo/algorithm.h']) {
+    mkdirSync(dirname(join(inc, rel)), { recursive: true });
+    writeFileSync(join(inc, rel), '#pragma once\n');
+  }
+  const nvidia = join(dirname(torchRoot), 'nvidia');
+  const wheels: Record<string, string[]> = {
+    nccl: ['nccl.h'], cuda_runtime: ['cuda_runtime_api.h', 'cuda.h'], cublas: ['cublas_v2.h', 'cublasLt.h'], cusparse: ['cusparse.h'], cusolver: ['cusolverDn.h'],
+  };
+  for (const [wheel, headers] of Object.entries(wheels)) {
+    mkdirSync(join(nvidia, wheel, 'include'), { recursive: true });
+    for (const h of headers) if (!o.skip?.includes(h)) writeFileSync(join(nvidia, wheel, 'include', h), '#pragma once\n');
+  }
+  return nvidia;
+}
+
+function findNccl(query: string, env: Record<string, string | undefined>, dir = join(repo, 'native')): Run {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LIBTORCH|CUDA_HOME|CUDA_PATH|NCCL_INCLUDE_DIR)/.test(k) && k !== 'ABLATE_SYSTEM_PREFIXES') clean[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+  const r = spawnSync(process.execPath, [join(dir, 'find-nccl.cjs'), query], { env: clean, encoding: 'utf8', timeout: 30000 });
+  return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+test('NCCL (find-nccl.cjs): a pip CUDA PyTorch with the nvidia-* wheels turns it on, their include folders on the path', () => {
+  const py = makePyTorch('nccl-pip', '2.6.0', { cuda: true });
+  const nvidia = addPipNccl(py.torchRoot);
+  const env = { LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(py.bin, 'python3'), ABLATE_SYSTEM_PREFIXES: noSystem };
+  const defines = findNccl('defines', env);
+  assert.equal(defines.status, 0, defines.stderr);
+  assert.equal(defines.stdout, 'ABLATE_WITH_NCCL USE_C10D_NCCL');
+  assert.deepEqual(findNccl('includes', env).stdout.split(' ').sort(),
+    ['cublas', 'cuda_runtime', 'cusolver', 'cusparse', 'nccl'].map((w) => join(nvidia, w, 'include')).sort());
+  assert.match(findNccl('check', env).stdout, /^NCCL process group: yes \(libtorch 2\.6\.0\)$/);
+});
+
+test('NCCL (find-nccl.cjs): off, saying why, for a CPU libtorch or when a header is missing', () => {
+  const cpu = makePyTorch('nccl-cpu', '2.6.0');
+  const cpuEnv = { LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(cpu.bin, 'python3'), ABLATE_SYSTEM_PREFIXES: noSystem };
+  assert.equal(findNccl('defines', cpuEnv).stdout, 'ABLATE_WITHOUT_NCCL');
+  assert.equal(findNccl('includes', cpuEnv).stdout, '');
+  assert.match(findNccl('check', cpuEnv).stdout, /^NCCL process group: no — libtorch 2\.6\.0 \(.*\) is a CPU-only build \(no libtorch_cuda\)$/);
+  const partial = makePyTorch('nccl-partial', '2.6.0', { cuda: true });
+  addPipNccl(partial.torchRoot, { skip: ['nccl.h'] });
+  const env = { LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(partial.bin, 'python3'), ABLATE_SYSTEM_PREFIXES: noSystem, CUDA_HOME: join(tmp, 'no-cuda-here') };
+  assert.equal(findNccl('defines', env).stdout, 'ABLATE_WITHOUT_NCCL');
+  assert.match(findNccl('check', env).stdout, /libtorch 2\.6\.0 has NCCL but nccl\.h was not found in .*nvidia-nccl-cu\* and nvidia-cuda-runtime-cu\* wheels; Debian: libnccl-dev and nvidia-cuda-dev/);
+  // NCCL_INCLUDE_DIR points at a separate NCCL.
+  const nccl = join(tmp, 'nccl-elsewhere', 'include');
+  mkdirSync(nccl, { recursive: true });
+  writeFileSync(join(nccl, 'nccl.h'), '#pragma once\n');
+  assert.equal(findNccl('defines', { ...env, NCCL_INCLUDE_DIR: nccl }).stdout, 'ABLATE_WITH_NCCL USE_C10D_NCCL');
 });

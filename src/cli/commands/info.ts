@@ -49,13 +49,15 @@ export function infoLines(e: EngineInfo, from?: ReturnType<typeof builtAgainst>)
 export async function infoCommand(o: { json?: boolean } = {}): Promise<void> {
   const e = engineInfo();
   const from = builtAgainst();
-  const distributed = distributedSupport().available;
+  const support = distributedSupport();
+  const distributed = support.available;
   if (o.json) {
-    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length, distributed, jpegDecoder: jpegDecoder() }, null, 2));
+    console.log(JSON.stringify({ ablate: ablateVersion(), ...e, builtAgainst: from, cpu: cpus()[0]?.model, cpus: cpus().length, distributed, nccl: support.nccl, jpegDecoder: jpegDecoder() }, null, 2));
     return;
   }
+  const backends = support.nccl ? 'c10d: Gloo on CPU, NCCL on CUDA' : e.cudaBuilt ? 'c10d, Gloo; no NCCL in this build, so none on CUDA: node native/find-nccl.cjs says why' : 'c10d, Gloo';
   console.log([...infoLines(e, from),
-    `parallel   ${distributed ? 'data-parallel training built in (c10d, Gloo): --nproc-per-node, torchrun or srun' : 'no data-parallel training in this build (needs libgloo-dev at build time)'}`,
+    `parallel   ${distributed ? `data-parallel training built in (${backends}): --nproc-per-node, torchrun or srun` : 'no data-parallel training in this build (needs libgloo-dev at build time)'}`,
     `jpeg       ${jpegDecoder() === 'sharp' ? 'decoded by sharp (the direct libjpeg-turbo decoder needs libjpeg62-turbo-dev at build time)' : `${jpegDecoder()} (libjpeg-turbo) for clean JPEGs, sharp for the rest`}`,
   ].join('\n'));
 }

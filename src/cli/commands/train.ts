@@ -154,11 +154,12 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   }
 }
 
-/** checkLocalRanks against this machine; GPUs are counted (loading libtorch) only for a CUDA run. */
+/** checkLocalRanks against this machine; GPUs and NCCL are looked at (loading libtorch) only for a CUDA run. */
 async function localRanksFit(nproc: number, device: string): Promise<{ warning?: string }> {
-  const gpus = device.startsWith('cuda') ? (await import('../../tensor/index.js')).cudaDeviceCount() : 0;
+  const cuda = device.startsWith('cuda') ? await import('../../tensor/index.js') : undefined;
+  const gpus = cuda ? cuda.cudaDeviceCount() : 0;
   try {
-    return checkLocalRanks(nproc, device, { cores: availableParallelism(), gpus });
+    return checkLocalRanks(nproc, device, { cores: availableParallelism(), gpus, ncclProblem: cuda?.backendProblem('nccl') });
   } catch (e) {
     throw e instanceof LocalRanksError ? new UsageError(e.message) : e;
   }
