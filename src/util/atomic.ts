@@ -67,8 +67,9 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const content: StreamedContent = typeof data === 'string' || data instanceof Uint8Array || Array.isArray(data)
-    ? partsContent(typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data as readonly Uint8Array[])
+  const content: StreamedContent = typeof data === 'string' ? partsContent([Buffer.from(data, 'utf8')])
+    : data instanceof Uint8Array ? partsContent([data])
+    : Array.isArray(data) ? partsContent(data as readonly Uint8Array[])
     : data as StreamedContent;
   const size = content.size;
   let fd: number | undefined;

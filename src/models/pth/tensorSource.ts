@@ -79,19 +79,6 @@ export function recordCrc32(d: RecordData): number {
   return knownCrc.get(d) ?? readRecordData(d, () => {})!;
 }
 
-/** The data in one buffer (a source's read into a new one), for callers that need the whole file in memory anyway. */
-export function recordBytes(d: RecordData): Uint8Array {
-  if (d instanceof Uint8Array) return d;
-  const out = new Uint8Array(d.byteLength);
-  let at = 0;
-  readRecordData(d, (bytes) => {
-    if (at + bytes.length > out.length) throw new RangeError(`A tensor source delivered more than its ${d.byteLength} bytes`);
-    out.set(bytes, at);
-    at += bytes.length;
-  });
-  return out;
-}
-
 /** A tensor's bytes as `sink` parts (see readRecordData): the digest and the writer read them the same way. */
 export function readTensorBytes(t: TensorBytes, sink: (bytes: Uint8Array) => void): void {
   readRecordData(isTensorSource(t) ? t : t.data, sink);

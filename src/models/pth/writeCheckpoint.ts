@@ -1,9 +1,9 @@
-import { writeFileAtomic, type AtomicWriteOptions } from '../../util/atomic.js';
+import { writeFileAtomic, type AtomicWriteOptions, type StreamedContent } from '../../util/atomic.js';
 import { describe, invalidArg } from '../../util/errors.js';
 import { Pickler } from './pickler.js';
 import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './rawTensor.js';
-import { expectedByteLength, isTensorBytes, isTensorSource, readRecordData, recordBytes, recordCrc32, recordSize, tensorByteLength, type RecordData, type TensorBytes, type TensorSource } from './tensorSource.js';
-import { buildStoredZip, storedZipLayout } from './zipArchive.js';
+import { expectedByteLength, isTensorBytes, isTensorSource, readRecordData, recordCrc32, recordSize, tensorByteLength, type RecordData, type TensorBytes, type TensorSource } from './tensorSource.js';
+import { storedZipLayout } from './zipArchive.js';
 
 /**
  * What a checkpoint may hold. A Map becomes an OrderedDict (what torch gives state dicts), a plain
@@ -43,35 +43,47 @@ export async function writeStateDict(
  */
 export async function writeCheckpoint(path: string, value: CheckpointValue, options: AtomicWriteOptions = {}): Promise<void> {
   if (typeof path !== 'string' || path === '') throw invalidArg('path', 'a non-empty file path', path);
-  // Written record by record, each tensor source read straight into the file in parts: no copy of the
-  // checkpoint, or of any whole tensor, is assembled in memory.
+  writeFileAtomic(path, checkpointContent(value, `the checkpoint ${path}`), options);
+}
+
+/** The bytes of a zip-format checkpoint, for callers that store or send it themselves. */
+export function encodeCheckpoint(value: CheckpointValue): Uint8Array {
+  const content = checkpointContent(value, 'a checkpoint in memory');
+  const out = new Uint8Array(content.size);
+  let at = 0;
+  content.write((part) => {
+    out.set(part, at);
+    at += part.length;
+  });
+  return out;
+}
+
+/**
+ * The archive, produced record by record as it is written, each tensor source read in parts straight into the
+ * output: no copy of the checkpoint, or of any whole tensor, is assembled on the way. `what` names the output
+ * in the error for a source that changed while it was read.
+ */
+function checkpointContent(value: CheckpointValue, what: string): StreamedContent {
   const records = checkpointRecords(value);
   // The local headers carry each record's CRC-32, so it is known before the data is written (a source's from
   // an earlier full read, e.g. a digest pass over it; otherwise it is read once for it here).
   const crcs = records.map((r) => recordCrc32(r.data));
   const layout = storedZipLayout(records.map((r, i) => ({ name: r.name, size: recordSize(r.data), crc32: crcs[i]! })));
-  writeFileAtomic(path, {
+  return {
     size: layout.size,
     write: (out) => {
       records.forEach((r, i) => {
         out(layout.localHeaders[i]!);
         const crc = readRecordData(r.data, out);
         // The header is already written: a source whose bytes changed since its CRC was taken would make a file
-        // that every reader refuses, so the write fails instead (and the previous file stays).
+        // that every reader refuses, so the write fails instead (and a previous file stays).
         if (crc !== undefined && crc !== crcs[i]) {
-          throw new Error(`the bytes of ${r.name} changed while the checkpoint ${path} was being written (CRC-32 0x${crcs[i]!.toString(16)} before, 0x${crc.toString(16)} now)`);
+          throw new Error(`the bytes of ${r.name} changed while ${what} was being written (CRC-32 0x${crcs[i]!.toString(16)} before, 0x${crc.toString(16)} now)`);
         }
       });
       for (const part of layout.tail) out(part);
     },
-  }, options);
-}
-
-/** The bytes of a zip-format checkpoint, for callers that store or send it themselves. */
-export function encodeCheckpoint(value: CheckpointValue): Uint8Array {
-  const records = checkpointRecords(value).map((r) => ({ name: r.name, data: recordBytes(r.data) }));
-  const buf = Buffer.concat(buildStoredZip(records));
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  };
 }
 
 function checkEntries(entries: unknown): Array<[string, RawTensor]> {
