@@ -18,10 +18,6 @@ const NEEDED = ['nccl.h', 'cuda_runtime_api.h', 'cuda.h', 'cublas_v2.h', 'cublas
 // Searched by the compiler anyway; naming them with -I would break libstdc++'s #include_next.
 const DEFAULT_DIRS = new Set(['/usr/include', '/usr/local/include']);
 
-function run(name) {
-  return JSON.parse(execFileSync(process.execPath, [path.join(__dirname, name), 'json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
-}
-
 function subIncludes(dir) {
   try {
     return fs.readdirSync(dir).map((d) => path.join(dir, d, 'include')).filter((d) => fs.existsSync(d)).sort();
@@ -31,12 +27,8 @@ function subIncludes(dir) {
 }
 
 function locate() {
-  let torch;
-  try {
-    torch = run('find-libtorch.cjs');
-  } catch {
-    return { nccl: false, why: 'libtorch was not found (node native/find-libtorch.cjs check says why)' };
-  }
+  const torch = require('./find-libtorch.cjs').locate();
+  if (torch.error) return { nccl: false, why: 'libtorch was not found (node native/find-libtorch.cjs check says why)' };
   if (!torch.cuda) return { nccl: false, why: `libtorch ${torch.version} (${torch.libDir}) is a CPU-only build (no libtorch_cuda)` };
   const has = (dirs, rel) => dirs.find((d) => fs.existsSync(path.join(d, rel)));
   if (!has(torch.includes, 'torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp')) {
