@@ -9,7 +9,7 @@ import { ProgressFile } from '../train/progress-file.js';
 import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
 import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
-import { launchRunRanks, readLaunchEnv } from '../train/launch.js';
+import { launchRunRanks, rankFailureLine, readLaunchEnv } from '../train/launch.js';
 import { localRanksOf } from '../train/plan.js';
 
 export const WORKER_LOG = 'worker.log';
@@ -117,7 +117,7 @@ async function main(): Promise<number> {
         nproc: ranks, env: { ...process.env, [RANKS_OF_ENV]: String(process.pid) }, cleanCodes: [WORKER_EXIT.stopped], signal: interrupt.signal,
       });
       if (r.failure) {
-        out.log(`${r.failure.error ? 'error: ' : ''}${r.failure.message}; the other ranks were stopped`);
+        out.log(rankFailureLine(r.failure));
         if (r.failure.error) await tellRunner({ error: r.failure.error });
       }
       return r.exitCode;

@@ -185,6 +185,11 @@ export async function launchRunRanks(
   return { ...r, failure: recordRankFailure(runDir, { ...r.failed, worldSize: o.nproc, at: r.failedAt ?? Date.now() }, since) };
 }
 
+/** The line a launcher prints for a failed launch: `error: rank 1 of 2: <its error>; the other ranks were stopped`. */
+export function rankFailureLine(f: RankFailureRecord): string {
+  return `${f.error ? 'error: ' : ''}${f.message}; the other ranks were stopped`;
+}
+
 /** Local ranks that cannot run on this machine (more ranks than GPUs on CUDA). */
 export class LocalRanksError extends RangeError {
   override name = 'LocalRanksError';

@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
-import { checkLocalRanks, launchRunRanks, LocalRanksError, readLaunchEnv } from '../../train/launch.js';
+import { checkLocalRanks, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
@@ -105,7 +105,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
     // A rank that fails has its end recorded in status.json (recordRankFailure).
     const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
-    if (r.failure) process.stderr.write(`${r.failure.error ? 'error: ' : ''}${r.failure.message}; the other ranks were stopped${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
+    if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
   }
