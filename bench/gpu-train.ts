@@ -6,7 +6,7 @@
 // warm-up), each an end-to-end wall time; PyTorch's is its timed steps after warm-up.
 //
 // Usage: node --import tsx bench/gpu-train.ts [--batches 64,256] [--model resnet50] [--size 224] [--epochs 4]
-//          [--device cuda] [--python python3] [--dir WORKDIR] [--out results.json]
+//          [--steps-per-epoch 8] [--device cuda] [--python python3] [--dir WORKDIR] [--out results.json]
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -24,7 +24,9 @@ const python = flag('python', 'python3');
 const dir = flag('dir', join(process.env.TMPDIR ?? '/tmp', 'ablate-gpu-train'));
 const out = flag('out', join(dir, 'gpu-train.json'));
 const CLASSES = 4;
-const STEPS_PER_EPOCH = 8;
+// Each ablate epoch is timed end to end (loader start and epoch end included), so short epochs understate its
+// steady speed on a fast GPU; PyTorch times (epochs - 1) × steps-per-epoch steps after its warm-up.
+const STEPS_PER_EPOCH = intFlag('steps-per-epoch', 8);
 
 // `--device cpu` is a smoke run of both sides (tiny sizes; the numbers mean nothing), for checking the script itself.
 if (device !== 'cpu' && !cudaAvailable()) {

@@ -13,11 +13,22 @@ let found = {};
 try {
   found = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'find-libtorch.cjs'), 'json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
 } catch {}
-// Gloo's headers must be those libtorch was built with: the system's only for the system libtorch.
-const dirs = [...(found.includes || []), ...(found.kind === 'system' ? ['/usr/include', '/usr/local/include'] : [])];
+// Gloo's headers must be those libtorch was built with: the system's only for the system libtorch. GLOO_INCLUDE_DIR
+// names them for a libtorch that ships without them (a pip PyTorch may): the include/ of the Gloo commit that PyTorch
+// release pins in third_party/gloo, with its generated gloo/config.h — other Gloo versions may not match its ABI.
+const extra = process.env.GLOO_INCLUDE_DIR ? [process.env.GLOO_INCLUDE_DIR] : [];
+const dirs = [...extra, ...(found.includes || []), ...(found.kind === 'system' ? ['/usr/include', '/usr/local/include'] : [])];
 const has = (rel) => dirs.some((d) => fs.existsSync(path.join(d, rel)));
-const gloo = has('gloo/algorithm.h') && has('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp');
+// ABLATE_WITHOUT_DISTRIBUTED=1 builds without c10d (no data-parallel training): for a libtorch whose c10d headers
+// this version of ablate does not compile against, so the rest still builds.
+const gloo = process.env.ABLATE_WITHOUT_DISTRIBUTED !== '1' && has('gloo/algorithm.h') && has('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp');
 const what = process.argv[2] || 'defines';
 if (what === 'defines') console.log(gloo ? 'ABLATE_WITH_GLOO USE_C10D_GLOO' : 'ABLATE_WITHOUT_GLOO');
-else if (what === 'includes') console.log(gloo && !has('torch/csrc/distributed/autograd/context/context.h') ? path.join(__dirname, 'compat-include') : '');
+else if (what === 'includes') {
+  // The compiler searches /usr/include anyway; naming it with -I would break libstdc++'s #include_next.
+  const searched = new Set(['/usr/include', '/usr/local/include']);
+  const dirsOut = gloo ? extra.filter((d) => !searched.has(path.resolve(d)) && fs.existsSync(path.join(d, 'gloo/algorithm.h'))) : [];
+  if (gloo && !has('torch/csrc/distributed/autograd/context/context.h')) dirsOut.push(path.join(__dirname, 'compat-include'));
+  console.log(dirsOut.join(' '));
+}
 else { process.stderr.write(`unknown query ${what}\n`); process.exit(2); }

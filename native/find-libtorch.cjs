@@ -11,7 +11,7 @@
 //   check     one line: version, where, CUDA; exit 1 with the remedies when nothing usable is found
 //   json      the whole finding as JSON
 //   includes  include directories, space-separated
-//   cflags    compiler flags (the C++ ABI flag)
+//   cflags    compiler flags (the C++ ABI flag, and the C++ standard the headers need)
 //   ldflags   linker flags
 'use strict';
 const fs = require('fs');
@@ -164,6 +164,16 @@ function ldflags(found) {
   return [`-L${found.libDir}`, `-Wl,-rpath,${found.libDir}`, '-Wl,--no-as-needed', ...libs, '-Wl,--as-needed'].join(' ');
 }
 
+// PyTorch's headers need C++17 up to 2.11 and refuse anything below C++20 from 2.12 on ('#error C++20 or later
+// compatible compiler is required to use ATen'). binding.gyp says -std=c++17; a later -std wins.
+const CXX20_FROM = [2, 12];
+function cflags(found) {
+  const flags = found.abiFlag !== null ? [`-D_GLIBCXX_USE_CXX11_ABI=${found.abiFlag}`] : [];
+  const v = parseVersion(found.version);
+  if (v && (v[0] > CXX20_FROM[0] || (v[0] === CXX20_FROM[0] && v[1] >= CXX20_FROM[1]))) flags.push('-std=c++20');
+  return flags.join(' ');
+}
+
 function main() {
   const what = process.argv[2] || 'json';
   if (!['check', 'json', 'includes', 'cflags', 'ldflags'].includes(what)) {
@@ -180,10 +190,10 @@ function main() {
     case 'check': console.log(`libtorch ${found.version} (${found.kind}: ${found.libDir}${found.cuda ? ', CUDA' : ''})`); break;
     case 'json': console.log(JSON.stringify(found)); break;
     case 'includes': console.log(found.includes.join(' ')); break;
-    case 'cflags': console.log(found.abiFlag !== null ? `-D_GLIBCXX_USE_CXX11_ABI=${found.abiFlag}` : ''); break;
+    case 'cflags': console.log(cflags(found)); break;
     case 'ldflags': console.log(ldflags(found)); break;
   }
 }
 
 if (require.main === module) main();
-module.exports = { locate, parseVersion, MIN_VERSION };
+module.exports = { locate, parseVersion, cflags, MIN_VERSION };

@@ -14,7 +14,9 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 
 // What ProcessGroupNCCL.hpp includes, directly or through ATen/cuda/CUDAContext.h.
-const NEEDED = ['nccl.h', 'cuda_runtime_api.h', 'cuda.h', 'cublas_v2.h', 'cublasLt.h', 'cusparse.h', 'cusolverDn.h'];
+// crt/host_config.h (included by cuda_runtime.h) is named too: CUDA 13's pip wheel (nvidia/cu13/include) has the
+// runtime headers without it, so a toolkit's include folder (/usr/local/cuda) must join the path.
+const NEEDED = ['nccl.h', 'cuda_runtime_api.h', 'crt/host_config.h', 'cuda.h', 'cublas_v2.h', 'cublasLt.h', 'cusparse.h', 'cusolverDn.h'];
 // Searched by the compiler anyway; naming them with -I would break libstdc++'s #include_next.
 const DEFAULT_DIRS = new Set(['/usr/include', '/usr/local/include']);
 

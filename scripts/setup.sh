@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: libtorch (Debian's libtorch-dev when running as root and none is
 # found), npm dependencies, the native addon and the TypeScript build. Fast when everything is in place.
+# ABLATE_NO_APT=1: never install Debian packages (offline machines, or a system the user manages); say what is missing.
 #   bash scripts/setup.sh          # what `npm run demo` needs
 #   bash scripts/setup.sh --test   # also PyTorch/torchvision for the parity tests, chromium for the dashboard tests
 set -euo pipefail
@@ -12,7 +13,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { [ "$(id -u)" = 0 ]; }
 apt_updated=0
 apt_install() {
-  if ! as_root || ! command -v apt-get >/dev/null; then
+  if [ "${ABLATE_NO_APT:-}" = 1 ] || ! as_root || ! command -v apt-get >/dev/null; then
     say "missing Debian packages: $* — install them with: sudo apt-get install -y $*"
     return 1
   fi
@@ -52,7 +53,7 @@ fi
 stamp=native/build/.ablate-stamp
 want_stamp="$(node native/find-libtorch.cjs json)"
 # Whether Gloo's headers are there (data-parallel ops built in), and NCCL's (CUDA data-parallel), change the build too.
-sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/find-nccl.cjs native/find-jpeg.cjs native/compat-include/torch/csrc/distributed/autograd/context/context.h; node native/find-gloo.cjs defines; node native/find-nccl.cjs defines; node native/find-jpeg.cjs defines) | sha256sum | cut -c1-16)"
+sources_hash="$( (cat native/src/* native/binding.gyp native/find-libtorch.cjs native/find-gloo.cjs native/find-nccl.cjs native/find-jpeg.cjs native/compat-include/torch/csrc/distributed/autograd/context/context.h; node native/find-gloo.cjs defines; node native/find-gloo.cjs includes; node native/find-nccl.cjs defines; node native/find-jpeg.cjs defines) | sha256sum | cut -c1-16)"
 if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(head -1 $stamp)" != "$want_stamp" ] \
   || [ "$(sed -n 2p $stamp)" != "$sources_hash" ]; then
   say "building the native addon (libtorch)"
@@ -63,7 +64,7 @@ if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(h
   if [ -f /usr/include/node/node.h ]; then nodedir=(--nodedir=/usr)
   elif [ -f "$node_prefix/include/node/node.h" ] && [ -f "$node_prefix/include/node/common.gypi" ]; then nodedir=(--nodedir="$node_prefix")
   fi
-  (cd native && npx --no-install node-gyp rebuild "${nodedir[@]}" -j "$(nproc 2>/dev/null || echo 2)" >&2)
+  (cd native && node ../node_modules/node-gyp/bin/node-gyp.js rebuild "${nodedir[@]}" -j "$(nproc 2>/dev/null || echo 2)" >&2)
   printf '%s\n%s\n' "$want_stamp" "$sources_hash" > $stamp
 fi
 

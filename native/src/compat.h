@@ -9,6 +9,13 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 #define ABLATE_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
@@ -94,6 +101,34 @@ c10::intrusive_ptr<ProcessGroup> as_process_group(const c10::intrusive_ptr<Store
   (void)store, (void)rank, (void)world, (void)gloo;
   return nccl;
 #endif
+}
+
+// DDP's Reducer constructor: up to 2.6 it takes per-bucket size limits after the bucket indices; later versions drop
+// them (the indices alone decide the buckets) and add skip_all_reduce_unused_params and use_python_reducer (2.7–2.10,
+// 11 arguments), then bucket_bytes_cap_list (2.11, 12; an empty list keeps the bucket_bytes_cap / first_bucket_bytes_cap
+// pair). Chosen by which constructor exists, so a version in between needs no number here. Unused parameters are
+// never searched for (find_unused_parameters false), as in DDP's default.
+template <class Reducer, class ProcessGroupPtr>
+std::unique_ptr<Reducer> make_reducer(std::vector<at::Tensor> params, std::vector<std::vector<size_t>> buckets,
+                                      std::vector<size_t> limits, ProcessGroupPtr pg, std::vector<bool> sparse, int64_t cap,
+                                      bool as_view, int64_t first_cap) {
+  using Names = std::unordered_map<size_t, std::string>;
+  using P = std::vector<at::Tensor>;
+  using B = std::vector<std::vector<size_t>>;
+  using S = std::vector<bool>;
+  if constexpr (std::is_constructible_v<Reducer, P, B, std::vector<size_t>, ProcessGroupPtr, S, int64_t, bool, bool, Names, int64_t>) {
+    return std::make_unique<Reducer>(std::move(params), std::move(buckets), std::move(limits), std::move(pg), std::move(sparse), cap,
+                                     /*find_unused_parameters=*/false, as_view, Names{}, first_cap);
+  } else if constexpr (std::is_constructible_v<Reducer, P, B, ProcessGroupPtr, S, int64_t, bool, bool, Names, int64_t, bool, bool>) {
+    (void)limits;
+    return std::make_unique<Reducer>(std::move(params), std::move(buckets), std::move(pg), std::move(sparse), cap, false, as_view,
+                                     Names{}, first_cap, /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false);
+  } else {
+    (void)limits;
+    return std::make_unique<Reducer>(std::move(params), std::move(buckets), std::move(pg), std::move(sparse), cap, false, as_view,
+                                     Names{}, first_cap, /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false,
+                                     /*bucket_bytes_cap_list=*/std::vector<int64_t>{});
+  }
 }
 
 // ProcessGroupNCCL::shutdown() (2.2 on) ends its communicators and watchdog thread cleanly; without it 2.x warns

@@ -261,8 +261,7 @@ OP(ddp_reducer_new) {
   std::vector<size_t> limits = std::get<1>(assigned);
   g_reducer.reset();
   c10::intrusive_ptr<c10d::ProcessGroup> pg = d.group;
-  g_reducer = std::make_unique<c10d::Reducer>(params, buckets, limits, pg, sparse, cap, /*find_unused_parameters=*/false,
-                                              /*gradient_as_bucket_view=*/as_view, std::unordered_map<size_t, std::string>{}, first_cap);
+  g_reducer = compat::make_reducer<c10d::Reducer>(params, buckets, limits, pg, sparse, cap, /*gradient_as_bucket_view=*/as_view, first_cap);
   Napi::Array sizes = Napi::Array::New(a.env(), buckets.size());
   for (size_t b = 0; b < buckets.size(); b++) {
     double bytes = 0;
@@ -361,8 +360,9 @@ OP(sync_batch_norm) {
 #else  // built without Gloo headers
 
 static Napi::Value no_gloo(Args& a) {
-  a.fail("this build of ablate has no distributed support: libtorch's Gloo headers were not found when the addon was built. "
-         "On Debian/Ubuntu: sudo apt-get install libgloo-dev, then rebuild (npm run setup).");
+  a.fail("this build of ablate has no distributed support: libtorch's Gloo headers were not found when the addon was built "
+         "(or it was built with ABLATE_WITHOUT_DISTRIBUTED=1). On Debian/Ubuntu: sudo apt-get install libgloo-dev, then rebuild "
+         "(npm run setup) without ABLATE_WITHOUT_DISTRIBUTED.");
 }
 OP(dist_info) {
   Napi::Object o = Napi::Object::New(a.env());

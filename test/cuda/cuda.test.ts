@@ -90,12 +90,13 @@ test('training on cuda: precision auto, status records the GPU, a CUDA checkpoin
 test('the training step does not wait for the GPU between loss reads', { skip }, async () => {
   // After a step that synchronised (a .item(), a copy back) the GPU would be idle; after one that only queued work it
   // is still busy. With readEvery 50, no step reads from the GPU and nearly every one must leave it busy (the first
-  // may not: cuDNN benchmark mode times its algorithms there). ResNet-50 at 128² keeps it busy long enough for the
-  // check to mean something. The validation pass reads its sums once.
-  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 640, 128);
+  // may not: cuDNN benchmark mode times its algorithms there). The GPU's share of a step must outlast the host's
+  // queuing of it: on an H200, ResNet-50 at 128², batch 64 took less GPU time than queuing and the GPU was idle after
+  // every step; at 224², batch 96, a step is about 35 ms of GPU work there. The validation pass reads its sums once.
+  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 960, 224);
   const cfg = tinyConfig({
-    model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 128, cache: 'memory' },
-    batchSize: 64, epochs: 1, device: 'cuda', precision: 'auto',
+    model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 224, cache: 'memory' },
+    batchSize: 96, epochs: 1, device: 'cuda', precision: 'auto',
   });
   const busy: boolean[] = [];
   const reads: number[] = [];

@@ -12,7 +12,8 @@ import { BatchNormalization, type Model } from '../../src/nn/index.js';
 import { createModelFromSpec, rawToTensor, resolveModelSpec, saveWeights, tensorToRaw, type ModelSpec } from '../../src/models/index.js';
 import { readStateDict, writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 
-const PYTHON = '/usr/bin/python3';
+// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh checks parity against the GPU box's).
+const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./torch_preact.py', import.meta.url));
 
 function torchMissing(): string | false {

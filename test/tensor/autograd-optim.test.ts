@@ -125,7 +125,8 @@ test('seeded generators reproduce, and state restore replays the stream', () => 
   assert.deepEqual(rand([3], { generator: g }).toArray(), x);
 });
 
-const PYTHON = '/usr/bin/python3';
+// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh checks parity against the GPU box's).
+const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const torchMissing = (() => {
   const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   return r.status === 0 ? false : `PyTorch is needed for the bitwise SGD comparison (${PYTHON} -c 'import torch' failed)`;

@@ -120,7 +120,8 @@ describe('streaming training checkpoints', () => {
   });
 });
 
-const PYTHON = '/usr/bin/python3';
+// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh uses the GPU box's).
+const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const torchMissing = ((): string | false => {
   const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   return probe.error || probe.status !== 0 ? `${PYTHON} cannot import torch` : false;
