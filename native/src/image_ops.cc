@@ -17,8 +17,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "resample.h"
 
 #ifdef ABLATE_WITH_JPEG
 #include <jpeglib.h>
@@ -26,114 +30,29 @@
 
 namespace {
 
-// ---- separable resampling: a triangle (bilinear) filter whose support widens with the reduction ----
-// This is antialiased bilinear (Pillow's BILINEAR, libvips' reduce with the linear kernel); for enlargement it
-// is plain bilinear interpolation with pixel centres at +0.5, as libvips' affine upsizing.
+using ablate_resample::resize_rgb;
 
-constexpr int kBits = 14;
-
-struct Taps {
-  std::vector<int> start, count;
-  std::vector<int32_t> w;  // `stride` weights per output pixel, kBits fixed point
-  int stride = 0;
+// A vector of bytes that resize() leaves uninitialised (std::vector<uint8_t>(n) zero-fills): for buffers that
+// are written in full right after, decoded rows and resized pixels.
+template <typename T>
+struct NoInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = NoInitAllocator<U>;
+  };
+  NoInitAllocator() = default;
+  template <typename U>
+  NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
 };
-
-// Output pixel i is centred at input position (i + offset + 0.5) * scale + shift (in pixel-edge units), where
-// `scale` is input pixels per output pixel (the factor libvips is given, not in/out: they differ after rounding),
-// `shift` centres the rounded resized image on the input as libvips does, and `offset` is where a crop starts in
-// the resized image (0 for stretch). Enlarging uses libvips' affine convention instead, (i + offset) * scale:
-// half a pixel of shift is a visible difference at these sizes.
-Taps make_taps(int in, int out, double scale, int offset) {
-  Taps t;
-  const bool up = scale < 1.0;
-  const double fs = up ? 1.0 : scale;
-  const double support = fs;
-  const double shift = (in - std::rint(in / scale) * scale) / 2;
-  t.stride = static_cast<int>(std::ceil(support)) * 2 + 1;
-  t.start.resize(out);
-  t.count.resize(out);
-  t.w.assign(static_cast<size_t>(out) * t.stride, 0);
-  std::vector<double> tmp(t.stride);
-  for (int i = 0; i < out; i++) {
-    const double centre = (i + offset + (up ? 0.0 : 0.5)) * scale + shift;
-    int lo = static_cast<int>(centre - support + 0.5);
-    int hi = static_cast<int>(centre + support + 0.5);
-    if (lo < 0) lo = 0;
-    if (hi > in) hi = in;
-    if (hi - lo > t.stride) hi = lo + t.stride;
-    double sum = 0;
-    for (int x = lo; x < hi; x++) {
-      double d = std::fabs((x - centre + 0.5) / fs);
-      double v = d < 1.0 ? 1.0 - d : 0.0;
-      tmp[x - lo] = v;
-      sum += v;
-    }
-    if (sum <= 0) {  // centre beyond the edge by rounding: nearest pixel
-      lo = centre < 0.5 ? 0 : in - 1;
-      hi = lo + 1;
-      tmp[0] = sum = 1;
-    }
-    t.start[i] = lo;
-    t.count[i] = hi - lo;
-    // Rounded weights that still add up to exactly 1 << kBits, so flat areas stay exactly flat.
-    int32_t* w = &t.w[static_cast<size_t>(i) * t.stride];
-    int32_t total = 0, biggest = 0;
-    for (int k = 0; k < hi - lo; k++) {
-      w[k] = static_cast<int32_t>(std::lround(tmp[k] / sum * (1 << kBits)));
-      total += w[k];
-      if (w[k] > w[biggest]) biggest = k;
-    }
-    w[biggest] += (1 << kBits) - total;
-  }
-  return t;
-}
-
-inline uint8_t clamp_u8(int32_t acc) {
-  int32_t v = (acc + (1 << (kBits - 1))) >> kBits;
-  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
-}
-
-// src: h × w × 3. Horizontal pass first (over only the rows the vertical pass reads), then vertical.
-void resize_rgb(const uint8_t* src, int h, int w, uint8_t* dst, int oh, int ow, double sy, double sx, int offy, int offx) {
-  Taps tx = make_taps(w, ow, sx, offx);
-  Taps ty = make_taps(h, oh, sy, offy);
-  int rlo = h, rhi = 0;
-  for (int i = 0; i < oh; i++) {
-    rlo = std::min(rlo, ty.start[i]);
-    rhi = std::max(rhi, ty.start[i] + ty.count[i]);
-  }
-  std::vector<uint8_t> mid(static_cast<size_t>(rhi - rlo) * ow * 3);
-  for (int y = rlo; y < rhi; y++) {
-    const uint8_t* row = src + static_cast<size_t>(y) * w * 3;
-    uint8_t* out = &mid[static_cast<size_t>(y - rlo) * ow * 3];
-    for (int i = 0; i < ow; i++) {
-      const int32_t* wt = &tx.w[static_cast<size_t>(i) * tx.stride];
-      const uint8_t* p = row + tx.start[i] * 3;
-      int32_t r = 0, g = 0, b = 0;
-      for (int k = 0; k < tx.count[i]; k++, p += 3) {
-        r += p[0] * wt[k];
-        g += p[1] * wt[k];
-        b += p[2] * wt[k];
-      }
-      out[i * 3] = clamp_u8(r);
-      out[i * 3 + 1] = clamp_u8(g);
-      out[i * 3 + 2] = clamp_u8(b);
-    }
-  }
-  const size_t rowBytes = static_cast<size_t>(ow) * 3;
-  std::vector<int32_t> acc(rowBytes);
-  for (int j = 0; j < oh; j++) {
-    std::fill(acc.begin(), acc.end(), 0);
-    const int32_t* wt = &ty.w[static_cast<size_t>(j) * ty.stride];
-    for (int k = 0; k < ty.count[j]; k++) {
-      const uint8_t* row = &mid[static_cast<size_t>(ty.start[j] + k - rlo) * rowBytes];
-      const int32_t wk = wt[k];
-      for (size_t c = 0; c < rowBytes; c++) acc[c] += row[c] * wk;
-    }
-    uint8_t* out = dst + j * rowBytes;
-    for (size_t c = 0; c < rowBytes; c++) out[c] = clamp_u8(acc[c]);
-  }
-}
+using Bytes = std::vector<uint8_t, NoInitAllocator<uint8_t>>;
 
 struct Request {
   const uint8_t* bytes = nullptr;  // the caller's buffer, kept alive by the worker's reference to it
@@ -143,7 +62,7 @@ struct Request {
 };
 
 struct Result {
-  std::vector<uint8_t> pixels;
+  Bytes pixels;
   int components = 0;  // of the file: 1 grayscale, 3 colour
   int scaleDenom = 1;  // the DCT-domain reduction libjpeg applied
   std::string fallback;  // non-empty: not decoded here, and why
@@ -206,7 +125,7 @@ void on_message(j_common_ptr cinfo, int level) {
 }
 
 // Kept free of C++ objects with destructors between setjmp and any longjmp: the vectors live in `r`.
-void decode(const Request& q, Result& r, std::vector<uint8_t>& full) {
+void decode(const Request& q, Result& r, Bytes& full) {
   jpeg_decompress_struct cinfo;
   ErrorMgr err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -297,7 +216,7 @@ class DecodeWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
 #ifdef ABLATE_WITH_JPEG
-    std::vector<uint8_t> full;
+    Bytes full;
     for (size_t k = 0; k < qs_.size(); k++) {
       decode(qs_[k], rs_[k], full);
     }

@@ -168,3 +168,134 @@ test('the decoder is part of the cache key: switching to sharp builds a new cach
   await again.close();
   assert.equal(again.fromCache, true);
 });
+
+// ---- the resampler's exact bytes: native/src/resample.h against this plain reimplementation of its math ----
+// The decoded-image cache holds these pixels, so an optimisation of the native code must not change one byte.
+
+/** C's lround (half away from zero) and rint (half to even), exactly: x - trunc(x) and x - floor(x) are exact. */
+const lround = (x: number): number => {
+  const t = Math.trunc(x);
+  return Math.abs(x - t) >= 0.5 ? t + Math.sign(x) : t;
+};
+const rint = (x: number): number => {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+};
+
+/** make_taps: per output pixel the first input, and the 14-bit weights (adding up to 1 << 14). */
+function taps(inSize: number, out: number, scale: number, offset: number): { start: number; w: number[] }[] {
+  const up = scale < 1;
+  const fs = up ? 1 : scale;
+  const support = fs;
+  const shift = (inSize - rint(inSize / scale) * scale) / 2;
+  const stride = Math.ceil(support) * 2 + 1;
+  const all: { start: number; w: number[] }[] = [];
+  for (let i = 0; i < out; i++) {
+    const centre = (i + offset + (up ? 0 : 0.5)) * scale + shift;
+    let lo = Math.trunc(centre - support + 0.5);
+    let hi = Math.trunc(centre + support + 0.5);
+    if (lo < 0) lo = 0;
+    if (hi > inSize) hi = inSize;
+    if (hi - lo > stride) hi = lo + stride;
+    let tmp: number[] = [];
+    let sum = 0;
+    for (let x = lo; x < hi; x++) {
+      const d = Math.abs((x - centre + 0.5) / fs);
+      const v = d < 1 ? 1 - d : 0;
+      tmp.push(v);
+      sum += v;
+    }
+    if (sum <= 0) {
+      lo = centre < 0.5 ? 0 : inSize - 1;
+      hi = lo + 1;
+      tmp = [1];
+      sum = 1;
+    }
+    const w = tmp.map((v) => lround((v / sum) * (1 << 14)));
+    let biggest = 0;
+    for (let k = 1; k < w.length; k++) if (w[k]! > w[biggest]!) biggest = k;
+    w[biggest]! += (1 << 14) - w.reduce((a, b) => a + b, 0);
+    all.push({ start: lo, w });
+  }
+  return all;
+}
+
+const round14 = (acc: number): number => Math.max(0, Math.min(255, (acc + (1 << 13)) >> 14));
+
+/** resize_rgb: horizontal pass (rounded to bytes), then vertical. */
+function resizeReference(src: Uint8Array, h: number, w: number, oh: number, ow: number, sy: number, sx: number, offy: number, offx: number): Uint8Array {
+  const tx = taps(w, ow, sx, offx);
+  const ty = taps(h, oh, sy, offy);
+  const mid = new Uint8Array(h * ow * 3);
+  for (let y = 0; y < h; y++) {
+    for (let i = 0; i < ow; i++) {
+      const { start, w: wt } = tx[i]!;
+      for (let c = 0; c < 3; c++) {
+        let acc = 0;
+        for (let k = 0; k < wt.length; k++) acc += src[(y * w + start + k) * 3 + c]! * wt[k]!;
+        mid[(y * ow + i) * 3 + c] = round14(acc);
+      }
+    }
+  }
+  const out = new Uint8Array(oh * ow * 3);
+  for (let j = 0; j < oh; j++) {
+    const { start, w: wt } = ty[j]!;
+    for (let c = 0; c < ow * 3; c++) {
+      let acc = 0;
+      for (let k = 0; k < wt.length; k++) acc += mid[(start + k) * ow * 3 + c]! * wt[k]!;
+      out[j * ow * 3 + c] = round14(acc);
+    }
+  }
+  return out;
+}
+
+function firstDifference(a: Uint8Array, b: Uint8Array): string {
+  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
+  const i = a.findIndex((v, k) => v !== b[k]);
+  return i < 0 ? 'none' : `byte ${i}: ${a[i]} vs ${b[i]}`;
+}
+
+test('the resampler gives exactly the reference bytes: enlarging, reducing up to 4× and beyond, odd sizes, noise and saturated pixels', { skip }, () => {
+  let s = 7;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const noise = (w: number, h: number) => Buffer.from(Array.from({ length: w * h * 3 }, () => (rand() < 0.2 ? (rand() < 0.5 ? 0 : 255) : Math.floor(rand() * 256))));
+  const cases: [number, number, number, number][] = [
+    [97, 61, 224, 150], [97, 61, 60, 40], [97, 61, 30, 17], [97, 61, 97, 61], // the sharp comparison's sizes
+    [434, 325, 224, 224], [533, 525, 224, 224], [325, 434, 224, 224], [180, 180, 224, 224], [140, 180, 224, 224], // photos to 224
+    [1, 1, 3, 5], [2, 3, 1, 1], [7, 5, 3, 2], [5, 7, 11, 13], [31, 29, 8, 9], [300, 9, 17, 4], [64, 64, 63, 65], [37, 200, 19, 23], [250, 12, 50, 3],
+  ];
+  for (const [w, h, ow, oh] of cases) {
+    for (const px of [picture(w, h, w + h), noise(w, h)]) {
+      const mine = resizeRgbNative(px, h, w, oh, ow)!;
+      const ref = resizeReference(px, h, w, oh, ow, h / oh, w / ow, 0, 0);
+      assert.ok(Buffer.from(mine).equals(Buffer.from(ref)), `${w}x${h} → ${ow}x${oh}: first difference ${firstDifference(mine, ref)}`);
+    }
+  }
+});
+
+test('decoded and resized JPEGs, stretched and centre-cropped, are the reference resampling of the full-size decode, byte for byte', { skip }, async () => {
+  // Sizes decoded at full scale (the shrink stays below 2 or truncates to 2), so the full-size decode is the input.
+  const cases: [number, number, number, number][] = [[333, 250, 224, 224], [250, 333, 224, 224], [300, 200, 224, 160], [180, 140, 224, 224], [250, 333, 96, 128], [401, 203, 107, 101]];
+  for (const [w, h, tw, th] of cases) {
+    const bytes = await jpeg(w, h, { seed: w * h });
+    const full = await fastJpeg(bytes, h, w, false);
+    assert.ok(full && full.scaleDenom === 1);
+    for (const cover of [false, true]) {
+      const direct = await fastJpeg(bytes, th, tw, cover);
+      assert.equal(direct?.scaleDenom, 1, `${w}x${h} → ${tw}x${th}`);
+      // As decode() in native/src/image_ops.cc.
+      let sx = w / tw;
+      let sy = h / th;
+      let offx = 0;
+      let offy = 0;
+      if (cover) {
+        sx = sy = Math.min(sx, sy);
+        offx = Math.trunc((rint(w / sx) - tw + 1) / 2);
+        offy = Math.trunc((rint(h / sy) - th + 1) / 2);
+      }
+      const ref = resizeReference(full.pixels, h, w, th, tw, sy, sx, offy, offx);
+      assert.ok(Buffer.from(direct!.pixels).equals(Buffer.from(ref)), `${w}x${h} → ${tw}x${th} cover ${cover}: first difference ${firstDifference(direct!.pixels, ref)}`);
+    }
+  }
+});
