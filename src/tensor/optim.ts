@@ -73,6 +73,12 @@ export interface SGDOptions {
   dampening?: number;
   weightDecay?: number;
   nesterov?: boolean;
+  /**
+   * Multi-tensor kernels for all parameters at once (torch.optim.SGD's foreach). Default (undefined): on for
+   * parameters on a GPU, where four kernel launches per parameter cost the host more than the update itself, and off
+   * on the CPU, whose fused loop is faster. Both compute the same update.
+   */
+  foreach?: boolean;
 }
 
 /** torch.optim.SGD semantics (momentum buffer starts as the first gradient). */
@@ -82,6 +88,7 @@ export class SGD extends Optimizer {
   readonly dampening: number;
   readonly weightDecay: number;
   readonly nesterov: boolean;
+  readonly foreach: boolean | undefined;
   #buffers: Tensor[] = [];
   #bufferHandles: Handle[] | undefined;
 
@@ -92,12 +99,14 @@ export class SGD extends Optimizer {
     this.dampening = checkNumber('dampening', o.dampening ?? 0);
     this.weightDecay = checkNumber('weightDecay', o.weightDecay ?? 0);
     this.nesterov = o.nesterov ?? false;
+    this.foreach = o.foreach;
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires momentum > 0 and dampening = 0');
   }
   step(o: StepOptions = {}): void {
     if (this.momentum !== 0 && this.#buffers.length === 0) this.#buffers = this.lazyZeros();
     this.stepCount++;
-    native.sgd_step(this.handles(), this.#bufferHandles ??= this.#buffers.map((b) => b.handle), this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov, this.stepCount === 1, o.zeroGrad === true);
+    native.sgd_step(this.handles(), this.#bufferHandles ??= this.#buffers.map((b) => b.handle), this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov, this.stepCount === 1, o.zeroGrad === true,
+      this.foreach === undefined ? 0 : this.foreach ? 1 : 2);
   }
   state(): OptimizerState {
     const tensors = new Map<string, Tensor>();

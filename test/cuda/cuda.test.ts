@@ -88,24 +88,48 @@ test('training on cuda: precision auto, status records the GPU, a CUDA checkpoin
 });
 
 test('the training step does not wait for the GPU between loss reads', { skip }, async () => {
-  // After a step that synchronised (a .item(), a copy back) the GPU would be idle; after one that only queued work it
-  // is still busy. With readEvery 50, no step reads from the GPU and nearly every one must leave it busy (the first
-  // may not: cuDNN benchmark mode times its algorithms there). The GPU's share of a step must outlast the host's
-  // queuing of it: on an H200, ResNet-50 at 128², batch 64 took less GPU time than queuing and the GPU was idle after
-  // every step; at 224², batch 96, a step is about 35 ms of GPU work there. The validation pass reads its sums once.
-  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 960, 224);
+  // A step that waited for the GPU (a .item(), a copy back, anything that synchronises) would drain whatever is
+  // queued ahead of it. So before the second step about 3 s of matrix products are queued on the training's stream
+  // (timed on this GPU first), and steps 2–8 must then all finish on the host while that backlog is still running:
+  // the GPU busy after each, and the host's time for the seven steps well under the backlog's. Whether the GPU is
+  // busy after a step without a backlog depends on which is faster, the GPU at its work or the host at queuing it
+  // (on an H200, ResNet-50's step was queued in about the time it ran), so it proves nothing by itself. The first
+  // step is left alone: cuDNN's benchmark mode times its algorithms there. The validation pass reads its sums once.
+  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 640, 128);
   const cfg = tinyConfig({
-    model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 224, cache: 'memory' },
-    batchSize: 96, epochs: 1, device: 'cuda', precision: 'auto',
+    model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 128, cache: 'memory' },
+    batchSize: 64, epochs: 1, device: 'cuda', precision: 'auto',
   });
+  const backlogMs = 3000;
+  const a = randn([4096, 4096]).to({ device: 'cuda' });
+  const product = (): void => tidy(() => { a.matmul(a); });
+  for (let i = 0; i < 3; i++) product();
+  synchronize('cuda');
+  const t0 = performance.now();
+  for (let i = 0; i < 10; i++) product();
+  synchronize('cuda');
+  const productMs = Math.max(0.01, (performance.now() - t0) / 10);
+  const products = Math.ceil(backlogMs / productMs);
+
   const busy: boolean[] = [];
   const reads: number[] = [];
   let mark = 0;
+  let batch = 0;
+  let hostStart = 0;
+  let hostMs = 0;
   let atEpochEnd = -1;
   class Probe extends Callback {
-    override async onBatchBegin(): Promise<void> { mark = hostReadCount('cuda'); }
+    override async onBatchBegin(): Promise<void> {
+      batch++;
+      if (batch === 2) {
+        for (let i = 0; i < products; i++) product();
+        hostStart = performance.now();
+      }
+      mark = hostReadCount('cuda');
+    }
     override async onBatchEnd(): Promise<void> {
-      busy.push(deviceBusy('cuda'));
+      if (batch >= 2) busy.push(deviceBusy('cuda'));
+      if (batch === 8) hostMs = performance.now() - hostStart;
       reads.push(hostReadCount('cuda') - mark);
       mark = hostReadCount('cuda');
     }
@@ -113,9 +137,12 @@ test('the training step does not wait for the GPU between loss reads', { skip },
   }
   const deferred = tmpDir('ablate-cuda-nosync-');
   const r = await runTraining(cfg, { runDir: deferred, callbacks: [new Probe()], readEvery: 50, readEveryMs: Infinity, ...quiet });
+  a.dispose();
   assert.equal(r.status, 'ok');
   assert.deepEqual(reads, [0, 0, 0, 0, 0, 0, 0, 0], 'no step reads from the GPU');
-  assert.ok(busy.filter(Boolean).length >= 6, `GPU busy after ${busy.filter(Boolean).length} of 8 steps: ${busy.join(',')}`);
+  const backlog = `${products} products of ${productMs.toFixed(2)} ms queued before step 2`;
+  assert.deepEqual(busy, [true, true, true, true, true, true, true], `GPU busy after steps 2–8 (${backlog}): ${busy.join(',')}`);
+  assert.ok(hostMs < 0.5 * products * productMs, `steps 2–8 took ${hostMs.toFixed(0)} ms on the host (${backlog}): they waited for the GPU`);
   // The 8 steps' figures in one read, then the validation pass's (2 batches) sums in one.
   assert.equal(atEpochEnd, 2);
   // Reading every step changes when the figures are read, not what they are (up to cuDNN's choice of algorithms).

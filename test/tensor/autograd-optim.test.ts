@@ -132,7 +132,7 @@ const torchMissing = (() => {
   return r.status === 0 ? false : `PyTorch is needed for the bitwise SGD comparison (${PYTHON} -c 'import torch' failed)`;
 })();
 
-test('SGD (the fused fp32 pass) gives torch.optim.SGD\'s results bit for bit, channels-last and odd sizes included', { skip: torchMissing }, () => {
+test('SGD (the fused fp32 pass, and the multi-tensor pass used on GPUs) gives torch.optim.SGD\'s results bit for bit, channels-last and odd sizes included', { skip: torchMissing }, () => {
   // 100003 elements: vector body and scalar tail; the channels-last weight walks memory in its own order.
   const script = `
 import sys, torch
@@ -158,7 +158,10 @@ sys.stdout.buffer.write(b''.join(out))
   const all = new Float32Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength / 4);
   let at = 0;
   const next = (n: number) => all.slice(at, (at += n));
-  // Plain SGD (no momentum) too: its first step is no different from the others.
+  // Plain SGD (no momentum) too: its first step is no different from the others. foreach: true forces the
+  // multi-tensor kernels the GPU path uses (torch._foreach_*), here on the CPU.
+  for (const foreach of [undefined, true]) {
+  at = 0;
   for (const [nesterov, wd, damp, momentum] of [[false, 0, 0, 0.9], [true, 5e-4, 0, 0.9], [false, 1e-4, 0.1, 0.9], [false, 0, 0, 0], [false, 1e-4, 0, 0]] as const) {
     for (const shape of [[100003], [8, 5, 3, 3]]) {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -170,16 +173,38 @@ sys.stdout.buffer.write(b''.join(out))
       const p = load().requiresGrad_(true);
       const grads = [load(), load(), load()];
       const expected = next(n);
-      const opt = new SGD([p], { lr: 0.1, momentum, weightDecay: wd, nesterov, dampening: damp });
+      const opt = new SGD([p], { lr: 0.1, momentum, weightDecay: wd, nesterov, dampening: damp, foreach });
       for (const g of grads) {
         p.grad = g;
         opt.step();
       }
       const got = Float32Array.from(p.contiguous().toArray() as number[]);
       const differ = got.reduce((k, v, i) => k + (v === expected[i] ? 0 : 1), 0);
-      assert.equal(differ, 0, `momentum=${momentum} nesterov=${nesterov} wd=${wd} dampening=${damp} shape [${shape}]: ${differ} of ${n} values differ from PyTorch's`);
+      assert.equal(differ, 0, `foreach=${foreach} momentum=${momentum} nesterov=${nesterov} wd=${wd} dampening=${damp} shape [${shape}]: ${differ} of ${n} values differ from PyTorch's`);
       for (const t of [p, ...grads]) t.dispose();
       opt.dispose();
     }
   }
+  }
+});
+
+test('SGD\'s multi-tensor pass updates a whole parameter list like the per-parameter pass: mixed shapes and dtypes, a parameter without a gradient, gradients dropped', () => {
+  const run = (foreach: boolean) => {
+    const g = new Generator(5);
+    const ps = [randn([7, 3], { generator: g }), randn([5], { generator: g }).to({ dtype: 'bfloat16' }), randn([4, 2], { generator: g }),
+      randn([2, 2, 3, 3], { generator: g }).contiguous('channels_last')].map((t) => t.requiresGrad_(true));
+    const untouched = ps[2]!.toArray();
+    const opt = new SGD(ps, { lr: 0.05, momentum: 0.9, weightDecay: 1e-3, nesterov: true, foreach });
+    for (let step = 0; step < 3; step++) {
+      ps.forEach((p, i) => { if (i !== 2) p.grad = randn(p.shape, { generator: g }).to({ dtype: p.dtype }); });
+      opt.step({ zeroGrad: step === 1 });
+      if (step === 1) assert.ok(ps.every((p) => p.grad === null), 'zeroGrad drops every gradient');
+    }
+    assert.deepEqual(ps[2]!.toArray(), untouched, 'a parameter without a gradient is left alone');
+    const out = ps.map((p) => p.float().toArray());
+    opt.dispose();
+    return out;
+  };
+  const [a, b] = [run(false), run(true)];
+  assert.deepEqual(b, a);
 });
