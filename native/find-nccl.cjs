@@ -37,7 +37,7 @@ function locate() {
     return { nccl: false, why: `libtorch ${torch.version} has no torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp (built without NCCL?)` };
   }
   const gloo = execFileSync(process.execPath, [path.join(__dirname, 'find-gloo.cjs'), 'defines']).toString();
-  if (!/ABLATE_WITH_GLOO/.test(gloo)) return { nccl: false, why: "Gloo's headers were not found (node native/find-gloo.cjs; Debian: libgloo-dev or libgloo-cuda-dev)" };
+  if (!/ABLATE_WITH_GLOO/.test(gloo)) return { nccl: false, why: "Gloo's headers were not found (node native/find-gloo.cjs; Debian: libgloo-dev or libgloo-cuda-dev; a pip PyTorch ships none: set GLOO_INCLUDE_DIR)" };
   const env = process.env;
   const candidates = [
     ...(env.NCCL_INCLUDE_DIR ? [env.NCCL_INCLUDE_DIR] : []),

@@ -361,8 +361,8 @@ OP(sync_batch_norm) {
 
 static Napi::Value no_gloo(Args& a) {
   a.fail("this build of ablate has no distributed support: libtorch's Gloo headers were not found when the addon was built "
-         "(or it was built with ABLATE_WITHOUT_DISTRIBUTED=1). On Debian/Ubuntu: sudo apt-get install libgloo-dev, then rebuild "
-         "(npm run setup) without ABLATE_WITHOUT_DISTRIBUTED.");
+         "(or it was built with ABLATE_WITHOUT_DISTRIBUTED=1). On Debian/Ubuntu: sudo apt-get install libgloo-dev; with a pip "
+         "PyTorch (which ships none) set GLOO_INCLUDE_DIR; then rebuild (npm run setup) without ABLATE_WITHOUT_DISTRIBUTED.");
 }
 OP(dist_info) {
   Napi::Object o = Napi::Object::New(a.env());

@@ -64,7 +64,8 @@ export function backendProblem(backend: DistBackend): string | null {
   const v = nativeVersion();
   if (!support.available) {
     return `Expected an addon built with c10d's Gloo for data-parallel training but this build of ablate has none (libtorch ${v.libtorch}): ` +
-      'install libtorch\'s Gloo headers (Debian: libgloo-dev) and rebuild (npm run setup), without ABLATE_WITHOUT_DISTRIBUTED=1 if it was set.';
+      'install libtorch\'s Gloo headers (Debian: libgloo-dev; a pip PyTorch ships none: set GLOO_INCLUDE_DIR, see the README) and rebuild ' +
+      '(npm run setup), without ABLATE_WITHOUT_DISTRIBUTED=1 if it was set.';
   }
   if (backend === 'gloo') return null;
   if (!support.nccl) {

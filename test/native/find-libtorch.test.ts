@@ -184,29 +184,48 @@ test('binding.gyp builds with what discovery finds (node-gyp configure against t
   assert.ok(mk.includes('-ltorch_cuda'), 'its CUDA libraries linked');
 });
 
-/** What a pip CUDA PyTorch adds for NCCL: c10d's headers and Gloo's in torch/include, the nvidia-* wheels' headers beside torch/. */
-function addPipNccl(torchRoot: string, o: { skip?: string[] } = {}): string {
-  const inc = join(torchRoot, 'include');
-  for (const rel of ['torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp', 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp', 'gloo/algorithm.h']) {
-    mkdirSync(dirname(join(inc, rel)), { recursive: true });
-    writeFileSync(join(inc, rel), '#pragma once\n');
+function touchHeaders(dir: string, headers: string[]): void {
+  for (const rel of headers) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), '#pragma once\n');
   }
+}
+
+/**
+ * What a pip CUDA PyTorch adds for NCCL: c10d's headers in torch/include (Gloo's too where `gloo` says so: the
+ * PyTorch 2.11 wheel has none), the nvidia-* wheels' headers beside torch/: one folder per library for CUDA 12, one
+ * nvidia/cu13/include for CUDA 13's runtime and libraries, which lacks crt/host_config.h.
+ */
+function addPipNccl(torchRoot: string, o: { skip?: string[]; gloo?: boolean; layout?: 'cu12' | 'cu13' } = {}): string {
+  touchHeaders(join(torchRoot, 'include'), ['torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp', 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp',
+    ...(o.gloo === false ? [] : ['gloo/algorithm.h'])]);
   const nvidia = join(dirname(torchRoot), 'nvidia');
-  const wheels: Record<string, string[]> = {
-    nccl: ['nccl.h'], cuda_runtime: ['cuda_runtime_api.h', 'cuda.h'], cublas: ['cublas_v2.h', 'cublasLt.h'], cusparse: ['cusparse.h'], cusolver: ['cusolverDn.h'],
-  };
-  for (const [wheel, headers] of Object.entries(wheels)) {
-    mkdirSync(join(nvidia, wheel, 'include'), { recursive: true });
-    for (const h of headers) if (!o.skip?.includes(h)) writeFileSync(join(nvidia, wheel, 'include', h), '#pragma once\n');
-  }
+  const wheels: Record<string, string[]> = o.layout === 'cu13'
+    ? { nccl: ['nccl.h'], cu13: ['cuda_runtime_api.h', 'cuda.h', 'cublas_v2.h', 'cublasLt.h', 'cusparse.h', 'cusolverDn.h'] }
+    : {
+      nccl: ['nccl.h'], cuda_runtime: ['cuda_runtime_api.h', 'cuda.h', 'crt/host_config.h'], cublas: ['cublas_v2.h', 'cublasLt.h'], cusparse: ['cusparse.h'],
+      cusolver: ['cusolverDn.h'],
+    };
+  for (const [wheel, headers] of Object.entries(wheels)) touchHeaders(join(nvidia, wheel, 'include'), headers.filter((h) => !o.skip?.includes(h)));
   return nvidia;
 }
 
 function findNccl(query: string, env: Record<string, string | undefined>, dir = join(repo, 'native')): Run {
   const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LIBTORCH|CUDA_HOME|CUDA_PATH|NCCL_INCLUDE_DIR)/.test(k) && k !== 'ABLATE_SYSTEM_PREFIXES') clean[k] = v;
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(LIBTORCH|CUDA_HOME|CUDA_PATH|NCCL_INCLUDE_DIR|GLOO_INCLUDE_DIR|ABLATE_WITHOUT_DISTRIBUTED)/.test(k) && k !== 'ABLATE_SYSTEM_PREFIXES') clean[k] = v;
+  }
   for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
   const r = spawnSync(process.execPath, [join(dir, 'find-nccl.cjs'), query], { env: clean, encoding: 'utf8', timeout: 30000 });
+  return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+function findGloo(query: string, env: Record<string, string | undefined>): Run {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(LIBTORCH|GLOO_INCLUDE_DIR|ABLATE_WITHOUT_DISTRIBUTED)/.test(k) && k !== 'ABLATE_SYSTEM_PREFIXES') clean[k] = v;
+  }
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+  const r = spawnSync(process.execPath, [join(repo, 'native', 'find-gloo.cjs'), query], { env: clean, encoding: 'utf8', timeout: 30000 });
   return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
 }
 
@@ -238,4 +257,46 @@ test('NCCL (find-nccl.cjs): off, saying why, for a CPU libtorch or when a header
   mkdirSync(nccl, { recursive: true });
   writeFileSync(join(nccl, 'nccl.h'), '#pragma once\n');
   assert.equal(findNccl('defines', { ...env, NCCL_INCLUDE_DIR: nccl }).stdout, 'ABLATE_WITH_NCCL USE_C10D_NCCL');
+});
+
+test('NCCL (find-nccl.cjs): CUDA 13 wheels (nvidia/cu13) need a toolkit beside them for crt/host_config.h, as on a PyTorch 2.11 GPU box', () => {
+  const py = makePyTorch('nccl-cu13', '2.11.0', { cuda: true });
+  const nvidia = addPipNccl(py.torchRoot, { layout: 'cu13' });
+  const env = { LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(py.bin, 'python3'), ABLATE_SYSTEM_PREFIXES: noSystem, CUDA_HOME: join(tmp, 'no-toolkit') };
+  assert.equal(findNccl('defines', env).stdout, 'ABLATE_WITHOUT_NCCL');
+  assert.match(findNccl('check', env).stdout, /has NCCL but crt\/host_config\.h was not found in /);
+  const toolkit = join(tmp, 'cuda-13.0');
+  touchHeaders(join(toolkit, 'include'), ['crt/host_config.h', 'cuda_runtime_api.h']);
+  const withToolkit = { ...env, CUDA_HOME: toolkit };
+  assert.equal(findNccl('defines', withToolkit).stdout, 'ABLATE_WITH_NCCL USE_C10D_NCCL');
+  // The wheels' headers first (the runtime PyTorch was built with), the toolkit's for what they lack.
+  assert.deepEqual(findNccl('includes', withToolkit).stdout.split(' '), [join(nvidia, 'nccl', 'include'), join(nvidia, 'cu13', 'include'), join(toolkit, 'include')]);
+});
+
+test('Gloo (find-gloo.cjs): a pip PyTorch without Gloo headers gets none until GLOO_INCLUDE_DIR names them; ABLATE_WITHOUT_DISTRIBUTED=1 turns c10d off', () => {
+  const py = makePyTorch('gloo-pip', '2.11.0', { cuda: true });
+  addPipNccl(py.torchRoot, { gloo: false });
+  const env = { LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(py.bin, 'python3'), ABLATE_SYSTEM_PREFIXES: noSystem };
+  assert.equal(findGloo('defines', env).stdout, 'ABLATE_WITHOUT_GLOO');
+  assert.match(findNccl('check', env).stdout, /Gloo's headers were not found .*a pip PyTorch ships none: set GLOO_INCLUDE_DIR/);
+  const gloo = join(tmp, 'gloo-0.5', 'include');
+  touchHeaders(gloo, ['gloo/algorithm.h', 'gloo/config.h']);
+  const withGloo = { ...env, GLOO_INCLUDE_DIR: gloo };
+  assert.equal(findGloo('defines', withGloo).stdout, 'ABLATE_WITH_GLOO USE_C10D_GLOO');
+  assert.equal(findGloo('includes', withGloo).stdout.split(' ')[0], gloo, 'the named folder goes on the include path');
+  assert.equal(findNccl('defines', withGloo).stdout, 'ABLATE_WITH_NCCL USE_C10D_NCCL');
+  // A folder without Gloo in it changes nothing, and /usr/include is never named with -I (it breaks #include_next).
+  assert.equal(findGloo('defines', { ...env, GLOO_INCLUDE_DIR: join(tmp, 'empty-gloo') }).stdout, 'ABLATE_WITHOUT_GLOO');
+  assert.ok(!findGloo('includes', { ...env, GLOO_INCLUDE_DIR: '/usr/include' }).stdout.split(' ').includes('/usr/include'));
+  assert.equal(findGloo('defines', { ...withGloo, ABLATE_WITHOUT_DISTRIBUTED: '1' }).stdout, 'ABLATE_WITHOUT_GLOO');
+  assert.equal(findNccl('defines', { ...withGloo, ABLATE_WITHOUT_DISTRIBUTED: '1' }).stdout, 'ABLATE_WITHOUT_NCCL');
+});
+
+test('the C++ standard follows the headers: C++17 through libtorch 2.11, C++20 from 2.12 (whose ATen refuses anything older)', () => {
+  for (const [version, std] of [['2.11.0', false], ['2.12.0', true], ['3.0.0', true], ['1.13.1', false]] as const) {
+    const py = makePyTorch(`std-${version}`, version);
+    const flags = find('cflags', { LIBTORCH_USE_PYTORCH: '1', LIBTORCH_PYTHON: join(py.bin, 'python3'), ABLATE_SYSTEM_PREFIXES: noSystem }).stdout;
+    assert.equal(flags.includes('-std=c++20'), std, `${version}: ${flags}`);
+    assert.ok(flags.includes('-D_GLIBCXX_USE_CXX11_ABI=0'), flags);
+  }
 });

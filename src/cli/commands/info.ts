@@ -57,7 +57,7 @@ export async function infoCommand(o: { json?: boolean } = {}): Promise<void> {
   }
   const backends = support.nccl ? 'c10d: Gloo on CPU, NCCL on CUDA' : e.cudaBuilt ? 'c10d, Gloo; no NCCL in this build, so none on CUDA: node native/find-nccl.cjs says why' : 'c10d, Gloo';
   console.log([...infoLines(e, from),
-    `parallel   ${distributed ? `data-parallel training built in (${backends}): --nproc-per-node, torchrun or srun` : 'no data-parallel training in this build (needs libgloo-dev at build time)'}`,
+    `parallel   ${distributed ? `data-parallel training built in (${backends}): --nproc-per-node, torchrun or srun` : 'no data-parallel training in this build (needs Gloo\'s headers at build time: Debian libgloo-dev, or GLOO_INCLUDE_DIR for a pip PyTorch)'}`,
     `jpeg       ${jpegDecoder() === 'sharp' ? 'decoded by sharp (the direct libjpeg-turbo decoder needs libjpeg62-turbo-dev at build time)' : `${jpegDecoder()} (libjpeg-turbo) for clean JPEGs, sharp for the rest`}`,
   ].join('\n'));
 }
