@@ -14,6 +14,13 @@
 
 using namespace ablate;
 
+// at::cuda::sleep (ATen/cuda/Sleep.h, in libtorch_cuda): one kernel that spins for a number of GPU cycles on the
+// current stream, what PyTorch's own tests queue (torch.cuda._sleep) to hold a stream busy. Declared weak, so a
+// CPU-only libtorch, which has no such symbol, leaves it null instead of failing to load the addon.
+namespace at::cuda {
+__attribute__((weak)) void sleep(int64_t cycles);
+}
+
 namespace {
 
 // The few driver-API entry points needed for device properties. The driver API is stable across CUDA versions
@@ -154,6 +161,19 @@ OP(device_synchronize) {
     impl.synchronizeStream(impl.getStream(dev));
     impl.synchronizeStream(copy_stream(dev));
   }
+  return a.undefined();
+}
+
+OP(device_spin) {
+  // (device, cycles): queues one kernel that keeps the device's current stream busy for that many GPU cycles
+  // (tests: work queued ahead of a training step that must not wait for it).
+  c10::Device dev = resolve(c10::Device(a.str(0)));
+  const int64_t cycles = a.i64(1);
+  if (!dev.is_cuda()) a.fail("device_spin needs a CUDA device, got " + dev.str());
+  if (cycles < 0) a.fail("device_spin: cycles must be >= 0");
+  if (!at::cuda::sleep) a.fail("this libtorch has no at::cuda::sleep (a CPU-only build?)");
+  c10::DeviceGuard guard(dev);
+  at::cuda::sleep(cycles);
   return a.undefined();
 }
 

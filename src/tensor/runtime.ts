@@ -91,6 +91,15 @@ export function deviceBusy(device: string): boolean {
   return native.device_busy(device) as boolean;
 }
 
+/**
+ * Queues one kernel that keeps the device's current stream busy for `cycles` GPU clock cycles (tests and benchmarks:
+ * PyTorch's torch.cuda._sleep). CUDA devices only.
+ */
+export function deviceSpin(device: string, cycles: number): void {
+  if (!Number.isInteger(cycles) || cycles < 0) throw invalidArg('cycles', 'a non-negative integer', cycles);
+  native.device_spin(device, cycles);
+}
+
 /** Waits until the device has finished all queued work (benchmarks and tests; the training step never needs it). */
 export function synchronize(device: string): void {
   native.device_synchronize(device);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   cudaAvailable, cudaDeviceCount, cudaDevices, engineInfo, randn, tensor, uploadTensor, withAutocast, synchronize, deviceBusy, tidy, F, liveTensorCount,
-  hostReadCount, full,
+  hostReadCount, full, deviceSpin,
 } from '../../src/tensor/index.js';
 import { runTraining } from '../../src/train/run.js';
 import { Callback } from '../../src/train/callbacks/base.js';
@@ -88,28 +88,26 @@ test('training on cuda: precision auto, status records the GPU, a CUDA checkpoin
 });
 
 test('the training step does not wait for the GPU between loss reads', { skip }, async () => {
-  // A step that waited for the GPU (a .item(), a copy back, anything that synchronises) would drain whatever is
-  // queued ahead of it. So before the second step about 3 s of matrix products are queued on the training's stream
-  // (timed on this GPU first), and steps 2–8 must then all finish on the host while that backlog is still running:
-  // the GPU busy after each, and the host's time for the seven steps well under the backlog's. Whether the GPU is
-  // busy after a step without a backlog depends on which is faster, the GPU at its work or the host at queuing it
-  // (on an H200, ResNet-50's step was queued in about the time it ran), so it proves nothing by itself. The first
-  // step is left alone: cuDNN's benchmark mode times its algorithms there. The validation pass reads its sums once.
-  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 640, 128);
+  // A step that waited for the GPU (a .item(), a copy back, anything that synchronises) would wait out whatever is
+  // queued ahead of it. So before the second step one kernel that spins for about 2 s (at::cuda::sleep, PyTorch's
+  // torch.cuda._sleep) is queued on the training's stream, and steps 2 and 3 must both return on the host while it
+  // still runs: the GPU busy after each, and their host time well under the spin's. (Whether the GPU is busy after a
+  // step without such a backlog only says which is faster, the GPU at its work or the host at queuing it: on an
+  // H200 a ResNet-50 step was queued in about the time it ran.) Two small steps stay well inside the driver's queue
+  // of pending launches, which would otherwise make the host wait for room. The first step is left alone: cuDNN's
+  // benchmark mode times its algorithms there. The validation pass reads its sums once.
+  const images = await noiseImageFolder(tmpDir('ablate-cuda-images-'), 640, 64);
   const cfg = tinyConfig({
-    model: 'resnet50', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 128, cache: 'memory' },
-    batchSize: 64, epochs: 1, device: 'cuda', precision: 'auto',
+    model: 'resnet18', data: { source: 'image-folder', path: images, split: 'train[:80%]', valSplit: 'train[80%:]', imageSize: 64, cache: 'memory' },
+    batchSize: 32, epochs: 1, device: 'cuda', precision: 'auto',
   });
-  const backlogMs = 3000;
-  const a = randn([4096, 4096]).to({ device: 'cuda' });
-  const product = (): void => tidy(() => { a.matmul(a); });
-  for (let i = 0; i < 3; i++) product();
+  deviceSpin('cuda', 1_000_000);
   synchronize('cuda');
   const t0 = performance.now();
-  for (let i = 0; i < 10; i++) product();
+  deviceSpin('cuda', 100_000_000);
   synchronize('cuda');
-  const productMs = Math.max(0.01, (performance.now() - t0) / 10);
-  const products = Math.ceil(backlogMs / productMs);
+  const cyclesPerMs = 100_000_000 / Math.max(0.001, performance.now() - t0);
+  const spinMs = 2000;
 
   const busy: boolean[] = [];
   const reads: number[] = [];
@@ -122,14 +120,14 @@ test('the training step does not wait for the GPU between loss reads', { skip },
     override async onBatchBegin(): Promise<void> {
       batch++;
       if (batch === 2) {
-        for (let i = 0; i < products; i++) product();
+        deviceSpin('cuda', Math.round(spinMs * cyclesPerMs));
         hostStart = performance.now();
       }
       mark = hostReadCount('cuda');
     }
     override async onBatchEnd(): Promise<void> {
-      if (batch >= 2) busy.push(deviceBusy('cuda'));
-      if (batch === 8) hostMs = performance.now() - hostStart;
+      if (batch === 2 || batch === 3) busy.push(deviceBusy('cuda'));
+      if (batch === 3) hostMs = performance.now() - hostStart;
       reads.push(hostReadCount('cuda') - mark);
       mark = hostReadCount('cuda');
     }
@@ -137,13 +135,12 @@ test('the training step does not wait for the GPU between loss reads', { skip },
   }
   const deferred = tmpDir('ablate-cuda-nosync-');
   const r = await runTraining(cfg, { runDir: deferred, callbacks: [new Probe()], readEvery: 50, readEveryMs: Infinity, ...quiet });
-  a.dispose();
   assert.equal(r.status, 'ok');
-  assert.deepEqual(reads, [0, 0, 0, 0, 0, 0, 0, 0], 'no step reads from the GPU');
-  const backlog = `${products} products of ${productMs.toFixed(2)} ms queued before step 2`;
-  assert.deepEqual(busy, [true, true, true, true, true, true, true], `GPU busy after steps 2–8 (${backlog}): ${busy.join(',')}`);
-  assert.ok(hostMs < 0.5 * products * productMs, `steps 2–8 took ${hostMs.toFixed(0)} ms on the host (${backlog}): they waited for the GPU`);
-  // The 8 steps' figures in one read, then the validation pass's (2 batches) sums in one.
+  assert.deepEqual(reads, new Array(16).fill(0), 'no step reads from the GPU');
+  const spin = `a ${spinMs} ms spin (${Math.round(cyclesPerMs)} cycles/ms) queued before step 2`;
+  assert.deepEqual(busy, [true, true], `GPU busy after steps 2 and 3 (${spin}): ${busy.join(',')}`);
+  assert.ok(hostMs < spinMs / 2, `steps 2 and 3 took ${hostMs.toFixed(0)} ms on the host (${spin}): they waited for the GPU`);
+  // The 16 steps' figures in one read, then the validation pass's (4 batches) sums in one.
   assert.equal(atEpochEnd, 2);
   // Reading every step changes when the figures are read, not what they are (up to cuDNN's choice of algorithms).
   const every = tmpDir('ablate-cuda-every-');

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   engineInfo, cudaDevices, deviceSupportsBf16, cpuSupportsBf16, resolveDevice, uploadTensor, synchronize, liveTensorCount,
-  formatCudaVersion, formatCudnnVersion, type EngineInfo,
+  formatCudaVersion, formatCudnnVersion, deviceSpin, type EngineInfo,
 } from '../../src/tensor/index.js';
 import { infoLines } from '../../src/cli/commands/info.js';
 import { ROOT, CLI_MAIN } from '../train/run-helpers.js';
@@ -100,7 +100,12 @@ test('uploadTensor copies host buffers (pinned, non-blocking on a GPU) and check
 });
 
 test('the CUDA code paths are compiled in: the addon exports them', () => {
-  const r = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(join(ROOT, 'native', 'build', 'Release', 'ablate_native.node'))}); console.log(['cuda_devices','cuda_driver_version','to_device_async','device_synchronize','cuda_device_count'].filter((k) => typeof m[k] !== 'function').join(','))`], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(join(ROOT, 'native', 'build', 'Release', 'ablate_native.node'))}); console.log(['cuda_devices','cuda_driver_version','to_device_async','device_synchronize','cuda_device_count','device_spin','device_busy'].filter((k) => typeof m[k] !== 'function').join(','))`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), '', 'missing exports');
+});
+
+test('deviceSpin (torch.cuda._sleep) is for CUDA devices and says so elsewhere', () => {
+  assert.throws(() => deviceSpin('cpu', 1000), /device_spin needs a CUDA device, got cpu/);
+  assert.throws(() => deviceSpin('cpu', -1), /Expected a non-negative integer for cycles but received number -1/);
 });
