@@ -11,14 +11,12 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { execFileSync } = require('child_process');
+const findGloo = require('./find-gloo.cjs');
 
 // What ProcessGroupNCCL.hpp includes, directly or through ATen/cuda/CUDAContext.h.
 // crt/host_config.h (included by cuda_runtime.h) is named too: CUDA 13's pip wheel (nvidia/cu13/include) has the
 // runtime headers without it, so a toolkit's include folder (/usr/local/cuda) must join the path.
 const NEEDED = ['nccl.h', 'cuda_runtime_api.h', 'crt/host_config.h', 'cuda.h', 'cublas_v2.h', 'cublasLt.h', 'cusparse.h', 'cusolverDn.h'];
-// Searched by the compiler anyway; naming them with -I would break libstdc++'s #include_next.
-const DEFAULT_DIRS = new Set(['/usr/include', '/usr/local/include']);
 
 function subIncludes(dir) {
   try {
@@ -36,8 +34,7 @@ function locate() {
   if (!has(torch.includes, 'torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp')) {
     return { nccl: false, why: `libtorch ${torch.version} has no torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp (built without NCCL?)` };
   }
-  const gloo = execFileSync(process.execPath, [path.join(__dirname, 'find-gloo.cjs'), 'defines']).toString();
-  if (!/ABLATE_WITH_GLOO/.test(gloo)) return { nccl: false, why: "Gloo's headers were not found (node native/find-gloo.cjs; Debian: libgloo-dev or libgloo-cuda-dev; a pip PyTorch ships none: set GLOO_INCLUDE_DIR)" };
+  if (!findGloo.locate(torch).gloo) return { nccl: false, why: "Gloo's headers were not found (node native/find-gloo.cjs; Debian: libgloo-dev or libgloo-cuda-dev; a pip PyTorch ships none: set GLOO_INCLUDE_DIR)" };
   const env = process.env;
   const candidates = [
     ...(env.NCCL_INCLUDE_DIR ? [env.NCCL_INCLUDE_DIR] : []),
@@ -57,7 +54,7 @@ function locate() {
         '(pip: the nvidia-nccl-cu* and nvidia-cuda-runtime-cu* wheels; Debian: libnccl-dev and nvidia-cuda-dev; or set CUDA_HOME / NCCL_INCLUDE_DIR)',
     };
   }
-  const includes = [...new Set(NEEDED.map((h) => has(dirs, h)))].filter((d) => !DEFAULT_DIRS.has(d) && !torch.includes.includes(d));
+  const includes = [...new Set(NEEDED.map((h) => has(dirs, h)))].filter((d) => !findGloo.COMPILER_DIRS.has(d) && !torch.includes.includes(d));
   return { nccl: true, libtorch: torch.version, includes };
 }
 
