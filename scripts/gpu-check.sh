@@ -108,13 +108,15 @@ export LIBTORCH_USE_PYTORCH=1 LIBTORCH_PYTHON="$PY"
 export ABLATE_TEST_PYTHON="$(command -v "$PY" || echo "$PY")"
 export ABLATE_NO_APT=1   # never reach for apt here: a GPU box may be offline; setup says what is missing instead
 build_errors() { grep -E '(error|Error)[: ]' "$OUT/build.log" | grep -v '^gyp info' | head -30; }
-if ! step build 360 bash -c 'bash scripts/setup.sh > "$0/build.log" 2>&1; rc=$?; tail -5 "$0/build.log"; exit $rc' "$OUT"; then
+# setup.sh with its output in build.log and only the tail on the console.
+build=(bash -c 'bash scripts/setup.sh > "$0/build.log" 2>&1; rc=$?; tail -5 "$0/build.log"; exit $rc' "$OUT")
+if ! step build 360 "${build[@]}"; then
   say "the build failed; its first errors:"; build_errors
   if grep -qE 'dist_ops\.cc' "$OUT/build.log"; then
     cp "$OUT/build.log" "$OUT/build-distributed.log"
     say "the data-parallel code (native/src/dist_ops.cc) does not compile against this libtorch: building without it (ABLATE_WITHOUT_DISTRIBUTED=1) so the rest is checked; errors in build-distributed.log"
     export ABLATE_WITHOUT_DISTRIBUTED=1
-    step build-without-distributed 300 bash -c 'bash scripts/setup.sh > "$0/build.log" 2>&1; rc=$?; tail -5 "$0/build.log"; exit $rc' "$OUT" \
+    step build-without-distributed 300 "${build[@]}" \
       || { build_errors; summary failed "build against PyTorch failed, also without data parallelism"; exit 1; }
     distributed_broken=1
   else
