@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { tensor } from '../../src/tensor/index.js';
 import { adjustHue, centerCrop, resizeBatch } from '../../src/augment/index.js';
 import { maxAbsDiff, testImages } from './helpers.js';
+import { PYTHON } from '../torch-python.js';
 
-// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh checks parity against the GPU box's).
-const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
 const skip = probe.status !== 0 ? 'needs /usr/bin/python3 with torch and torchvision' : false;
 

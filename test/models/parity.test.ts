@@ -11,9 +11,8 @@ import { Generator, noGrad, normal_, randn, tidy, uniform_, type Tensor } from '
 import { BatchNormalization } from '../../src/nn/index.js';
 import { createModel, loadWeights, rawToTensor, saveWeights, tensorToRaw, type ResNet } from '../../src/models/index.js';
 import { readStateDict, writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
+import { PYTHON } from '../torch-python.js';
 
-// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh checks parity against the GPU box's).
-const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./torch_parity.py', import.meta.url));
 const CASES = ['resnet18', 'resnet34', 'resnet50', 'plain34'];
 const NUM_CLASSES = 10;

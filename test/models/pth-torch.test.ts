@@ -11,9 +11,8 @@ import {
   CheckpointError, isRawTensor, pickleAttributes, readCheckpoint, readStateDict, writeCheckpoint, writeStateDict,
   type CheckpointValue, type RawTensor,
 } from '../../src/models/pth/index.js';
+import { PYTHON } from '../torch-python.js';
 
-// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh checks parity against the GPU box's).
-const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures-gen', 'pth_fixtures.py');
 
 function torchMissing(): string | false {

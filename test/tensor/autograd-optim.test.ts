@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { tensor, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, noGrad, isGradEnabled, Generator, randn, rand } from '../../src/tensor/index.js';
 import { assertClose } from './helpers.js';
+import { PYTHON } from '../torch-python.js';
 
 test('backward computes gradients; noGrad disables tracking', () => {
   const x = tensor([1, 2, 3]).requiresGrad_();
@@ -125,8 +126,6 @@ test('seeded generators reproduce, and state restore replays the stream', () => 
   assert.deepEqual(rand([3], { generator: g }).toArray(), x);
 });
 
-// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh checks parity against the GPU box's).
-const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const torchMissing = (() => {
   const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   return r.status === 0 ? false : `PyTorch is needed for the bitwise SGD comparison (${PYTHON} -c 'import torch' failed)`;

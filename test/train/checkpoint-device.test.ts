@@ -9,9 +9,8 @@ import { test } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { tmpDir } from './helpers.js';
 import { historyMetrics, tinyConfig, TINY_GENERATED, StopAt } from './run-helpers.js';
+import { PYTHON } from '../torch-python.js';
 
-// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh uses the GPU box's).
-const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const torchMissing = ((): string | false => {
   const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return `${PYTHON} cannot import torch (install python3-torch: scripts/setup.sh --test)`;

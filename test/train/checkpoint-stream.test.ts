@@ -12,6 +12,7 @@ import { encodeCheckpoint, writeCheckpoint, type CheckpointValue, type TensorSou
 import { checkpointPath, loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/train/checkpoint.js';
 import { checkpointScenario } from './checkpoint-scenario.js';
 import { tmpDir } from './helpers.js';
+import { PYTHON } from '../torch-python.js';
 
 /**
  * SHA-256 of checkpoints/last.pth for checkpointScenario() as the previous writer (commit 2410f24, which copied
@@ -120,8 +121,6 @@ describe('streaming training checkpoints', () => {
   });
 });
 
-// ABLATE_TEST_PYTHON: another interpreter's PyTorch (scripts/gpu-check.sh uses the GPU box's).
-const PYTHON = process.env.ABLATE_TEST_PYTHON ?? '/usr/bin/python3';
 const torchMissing = ((): string | false => {
   const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   return probe.error || probe.status !== 0 ? `${PYTHON} cannot import torch` : false;
