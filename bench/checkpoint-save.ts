@@ -13,11 +13,12 @@ import { tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import {
-  F, Generator, SGD, randn, randint, releaseFreeHostMemory, setNumThreads, tidy, withAutocast, type Tensor,
+  F, releaseFreeHostMemory, setNumThreads, tidy, withAutocast, type Tensor,
 } from '../src/tensor/index.js';
 import * as models from '../src/models/index.js';
 import { STATE_FORMAT, checkpointPath, saveTrainingCheckpoint, type TrainingState } from '../src/train/checkpoint.js';
 import { BENCH_DIR, PYTHON, fmt, flag, hasFlag, intFlag, listFlag, loadavg, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
+import { trainingSetup } from './lib/training-setup.js';
 
 const SELF = join(BENCH_DIR, 'checkpoint-save.ts');
 
@@ -56,14 +57,7 @@ async function child(): Promise<void> {
   const size = intFlag('size', 64);
   const batch = intFlag('batch', 8);
   setNumThreads(intFlag('threads', 2));
-  const model = models.createModel(modelName, { seed: 0 });
-  if (bf16) model.toMemoryFormat('channels_last');
-  model.train();
-  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-  const g = new Generator(0);
-  const x0 = randn([batch, 3, size, size], { generator: g });
-  const x = bf16 ? x0.contiguous('channels_last') : x0;
-  const y = randint(0, 1000, [batch], { generator: g });
+  const { model, opt, x, y } = trainingSetup(modelName, { size, batch, bf16 });
   for (let i = 0; i < intFlag('steps', 2); i++) {
     tidy(() => {
       const logits = bf16 ? withAutocast({ device: 'cpu', dtype: 'bfloat16' }, () => model.forward(x)) : model.forward(x);

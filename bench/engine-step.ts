@@ -23,12 +23,12 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
-  F, Generator, SGD, defaultThreads, getNumThreads, randn, randint, rand, setNumThreads, tidy, withAutocast, engineInfo, cpuSupportsBf16,
+  F, defaultThreads, getNumThreads, rand, setNumThreads, tidy, withAutocast, engineInfo, cpuSupportsBf16,
 } from '../src/tensor/index.js';
-import { createModel } from '../src/models/index.js';
 import {
   LineServer, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
+import { trainingSetup } from './lib/training-setup.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -43,16 +43,7 @@ async function serve(): Promise<void> {
   const bf16 = flag('precision', 'fp32') === 'bf16';
   const batch = intFlag('batch', 16);
   setNumThreads(intFlag('threads', defaultThreads()));
-  const model = createModel(flag('model', 'resnet34'), { seed: 0 });
-  if (bf16) model.toMemoryFormat('channels_last');
-  model.train();
-  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-  const g = new Generator(0);
-  const x0 = randn([batch, 3, size, size], { generator: g });
-  const x = bf16 ? x0.contiguous('channels_last') : x0;
-  // Only the channels-last copy is used (PyTorch's server rebinds x, freeing its first tensor): equal peak memory.
-  if (x !== x0) x0.dispose();
-  const y = randint(0, 1000, [batch], { generator: g });
+  const { model, opt, g, x, y } = trainingSetup(flag('model', 'resnet34'), { size, batch, bf16 });
   const small = rand([16, 3, 224, 224], { generator: g });
 
   // The same structure as the fit loop: forward under autocast, the loss in fp32 outside it.

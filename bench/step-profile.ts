@@ -17,10 +17,10 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
-  F, Generator, SGD, defaultThreads, getNumThreads, profileOps, randint, randn, setNumThreads, tidy, withAutocast, type OpTime, type Tensor,
+  F, defaultThreads, getNumThreads, profileOps, setNumThreads, tidy, withAutocast, type OpTime, type Tensor,
 } from '../src/tensor/index.js';
-import { createModel } from '../src/models/index.js';
 import { BENCH_DIR, LineServer, PYTHON, flag, fmt, hasFlag, intFlag, loadavg, machine, printTable, saveResults, torchAvailable } from './lib/common.js';
+import { trainingSetup } from './lib/training-setup.js';
 
 type Phase = 'forward' | 'backward' | 'optimizer';
 const PHASES: Phase[] = ['forward', 'backward', 'optimizer'];
@@ -124,14 +124,7 @@ async function main(): Promise<void> {
   const peak = hasFlag('peak-gflops') ? Number(flag('peak-gflops', '0')) : undefined;
   setNumThreads(threads);
 
-  const net = createModel(model, { seed: 0 });
-  if (bf16) net.toMemoryFormat('channels_last');
-  net.train();
-  const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
-  const g = new Generator(0);
-  const x0 = randn([batch, 3, size, size], { generator: g });
-  const x = bf16 ? x0.contiguous('channels_last') : x0;
-  const y = randint(0, 1000, [batch], { generator: g });
+  const { model: net, opt, x, y } = trainingSetup(model, { size, batch, bf16 });
   const fwdFlops = net.flops([3, size, size]).flops;
   // Convolutions are most of a ResNet's FLOPs; counted from the summary rows so the conv rate uses conv FLOPs only.
   const convFlops = net.summaryData([3, size, size]).rows.filter((r) => r.type === 'Conv2D').reduce((s, r) => s + r.flops, 0);
