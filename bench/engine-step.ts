@@ -26,7 +26,7 @@ import {
   F, defaultThreads, getNumThreads, rand, setNumThreads, tidy, withAutocast, engineInfo, cpuSupportsBf16,
 } from '../src/tensor/index.js';
 import {
-  LineServer, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+  LineServer, interleave, startAll, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
 import { readFileSync } from 'node:fs';
@@ -124,29 +124,6 @@ function torchServer(c: Cfg, batch: number): LineServer {
  * Alternating rounds over several servers (the first goes first in even rounds, last in odd ones). Wall ms per
  * server, and process CPU ms where the command reports it (`cpu`, same order).
  */
-async function interleave(servers: LineServer[], rounds: number, command: string, cpu: number[][] = []): Promise<number[][]> {
-  const ms: number[][] = servers.map(() => []);
-  servers.forEach((_, i) => (cpu[i] = []));
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
-    for (const i of order) {
-      const res = await servers[i]!.request<{ ms: number[]; cpuMs?: number[] }>(command);
-      ms[i]!.push(...res.ms);
-      cpu[i]!.push(...(res.cpuMs ?? []));
-    }
-  }
-  return ms;
-}
-
-async function startAll(servers: LineServer[]): Promise<Record<string, unknown>[]> {
-  try {
-    return await Promise.all(servers.map((s) => s.read()));
-  } catch (e) {
-    await Promise.all(servers.map((s) => s.close().catch(() => {})));
-    throw e;
-  }
-}
-
 interface PairResult extends Cfg {
   ablateMs: number; torchMs: number; speedRatio: number; ablateSpreadPct: number; torchSpreadPct: number;
   /** Process CPU time per step (all threads): on a loaded machine the steadier measure of the work each side does. */

@@ -162,6 +162,31 @@ export class LineServer {
   }
 }
 
+/** Rounds of `command` to each server in turn, the order reversed every other round so drift hits all alike. */
+export async function interleave(servers: LineServer[], rounds: number, command: string, cpu: number[][] = []): Promise<number[][]> {
+  const ms: number[][] = servers.map(() => []);
+  servers.forEach((_, i) => (cpu[i] = []));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
+    for (const i of order) {
+      const res = await servers[i]!.request<{ ms: number[]; cpuMs?: number[] }>(command);
+      ms[i]!.push(...res.ms);
+      cpu[i]!.push(...(res.cpuMs ?? []));
+    }
+  }
+  return ms;
+}
+
+/** Every server's greeting; if one fails to start, all are closed. */
+export async function startAll(servers: LineServer[]): Promise<Record<string, unknown>[]> {
+  try {
+    return await Promise.all(servers.map((s) => s.read()));
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close().catch(() => {})));
+    throw e;
+  }
+}
+
 /** Runs a child to completion and parses the last line of its stdout that is a JSON object. */
 export function runJsonChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {

@@ -3,10 +3,7 @@
 
 using namespace ablate;
 
-OP(conv2d) {
-  // (x, w, b?, stride[2], padding[2], dilation[2], groups)
-  return a.ret(at::conv2d(a.T(0), a.T(1), a.optT(2), a.ivec(3), a.ivec(4), a.ivec(5), a.i64(6)));
-}
+// conv2d is in conv_ops.cc, with the choice of where its weight gradient is computed.
 OP(batch_norm) {
   // (x, weight?, bias?, running_mean?, running_var?, training, momentum, eps)
   return a.ret(at::batch_norm(a.T(0), a.optT(1), a.optT(2), a.optT(3), a.optT(4), a.b(5), a.f64(6), a.f64(7), /*cudnn_enabled=*/true));

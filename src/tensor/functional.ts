@@ -30,6 +30,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, o:
   }
   return wrap(native.conv2d(x.handle, weight.handle, bias?.handle ?? null, pair(o.stride ?? 1, 'stride'), pair(o.padding ?? 0, 'padding'), pair(o.dilation ?? 1, 'dilation'), groups));
 }
+/**
+ * Where conv2d(x, weight, bias, o) would compute its weight gradient if called now (mode, grad mode and autocast
+ * included): `gemm` (one matrix product, see setConvWeightGrad) or `libtorch` (its own convolution backward).
+ */
+export function conv2dWeightGradRoute(x: Tensor, weight: Tensor, bias: Tensor | null = null, o: Conv2dOptions = {}): 'gemm' | 'libtorch' {
+  return native.conv_weight_grad_route(x.handle, weight.handle, bias?.handle ?? null, pair(o.stride ?? 1, 'stride'), pair(o.padding ?? 0, 'padding'), pair(o.dilation ?? 1, 'dilation'), o.groups ?? 1) as 'gemm' | 'libtorch';
+}
 
 export interface BatchNormOptions {
   training: boolean;

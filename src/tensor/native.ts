@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
+import { invalidArg } from '../util/errors.js';
 
 /** Opaque handle to a libtorch tensor owned by the native addon. */
 export type Handle = { readonly __brand: 'TensorHandle' };
@@ -78,3 +79,51 @@ function chooseCpuCapability(): CpuCapabilitySource {
 
 export const cpuCapabilitySource: CpuCapabilitySource = chooseCpuCapability();
 export const native: NativeModule = load();
+
+/**
+ * Where the weight gradient of a bf16, channels-last convolution on the CPU is computed: `gemm` as one matrix
+ * product for 1×1 kernels and for kernels up to 3×3 on maps of at most 8×8 outputs (native/src/conv_ops.cc), or
+ * `libtorch`, its own convolution backward (oneDNN). On AMX CPUs oneDNN's weight-gradient kernels are 1.2–9× slower
+ * than the GEMM on those shapes (bench/notes-training-step.md), so `auto` picks `gemm` there and `libtorch`
+ * elsewhere, where it was not measured. The two differ only in the order of an fp32 sum rounded to bf16.
+ */
+export type ConvWeightGrad = 'gemm' | 'libtorch';
+/** Who chose it: ABLATE_CONV_WEIGHT_GRAD, ablate's `auto` rule, or a call to setConvWeightGrad(). */
+export type ConvWeightGradSource = 'environment' | 'ablate' | 'call';
+
+export const CONV_WEIGHT_GRAD_ENV = 'ABLATE_CONV_WEIGHT_GRAD';
+
+/** `auto`'s choice for this CPU: the GEMM where AMX runs it (where it was measured faster). */
+export function autoConvWeightGrad(cpuFlags: string): ConvWeightGrad {
+  return /\bamx_bf16\b/.test(cpuFlags) ? 'gemm' : 'libtorch';
+}
+
+function chooseConvWeightGrad(): { mode: ConvWeightGrad; source: ConvWeightGradSource } {
+  const v = process.env[CONV_WEIGHT_GRAD_ENV];
+  if (v === 'gemm' || v === 'libtorch') return { mode: v, source: 'environment' };
+  if (v !== undefined && v !== '' && v !== 'auto') {
+    throw new Error(`${CONV_WEIGHT_GRAD_ENV}: expected gemm, libtorch or auto but received "${v}"; unset it to let ablate choose`);
+  }
+  let flags = '';
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    // no /proc (not Linux): libtorch's own kernels
+  }
+  return { mode: autoConvWeightGrad(flags), source: 'ablate' };
+}
+
+const convChoice = chooseConvWeightGrad();
+native.set_conv_weight_grad(convChoice.mode);
+/** The weight-gradient mode in force and who chose it (see ConvWeightGrad). */
+export function convWeightGrad(): { mode: ConvWeightGrad; source: ConvWeightGradSource } {
+  return { ...convChoice };
+}
+/** Sets the weight-gradient mode for this process; returns the previous one. */
+export function setConvWeightGrad(mode: ConvWeightGrad): ConvWeightGrad {
+  if (mode !== 'gemm' && mode !== 'libtorch') throw invalidArg('setConvWeightGrad() mode', "'gemm' or 'libtorch'", mode);
+  const prev = native.set_conv_weight_grad(mode) as ConvWeightGrad;
+  convChoice.mode = mode;
+  convChoice.source = 'call';
+  return prev;
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { native, cpuCapabilitySource, type CpuCapabilitySource } from './native.js';
+import { native, cpuCapabilitySource, convWeightGrad, type CpuCapabilitySource, type ConvWeightGrad, type ConvWeightGradSource } from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
@@ -34,6 +34,9 @@ export interface EngineInfo {
   /** The kernel set ATen dispatches its own CPU kernels to ("AVX512", "AVX2", ...), and who chose it. */
   cpuCapability: string;
   cpuCapabilitySource: CpuCapabilitySource;
+  /** Where bf16 convolutions' weight gradients are computed on the CPU (setConvWeightGrad), and who chose it. */
+  convWeightGrad: ConvWeightGrad;
+  convWeightGradSource: ConvWeightGradSource;
 }
 
 interface NativeVersion { libtorch: string; cuda: boolean; cudaVersion: number; cudnnVersion: number; mkldnn: boolean }
@@ -146,6 +149,7 @@ export function engineInfo(): EngineInfo {
     devices: v.cuda ? cudaDevices() : [],
     mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
     cpuCapability: cpuCapability(), cpuCapabilitySource,
+    convWeightGrad: convWeightGrad().mode, convWeightGradSource: convWeightGrad().source,
   };
 }
 

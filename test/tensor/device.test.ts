@@ -25,7 +25,7 @@ test('CUDA and cuDNN version numbers are printed the way NVIDIA writes them', ()
 test('ablate info lists each GPU with what precision auto picks for it', () => {
   const e: EngineInfo = {
     libtorch: '2.5.1', cuda: true, cudaBuilt: true, cudaVersion: '12.4', cudnnVersion: '9.1.0', driverVersion: '12.6', mkldnn: true, threads: 16, bf16: false,
-    cpuCapability: 'AVX512', cpuCapabilitySource: 'ablate',
+    cpuCapability: 'AVX512', cpuCapabilitySource: 'ablate', convWeightGrad: 'libtorch', convWeightGradSource: 'ablate',
     devices: [
       { index: 0, name: 'NVIDIA H200', capability: '9.0', totalMemoryBytes: 150 * 2 ** 30, multiprocessors: 132, bf16: true },
       { index: 1, name: 'Tesla T4', capability: '7.5', totalMemoryBytes: 15 * 2 ** 30, multiprocessors: 40, bf16: false },
