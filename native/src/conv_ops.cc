@@ -1,7 +1,7 @@
 // 2-D convolution, and where its weight gradient is computed.
 //
 // On CPUs with AMX, the oneDNN inside libtorch computes the weight gradient of a bf16 convolution several times
-// slower than the same number of FLOPs as one matrix product when the feature map is small or the kernel is 1×1:
+// slower than the same number of FLOPs as one matrix product when the feature map is small:
 // ResNet-50's 1×1 layers at 7×7 took 8–15 ms against 1.6 ms as a GEMM, ResNet-34's 3×3 layers at 7×7 7.9 against
 // 4.1 ms, and at 2×2 (32² images) 2.1 against 0.3 ms (libtorch 1.13; 2.6's oneDNN 3.7 is 1.05–4× slower than the GEMM
 // on the same shapes). For 3×3 kernels on large maps the GEMM's im2col costs more than it saves, so those stay on
@@ -37,7 +37,9 @@ bool gemm_fits(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef stride,
   if (w.size(1) < 16 || x.size(1) != w.size(1)) return false;
   const int64_t ho = out_size(x.size(2), kh, stride[0], padding[0]), wo = out_size(x.size(3), kw, stride[1], padding[1]);
   if (ho < 1 || wo < 1) return false;
-  if (kh == 1 && kw == 1) return true;
+  // 1×1 layers only up to 14×14 outputs: on larger maps oneDNN's matmul copies one whole operand into its blocked
+  // layout (26 MB for ResNet-50's 56×56 layers), which lifted the step's peak memory 30–60 MiB for a 1.1–1.4× gain there.
+  if (kh == 1 && kw == 1) return ho * wo <= 196;
   return kh <= 3 && kw <= 3 && ho * wo <= 64;
 }
 

@@ -14,12 +14,12 @@ const bf16 = { device: 'cpu', dtype: 'bfloat16' } as const;
 interface Shape { n: number; c: number; o: number; h: number; w: number; k: [number, number]; stride: number; padding: number; bias?: boolean }
 const name = (s: Shape) => `${s.c}→${s.o} ${s.h}×${s.w} k${s.k.join('×')} s${s.stride} p${s.padding}${s.bias ? ' +bias' : ''} n${s.n}`;
 
-/** The shapes the GEMM takes: 1×1 at any size and stride, ≤ 3×3 kernels on ≤ 8×8 outputs (odd sizes, batch 1, bias). */
+/** The shapes the GEMM takes: 1×1 kernels on ≤ 14×14 outputs, ≤ 3×3 kernels on ≤ 8×8 (odd sizes, strides, batch 1, bias). */
 const ROUTED: Shape[] = [
   { n: 4, c: 32, o: 48, h: 7, w: 7, k: [3, 3], stride: 1, padding: 1 },
   { n: 3, c: 16, o: 32, h: 14, w: 13, k: [3, 3], stride: 2, padding: 1 },
-  { n: 2, c: 64, o: 32, h: 20, w: 18, k: [1, 1], stride: 1, padding: 0 },
-  { n: 2, c: 32, o: 64, h: 15, w: 14, k: [1, 1], stride: 2, padding: 0 },
+  { n: 2, c: 64, o: 32, h: 14, w: 13, k: [1, 1], stride: 1, padding: 0 },
+  { n: 2, c: 32, o: 64, h: 27, w: 28, k: [1, 1], stride: 2, padding: 0 },
   { n: 1, c: 24, o: 40, h: 5, w: 6, k: [3, 3], stride: 1, padding: 1, bias: true },
   { n: 2, c: 16, o: 16, h: 2, w: 2, k: [3, 3], stride: 1, padding: 1 },
   { n: 2, c: 16, o: 24, h: 6, w: 5, k: [3, 2], stride: 1, padding: 0 },
@@ -138,6 +138,10 @@ test('everything else stays on libtorch\'s convolution backward', () => {
       assert.equal(route(cl([2, 32, 9, 9]), w3, { padding: 1 }), 'libtorch', '3×3 on a 9×9 output');
       assert.equal(route(cl([2, 32, 7, 7]), w3, { padding: 2, dilation: 2 }), 'libtorch', 'dilation');
       assert.equal(route(cl([2, 64, 7, 7]), w3, { padding: 1, groups: 2 }), 'libtorch', 'groups');
+      const w1 = randn([48, 32, 1, 1], { generator: g }).requiresGrad_();
+      assert.equal(route(cl([2, 32, 14, 14]), w1), 'gemm', '1×1 on a 14×14 output');
+      assert.equal(route(cl([2, 32, 15, 14]), w1), 'libtorch', '1×1 on a 15×14 output');
+      assert.equal(route(cl([2, 32, 28, 28]), w1, { stride: 2 }), 'gemm', '1×1 stride 2 onto 14×14');
       assert.equal(route(cl([2, 3, 8, 8]), randn([64, 3, 1, 1], { generator: g }).requiresGrad_()), 'libtorch', 'a 3-channel stem');
       assert.equal(route(cl([2, 32, 8, 8]), randn([32, 32, 5, 5], { generator: g }).requiresGrad_(), { padding: 2 }), 'libtorch', '5×5');
       assert.equal(route(cl([2, 32, 7, 7]), w3.detach(), { padding: 1 }), 'libtorch', 'a frozen weight');
