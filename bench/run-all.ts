@@ -13,6 +13,7 @@ interface Bench { name: string; args: string[]; quickArgs: string[]; quick: bool
 const SUITE: Bench[] = [
   { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'step-profile', args: ['--size', '224', '--precision', 'bf16', '--rounds', '2', '--peak-gflops', '2000'], quickArgs: ['--size', '32', '--precision', 'fp32', '--rounds', '2'], quick: true, writesJson: true },
+  { name: 'conv-weight-grad', args: [], quickArgs: ['--models', 'resnet34', '--sizes', '32', '--rounds', '2', '--shape-secs', '0.2'], quick: true, writesJson: true },
   { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
@@ -63,6 +64,10 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
     const ms = o.ms as Record<string, number>;
     const vs = Object.keys(ms).filter((k) => k !== 'default').map((k) => `${k} ${fmt(ms[k]! / ms.default!, 2)}×`).join(', ');
     console.log(`OpenMP waiting, ${o.workload}${o.contended ? ', +1 busy process' : ''}: default ${fmt(ms.default, 2)} ms; ${vs} the default's time`);
+  }
+  const cw = readJson(join(outDir, 'conv-weight-grad.json'));
+  for (const r of cw?.steps ?? []) {
+    console.log(`bf16 conv weight gradients as a GEMM (mode here: ${cw!.autoMode}), ${r.model} ${r.size}×${r.size} step: ${fmt(r.gemmMs)} ms vs libtorch's kernels ${fmt(r.libtorchMs)} ms → ${fmt(r.libtorchMs / r.gemmMs, 2)}× (load ${r.loadBefore} → ${r.loadAfter})`);
   }
   const dd = readJson(join(outDir, 'data-decode.json'));
   for (const r of dd?.rows ?? []) {
