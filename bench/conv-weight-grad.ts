@@ -2,16 +2,15 @@
 // native/src/conv_ops.cc) or by libtorch's convolution backward (oneDNN). Two parts:
 //   1. per layer shape of ResNet-34/50 (batch 16, channels-last bf16 under autocast): forward + weight gradient of one
 //      convolution in each mode, in this process, alternating — whether each shape the rule routes is faster as a GEMM;
-//   2. whole training steps (forward, backward, SGD; bench/engine-step.ts's step), one process per mode, interleaved.
-// Usage: node --import tsx bench/conv-weight-grad.ts [--models resnet34,resnet50] [--sizes 32,224] [--rounds 5]
+//   2. whole training steps (forward, backward, SGD; the model, batch and optimizer of bench/engine-step.ts), the two
+//      modes alternating step by step in this process.
+// Usage: node --import tsx bench/conv-weight-grad.ts [--models resnet34,resnet50] [--sizes 32,224] [--pairs N]
 //          [--shape-secs 0.6] [--no-shapes] [--no-steps] [--out results.json]
-import { join } from 'node:path';
 import {
-  F, Generator, randn, tidy, withAutocast, setConvWeightGrad, getNumThreads, engineInfo,
+  F, Generator, randn, tidy, withAutocast, setConvWeightGrad, getNumThreads, engineInfo, type ConvWeightGrad,
 } from '../src/tensor/index.js';
-import {
-  LineServer, interleave, startAll, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, loadavg, printTable, fmt, saveResults,
-} from './lib/common.js';
+import { flag, hasFlag, intFlag, listFlag, median, loadavg, printTable, fmt, saveResults } from './lib/common.js';
+import { trainingSetup } from './lib/training-setup.js';
 
 interface Shape { c: number; o: number; h: number; k: number; s: number; p: number; where: string }
 const SHAPES: Shape[] = [
@@ -69,10 +68,52 @@ function timeShape(sh: Shape, secs: number) {
   return { ...sh, route, gemmMs: median(ms.gemm!), libtorchMs: median(ms.libtorch!), gflop: flop / 1e9 };
 }
 
-function stepServer(model: string, size: number, mode: string): LineServer {
-  const env = { ...process.env, ABLATE_CONV_WEIGHT_GRAD: mode };
-  return new LineServer(`${model} ${size}² ${mode}`, process.execPath,
-    ['--import', 'tsx', join(BENCH_DIR, 'engine-step.ts'), '--serve', '--size', String(size), '--precision', 'bf16', '--threads', String(getNumThreads()), '--batch', String(BATCH), '--model', model], env);
+/**
+ * Whole training steps of one model, the two modes alternating step by step in this process (ABBA order), so both
+ * see the same machine: on this shared VM the same step's time moved 440 → 1,030 ms within a minute, which made
+ * separate processes, even interleaved, disagree by ±20 % from one run to the next.
+ */
+function timeSteps(model: string, size: number, pairs: number): StepRow {
+  const bf16On = { device: 'cpu', dtype: 'bfloat16' } as const;
+  const { model: m, opt, x, y } = trainingSetup(model, { size, batch: BATCH, bf16: true });
+  const step = (): void => {
+    tidy(() => {
+      const loss = F.crossEntropy(withAutocast(bf16On, () => m.forward(x)).float(), y);
+      loss.backward();
+      return loss.item();
+    });
+    opt.step({ zeroGrad: true });
+  };
+  const samples = { gemm: { ms: [] as number[], cpu: [] as number[] }, libtorch: { ms: [] as number[], cpu: [] as number[] } };
+  const loadBefore = loadavg();
+  try {
+    for (const mode of ['gemm', 'libtorch'] as const) {
+      setConvWeightGrad(mode);
+      step();
+      step();
+    }
+    for (let i = 0; i < pairs; i++) {
+      const order: ConvWeightGrad[] = i % 2 === 0 ? ['gemm', 'libtorch'] : ['libtorch', 'gemm'];
+      for (const mode of order) {
+        setConvWeightGrad(mode);
+        const t = performance.now();
+        const c = process.cpuUsage();
+        step();
+        const used = process.cpuUsage(c);
+        samples[mode].ms.push(performance.now() - t);
+        samples[mode].cpu.push((used.user + used.system) / 1000);
+      }
+    }
+  } finally {
+    opt.dispose();
+    m.dispose();
+    x.dispose();
+    y.dispose();
+  }
+  return {
+    model, size, gemmMs: median(samples.gemm.ms), libtorchMs: median(samples.libtorch.ms),
+    gemmCpuMs: median(samples.gemm.cpu), libtorchCpuMs: median(samples.libtorch.cpu), loadBefore, loadAfter: loadavg(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -91,39 +132,15 @@ async function main(): Promise<void> {
     out.shapes = rows;
   }
   if (!hasFlag('no-steps')) {
-    const rounds = intFlag('rounds', 5);
     const steps: StepRow[] = [];
     for (const model of listFlag('models', 'resnet34,resnet50')) {
       for (const size of listFlag('sizes', '32,224').map(Number)) {
-        // Two sessions with the spawn order swapped, so that each mode runs first in one of them: single sessions of
-        // identical-looking pairs gave 0.81–1.12× on this shared VM, whose speed moves from one minute to the next.
-        const n = size <= 64 ? 10 : 3;
-        const samples: Record<string, { ms: number[]; cpu: number[] }> = { gemm: { ms: [], cpu: [] }, libtorch: { ms: [], cpu: [] } };
-        const loadBefore = loadavg();
-        for (const order of [['gemm', 'libtorch'], ['libtorch', 'gemm']]) {
-          const servers = order.map((mode) => stepServer(model, size, mode));
-          try {
-            await startAll(servers);
-            await interleave(servers, 1, `run ${Math.ceil(n / 2)}`);
-            const cpu: number[][] = [];
-            const ms = await interleave(servers, rounds, `run ${n}`, cpu);
-            order.forEach((mode, i) => {
-              samples[mode]!.ms.push(...ms[i]!);
-              samples[mode]!.cpu.push(...cpu[i]!);
-            });
-          } finally {
-            await Promise.all(servers.map((s) => s.close()));
-          }
-        }
-        const row = {
-          model, size, gemmMs: median(samples.gemm!.ms), libtorchMs: median(samples.libtorch!.ms),
-          gemmCpuMs: median(samples.gemm!.cpu), libtorchCpuMs: median(samples.libtorch!.cpu), loadBefore, loadAfter: loadavg(),
-        };
+        const row = timeSteps(model, size, intFlag('pairs', size <= 64 ? 30 : 10));
         steps.push(row);
-        console.log(`  ${model} ${size}² bf16: GEMM ${fmt(row.gemmMs)} ms, libtorch ${fmt(row.libtorchMs)} ms → ${fmt(row.libtorchMs / row.gemmMs, 2)}× (CPU ${fmt(row.gemmCpuMs)} vs ${fmt(row.libtorchCpuMs)} ms; load ${loadBefore} → ${row.loadAfter})`);
+        console.log(`  ${model} ${size}² bf16: GEMM ${fmt(row.gemmMs)} ms, libtorch ${fmt(row.libtorchMs)} ms → ${fmt(row.libtorchMs / row.gemmMs, 2)}× (CPU ${fmt(row.gemmCpuMs)} vs ${fmt(row.libtorchCpuMs)} ms; load ${row.loadBefore} → ${row.loadAfter})`);
       }
     }
-    console.log(`\nWhole training step (forward, backward, SGD), batch ${BATCH}, bf16 autocast + channels-last, 2 × ${rounds} interleaved rounds`);
+    console.log(`\nWhole training step (forward, backward, SGD), batch ${BATCH}, bf16 autocast + channels-last, the modes alternating step by step (median ms)`);
     printTable(['model', 'size', 'GEMM ms', 'libtorch ms', 'speed-up', 'CPU GEMM ms', 'CPU libtorch ms', 'load'], steps.map((r) => [
       r.model, `${r.size}²`, fmt(r.gemmMs), fmt(r.libtorchMs), `${fmt(r.libtorchMs / r.gemmMs, 2)}×`, fmt(r.gemmCpuMs), fmt(r.libtorchCpuMs), `${r.loadBefore} → ${r.loadAfter}`,
     ]));

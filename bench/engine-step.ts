@@ -84,8 +84,9 @@ async function serve(): Promise<void> {
       if (cmd === 'quit') break;
       if (cmd === 'run') {
         let loss = NaN;
+        const f0 = process.resourceUsage().minorPageFault;
         const ms = timed(Number(arg), () => (loss = step()));
-        out({ ms, cpuMs, loss });
+        out({ ms, cpuMs, loss, minorFaultsPerStep: (process.resourceUsage().minorPageFault - f0) / Number(arg) });
       } else if (cmd === 'rss') {
         out({ ...statusKb(), before_first_step_kb: beforeFirstStepKb });
       } else if (cmd === 'ops') {

@@ -13,7 +13,7 @@ interface Bench { name: string; args: string[]; quickArgs: string[]; quick: bool
 const SUITE: Bench[] = [
   { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'step-profile', args: ['--size', '224', '--precision', 'bf16', '--rounds', '2', '--peak-gflops', '2000'], quickArgs: ['--size', '32', '--precision', 'fp32', '--rounds', '2'], quick: true, writesJson: true },
-  { name: 'conv-weight-grad', args: [], quickArgs: ['--models', 'resnet34', '--sizes', '32', '--rounds', '2', '--shape-secs', '0.2'], quick: true, writesJson: true },
+  { name: 'conv-weight-grad', args: [], quickArgs: ['--models', 'resnet34', '--sizes', '32', '--pairs', '6', '--shape-secs', '0.2'], quick: true, writesJson: true },
   { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },

@@ -154,6 +154,8 @@ OP(conv2d) {
       return a.ret(o.b.defined() ? ConvBiasGemmWeightGrad::apply(o.x, o.w, o.b, stride, padding)
                                  : ConvGemmWeightGrad::apply(o.x, o.w, stride, padding));
     }
+    // Already cast: autocast's own conv2d finds nothing left to cast (an fp32 input is not cast twice).
+    return a.ret(at::conv2d(o.x, o.w, o.b.defined() ? c10::optional<at::Tensor>(o.b) : c10::nullopt, stride, padding, dilation, groups));
   }
   return a.ret(at::conv2d(x, w, b, stride, padding, dilation, groups));
 }

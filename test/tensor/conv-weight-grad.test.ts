@@ -100,6 +100,19 @@ for (const s of ROUTED) {
   });
 }
 
+test('in gemm mode, a convolution the rule leaves to libtorch gives libtorch\'s forward and gradients bit for bit', () => {
+  tidy(() => {
+    const s: Shape = { n: 2, c: 16, o: 24, h: 16, w: 16, k: [3, 3], stride: 1, padding: 1, bias: true };
+    const gemm = gradsOf(s, 'gemm');
+    const lib = gradsOf(s, 'libtorch');
+    assert.equal(gemm.route, 'libtorch');
+    assert.deepEqual(gemm.y, lib.y);
+    assert.deepEqual(gemm.gx, lib.gx);
+    assert.deepEqual(gemm.gw.toArray(), lib.gw.toArray());
+    assert.deepEqual(gemm.gb, lib.gb);
+  });
+});
+
 test('GEMM weight gradients are deterministic: the same inputs give the same bits', () => {
   tidy(() => {
     const a = gradsOf(ROUTED[0]!, 'gemm', 7).gw.toArray();
