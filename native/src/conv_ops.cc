@@ -37,8 +37,8 @@ bool gemm_fits(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef stride,
   if (w.size(1) < 16 || x.size(1) != w.size(1)) return false;
   const int64_t ho = out_size(x.size(2), kh, stride[0], padding[0]), wo = out_size(x.size(3), kw, stride[1], padding[1]);
   if (ho < 1 || wo < 1) return false;
-  // 1×1 layers only up to 14×14 outputs: on larger maps oneDNN's matmul copies one whole operand into its blocked
-  // layout (26 MB for ResNet-50's 56×56 layers), which lifted the step's peak memory 50–130 MiB for a 1.1–1.4× gain there.
+  // 1×1 layers only up to 14×14 outputs: on larger maps the GEMM lifted ResNet-50's step peak 50–130 MiB for a 1.1–1.4×
+  // gain there (not traced; most likely oneDNN's matmul packing a whole operand, 26 MB at 56×56).
   if (kh == 1 && kw == 1) return ho * wo <= 196;
   return kh <= 3 && kw <= 3 && ho * wo <= 64;
 }
