@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareDataset, DataLoader, type ImageSet } from '../src/data/index.js';
 import { createModel, saveWeights } from '../src/models/index.js';
-import { defaultThreads, setNumThreads } from '../src/tensor/index.js';
+import { defaultThreads, setNumThreads, convWeightGrad } from '../src/tensor/index.js';
 import { fit } from '../src/train/fit.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { Callback, type Logs } from '../src/train/callbacks/base.js';
@@ -61,6 +61,11 @@ async function main(): Promise<void> {
   const m = machine();
   console.log(`accuracy-parity: ${model} at ${size}×${size}, ${nTrain} train / ${nVal} val photos (cats vs dogs), ${epochs} epochs, batch ${batch}, ` +
     `SGD lr ${lr} momentum ${momentum} wd ${weightDecay}, ${precision}, seeds ${seeds.join(',')}; ${m.cores} cores, loadavg ${m.loadavg}`);
+  if (precision === 'bf16' && convWeightGrad().mode === 'gemm') {
+    // The two sides then differ in the last bit of some bf16 weight gradients, and training amplifies that.
+    console.log('note: ablate computes small-map bf16 weight gradients as one GEMM here, so the sides are not meant to agree bit for bit; ' +
+      'ABLATE_CONV_WEIGHT_GRAD=libtorch uses the kernels PyTorch uses');
+  }
   const torch = await torchAvailable();
   if (!torch.ok) console.log(`(PyTorch side skipped: ${torch.reason})`);
 
