@@ -47,6 +47,19 @@ function load(): NativeModule {
   }
 }
 
+let flagsCache: string | undefined | null = null;
+/** The first CPU's `flags` line of /proc/cpuinfo, read once; undefined where there is no /proc (not Linux). */
+export function cpuFlags(): string | undefined {
+  if (flagsCache === null) {
+    try {
+      flagsCache = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    } catch {
+      flagsCache = undefined;
+    }
+  }
+  return flagsCache;
+}
+
 /** Who chose ATen's CPU kernel set: the user (ATEN_CPU_CAPABILITY was set), ablate (below), or libtorch's default. */
 export type CpuCapabilitySource = 'environment' | 'ablate' | 'libtorch';
 
@@ -63,12 +76,8 @@ function chooseCpuCapability(): CpuCapabilitySource {
   if (process.env.ATEN_CPU_CAPABILITY !== undefined && process.env.ATEN_CPU_CAPABILITY !== '') {
     return process.env.ABLATE_CPU_CAPABILITY_SET === process.env.ATEN_CPU_CAPABILITY ? 'ablate' : 'environment';
   }
-  let flags = '';
-  try {
-    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    return 'libtorch';
-  }
+  const flags = cpuFlags();
+  if (flags === undefined) return 'libtorch';
   // What ATen's own AVX-512 kernels require.
   const has = (f: string) => new RegExp(`\\b${f}\\b`).test(flags);
   if (!['avx512f', 'avx512bw', 'avx512vl', 'avx512dq'].every(has)) return 'libtorch';
@@ -104,13 +113,8 @@ function chooseConvWeightGrad(): { mode: ConvWeightGrad; source: ConvWeightGradS
   if (v !== undefined && v !== '' && v !== 'auto') {
     throw new Error(`${CONV_WEIGHT_GRAD_ENV}: expected gemm, libtorch or auto but received "${v}"; unset it to let ablate choose`);
   }
-  let flags = '';
-  try {
-    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    // no /proc (not Linux): libtorch's own kernels
-  }
-  return { mode: autoConvWeightGrad(flags), source: 'ablate' };
+  // Without /proc (not Linux): libtorch's own kernels.
+  return { mode: autoConvWeightGrad(cpuFlags() ?? ''), source: 'ablate' };
 }
 
 const convChoice = chooseConvWeightGrad();

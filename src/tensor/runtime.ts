@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { native, cpuCapabilitySource, convWeightGrad, type CpuCapabilitySource, type ConvWeightGrad, type ConvWeightGradSource } from './native.js';
+import { native, cpuCapabilitySource, cpuFlags, convWeightGrad, type CpuCapabilitySource, type ConvWeightGrad, type ConvWeightGradSource } from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
@@ -129,12 +128,7 @@ let cpuBf16: boolean | undefined;
 /** Whether this CPU runs bf16 matrix kernels natively (AVX-512 BF16 or AMX); else bf16 only costs time. */
 export function cpuSupportsBf16(): boolean {
   if (cpuBf16 === undefined) {
-    try {
-      const flags = readFileSync('/proc/cpuinfo', 'utf8');
-      cpuBf16 = /\b(avx512_bf16|amx_bf16)\b/.test(flags);
-    } catch {
-      cpuBf16 = false;
-    }
+    cpuBf16 = /\b(avx512_bf16|amx_bf16)\b/.test(cpuFlags() ?? '');
   }
   return cpuBf16;
 }
