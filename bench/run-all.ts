@@ -16,6 +16,7 @@ const SUITE: Bench[] = [
   { name: 'conv-weight-grad', args: [], quickArgs: ['--models', 'resnet34', '--sizes', '32', '--pairs', '6', '--shape-secs', '0.2'], quick: true, writesJson: true },
   { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
+  { name: 'loader-batches', args: [], quickArgs: ['--images', '256', '--rounds', '2'], quick: true, writesJson: true },
   { name: 'augment-speed', args: [], quickArgs: ['--iters', '5'], quick: true, writesJson: false },
   { name: 'train-throughput', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'accuracy-parity', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
@@ -74,8 +75,15 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
     console.log(`decode+resize ${r.files} → ${dd!.size}px, one thread: ablate ${fmt(r.ablate.cpu, 0)}/cpu-s (${fmt(r.ablate.wall, 0)}/s), Pillow ${fmt(r.pillow.cpu, 0)}/cpu-s (${fmt(r.pillow.wall, 0)}/s) → ${fmt(r.ratioCpu, 2)}× per core, ${fmt(r.ratioWall, 2)}× wall (target ≥ 1.0; loadavg ${r.loadavg})`);
   }
   const e1 = readJson(join(outDir, 'epoch-one.json'));
-  for (const r of e1?.results ?? []) {
-    console.log(`epoch 1 vs steady, ${e1!.model} ${e1!.size}px, ${r.mode}: ${fmt(r.firstEpoch)} vs ${fmt(r.steady)} img/s → ${fmt(r.ratio, 2)}×${r.mode.startsWith('decode while') ? ' (target ≥ 0.9)' : ''}; first step after ${fmt(r.firstStepS, 1)} s (loadavg ${r.loadavg})`);
+  if (e1?.summary) {
+    const s = e1.summary;
+    console.log(`epoch 1 vs steady, ${e1.model} ${e1.size}px, median of ${e1.rounds} round(s): decode while epoch 1 trains ${fmt(s.overlapRatio, 2)}× (target ≥ 0.9), ` +
+      `warm cache ${fmt(s.warmRatio, 2)}×, epoch 1 overlap ÷ warm cache ${fmt(s.pairedRatio, 2)}×; data wait ${fmt(100 * s.overlapWait)}%`);
+  }
+  const lb = readJson(join(outDir, 'loader-batches.json'));
+  if (lb) {
+    const [fresh, reused] = lb.rows;
+    console.log(`loader, ${lb.size}² batch ${lb.batch}: JS thread ${fmt(fresh.busyMs, 2)} ms/batch with fresh buffers, ${fmt(reused.busyMs, 2)} with reuseBuffers (training's) → ${fmt(lb.ratio, 2)}×`);
   }
   const tt = readJson(join(outDir, 'train-throughput.json'));
   for (const r of tt?.ratios ?? []) {

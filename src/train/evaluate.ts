@@ -53,7 +53,7 @@ export async function evaluate(model: TrainableModel, loader: DataLoader, o: Eva
   const confusion = o.confusion ? Array.from({ length: o.numClasses }, () => new Array<number>(o.numClasses).fill(0)) : undefined;
   const predictions: SamplePrediction[] | undefined = o.predictions ? [] : undefined;
   try {
-    for await (const batch of loader.epoch(0)) {
+    for await (const batch of loader.epoch(0, { reuseBuffers: true })) {
       if (o.maxBatches !== undefined && batches >= o.maxBatches) break;
       batches++;
       const r = noGrad(() => tidy(() => {

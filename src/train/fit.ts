@@ -197,7 +197,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       model.train();
       pos.beginEpoch(o.train.stats().waitMs);
       const startBatch = Math.min(pos.batchInEpoch, stepsPerEpoch);
-      const batches = startBatch < stepsPerEpoch ? o.train.epoch(pos.epoch, { startBatch }) : emptyBatches();
+      const batches = startBatch < stepsPerEpoch ? o.train.epoch(pos.epoch, { startBatch, reuseBuffers: true }) : emptyBatches();
       for await (const batch of batches) {
         const b = pos.batchInEpoch;
         if (b >= stepsPerEpoch) break;

@@ -36,6 +36,43 @@ test('an epoch visits every image once, in batches, with labels and pixels that 
   }
 });
 
+test('reuseBuffers recycles at most prefetch + 1 buffers, each batch holding its own pixels until the next is asked for', async () => {
+  const set = await images();
+  const px = 8 * 8 * 3;
+  for (const prefetch of [0, 1, 3]) {
+    const fresh = await collect(new DataLoader(set, { batchSize: 2, seed: 5, prefetch }).epoch(1));
+    const buffers = new Set<Uint8Array>();
+    let k = 0;
+    for await (const b of new DataLoader(set, { batchSize: 2, seed: 5, prefetch }).epoch(1, { reuseBuffers: true })) {
+      const want = fresh[k++]!;
+      assert.equal(b.n, want.n);
+      assert.deepEqual(b.indices, want.indices);
+      // The pixels are this batch's, whatever the buffer held before; the buffer may be a full batch long.
+      assert.deepEqual(b.images.subarray(0, b.n * px), want.images);
+      assert.ok(b.images.length >= b.n * px);
+      buffers.add(b.images);
+      // The consumer's time: the reads ahead must not write into the buffer it holds.
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(b.images.subarray(0, b.n * px), want.images);
+    }
+    assert.equal(k, 12);
+    assert.ok(buffers.size <= prefetch + 2, `prefetch ${prefetch}: ${buffers.size} buffers for 12 batches`);
+    assert.ok(buffers.size < 12);
+  }
+});
+
+test('without reuseBuffers every batch owns its buffer: batches kept by the caller stay intact', async () => {
+  const set = await images();
+  const kept = await collect(new DataLoader(set, { batchSize: 2, seed: 5 }).epoch(1));
+  assert.equal(new Set(kept.map((b) => b.images)).size, kept.length);
+  for (const b of kept) {
+    const pos = Array.from(b.indices, (i) => Array.from(set.indices).indexOf(i));
+    const again = new Uint8Array(b.n * 192);
+    await set.readInto(pos, again);
+    assert.deepEqual(b.images, again);
+  }
+});
+
 test('dropLast drops the final partial batch', async () => {
   const loader = new DataLoader(await images(), { batchSize: 5, dropLast: true });
   assert.equal(loader.batchesPerEpoch, 4);
