@@ -3,16 +3,23 @@
 // 3-step runs. On a machine whose THP mode is `madvise` (Debian's default) every large tensor is otherwise faulted
 // in 4 KiB at a time, tens of thousands of faults per 224² step. Not part of the suite; the result is in
 // bench/notes-training-step.md ("Allocator").
-// Usage: node --import tsx bench/allocator-modes.ts [size 224] [precision bf16] [model resnet34] [rounds 6]
+// Usage: [ALLOC_MODES='glibc default,malloc huge pages,c10 THP'] node --import tsx bench/allocator-modes.ts [size 224] [precision bf16] [model resnet34] [rounds 6]
 import { join } from 'node:path';
 import { BENCH_DIR, LineServer, fmt, loadavg, median, printTable, startAll } from './lib/common.js';
 
 const SELF = join(BENCH_DIR, 'engine-step.ts');
 const [size = '224', precision = 'bf16', model = 'resnet34', rounds = '6'] = process.argv.slice(2);
-const envs: Record<string, NodeJS.ProcessEnv> = {
-  'glibc default': { ...process.env },
-  'malloc huge pages': { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
+const MODES: Record<string, NodeJS.ProcessEnv> = {
+  'glibc default': {},
+  'malloc huge pages': { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
+  // libtorch ≥ 2.2 only: c10's CPU allocator aligns allocations of 2 MiB and more to 2 MiB and asks for huge pages.
+  'c10 THP': { THP_MEM_ALLOC_ENABLE: '1' },
 };
+const chosen = (process.env.ALLOC_MODES ?? 'glibc default,malloc huge pages').split(',');
+const envs = Object.fromEntries(chosen.map((m) => {
+  if (!MODES[m]) throw new TypeError(`ALLOC_MODES: expected names from ${Object.keys(MODES).join(', ')} but received ${JSON.stringify(m)}`);
+  return [m, { ...process.env, ...MODES[m] }];
+}));
 const servers = Object.entries(envs).map(([name, env]) =>
   new LineServer(name, process.execPath, ['--import', 'tsx', SELF, '--serve', '--size', size, '--precision', precision, '--threads', '2', '--batch', '16', '--model', model], env));
 const load0 = loadavg();
