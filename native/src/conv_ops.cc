@@ -37,9 +37,14 @@ bool gemm_fits(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef stride,
   if (w.size(1) < 16 || x.size(1) != w.size(1)) return false;
   const int64_t ho = out_size(x.size(2), kh, stride[0], padding[0]), wo = out_size(x.size(3), kw, stride[1], padding[1]);
   if (ho < 1 || wo < 1) return false;
-  // 1×1 layers only up to 14×14 outputs: on larger maps the GEMM lifted ResNet-50's step peak 50–130 MiB for a 1.1–1.4×
-  // gain there (not traced; most likely oneDNN's matmul packing a whole operand, 26 MB at 56×56).
-  if (kh == 1 && kw == 1) return ho * wo <= 196;
+  // 1×1 layers only up to 14×14 outputs and 4 MiB per operand (batch × positions × the wider channel count, bf16).
+  // Larger ones lifted ResNet-50's 224² step peak: by 50–130 MiB with 56×56 and 28×28 maps routed, and by 0–90 MiB
+  // (1,412–1,502 against PyTorch's 1,412–1,419) with its 14×14 layers (6.4 MB operands at batch 16), against
+  // 1,384–1,400 MiB without them. Not traced; most likely oneDNN's matmul packing whole operands.
+  if (kh == 1 && kw == 1) {
+    const int64_t operand_bytes = x.size(0) * ho * wo * std::max(w.size(0), w.size(1)) * 2;
+    return ho * wo <= 196 && operand_bytes <= (int64_t(4) << 20);
+  }
   return kh <= 3 && kw <= 3 && ho * wo <= 64;
 }
 

@@ -91,7 +91,7 @@ export const native: NativeModule = load();
 
 /**
  * Where the weight gradient of a bf16, channels-last convolution on the CPU is computed: `gemm` as one matrix
- * product for 1×1 kernels on maps of at most 14×14 outputs and kernels up to 3×3 on at most 8×8 (native/src/conv_ops.cc), or
+ * product for 1×1 kernels on maps of at most 14×14 outputs (operands up to 4 MiB) and kernels up to 3×3 on at most 8×8 (native/src/conv_ops.cc), or
  * `libtorch`, its own convolution backward (oneDNN). On AMX CPUs oneDNN's weight-gradient kernels are 1.2–9× slower
  * than the GEMM on those shapes (bench/notes-training-step.md), so `auto` picks `gemm` there and `libtorch`
  * elsewhere, where it was not measured. The two differ only in the order of an fp32 sum rounded to bf16.

@@ -14,7 +14,7 @@ const bf16 = { device: 'cpu', dtype: 'bfloat16' } as const;
 interface Shape { n: number; c: number; o: number; h: number; w: number; k: [number, number]; stride: number; padding: number; bias?: boolean }
 const name = (s: Shape) => `${s.c}→${s.o} ${s.h}×${s.w} k${s.k.join('×')} s${s.stride} p${s.padding}${s.bias ? ' +bias' : ''} n${s.n}`;
 
-/** The shapes the GEMM takes: 1×1 kernels on ≤ 14×14 outputs, ≤ 3×3 kernels on ≤ 8×8 (odd sizes, strides, batch 1, bias). */
+/** The shapes the GEMM takes: 1×1 kernels on ≤ 14×14 outputs (operands ≤ 4 MiB), ≤ 3×3 kernels on ≤ 8×8 (odd sizes, strides, batch 1, bias). */
 const ROUTED: Shape[] = [
   { n: 4, c: 32, o: 48, h: 7, w: 7, k: [3, 3], stride: 1, padding: 1 },
   { n: 3, c: 16, o: 32, h: 14, w: 13, k: [3, 3], stride: 2, padding: 1 },
@@ -155,6 +155,12 @@ test('everything else stays on libtorch\'s convolution backward', () => {
       assert.equal(route(cl([2, 32, 14, 14]), w1), 'gemm', '1×1 on a 14×14 output');
       assert.equal(route(cl([2, 32, 15, 14]), w1), 'libtorch', '1×1 on a 15×14 output');
       assert.equal(route(cl([2, 32, 28, 28]), w1, { stride: 2 }), 'gemm', '1×1 stride 2 onto 14×14');
+      // The operand limit (4 MiB: batch × positions × the wider channel count × 2 bytes): ResNet-50's layer3 at batch
+      // 16 stays on libtorch's route, its layer4 and the same layer at batch 8 take the GEMM.
+      const wide = randn([256, 1024, 1, 1], { generator: g }).requiresGrad_();
+      assert.equal(route(cl([16, 1024, 14, 14]), wide), 'libtorch', '1×1 with 6.4 MB operands (ResNet-50 layer3, batch 16)');
+      assert.equal(route(cl([8, 1024, 14, 14]), wide), 'gemm', '1×1 with 3.2 MB operands (batch 8)');
+      assert.equal(route(cl([16, 2048, 7, 7]), randn([512, 2048, 1, 1], { generator: g }).requiresGrad_()), 'gemm', '1×1 with 3.2 MB operands (ResNet-50 layer4, batch 16)');
       assert.equal(route(cl([2, 3, 8, 8]), randn([64, 3, 1, 1], { generator: g }).requiresGrad_()), 'libtorch', 'a 3-channel stem');
       assert.equal(route(cl([2, 32, 8, 8]), randn([32, 32, 5, 5], { generator: g }).requiresGrad_(), { padding: 2 }), 'libtorch', '5×5');
       assert.equal(route(cl([2, 32, 7, 7]), w3.detach(), { padding: 1 }), 'libtorch', 'a frozen weight');
