@@ -12,7 +12,7 @@ const [size = '224', precision = 'bf16', model = 'resnet34', rounds = '6'] = pro
 const MODES: Record<string, NodeJS.ProcessEnv> = {
   'glibc default': {},
   'malloc huge pages': { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
-  // libtorch ≥ 2.2 only: c10's CPU allocator aligns allocations of 2 MiB and more to 2 MiB and asks for huge pages.
+  // libtorch 2.x only (2.6 has it, 1.13 does not): c10's CPU allocator aligns allocations of 2 MiB and more to 2 MiB and asks for huge pages.
   'c10 THP': { THP_MEM_ALLOC_ENABLE: '1' },
 };
 const chosen = (process.env.ALLOC_MODES ?? 'glibc default,malloc huge pages').split(',');
