@@ -4,11 +4,11 @@
 // in 4 KiB at a time, tens of thousands of faults per 224² step. Not part of the suite; the result is in
 // bench/notes-training-step.md ("Allocator").
 // Usage: [ALLOC_MODES='glibc default,malloc huge pages,c10 THP'] node --import tsx bench/allocator-modes.ts [size 224] [precision bf16] [model resnet34] [rounds 6]
-import { join } from 'node:path';
-import { BENCH_DIR, LineServer, fmt, loadavg, median, printTable, startAll } from './lib/common.js';
+import { fmt, loadavg, median, printTable, startAll } from './lib/common.js';
+import { engineStepServer } from './lib/engine-step-server.js';
 
-const SELF = join(BENCH_DIR, 'engine-step.ts');
 const [size = '224', precision = 'bf16', model = 'resnet34', rounds = '6'] = process.argv.slice(2);
+if (precision !== 'fp32' && precision !== 'bf16') throw new TypeError(`Expected precision fp32 or bf16 but received ${JSON.stringify(precision)}`);
 const MODES: Record<string, NodeJS.ProcessEnv> = {
   'glibc default': {},
   'malloc huge pages': { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
@@ -20,8 +20,7 @@ const envs = Object.fromEntries(chosen.map((m) => {
   if (!MODES[m]) throw new TypeError(`ALLOC_MODES: expected names from ${Object.keys(MODES).join(', ')} but received ${JSON.stringify(m)}`);
   return [m, { ...process.env, ...MODES[m] }];
 }));
-const servers = Object.entries(envs).map(([name, env]) =>
-  new LineServer(name, process.execPath, ['--import', 'tsx', SELF, '--serve', '--size', size, '--precision', precision, '--threads', '2', '--batch', '16', '--model', model], env));
+const servers = Object.entries(envs).map(([name, env]) => engineStepServer(name, { size: Number(size), precision, threads: 2, model }, 16, env));
 const load0 = loadavg();
 await startAll(servers);
 try {

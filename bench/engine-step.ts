@@ -29,11 +29,11 @@ import {
   LineServer, interleave, startAll, PYTHON, BENCH_DIR, flag, hasFlag, intFlag, listFlag, median, spreadPct, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
+import { engineStepServer, type StepServerConfig } from './lib/engine-step-server.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const SELF = join(BENCH_DIR, 'engine-step.ts');
 /** Extra node/V8 flags for ablate's measurement processes, e.g. --node-flags=--single-threaded-gc. */
 const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(/\s+/).filter(Boolean);
 
@@ -110,12 +110,11 @@ function statusKb(): { hwm_kb: number; rss_kb: number } {
 }
 
 // ---------------------------------------------------------------- orchestration
-interface Cfg { size: number; precision: 'fp32' | 'bf16'; threads: number; model?: string }
+type Cfg = StepServerConfig;
 const label = (c: Cfg) => `${c.size}x${c.size} ${c.precision} ${c.threads}t`;
 
 function ablateServer(c: Cfg, batch: number, env: NodeJS.ProcessEnv = process.env, name = 'ablate', preload: string[] = []): LineServer {
-  return new LineServer(`${name} ${label(c)}`, process.execPath,
-    [...NODE_FLAGS, ...preload.flatMap((p) => ['--import', p]), '--import', 'tsx', SELF, '--serve', '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch), '--model', c.model ?? 'resnet34'], env);
+  return engineStepServer(`${name} ${label(c)}`, c, batch, env, { nodeFlags: NODE_FLAGS, preload });
 }
 function torchServer(c: Cfg, batch: number): LineServer {
   return new LineServer(`pytorch ${label(c)}`, PYTHON, [join(BENCH_DIR, 'torch_step_server.py'), String(c.size), c.precision, String(c.threads), String(batch), c.model ?? 'resnet34']);
