@@ -87,10 +87,13 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
   }
   const tt = readJson(join(outDir, 'train-throughput.json'));
   for (const r of tt?.ratios ?? []) {
-    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)}, before ablate's first checkpoint ${fmt(r.rssBeforeCheckpoint, 2)} (target ≤ 1)`);
+    console.log(`training throughput ${r.model} ablate ${r.ablate} vs ${r.versus}: steady ${fmt(r.steady, 2)}×${r.steadyPerCeiling !== undefined ? ` (${fmt(r.steadyPerCeiling, 2)}× each against its own run's ceiling)` : ''}, first epoch ${fmt(r.firstEpoch, 2)}× (target ≥ ${r.target}×); peak RSS ratio ${fmt(r.rss, 2)}, before ablate's first checkpoint ${fmt(r.rssBeforeCheckpoint, 2)} (target ≤ 1)`);
   }
   for (const r of tt?.results ?? []) {
     if (r.side === 'ablate') console.log(`data wait fraction ${r.model} ablate ${r.mode}, steady state: ${fmt(100 * r.steadyDataWait)}% (target < 5%)`);
+    if (r.steadyShare !== undefined) {
+      console.log(`share of the machine, ${r.model} ${r.side} ${r.mode} (${r.threads} thread(s)), end to end: ${fmt(100 * r.steadyShare, 0)}% of the ceiling layer's ${fmt(r.steadyCeilingGflops, 0)} GFLOPS sampled in the same run${r.side === 'ablate' ? ' (target ≥ 50%)' : ''}`);
+    }
   }
   const ar = readJson(join(outDir, 'allreduce.json'));
   if (ar) console.log(`all-reduce of ResNet-50 gradients, 2 ranks Gloo: ablate ${fmt(ar.ablateMs)} ms, PyTorch DDP ${fmt(ar.torchMs)} ms → speed ${fmt(ar.ratio, 2)}× (loadavg ${ar.loadavg})`);

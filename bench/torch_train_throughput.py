@@ -4,8 +4,10 @@ The plain torchvision loop a PyTorch user would write: ImageFolder (PIL decode, 
 square (stretch, like ablate's 'stretch'), ToTensor (/255), DataLoader(shuffle, num_workers), SGD.
 Every epoch decodes every JPEG again: that is how DataLoader works without extra code.
 
-  usage: torch_train_throughput.py <root> <model> <fp32|bf16> <epochs> <batch> <workers> <size> [threads|default]
+  usage: torch_train_throughput.py <root> <model> <fp32|bf16> <epochs> <batch> <workers> <size> [threads|default] [ceiling]
   prints one JSON line with per-epoch wall time, images/s, data-wait fraction and peak RSS.
+  With "ceiling", the machine's ceiling layer (bench/lib/ceiling.ts: bf16 3x3 conv, 256 channels, 14x14, batch 16,
+  channels-last) is timed after every step, as ablate's side does; that time is left out of the epoch's.
 """
 import json
 import resource
@@ -17,10 +19,28 @@ import torchvision
 from torchvision import datasets, transforms
 
 
+CEILING_FLOPS = 2 * 16 * 14 * 14 * 256 * 256 * 9
+
+
+def ceiling_sampler():
+    x = torch.randn(16, 256, 14, 14).to(memory_format=torch.channels_last).bfloat16()
+    w = torch.randn(256, 256, 3, 3).to(memory_format=torch.channels_last).bfloat16()
+
+    def sample(reps=4):
+        t = time.perf_counter()
+        for _ in range(reps):
+            torch.conv2d(x, w, padding=1)
+        return CEILING_FLOPS * reps / ((time.perf_counter() - t) * 1e9)
+
+    sample(2)
+    return sample
+
+
 def main():
     root, name, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     epochs, batch, workers, size = (int(v) for v in sys.argv[4:8])
     threads = sys.argv[8] if len(sys.argv) > 8 else "default"
+    ceiling = len(sys.argv) > 9 and sys.argv[9] == "ceiling"
     if threads != "default":
         torch.set_num_threads(int(threads))
     bf16 = mode == "bf16"
@@ -34,6 +54,7 @@ def main():
         model = model.to(memory_format=torch.channels_last)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    sample_ceiling = ceiling_sampler() if ceiling else None
     prep_s = time.perf_counter() - t_start
 
     out_epochs = []
@@ -41,6 +62,7 @@ def main():
     for epoch in range(epochs):
         t0 = time.perf_counter()
         wait = 0.0
+        samples, sample_s = [], 0.0
         seen = 0
         loss_sum = 0.0
         it = iter(loader)
@@ -63,10 +85,17 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss_sum += loss.item() * len(y)
             seen += len(y)
-        dt = time.perf_counter() - t0
+            if sample_ceiling:
+                ts = time.perf_counter()
+                samples.append(sample_ceiling())
+                sample_s += time.perf_counter() - ts
+        dt = time.perf_counter() - t0 - sample_s
         if first_end is None:
             first_end = time.perf_counter()
-        out_epochs.append({"time_s": dt, "images": seen, "images_per_s": seen / dt, "data_wait_fraction": wait / dt, "loss": loss_sum / max(1, seen)})
+        record = {"time_s": dt, "images": seen, "images_per_s": seen / dt, "data_wait_fraction": wait / dt, "loss": loss_sum / max(1, seen)}
+        if sample_ceiling:
+            record.update(ceiling_gflops=samples, ceiling_s=sample_s)
+        out_epochs.append(record)
         print(f"epoch {epoch + 1}: {seen / dt:.1f} images/s, data wait {100 * wait / dt:.1f}%", file=sys.stderr, flush=True)
 
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
