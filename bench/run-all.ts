@@ -12,7 +12,7 @@ interface Bench { name: string; args: string[]; quickArgs: string[]; quick: bool
 
 const SUITE: Bench[] = [
   { name: 'engine-step', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
-  { name: 'step-profile', args: ['--size', '224', '--precision', 'bf16', '--rounds', '2', '--peak-gflops', '2000'], quickArgs: ['--size', '32', '--precision', 'fp32', '--rounds', '2'], quick: true, writesJson: true },
+  { name: 'step-profile', args: ['--size', '224', '--precision', 'bf16', '--rounds', '2', '--peak-gflops', 'measure'], quickArgs: ['--size', '32', '--precision', 'fp32', '--rounds', '2'], quick: true, writesJson: true },
   { name: 'conv-weight-grad', args: [], quickArgs: ['--models', 'resnet34', '--sizes', '32', '--pairs', '6', '--shape-secs', '0.2'], quick: true, writesJson: true },
   { name: 'data-decode', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
   { name: 'epoch-one', args: [], quickArgs: ['--quick'], quick: true, writesJson: true },
@@ -59,7 +59,7 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
     const share = (x: any, key: string) => (x ? `${fmt((100 * (x.rows[key] ?? 0)) / x.totalMs, 0)}%` : '—');
     console.log(`step profile ${sp.model} ${sp.size}×${sp.size} ${sp.precision}: ablate ${fmt(a.totalMs)} ms (conv fwd ${share(a, 'fwd conv')}, conv bwd ${share(a, 'bwd conv')}, optimizer ${share(a, 'optimizer')}, ` +
       `outside ops ${fmt(a.outside.forward + a.outside.backward + a.outside.optimizer, 1)} ms)` + (t ? `; PyTorch ${fmt(t.totalMs)} ms (conv bwd ${share(t, 'bwd conv')}, outside ops ${fmt(t.outside.forward + t.outside.backward + t.outside.optimizer, 1)} ms)` : '') +
-      `; ${fmt(sp.ablateStepGflops, 0)} GFLOPS over the step (load ${sp.loadBefore} → ${sp.loadAfter})`);
+      `; ${fmt(sp.ablateStepGflops, 0)} GFLOPS over the step${sp.peakGflops ? `, ${fmt((100 * sp.ablateStepGflops) / sp.peakGflops, 0)}% of a ${fmt(sp.peakGflops, 0)}-GFLOPS ceiling${sp.ceilingSamples ? ' timed between its steps' : ''}` : ''} (load ${sp.loadBefore} → ${sp.loadAfter})`);
   }
   for (const o of es?.omp ?? []) {
     const ms = o.ms as Record<string, number>;

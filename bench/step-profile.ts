@@ -7,13 +7,15 @@
 //
 // It also sets the step against the machine: achieved GFLOPS of the whole step (3× the forward FLOPs) and of
 // the convolutions alone. A ceiling for the machine can be given (--peak-gflops, e.g. a bf16 3×3 conv's rate)
-// to print the share of it the step reaches.
+// to print the share of it the step reaches; `--peak-gflops measure` times bench/lib/ceiling.ts's layer after
+// every profiled ablate step in this process instead, and uses the mean: on a VM whose speed moves 2–3× within
+// minutes, a fixed ceiling measured at another time says little.
 //
 // --onednn splits the convolutions further, by oneDNN primitive (forward, backward data, backward weights, weight
 // reorders) and implementation, from oneDNN's own timings (ONEDNN_VERBOSE) of one ablate step in a child process.
 //
 // Usage: node --import tsx bench/step-profile.ts [--model resnet34] [--size 224] [--precision bf16|fp32]
-//          [--batch 16] [--threads N] [--rounds 3] [--no-torch] [--onednn] [--peak-gflops 2000] [--top 12] [--out results.json]
+//          [--batch 16] [--threads N] [--rounds 3] [--no-torch] [--onednn] [--peak-gflops 2000|measure] [--top 12] [--out results.json]
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
@@ -21,6 +23,7 @@ import {
 } from '../src/tensor/index.js';
 import { BENCH_DIR, LineServer, PYTHON, flag, fmt, hasFlag, intFlag, loadavg, machine, printTable, saveResults, torchAvailable } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
+import { measureCeilingGflops } from './lib/ceiling.js';
 
 type Phase = 'forward' | 'backward' | 'optimizer';
 const PHASES: Phase[] = ['forward', 'backward', 'optimizer'];
@@ -121,7 +124,9 @@ async function main(): Promise<void> {
   const rounds = intFlag('rounds', 3);
   const top = intFlag('top', 12);
   const threads = intFlag('threads', defaultThreads());
-  const peak = hasFlag('peak-gflops') ? Number(flag('peak-gflops', '0')) : undefined;
+  const peakFlag = hasFlag('peak-gflops') ? flag('peak-gflops', '0') : undefined;
+  const ceilingSamples: number[] | undefined = peakFlag === 'measure' ? [] : undefined;
+  if (peakFlag !== undefined && !ceilingSamples && !(Number(peakFlag) > 0)) throw new TypeError(`Expected a number of GFLOPS or "measure" for --peak-gflops but received ${JSON.stringify(peakFlag)}`);
   setNumThreads(threads);
 
   const { model: net, opt, x, y } = trainingSetup(model, { size, batch, bf16 });
@@ -168,11 +173,15 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   try {
     ablateStep(); // warm-up: oneDNN primitives, the allocator, momentum buffers
+    if (ceilingSamples) measureCeilingGflops({ reps: 2, rounds: 1 });
     if (server) await server.request('profile 1');
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ['ablate', 'pytorch'] : ['pytorch', 'ablate'];
       for (const side of order) {
-        if (side === 'ablate') ours = addInto(ours, ablateStep());
+        if (side === 'ablate') {
+          ours = addInto(ours, ablateStep());
+          ceilingSamples?.push(measureCeilingGflops({ reps: 10, rounds: 1, warmup: 0 }));
+        }
         else if (server) {
           const res = await server.request<{ phases: Record<Phase, { ms: number; ops: [string, number, number, number, number][] }> }>('profile 1');
           const p = {} as StepProfile;
@@ -208,6 +217,8 @@ async function main(): Promise<void> {
   const convG = gflops(3 * convFlops, a.convMs);
   console.log(`\nwork: ${fmt((3 * fwdFlops) / 1e9, 2)} GFLOP per image per training step (3× forward), ${fmt((3 * convFlops) / 1e9, 2)} in convolutions`);
   console.log(`achieved: ablate ${fmt(stepG, 0)} GFLOPS over the whole step, ${fmt(convG, 0)} GFLOPS inside convolutions${t ? `; PyTorch ${fmt(gflops(3 * fwdFlops, t.totalMs), 0)} and ${fmt(gflops(3 * convFlops, t.convMs), 0)}` : ''}`);
+  const peak = ceilingSamples ? ceilingSamples.reduce((x, y) => x + y, 0) / ceilingSamples.length : peakFlag !== undefined ? Number(peakFlag) : undefined;
+  if (ceilingSamples) console.log(`ceiling layer (bench/lib/ceiling.ts) timed after each profiled ablate step: ${ceilingSamples.map((g) => fmt(g, 0)).join(', ')} GFLOPS`);
   if (peak) console.log(`against a ${fmt(peak, 0)} GFLOPS ceiling: the step reaches ${fmt((100 * stepG) / peak, 0)}%, convolutions ${fmt((100 * convG) / peak, 0)}% (ceiling ≈ ${fmt((peak * 1e9) / (3 * fwdFlops), 0)} img/s)`);
   let onednn: [string, string, number, number][] | undefined;
   if (hasFlag('onednn')) {
@@ -218,7 +229,7 @@ async function main(): Promise<void> {
   }
   console.log(`load ${loadBefore} → ${loadAfter}; ablate ${getNumThreads()} thread(s)`);
   const path = saveResults('step-profile', { machine: m, model, size, precision, batch, threads, rounds, loadBefore, loadAfter, ablate: { ...a, rows: Object.fromEntries(a.rows) }, pytorch: t && { ...t, rows: Object.fromEntries(t.rows) }, fwdFlops, convFlops, ablateOps: ours, pytorchOps: theirs, onednn,
-    ablateStepGflops: stepG, ablateConvGflops: convG });
+    ablateStepGflops: stepG, ablateConvGflops: convG, peakGflops: peak, ceilingSamples });
   console.log(`\nresults: ${path}`);
   net.dispose();
   opt.dispose();
