@@ -17,10 +17,9 @@ import {
 } from '../src/tensor/index.js';
 import * as models from '../src/models/index.js';
 import { STATE_FORMAT, checkpointPath, saveTrainingCheckpoint, type TrainingState } from '../src/train/checkpoint.js';
-import { BENCH_DIR, PYTHON, fmt, flag, hasFlag, intFlag, listFlag, loadavg, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
+import { BENCH_DIR, PYTHON, benchScript, fmt, flag, hasFlag, intFlag, listFlag, loadavg, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
 
-const SELF = join(BENCH_DIR, 'checkpoint-save.ts');
 
 function statusKb(): { hwm: number; rss: number } {
   const s = readFileSync('/proc/self/status', 'utf8');
@@ -162,7 +161,7 @@ async function main(): Promise<void> {
   const results: ChildResult[] = [];
   for (const model of models) for (const precision of precisions) {
     process.stdout.write(`  ${model} ${precision} …`);
-    results.push(await runJsonChild(process.execPath, ['--import', 'tsx', SELF, '--child', '--model', model, '--precision', precision, ...common]) as unknown as ChildResult);
+    results.push(await runJsonChild(process.execPath, [...benchScript('checkpoint-save'), '--child', '--model', model, '--precision', precision, ...common]) as unknown as ChildResult);
     if (torch.ok) {
       const a = (i: string) => common[common.indexOf(`--${i}`) + 1]!;
       results.push(await runJsonChild(PYTHON, ['-c', TORCH_CHILD, model, precision, a('size'), a('batch'), a('steps'), a('saves'), a('threads')]) as unknown as ChildResult);

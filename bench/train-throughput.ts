@@ -32,10 +32,9 @@ import { defaultThreads, getNumThreads } from '../src/tensor/index.js';
 import { createModel } from '../src/models/index.js';
 import { measureCeilingGflops } from './lib/ceiling.js';
 import {
-  BENCH_DIR, PYTHON, runJsonChild, dataDirFlag, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+  BENCH_DIR, PYTHON, runJsonChild, benchScript, dataDirFlag, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
 
-const SELF = join(BENCH_DIR, 'train-throughput.ts');
 
 interface EpochRecord {
   time_s: number; images: number; images_per_s: number; data_wait_fraction: number; loss?: number;
@@ -221,7 +220,7 @@ async function main(): Promise<void> {
         let raw: Record<string, unknown>;
         if (r.side === 'ablate') {
           const id = `${model}-${r.mode}`;
-          raw = await runJson(process.execPath, ['--import', 'tsx', SELF, '--child', '--model', model, '--precision', r.mode, '--epochs', String(epochs),
+          raw = await runJson(process.execPath, [...benchScript('train-throughput'), '--child', '--model', model, '--precision', r.mode, '--epochs', String(epochs),
             '--batch', String(batch), '--size', String(size), '--data', data, '--cache-dir', join(tmp, `cache-${id}`), '--run-dir', join(tmp, `run-${id}`), ...ablateThreads, ...(ceiling ? ['--ceiling'] : [])], ablateEnv);
           rmSync(join(tmp, `cache-${id}`), { recursive: true, force: true });
           rmSync(join(tmp, `run-${id}`), { recursive: true, force: true });

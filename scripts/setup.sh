@@ -69,7 +69,8 @@ if [ ! -f native/build/Release/ablate_native.node ] || [ ! -f $stamp ] || [ "$(h
 fi
 
 # 4. TypeScript build (the CLI runs compiled JS)
-if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src bin tsconfig.json -newer dist/.stamp 2>/dev/null | head -1)" ]; then
+# bench/ too: the benchmarks run ablate's measured processes from the compiled JS when it is current (bench/lib/common.ts).
+if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src bin bench tsconfig.json -newer dist/.stamp 2>/dev/null | head -1)" ]; then
   say "compiling TypeScript"
   npx --no-install tsc -p tsconfig.json >&2
   touch dist/.stamp

@@ -1,15 +1,46 @@
 // Shared plumbing for the bench scripts: flags, statistics, tables, results files, machine load,
 // and a line-protocol client for the persistent measurement processes (ours and PyTorch's).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeJsonAtomic } from '../../src/util/atomic.js';
 
 export const PYTHON = '/usr/bin/python3';
-export const BENCH_DIR = import.meta.dirname ? join(import.meta.dirname, '..') : process.cwd();
+// The bench/ folder of the checkout, also when this module runs compiled from dist/bench/lib (see benchScript).
+const HERE = import.meta.dirname ? join(import.meta.dirname, '..') : process.cwd();
+export const BENCH_DIR = basename(dirname(HERE)) === 'dist' ? join(HERE, '..', '..', 'bench') : HERE;
 export const REPO_ROOT = join(BENCH_DIR, '..');
+
+/** Newest modification time (ms) of the .ts files under `dir`, or 0. */
+function newestTs(dir: string): number {
+  let newest = 0;
+  if (!existsSync(dir)) return 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestTs(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+let compiledFresh: boolean | undefined;
+
+/**
+ * The node arguments that run bench/<name>.ts in a measured child process: the compiled JS in dist/ when it is newer
+ * than every .ts under src/ and bench/ (what `npm run bench` builds first), because that is what a user runs
+ * (bin/ablate.js, `import … from 'ablate'`); otherwise the TypeScript through tsx, which adds about 45 MiB to the
+ * process's resident memory (ResNet-50 built, channels-last: 360 MiB through tsx, 313 compiled, Python 348), and says so.
+ */
+export function benchScript(name: string): string[] {
+  const js = join(REPO_ROOT, 'dist', 'bench', `${name}.js`);
+  if (compiledFresh === undefined) {
+    const stamp = join(REPO_ROOT, 'dist', '.stamp');
+    compiledFresh = existsSync(stamp) && statSync(stamp).mtimeMs >= Math.max(newestTs(join(REPO_ROOT, 'src')), newestTs(BENCH_DIR));
+    if (!compiledFresh) console.error('(bench: dist/ is older than the sources, so ablate\'s measured processes run through tsx, about 45 MiB more resident memory than the compiled JS users run; `npm run build` to compile)');
+  }
+  return compiledFresh && existsSync(js) ? [js] : ['--import', 'tsx', join(BENCH_DIR, `${name}.ts`)];
+}
 
 export function flag(name: string, dflt: string, argv = process.argv): string {
   const i = argv.indexOf(`--${name}`);

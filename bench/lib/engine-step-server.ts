@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { BENCH_DIR, LineServer } from './common.js';
+import { LineServer, benchScript } from './common.js';
 
 /** One training-step configuration of bench/engine-step.ts's server (`--serve`). */
 export interface StepServerConfig { size: number; precision: 'fp32' | 'bf16'; threads: number; model?: string }
@@ -12,7 +11,7 @@ export interface StepServerConfig { size: number; precision: 'fp32' | 'bf16'; th
 export function engineStepServer(name: string, c: StepServerConfig, batch: number, env: NodeJS.ProcessEnv = process.env,
   o: { nodeFlags?: string[]; preload?: string[] } = {}): LineServer {
   return new LineServer(name, process.execPath, [
-    ...(o.nodeFlags ?? []), ...(o.preload ?? []).flatMap((p) => ['--import', p]), '--import', 'tsx', join(BENCH_DIR, 'engine-step.ts'), '--serve',
+    ...(o.nodeFlags ?? []), ...(o.preload ?? []).flatMap((p) => ['--import', p]), ...benchScript('engine-step'), '--serve',
     '--size', String(c.size), '--precision', c.precision, '--threads', String(c.threads), '--batch', String(batch), '--model', c.model ?? 'resnet34',
   ], env);
 }
