@@ -92,7 +92,7 @@ function summary(outDir: string, ran: ReadonlySet<string>): void {
   for (const r of tt?.results ?? []) {
     if (r.side === 'ablate') console.log(`data wait fraction ${r.model} ablate ${r.mode}, steady state: ${fmt(100 * r.steadyDataWait)}% (target < 5%)`);
     if (r.steadyShare !== undefined) {
-      console.log(`share of the machine, ${r.model} ${r.side} ${r.mode} (${r.threads} thread(s)), end to end: ${fmt(100 * r.steadyShare, 0)}% of the ceiling layer's ${fmt(r.steadyCeilingGflops, 0)} GFLOPS sampled in the same run${r.side === 'ablate' ? ' (target ≥ 50%)' : ''}`);
+      console.log(`share of the machine, ${r.model} ${r.side} ${r.mode} (${r.threads} thread(s)), end to end: ${fmt(100 * r.steadyShare, 0)}% of the ceiling layer's ${fmt(r.steadyCeilingGflops, 0)} GFLOPS sampled in the same run, ${fmt(100 * r.steadyShareOfBest, 0)}% of its best sample (${fmt(r.steadyBestCeilingGflops, 0)})${r.side === 'ablate' ? ' (target ≥ 50% of the best)' : ''}`);
     }
   }
   const ar = readJson(join(outDir, 'allreduce.json'));

@@ -59,6 +59,9 @@ interface SideResult {
   /** Median over the steady epochs of achieved GFLOPS ÷ the mean ceiling sampled in that epoch; and the ceiling itself. */
   steadyShare?: number;
   steadyCeilingGflops?: number;
+  /** The steady speed against the best ceiling sample of those epochs (the layer on a quiet machine): the conservative share. */
+  steadyShareOfBest?: number;
+  steadyBestCeilingGflops?: number;
   /** Training work per image: 3 × the forward FLOPs (forward, and backward's two products). */
   gflopPerImage: number;
   firstEpochShare?: number;
@@ -171,7 +174,11 @@ function summarize(side: SideResult['side'], mode: string, model: string, raw: R
     firstEpochImagesPerS: images / (raw.first_epoch_total_s as number),
     steadyImagesPerS: median(steady.map((e) => e.images_per_s)),
     steadyDataWait: median(steady.map((e) => e.data_wait_fraction)),
-    ...(steady.every(sampled) ? { steadyShare: median(steady.map(share)), steadyCeilingGflops: median(steady.map((e) => mean(e.ceiling_gflops!))) } : {}),
+    ...(steady.every(sampled) ? {
+      steadyShare: median(steady.map(share)), steadyCeilingGflops: median(steady.map((e) => mean(e.ceiling_gflops!))),
+      steadyBestCeilingGflops: Math.max(...steady.flatMap((e) => e.ceiling_gflops!)),
+      steadyShareOfBest: (median(steady.map((e) => e.images_per_s)) * gflopPerImage) / Math.max(...steady.flatMap((e) => e.ceiling_gflops!)),
+    } : {}),
     // Epoch 1's share leaves out the set-up and cache build that firstEpochImagesPerS includes.
     ...(sampled(epochs[0]!) ? { firstEpochShare: share(epochs[0]!) } : {}),
     loadBefore, loadAfter: loadavg(), wall_s: wall,
@@ -270,11 +277,14 @@ async function main(): Promise<void> {
   }
   const shared = results.filter((r) => r.steadyShare !== undefined);
   if (shared.length) {
-    console.log(`\nshare of the machine: achieved GFLOPS (img/s × 3 × forward FLOPs) over the ceiling layer's GFLOPS sampled after every step of the same run (bench/lib/ceiling.ts); target ≥ 50% for ablate`);
-    printTable(['model', 'side', 'mode', 'threads', 'steady img/s', 'achieved GFLOPS', 'ceiling GFLOPS', 'steady share', 'epoch-1 share', 'ceiling img/s', 'target'], shared.map((r) => [
+    console.log(`\nshare of the machine: achieved GFLOPS (img/s × 3 × forward FLOPs) over the ceiling layer's GFLOPS sampled after every step of the same run (bench/lib/ceiling.ts); target ≥ 50% of the best sample for ablate`);
+    // Contention slows the ceiling layer (many short parallel regions) more than a whole step, so the share of the
+    // mean sample runs high on a busy machine; the share of the run's best sample is the conservative figure.
+    printTable(['model', 'side', 'mode', 'threads', 'steady img/s', 'achieved GFLOPS', 'ceiling GFLOPS', 'steady share', 'best sample', 'share of best', 'epoch-1 share', 'ceiling img/s', 'target'], shared.map((r) => [
       r.model, r.side, r.mode, r.threads, fmt(r.steadyImagesPerS), fmt(r.steadyImagesPerS * r.gflopPerImage, 0), fmt(r.steadyCeilingGflops, 0), `${fmt(100 * r.steadyShare!, 0)}%`,
+      fmt(r.steadyBestCeilingGflops, 0), `${fmt(100 * r.steadyShareOfBest!, 0)}%`,
       r.firstEpochShare !== undefined ? `${fmt(100 * r.firstEpochShare, 0)}%` : '—', fmt(r.steadyCeilingGflops! / r.gflopPerImage, 1),
-      r.side === 'ablate' ? `≥ 50% ${r.steadyShare! >= 0.5 ? 'ok' : 'MISSED'}` : '',
+      r.side === 'ablate' ? `≥ 50% of best ${r.steadyShareOfBest! >= 0.5 ? 'ok' : 'MISSED'}` : '',
     ]));
   }
   const path = saveResults('train-throughput', { machine: machine(), steps, epochs, batch, size, workers, results, ratios });
