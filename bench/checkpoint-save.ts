@@ -20,7 +20,6 @@ import { STATE_FORMAT, checkpointPath, saveTrainingCheckpoint, type TrainingStat
 import { BENCH_DIR, PYTHON, benchScript, fmt, flag, hasFlag, intFlag, listFlag, loadavg, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
 
-
 function statusKb(): { hwm: number; rss: number } {
   const s = readFileSync('/proc/self/status', 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import {
   F, defaultThreads, getNumThreads, profileOps, setNumThreads, tidy, withAutocast, type OpTime, type Tensor,
 } from '../src/tensor/index.js';
-import { BENCH_DIR, LineServer, PYTHON, flag, fmt, hasFlag, intFlag, loadavg, machine, printTable, saveResults, torchAvailable } from './lib/common.js';
+import { BENCH_DIR, LineServer, PYTHON, flag, fmt, mean, hasFlag, intFlag, loadavg, machine, printTable, saveResults, torchAvailable } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
 import { measureCeilingGflops } from './lib/ceiling.js';
 
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
   const convG = gflops(3 * convFlops, a.convMs);
   console.log(`\nwork: ${fmt((3 * fwdFlops) / 1e9, 2)} GFLOP per image per training step (3× forward), ${fmt((3 * convFlops) / 1e9, 2)} in convolutions`);
   console.log(`achieved: ablate ${fmt(stepG, 0)} GFLOPS over the whole step, ${fmt(convG, 0)} GFLOPS inside convolutions${t ? `; PyTorch ${fmt(gflops(3 * fwdFlops, t.totalMs), 0)} and ${fmt(gflops(3 * convFlops, t.convMs), 0)}` : ''}`);
-  const peak = ceilingSamples ? ceilingSamples.reduce((x, y) => x + y, 0) / ceilingSamples.length : peakFlag !== undefined ? Number(peakFlag) : undefined;
+  const peak = ceilingSamples ? mean(ceilingSamples) : peakFlag !== undefined ? Number(peakFlag) : undefined;
   if (ceilingSamples) console.log(`ceiling layer (bench/lib/ceiling.ts) timed after each profiled ablate step: ${ceilingSamples.map((g) => fmt(g, 0)).join(', ')} GFLOPS`);
   if (peak) console.log(`against a ${fmt(peak, 0)} GFLOPS ceiling: the step reaches ${fmt((100 * stepG) / peak, 0)}%, convolutions ${fmt((100 * convG) / peak, 0)}% (ceiling ≈ ${fmt((peak * 1e9) / (3 * fwdFlops), 0)} img/s)`);
   let onednn: [string, string, number, number][] | undefined;

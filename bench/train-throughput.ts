@@ -32,9 +32,8 @@ import { defaultThreads, getNumThreads } from '../src/tensor/index.js';
 import { createModel } from '../src/models/index.js';
 import { measureCeilingGflops } from './lib/ceiling.js';
 import {
-  BENCH_DIR, PYTHON, runJsonChild, benchScript, dataDirFlag, flag, hasFlag, intFlag, listFlag, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
+  BENCH_DIR, PYTHON, runJsonChild, benchScript, dataDirFlag, flag, hasFlag, intFlag, listFlag, mean, median, machine, loadavg, printTable, fmt, saveResults, torchAvailable,
 } from './lib/common.js';
-
 
 interface EpochRecord {
   time_s: number; images: number; images_per_s: number; data_wait_fraction: number; loss?: number;
@@ -155,13 +154,13 @@ function makeSubset(src: string, dst: string, n: number): number {
   return total;
 }
 
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-
 function summarize(side: SideResult['side'], mode: string, model: string, raw: Record<string, unknown>, images: number, loadBefore: string, wall: number, gflopPerImage: number): SideResult {
   const epochs = raw.epochs as EpochRecord[];
   const steady = epochs.length > 1 ? epochs.slice(1) : epochs;
   const sampled = (e: EpochRecord) => (e.ceiling_gflops?.length ?? 0) > 0;
   const share = (e: EpochRecord) => (e.images_per_s * gflopPerImage) / mean(e.ceiling_gflops!);
+  const steadyImagesPerS = median(steady.map((e) => e.images_per_s));
+  const best = steady.every(sampled) ? Math.max(...steady.flatMap((e) => e.ceiling_gflops!)) : NaN;
   return {
     side, mode, model, images, gflopPerImage,
     threads: raw.threads as number,
@@ -172,12 +171,12 @@ function summarize(side: SideResult['side'], mode: string, model: string, raw: R
     max_rss_worker_kb: raw.max_rss_worker_kb as number | undefined,
     max_rss_before_checkpoint_kb: raw.max_rss_before_checkpoint_kb as number | undefined,
     firstEpochImagesPerS: images / (raw.first_epoch_total_s as number),
-    steadyImagesPerS: median(steady.map((e) => e.images_per_s)),
+    steadyImagesPerS,
     steadyDataWait: median(steady.map((e) => e.data_wait_fraction)),
     ...(steady.every(sampled) ? {
       steadyShare: median(steady.map(share)), steadyCeilingGflops: median(steady.map((e) => mean(e.ceiling_gflops!))),
-      steadyBestCeilingGflops: Math.max(...steady.flatMap((e) => e.ceiling_gflops!)),
-      steadyShareOfBest: (median(steady.map((e) => e.images_per_s)) * gflopPerImage) / Math.max(...steady.flatMap((e) => e.ceiling_gflops!)),
+      steadyBestCeilingGflops: best,
+      steadyShareOfBest: (steadyImagesPerS * gflopPerImage) / best,
     } : {}),
     // Epoch 1's share leaves out the set-up and cache build that firstEpochImagesPerS includes.
     ...(sampled(epochs[0]!) ? { firstEpochShare: share(epochs[0]!) } : {}),

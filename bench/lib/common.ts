@@ -77,6 +77,10 @@ export function intFlag(name: string, dflt: number, argv = process.argv): number
 export const listFlag = (name: string, dflt: string, argv = process.argv): string[] =>
   flag(name, dflt, argv).split(',').map((s) => s.trim()).filter(Boolean);
 
+export function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
