@@ -3,6 +3,11 @@
 
 #include <ATen/Parallel.h>
 
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstring>
+
 using namespace ablate;
 
 OP(set_num_threads) {
@@ -10,6 +15,57 @@ OP(set_num_threads) {
   return a.undefined();
 }
 OP(get_num_threads) { return Napi::Number::New(a.env(), at::get_num_threads()); }
+
+namespace {
+
+// Debian's libtorch computes fp32 matrix products (linear layers) with OpenBLAS, whose threads are its own: sized to
+// the cores, untouched by at::set_num_threads, and spinning (sched_yield) for about 0.1 s after every product. In a
+// ResNet-34 fp32 step at 32², that worker spun 130 ms per step beside one libtorch thread, and with two it competed
+// with libtorch's second thread: steps took 156–161 ms against 133–134 with OpenBLAS on one thread
+// (bench/notes-training-step.md). libtorch builds on MKL (pip) have no OpenBLAS: the lookup finds nothing.
+struct OpenBlas {
+  void (*set)(int) = nullptr;
+  int (*get)() = nullptr;
+};
+
+// The loaded OpenBLAS, found among the libraries already in the process (Debian links it as libblas.so.3 or
+// libopenblas.so.0), never loaded by this lookup.
+const OpenBlas& openblas() {
+  static const OpenBlas found = [] {
+    OpenBlas f;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) -> int {
+          if (info->dlpi_name == nullptr || std::strstr(info->dlpi_name, "blas") == nullptr) return 0;
+          void* h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+          if (h == nullptr) return 0;
+          auto* out = static_cast<OpenBlas*>(data);
+          out->set = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
+          out->get = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_num_threads"));
+          dlclose(h);  // RTLD_NOLOAD took a reference to an already loaded library; this returns it
+          return out->set != nullptr && out->get != nullptr ? 1 : 0;
+        },
+        &f);
+    if (f.set == nullptr || f.get == nullptr) f = OpenBlas{};
+    return f;
+  }();
+  return found;
+}
+
+}  // namespace
+
+OP(blas_threads) {
+  // (n?) → OpenBLAS's thread count before the call (setting it to n when given), or -1 where libtorch's BLAS is not
+  // OpenBLAS.
+  const OpenBlas& blas = openblas();
+  if (blas.get == nullptr) return Napi::Number::New(a.env(), -1);
+  const int prev = blas.get();
+  if (a.has(0)) {
+    const int64_t n = a.i64(0);
+    if (n < 1) a.fail("expected a positive BLAS thread count but received " + std::to_string(n));
+    blas.set(static_cast<int>(n));
+  }
+  return Napi::Number::New(a.env(), prev);
+}
 
 namespace {
 

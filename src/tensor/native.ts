@@ -131,3 +131,29 @@ export function setConvWeightGrad(mode: ConvWeightGrad): ConvWeightGrad {
   convChoice.source = 'call';
   return prev;
 }
+
+/**
+ * OpenBLAS's thread count. Debian's libtorch computes fp32 matrix products (linear layers) with OpenBLAS, which keeps
+ * a thread pool of its own, sized to the cores rather than to setNumThreads(), whose workers spin for about 0.1 s
+ * after every product. Beside libtorch's threads that spinning took cores from them: ResNet-34 fp32 steps at 32² ran
+ * 156–161 ms with OpenBLAS's two threads against 133–134 ms with one (2 cores; bench/notes-training-step.md), and a
+ * one-thread run kept a second core busy. ablate's models only multiply small matrices there (the classifier), so
+ * OpenBLAS runs on the calling thread. OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS, where set, are left as OpenBLAS
+ * read them. `null` where libtorch's BLAS is not OpenBLAS (MKL in pip builds: setNumThreads covers it).
+ */
+export type BlasThreadsSource = 'environment' | 'ablate';
+export const BLAS_THREAD_ENVS = ['OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS'] as const;
+
+function chooseBlasThreads(): { threads: number | null; source: BlasThreadsSource } {
+  const userSet = BLAS_THREAD_ENVS.some((k) => (process.env[k] ?? '') !== '');
+  const before = native.blas_threads(userSet ? undefined : 1) as number;
+  if (before < 0) return { threads: null, source: 'ablate' };
+  return userSet ? { threads: before, source: 'environment' } : { threads: 1, source: 'ablate' };
+}
+
+const blasChoice = chooseBlasThreads();
+/** OpenBLAS's thread count now (null without OpenBLAS), and who chose it. */
+export function blasThreads(): { threads: number | null; source: BlasThreadsSource } {
+  const now = native.blas_threads() as number;
+  return { threads: now < 0 ? null : now, source: blasChoice.source };
+}

@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { native, cpuCapabilitySource, cpuFlags, convWeightGrad, type CpuCapabilitySource, type ConvWeightGrad, type ConvWeightGradSource } from './native.js';
+import {
+  native, cpuCapabilitySource, cpuFlags, convWeightGrad, blasThreads,
+  type CpuCapabilitySource, type ConvWeightGrad, type ConvWeightGradSource, type BlasThreadsSource,
+} from './native.js';
 import type { DType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
 
@@ -36,6 +39,9 @@ export interface EngineInfo {
   /** Where bf16 convolutions' weight gradients are computed on the CPU (setConvWeightGrad), and who chose it. */
   convWeightGrad: ConvWeightGrad;
   convWeightGradSource: ConvWeightGradSource;
+  /** OpenBLAS's own thread count for fp32 matrix products (null where libtorch's BLAS is not OpenBLAS), and who chose it. */
+  blasThreads: number | null;
+  blasThreadsSource: BlasThreadsSource;
 }
 
 interface NativeVersion { libtorch: string; cuda: boolean; cudaVersion: number; cudnnVersion: number; mkldnn: boolean }
@@ -144,6 +150,7 @@ export function engineInfo(): EngineInfo {
     mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
     cpuCapability: cpuCapability(), cpuCapabilitySource,
     convWeightGrad: convWeightGrad().mode, convWeightGradSource: convWeightGrad().source,
+    blasThreads: blasThreads().threads, blasThreadsSource: blasThreads().source,
   };
 }
 

@@ -26,6 +26,7 @@ test('ablate info lists each GPU with what precision auto picks for it', () => {
   const e: EngineInfo = {
     libtorch: '2.5.1', cuda: true, cudaBuilt: true, cudaVersion: '12.4', cudnnVersion: '9.1.0', driverVersion: '12.6', mkldnn: true, threads: 16, bf16: false,
     cpuCapability: 'AVX512', cpuCapabilitySource: 'ablate', convWeightGrad: 'libtorch', convWeightGradSource: 'ablate',
+    blasThreads: null, blasThreadsSource: 'ablate',
     devices: [
       { index: 0, name: 'NVIDIA H200', capability: '9.0', totalMemoryBytes: 150 * 2 ** 30, multiprocessors: 132, bf16: true },
       { index: 1, name: 'Tesla T4', capability: '7.5', totalMemoryBytes: 15 * 2 ** 30, multiprocessors: 40, bf16: false },
@@ -41,6 +42,9 @@ test('ablate info lists each GPU with what precision auto picks for it', () => {
   assert.match(infoLines({ ...e, cudaBuilt: false, cuda: false, devices: [] })[2]!, /not in this libtorch build \(CPU only/);
   assert.ok(lines.includes('kernels    ATen AVX512 (chosen by ablate on this AVX-512 CPU; ATEN_CPU_CAPABILITY overrides)'));
   assert.ok(infoLines({ ...e, cpuCapability: 'AVX2', cpuCapabilitySource: 'environment' }).includes('kernels    ATen AVX2 (ATEN_CPU_CAPABILITY as set)'));
+  assert.ok(lines.includes("blas       libtorch's BLAS is not OpenBLAS (nothing to set)"));
+  assert.ok(infoLines({ ...e, blasThreads: 1 }).some((l) => /^blas {7}OpenBLAS, 1 thread\(s\) .*set by ablate.*OPENBLAS_NUM_THREADS overrides/.test(l)));
+  assert.ok(infoLines({ ...e, blasThreads: 4, blasThreadsSource: 'environment' }).some((l) => /^blas {7}OpenBLAS, 4 thread\(s\) .*\(OPENBLAS_NUM_THREADS as set\)$/.test(l)));
 });
 
 test("ATen's CPU kernel set: AVX-512 on AVX-512 CPUs unless ATEN_CPU_CAPABILITY says otherwise", () => {

@@ -42,6 +42,7 @@ export function infoLines(e: EngineInfo, from?: ReturnType<typeof builtAgainst>)
     `threads    ${getNumThreads()} (ABLATE_THREADS or --threads to change)`,
     `kernels    ATen ${e.cpuCapability} (${e.cpuCapabilitySource === 'environment' ? 'ATEN_CPU_CAPABILITY as set' : e.cpuCapabilitySource === 'ablate' ? 'chosen by ablate on this AVX-512 CPU; ATEN_CPU_CAPABILITY overrides' : "libtorch's default; ATEN_CPU_CAPABILITY overrides"})`,
     `conv grads ${e.convWeightGrad === 'gemm' ? 'bf16 weight gradients of convolutions on small maps (1×1 up to 14×14 and 4 MiB operands, 3×3 up to 8×8) as one GEMM' : "libtorch's convolution backward"} (${e.convWeightGradSource === 'environment' ? 'ABLATE_CONV_WEIGHT_GRAD as set' : e.convWeightGradSource === 'call' ? 'setConvWeightGrad()' : e.convWeightGrad === 'gemm' ? 'chosen by ablate on this AMX CPU; ABLATE_CONV_WEIGHT_GRAD=libtorch overrides' : 'ablate measured the GEMM faster only on AMX CPUs; ABLATE_CONV_WEIGHT_GRAD=gemm overrides'})`,
+    `blas       ${e.blasThreads === null ? "libtorch's BLAS is not OpenBLAS (nothing to set)" : `OpenBLAS, ${e.blasThreads} thread(s) for fp32 matrix products (${e.blasThreadsSource === 'environment' ? 'OPENBLAS_NUM_THREADS as set' : 'set by ablate, so OpenBLAS does not spin beside libtorch\'s threads; OPENBLAS_NUM_THREADS overrides'})`}`,
     `bf16       ${e.bf16 ? 'native on this CPU (AVX-512 BF16 / AMX): precision auto uses bf16 autocast + channels-last' : 'not native on this CPU: precision auto uses fp32 on cpu'}`,
   );
   return lines;
