@@ -38,14 +38,15 @@ const OpenBlas& openblas() {
           if (info->dlpi_name == nullptr || std::strstr(info->dlpi_name, "blas") == nullptr) return 0;
           void* h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
           if (h == nullptr) return 0;
-          auto* out = static_cast<OpenBlas*>(data);
-          out->set = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
-          out->get = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_num_threads"));
+          OpenBlas candidate;
+          candidate.set = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
+          candidate.get = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_num_threads"));
           dlclose(h);  // RTLD_NOLOAD took a reference to an already loaded library; this returns it
-          return out->set != nullptr && out->get != nullptr ? 1 : 0;
+          if (candidate.set == nullptr || candidate.get == nullptr) return 0;
+          *static_cast<OpenBlas*>(data) = candidate;
+          return 1;
         },
         &f);
-    if (f.set == nullptr || f.get == nullptr) f = OpenBlas{};
     return f;
   }();
   return found;

@@ -14,8 +14,8 @@ export {
   defaultThreads, withAutocast, setCudnnBenchmark, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, deviceSpin, formatCudaVersion, formatCudnnVersion,
 } from './runtime.js';
 export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';
-export { setConvWeightGrad, convWeightGrad, CONV_WEIGHT_GRAD_ENV } from './native.js';
-export type { ConvWeightGrad, ConvWeightGradSource } from './native.js';
+export { setConvWeightGrad, convWeightGrad, CONV_WEIGHT_GRAD_ENV, blasThreads, BLAS_THREAD_ENVS } from './native.js';
+export type { ConvWeightGrad, ConvWeightGradSource, BlasThreadsSource } from './native.js';
 export * as F from './functional.js';
 export { ProcessGroup, GradientReducer, distributedSupport, backendFor, backendProblem } from './distributed.js';
 export type { ProcessGroupOptions, GradientReducerOptions, DistributedSupport, DistBackend, ReduceOp } from './distributed.js';

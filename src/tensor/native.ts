@@ -144,16 +144,16 @@ export function setConvWeightGrad(mode: ConvWeightGrad): ConvWeightGrad {
 export type BlasThreadsSource = 'environment' | 'ablate';
 export const BLAS_THREAD_ENVS = ['OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS'] as const;
 
-function chooseBlasThreads(): { threads: number | null; source: BlasThreadsSource } {
-  const userSet = BLAS_THREAD_ENVS.some((k) => (process.env[k] ?? '') !== '');
-  const before = native.blas_threads(userSet ? undefined : 1) as number;
-  if (before < 0) return { threads: null, source: 'ablate' };
-  return userSet ? { threads: before, source: 'environment' } : { threads: 1, source: 'ablate' };
+/** Sets OpenBLAS to one thread unless the user's environment chose its count (a no-op without OpenBLAS). */
+function chooseBlasThreads(): BlasThreadsSource {
+  if (BLAS_THREAD_ENVS.some((k) => (process.env[k] ?? '') !== '')) return 'environment';
+  native.blas_threads(1);
+  return 'ablate';
 }
 
-const blasChoice = chooseBlasThreads();
+const blasSource = chooseBlasThreads();
 /** OpenBLAS's thread count now (null without OpenBLAS), and who chose it. */
 export function blasThreads(): { threads: number | null; source: BlasThreadsSource } {
   const now = native.blas_threads() as number;
-  return { threads: now < 0 ? null : now, source: blasChoice.source };
+  return { threads: now < 0 ? null : now, source: blasSource };
 }

@@ -142,6 +142,7 @@ export function cpuSupportsBf16(): boolean {
 /** libtorch version, threads, CUDA devices and bf16 support of this machine. */
 export function engineInfo(): EngineInfo {
   const v = nativeVersion();
+  const blas = blasThreads();
   return {
     libtorch: v.libtorch, cuda: cudaAvailable(), cudaBuilt: v.cuda,
     cudaVersion: formatCudaVersion(v.cudaVersion), cudnnVersion: formatCudnnVersion(v.cudnnVersion),
@@ -150,7 +151,7 @@ export function engineInfo(): EngineInfo {
     mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
     cpuCapability: cpuCapability(), cpuCapabilitySource,
     convWeightGrad: convWeightGrad().mode, convWeightGradSource: convWeightGrad().source,
-    blasThreads: blasThreads().threads, blasThreadsSource: blasThreads().source,
+    blasThreads: blas.threads, blasThreadsSource: blas.source,
   };
 }
 

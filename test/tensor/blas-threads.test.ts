@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { engineInfo } from '../../src/tensor/index.js';
+import { BLAS_THREAD_ENVS, engineInfo } from '../../src/tensor/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Whether this process has OpenBLAS loaded (through libtorch), from its memory map: the condition, not the answer. */
@@ -26,7 +26,7 @@ const ticks = () => Object.fromEntries(readdirSync('/proc/self/task').map((t) =>
 }));
 const x = randn([16, 512]);
 const w = randn([1000, 512]).requiresGrad_();
-const pass = () => tidy(() => { { const y = F.linear(x, w, null); y.mul(y).sum().backward(); }; w.grad = null; });
+const pass = () => tidy(() => { const y = F.linear(x, w, null); y.mul(y).sum().backward(); w.grad = null; });
 pass();
 const a = ticks();
 for (let i = 0; i < 40; i++) pass();
@@ -48,13 +48,12 @@ function child(env: NodeJS.ProcessEnv): { mainMs: number; othersMs: number; blas
 
 const clean = () => {
   const env = { ...process.env };
-  delete env.OPENBLAS_NUM_THREADS;
-  delete env.GOTO_NUM_THREADS;
+  for (const k of BLAS_THREAD_ENVS) delete env[k];
   return env;
 };
 
 test('OpenBLAS runs on the calling thread by default, and no worker of it spins beside libtorch', { skip: !openblasLoaded && 'libtorch here does not use OpenBLAS' }, () => {
-  if (process.env.OPENBLAS_NUM_THREADS === undefined && process.env.GOTO_NUM_THREADS === undefined) {
+  if (!BLAS_THREAD_ENVS.some((k) => (process.env[k] ?? '') !== '')) {
     assert.deepEqual({ threads: engineInfo().blasThreads, source: engineInfo().blasThreadsSource }, { threads: 1, source: 'ablate' });
   }
   const own = child(clean());
