@@ -22,6 +22,8 @@ export interface Served {
   redirectTo?: string;
   /** Delay before the response headers (ms). */
   delayHeadersMs?: number;
+  /** Answer the request itself (a hostile server: lies about sizes, trickles, resets). */
+  handler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface TestServer {
@@ -55,7 +57,7 @@ export async function startServer(files: Record<string, Served> = {}): Promise<T
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     requests.push({ path, range: req.headers.range });
     const f = map.get(path);
-    const go = () => serve(path, f, req, res, cuts);
+    const go = () => (f?.handler ? f.handler(req, res) : serve(path, f, req, res, cuts));
     if (f?.delayHeadersMs) setTimeout(go, f.delayHeadersMs);
     else go();
   });
