@@ -104,6 +104,15 @@ describe('downloads from a hostile server', () => {
       /Expected a size ≥ 1 \(bytes, or with a unit: 500MB, 4GiB\) for ABLATE_FETCH_MAX_BYTES but received "lots"/);
   });
 
+  test('a file\'s own ceiling (maxBytes) wins over the default, and the message says why', async () => {
+    const { file, dir } = setup({ body, handler: (_req, res) => void res.writeHead(200, { 'content-length': '700000' }).end() });
+    const e = await rejects(fetchFile({ ...file, maxBytes: 600_000, maxBytesWhy: 'the catalogue says so' }, dir, { ...FAST, maxBytes: 10_000_000 }));
+    assert.match(e.message, /announced 700000 bytes \(700\.0 kB\), but h-\w+\.bin may have at most 600000 bytes \(600\.0 kB: the catalogue says so\)/);
+    assert.match(e.message, /the server is not sending the expected file/);
+    const ok = setup({ body, handler: (_req, res) => void res.writeHead(200, { 'content-length': String(body.length) }).end(body) });
+    assert.equal((await fetchFile({ ...ok.file, maxBytes: body.length }, ok.dir, FAST)).sha256, sha256(body), 'a file exactly at its ceiling is fine');
+  });
+
   test('a file of known size: more bytes than it has are refused and the .part deleted', async () => {
     const { file, dir } = setup({ body, handler: (_req, res) => {
       res.writeHead(200, {}); // chunked: the size is only found out while reading
