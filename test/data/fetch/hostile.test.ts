@@ -1,48 +1,28 @@
 // Downloads from a hostile or broken server: sizes that lie, bodies that never end, trickles, resets and
 // parts nobody asked for. Every case must end in a clear DownloadError, in bounded time and disk.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DownloadError, fetchFile, parseByteSize, type FetchOptions, type RemoteFile } from '../../../src/data/fetch/index.js';
-import { fixtureBytes, randomName, sha256, startServer, type Served, type TestServer } from './server.js';
+import { fetchFile, parseByteSize, type FetchOptions, type RemoteFile } from '../../../src/data/fetch/index.js';
+import { downloadFailure, fixtureBytes, randomName, serverAndScratch, sha256, type Served } from './server.js';
 
 const FAST: FetchOptions = { retries: 2, backoffMs: 10, maxBackoffMs: 20, timeoutMs: 2000, progress: false, log: () => undefined, env: {} };
 const body = fixtureBytes(300_000, 11);
 /** What a hostile server may send at most before the test stops it anyway (so an unfixed client fails, not hangs). */
 const SERVER_CAP = 64 << 20;
 
-let server: TestServer;
-let root: string;
-before(async () => {
-  server = await startServer();
-  root = mkdtempSync(join(tmpdir(), 'ablate-hostile-'));
-});
-after(async () => {
-  await server.close();
-  rmSync(root, { recursive: true, force: true });
-});
+const fx = serverAndScratch('ablate-hostile-');
 
 function setup(served: Served, known: { size?: number } = {}): { file: RemoteFile; dir: string; path: string } {
   const name = `h-${randomName()}.bin`;
-  server.files.set(`/${name}`, served);
-  const dir = mkdtempSync(join(root, 'cache-'));
-  return { file: { name, url: `${server.base}/${name}`, sha256: sha256(body), ...known }, dir, path: `/${name}` };
+  fx.server.files.set(`/${name}`, served);
+  const dir = mkdtempSync(join(fx.root, 'cache-'));
+  return { file: { name, url: `${fx.server.base}/${name}`, sha256: sha256(body), ...known }, dir, path: `/${name}` };
 }
 
-const requestsFor = (path: string) => server.requests.filter((r) => r.path === path).length;
-
-async function rejects(p: Promise<unknown>): Promise<DownloadError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof DownloadError, `expected a DownloadError, got ${(e as Error).stack}`);
-    return e;
-  }
-  assert.fail('expected the download to fail');
-}
+const requestsFor = (path: string) => fx.server.requests.filter((r) => r.path === path).length;
 
 /** Writes zeros as fast as the client takes them, up to SERVER_CAP; `sent()` says how many went out. */
 function flood(res: ServerResponse): () => number {
@@ -69,7 +49,7 @@ describe('downloads from a hostile server', () => {
       res.writeHead(200, { 'content-length': String(10 * 2 ** 30) });
       sent = flood(res);
     } });
-    const e = await rejects(fetchFile(file, dir, { ...FAST, maxBytes: 1_000_000 }));
+    const e = await downloadFailure(fetchFile(file, dir, { ...FAST, maxBytes: 1_000_000 }));
     assert.equal(e.failure, 'size');
     assert.match(e.message, new RegExp(`could not download ${file.url.replace(/[.]/g, '\\.')}`));
     assert.match(e.message, /the server announced 10737418240 bytes \(10\.7 GB\), but h-\w+\.bin may have at most 1000000 bytes/);
@@ -84,7 +64,7 @@ describe('downloads from a hostile server', () => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' }); // no length: chunked
       sent = flood(res);
     } });
-    const e = await rejects(fetchFile(file, dir, { ...FAST, maxBytes: 2_000_000 }));
+    const e = await downloadFailure(fetchFile(file, dir, { ...FAST, maxBytes: 2_000_000 }));
     assert.equal(e.failure, 'size');
     assert.match(e.message, /the server sent more than 2000000 bytes, but h-\w+\.bin may have at most 2000000 bytes \(2\.00 MB: the ceiling for files of unknown size, ABLATE_FETCH_MAX_BYTES\)/);
     assert.deepEqual(leftovers(dir), [], 'the oversize .part was deleted');
@@ -98,7 +78,7 @@ describe('downloads from a hostile server', () => {
     assert.equal(parseByteSize('1.5k'), 1500);
     assert.equal(parseByteSize('lots'), undefined);
     const { file, dir } = setup({ body, handler: (_req, res) => void res.writeHead(200, { 'content-length': '5000000' }).end() });
-    const e = await rejects(fetchFile(file, dir, { ...FAST, env: { ABLATE_FETCH_MAX_BYTES: '1MB' } }));
+    const e = await downloadFailure(fetchFile(file, dir, { ...FAST, env: { ABLATE_FETCH_MAX_BYTES: '1MB' } }));
     assert.match(e.message, /announced 5000000 bytes .* at most 1000000 bytes/);
     await assert.rejects(fetchFile(file, dir, { ...FAST, env: { ABLATE_FETCH_MAX_BYTES: 'lots' } }),
       /Expected a size ≥ 1 \(bytes, or with a unit: 500MB, 4GiB\) for ABLATE_FETCH_MAX_BYTES but received "lots"/);
@@ -106,7 +86,7 @@ describe('downloads from a hostile server', () => {
 
   test('a file\'s own ceiling (maxBytes) wins over the default, and the message says why', async () => {
     const { file, dir } = setup({ body, handler: (_req, res) => void res.writeHead(200, { 'content-length': '700000' }).end() });
-    const e = await rejects(fetchFile({ ...file, maxBytes: 600_000, maxBytesWhy: 'the catalogue says so' }, dir, { ...FAST, maxBytes: 10_000_000 }));
+    const e = await downloadFailure(fetchFile({ ...file, maxBytes: 600_000, maxBytesWhy: 'the catalogue says so' }, dir, { ...FAST, maxBytes: 10_000_000 }));
     assert.match(e.message, /announced 700000 bytes \(700\.0 kB\), but h-\w+\.bin may have at most 600000 bytes \(600\.0 kB: the catalogue says so\)/);
     assert.match(e.message, /the server is not sending the expected file/);
     const ok = setup({ body, handler: (_req, res) => void res.writeHead(200, { 'content-length': String(body.length) }).end(body) });
@@ -118,7 +98,7 @@ describe('downloads from a hostile server', () => {
       res.writeHead(200, {}); // chunked: the size is only found out while reading
       flood(res);
     } }, { size: body.length });
-    const e = await rejects(fetchFile(file, dir, FAST));
+    const e = await downloadFailure(fetchFile(file, dir, FAST));
     assert.equal(e.failure, 'size');
     assert.match(e.message, /the server sent more than the 300000 bytes the file has/);
     assert.deepEqual(leftovers(dir), [], 'no .part of wrong bytes for a later run to resume');
@@ -134,7 +114,7 @@ describe('downloads from a hostile server', () => {
     } }, { size: body.length });
     const t0 = Date.now();
     try {
-      const e = await rejects(fetchFile(file, dir, { ...FAST, retries: 1, minBytesPerS: 1000, speedWindowMs: 500 }));
+      const e = await downloadFailure(fetchFile(file, dir, { ...FAST, retries: 1, minBytesPerS: 1000, speedWindowMs: 500 }));
       assert.equal(e.failure, 'timeout');
       assert.match(e.message, new RegExp(`could not download ${file.url.replace(/[.]/g, '\\.')}`));
       assert.match(e.message, /slower than the minimum of 1\.00 kB\/s: \d+ B in the last 0\.\d+ s \(\d+ B received\) \(gave up after 2 attempts\)/);
@@ -156,7 +136,7 @@ describe('downloads from a hostile server', () => {
     } }, { size: body.length });
     const t0 = Date.now();
     try {
-      const e = await rejects(fetchFile(file, dir, { ...FAST, deadlineMs: 1500 }));
+      const e = await downloadFailure(fetchFile(file, dir, { ...FAST, deadlineMs: 1500 }));
       assert.equal(e.failure, 'timeout');
       assert.match(e.message, /not finished within the deadline of 1\.5 s for one download \(\d+\.\d+ kB received\)/);
       assert.match(e.message, /raise it with ABLATE_FETCH_DEADLINE_S=<seconds>/);
@@ -170,7 +150,7 @@ describe('downloads from a hostile server', () => {
   test('the deadline also covers the pauses between attempts', async () => {
     const { file, dir, path } = setup({ body, status: 503 }, { size: body.length });
     const t0 = Date.now();
-    const e = await rejects(fetchFile(file, dir, { ...FAST, retries: 100, backoffMs: 400, maxBackoffMs: 400, deadlineMs: 1000 }));
+    const e = await downloadFailure(fetchFile(file, dir, { ...FAST, retries: 100, backoffMs: 400, maxBackoffMs: 400, deadlineMs: 1000 }));
     assert.match(e.message, /not finished within the deadline of 1 s/);
     assert.ok(Date.now() - t0 < 4000);
     assert.ok(requestsFor(path) <= 4, `${requestsFor(path)} requests`);
@@ -183,7 +163,7 @@ describe('downloads from a hostile server', () => {
       else res.writeHead(200, { 'content-length': String(body.length) });
       res.write(body.subarray(from, from + 1), () => setTimeout(() => res.socket?.destroy(), 30));
     } }, { size: body.length });
-    const e = await rejects(fetchFile(file, dir, { ...FAST, retries: 3 }));
+    const e = await downloadFailure(fetchFile(file, dir, { ...FAST, retries: 3 }));
     assert.equal(e.failure, 'network');
     assert.match(e.message, /gave up after 4 attempts/);
     assert.equal(requestsFor(path), 4, 'each byte of progress did not buy another round of retries');
@@ -194,7 +174,7 @@ describe('downloads from a hostile server', () => {
       res.writeHead(206, { 'content-length': '100', 'content-range': `bytes 100-199/${body.length}` });
       res.end(body.subarray(100, 200));
     } }, { size: body.length });
-    const e = await rejects(fetchFile(file, dir, FAST));
+    const e = await downloadFailure(fetchFile(file, dir, FAST));
     assert.equal(e.failure, 'network');
     assert.doesNotMatch(e.message, /ENOENT/);
     assert.match(e.message, new RegExp(`could not download ${file.url.replace(/[.]/g, '\\.')}`));
