@@ -2,7 +2,7 @@
 // connections that never show a token, while the real (token-bearing) client keeps being answered.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
@@ -139,6 +139,43 @@ describe('dashboard: connections without the token', () => {
       live.destroy();
     } finally {
       flood?.destroy();
+      await d.close();
+    }
+  });
+
+  test('tight request timeouts do not cut a token client\'s live stream or its keep-alive requests', async () => {
+    const d = await startDashboard({ dir: writeFakeStudy(tmpStudyDir(), standardRuns().slice(0, 1)), limits: { headersTimeoutMs: 300, unauthenticatedMs: 300 } });
+    try {
+      let closed = false;
+      const live = request({ host: '127.0.0.1', port: d.port, path: '/api/events', headers: { Authorization: `token ${d.token}` }, agent: false }, (res) => {
+        res.on('data', () => undefined);
+        res.on('close', () => (closed = true));
+      });
+      live.on('error', () => undefined);
+      live.end();
+      await until('the live stream is open', () => d.clients() === 1, 5000);
+      await new Promise((r) => setTimeout(r, 2500)); // several times every limit
+      assert.equal(closed, false);
+      assert.equal(d.clients(), 1);
+      live.destroy();
+      // A kept-alive connection that showed the token is reused after the limit for connections without one.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const ask = () => new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: d.port, path: '/api/state', headers: { Authorization: `token ${d.token}` }, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.deepEqual(await ask(), { status: 200, reused: false });
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(await ask(), { status: 200, reused: true });
+      agent.destroy();
+      // A half-open connection, by contrast, is gone after the limit.
+      const one = await halfOpen(d.port, 1);
+      await until('the half-open connection was closed', () => one.closed() === 1, 3000);
+    } finally {
       await d.close();
     }
   });
