@@ -209,7 +209,9 @@ function networkError(ctx: Ctx, e: unknown, url: string, done: number, attempt?:
 
 function formatSeconds(ms: number): string {
   const s = ms / 1000;
-  return s >= 3600 && s % 3600 === 0 ? `${s / 3600} h` : s >= 60 && s % 60 === 0 ? `${s / 60} min` : `${s} s`;
+  if (s >= 3600 && s % 3600 === 0) return `${s / 3600} h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60} min`;
+  return `${Number.isInteger(s) ? s : s.toFixed(s < 10 ? 1 : 0)} s`;
 }
 
 function statusWords(status: number): string {
@@ -521,7 +523,8 @@ export async function fetchFile(file: RemoteFile, dir: string, options: FetchOpt
     const resumed = partialSize(ctx.partial);
     log(`downloading ${url}${file.size !== undefined ? ` (${formatBytes(file.size)})` : ''} to ${dest}${resumed > 0 ? `, resuming at ${formatBytes(resumed)}` : ''}`);
     const progress = o.progress === false ? undefined : new DownloadProgress(file.name, o.progress);
-    const deadline = setTimeout(() => ctx.deadline.abort(), o.deadlineMs);
+    // Node's timers fire at once past 2^31 - 1 ms (24.8 days); a longer deadline is no deadline.
+    const deadline = o.deadlineMs < 2 ** 31 ? setTimeout(() => ctx.deadline.abort(), o.deadlineMs) : undefined;
     try {
       await transferWithRetries(ctx, progress);
     } finally {

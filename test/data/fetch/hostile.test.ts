@@ -117,7 +117,7 @@ describe('downloads from a hostile server', () => {
       const e = await downloadFailure(fetchFile(file, dir, { ...FAST, retries: 1, minBytesPerS: 1000, speedWindowMs: 500 }));
       assert.equal(e.failure, 'timeout');
       assert.match(e.message, new RegExp(`could not download ${file.url.replace(/[.]/g, '\\.')}`));
-      assert.match(e.message, /slower than the minimum of 1\.00 kB\/s: \d+ B in the last 0\.\d+ s \(\d+ B received\) \(gave up after 2 attempts\)/);
+      assert.match(e.message, /slower than the minimum of 1\.00 kB\/s: \d+ B in the last 0\.\d s \(\d+ B received\) \(gave up after 2 attempts\)/);
       assert.match(e.message, /ABLATE_FETCH_MIN_SPEED=<bytes per second> \(now 1000\)/);
       assert.equal(requestsFor(path), 2);
       assert.ok(Date.now() - t0 < 8000, `gave up in ${Date.now() - t0} ms`);
@@ -154,6 +154,12 @@ describe('downloads from a hostile server', () => {
     assert.match(e.message, /not finished within the deadline of 1 s/);
     assert.ok(Date.now() - t0 < 4000);
     assert.ok(requestsFor(path) <= 4, `${requestsFor(path)} requests`);
+  });
+
+  test('a deadline beyond what a timer can hold (ABLATE_FETCH_DEADLINE_S=1e9) is no deadline, not an instant one', async () => {
+    const { file, dir } = setup({ body, handler: (_req, res) => void res.writeHead(200, { 'content-length': String(body.length) }).end(body) }, { size: body.length });
+    const r = await fetchFile(file, dir, { ...FAST, env: { ABLATE_FETCH_DEADLINE_S: '1e9' } });
+    assert.equal(r.sha256, sha256(body));
   });
 
   test('a server that sends one byte and resets runs out of attempts instead of being retried forever', async () => {
