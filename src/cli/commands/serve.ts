@@ -31,7 +31,7 @@ export async function openDashboard(dir: string, f: ServeFlags, out: (line: stri
   out(`Dashboard for ${resolve(dir)} (read-only; live while runs write their files):`);
   out(`    ${d.url}`);
   if (host === '0.0.0.0' || host === '::') {
-    out(`Listening on every network interface (--host ${host}): anyone who can reach this machine and has the token can read this study. From another machine, use this machine's address instead of 127.0.0.1.`);
+    out(`Listening on every network interface (--host ${host}): anyone who can reach this machine and has the token can read this study. From another machine, use this machine's address or host name instead of 127.0.0.1; any other name (a DNS alias, a proxy) needs --allow-host <name>.`);
   }
   return d;
 }
