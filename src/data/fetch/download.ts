@@ -87,8 +87,11 @@ export function parseByteSize(v: string): number | undefined {
   return m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : undefined;
 }
 
+/** The most bytes a file of unknown size may have when neither it nor ABLATE_FETCH_MAX_BYTES says otherwise: 2 GiB. */
 export const DEFAULT_MAX_BYTES = 2 * KIB ** 3;
+/** One file's download, every attempt and pause included, unless ABLATE_FETCH_DEADLINE_S says otherwise: 2 h. */
 export const DEFAULT_DEADLINE_S = 2 * 3600;
+/** Bytes per second below which (over a minute) an attempt fails, unless ABLATE_FETCH_MIN_SPEED says otherwise. */
 export const DEFAULT_MIN_SPEED = 1000;
 /** Progress that gives the retry budget back: a byte-then-reset server must not be retried forever. */
 const PROGRESS_RESETS_RETRIES = KIB ** 2;
