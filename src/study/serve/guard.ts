@@ -17,6 +17,7 @@ export interface ConnectionLimits {
   maxUnauthenticated?: number;
 }
 
+/** The limits for connections without a valid token unless `limits` says otherwise. */
 export const DEFAULT_LIMITS: Required<ConnectionLimits> = { headersTimeoutMs: 10_000, unauthenticatedMs: 10_000, maxUnauthenticated: 64 };
 
 const LOOPBACK = ['localhost', '127.0.0.1', '::1'];
