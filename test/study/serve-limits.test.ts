@@ -143,6 +143,44 @@ describe('dashboard: connections without the token', () => {
     }
   });
 
+  test('while a flood keeps opening connections, the token client is still answered promptly', async () => {
+    const d = await startDashboard({ dir: writeFakeStudy(tmpStudyDir(), standardRuns().slice(0, 1)), limits: { maxUnauthenticated: 16 } });
+    let opened = 0;
+    let closedByServer = 0;
+    let stop = false;
+    const open = new Set<Socket>();
+    const flooding = (async () => {
+      while (!stop) {
+        for (let i = 0; i < 10; i++) {
+          const s = connect(d.port, '127.0.0.1');
+          opened++;
+          open.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => { open.delete(s); if (!stop) closedByServer++; });
+          s.once('connect', () => s.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      await until('the flood is under way', () => opened >= 200, 10_000);
+      for (let i = 0; i < 5; i++) {
+        const t0 = Date.now();
+        const r = await get(d.port, '/api/state', { Authorization: `token ${d.token}` }, 3000);
+        assert.equal(r.status, 200);
+        assert.ok(Date.now() - t0 < 2000, `answered in ${Date.now() - t0} ms`);
+      }
+      // The server holds 16 of them at most (the rest are closed, oldest first, or still in the kernel's queue).
+      assert.ok(d.unauthenticated() <= 16, `${d.unauthenticated()} kept`);
+      assert.ok(closedByServer > opened / 2, `the server closed ${closedByServer} of ${opened}`);
+    } finally {
+      stop = true;
+      await flooding;
+      for (const s of open) s.destroy();
+      await d.close();
+    }
+  });
+
   test('tight request timeouts do not cut a token client\'s live stream or its keep-alive requests', async () => {
     const d = await startDashboard({ dir: writeFakeStudy(tmpStudyDir(), standardRuns().slice(0, 1)), limits: { headersTimeoutMs: 300, unauthenticatedMs: 300 } });
     try {
