@@ -78,11 +78,12 @@ describe('dashboard: the Host header', () => {
 
   test('allowHosts (--allow-host) adds names; * accepts any', async () => {
     const dir = writeFakeStudy(tmpStudyDir(), standardRuns().slice(0, 1));
-    const named = await startDashboard({ dir, allowHosts: ['dash.lab.example'] });
+    const named = await startDashboard({ dir, allowHosts: ['dash.lab.example', 'Proxy.Example:8443'] });
     const any = await startDashboard({ dir, allowHosts: ['*'] });
     try {
       const auth = (x: Dashboard) => ({ Authorization: `token ${x.token}` });
       assert.equal((await get(named.port, '/api/state', { ...auth(named), Host: 'dash.lab.example:443' })).status, 200);
+      assert.equal((await get(named.port, '/api/state', { ...auth(named), Host: 'proxy.example' })).status, 200, 'a name given with a port allows the name');
       assert.equal((await get(named.port, '/api/state', { ...auth(named), Host: 'other.lab.example' })).status, 403);
       assert.equal((await get(any.port, '/api/state', { ...auth(any), Host: 'whatever.example' })).status, 200);
       await assert.rejects(startDashboard({ dir, allowHosts: ['a b'] }), /Expected a host name or address \(example\.org, 10\.0\.0\.5, \[::1\]\) or \* for allowHosts \(--allow-host\) but received "a b"/);

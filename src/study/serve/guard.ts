@@ -56,7 +56,7 @@ export function hostPolicy(boundHost: string, allow: readonly string[] = []): Ho
   let any = false;
   for (const a of allow) {
     if (a.trim() === '*') any = true;
-    else names.add(normaliseName(a));
+    else names.add(hostOfHeader(a) ?? normaliseName(a)); // `name:port` allows the name: ports are not checked
   }
   return { any, names };
 }
