@@ -123,11 +123,20 @@ OP(dist_init) {
   so.waitWorkers = true;
   so.timeout = st->timeout;
   compat::tcpstore_classic_backend(so);
+  const auto started = std::chrono::steady_clock::now();
+  const auto waited_ms = [&] {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+  };
+  const std::string where = host + ":" + std::to_string(port);
   try {
     st->store = c10::make_intrusive<c10d::TCPStore>(host, so);
+    // Our own count of the ranks that reached the store, so a timeout can say how many never came.
+    st->store->add("ablate/joined", 1);
   } catch (const std::exception& e) {
-    a.fail("rendezvous at " + host + ":" + std::to_string(port) + " failed for rank " + std::to_string(rank) + " of " + std::to_string(world) +
-           " within " + std::to_string(timeout_ms) + " ms (" + first_line(e.what()) + "). Check MASTER_ADDR/MASTER_PORT and that every rank was started.");
+    a.fail("rendezvous at " + where + " failed for rank " + std::to_string(rank) + " of " + std::to_string(world) +
+           " after " + waited_ms() + " ms (timeout " + std::to_string(timeout_ms) + " ms: " + first_line(e.what()) +
+           "). Check that MASTER_ADDR/MASTER_PORT name rank 0's host, that this host can reach it (a firewall that drops "
+           "packets shows as this timeout), and that every rank was started.");
   }
   auto opts = c10d::ProcessGroupGloo::Options::create(st->timeout);
   if (!ifname.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -137,7 +146,17 @@ OP(dist_init) {
   try {
     st->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, st->rank, st->world, opts);
   } catch (const std::exception& e) {
-    a.fail("creating the Gloo process group failed for rank " + std::to_string(rank) + " (" + first_line(e.what()) + ")");
+    // Most often a rank (a whole node) that never came: Gloo waits for every rank's address in the store.
+    std::string joined;
+    try {
+      joined = std::to_string(st->store->add("ablate/joined", 0)) + " of " + std::to_string(world) + " ranks reached the rendezvous at " + where;
+    } catch (const std::exception&) {
+      joined = "the rendezvous at " + where + " could not be asked how many ranks joined";
+    }
+    a.fail("creating the Gloo process group failed for rank " + std::to_string(rank) + " of " + std::to_string(world) + " after " + waited_ms() +
+           " ms (timeout " + std::to_string(timeout_ms) + " ms: " + first_line(e.what()) + "): " + joined +
+           ". Start the missing ranks (every node), check that they reach MASTER_ADDR and each other on the interface "
+           "GLOO_SOCKET_IFNAME names" + (ifname.empty() ? " (unset: the one this host name resolves to)" : " (" + ifname + ")") + ".");
   }
 #ifdef ABLATE_WITH_NCCL
   if (backend == "nccl") {

@@ -95,6 +95,10 @@ A study file varies any config path; model switches are paths under model:
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint (without a config: with the run\'s own config.json)')
     .option('--nproc-per-node <n>', 'data-parallel: start N ranks on this machine (Gloo on CPU, one GPU each on CUDA); --batch-size and --threads are per rank. Same as distributed.nprocPerNode in the config, and recorded in the run\'s config.json, so --resume starts as many again. Under torchrun, srun or a Kubernetes job, leave it out: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read from the environment')
+    .option('--nnodes <n>', 'data-parallel over several machines (torchrun\'s flag): run the same command on each, with its --node-rank and node 0\'s --master-addr; each starts --nproc-per-node ranks')
+    .option('--node-rank <r>', 'this machine\'s place among --nnodes, 0 … nnodes-1 (node 0 holds the rendezvous)')
+    .option('--master-addr <host>', 'node 0\'s host name or address, reachable from every node (set GLOO_SOCKET_IFNAME to the interface to use)')
+    .option('--master-port <port>', 'rendezvous port on node 0 (default 29500 with --nnodes, else a free one)')
     .option('--mirror <url>', 'fetch datasets and weights by file name from this base URL (default: $ABLATE_MIRROR)')
     .addHelpText('after', `
 Data and weights (config fields, or --set key=value):

@@ -4,7 +4,7 @@
 // when one fails, as torchrun does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { recordRankFailure, type RankFailureRecord } from './run-folder.js';
+import { readRankError, recordRankFailure, writeRankError, type RankEnd, type RankFailureRecord } from './run-folder.js';
 
 export interface LaunchEnv {
   masterAddr: string;
@@ -56,6 +56,18 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv |
   return { masterAddr, masterPort, rank, worldSize, localRank, localWorldSize };
 }
 
+/** torchrun's default MASTER_PORT, the rendezvous port of a run over several nodes unless one is given. */
+export const DEFAULT_MASTER_PORT = 29500;
+
+/** Refuses a node placement that cannot form a run (validated before any rank starts). */
+export function checkNodes(n: LaunchNodes): void {
+  if (!Number.isInteger(n.count) || n.count < 1 || n.count > 65536) throw new RangeError(`Expected --nnodes to be an integer in [1, 65536] but received ${JSON.stringify(n.count)}`);
+  if (!Number.isInteger(n.rank) || n.rank < 0 || n.rank >= n.count) throw new RangeError(`Expected --node-rank to be an integer in [0, ${n.count - 1}] (--nnodes ${n.count}) but received ${JSON.stringify(n.rank)}`);
+  if (typeof n.masterAddr !== 'string' || !/^[A-Za-z0-9.:_-]+$/.test(n.masterAddr)) {
+    throw new TypeError(`Expected --master-addr to be node 0's host name or address but received ${JSON.stringify(n.masterAddr)}`);
+  }
+}
+
 /** A free TCP port on 127.0.0.1 for a local rendezvous. */
 export function freeLocalPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -68,11 +80,23 @@ export function freeLocalPort(): Promise<number> {
   });
 }
 
+/** torchrun's --nnodes/--node-rank/--master-addr: this machine is one node of several, each starting its own ranks. */
+export interface LaunchNodes {
+  /** Machines in the run (torchrun's --nnodes), each starting `nproc` ranks. */
+  count: number;
+  /** This machine's place, 0 … count-1: its ranks are rank·nproc … rank·nproc + nproc - 1. */
+  rank: number;
+  /** Node 0's host name or address, where global rank 0 holds the rendezvous. */
+  masterAddr: string;
+}
+
 export interface LocalLaunchOptions {
   /** Ranks to start on this machine. */
   nproc: number;
-  /** Rendezvous port; a free one by default. */
+  /** Rendezvous port; a free one by default (29500, torchrun's, for several nodes: the others must know it). */
   masterPort?: number;
+  /** Several machines; absent: this machine alone, rendezvous on 127.0.0.1. */
+  nodes?: LaunchNodes;
   env?: NodeJS.ProcessEnv;
   /** How long the others get to stop after one rank failed, before SIGKILL. Default 10 s. */
   graceMs?: number;
@@ -89,7 +113,7 @@ export interface LocalLaunchOptions {
 export interface LocalLaunchResult {
   /** Rank 0's code when every rank ended cleanly (0 unless cleanCodes); otherwise the first failing rank's exit code (128 + signal number for a signal). */
   exitCode: number;
-  /** The first rank that failed, with how. */
+  /** The first rank that failed (its global rank), with how. */
   failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null };
   /** When it ended (ms since the epoch). */
   failedAt?: number;
@@ -104,7 +128,10 @@ const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIG
  */
 export async function launchLocalRanks(command: string, args: readonly string[], o: LocalLaunchOptions): Promise<LocalLaunchResult> {
   if (!Number.isInteger(o.nproc) || o.nproc < 1) throw new RangeError(`Expected --nproc-per-node to be a positive integer but received ${JSON.stringify(o.nproc)}`);
-  const port = o.masterPort ?? (await freeLocalPort());
+  const nodes = o.nodes ?? { count: 1, rank: 0, masterAddr: '127.0.0.1' };
+  checkNodes(nodes);
+  const port = o.masterPort ?? (o.nodes ? DEFAULT_MASTER_PORT : await freeLocalPort());
+  const first = nodes.rank * o.nproc;
   const children: ChildProcess[] = [];
   let failed: LocalLaunchResult['failed'];
   let failedAt = 0;
@@ -131,10 +158,11 @@ export async function launchLocalRanks(command: string, args: readonly string[],
     const exits = Array.from({ length: o.nproc }, (_, rank) => {
       const env = {
         ...(o.env ?? process.env),
-        MASTER_ADDR: '127.0.0.1',
+        MASTER_ADDR: nodes.masterAddr,
         MASTER_PORT: String(port),
-        RANK: String(rank),
-        WORLD_SIZE: String(o.nproc),
+        RANK: String(first + rank),
+        WORLD_SIZE: String(nodes.count * o.nproc),
+        GROUP_RANK: String(nodes.rank),
         LOCAL_RANK: String(rank),
         LOCAL_WORLD_SIZE: String(o.nproc),
       };
@@ -144,7 +172,7 @@ export async function launchLocalRanks(command: string, args: readonly string[],
         child.on('exit', (code, signal) => {
           if (rank === 0 && code !== null) rank0Code = code;
           if ((code === null || !clean.has(code) || signal) && !failed) {
-            failed = { rank, code, signal };
+            failed = { rank: first + rank, code, signal };
             failedAt = Date.now();
             stopOthers('SIGTERM');
           }
@@ -152,7 +180,7 @@ export async function launchLocalRanks(command: string, args: readonly string[],
         });
         child.on('error', (e) => {
           if (!failed) {
-            failed = { rank, code: 127, signal: null };
+            failed = { rank: first + rank, code: 127, signal: null };
             failedAt = Date.now();
           }
           process.stderr.write(`rank ${rank} could not be started: ${e.message}\n`);
@@ -182,7 +210,39 @@ export async function launchRunRanks(
   const since = Date.now();
   const r = await launchLocalRanks(command, args, o);
   if (!r.failed) return r;
-  return { ...r, failure: recordRankFailure(runDir, { ...r.failed, worldSize: o.nproc, at: r.failedAt ?? Date.now() }, since) };
+  const nodes = o.nodes?.count ?? 1;
+  const end = { ...r.failed, worldSize: o.nproc * nodes, nprocPerNode: o.nproc, at: r.failedAt ?? Date.now() };
+  if (nodes > 1) await shareNodeFailure(runDir, end, o.nproc * (o.nodes?.rank ?? 0), o.nproc, since);
+  return { ...r, failure: recordRankFailure(runDir, end, since) };
+}
+
+/** How long a node whose ranks only lost a peer waits for another node's record of the cause. */
+const OTHER_NODE_RECORD_MS = 10_000;
+
+/**
+ * Several nodes share the run folder, and only node 0's rank 0 writes status.json, so a node's launcher
+ * leaves what it saw where the others read it: a rank killed by a signal becomes that rank's error file
+ * (rank 0 cannot have seen it; a SIGKILLed rank writes nothing). A node whose own ranks failed with a code
+ * (most often: a peer on another node was gone) first waits a little for another node's record, so the
+ * cause — `interrupted`, `rank 2 of 4 (node 1) was killed by SIGKILL` — wins over its consequence.
+ */
+async function shareNodeFailure(runDir: string, end: RankEnd, first: number, nproc: number, since: number): Promise<void> {
+  if (end.signal) {
+    if (end.rank === 0) return; // rank 0's own record decides; recordRankFailure reads `end` for it
+    try {
+      writeRankError(runDir, { rank: end.rank, worldSize: end.worldSize, error: `was killed by ${end.signal}`, signal: end.signal, diskFull: false, at: new Date(end.at).toISOString() });
+    } catch (e) {
+      process.stderr.write(`warning: could not leave rank ${end.rank}'s end for the other nodes (${(e as Error).message})
+`);
+    }
+    return;
+  }
+  const others = Array.from({ length: end.worldSize }, (_, k) => k).filter((k) => k > 0 && (k < first || k >= first + nproc));
+  const deadline = Date.now() + OTHER_NODE_RECORD_MS;
+  while (Date.now() < deadline) {
+    if (others.some((k) => { const e = readRankError(runDir, k); return e !== undefined && Date.parse(e.at) >= since; })) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** The line a launcher prints for a failed launch: `error: rank 1 of 2: <its error>; the other ranks were stopped`. */

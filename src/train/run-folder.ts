@@ -268,6 +268,8 @@ export const RankErrorSchema = z.object({
   error: z.string(),
   /** A full disk (ENOSPC/EDQUOT): the run stops, resumable once there is space, instead of failing. */
   diskFull: z.boolean(),
+  /** The rank was killed by this signal (left by its node's launcher when several nodes share the run): `interrupted`. */
+  signal: z.string().optional(),
   /** ISO 8601: when the rank caught the error. */
   at: z.string(),
 });
@@ -307,6 +309,8 @@ export interface RankEnd {
   signal: NodeJS.Signals | null;
   /** When it ended (ms). */
   at: number;
+  /** Ranks per node, when several nodes run it: the messages name the node too. */
+  nprocPerNode?: number;
 }
 
 /** What recordRankFailure made of a failed launch. */
@@ -335,7 +339,8 @@ export interface RankFailureRecord {
  * record (a rank that exited without writing its file), status.json is left as it is.
  */
 export function recordRankFailure(runDir: string, end: RankEnd, since: number): RankFailureRecord {
-  const whoIs = (rank: number) => `rank ${rank} of ${end.worldSize}`;
+  const npn = end.nprocPerNode ?? end.worldSize;
+  const whoIs = (rank: number) => `rank ${rank} of ${end.worldSize}${npn < end.worldSize ? ` (node ${Math.floor(rank / npn)})` : ''}`;
   const how = `${whoIs(end.rank)} ${end.signal ? `was killed by ${end.signal}` : `exited with code ${end.code}`}`;
   const current = readRunStatus(runDir);
   if (!current) return { message: how }; // nothing to complete: a study runner records its own placeholder
@@ -346,8 +351,9 @@ export function recordRankFailure(runDir: string, end: RankEnd, since: number): 
   for (let rank = 1; rank < end.worldSize; rank++) {
     const left = readRankError(runDir, rank);
     if (!left || !(Date.parse(left.at) >= since)) continue;
-    const words = `${whoIs(rank)}: ${left.error}`;
-    candidates.push({ at: Date.parse(left.at), peerLost: isPeerLost(left.error), next: left.diskFull ? { status: 'stopped', reason: words } : { status: 'failed', error: words } });
+    const words = left.signal ? `${whoIs(rank)} was killed by ${left.signal}` : `${whoIs(rank)}: ${left.error}`;
+    const next = left.signal ? { status: 'interrupted' as const, reason: words } : left.diskFull ? { status: 'stopped' as const, reason: words } : { status: 'failed' as const, error: words };
+    candidates.push({ at: Date.parse(left.at), peerLost: !left.signal && isPeerLost(left.error), next });
   }
   if (end.signal) candidates.push({ at: end.at, peerLost: false, next: { status: 'interrupted', reason: how } });
   const first = candidates.sort((a, b) => Number(a.peerLost) - Number(b.peerLost) || a.at - b.at)[0];

@@ -2,7 +2,8 @@
 // conv net trained with SGD on a fixed batch; rank r takes rows r, r+W, … of it. Prints one JSON line per
 // step: the loss on its rows and a digest of every parameter after the step. BN=sync|local puts a batch
 // norm after the first conv: SyncBatchNorm (statistics of the whole batch) or each rank's own. GRAD_VIEW=1|0
-// chooses the Reducer's gradient_as_bucket_view (by default, what DataParallel uses).
+// chooses the Reducer's gradient_as_bucket_view (by default, what DataParallel uses). GLOO_SOCKET_IFNAME is
+// Gloo's interface, as DataParallel reads it (scripts/multinode-check.sh runs ranks on two namespaces' veths).
 // DEVICE=cuda trains on cuda:<RANK> (the data on the CPU first, so every device sees the same values);
 // BACKEND=gloo|nccl picks the process group's backend (default gloo), and GROUP=1 makes one even for
 // WORLD_SIZE=1 (NCCL's whole path on one GPU). With a group, a last line {"sums"} checks the collectives
@@ -40,7 +41,7 @@ const y = on(yAll.indexSelect(0, rows));
 let group: ProcessGroup | null = null;
 let reducer: GradientReducer | null = null;
 if (world > 1 || process.env.GROUP === '1') {
-  group = ProcessGroup.init({ masterAddr: process.env.MASTER_ADDR!, masterPort: Number(process.env.MASTER_PORT), rank, worldSize: world, timeoutMs: Number(process.env.DIST_TIMEOUT_MS ?? '20000'), backend });
+  group = ProcessGroup.init({ masterAddr: process.env.MASTER_ADDR!, masterPort: Number(process.env.MASTER_PORT), rank, worldSize: world, timeoutMs: Number(process.env.DIST_TIMEOUT_MS ?? '20000'), backend, interface: process.env.GLOO_SOCKET_IFNAME || undefined });
   // Rank 0's initial weights win, as DDP's constructor does; here they are equal already by the seed.
   group.broadcast(params, 0);
   const gradientAsBucketView = process.env.GRAD_VIEW === undefined ? DATA_PARALLEL_REDUCER.gradientAsBucketView : process.env.GRAD_VIEW === '1';

@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
-import { checkLocalRanks, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv } from '../../train/launch.js';
+import { checkLocalRanks, checkNodes, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv, type LaunchNodes } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
@@ -30,7 +30,38 @@ export interface TrainFlags {
   out: string;
   resume?: boolean;
   nprocPerNode?: string;
+  nnodes?: string;
+  nodeRank?: string;
+  masterAddr?: string;
+  masterPort?: string;
   mirror?: string;
+}
+
+/** --nnodes/--node-rank/--master-addr/--master-port, checked together; undefined for one machine. */
+export function nodesOf(f: TrainFlags): { nodes?: LaunchNodes; masterPort?: number } {
+  const given = [f.nnodes, f.nodeRank, f.masterAddr, f.masterPort].some((v) => v !== undefined);
+  if (!given) return {};
+  const launched = readLaunchEnv();
+  const masterPort = f.masterPort === undefined ? undefined : parsePositiveInt('--master-port', f.masterPort);
+  if (masterPort !== undefined && masterPort > 65535) throw new UsageError(`Expected --master-port to be a port in [1, 65535] but received ${masterPort}`);
+  const count = f.nnodes === undefined ? 1 : parsePositiveInt('--nnodes', f.nnodes);
+  if (count === 1) return { masterPort };
+  if (f.nodeRank === undefined) throw new UsageError(`--nnodes ${count} needs --node-rank (this machine's place, 0 … ${count - 1})`);
+  if (f.masterAddr === undefined) throw new UsageError(`--nnodes ${count} needs --master-addr (node 0's host name or address, the same on every node)`);
+  const nodes = { count, rank: parseNonNegativeInt('--node-rank', f.nodeRank), masterAddr: f.masterAddr };
+  try {
+    checkNodes(nodes);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  // A rank this launcher started runs the same command line: the flags must agree with its environment.
+  if (launched !== null) {
+    const world = count * launched.localWorldSize;
+    if (launched.worldSize !== world || launched.masterAddr !== nodes.masterAddr || (masterPort !== undefined && launched.masterPort !== masterPort)) {
+      throw new UsageError(`--nnodes ${count} --master-addr ${nodes.masterAddr} disagree with this rank's environment (WORLD_SIZE=${launched.worldSize}, MASTER_ADDR=${launched.masterAddr}, MASTER_PORT=${launched.masterPort}): under torchrun or srun leave the node flags out`);
+    }
+  }
+  return { nodes, masterPort };
 }
 
 export function loadConfigFile(file: string): PlainObject {
@@ -95,7 +126,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   const cfg = buildTrainConfig(file, f);
   const nproc = localRanksOf(cfg);
   const launched = readLaunchEnv();
-  if (launched === null && nproc > 1) {
+  const { nodes, masterPort } = nodesOf(f);
+  if (launched === null && (nproc > 1 || nodes !== undefined)) {
     resolveRunPlan(cfg); // a bad config is refused once, here, not by every rank
     const device = typeof cfg.device === 'string' ? cfg.device : 'cpu';
     const fit = await localRanksFit(nproc, device);
@@ -104,7 +136,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // (config.json) records the rank count, so `--resume` alone starts the same number again.
     // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
     // A rank that fails has its end recorded in status.json (recordRankFailure).
-    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
+    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, nodes, masterPort, cleanCodes: [130] });
     if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
