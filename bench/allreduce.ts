@@ -16,6 +16,7 @@
 // Each side reports medians over its steps of wall time, process CPU time (all threads) and minor page faults;
 // the table shows the median of those over the rounds, with the load average at every run.
 // A speed-up from 2 ranks on a 2-core machine is not meaningful; only the ratio of the two is.
+// Across two network namespaces joined by a veth (two "hosts"): `bash scripts/multinode-check.sh DIR bench`.
 import { join } from 'node:path';
 import { freeLocalPort } from '../src/train/launch.js';
 import { BENCH_DIR, PYTHON, fmt, intFlag, listFlag, loadavg, machine, median, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
@@ -34,7 +35,7 @@ async function rank(): Promise<void> {
   const shapes = JSON.parse(process.argv[process.argv.length - 1]!) as number[][];
   const params = shapes.map((s) => zeros(s).requiresGrad_());
   const numel = shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
-  const group = ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: Number(process.env.MASTER_PORT), rank: Number(process.env.RANK), worldSize: 2, timeoutMs: 120_000 });
+  const group = ProcessGroup.init({ masterAddr: process.env.MASTER_ADDR ?? '127.0.0.1', masterPort: Number(process.env.MASTER_PORT), rank: Number(process.env.RANK), worldSize: 2, timeoutMs: 120_000, interface: process.env.GLOO_SOCKET_IFNAME || undefined });
   const gradientAsBucketView = side === 'ablate' ? DATA_PARALLEL_REDUCER.gradientAsBucketView : side === 'ablate-view';
   const reducer = new GradientReducer(group, params, { ...DATA_PARALLEL_REDUCER, bucketCapMb: 25, firstBucketCapMb: 1, gradientAsBucketView });
   const steps = Number(process.env.STEPS), warmup = Number(process.env.WARMUP);
@@ -90,7 +91,7 @@ import json, os, resource, sys, time, torch, torch.distributed as dist
 torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '1')))
 side = os.environ['BENCH_SIDE']
 shapes = json.loads(sys.argv[1])
-dist.init_process_group('gloo', init_method='tcp://127.0.0.1:%s' % os.environ['MASTER_PORT'], rank=int(os.environ['RANK']), world_size=2)
+dist.init_process_group('gloo', init_method='tcp://%s:%s' % (os.environ.get('MASTER_ADDR', '127.0.0.1'), os.environ['MASTER_PORT']), rank=int(os.environ['RANK']), world_size=2)
 class Grads(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -119,13 +120,16 @@ print(json.dumps({'ms': med(wall), 'fwdMs': med(fwd), 'cpuMs': med(cpu), 'faults
 dist.destroy_process_group()
 `;
 
+// BENCH_NETNS=a,b (scripts/multinode-check.sh's `bench` phase): rank r runs in network namespace r, the two
+// meeting at MASTER_ADDR over the veth GLOO_SOCKET_IFNAME names, both sides alike.
+const NETNS = process.env.BENCH_NETNS?.split(',');
+
 async function pair(side: Side, shapes: number[][], env: NodeJS.ProcessEnv): Promise<RankResult & { loadavg: string }> {
-  const port = String(await freeLocalPort());
+  const port = NETNS ? String(29450 + Math.floor(Math.random() * 400)) : String(await freeLocalPort());
   const run = (r: number) => {
     const e = { ...env, MASTER_PORT: port, RANK: String(r), OMP_WAIT_POLICY: 'PASSIVE', BENCH_SIDE: side };
-    return side.startsWith('ablate')
-      ? runJsonChild(process.execPath, ['--import', 'tsx', CHILD, '--rank', JSON.stringify(shapes)], e)
-      : runJsonChild(PYTHON, ['-c', PY, JSON.stringify(shapes)], e);
+    const [cmd, args] = side.startsWith('ablate') ? [process.execPath, ['--import', 'tsx', CHILD, '--rank', JSON.stringify(shapes)]] : [PYTHON, ['-c', PY, JSON.stringify(shapes)]];
+    return NETNS ? runJsonChild('ip', ['netns', 'exec', NETNS[r]!, cmd, ...args], e) : runJsonChild(cmd, args, e);
   };
   const [r0] = await Promise.all([run(0), run(1)]);
   return { ...(r0 as unknown as RankResult), loadavg: loadavg() };
@@ -144,7 +148,8 @@ if (process.argv.includes('--rank')) {
   const shapes = createModel('resnet50').parameters().map((p) => p.shape);
   const env = { ...process.env, STEPS: String(steps), WARMUP: String(warmup), BENCH_THREADS: String(threads) };
   const m = machine();
-  console.log(`allreduce: ResNet-50 gradients (${shapes.length} tensors), 2 ranks on 127.0.0.1, Gloo, 25 MB buckets, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
+  const where = NETNS ? `2 ranks in network namespaces ${NETNS.join(' and ')} over a veth (${process.env.GLOO_SOCKET_IFNAME ?? 'default interface'}, master ${process.env.MASTER_ADDR})` : '2 ranks on 127.0.0.1';
+  console.log(`allreduce: ResNet-50 gradients (${shapes.length} tensors), ${where}, Gloo, 25 MB buckets, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
   const torch = await torchAvailable();
   const chosen = sides.filter((s) => s.startsWith('ablate') || torch.ok);
   if (!torch.ok) console.log(`PyTorch sides skipped: ${torch.reason}`);
@@ -171,5 +176,5 @@ if (process.argv.includes('--rank')) {
   const theirs = summary.find((s) => s.side === 'torch');
   const ratio = ours && theirs ? theirs.ms / ours.ms : undefined;
   if (ratio !== undefined) console.log(`speed ratio ablate/PyTorch (PyTorch ms ÷ ablate ms, medians of ${rounds} rounds): ${fmt(ratio, 2)}×; CPU time ratio ${fmt(theirs!.cpuMs / ours!.cpuMs, 2)}×; loadavg after ${machine().loadavg}`);
-  saveResults('allreduce', { steps, warmup, threads, rounds, sides: summary, ablateMs: ours?.ms, torchMs: theirs?.ms, ratio, numel: ours?.numel, loadavg: machine().loadavg });
+  saveResults(NETNS ? 'allreduce-multinode' : 'allreduce', { steps, warmup, threads, rounds, sides: summary, ablateMs: ours?.ms, torchMs: theirs?.ms, ratio, numel: ours?.numel, loadavg: machine().loadavg });
 }

@@ -12,6 +12,7 @@
 #   study   one study folder, a `study run --worker` per host: every run once; a killed worker's run taken over
 #   slurm   slurmctld + a slurmd per host (own NodeName and address): the README's 2-node srun recipe and
 #           the job-array study, unchanged
+#   bench   (only when asked) bench/allreduce.ts across the two hosts: ablate against PyTorch DDP
 # Prints "multinode-check: <phase> ok …" per phase, "multinode-check: PASS" at the end, and
 # "multinode-check: SKIP <reason>" (exit 0) where it cannot run (not root, no `ip netns`, no Gloo). Every
 # namespace, process, daemon and mount it made is removed on any exit; the last line says so.
@@ -37,7 +38,8 @@ mkdir -p "$work"
 tag=$$
 ns=("abmn$tag-0" "abmn$tag-1")
 addr=(10.213.0.1 10.213.0.2)
-ifn=(abmn0 abmn1)
+# Both ends carry the same name, as every node of a cluster has its eth0: one GLOO_SOCKET_IFNAME for all.
+ifn=(mn0 mn0)
 master=${addr[0]}
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
 # The sources themselves (a dist/ left from an older build would test old code).
@@ -47,6 +49,7 @@ cli=(node --import tsx "$repo/src/cli/main.ts")
 cleanup_hooks=()
 cleanup() {
   set +e
+  local j; for j in $(jobs -p); do kill "$j" 2>/dev/null; done
   for h in "${cleanup_hooks[@]}"; do "$h"; done
   for n in "${ns[@]}"; do
     ip netns list 2>/dev/null | grep -qw "$n" || continue
@@ -75,7 +78,11 @@ reach=$(ip netns exec "${ns[1]}" timeout 10 bash -c "exec 3<>/dev/tcp/$master/9"
 say "hosts: ${ns[0]} (${addr[0]} on ${ifn[0]}) and ${ns[1]} (${addr[1]} on ${ifn[1]})"
 
 # on HOST CMD…: runs CMD in host HOST's namespace with that host's Gloo interface.
-on() { local h=$1; shift; ip netns exec "${ns[$h]}" env GLOO_SOCKET_IFNAME="${ifn[$h]}" "$@"; }
+# Each host has its own host name too (a UTS namespace), as two machines would: claims and logs name it.
+on() {
+  local h=$1; shift
+  ip netns exec "${ns[$h]}" unshare --uts sh -c 'hostname "$0" && exec "$@"' "abmn-host$h" env GLOO_SOCKET_IFNAME="${ifn[$h]}" "$@"
+}
 tx_bytes() { ip -n "${ns[$1]}" -s -j link show "${ifn[$1]}" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)[0].stats64.tx.bytes))"; }
 
 # dp-child ranks: host H, global rank R, world W; extra env as further args.
@@ -158,7 +165,7 @@ status_of() { node -e "const s=JSON.parse(require('fs').readFileSync('$1/status.
 same_result() {
   cmp -s "$1/model.pth" "$2/model.pth" && node -e "
 const fs=require('fs');
-const h=(d)=>fs.readFileSync(d+'/history.jsonl','utf8').trim().split('\n').map((l)=>JSON.stringify(Object.entries(JSON.parse(l)).filter(([k])=>!/time|per_s|seconds|_ms/.test(k))));
+const h=(d)=>fs.readFileSync(d+'/history.jsonl','utf8').trim().split('\n').map((l)=>JSON.stringify(Object.entries(JSON.parse(l)).filter(([k])=>!/time|per_s|wait|seconds/.test(k))));
 process.exit(JSON.stringify(h('$1'))===JSON.stringify(h('$2'))?0:1)"
 }
 
@@ -206,6 +213,64 @@ EOF
   echo "multinode-check: train resume ok (killed at epoch 1, resumed by the same commands to the uninterrupted model.pth and history)"
 }
 
+phase_study() {
+  mkdir -p "$work/study"
+  phase_study_file
+  phase_study_body
+}
+phase_study_file() {
+  cat > "$work/study.yaml" <<'EOF'
+name: multinode-workers
+base:
+  model: resnet20-cifar
+  data: { source: generated, generated: { classes: 4, trainCount: 32, testCount: 16, size: 16, difficulty: easy }, split: train, valSplit: test }
+  epochs: 2
+  batchSize: 16
+  precision: fp32
+  optimizer: { name: sgd, lr: 0.05, momentum: 0.9 }
+axes:
+  model: [resnet20-cifar, plain20-cifar]
+seeds: [0, 1]
+EOF
+}
+phase_study_body() {
+  local d=$work/study
+  # A dead worker's claim is taken over once its heartbeat is 15 s old (90 s by default).
+  local stale=15000 out=$d/folder
+  worker() { on "$1" env ABLATE_CLAIM_STALE_MS=$stale timeout -s KILL 600 "${cli[@]}" study run "$work/study.yaml" --out "$out" --worker --threads 1; }
+  worker 0 >"$d/w0.out" 2>"$d/w0.err" & local p0=$!
+  worker 1 >"$d/w1.out" 2>"$d/w1.err" & local p1=$!
+  # Host 0 dies (every process on it, -9) once a run it holds has a checkpointed epoch.
+  local held="" c pid
+  for _ in $(seq 1 1200); do
+    for c in "$out"/*/claim.json; do
+      [ -f "$c" ] || continue
+      pid=$(node -e "try{console.log(JSON.parse(require('fs').readFileSync('$c','utf8')).pid)}catch{}")
+      if ip netns pids "${ns[0]}" | grep -qx "$pid" && grep -qs '"epoch":1' "$(dirname "$c")/history.jsonl"; then held=$(dirname "$c"); break 2; fi
+    done
+    kill -0 $p0 2>/dev/null || break
+    sleep 0.25
+  done
+  [ -n "$held" ] || { tail -n 5 "$d/w0.err" >&2; fail "study: host 0's worker never held a run with a finished epoch"; }
+  local killed_at=$SECONDS
+  kill -9 $(ip netns pids "${ns[0]}") 2>/dev/null || true
+  wait $p0 || true
+  local rc1=0; wait $p1 || rc1=$?
+  [ $rc1 = 0 ] || { tail -n 8 "$d/w1.err" >&2; fail "study: host 1's worker exited $rc1"; }
+  grep -q "$(basename "$held"): taking over from worker abmn-host0:" "$d/w1.err" \
+    || { tail -n 12 "$d/w1.err" >&2; fail "study: host 1's worker did not say it took over $(basename "$held") from host 0"; }
+  node - "$out" <<'EOF' || fail "study: the shared folder's runs are not each done once"
+const fs = require('fs'), path = require('path'); const dir = process.argv[2];
+const runs = fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'status.json')));
+const bad = runs.filter((d) => JSON.parse(fs.readFileSync(path.join(dir, d, 'status.json'), 'utf8')).status !== 'ok');
+const epochs = runs.map((d) => fs.readFileSync(path.join(dir, d, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch).join(','));
+if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2') || !fs.existsSync(path.join(dir, 'report.md'))) {
+  console.error({ runs, bad, epochs, report: fs.existsSync(path.join(dir, 'report.md')) }); process.exit(1);
+}
+EOF
+  echo "multinode-check: study ok (2 hosts' workers on one folder: 4 runs, each epoch once; host 0 killed, $(basename "$held") taken over by host 1 $((SECONDS - killed_at)) s later, report written)"
+}
+
 phase_late() {
   local d=$work/late; mkdir -p "$d"
   local t0=$SECONDS
@@ -238,11 +303,120 @@ EOF
   ip netns exec "${ns[1]}" nft delete table inet abmn
 }
 
+slurm_ready() {
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    command -v apt-get >/dev/null || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null 2>&1; }
+  fi
+}
+# The README's code block after the line starting with $1, with its paths pointed into this check's folder.
+readme_block() {
+  awk -v head="$1" 'index($0, head) == 1 { f = 1; next } f && /^```sh/ { on = 1; next } on && /^```/ { exit } on { print }' "$repo/README.md"
+}
+slurm_stop() {
+  local f pid
+  for f in "$work"/slurm/munge/munged.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  rm -rf "/etc/netns/${ns[0]}" "/etc/netns/${ns[1]}"
+}
+phase_slurm() {
+  slurm_ready || { echo "multinode-check: slurm SKIP could not install slurm-wlm and munge"; return 0; }
+  [ -f "$repo/dist/src/cli/main.js" ] || fail "slurm: the README's recipes run bin/ablate.js, which needs the build (npm run setup)"
+  local s=$work/slurm; mkdir -p "$s/state" "$s/munge" "$s/spool-abmn-host0" "$s/spool-abmn-host1" "$s/shared"
+  cleanup_hooks+=(slurm_stop)
+  # Node names resolve on both hosts (ip netns exec lays /etc/netns/<ns>/hosts over /etc/hosts there).
+  local i
+  for i in 0 1; do
+    mkdir -p "/etc/netns/${ns[$i]}"
+    printf '127.0.0.1 localhost\n%s abmn-host0\n%s abmn-host1\n' "${addr[0]}" "${addr[1]}" > "/etc/netns/${ns[$i]}/hosts"
+  done
+  cat > "$s/slurm.conf" <<EOF
+ClusterName=abmncheck
+SlurmctldHost=abmn-host0(${addr[0]})
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=6817
+SlurmdPort=6818
+AuthType=auth/munge
+AuthInfo=socket=$s/munge/munge.socket
+StateSaveLocation=$s/state
+SlurmdSpoolDir=$s/spool-%n
+SlurmctldPidFile=$s/slurmctld.pid
+SlurmdPidFile=$s/slurmd-%n.pid
+SlurmctldLogFile=$s/slurmctld.log
+SlurmdLogFile=$s/slurmd-%n.log
+SlurmdParameters=config_overrides
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+NodeName=abmn-host0 NodeAddr=${addr[0]} CPUs=16 RealMemory=2000 State=UNKNOWN
+NodeName=abmn-host1 NodeAddr=${addr[1]} CPUs=16 RealMemory=2000 State=UNKNOWN
+PartitionName=check Nodes=abmn-host0,abmn-host1 Default=YES MaxTime=30 State=UP OverSubscribe=FORCE:8
+EOF
+  export SLURM_CONF=$s/slurm.conf
+  # One munged with its own key and socket (a file path both namespaces see), as every node shares the key.
+  dd if=/dev/urandom of="$s/munge/munge.key" bs=1024 count=1 status=none
+  chmod 400 "$s/munge/munge.key"
+  munged --force --key-file="$s/munge/munge.key" --socket="$s/munge/munge.socket" \
+    --pid-file="$s/munge/munged.pid" --log-file="$s/munge/munged.log" --seed-file="$s/munge/munge.seed" 2>/dev/null
+  on 0 slurmctld -f "$SLURM_CONF"
+  on 0 slurmd -f "$SLURM_CONF" -N abmn-host0
+  on 1 slurmd -f "$SLURM_CONF" -N abmn-host1
+  for _ in $(seq 1 120); do [ "$(on 0 sinfo -h -N -o %t 2>/dev/null | grep -c idle)" = 2 ] && break; sleep 0.5; done
+  [ "$(on 0 sinfo -h -N -o %t 2>/dev/null | grep -c idle)" = 2 ] \
+    || { tail -n 20 "$s"/*.log >&2; fail "slurm: the two nodes never became idle ($(on 0 sinfo -h -N -o '%N %t' 2>&1 | tr '\n' ' '))"; }
+  say "slurm: abmn-host0 (controller, ${addr[0]}) and abmn-host1 (${addr[1]}) are idle"
+
+  # 1. The README's 2-node srun recipe, its paths pointed here.
+  sed 's/"epochs":3/"epochs":2/' "$work/train.json" > "$s/train.json"
+  readme_block '**A 2-node `srun` data-parallel run**' | sed "s#config.yaml#$s/train.json#; s#/shared/runs#$s/shared#" > "$s/ddp.sh"
+  grep -q '^srun ' "$s/ddp.sh" || fail "slurm: no srun recipe found in README.md"
+  on 0 timeout 600 sbatch --wait --chdir="$repo" --output="$s/ddp-%j.log" "$s/ddp.sh" >/dev/null \
+    || { cat "$s"/ddp-*.log >&2; fail "slurm: the README's 2-node srun job failed"; }
+  local st; st=$(status_of "$s/shared/resnet50-ddp")
+  [ "$st" = "ok|2|" ] || { cat "$s"/ddp-*.log >&2; fail "slurm: the srun run's status.json is $st"; }
+  for i in 0 1; do grep -q 'launch task' "$s/slurmd-abmn-host$i.log" || fail "slurm: no task of the srun job ran on abmn-host$i"; done
+  echo "multinode-check: slurm srun ok (2 nodes, worldSize 2; a task launched on abmn-host0 and on abmn-host1)"
+
+  # 2. The README's job-array study, its study file and folder pointed here.
+  readme_block '**A study as a Slurm job array**' | sed "s#studies/resnet-vs-plain.yaml#$work/study.yaml#; s#/shared/runs#$s/shared#" > "$s/array.sh"
+  grep -q -- '--array=' "$s/array.sh" || fail "slurm: no job-array recipe found in README.md"
+  [ -f "$work/study.yaml" ] || phase_study_file
+  on 0 timeout 900 sbatch --wait --chdir="$repo" --output="$s/array-%a.log" "$s/array.sh" >/dev/null \
+    || { tail -n 5 "$s"/array-*.log >&2; fail "slurm: the README's job array failed"; }
+  node - "$s/shared/rvp" <<'EOF' || { tail -n 5 "$s"/array-*.log >&2; fail "slurm: the job array's study is not each run once"; }
+const fs = require('fs'), path = require('path'); const dir = process.argv[2];
+const runs = fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'status.json')));
+const bad = runs.filter((d) => JSON.parse(fs.readFileSync(path.join(dir, d, 'status.json'), 'utf8')).status !== 'ok');
+const epochs = runs.map((d) => fs.readFileSync(path.join(dir, d, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch).join(','));
+if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2') || !fs.existsSync(path.join(dir, 'report.md'))) { console.error({ runs, bad, epochs }); process.exit(1); }
+EOF
+  local on0 on1
+  on0=$(grep -c 'Launching batch job' "$s/slurmd-abmn-host0.log" || true); on1=$(grep -c 'Launching batch job' "$s/slurmd-abmn-host1.log" || true)
+  echo "multinode-check: slurm array ok (README's --array recipe: 4 runs, each once, report written; batch jobs on abmn-host0: $on0, abmn-host1: $on1)"
+}
+
+# Not a check: bench/allreduce.ts with its two ranks on the two hosts, ablate against PyTorch DDP.
+phase_bench() {
+  MASTER_ADDR=$master GLOO_SOCKET_IFNAME=${ifn[0]} BENCH_NETNS="${ns[0]},${ns[1]}" \
+    node --import tsx "$repo/bench/allreduce.ts" --steps "${BENCH_STEPS:-10}" --warmup 2 --rounds "${BENCH_ROUNDS:-3}" --out "$work/allreduce-multinode.json"
+}
+
 for p in $phases; do
   case $p in
     ddp|late|absent|drop) say "phase $p"; "phase_$p" ;;
-    train|study|slurm) say "phase $p"; "phase_$p" ;;
-    *) fail "unknown phase '$p' (expected ddp, train, late, absent, drop, study, slurm)" ;;
+    train|study|slurm|bench) say "phase $p"; "phase_$p" ;;
+    *) fail "unknown phase '$p' (expected ddp, train, late, absent, drop, study, slurm, bench)" ;;
   esac
 done
 echo "multinode-check: PASS"

@@ -120,7 +120,9 @@ OP(dist_init) {
   so.port = static_cast<std::uint16_t>(port);
   so.isServer = rank == 0;
   so.numWorkers = static_cast<std::size_t>(world);
-  so.waitWorkers = true;
+  // Rank 0 does not wait for the others in the store: libtorch 1.13's wait gives up silently at the timeout and
+  // Gloo's mesh then waits a second timeout. Gloo's own wait for every rank is the one bounded wait.
+  so.waitWorkers = false;
   so.timeout = st->timeout;
   compat::tcpstore_classic_backend(so);
   const auto started = std::chrono::steady_clock::now();
