@@ -78,10 +78,15 @@ reach=$(ip netns exec "${ns[1]}" timeout 10 bash -c "exec 3<>/dev/tcp/$master/9"
 say "hosts: ${ns[0]} (${addr[0]} on ${ifn[0]}) and ${ns[1]} (${addr[1]} on ${ifn[1]})"
 
 # on HOST CMD…: runs CMD in host HOST's namespace with that host's Gloo interface.
-# Each host has its own host name too (a UTS namespace), as two machines would: claims and logs name it.
+# Each host has its own host name too (a UTS namespace), as two machines would: claims and logs name it; and
+# an /etc/hosts naming both hosts, bound in a mount namespace of its own (gone with its processes). Only the
+# network namespace is entered (nsenter, not `ip netns exec`, which would hide /sys/fs/cgroup from slurmd).
+printf '127.0.0.1 localhost\n%s abmn-host0\n%s abmn-host1\n' "${addr[0]}" "${addr[1]}" > "$work/hosts"
 on() {
   local h=$1; shift
-  ip netns exec "${ns[$h]}" unshare --uts sh -c 'hostname "$0" && exec "$@"' "abmn-host$h" env GLOO_SOCKET_IFNAME="${ifn[$h]}" "$@"
+  nsenter --net="/run/netns/${ns[$h]}" unshare --uts --mount --propagation private \
+    sh -c 'hostname "$0" && mount --bind "$1" /etc/hosts && shift && exec "$@"' "abmn-host$h" "$work/hosts" \
+    env GLOO_SOCKET_IFNAME="${ifn[$h]}" "$@"
 }
 tx_bytes() { ip -n "${ns[$1]}" -s -j link show "${ifn[$1]}" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)[0].stats64.tx.bytes))"; }
 
@@ -169,12 +174,15 @@ const h=(d)=>fs.readFileSync(d+'/history.jsonl','utf8').trim().split('\n').map((
 process.exit(JSON.stringify(h('$1'))===JSON.stringify(h('$2'))?0:1)"
 }
 
-phase_train() {
-  local d=$work/train; mkdir -p "$d"
+train_config() {
   cat > "$work/train.json" <<'EOF'
 {"model":"resnet20-cifar","data":{"source":"generated","generated":{"classes":4,"trainCount":64,"testCount":16,"size":16,"difficulty":"easy"},"split":"train","valSplit":"test"},
  "epochs":3,"batchSize":8,"precision":"fp32","threads":1,"seed":5,"optimizer":{"name":"sgd","lr":0.05,"momentum":0.9},"checkpoint":{"everySteps":2}}
 EOF
+}
+phase_train() {
+  local d=$work/train; mkdir -p "$d"
+  train_config
   # The reference: 2 hosts × 2 ranks, uninterrupted; and the same 4 ranks on one host.
   train_both "$d/ref" "$d/ref"
   [ "$(status_of "$d/ref")" = "ok|4|" ] || fail "train: the 2-node run's status.json is $(status_of "$d/ref"), expected ok with worldSize 4"
@@ -297,8 +305,16 @@ phase_drop() {
   nft_ready || { echo "multinode-check: drop SKIP no nft (apt-get install nftables)"; return 0; }
   # Silence, not a refusal: host 1 drops every packet it would send to the master.
   ip netns exec "${ns[1]}" nft -f - <<EOF
-table inet abmn { chain out { type filter hook output priority 0; ip daddr $master drop; } }
+table inet abmn {
+  chain out {
+    type filter hook output priority 0;
+    ip daddr $master drop
+  }
+}
 EOF
+  # Silence indeed: a connection attempt gets no answer at all (not a refusal).
+  local probe; probe=$(ip netns exec "${ns[1]}" timeout 3 bash -c "exec 3<>/dev/tcp/$master/9" 2>&1; echo "rc=$?")
+  [[ $probe == *rc=124* ]] || fail "drop: host 1's packets to the master were not dropped silently ($probe)"
   expect_timeout drop 1
   ip netns exec "${ns[1]}" nft delete table inet abmn
 }
@@ -322,19 +338,13 @@ slurm_stop() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
   done
-  rm -rf "/etc/netns/${ns[0]}" "/etc/netns/${ns[1]}"
 }
 phase_slurm() {
   slurm_ready || { echo "multinode-check: slurm SKIP could not install slurm-wlm and munge"; return 0; }
   [ -f "$repo/dist/src/cli/main.js" ] || fail "slurm: the README's recipes run bin/ablate.js, which needs the build (npm run setup)"
   local s=$work/slurm; mkdir -p "$s/state" "$s/munge" "$s/spool-abmn-host0" "$s/spool-abmn-host1" "$s/shared"
   cleanup_hooks+=(slurm_stop)
-  # Node names resolve on both hosts (ip netns exec lays /etc/netns/<ns>/hosts over /etc/hosts there).
   local i
-  for i in 0 1; do
-    mkdir -p "/etc/netns/${ns[$i]}"
-    printf '127.0.0.1 localhost\n%s abmn-host0\n%s abmn-host1\n' "${addr[0]}" "${addr[1]}" > "/etc/netns/${ns[$i]}/hosts"
-  done
   cat > "$s/slurm.conf" <<EOF
 ClusterName=abmncheck
 SlurmctldHost=abmn-host0(${addr[0]})
@@ -378,6 +388,7 @@ EOF
   say "slurm: abmn-host0 (controller, ${addr[0]}) and abmn-host1 (${addr[1]}) are idle"
 
   # 1. The README's 2-node srun recipe, its paths pointed here.
+  [ -f "$work/train.json" ] || train_config
   sed 's/"epochs":3/"epochs":2/' "$work/train.json" > "$s/train.json"
   readme_block '**A 2-node `srun` data-parallel run**' | sed "s#config.yaml#$s/train.json#; s#/shared/runs#$s/shared#" > "$s/ddp.sh"
   grep -q '^srun ' "$s/ddp.sh" || fail "slurm: no srun recipe found in README.md"
