@@ -80,7 +80,7 @@ test('two hosts as network namespaces: DDP over a veth, a killed node, late/abse
 
     // Slurm with a slurmd per host: the README's recipes unchanged.
     if (!/slurm SKIP/.test(r.stdout)) {
-      assert.match(r.stdout, /slurm srun ok \(2 nodes, worldSize 2\)/);
+      assert.match(r.stdout, /slurm srun ok \(2 nodes, worldSize 2; a task launched on abmn-host0 and on abmn-host1\)/);
       assert.match(r.stdout, /slurm array ok/);
     }
 
