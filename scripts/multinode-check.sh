@@ -221,6 +221,19 @@ phase_train() {
   echo "multinode-check: train resume ok (killed at epoch 1, resumed by the same commands to the uninterrupted model.pth and history)"
 }
 
+# The 4-run study in DIR finished: every run ok with epochs 1,2 exactly once (no epoch trained twice), and the report.
+study_done_once() {
+  node - "$1" <<'EOF'
+const fs = require('fs'), path = require('path'); const dir = process.argv[2];
+const runs = fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'status.json')));
+const bad = runs.filter((d) => JSON.parse(fs.readFileSync(path.join(dir, d, 'status.json'), 'utf8')).status !== 'ok');
+const epochs = runs.map((d) => fs.readFileSync(path.join(dir, d, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch).join(','));
+if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2') || !fs.existsSync(path.join(dir, 'report.md'))) {
+  console.error({ runs, bad, epochs, report: fs.existsSync(path.join(dir, 'report.md')) }); process.exit(1);
+}
+EOF
+}
+
 phase_study() {
   mkdir -p "$work/study"
   phase_study_file
@@ -267,15 +280,7 @@ phase_study_body() {
   [ $rc1 = 0 ] || { tail -n 8 "$d/w1.err" >&2; fail "study: host 1's worker exited $rc1"; }
   grep -q "$(basename "$held"): taking over from worker abmn-host0:" "$d/w1.err" \
     || { tail -n 12 "$d/w1.err" >&2; fail "study: host 1's worker did not say it took over $(basename "$held") from host 0"; }
-  node - "$out" <<'EOF' || fail "study: the shared folder's runs are not each done once"
-const fs = require('fs'), path = require('path'); const dir = process.argv[2];
-const runs = fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'status.json')));
-const bad = runs.filter((d) => JSON.parse(fs.readFileSync(path.join(dir, d, 'status.json'), 'utf8')).status !== 'ok');
-const epochs = runs.map((d) => fs.readFileSync(path.join(dir, d, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch).join(','));
-if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2') || !fs.existsSync(path.join(dir, 'report.md'))) {
-  console.error({ runs, bad, epochs, report: fs.existsSync(path.join(dir, 'report.md')) }); process.exit(1);
-}
-EOF
+  study_done_once "$out" || fail "study: the shared folder's runs are not each done once"
   echo "multinode-check: study ok (2 hosts' workers on one folder: 4 runs, each epoch once; host 0 killed, $(basename "$held") taken over by host 1 $((SECONDS - killed_at)) s later, report written)"
 }
 
@@ -405,13 +410,7 @@ EOF
   [ -f "$work/study.yaml" ] || phase_study_file
   on 0 timeout 900 sbatch --wait --chdir="$repo" --output="$s/array-%a.log" "$s/array.sh" >/dev/null \
     || { tail -n 5 "$s"/array-*.log >&2; fail "slurm: the README's job array failed"; }
-  node - "$s/shared/rvp" <<'EOF' || { tail -n 5 "$s"/array-*.log >&2; fail "slurm: the job array's study is not each run once"; }
-const fs = require('fs'), path = require('path'); const dir = process.argv[2];
-const runs = fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'status.json')));
-const bad = runs.filter((d) => JSON.parse(fs.readFileSync(path.join(dir, d, 'status.json'), 'utf8')).status !== 'ok');
-const epochs = runs.map((d) => fs.readFileSync(path.join(dir, d, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch).join(','));
-if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2') || !fs.existsSync(path.join(dir, 'report.md'))) { console.error({ runs, bad, epochs }); process.exit(1); }
-EOF
+  study_done_once "$s/shared/rvp" || { tail -n 5 "$s"/array-*.log >&2; fail "slurm: the job array's study is not each run once"; }
   local on0 on1
   on0=$(grep -c 'Launching batch job' "$s/slurmd-abmn-host0.log" || true); on1=$(grep -c 'Launching batch job' "$s/slurmd-abmn-host1.log" || true)
   echo "multinode-check: slurm array ok (README's --array recipe: 4 runs, each once, report written; batch jobs on abmn-host0: $on0, abmn-host1: $on1)"
