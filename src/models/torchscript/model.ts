@@ -145,6 +145,12 @@ export class TorchScriptModel extends Model {
     return new Map(this.#layer.entries.map((e) => [e.key, e.tensor]));
   }
 
+  override initialWeights(): string {
+    return this.config.reinit
+      ? `re-initialised from the run seed by role (reinit: true), architecture from ${this.config.torchscript}`
+      : `from ${this.config.torchscript}, the same for every seed (reinit: false)`;
+  }
+
   override describeConfig(): string[] {
     return describeTorchScriptConfig(this.config);
   }
