@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { F, Generator, SGD, noGrad, randint, randn, tidy, type Tensor } from '../../src/tensor/index.js';
+import { F, Generator, SGD, noGrad, randint, randn, tidy, withAutocast, type Tensor } from '../../src/tensor/index.js';
 import {
   createModelFromSpec, maxTorchScriptBytes, modelToOnnx, printSummary, rawToTensor, tensorToRaw, validateModelSpec,
   OnnxExportError, TorchScriptModel,
@@ -140,6 +140,29 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     }
   });
 
+  it("bf16 autocast reaches the module's ops; channels-last keeps ablate's handles the module's own tensors", () => {
+    const m = createModelFromSpec({ torchscript: resnet }, { numClasses: 4 });
+    const x = randn([2, 3, 32, 32], { generator: new Generator(8) });
+    try {
+      m.toMemoryFormat('channels_last');
+      const sd = m.stateDict();
+      assert.ok(sd.get('conv1.weight')!.isContiguous('channels_last'));
+      m.eval();
+      const y = noGrad(() => withAutocast({ device: 'cpu', dtype: 'bfloat16' }, () => m.forward(x)));
+      assert.equal(y.dtype, 'bfloat16');
+      y.dispose();
+      // Zeroing the classifier through ablate's handles must reach the module: the logits become fc.bias.
+      noGrad(() => sd.get('fc.weight')!.mul_(0));
+      tidy(() => {
+        const z = noGrad(() => m.forward(x));
+        assert.equal(maxAbsDiff(z, sd.get('fc.bias')!.unsqueeze(0).expand([2, 4])), 0);
+      });
+    } finally {
+      m.dispose();
+      x.dispose();
+    }
+  });
+
   it('seeds: the file weights for every seed unless reinit: true draws them (by role) from the seed', () => {
     const weights = (spec: Record<string, unknown>, seed: number): Map<string, number[]> => {
       const m = createModelFromSpec(spec, { numClasses: 4, seed });
@@ -257,5 +280,7 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     assert.deepEqual(study.runs.map((r) => (r.config.model as { torchscript: string }).torchscript), [net, traced]);
     assert.equal(new Set(study.variants).size, 2);
     for (const r of study.runs) assert.deepEqual(inspectRunConfig(r.config).problems, []);
+    const sync = inspectRunConfig(runConfig({ torchscript: net }, { distributed: { syncBatchNorm: true } })).problems;
+    assert.deepEqual(sync.map((p) => p.path), ['distributed.syncBatchNorm']);
   });
 });
