@@ -38,6 +38,11 @@ class BufferReader : public caffe2::serialize::ReadAdapterInterface {
 
 void finalize_module(Napi::Env, ModuleBox* box) { delete box; }
 
+// The graph executor's optimisations (profiling, autodiff subgraphs) change a module's kernels after its first
+// calls: a resumed run would then compute differently from the uninterrupted one. Interpreted as written, each op
+// runs the kernel eager PyTorch runs. The switch is per thread in libtorch, so it is set wherever a module runs.
+void no_graph_optimisation() { torch::jit::setGraphExecutorOptimize(false); }
+
 torch::jit::Module& module_of(Args& a, size_t i) {
   if (!a.has(i) || !a.info()[i].IsObject()) a.fail("argument " + std::to_string(i) + " must be a TorchScript module handle");
   Napi::Value h = a.info()[i].As<Napi::Object>().Get("__jit");
@@ -53,10 +58,7 @@ OP(jit_load) {
   // (bytes: Buffer) → { __jit }. Loaded on the CPU; the model moves its tensors itself (jit_set_data).
   if (!a.info()[0].IsBuffer()) a.fail("argument 0 must be a Buffer holding the module file");
   auto buf = a.info()[0].As<Napi::Buffer<char>>();
-  // The graph executor's optimisations (profiling, autodiff subgraphs) change a module's kernels after its
-  // first calls: a resumed run would then compute differently from the uninterrupted one. Interpreted as
-  // written, each op runs the kernel eager PyTorch runs.
-  torch::jit::setGraphExecutorOptimize(false);
+  no_graph_optimisation();
   auto reader = std::make_shared<BufferReader>(buf.Data(), buf.Length());
   auto* box = new ModuleBox{torch::jit::load(reader, c10::Device(c10::kCPU))};
   if (!box->m.find_method("forward")) {
@@ -107,6 +109,7 @@ OP(jit_tensors) {
 OP(jit_forward) {
   // (module, x) → the module's output, recorded by autograd when grad mode is on.
   auto& m = module_of(a, 0);
+  no_graph_optimisation();
   c10::IValue out = m.forward({a.T(1)});
   if (!out.isTensor()) a.fail(std::string("forward() returned a ") + out.tagKind() + ", expected a Tensor of logits");
   return a.ret(out.toTensor());
