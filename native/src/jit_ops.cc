@@ -71,15 +71,20 @@ OP(jit_load) {
 }
 
 OP(jit_modules) {
-  // → [[path, typeName], ...] for the module and every submodule, in registration (state-dict) order.
+  // → [[path, typeName, readsTraining], ...] for the module and every submodule, in registration (state-dict)
+  // order. readsTraining: its forward() reads `self.training` (scripted BatchNorm and Dropout do; a traced module
+  // recorded one branch and cannot switch mode).
   auto& m = module_of(a, 0);
   Napi::Array out = Napi::Array::New(a.env());
   uint32_t k = 0;
   for (const auto& item : m.named_modules()) {
-    Napi::Array row = Napi::Array::New(a.env(), 2);
+    Napi::Array row = Napi::Array::New(a.env(), 3);
     row.Set(0u, Napi::String::New(a.env(), item.name));
     auto qn = item.value.type()->name();
     row.Set(1u, Napi::String::New(a.env(), qn ? qn->name() : std::string("Module")));
+    auto forward = item.value.find_method("forward");
+    bool reads = forward && forward->graph()->toString().find("name=\"training\"") != std::string::npos;
+    row.Set(2u, Napi::Boolean::New(a.env(), reads));
     out.Set(k++, row);
   }
   return out;

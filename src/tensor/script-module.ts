@@ -39,9 +39,12 @@ export class ScriptModule {
     return this.#h;
   }
 
-  /** Every submodule's path and class name (`Conv2d`, `BatchNorm2d`, a user class's name), the module first. */
-  modules(): { path: string; type: string }[] {
-    return (native.jit_modules(this.#handle) as [string, string][]).map(([path, type]) => ({ path, type }));
+  /**
+   * Every submodule's path and class name (`Conv2d`, `BatchNorm2d`, a user class's name), the module first, and
+   * whether its forward reads `self.training` (scripted BatchNorm and Dropout do; traced ones do not).
+   */
+  modules(): { path: string; type: string; readsTraining: boolean }[] {
+    return (native.jit_modules(this.#handle) as [string, string, boolean][]).map(([path, type, readsTraining]) => ({ path, type, readsTraining }));
   }
 
   /**
@@ -63,7 +66,7 @@ export class ScriptModule {
     return wrap(native.jit_forward(this.#handle, x.handle));
   }
 
-  /** Sets `training` on every submodule: batch norm and dropout follow it (scripted modules; a trace keeps its mode). */
+  /** Sets `training` on every submodule: batch norm and dropout follow it in scripted modules (a trace keeps its mode). */
   train(on: boolean): void {
     native.jit_train(this.#handle, on);
   }

@@ -1,7 +1,8 @@
 """PyTorch side of test/models/torchscript.test.ts: makes TorchScript files and checks what ablate did with them.
 
   torch_script.py make DIR          DIR/net.pt (Net below, scripted), DIR/resnet18.pt (torchvision, scripted),
-                                    DIR/traced.pt (Net traced), each with 4 classes, weights from fixed seeds
+                                    DIR/traced.pt (Net traced in eval mode), DIR/traced-plain.pt (Plain traced), each
+                                    with 4 classes, weights from fixed seeds
   torch_script.py sgd DIR FILE      one SGD step (lr 0.1, momentum 0.9, weight decay 1e-4, train mode) of the
                                     scripted FILE on DIR/batch.pth ({x, y}); writes DIR/sgd.out.pth: the state
                                     dict after the step and the step's logits under "__logits__"
@@ -32,6 +33,18 @@ class Net(nn.Module):
         return self.head(self.drop(x))
 
 
+class Plain(nn.Module):
+    """No BatchNorm, no dropout: the same in both modes, so tracing it loses nothing."""
+
+    def __init__(self, num_classes: int = 4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
 def build(arch):
     torch.manual_seed(0)
     if arch == "net":
@@ -46,6 +59,8 @@ def main():
         torch.jit.script(build("net")).save(f"{d}/net.pt")
         torch.jit.script(build("resnet18")).save(f"{d}/resnet18.pt")
         torch.jit.trace(build("net").eval(), torch.zeros(1, 3, 16, 16)).save(f"{d}/traced.pt")
+        torch.manual_seed(0)
+        torch.jit.trace(Plain(4), torch.zeros(1, 3, 16, 16)).save(f"{d}/traced-plain.pt")
     elif cmd == "sgd":
         d, file = sys.argv[2], sys.argv[3]
         torch.set_num_threads(1)

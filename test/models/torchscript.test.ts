@@ -55,6 +55,7 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
   let net: string;
   let resnet: string;
   let traced: string;
+  let tracedPlain: string;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'ablate-torchscript-'));
@@ -62,6 +63,7 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     net = join(dir, 'net.pt');
     resnet = join(dir, 'resnet18.pt');
     traced = join(dir, 'traced.pt');
+    tracedPlain = join(dir, 'traced-plain.pt');
   });
   after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -264,8 +266,10 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     }
   });
 
-  it('a traced module trains too (its mode is fixed at trace time) and several files are a study axis', () => {
-    const m = createModelFromSpec({ torchscript: traced }, { numClasses: 4 });
+  it('a traced module without BatchNorm or dropout trains; one with them is refused (its mode is fixed); files are a study axis', () => {
+    assert.throws(() => createModelFromSpec({ torchscript: traced }, { numClasses: 4 }),
+      new RegExp(`${traced} is a traced module whose bn \\(BatchNorm2d\\), drop \\(Dropout\\) cannot follow train\\(\\)/eval\\(\\).*torch\\.jit\\.script`));
+    const m = createModelFromSpec({ torchscript: tracedPlain }, { numClasses: 4 });
     try {
       const y = tidy(() => m.forward(randn([2, 3, 16, 16])));
       assert.deepEqual(y.shape, [2, 4]);
@@ -274,10 +278,10 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
       m.dispose();
     }
     const study = expandStudy(parseStudySpec(JSON.stringify({
-      name: 'own-models', base: runConfig({ torchscript: net }), axes: { 'model.torchscript': [net, traced] },
+      name: 'own-models', base: runConfig({ torchscript: net }), axes: { 'model.torchscript': [net, tracedPlain] },
     })));
     assert.equal(study.runs.length, 2);
-    assert.deepEqual(study.runs.map((r) => (r.config.model as { torchscript: string }).torchscript), [net, traced]);
+    assert.deepEqual(study.runs.map((r) => (r.config.model as { torchscript: string }).torchscript), [net, tracedPlain]);
     assert.equal(new Set(study.variants).size, 2);
     for (const r of study.runs) assert.deepEqual(inspectRunConfig(r.config).problems, []);
     const sync = inspectRunConfig(runConfig({ torchscript: net }, { distributed: { syncBatchNorm: true } })).problems;

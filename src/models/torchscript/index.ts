@@ -24,8 +24,19 @@ export function loadTorchScriptModel(config: ResolvedTorchScriptConfig, o: { nam
       : '';
     throw new TypeError(`model.torchscript: ${config.torchscript} is not a TorchScript module libtorch can load: ${reason}${hint}; expected ${TORCHSCRIPT_FILE_EXPECTED}`);
   }
+  const fixed = module.modules().filter((m) => MODE_DEPENDENT.test(m.type) && !m.readsTraining);
+  if (fixed.length > 0) {
+    module.dispose();
+    const list = fixed.slice(0, 4).map((m) => `${m.path} (${m.type})`).join(', ') + (fixed.length > 4 ? ` and ${fixed.length - 4} more` : '');
+    throw new TypeError(`model.torchscript: ${config.torchscript} is a traced module whose ${list} cannot follow train()/eval(): ` +
+      'tracing recorded the mode they ran in, so training and validation would both run that one mode; expected a module saved with ' +
+      'torch.jit.script(net).save(path), which keeps the switch (a traced module without BatchNorm or dropout is fine)');
+  }
   return new TorchScriptModel(module, config, { name: o.name ?? torchScriptName(config), generator: o.generator, initialize: o.initialize });
 }
+
+/** Module classes that behave differently in training and evaluation: a traced copy of one is stuck in one mode. */
+const MODE_DEPENDENT = /^(BatchNorm[123]d|SyncBatchNorm|InstanceNorm[123]d|Dropout[123]?d?|AlphaDropout|FeatureAlphaDropout)$/;
 
 export const torchscriptFamily: ModelFamily<TorchScriptConfigInput, ResolvedTorchScriptConfig> = {
   name: 'torchscript',
