@@ -2,7 +2,7 @@
 
   torch_script.py make DIR          DIR/net.pt (Net below, scripted), DIR/resnet18.pt (torchvision, scripted),
                                     DIR/traced.pt (Net traced in eval mode), DIR/traced-plain.pt (Plain traced), each
-                                    with 4 classes, weights from fixed seeds
+                                    with 4 classes, weights from fixed seeds; DIR/pair.pt (returns a tuple)
   torch_script.py sgd DIR FILE      one SGD step (lr 0.1, momentum 0.9, weight decay 1e-4, train mode) of the
                                     scripted FILE on DIR/batch.pth ({x, y}); writes DIR/sgd.out.pth: the state
                                     dict after the step and the step's logits under "__logits__"
@@ -11,6 +11,7 @@
                                     the untrained file's (so a test sees that training changed them)
 """
 import sys
+from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -45,6 +46,18 @@ class Plain(nn.Module):
         return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
 
 
+class Pair(nn.Module):
+    """Returns two tensors (logits and features): not what a classifier's forward may return."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x) -> Tuple[torch.Tensor, torch.Tensor]:
+        feats = x.mean((2, 3))
+        return self.fc(feats), feats
+
+
 def build(arch):
     torch.manual_seed(0)
     if arch == "net":
@@ -61,6 +74,7 @@ def main():
         torch.jit.trace(build("net").eval(), torch.zeros(1, 3, 16, 16)).save(f"{d}/traced.pt")
         torch.manual_seed(0)
         torch.jit.trace(Plain(4), torch.zeros(1, 3, 16, 16)).save(f"{d}/traced-plain.pt")
+        torch.jit.script(Pair()).save(f"{d}/pair.pt")
     elif cmd == "sgd":
         d, file = sys.argv[2], sys.argv[3]
         torch.set_num_threads(1)

@@ -261,8 +261,23 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     try {
       assert.throws(() => tidy(() => m.forward(randn([2, 3, 16, 16]))), /returned shape \[2, 4\] for a batch of 2; expected logits \[2, 10\] \(numClasses 10/);
       assert.throws(() => modelToOnnx(m), (e: Error) => e instanceof OnnxExportError && /TorchScript model .* is not supported.*torch\.onnx\.export/.test(e.message));
+      // Other channels than the model's inChannels: refused before the module runs.
+      assert.throws(() => tidy(() => m.forward(randn([2, 1, 16, 16]))), /expected input shape \(None, 3, None, None\) but received \[2, 1, 16, 16\]/);
     } finally {
       m.dispose();
+    }
+    // An input the module's own code rejects (one value per channel for a training-mode BatchNorm): the file, the shape and libtorch's reason.
+    const r18 = createModelFromSpec({ torchscript: resnet }, { numClasses: 4 });
+    try {
+      assert.throws(() => tidy(() => r18.forward(randn([1, 3, 1, 1]))), new RegExp(`${resnet} failed on an input of shape \\[1, 3, 1, 1\\]: builtins\\.ValueError: Expected more than 1 value per channel when training`));
+    } finally {
+      r18.dispose();
+    }
+    const pair = createModelFromSpec({ torchscript: join(dir, 'pair.pt') }, { numClasses: 4 });
+    try {
+      assert.throws(() => tidy(() => pair.forward(randn([2, 3, 16, 16]))), /pair\.pt failed on an input of shape \[2, 3, 16, 16\]: forward\(\) returned a Tuple, expected a Tensor of logits/);
+    } finally {
+      pair.dispose();
     }
   });
 

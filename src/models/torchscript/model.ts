@@ -43,7 +43,9 @@ export class TorchScriptLayer extends Layer {
     try {
       y = this.module.forward(x);
     } catch (e) {
-      throw new Error(`TorchScript module ${this.config.torchscript} failed on an input of shape [${x.shape.join(', ')}]: ${(e as Error).message}`);
+      // The interpreter's message is a TorchScript traceback; its last line holds the reason (and the input shapes).
+      const lines = (e as Error).message.replace(/^jit_forward: /, '').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+      throw new Error(`TorchScript module ${this.config.torchscript} failed on an input of shape [${x.shape.join(', ')}]: ${lines[lines.length - 1] ?? 'unknown error'}`);
     }
     const n = this.config.numClasses;
     if (y.ndim !== 2 || y.shape[0] !== x.shape[0] || (n !== undefined && y.shape[1] !== n)) {
