@@ -18,6 +18,8 @@ import { readStateDict, writeStateDict } from '../../src/models/pth/index.js';
 import { inspectRunConfig } from '../../src/train/plan.js';
 import { expandStudy } from '../../src/study/spec-expand.js';
 import { parseStudySpec } from '../../src/study/spec.js';
+import { methodNotes } from '../../src/study/report/method.js';
+import type { ReportModel } from '../../src/study/report/model.js';
 import { PYTHON } from '../torch-python.js';
 import { CHILD_TRAIN, historyMetrics, readJson, runChildToEnd, spawnTs, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 
@@ -301,5 +303,16 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     for (const r of study.runs) assert.deepEqual(inspectRunConfig(r.config).problems, []);
     const sync = inspectRunConfig(runConfig({ torchscript: net }, { distributed: { syncBatchNorm: true } })).problems;
     assert.deepEqual(sync.map((p) => p.path), ['distributed.syncBatchNorm']);
+  });
+});
+
+describe('TorchScript runs in study reports', () => {
+  it("the method notes say when runs started from a file's weights", () => {
+    const base = { options: { lastK: 3, noiseEpochs: 5, level: 0.95 }, variants: [] };
+    const initial = 'from /x/net.pt, the same for every seed (reinit: false)';
+    const withFile = methodNotes({ ...base, study: { runs: [{ status: { initialWeights: initial } }, { status: undefined }] } } as unknown as ReportModel);
+    assert.ok(withFile.some((n) => n.startsWith(`**Initial weights**: ${initial}.`) && n.includes('reinit: true')), withFile.join('\n'));
+    const without = methodNotes({ ...base, study: { runs: [{ status: {} }] } } as unknown as ReportModel);
+    assert.ok(!without.some((n) => n.includes('Initial weights')));
   });
 });
