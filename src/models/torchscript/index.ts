@@ -2,6 +2,7 @@
  * Your own PyTorch model: `model: { torchscript: net.pt }` trains a module saved with torch.jit.script or
  * torch.jit.trace. The file is checked before libtorch reads it; its state-dict keys are the module's own.
  */
+import { createHash } from 'node:crypto';
 import { ScriptModule } from '../../tensor/index.js';
 import { registerFamily, type ModelFamily } from '../family.js';
 import {
@@ -32,7 +33,8 @@ export function loadTorchScriptModel(config: ResolvedTorchScriptConfig, o: { nam
       'tracing recorded the mode they ran in, so training and validation would both run that one mode; expected a module saved with ' +
       'torch.jit.script(net).save(path), which keeps the switch (a traced module without BatchNorm or dropout is fine)');
   }
-  return new TorchScriptModel(module, config, { name: o.name ?? torchScriptName(config), generator: o.generator, initialize: o.initialize });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return new TorchScriptModel(module, config, { name: o.name ?? torchScriptName(config), generator: o.generator, initialize: o.initialize, sha256 });
 }
 
 /** Module classes that behave differently in training and evaluation: a traced copy of one is stuck in one mode. */

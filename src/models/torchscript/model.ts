@@ -119,9 +119,11 @@ function reinitTensor(e: ScriptTensor, moduleType: string, byKey: Map<string, Sc
 /** A TorchScript module trained by ablate (see the module comment). New models are in training mode, as in torch. */
 export class TorchScriptModel extends Model {
   readonly config: ResolvedTorchScriptConfig;
+  /** SHA-256 of the file the module was read from: which file a run started from, should the path change later. */
+  readonly sha256: string | undefined;
   readonly #layer: TorchScriptLayer;
 
-  constructor(module: ScriptModule, config: ResolvedTorchScriptConfig, o: { name: string; generator?: Generator; initialize?: boolean }) {
+  constructor(module: ScriptModule, config: ResolvedTorchScriptConfig, o: { name: string; generator?: Generator; initialize?: boolean; sha256?: string }) {
     const x = input({ shape: [config.inChannels, null, null], name: 'input' });
     let layer: TorchScriptLayer;
     try {
@@ -132,6 +134,7 @@ export class TorchScriptModel extends Model {
     }
     super({ inputs: x, outputs: layer.apply(x), name: o.name, generator: o.generator, initialize: o.initialize, defaultInputSize: config.inputSize });
     this.config = config;
+    this.sha256 = o.sha256;
     this.#layer = layer;
   }
 
@@ -148,9 +151,10 @@ export class TorchScriptModel extends Model {
   }
 
   override initialWeights(): string {
+    const file = `${this.config.torchscript}${this.sha256 ? ` (sha256 ${this.sha256.slice(0, 16)})` : ''}`;
     return this.config.reinit
-      ? `re-initialised from the run seed by role (reinit: true), architecture from ${this.config.torchscript}`
-      : `from ${this.config.torchscript}, the same for every seed (reinit: false)`;
+      ? `re-initialised from the run seed by role (reinit: true), architecture from ${file}`
+      : `from ${file}, the same for every seed (reinit: false)`;
   }
 
   override describeConfig(): string[] {
