@@ -87,4 +87,5 @@ export class ScriptModule {
  */
 export function setData(target: Tensor, source: Tensor): void {
   native.set_data(target.handle, source.handle);
+  target.forgetMeta();
 }

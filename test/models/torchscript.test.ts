@@ -156,6 +156,12 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
       const y = noGrad(() => withAutocast({ device: 'cpu', dtype: 'bfloat16' }, () => m.forward(x)));
       assert.equal(y.dtype, 'bfloat16');
       y.dispose();
+      // A dtype change in place: the handle's metadata follows (it is cached otherwise).
+      const fc = sd.get('fc.bias')!;
+      assert.equal(fc.dtype, 'float32');
+      noGrad(() => m.layers[1]!.mapTensors((t, _kind, name) => (name === 'fc.bias' ? t.to('float64') : t)));
+      assert.equal(fc.dtype, 'float64');
+      noGrad(() => m.layers[1]!.mapTensors((t, _kind, name) => (name === 'fc.bias' ? t.to('float32') : t)));
       // Zeroing the classifier through ablate's handles must reach the module: the logits become fc.bias.
       noGrad(() => sd.get('fc.weight')!.mul_(0));
       tidy(() => {
