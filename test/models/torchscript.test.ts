@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { F, Generator, SGD, noGrad, randint, randn, tidy, withAutocast, type Tensor } from '../../src/tensor/index.js';
+import { F, Generator, SGD, liveTensorCount, noGrad, randint, randn, tidy, withAutocast, type Tensor } from '../../src/tensor/index.js';
 import {
   createModelFromSpec, maxTorchScriptBytes, modelToOnnx, printSummary, rawToTensor, tensorToRaw, validateModelSpec,
   OnnxExportError, TorchScriptModel,
@@ -123,7 +123,8 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     }
   });
 
-  it('train()/eval() reach BatchNorm and dropout inside a scripted module', () => {
+  it('train()/eval() reach BatchNorm and dropout inside a scripted module; nothing leaks', () => {
+    const live = liveTensorCount();
     const m = createModelFromSpec({ torchscript: net }, { numClasses: 4 });
     const x = randn([8, 3, 16, 16], { generator: new Generator(5) });
     try {
@@ -139,10 +140,12 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
       assert.ok(maxAbsDiff(sd.get('bn.running_mean')!, before) > 1e-4, 'train mode updates the running statistics');
       assert.equal(sd.get('bn.num_batches_tracked')!.item(), 2);
       for (const t of [e1, e2, t1, t2, before]) t!.dispose();
+      tidy(() => F.crossEntropy(m.forward(x), x.mean([1, 2, 3]).gt(0).to('int64')).backward());
     } finally {
       m.dispose();
       x.dispose();
     }
+    assert.equal(liveTensorCount(), live, 'the model, its forward and backward leave no tensor behind');
   });
 
   it("bf16 autocast reaches the module's ops; channels-last keeps ablate's handles the module's own tensors", () => {
