@@ -61,9 +61,20 @@ OP(jit_load) {
   no_graph_optimisation();
   auto reader = std::make_shared<BufferReader>(buf.Data(), buf.Length());
   auto* box = new ModuleBox{torch::jit::load(reader, c10::Device(c10::kCPU))};
-  if (!box->m.find_method("forward")) {
+  auto forward = box->m.find_method("forward");
+  if (!forward) {
     delete box;
     a.fail("the module has no forward() method");
+  }
+  // ablate calls forward(images): one input without a default, after self.
+  const auto& args = forward->function().getSchema().arguments();
+  size_t required = 0;
+  for (size_t k = 1; k < args.size(); k++) required += args[k].default_value() ? 0 : 1;
+  if (args.size() < 2 || required > 1) {
+    std::ostringstream schema;
+    schema << forward->function().getSchema();
+    delete box;
+    a.fail("forward() must take one input (the image batch), but its signature is " + schema.str());
   }
   Napi::Object o = Napi::Object::New(a.env());
   o.Set("__jit", Napi::External<ModuleBox>::New(a.env(), box, finalize_module));

@@ -2,7 +2,8 @@
 
   torch_script.py make DIR          DIR/net.pt (Net below, scripted), DIR/resnet18.pt (torchvision, scripted),
                                     DIR/traced.pt (Net traced in eval mode), DIR/traced-plain.pt (Plain traced), each
-                                    with 4 classes, weights from fixed seeds; DIR/pair.pt (returns a tuple)
+                                    with 4 classes, weights from fixed seeds; DIR/pair.pt (returns a tuple),
+                                    DIR/two-inputs.pt (forward takes two inputs)
   torch_script.py sgd DIR FILE      one SGD step (lr 0.1, momentum 0.9, weight decay 1e-4, train mode) of the
                                     scripted FILE on DIR/batch.pth ({x, y}); writes DIR/sgd.out.pth: the state
                                     dict after the step and the step's logits under "__logits__"
@@ -58,6 +59,17 @@ class Pair(nn.Module):
         return self.fc(feats), feats
 
 
+class TwoInputs(nn.Module):
+    """forward(images, mask): ablate passes one batch, so it cannot drive this module."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x, mask):
+        return self.fc(x.mean((2, 3)) * mask)
+
+
 def build(arch):
     torch.manual_seed(0)
     if arch == "net":
@@ -75,6 +87,7 @@ def main():
         torch.manual_seed(0)
         torch.jit.trace(Plain(4), torch.zeros(1, 3, 16, 16)).save(f"{d}/traced-plain.pt")
         torch.jit.script(Pair()).save(f"{d}/pair.pt")
+        torch.jit.script(TwoInputs()).save(f"{d}/two-inputs.pt")
     elif cmd == "sgd":
         d, file = sys.argv[2], sys.argv[3]
         torch.set_num_threads(1)

@@ -286,6 +286,9 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
     } finally {
       r18.dispose();
     }
+    const two = join(dir, 'two-inputs.pt');
+    assert.throws(() => createModelFromSpec({ torchscript: two }, { numClasses: 4 }),
+      new RegExp(`^TypeError: model\\.torchscript: ${two}: forward\\(\\) must take one input \\(the image batch\\), but its signature is forward\\(.*mask`));
     const pair = createModelFromSpec({ torchscript: join(dir, 'pair.pt') }, { numClasses: 4 });
     try {
       assert.throws(() => tidy(() => pair.forward(randn([2, 3, 16, 16]))), /pair\.pt failed on an input of shape \[2, 3, 16, 16\]: forward\(\) returned a Tuple, expected a Tensor of logits/);

@@ -20,6 +20,7 @@ export function loadTorchScriptModel(config: ResolvedTorchScriptConfig, o: { nam
     module = ScriptModule.fromBytes(bytes);
   } catch (e) {
     const reason = (e as Error).message.replace(/^jit_load: /, '');
+    if (/^(forward\(\) must take|the module has no forward)/.test(reason)) throw new TypeError(`model.torchscript: ${config.torchscript}: ${reason}`);
     const hint = /constants\.pkl|data\.pkl/.test(reason) && !/code\//.test(reason)
       ? ' (a state dict or a model saved with torch.save is not a TorchScript module: save torch.jit.script(net) instead)'
       : '';
