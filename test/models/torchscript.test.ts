@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, ftruncateSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,7 +22,7 @@ import { parseStudySpec } from '../../src/study/spec.js';
 import { methodNotes } from '../../src/study/report/method.js';
 import type { ReportModel } from '../../src/study/report/model.js';
 import { PYTHON } from '../torch-python.js';
-import { CHILD_TRAIN, historyMetrics, readJson, runChildToEnd, spawnTs, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
+import { CHILD_TRAIN, CLI_MAIN, historyMetrics, readJson, runChildToEnd, spawnTs, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 
 const SCRIPT = fileURLToPath(new URL('./torch_script.py', import.meta.url));
 
@@ -218,6 +218,29 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
       assert.equal(loaded, arch === 'net' ? 11 : 122);
       assert.ok(changed! > loaded! / 2, `training changed ${changed} of ${loaded} tensors`);
     }
+  });
+
+  it('the CLI: train --model takes the inline spec, summary lists the parameters, a device as the file is refused first', async () => {
+    const { model: _m, ...rest } = runConfig({}, { epochs: 1 });
+    const cfgPath = writeConfig(dir, rest, 'cli.json');
+    const cli = async (args: string[]) => {
+      const c = spawnTs(CLI_MAIN, args);
+      const { code } = await c.exit;
+      return { code, stdout: c.stdoutLines.join('\n'), stderr: c.stderr() };
+    };
+    const runDir = join(dir, 'cli-run');
+    const ok = await cli(['train', cfgPath, '--model', `{torchscript: ${net}}`, '--out', runDir]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(readJson(join(runDir, 'config.json')).model.torchscript, net);
+    const badDir = join(dir, 'cli-bad');
+    const bad = await cli(['train', cfgPath, '--model', '{torchscript: /dev/null}', '--out', badDir]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /model\.torchscript: \/dev\/null is a device; expected a TorchScript file/);
+    assert.ok(!existsSync(badDir), 'no run folder for a refused config');
+    const summary = await cli(['summary', `{torchscript: ${resnet}}`, '--classes', '4']);
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.match(summary.stdout, /layer4\.1\.bn2 \(BatchNorm2d\) .* 2,048/);
+    assert.match(summary.stdout, /Trainable params: 11,178,564/);
   });
 
   it('kill -9 and resume gives byte-identical weights and metrics (dropout and BN included)', async () => {
