@@ -195,6 +195,8 @@ export const RunStatusSchema = z.looseObject({
   flops: z.number().min(0).optional(),
   trainTimeS: z.number().min(0),
   imagesPerS: z.number().min(0).optional(),
+  /** Where the starting weights came from, when not from the seed (a TorchScript file's own weights; see Model.initialWeights). */
+  initialWeights: z.string().optional(),
   env: RunEnvSchema,
   dataset: RunDatasetSchema,
 });
