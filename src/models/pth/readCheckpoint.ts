@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { CheckpointError, hexPreview } from './checkpointError.js';
+import { CheckpointError, checkpointErrorIn, hexPreview } from './checkpointError.js';
 import { DTYPE_SIZE, type PthDtype } from './rawTensor.js';
-import { Storage, StorageTypeGlobal, torchHooks, type TensorBuildOptions } from './torchGlobals.js';
+import { Storage, StorageTypeGlobal, tensorBudget, torchHooks, type TensorBuildOptions } from './torchGlobals.js';
 import { unpickle, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';
 import { looksLikeZip, readZipDirectory, readZipEntry, type ZipEntry } from './zipArchive.js';
 import { invalidArg } from '../../util/errors.js';
+import { readRegularFile } from '../../util/regular-file.js';
 
 export type CheckpointSource = string | Uint8Array;
 
@@ -13,7 +13,15 @@ export type CheckpointSource = string | Uint8Array;
  * tensors, numbers and strings inside) without executing any code from it.
  */
 export async function readCheckpoint(source: CheckpointSource): Promise<PickleValue> {
-  if (typeof source === 'string') return parseCheckpoint(await readFile(source));
+  if (typeof source === 'string') {
+    // A regular file only: a symlink to /dev/zero or a FIFO is refused before a byte is read.
+    const bytes = await readRegularFile(source, { what: 'checkpoint' });
+    try {
+      return parseCheckpoint(bytes);
+    } catch (e) {
+      throw checkpointErrorIn(source, e);
+    }
+  }
   if (source instanceof Uint8Array) return parseCheckpoint(source);
   throw invalidArg('source', 'a file path or a Uint8Array', source);
 }
@@ -91,7 +99,9 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
     storages.set(key, storage);
     return storage;
   };
-  const hooks = torchHooks(persistentLoad, { bigEndian: byteorder === 'big' });
+  let storageBytes = bytes.length;
+  for (const e of entries.values()) storageBytes = Math.max(storageBytes, storageBytes + e.size - e.compressedSize);
+  const hooks = torchHooks(persistentLoad, { bigEndian: byteorder === 'big', budget: tensorBudget(storageBytes) });
   const pickle = read(entries.get(pkl)!);
   const value = unpickle(pickle, hooks).value;
   // Records the object does not use (version, unreferenced storages) are checked too: a damaged one
@@ -182,7 +192,7 @@ function parseLegacyCheckpoint(bytes: Uint8Array): PickleValue {
     if ((offset + size) * es > root.bytes.length) throw new CheckpointError(`Expected storage view ${offset}+${size} inside storage ${JSON.stringify(key)}`);
     return new Storage(root.dtype, root.bytes.subarray(offset * es, (offset + size) * es));
   };
-  const options: TensorBuildOptions = { bigEndian: !littleEndian };
+  const options: TensorBuildOptions = { bigEndian: !littleEndian, budget: tensorBudget(bytes.length) };
   return unpickle(bytes, torchHooks(load, options), objectStart).value;
 }
 

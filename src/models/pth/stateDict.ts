@@ -1,4 +1,4 @@
-import { CheckpointError } from './checkpointError.js';
+import { CheckpointError, checkpointErrorIn } from './checkpointError.js';
 import { isRawTensor, type RawTensor } from './rawTensor.js';
 import { readCheckpoint, type CheckpointSource } from './readCheckpoint.js';
 import { typeName, type PickleValue } from './unpickler.js';
@@ -19,7 +19,12 @@ export const STATE_DICT_KEYS = ['state_dict', 'model_state_dict', 'model', 'net'
 
 /** Read a checkpoint and return its state dict (parameter name → tensor), in file order. */
 export async function readStateDict(source: CheckpointSource, options: ReadStateDictOptions = {}): Promise<Map<string, RawTensor>> {
-  return selectStateDict(await readCheckpoint(source), options);
+  const checkpoint = await readCheckpoint(source);
+  try {
+    return selectStateDict(checkpoint, options);
+  } catch (e) {
+    throw typeof source === 'string' ? checkpointErrorIn(source, e) : e;
+  }
 }
 
 export function selectStateDict(checkpoint: PickleValue, options: ReadStateDictOptions = {}): Map<string, RawTensor> {
