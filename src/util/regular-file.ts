@@ -88,7 +88,7 @@ function check(st: Stats, path: string, o: RegularFileOptions): number {
   if (!st.isFile()) throw notRegular(path, what, fileKind(st));
   const max = o.maxBytes ?? MAX_WHOLE_FILE_BYTES;
   if (st.size > max) {
-    throw new FileReadError(`Expected a ${what} of at most ${formatBytes(max)} but ${path} has ${formatBytes(st.size)}` +
+    throw new FileReadError(`Expected ${/^[aeiou]/i.test(what) ? 'an' : 'a'} ${what} of at most ${formatBytes(max)} but ${path} has ${formatBytes(st.size)}` +
       (o.tooLargeHint ? `: ${o.tooLargeHint}` : ''), 'too-large', path);
   }
   return st.size;
