@@ -64,6 +64,11 @@ export function byteLimitFromEnv(name: string, fallback: number): number {
   return v;
 }
 
+/** True for an error saying the file does not exist (from fs or from this module). */
+export function isMissingFile(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT' || (e instanceof FileReadError && e.code === 'missing');
+}
+
 function openError(path: string, what: string, e: unknown): FileReadError {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new FileReadError(`${what} ${path} does not exist`, 'missing', path);
