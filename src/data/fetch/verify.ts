@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
+import { fileKind } from '../../util/regular-file.js';
 
 /** What a file must be: its SHA-256 (full, or a prefix as in torchvision's file names) and size when known. */
 export interface Expected {
@@ -72,6 +73,8 @@ export type CheckResult = { ok: true; sha256: string } | { ok: false; reason: st
 export async function checkFile(path: string, e: Expected, o: { useStamp?: boolean } = {}): Promise<CheckResult> {
   if (!existsSync(path)) return { ok: false, reason: 'it does not exist' };
   const st = statSync(path);
+  // Hashing reads to the end: a device never ends and a FIFO may never start.
+  if (!st.isFile()) return { ok: false, reason: `it is ${fileKind(st)}, not a regular file` };
   if (e.size !== undefined && st.size !== e.size) return { ok: false, reason: `it has ${st.size} bytes, expected ${e.size}` };
   const stamp = o.useStamp === false ? undefined : readStamp(path);
   if (stamp && stamp.size === st.size && stamp.mtimeMs === st.mtimeMs && digestMatches(stamp.sha256, e)) return { ok: true, sha256: stamp.sha256 };
