@@ -260,6 +260,16 @@ describe('pickle floods', () => {
     });
   });
 
+  test('a 5 MB key is quoted short in the message, which names the file', async () => {
+    const { readStateDict } = await import('../../src/models/pth/index.js');
+    const file = join(dir, 'long-key.pth');
+    writeFileSync(file, checkpointOf(Buffer.concat([pk.op(0x80, 2, 0x7d), pk.str('k'.repeat(5_000_000)), pk.op(0x4b, 1, 0x73, 0x2e)])));
+    await assert.rejects(readStateDict(file), (e: Error) => {
+      assert.match(e.message, new RegExp(`^checkpoint ${named(file)}: Expected a state dict .* but received a dict with keys \\["k{37}"… \\(5,000,000 characters\\)\\]; pass \\{ key \\} to choose$`));
+      return e.message.length < 500;
+    });
+  });
+
   test('an APPENDS of 300,000 items (more than a spread into push() survives) loads', async () => {
     const { unpickle } = await import('../../src/models/pth/unpickler.js');
     const hooks = { resolveGlobal: () => undefined, call: () => null, persistentLoad: () => null, build: () => {} };

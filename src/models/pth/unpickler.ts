@@ -354,8 +354,8 @@ export function typeName(v: PickleValue | undefined): string {
   return typeof v;
 }
 
-/** A pickle argument quoted for a message, cut to 40 characters: the argument may be megabytes long. */
-function quoteShort(s: string): string {
+/** A string from the file quoted for a message, cut to 40 characters: it may be megabytes long. */
+export function quoteShort(s: string): string {
   return s.length > 40 ? `${JSON.stringify(s.slice(0, 37))}… (${s.length.toLocaleString('en')} characters)` : JSON.stringify(s);
 }
 
