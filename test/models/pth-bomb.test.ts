@@ -260,6 +260,15 @@ describe('pickle floods', () => {
     });
   });
 
+  test('the memo is bounded too (limits passed explicitly)', async () => {
+    const { unpickle, DEFAULT_PICKLE_LIMITS } = await import('../../src/models/pth/unpickler.js');
+    const hooks = { resolveGlobal: () => undefined, call: () => null, persistentLoad: () => null, build: () => {} };
+    // ] MEMOIZE × 11 . : eleven entries for a memo of ten.
+    const pickle = Buffer.from([0x80, 2, 0x5d, ...Array<number>(11).fill(0x94), 0x2e]);
+    assert.throws(() => unpickle(pickle, hooks, 0, { ...DEFAULT_PICKLE_LIMITS, maxMemo: 10 }), /^CheckpointError: Corrupt pickle at offset 13 \(opcode 0x94\): more than 10 memo entries$/);
+    assert.deepEqual(unpickle(pickle, hooks, 0, { ...DEFAULT_PICKLE_LIMITS, maxMemo: 11 }).value, []);
+  });
+
   test('a 5 MB key is quoted short in the message, which names the file', async () => {
     const { readStateDict } = await import('../../src/models/pth/index.js');
     const file = join(dir, 'long-key.pth');
