@@ -198,6 +198,19 @@ describe('tensor views that expand their storage', () => {
     assert.ok(r.maxRssMiB < 200, `peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
   });
 
+  test('one 1 MiB storage rebuilt as 100 tensors is refused once the copies pass twice the file plus 64 MiB', async () => {
+    const { parseCheckpoint } = await import('../../src/models/pth/index.js');
+    const one = viewPickle(1 << 18, [1 << 18], [1]);
+    // The body of viewPickle's dict (between EMPTY_DICT and STOP), once per key: every entry rebuilds storage "0".
+    const entry = (k: number) => Buffer.concat([pk.str(`w${k}`), one.subarray(one.indexOf(0x7d) + 1 + pk.str('w').length, one.length - 1)]);
+    const pickle = Buffer.concat([pk.op(0x80, 2, 0x7d), ...Array.from({ length: 100 }, (_, k) => entry(k)), pk.op(0x2e)]);
+    assert.throws(() => parseCheckpoint(checkpointOf(pickle, new Uint8Array(4 << 18))),
+      /^CheckpointError: Refusing a float32 tensor of size \[262144\] with stride \[1\]: it views 1\.0 MiB of storage but would take 1\.0 MiB as a contiguous tensor, more than the file's tensors may take \(twice its 1\.0 MiB of storage plus 64 MiB\)/);
+    // Tied weights (each storage used twice) are far inside the budget.
+    const tied = Buffer.concat([pk.op(0x80, 2, 0x7d), entry(0), entry(1), pk.op(0x2e)]);
+    assert.equal((parseCheckpoint(checkpointOf(tied, new Uint8Array(4 << 18))) as Map<string, unknown>).size, 2);
+  });
+
   test('a small stride-0 view still loads, copied into a contiguous tensor as torch.load would give it', async () => {
     const { readCheckpoint } = await import('../../src/models/pth/index.js');
     const row = new Float32Array([1, 2, 3]);

@@ -99,8 +99,9 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
     storages.set(key, storage);
     return storage;
   };
+  // The file's bytes, plus what deflated records add when inflated: all the tensor data the file can hold.
   let storageBytes = bytes.length;
-  for (const e of entries.values()) storageBytes = Math.max(storageBytes, storageBytes + e.size - e.compressedSize);
+  for (const e of entries.values()) storageBytes += Math.max(0, e.size - e.compressedSize);
   const hooks = torchHooks(persistentLoad, { bigEndian: byteorder === 'big', budget: tensorBudget(storageBytes) });
   const pickle = read(entries.get(pkl)!);
   const value = unpickle(pickle, hooks).value;
