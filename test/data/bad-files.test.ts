@@ -4,7 +4,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { prepareDataset, type ImageSet } from '../../src/data/index.js';
+import { openDataset, prepareDataset, type ImageSet } from '../../src/data/index.js';
 import { tempDir, withJfif, writeFile, writeZip } from './fixtures.js';
 
 /** Noisy content, so a JPEG's entropy-coded data is long enough to cut through after the headers. */
@@ -103,4 +103,14 @@ test('a FIFO and a symlink to /dev/zero among the images: counted and named as u
   t.after(() => jfif.close());
   assert.equal(jfif.length, 3);
   assert.deepEqual(reasons(jfif), { unreadable: ['Cat/pipe.jpg', 'Dog/zero.jpg'] });
+});
+
+test('a data path that is a FIFO or /dev/zero is refused by kind, not opened as a folder or read', async (t) => {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'images');
+  execFileSync('mkfifo', [fifo]);
+  const zero = join(dir, 'data.zip');
+  symlinkSync('/dev/zero', zero);
+  await assert.rejects(openDataset({ path: fifo }), /^Error: Expected a dataset folder or a \.zip of class folders at \S+images but received a FIFO \(named pipe\): point the data path at a real folder or file$/);
+  await assert.rejects(openDataset({ path: zero }), /^Error: Expected a dataset folder or a \.zip of class folders at \S+data\.zip but received a character device:/);
 });
