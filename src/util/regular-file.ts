@@ -4,8 +4,8 @@
  * device such as /dev/zero never ends, a FIFO may never start, a socket is not a file: each would hang or
  * fill memory, so they are refused by name.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 
 /** Why a file was not read; `code` tells a missing file from the wrong kind of file or one too large. */
@@ -99,9 +99,18 @@ function check(st: Stats, path: string, o: RegularFileOptions): number {
   return st.size;
 }
 
-/** Opens a regular file for reading (never blocking on a FIFO) and returns its descriptor and size. */
+/**
+ * Opens a regular file for reading (never blocking on a FIFO) and returns its descriptor and size. The path is
+ * checked before it is opened, since opening some devices acts (a watchdog starts, a tape rewinds), and the
+ * opened descriptor again, in case the path was replaced in between.
+ */
 export function openRegularFileSync(path: string, o: RegularFileOptions = {}): { fd: number; size: number } {
   let fd: number;
+  try {
+    check(statSync(path), path, o);
+  } catch (e) {
+    throw e instanceof FileReadError ? e : openError(path, o.what ?? 'file', e);
+  }
   try {
     fd = openSync(path, OPEN_FLAGS);
   } catch (e) {
@@ -118,6 +127,11 @@ export function openRegularFileSync(path: string, o: RegularFileOptions = {}): {
 /** Async openRegularFileSync: a FileHandle on a regular file, and its size. The caller closes it. */
 export async function openRegularFile(path: string, o: RegularFileOptions = {}): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
+  try {
+    check(await stat(path), path, o);
+  } catch (e) {
+    throw e instanceof FileReadError ? e : openError(path, o.what ?? 'file', e);
+  }
   try {
     fh = await open(path, OPEN_FLAGS);
   } catch (e) {
