@@ -99,6 +99,15 @@ function check(st: Stats, path: string, o: RegularFileOptions): number {
   return st.size;
 }
 
+/** Refuses, without opening it, a path that is not a regular file within the limits; returns its size. For early checks. */
+export function checkRegularFile(path: string, o: RegularFileOptions = {}): number {
+  try {
+    return check(statSync(path), path, o);
+  } catch (e) {
+    throw e instanceof FileReadError ? e : openError(path, o.what ?? 'file', e);
+  }
+}
+
 /**
  * Opens a regular file for reading (never blocking on a FIFO) and returns its descriptor and size. The path is
  * checked before it is opened, since opening some devices acts (a watchdog starts, a tape rewinds), and the
@@ -106,11 +115,7 @@ function check(st: Stats, path: string, o: RegularFileOptions): number {
  */
 export function openRegularFileSync(path: string, o: RegularFileOptions = {}): { fd: number; size: number } {
   let fd: number;
-  try {
-    check(statSync(path), path, o);
-  } catch (e) {
-    throw e instanceof FileReadError ? e : openError(path, o.what ?? 'file', e);
-  }
+  checkRegularFile(path, o);
   try {
     fd = openSync(path, OPEN_FLAGS);
   } catch (e) {

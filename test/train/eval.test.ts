@@ -67,7 +67,7 @@ describe('ablate eval', () => {
     assert.ok(j.accuracy >= 0 && j.accuracy <= 1);
   });
 
-  it('--checkpoint that is a symlink to /dev/zero or a FIFO: refused naming the file, not read until memory runs out or forever', { timeout: 60_000 }, async () => {
+  it('--checkpoint that is a symlink to /dev/zero or a FIFO: refused naming the file, not read until memory runs out or forever', { timeout: 180_000 }, async () => {
     const zero = join(dir, 'z.pth');
     const fifo = join(dir, 'f.pth');
     symlinkSync('/dev/zero', zero);
