@@ -22,6 +22,7 @@ import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, forma
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
 import { expandShorthand } from '../train/plan.js';
 import { ConfigFileError, parseYamlText, readConfigText } from '../util/config-file.js';
+import { CORRECTIONS, type Correction } from './inference.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -56,8 +57,29 @@ export interface StudySpec {
   seeds: number[];
   baseline?: string | Record<string, AxisValue>;
   compare?: [string, string][];
+  /** How the comparisons' p-values are adjusted for their number (default holm). */
+  correction: Correction;
+  /** Seed-to-seed standard deviation of one variant's final accuracy, in points (for `study plan`'s power). */
+  noise?: number;
+  /** The smallest difference worth detecting, in points: `study plan` says how many seeds it needs. */
+  minEffect?: number;
+  /** Results the study should reproduce (a paper's claims), checked in the report. */
+  expect?: Expectation[];
   /** Seedless variant names in expansion order (explicit variants × axes grid). */
   variantNames: string[];
+}
+
+/** `resnet56 > plain56`, optionally by at least `by` points: a claim the report checks. */
+export interface Expectation {
+  variant: string;
+  reference: string;
+  /** The claimed sign of variant − reference. */
+  direction: 'greater' | 'less';
+  /** Claimed size of the difference, in points (|variant − reference| ≥ by). */
+  by?: number;
+  source?: string;
+  /** As written in the study file, for the report. */
+  text: string;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
@@ -84,6 +106,12 @@ const FIELDS = {
     z.tuple([z.string(), z.string()], { error: 'a pair [variant, reference]' }),
     { error: 'a list of pairs [variant, reference]' },
   ).min(1),
+  correction: z.enum(CORRECTIONS, { error: `one of ${CORRECTIONS.join(', ')} (how p-values are adjusted for the number of comparisons)` }),
+  noise: z.number({ error: 'a seed-to-seed standard deviation in accuracy points, e.g. 0.4' }).positive({ error: 'a positive standard deviation in accuracy points' }).max(100, { error: 'at most 100 accuracy points' }),
+  minEffect: z.number({ error: 'a difference in accuracy points, e.g. 1' }).positive({ error: 'a positive difference in accuracy points' }).max(100, { error: 'at most 100 accuracy points' }),
+  expect: z.array(z.union([z.string(), z.strictObject({ that: z.string(), by: z.union([z.string(), z.number()]).optional(), source: z.string().optional() })], {
+    error: 'a claim "variant > reference", or {that: "variant > reference", by: ">= 5", source: "…"}',
+  }), { error: 'a list of claims such as "resnet56 > plain56"' }).min(1),
 } as const;
 
 type FieldName = keyof typeof FIELDS;
@@ -194,6 +222,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
   if (baseline !== undefined) checkBaseline(baseline, variantNames, axes, variants, issues);
   const compare = ok.compare as [string, string][] | undefined;
   if (compare) checkCompare(compare, variantNames, axes, issues);
+  const expect = ok.expect ? checkExpect(ok.expect as RawExpectation[], variantNames, issues) : undefined;
 
   const spec: StudySpec = {
     source,
@@ -205,6 +234,10 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
     seeds,
     ...(baseline !== undefined && issues.every((i) => !i.path.startsWith('baseline')) ? { baseline } : {}),
     ...(compare && issues.every((i) => !i.path.startsWith('compare')) ? { compare } : {}),
+    correction: (ok.correction as Correction | undefined) ?? 'holm',
+    ...(ok.noise !== undefined ? { noise: ok.noise as number } : {}),
+    ...(ok.minEffect !== undefined ? { minEffect: ok.minEffect as number } : {}),
+    ...(expect && expect.length > 0 ? { expect } : {}),
     variantNames,
   };
   return { spec, issues, runsKnown };
@@ -402,6 +435,37 @@ export function axisOfPair(axes: StudyAxis[], pair: [string, string]): StudyAxis
 /** The choice of an axis a name refers to: its label, or its value as written. */
 export function choiceNamed(axis: StudyAxis, name: string): AxisChoice | undefined {
   return axis.choices.find((c) => c.label === name || String(c.display) === name);
+}
+
+type RawExpectation = string | { that: string; by?: string | number; source?: string };
+
+/** `a > b` / `a < b` between two variant names; `by: ">= 5"` (or 5) in accuracy points. */
+function checkExpect(raw: RawExpectation[], names: string[], issues: SpecIssue[]): Expectation[] {
+  const out: Expectation[] = [];
+  raw.forEach((entry, i) => {
+    const e = typeof entry === 'string' ? { that: entry } : entry;
+    const where = typeof entry === 'string' ? `expect[${i}]` : `expect[${i}].that`;
+    const m = /^\s*(\S+)\s*([<>])\s*(\S+)\s*$/.exec(e.that);
+    if (!m) { issues.push(issue(where, 'a claim "variant > reference" or "variant < reference"', e.that)); return; }
+    const [, a, op, b] = m;
+    let ok = true;
+    for (const [n, j] of [[a, 0], [b, 1]] as const) {
+      if (!names.includes(n)) { issues.push(issue(where, `${j === 0 ? 'left' : 'right'} side ${oneOfNames(n, names)}`, n)); ok = false; }
+    }
+    if (ok && a === b) { issues.push(issue(where, 'two different variants', e.that)); ok = false; }
+    let by: number | undefined;
+    if (e.by !== undefined) {
+      const bm = typeof e.by === 'number' ? [String(e.by), String(e.by)] : /^\s*(?:>=|≥)?\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(e.by);
+      by = bm ? Number(bm[1]) : NaN;
+      if (!(by > 0 && by <= 100)) { issues.push(issue(`expect[${i}].by`, 'a claimed size in accuracy points, e.g. ">= 5" or 5 (more than 0, at most 100)', e.by)); ok = false; }
+    }
+    if (!ok) return;
+    out.push({
+      variant: a, reference: b, direction: op === '>' ? 'greater' : 'less', text: e.that.trim(),
+      ...(by !== undefined ? { by } : {}), ...(e.source !== undefined ? { source: e.source } : {}),
+    });
+  });
+  return out;
 }
 
 function oneOfNames(got: string, names: string[]): string {

@@ -3,7 +3,7 @@ import { type ReportModel, verdictTitle } from './model.js';
 import { errorAnalysisHtml } from './error-analysis.js';
 import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
-import { type Table, ablationTable, runsTable } from './tables.js';
+import { type Table, ablationTable, comparisonsTable, familySentence, runsTable } from './tables.js';
 import type { VerdictKind } from './verdict.js';
 
 export function escapeHtml(s: string): string {
@@ -165,10 +165,13 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
   else {
     s.push('<ol class="verdicts">');
     for (const v of m.verdicts) {
-      const notes = v.notes.map((n) => `<span class="note">${escapeHtml(n)}.</span>`).join('');
+      const claim = v.expectation ? `<span class="note"><strong>${v.expectation.outcome}:</strong> ${escapeHtml(v.expectation.text)}</span>` : '';
+      const notes = v.notes.map((n) => `<span class="note">${escapeHtml(n)}.</span>`).join('') + claim;
       s.push(`<li class="${v.kind}"><span class="vtitle">${escapeHtml(verdictTitle(v))}</span><span class="tag ${v.kind}">${KIND_TAG[v.kind]}</span><br>${escapeHtml(v.text)}${notes}</li>`);
     }
     s.push('</ol>');
+    s.push(`<p>${inline(familySentence(m))}</p>`);
+    s.push(htmlTable(comparisonsTable(m), { nameColumn: true }));
   }
 
   s.push('<h2>Ablation table</h2>');

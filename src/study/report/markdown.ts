@@ -1,7 +1,7 @@
 import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
 import { errorAnalysisMarkdown } from './error-analysis.js';
-import { type Table, ablationTable, runsTable } from './tables.js';
+import { type Table, ablationTable, comparisonsTable, familySentence, runsTable } from './tables.js';
 
 function cell(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -24,8 +24,9 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
   m.verdicts.forEach((v, i) => {
     out.push(`${i + 1}. **${verdictTitle(v)}.** ${v.text}`);
     for (const n of v.notes) out.push(`   *${n}.*`);
+    if (v.expectation) out.push(`   **${v.expectation.outcome}:** ${v.expectation.text}`);
   });
-  if (m.verdicts.length) out.push('');
+  if (m.verdicts.length) out.push('', familySentence(m), '', markdownTable(comparisonsTable(m)), '');
 
   out.push('## Ablation table', '');
   out.push(`One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; **Final val acc** is the mean of the last ${m.options.lastK} epochs' validation accuracy (see *How to read the numbers*).`, '');

@@ -5,8 +5,9 @@ import { type EnvironmentRow, environmentRows } from './environment.js';
 import { DASH, points, prettyName } from './format.js';
 import { type Plot, buildPlots } from './plots.js';
 import { type ReportOptions, type VariantSummary, summariseVariants } from './summary.js';
-import { type Verdict, judge } from './verdict.js';
+import { type Family, type Verdict, judgeAll } from './verdict.js';
 import { classCountProblems } from './class-counts.js';
+import type { Correction } from '../inference.js';
 
 export interface Problem {
   run: string;
@@ -25,6 +26,8 @@ export interface ReportModel {
   /** Axis columns worth showing (an axis that merely repeats the variant name is left out). */
   axisColumns: string[];
   verdicts: Verdict[];
+  /** The multiple-comparison correction the verdicts used, and over how many comparisons. */
+  family: Family;
   environment: EnvironmentRow[];
   problems: Problem[];
   plots: Plot[];
@@ -60,10 +63,14 @@ function problems(study: StudyRecord): Problem[] {
   return out;
 }
 
-export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string } = {}): ReportModel {
+export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string; correction?: Correction } = {}): ReportModel {
   const opts: Required<ReportOptions> = { lastK: options.lastK ?? 3, noiseEpochs: options.noiseEpochs ?? 5, level: options.level ?? 0.95 };
   const variants = summariseVariants(study, opts);
-  const verdicts = comparisonsFor(study, variants).map((c) => judge(c, variants, opts));
+  const stats = study.index?.statistics;
+  const { verdicts, family } = judgeAll(comparisonsFor(study, variants), variants, opts, {
+    correction: options.correction ?? stats?.correction ?? 'holm',
+    ...(stats?.expect ? { expect: stats.expect } : {}),
+  });
   const generatedAt = options.now ?? new Date();
   const states = new Map<string, number>();
   for (const r of study.runs) states.set(r.state, (states.get(r.state) ?? 0) + 1);
@@ -79,6 +86,7 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     variants,
     axisColumns: axisColumns(study, variants),
     verdicts,
+    family,
     environment: environmentRows(study, generatedAt, options.version),
     problems: problems(study),
     plots: buildPlots(variants),

@@ -1,6 +1,8 @@
 /** The report's tables as header + string rows, shared by the Markdown and HTML renderers. */
-import { DASH, countMeanStd, duration, num, numMeanStd, pct, pctMeanStd, rate, si } from './format.js';
-import { type ReportModel, deltaCell } from './model.js';
+import { DASH, countMeanStd, duration, num, numMeanStd, pct, pctMeanStd, points, rate, si } from './format.js';
+import { CORRECTION_NAME } from '../inference.js';
+import { type ReportModel, deltaCell, verdictTitle } from './model.js';
+import { formatP } from './verdict.js';
 import { variantStatus } from './summary.js';
 
 export interface Table {
@@ -63,4 +65,33 @@ export function runsTable(m: ReportModel): Table {
     rate(r.imagesPerS),
   ]);
   return { header, rows, states: runs.map((r) => r.run.state), numeric: header.map((_, i) => i >= 3) };
+}
+
+/** `p = 0.012` → `0.012`; `p < 0.001` → `< 0.001`. */
+const pCell = (p: number | undefined): string => (p === undefined ? DASH : formatP(p).replace(/^= /, ''));
+
+/** One row per comparison: the difference, its interval, raw and adjusted p-values and the verdict. */
+export function comparisonsTable(m: ReportModel): Table {
+  const level = Math.round(m.options.level * 100);
+  const header = ['Comparison', 'Δ (points)', `${level}% CI (points)`, 'Seeds', 'p', `Adjusted p (${m.family.correction})`, 'Verdict'];
+  const rows = m.verdicts.map((v) => [
+    verdictTitle(v),
+    v.difference === undefined ? DASH : points(v.difference),
+    v.interval ? `${points(v.interval.low)} to ${points(v.interval.high)}${v.bounded ? ' (cut to ±100)' : ''}` : DASH,
+    v.interval ? (v.interval.method === 'paired' ? `${v.interval.n[0]} paired` : `${v.interval.n[0]} vs ${v.interval.n[1]}`) : DASH,
+    pCell(v.pValue),
+    pCell(v.adjustedP),
+    v.kind,
+  ]);
+  return { header, rows, numeric: [false, true, false, false, true, true, false] };
+}
+
+/** "Holm correction over 3 comparisons at α = 0.05", or why there is nothing to correct. */
+export function familySentence(m: ReportModel): string {
+  const f = m.family;
+  const alpha = `α = ${+f.alpha.toFixed(4)}`;
+  if (f.size === 0) return 'No comparison has two or more finished seeds on each side, so no p-values were computed and no correction applies.';
+  if (f.size === 1) return `One comparison has a p-value, so there is nothing to correct for; it is significant when p < ${alpha.slice(4)}.`;
+  if (f.correction === 'none') return `Multiple-comparison correction is off (\`correction: none\`): each of the ${f.size} comparisons is tested at ${alpha} on its own, so the chance of at least one false finding is higher than ${alpha.slice(4)}.`;
+  return `Multiple-comparison correction: **${CORRECTION_NAME[f.correction]}** over ${f.size} comparisons at ${alpha}; verdicts use the adjusted p-values (set \`correction:\` in the study file to holm, bh or none).`;
 }
