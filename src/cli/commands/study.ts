@@ -123,7 +123,7 @@ export async function studyReportCommand(dir: string): Promise<void> {
   if (!existsSync(dir)) throw new UsageError(`study folder ${dir} does not exist`);
   const { writeStudyReport } = await import('../../study/report/index.js');
   const r = await writeStudyReport(resolve(dir));
-  console.log(`${r.html}\n${r.markdown}\n${r.plots.join('\n')}`);
+  console.log([r.html, r.markdown, r.tex, r.csv, r.json, ...r.plots].join('\n'));
 }
 
 export async function studyStatusCommand(dir: string, f: { watch?: boolean }): Promise<void> {

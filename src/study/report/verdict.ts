@@ -192,7 +192,7 @@ function phrase(m: Measured, variants: VariantSummary[], options: ReportOptions,
     const seeds = Math.min(iv.n[0], iv.n[1]);
     const corrected = base.pValue! < family.alpha && family.correction !== 'none' && family.size > 1;
     const why = corrected
-      ? `not significant after ${family.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg'} correction for ${family.size} comparisons, though it would be alone`
+      ? `after ${family.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg'} correction for ${family.size} comparisons, though alone it would be`
       : `with ${seeds} seeds`;
     return { ...base, kind: 'no-difference',
       text: `No significant difference between ${A} and ${B} ${why} (${A} ${points(diff)} points, ${ci}) — add seeds or epochs.${boundText(base, A, B)}` };

@@ -1,0 +1,180 @@
+// Multiple-comparison correction, feasible-range intervals, expectations and the data files
+// (report.tex, table.csv, summary.json) of a study report, on fake study folders.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { writeStudyReport, type WrittenReport } from '../../src/study/report/index.js';
+import { adjustPValues } from '../../src/study/inference.js';
+import { type FakeRun, tmpStudyDir, writeFakeStudy } from './fixtures.js';
+import { assertExportsAgree } from './report-agreement.js';
+
+/** A run whose validation accuracy is `acc` at every epoch, so its final accuracy is exactly `acc`. */
+const flat = (variant: string, seed: number, acc: number): FakeRun => ({
+  name: `${variant}-seed${seed}`, variant, axes: { model: variant }, seed, status: 'ok',
+  epochs: Array.from({ length: 4 }, () => ({ loss: 1 - acc, accuracy: acc, val_loss: 1 - acc, val_accuracy: acc })),
+});
+
+/** base and three variants over 3 seeds: strong (+10 points, clear), weak (+3, p ≈ 0.035 alone), null (≈ 0). */
+function family(): FakeRun[] {
+  const base = [0.7, 0.72, 0.74];
+  const deltas: Record<string, number[]> = { strong: [0.1, 0.11, 0.1], weak: [0.02, 0.03, 0.04], null: [0.01, -0.01, 0.005] };
+  return [
+    ...base.map((a, s) => flat('base', s, a)),
+    ...Object.entries(deltas).flatMap(([name, d]) => d.map((x, s) => flat(name, s, base[s] + x))),
+  ];
+}
+
+const COMPARE = ['strong', 'weak', 'null'].map((v) => ({ variant: v, reference: 'base' }));
+
+async function report(runs: FakeRun[], statistics?: Record<string, unknown>, compare = COMPARE): Promise<WrittenReport> {
+  const dir = writeFakeStudy(tmpStudyDir(), runs, { compare, ...(statistics ? { statistics } : {}) });
+  return writeStudyReport(dir, { png: false, now: new Date('2024-05-02T09:00:00Z') });
+}
+
+describe('multiple-comparison correction in the report', () => {
+  test('Holm (the default): a difference significant alone is not significant among 3 comparisons', async () => {
+    const r = await report(family());
+    const [strong, weak, nul] = r.model.verdicts;
+    assert.deepEqual(r.model.family, { correction: 'holm', size: 3, alpha: 0.050000000000000044 });
+    assert.ok(weak.pValue! < 0.05 && weak.pValue! > 0.025, `raw p ${weak.pValue}`);
+    assert.deepEqual([strong, weak, nul].map((v) => v.adjustedP), adjustPValues([strong, weak, nul].map((v) => v.pValue!), 'holm'));
+    assert.ok(weak.adjustedP! >= 0.05);
+    assert.equal(strong.kind, 'better');
+    assert.equal(weak.kind, 'no-difference');
+    assert.equal(nul.kind, 'no-difference');
+    assert.match(weak.text, /^No significant difference between weak and base after Holm correction for 3 comparisons, though alone it would be \(weak \+3\.0 points, 95% CI \+\d\.\d to \+\d\.\d points; paired over 3 seeds; p = 0\.0\d+, Holm-adjusted p = 0\.0\d+ over 3 comparisons\)/);
+    const md = readFileSync(r.markdown, 'utf8');
+    assert.match(md, /Multiple-comparison correction: \*\*Holm \(family-wise error rate\)\*\* over 3 comparisons at α = 0\.05; verdicts use the adjusted p-values/);
+    assert.match(md, /\| weak vs base \| \+3\.0 \| \+\d\.\d to \+\d\.\d \| 3 paired \| 0\.0\d+ \| 0\.0\d+ \| no-difference \|/);
+    const html = readFileSync(r.html, 'utf8');
+    assert.match(html, /Holm-adjusted p = 0\.0\d+ over 3 comparisons/);
+    assert.match(html, /<th class="num">Adjusted p \(holm\)<\/th>/);
+  });
+
+  test('correction: none calls the same difference significant, and the report warns about it', async () => {
+    const r = await report(family(), { correction: 'none' });
+    const weak = r.model.verdicts[1];
+    assert.equal(weak.kind, 'better');
+    assert.equal(weak.adjustedP, weak.pValue);
+    assert.match(readFileSync(r.markdown, 'utf8'), /Multiple-comparison correction is off \(`correction: none`\): each of the 3 comparisons is tested at α = 0\.05 on its own/);
+  });
+
+  test('correction: bh adjusts by Benjamini–Hochberg', async () => {
+    const r = await report(family(), { correction: 'bh' });
+    const ps = r.model.verdicts.map((v) => v.pValue!);
+    assert.deepEqual(r.model.verdicts.map((v) => v.adjustedP), adjustPValues(ps, 'bh'));
+    assert.match(readFileSync(r.markdown, 'utf8'), /\*\*Benjamini–Hochberg \(false discovery rate\)\*\* over 3 comparisons/);
+  });
+
+  test('a damaged statistics block in study.json falls back to Holm instead of losing the index', async () => {
+    const r = await report(family(), { correction: 'bonferroni-ish' });
+    assert.equal(r.model.family.correction, 'holm');
+    assert.equal(r.model.title, 'fake-study');
+  });
+
+  test('single-seed and unavailable comparisons stay out of the family', async () => {
+    const runs = [...family(), flat('lonely', 0, 0.9)];
+    const r = await report(runs, undefined, [...COMPARE, { variant: 'lonely', reference: 'base' }, { variant: 'ghost', reference: 'base' }]);
+    assert.equal(r.model.family.size, 3);
+    assert.equal(r.model.verdicts[3].pValue, undefined);
+    assert.equal(r.model.verdicts[4].kind, 'unavailable');
+  });
+});
+
+describe('intervals stay inside what accuracy allows', () => {
+  test('two seeds that disagree wildly: the interval is cut at ±100 points and the verdict says so', async () => {
+    const r = await report([flat('a', 0, 0.9), flat('a', 1, 0.9), flat('b', 0, 0.1), flat('b', 1, 0.5)], undefined, [{ variant: 'a', reference: 'b' }]);
+    const v = r.model.verdicts[0];
+    assert.equal(v.interval!.high, 1);
+    assert.equal(v.interval!.low, -1);
+    assert.ok(v.bounded && v.bounded.rawHigh > 1 && v.bounded.rawLow < -1);
+    assert.match(v.text, /The interval for a − b was cut to what accuracy allows, its lower end to −100\.0 points \(the t-interval reached −\d+\.\d\) and its upper end to \+100\.0 points \(the t-interval reached \+\d+\.\d\)/);
+    assert.doesNotMatch(v.text, /±/, 'no symmetric ± for a cut interval');
+    const md = readFileSync(r.markdown, 'utf8');
+    assert.match(md, /\| a vs b \| \+60\.0 \| −100\.0 to \+100\.0 \(cut to ±100\) \|/);
+    const json = JSON.parse(readFileSync(r.json, 'utf8'));
+    assert.equal(json.comparisons[0].interval.highPoints, 100);
+    assert.equal(json.comparisons[0].interval.cutToFeasibleRange.high, true);
+    assert.ok(json.comparisons[0].interval.cutToFeasibleRange.rawHighPoints > 100);
+  });
+
+  test('a significant difference whose interval reaches past +100 is still called, with the cut end stated', async () => {
+    // Differences 0.8 and 0.4 over two seeds: t-interval ≈ [−1.9, +3.1]; with three seeds it excludes zero.
+    const r = await report([flat('a', 0, 0.95), flat('a', 1, 0.96), flat('a', 2, 0.97), flat('b', 0, 0.05), flat('b', 1, 0.5), flat('b', 2, 0.3)], undefined, [{ variant: 'a', reference: 'b' }]);
+    const v = r.model.verdicts[0];
+    assert.ok(v.bounded?.high && !v.bounded.low, JSON.stringify(v.bounded));
+    assert.equal(v.kind, 'better');
+    assert.match(v.text, /^a beats b by 67\.7 points \(95% CI \+\d+\.\d to \+100\.0 points; .*\)\. The interval for a − b was cut .* its upper end to \+100\.0 points/);
+  });
+});
+
+describe('expected results', () => {
+  const expect = [
+    { variant: 'strong', reference: 'base', direction: 'greater', by: 5, text: 'strong > base', source: 'Paper, Table 1' },
+    { variant: 'weak', reference: 'base', direction: 'greater', text: 'weak > base' },
+    { variant: 'null', reference: 'base', direction: 'less', text: 'null < base' },
+  ];
+  test('replicated, inconclusive, contradicted by size', async () => {
+    const r = await report(family(), { correction: 'holm', expect });
+    const [strong, weak] = r.model.verdicts.map((v) => v.expectation!);
+    assert.equal(strong.outcome, 'replicated');
+    assert.match(strong.text, /^Expected strong > base by at least 5 points \(Paper, Table 1\): replicated \(measured \+10\.3 points in the claimed direction, 95% CI/);
+    assert.equal(weak.outcome, 'inconclusive');
+    assert.match(weak.text, /not significant after correction/);
+    const md = readFileSync(r.markdown, 'utf8');
+    assert.match(md, /\*\*replicated:\*\* Expected strong > base/);
+    const json = JSON.parse(readFileSync(r.json, 'utf8'));
+    assert.equal(json.comparisons[0].expectation.outcome, 'replicated');
+  });
+
+  test('a claim bigger than the whole interval is contradicted; a reversed significant one too', async () => {
+    const r = await report(family(), {
+      correction: 'holm',
+      expect: [
+        { variant: 'strong', reference: 'base', direction: 'greater', by: 30, text: 'strong > base' },
+        { variant: 'base', reference: 'weak', direction: 'greater', text: 'base > weak' },
+      ],
+    }, [{ variant: 'strong', reference: 'base' }, { variant: 'weak', reference: 'base' }]);
+    const [big, reversed] = r.model.verdicts.map((v) => v.expectation!);
+    assert.equal(big.outcome, 'contradicted');
+    assert.match(big.text, /the whole interval lies below the claimed 30 points/);
+    // weak vs base: with 2 comparisons Holm leaves the larger p-value (≈ 0.035) as it is: weak is significantly better.
+    assert.equal(reversed.outcome, 'contradicted');
+    assert.match(reversed.text, /^Expected base > weak: contradicted — the opposite difference is significant \(measured −3\.0 points in the claimed direction/);
+    assert.ok(reversed.difference! < 0, 'measured in the claim\'s orientation (base − weak)');
+  });
+});
+
+describe('report.tex, table.csv and summary.json', () => {
+  test('agree with report.md and with each other', async () => {
+    const r = await report(family());
+    assertExportsAgree(r);
+  });
+
+  test('the best variant is bold only when its lead over the runner-up is significant after correction', async () => {
+    // strong vs weak compared directly: strong leads by ~7 points on every seed.
+    const compare = [...COMPARE, { variant: 'strong', reference: 'weak' }];
+    const r = await report(family(), undefined, compare);
+    const tex = readFileSync(r.tex, 'utf8');
+    assert.match(tex, /^strong & \\textbf\{\d+\.\d \$\\pm\$ \d\.\d\} &/m);
+    assert.equal((tex.match(/\\textbf/g) ?? []).length, 1);
+    assert.match(tex, /Bold: strong's lead over the runner-up \(weak\) is significant after Holm correction\./);
+    // Without the direct comparison nothing is bold, and the caption says why.
+    const r2 = await report(family());
+    const tex2 = readFileSync(r2.tex, 'utf8');
+    assert.doesNotMatch(tex2, /\\textbf/);
+    assert.match(tex2, /Nothing is bold: the best variant \(strong\) was not compared with the runner-up \(weak\)\./);
+  });
+
+  test('LaTeX special characters in names and values are escaped; CSV fields are quoted', async () => {
+    const runs: FakeRun[] = [0, 1].flatMap((s) => [
+      { ...flat('a_b', s, 0.8 + s / 100), axes: { model: 'a_b', note: 'x,"y"&50%' } },
+      { ...flat('c', s, 0.7 + s / 50), axes: { model: 'c', note: 'plain' } },
+    ]);
+    const r = await report(runs, undefined, [{ variant: 'a_b', reference: 'c' }]);
+    const tex = readFileSync(r.tex, 'utf8');
+    assert.match(tex, /^a\\_b & x,"y"\\&50\\% & /m);
+    const csv = readFileSync(r.csv, 'utf8');
+    assert.match(csv, /^a_b,"x,""y""&50%",/m);
+  });
+});
