@@ -62,6 +62,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
     .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .option('--noise-from <dir>', 'an earlier study folder whose seed-to-seed spread sizes the power section (default: noise: in the study file)')
     .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('serve <dir>')
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')

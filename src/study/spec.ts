@@ -87,6 +87,9 @@ const NAME_EXPECTED = 'a name of letters, digits, ".", "_", "+" or "-" (it becom
 const nameSchema = z.string({ error: NAME_EXPECTED }).regex(NAME_RE, { error: NAME_EXPECTED });
 const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()], { error: 'a string, number, true/false or null' });
 
+/** A quantity in accuracy points, in (0, 100]. */
+const points = (expected: string) => z.unknown().refine((x) => typeof x === 'number' && x > 0 && x <= 100, { error: expected });
+
 /** Each top-level field is checked on its own so one bad field never hides problems in another. */
 const FIELDS = {
   name: nameSchema,
@@ -107,11 +110,9 @@ const FIELDS = {
     { error: 'a list of pairs [variant, reference]' },
   ).min(1),
   correction: z.enum(CORRECTIONS, { error: `one of ${CORRECTIONS.join(', ')} (how p-values are adjusted for the number of comparisons)` }),
-  noise: z.number({ error: 'a seed-to-seed standard deviation in accuracy points, e.g. 0.4' }).positive({ error: 'a positive standard deviation in accuracy points' }).max(100, { error: 'at most 100 accuracy points' }),
-  minEffect: z.number({ error: 'a difference in accuracy points, e.g. 1' }).positive({ error: 'a positive difference in accuracy points' }).max(100, { error: 'at most 100 accuracy points' }),
-  expect: z.array(z.union([z.string(), z.strictObject({ that: z.string(), by: z.union([z.string(), z.number()]).optional(), source: z.string().optional() })], {
-    error: 'a claim "variant > reference", or {that: "variant > reference", by: ">= 5", source: "…"}',
-  }), { error: 'a list of claims such as "resnet56 > plain56"' }).min(1),
+  noise: points('a seed-to-seed standard deviation of final accuracy in points, more than 0 and at most 100 (e.g. 0.4)'),
+  minEffect: points('the smallest difference worth detecting, in accuracy points, more than 0 and at most 100 (e.g. 1)'),
+  expect: z.array(z.unknown(), { error: 'a list of claims such as "resnet56 > plain56"' }).min(1),
 } as const;
 
 type FieldName = keyof typeof FIELDS;
@@ -222,7 +223,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
   if (baseline !== undefined) checkBaseline(baseline, variantNames, axes, variants, issues);
   const compare = ok.compare as [string, string][] | undefined;
   if (compare) checkCompare(compare, variantNames, axes, issues);
-  const expect = ok.expect ? checkExpect(ok.expect as RawExpectation[], variantNames, issues) : undefined;
+  const expect = ok.expect ? checkExpect(ok.expect as unknown[], variantNames, issues) : undefined;
 
   const spec: StudySpec = {
     source,
@@ -437,32 +438,42 @@ export function choiceNamed(axis: StudyAxis, name: string): AxisChoice | undefin
   return axis.choices.find((c) => c.label === name || String(c.display) === name);
 }
 
-type RawExpectation = string | { that: string; by?: string | number; source?: string };
+const EXPECT_KEYS = ['that', 'by', 'source'];
+const CLAIM_EXPECTED = 'a claim "variant > reference", or {that: "variant > reference", by: ">= 5", source: "…"}';
 
-/** `a > b` / `a < b` between two variant names; `by: ">= 5"` (or 5) in accuracy points. */
-function checkExpect(raw: RawExpectation[], names: string[], issues: SpecIssue[]): Expectation[] {
+/** `a > b` / `a < b` between two variant names; `by: ">= 5"` (or 5) in accuracy points. Each entry is checked on its own. */
+function checkExpect(raw: unknown[], names: string[], issues: SpecIssue[]): Expectation[] {
   const out: Expectation[] = [];
   raw.forEach((entry, i) => {
-    const e = typeof entry === 'string' ? { that: entry } : entry;
+    if (typeof entry !== 'string' && !isPlainObject(entry)) { issues.push(issue(`expect[${i}]`, CLAIM_EXPECTED, entry)); return; }
+    const e = (typeof entry === 'string' ? { that: entry } : entry) as { that?: unknown; by?: unknown; source?: unknown };
+    let bad = false;
+    for (const key of Object.keys(e).filter((k) => !EXPECT_KEYS.includes(k))) {
+      const guess = didYouMean(key, EXPECT_KEYS);
+      issues.push(issue(`expect[${i}].${key}`, guess ? `no key "${key}" (did you mean "${guess}"?)` : `only the keys ${EXPECT_KEYS.join(', ')}`, (e as PlainObject)[key]));
+      bad = true;
+    }
+    if (e.source !== undefined && typeof e.source !== 'string') { issues.push(issue(`expect[${i}].source`, 'a string naming where the claim comes from', e.source)); bad = true; }
     const where = typeof entry === 'string' ? `expect[${i}]` : `expect[${i}].that`;
-    const m = /^\s*(\S+)\s*([<>])\s*(\S+)\s*$/.exec(e.that);
+    if (typeof e.that !== 'string') { issues.push(issue(where, CLAIM_EXPECTED, e.that)); return; }
+    const m = /^\s*([^\s<>]+)\s*([<>])\s*([^\s<>]+)\s*$/.exec(e.that);
     if (!m) { issues.push(issue(where, 'a claim "variant > reference" or "variant < reference"', e.that)); return; }
     const [, a, op, b] = m;
-    let ok = true;
+    let ok = !bad;
     for (const [n, j] of [[a, 0], [b, 1]] as const) {
       if (!names.includes(n)) { issues.push(issue(where, `${j === 0 ? 'left' : 'right'} side ${oneOfNames(n, names)}`, n)); ok = false; }
     }
     if (ok && a === b) { issues.push(issue(where, 'two different variants', e.that)); ok = false; }
     let by: number | undefined;
     if (e.by !== undefined) {
-      const bm = typeof e.by === 'number' ? [String(e.by), String(e.by)] : /^\s*(?:>=|≥)?\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(e.by);
+      const bm = typeof e.by === 'number' ? [String(e.by), String(e.by)] : typeof e.by === 'string' ? /^\s*(?:>=|≥)?\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(e.by) : null;
       by = bm ? Number(bm[1]) : NaN;
       if (!(by > 0 && by <= 100)) { issues.push(issue(`expect[${i}].by`, 'a claimed size in accuracy points, e.g. ">= 5" or 5 (more than 0, at most 100)', e.by)); ok = false; }
     }
     if (!ok) return;
     out.push({
       variant: a, reference: b, direction: op === '>' ? 'greater' : 'less', text: e.that.trim(),
-      ...(by !== undefined ? { by } : {}), ...(e.source !== undefined ? { source: e.source } : {}),
+      ...(by !== undefined ? { by } : {}), ...(typeof e.source === 'string' ? { source: e.source } : {}),
     });
   });
   return out;

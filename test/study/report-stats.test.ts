@@ -178,3 +178,29 @@ describe('report.tex, table.csv and summary.json', () => {
     assert.match(csv, /^a_b,"x,""y""&50%",/m);
   });
 });
+
+describe('expect: in the study file', () => {
+  const spec = (extra: string) => `name: e\nbase: { model: resnet20-cifar }\naxes: { model: [resnet20-cifar, plain20-cifar, plain32-cifar] }\n${extra}`;
+
+  test('a claim becomes a comparison (in the direction already listed, if it is) and reaches the index', async () => {
+    const { parseStudySpec } = await import('../../src/study/spec.js');
+    const { expandStudy } = await import('../../src/study/spec-expand.js');
+    const { studyIndexFor } = await import('../../src/study/run-files.js');
+    const s = expandStudy(parseStudySpec(spec('compare: [[plain20-cifar, resnet20-cifar]]\nexpect:\n  - resnet20-cifar > plain20-cifar\n  - { that: "plain32-cifar < plain20-cifar", by: ">= 2.5", source: "Fig. 6" }')));
+    assert.deepEqual(s.comparisons, [{ variant: 'plain20-cifar', reference: 'resnet20-cifar' }, { variant: 'plain32-cifar', reference: 'plain20-cifar' }]);
+    assert.deepEqual(s.statistics.expect![1], { variant: 'plain32-cifar', reference: 'plain20-cifar', direction: 'less', by: 2.5, source: 'Fig. 6', text: 'plain32-cifar < plain20-cifar' });
+    assert.equal(studyIndexFor(s).statistics!.correction, 'holm');
+  });
+
+  test('bad claims are refused with what was expected', async () => {
+    const { parseStudySpec } = await import('../../src/study/spec.js');
+    assert.throws(() => parseStudySpec(spec('expect:\n  - resnet20-cifar >> plain20-cifar\n  - resnet20 > plain20-cifar\n  - { that: "plain20-cifar > plain20-cifar" }\n  - { that: "plain32-cifar > plain20-cifar", by: "lots" }\n  - { that: "a > b", bye: 3 }')), (e: Error) => {
+      assert.match(e.message, /expect\[0\]: expected a claim "variant > reference" or "variant < reference" but received "resnet20-cifar >> plain20-cifar"/);
+      assert.match(e.message, /expect\[1\]: expected left side a variant name: resnet20-cifar, plain20-cifar, plain32-cifar but received "resnet20"/);
+      assert.match(e.message, /expect\[2\]\.that: expected two different variants/);
+      assert.match(e.message, /expect\[3\]\.by: expected a claimed size in accuracy points, e\.g\. ">= 5" or 5 .* but received "lots"/);
+      assert.match(e.message, /expect\[4\]\.bye: expected no key "bye" \(did you mean "by"\?\) but received number 3/);
+      return true;
+    });
+  });
+});

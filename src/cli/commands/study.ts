@@ -148,12 +148,21 @@ export interface StudyPlanFlags {
   json?: boolean;
   /** commander's --no-measure */
   measure?: boolean;
+  noiseFrom?: string;
 }
 
 /** `ablate study plan FILE`: the expanded runs, what each changes, and what the study costs, without training. */
 export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise<void> {
   const { planStudyCost } = await import('../../study/plan-cost.js');
   const { duration, si } = await import('../../study/report/format.js');
+  const { NoiseSourceError, formatPowerPlan, planPower, readPreviousNoise } = await import('../../study/plan-power.js');
+  // The noise source is checked before the (slow) plan, so a wrong folder is refused at once.
+  let previous;
+  try {
+    previous = f.noiseFrom !== undefined ? readPreviousNoise(f.noiseFrom) : undefined;
+  } catch (e) {
+    throw e instanceof NoiseSourceError ? new UsageError(e.message) : e;
+  }
   const r = await planStudyCost(file, {
     dataPath: f.data,
     overrides: f.set,
@@ -165,10 +174,11 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   }).catch((e: unknown) => {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
   });
+  const power = planPower(r.study, previous ? { previous } : {});
   if (f.json) {
     console.log(JSON.stringify({
       name: r.study.name, dir: r.dir, parallel: r.parallel, threadsEach: r.threadsEach, estimate: true,
-      axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements,
+      axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements, power,
       ...(r.totalEstimatedS !== undefined ? { totalEstimatedS: r.totalEstimatedS } : {}),
     }, null, 2));
     return;
@@ -210,6 +220,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
       (ranked ? 'data-parallel runs assume ideal scaling over their ranks; ' : '') +
       'an estimate from a few steps on random images at this machine\'s current load; decoding, augmentation and logging are not included');
   }
+  if (power.comparisons.length > 0) console.log(['', ...formatPowerPlan(power)].join('\n'));
 }
 
 function show(v: unknown): string {
