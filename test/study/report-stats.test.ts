@@ -204,3 +204,18 @@ describe('expect: in the study file', () => {
     });
   });
 });
+
+test('the bundled studies that quote papers check their claims, without adding comparisons', async () => {
+  const { loadStudySpec } = await import('../../src/study/spec.js');
+  const { expandStudy } = await import('../../src/study/spec-expand.js');
+  const { join } = await import('node:path');
+  const claims: Record<string, number> = { 'degradation-cifar': 3, 'shortcut-options': 2, preact: 1, demo: 1 };
+  for (const [file, n] of Object.entries(claims)) {
+    const s = expandStudy(loadStudySpec(join(import.meta.dirname, '../../studies', `${file}.yaml`)));
+    assert.equal(s.statistics.expect?.length, n, file);
+    for (const e of s.statistics.expect!) {
+      assert.ok(e.source && /He et al\./.test(e.source), `${file}: ${e.text} names its source`);
+      assert.ok(s.comparisons.some((c) => (c.variant === e.variant && c.reference === e.reference) || (c.variant === e.reference && c.reference === e.variant)), `${file}: ${e.text} is compared`);
+    }
+  }
+});
