@@ -72,6 +72,10 @@ A study file varies any config path; model switches are paths under model:
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
     .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));
+  study.command('diff <a> <b>')
+    .description('compare the verdicts of two study folders: per comparison kept, changed or flipped, and the change in Δ with its interval; exits 3 when a verdict flips')
+    .option('--json', 'print the comparison as JSON')
+    .action(async (a, b, o) => (await import('./commands/study.js')).studyDiffCommand(a, b, o));
   study.command('status <dir>')
     .description('progress of every variant of a study')
     .option('--watch', 'refresh every 2 s until all variants finished')

@@ -126,6 +126,18 @@ export async function studyReportCommand(dir: string): Promise<void> {
   console.log([r.html, r.markdown, r.tex, r.csv, r.json, ...r.plots].join('\n'));
 }
 
+/** Exit status of `study diff` when a verdict flipped (1 is an error, as for every command). */
+export const DIFF_FLIPPED_EXIT = 3;
+
+export async function studyDiffCommand(a: string, b: string, f: { json?: boolean }): Promise<void> {
+  for (const [name, dir] of [['A', a], ['B', b]]) if (!existsSync(dir)) throw new UsageError(`study folder ${name} ${dir} does not exist`);
+  const { diffStudies, formatStudyDiff } = await import('../../study/diff.js');
+  const d = diffStudies(resolve(a), resolve(b));
+  if (f.json) console.log(JSON.stringify(d, null, 2));
+  else console.log(formatStudyDiff(d).join('\n'));
+  if (d.flips > 0) process.exitCode = DIFF_FLIPPED_EXIT;
+}
+
 export async function studyStatusCommand(dir: string, f: { watch?: boolean }): Promise<void> {
   if (!existsSync(dir)) throw new UsageError(`study folder ${dir} does not exist`);
   const { studyStatus } = await import('../../study/report/index.js');
