@@ -56,8 +56,8 @@ export function diffStudies(dirA: string, dirB: string, o: { level?: number } = 
     if (s.runs.length === 0) throw new TypeError(`Expected a study folder with runs for ${i === 0 ? 'A' : 'B'} but ${dir} has none (give the output folder of \`ablate study run\`)`);
     return s;
   });
-  const ma = buildReportModel(sa, { level });
-  const mb = buildReportModel(sb, { level });
+  const ma = buildReportModel(sa, { level, perImage: false });
+  const mb = buildReportModel(sb, { level, perImage: false });
   const key = (v: { variant: string; reference: string }) => `${v.variant}\u0000${v.reference}`;
   const inA = new Map(ma.verdicts.map((v) => [key(v), v]));
   const inB = new Map(mb.verdicts.map((v) => [key(v), v]));

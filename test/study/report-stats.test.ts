@@ -1,6 +1,7 @@
 // Multiple-comparison correction, feasible-range intervals, expectations and the data files
 // (report.tex, table.csv, summary.json) of a study report, on fake study folders.
 import assert from 'node:assert/strict';
+import * as fsSync from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { writeStudyReport, type WrittenReport } from '../../src/study/report/index.js';
@@ -219,3 +220,59 @@ test('the bundled studies that quote papers check their claims, without adding c
     }
   }
 });
+
+describe('per-image comparison (McNemar)', () => {
+  const { mkdirSync, writeFileSync } = require_fs();
+  function withPredictions(dir: string, run: string, label: number[], predicted: number[], extra: Record<string, unknown> = {}) {
+    mkdirSync(`${dir}/${run}/analysis`, { recursive: true });
+    writeFileSync(`${dir}/${run}/analysis/predictions.json`, JSON.stringify({ classNames: ['cat', 'dog', 'owl'], datasetIndex: label.map((_, i) => 100 + i), label, predicted, ...extra }));
+  }
+  // 12 images; variant right / reference wrong on 5 (cat ×3, dog ×2), the reverse on 1 (owl).
+  const label = [0, 0, 0, 1, 1, 2, 2, 0, 1, 2, 0, 1];
+  const ref = [1, 1, 1, 0, 0, 2, 2, 0, 1, 2, 0, 1];
+  const vari = [0, 0, 0, 1, 1, 0, 2, 0, 1, 2, 0, 1];
+
+  test('discordant images per seed, McNemar p-values and the classes gained and lost', async () => {
+    const dir = writeFakeStudy(tmpStudyDir(), family(), { compare: [{ variant: 'strong', reference: 'base' }] });
+    for (const s of [0, 1]) {
+      withPredictions(dir, `strong-seed${s}`, label, vari);
+      withPredictions(dir, `base-seed${s}`, label, ref);
+    }
+    withPredictions(dir, 'strong-seed2', label, vari);
+    const r = await writeStudyReport(dir, { png: false });
+    const [c] = r.model.perImage;
+    assert.deepEqual(c.seeds.map((s) => [s.seed, s.images, s.b, s.c]), [[0, 12, 5, 1], [1, 12, 5, 1]]);
+    assert.deepEqual(c.seeds[0].classes, [{ name: 'cat', gained: 3, lost: 0 }, { name: 'dog', gained: 2, lost: 0 }, { name: 'owl', gained: 0, lost: 1 }]);
+    assert.ok(Math.abs(c.seeds[0].exactP - 0.21875) < 1e-12, String(c.seeds[0].exactP)); // 2·P(X ≤ 1), X ~ Binomial(6, ½) = 2·7/64
+    assert.deepEqual(c.notes, ['base-seed2 has no analysis/predictions.json (trained before ablate wrote it, or its analysis failed)']);
+    const md = readFileSync(r.markdown, 'utf8');
+    assert.match(md, /## Per-image comparison/);
+    assert.match(md, /\| strong vs base \| 0 \| 12 \| 5 \| 1 \| 0\.219 \| 1\.50 \(0\.221\) \| cat \+3, dog \+2 \| owl −1 \|/);
+    assert.match(md, /- \*base-seed2 has no analysis\/predictions\.json/);
+    assert.equal(JSON.parse(readFileSync(r.json, 'utf8')).perImage[0].seeds[1].b, 5);
+    assert.match(readFileSync(r.html, 'utf8'), /<h2>Per-image comparison<\/h2>/);
+  });
+
+  test('damaged or mismatched predictions are left out with a note, never mispaired', async () => {
+    const dir = writeFakeStudy(tmpStudyDir(), family(), { compare: [{ variant: 'strong', reference: 'base' }] });
+    withPredictions(dir, 'strong-seed0', label, vari);
+    mkdirSync(`${dir}/base-seed0/analysis`, { recursive: true });
+    writeFileSync(`${dir}/base-seed0/analysis/predictions.json`, '{"classNames": ["cat"], "datasetIndex": [1, 2');
+    withPredictions(dir, 'strong-seed1', label, vari);
+    withPredictions(dir, 'base-seed1', label, ref, { datasetIndex: label.map((_, i) => 200 + i) });
+    withPredictions(dir, 'strong-seed2', label, vari);
+    withPredictions(dir, 'base-seed2', label, ref.slice(1));
+    const r = await writeStudyReport(dir, { png: false });
+    const [c] = r.model.perImage;
+    assert.deepEqual(c.seeds, []);
+    assert.equal(c.notes.length, 3);
+    assert.match(c.notes[0], /^base-seed0: analysis\/predictions\.json is not valid JSON/);
+    assert.match(c.notes[1], /^strong-seed1 and base-seed1 scored different validation images \(image 100 differs\): not paired$/);
+    assert.match(c.notes[2], /^base-seed2: analysis\/predictions\.json is not \{classNames, datasetIndex, label, predicted\} with whole-number lists of one length$/);
+  });
+});
+
+function require_fs() {
+  // Synchronous helpers for the describe body (top-level imports are ESM).
+  return { mkdirSync: fsSync.mkdirSync, writeFileSync: fsSync.writeFileSync };
+}

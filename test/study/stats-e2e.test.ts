@@ -8,7 +8,7 @@ import { runStudy, type StudyRunResult } from '../../src/study/runner.js';
 import { tmp, writeStudy } from './live-fixtures.js';
 import { assertExportsAgree } from './report-agreement.js';
 
-describe('a real study with three variants, two seeds and a claim to check', () => {
+describe('a real study with four variants, two seeds and a claim to check', () => {
   let result: StudyRunResult;
   before(async () => {
     const root = tmp();
@@ -27,6 +27,24 @@ describe('a real study with three variants, two seeds and a claim to check', () 
     const r = result.report!;
     assert.equal(r.model.verdicts.length, 3);
     assertExportsAgree(r);
+  });
+
+  test('each comparison gets a per-image McNemar test per seed, consistent with the runs\' own predictions', () => {
+    const r = result.report!;
+    assert.equal(r.model.perImage.length, 3);
+    for (const c of r.model.perImage) {
+      assert.deepEqual(c.notes, []);
+      assert.deepEqual(c.seeds.map((s) => s.seed), [0, 1]);
+      for (const s of c.seeds) {
+        const correct = (variant: string) => {
+          const p = JSON.parse(readFileSync(join(result.dir, `${variant}-seed${s.seed}`, 'analysis', 'predictions.json'), 'utf8'));
+          return p.label.filter((l: number, i: number) => p.predicted[i] === l).length;
+        };
+        assert.equal(s.images, 32);
+        assert.equal(s.b - s.c, correct(c.variant) - correct(c.reference), `${c.variant} vs ${c.reference}, seed ${s.seed}`);
+        assert.equal(s.classes.reduce((n, k) => n + k.gained, 0), s.b);
+      }
+    }
   });
 
   test("the study file's correction and claim are in the report", () => {

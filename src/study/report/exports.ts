@@ -86,6 +86,7 @@ export function summaryJson(m: ReportModel): string {
     correction: { method: m.family.correction, name: CORRECTION_NAME[m.family.correction], comparisons: m.family.size, alpha: m.family.alpha },
     variants: m.variants.map(variantJson),
     comparisons: m.verdicts.map(comparisonJson),
+    perImage: m.perImage,
     runs,
     environment: Object.fromEntries(m.environment.map((r) => [r.label, r.value])),
   }, null, 2) + '\n';

@@ -3,7 +3,7 @@ import { type ReportModel, verdictTitle } from './model.js';
 import { errorAnalysisHtml } from './error-analysis.js';
 import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
-import { type Table, ablationTable, comparisonsTable, familySentence, runsTable } from './tables.js';
+import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable } from './tables.js';
 import type { VerdictKind } from './verdict.js';
 
 export function escapeHtml(s: string): string {
@@ -186,6 +186,14 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
 
   s.push('<h2>Runs</h2>');
   s.push(htmlTable(runs, { nameColumn: true, statusColumn: runs.header.indexOf('Status'), keyColumns: keyColumns(runs, RUN_KEYS) }));
+
+  const perImage = perImageTable(m);
+  const perImageNotes = m.perImage.flatMap((c) => c.notes);
+  if (perImage.rows.length > 0 || perImageNotes.length > 0) {
+    s.push('<h2>Per-image comparison</h2>', `<p>${escapeHtml(PER_IMAGE_INTRO)}</p>`);
+    if (perImage.rows.length > 0) s.push(htmlTable(perImage, { nameColumn: true }));
+    if (perImageNotes.length > 0) s.push(`<ul class="notes">${perImageNotes.map((n) => `<li>${escapeHtml(n)}.</li>`).join('')}</ul>`);
+  }
 
   s.push(...errorAnalysisHtml(m));
 

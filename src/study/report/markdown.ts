@@ -1,7 +1,7 @@
 import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
 import { errorAnalysisMarkdown } from './error-analysis.js';
-import { type Table, ablationTable, comparisonsTable, familySentence, runsTable } from './tables.js';
+import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable } from './tables.js';
 
 function cell(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -37,6 +37,15 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
 
   out.push('## Plots', '');
   for (const p of m.plots) out.push(`### ${p.title}`, '', `![${p.title}](plots/${p.id}.png)`, '', `*${p.caption}*`, '');
+
+  const perImage = perImageTable(m);
+  const perImageNotes = m.perImage.flatMap((c) => c.notes);
+  if (perImage.rows.length > 0 || perImageNotes.length > 0) {
+    out.push('## Per-image comparison', '', PER_IMAGE_INTRO, '');
+    if (perImage.rows.length > 0) out.push(markdownTable(perImage), '');
+    for (const n of perImageNotes) out.push(`- *${n}.*`);
+    if (perImageNotes.length > 0) out.push('');
+  }
 
   out.push(...errorAnalysisMarkdown(m, reportDir));
 

@@ -8,6 +8,7 @@ import { type ReportOptions, type VariantSummary, summariseVariants } from './su
 import { type Family, type Verdict, judgeAll } from './verdict.js';
 import { classCountProblems } from './class-counts.js';
 import type { Correction } from '../inference.js';
+import { type PerImageComparison, perImageComparisons } from './per-image.js';
 
 export interface Problem {
   run: string;
@@ -28,6 +29,8 @@ export interface ReportModel {
   verdicts: Verdict[];
   /** The multiple-comparison correction the verdicts used, and over how many comparisons. */
   family: Family;
+  /** Per comparison, McNemar's test on the validation images of each seed both variants finished. */
+  perImage: PerImageComparison[];
   environment: EnvironmentRow[];
   problems: Problem[];
   plots: Plot[];
@@ -63,11 +66,13 @@ function problems(study: StudyRecord): Problem[] {
   return out;
 }
 
-export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string; correction?: Correction } = {}): ReportModel {
+/** `perImage: false` skips reading every run's per-image predictions (the live dashboard, study diff). */
+export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string; correction?: Correction; perImage?: boolean } = {}): ReportModel {
   const opts: Required<ReportOptions> = { lastK: options.lastK ?? 3, noiseEpochs: options.noiseEpochs ?? 5, level: options.level ?? 0.95 };
   const variants = summariseVariants(study, opts);
   const stats = study.index?.statistics;
-  const { verdicts, family } = judgeAll(comparisonsFor(study, variants), variants, opts, {
+  const comparisons = comparisonsFor(study, variants);
+  const { verdicts, family } = judgeAll(comparisons, variants, opts, {
     correction: options.correction ?? stats?.correction ?? 'holm',
     ...(stats?.expect ? { expect: stats.expect } : {}),
   });
@@ -87,6 +92,7 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     axisColumns: axisColumns(study, variants),
     verdicts,
     family,
+    perImage: options.perImage === false ? [] : perImageComparisons(study, comparisons),
     environment: environmentRows(study, generatedAt, options.version),
     problems: problems(study),
     plots: buildPlots(variants),

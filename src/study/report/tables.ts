@@ -1,6 +1,8 @@
 /** The report's tables as header + string rows, shared by the Markdown and HTML renderers. */
 import { DASH, countMeanStd, duration, num, numMeanStd, pct, pctMeanStd, points, rate, si } from './format.js';
 import { CORRECTION_NAME } from '../inference.js';
+import { classShiftText } from './per-image.js';
+import { prettyName } from './format.js';
 import { type ReportModel, deltaCell, verdictTitle } from './model.js';
 import { formatP } from './verdict.js';
 import { variantStatus } from './summary.js';
@@ -95,3 +97,17 @@ export function familySentence(m: ReportModel): string {
   if (f.correction === 'none') return `Multiple-comparison correction is off (\`correction: none\`): each of the ${f.size} comparisons is tested at ${alpha} on its own, so the chance of at least one false finding is higher than ${alpha.slice(4)}.`;
   return `Multiple-comparison correction: **${CORRECTION_NAME[f.correction]}** over ${f.size} comparisons at ${alpha}; verdicts use the adjusted p-values (set \`correction:\` in the study file to holm, bh or none).`;
 }
+
+/** One row per comparison and seed with a per-image test: the discordant images, McNemar's p-values and the classes they fall in. */
+export function perImageTable(m: ReportModel): Table {
+  const header = ['Comparison', 'Seed', 'Images', 'Only variant right', 'Only reference right', 'McNemar exact p', 'χ² (p)', 'Classes gained', 'Classes lost'];
+  const rows = m.perImage.flatMap((c) => c.seeds.map((s) => [
+    `${prettyName(c.variant)} vs ${prettyName(c.reference)}`, String(s.seed), String(s.images), String(s.b), String(s.c),
+    pCell(s.exactP), `${s.chi2.toFixed(2)} (${pCell(s.chi2P)})`, classShiftText(s.classes, 1), classShiftText(s.classes, -1),
+  ]));
+  return { header, rows, numeric: [false, true, true, true, true, true, true, false, false] };
+}
+
+export const PER_IMAGE_INTRO = 'For each comparison and each seed both variants finished: the validation images one model got right and the other wrong, ' +
+  "McNemar's test on those counts (exact binomial, and χ² with continuity correction) and the classes where they fall (net images gained or lost by the variant). " +
+  'This test takes the validation images as the sample: it says whether these two trained models differ, not whether the variants do across seeds — the verdicts answer that — and its p-values are not corrected for the number of comparisons.';
