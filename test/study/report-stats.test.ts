@@ -5,7 +5,8 @@ import * as fsSync from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { writeStudyReport, type WrittenReport } from '../../src/study/report/index.js';
-import { adjustPValues } from '../../src/study/inference.js';
+import { adjustPValues, tTestP } from '../../src/study/inference.js';
+import { mean as avg, pairedInterval } from '../../src/study/stats.js';
 import { type FakeRun, tmpStudyDir, writeFakeStudy } from './fixtures.js';
 import { assertExportsAgree } from './report-agreement.js';
 
@@ -276,3 +277,45 @@ function require_fs() {
   // Synchronous helpers for the describe body (top-level imports are ESM).
   return { mkdirSync: fsSync.mkdirSync, writeFileSync: fsSync.writeFileSync };
 }
+
+describe('factorial analysis of crossed axes', () => {
+  // model × augment × 3 seeds: +10 points for resnet, +3 for cutmix, +2 more for both (the interaction).
+  const noise = [[0.001, -0.002, 0.0], [0.002, 0.001, -0.001], [-0.001, 0.0, 0.002], [0.0, 0.002, -0.002]];
+  const cells = [['plain', 'none'], ['plain', 'cutmix'], ['resnet', 'none'], ['resnet', 'cutmix']] as const;
+  const accOf = (k: number, s: number) => {
+    const [m, a] = cells[k];
+    return 0.6 + (m === 'resnet' ? 0.1 : 0) + (a === 'cutmix' ? 0.03 : 0) + (m === 'resnet' && a === 'cutmix' ? 0.02 : 0) + [0, 0.01, -0.01][s] + noise[k][s];
+  };
+  const runs = (drop?: number): FakeRun[] => cells.flatMap(([m, a], k) => (k === drop ? [] : [0, 1, 2].map((s) => ({
+    ...flat(`${m}-${a}`, s, accOf(k, s)), axes: { model: m, augment: a },
+  }))));
+
+  test('main effects and the interaction match the contrasts computed by hand, with corrected p-values', async () => {
+    const r = await report(runs(), undefined, [{ variant: 'resnet-none', reference: 'plain-none' }]);
+    const f = r.model.factorial!;
+    assert.equal(f.skipped, undefined);
+    assert.deepEqual(f.effects.map((e) => e.label), ['model: resnet vs plain', 'augment: cutmix vs none', 'model: resnet vs plain × augment: cutmix vs none']);
+    const perSeed = (w: number[]) => [0, 1, 2].map((s) => w.reduce((sum, wk, k) => sum + wk * accOf(k, s), 0));
+    const expected = [perSeed([-0.5, -0.5, 0.5, 0.5]), perSeed([-0.5, 0.5, -0.5, 0.5]), perSeed([1, -1, -1, 1])];
+    const ps = expected.map((v) => tTestP(pairedInterval(v, [0, 0, 0])!));
+    f.effects.forEach((e, i) => {
+      assert.ok(Math.abs(e.estimate - avg(expected[i])) < 1e-12, `${e.label}: ${e.estimate}`);
+      assert.ok(Math.abs(e.pValue! - ps[i]) < 1e-12);
+    });
+    assert.deepEqual(f.effects.map((e) => e.adjustedP), adjustPValues(ps, 'holm'));
+    assert.ok(Math.abs(f.effects[0].estimate - 0.11) < 0.002 && Math.abs(f.effects[2].estimate - 0.02) < 0.005);
+    const md = readFileSync(r.markdown, 'utf8');
+    assert.match(md, /## Factorial analysis/);
+    assert.match(md, /\| model: resnet vs plain × augment: cutmix vs none \| interaction \| \+[12]\.\d \|/);
+    assert.equal(JSON.parse(readFileSync(r.json, 'utf8')).factorial.effects.length, 3);
+  });
+
+  test('an incomplete grid gets no analysis, and the report says why; one axis gets no section', async () => {
+    const r = await report(runs(3), undefined, [{ variant: 'resnet-none', reference: 'plain-none' }]);
+    assert.match(r.model.factorial!.skipped!, /^1 of 4 combinations have no finished run \(e\.g\. model=resnet, augment=cutmix\)/);
+    assert.match(readFileSync(r.markdown, 'utf8'), /No factorial analysis: 1 of 4 combinations/);
+    const one = await report(family());
+    assert.equal(one.model.factorial, undefined);
+    assert.doesNotMatch(readFileSync(one.markdown, 'utf8'), /Factorial/);
+  });
+});

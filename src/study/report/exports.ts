@@ -87,6 +87,12 @@ export function summaryJson(m: ReportModel): string {
     variants: m.variants.map(variantJson),
     comparisons: m.verdicts.map(comparisonJson),
     perImage: m.perImage,
+    ...(m.factorial ? {
+      factorial: {
+        ...m.factorial,
+        effects: m.factorial.effects.map((e) => ({ ...e, estimatePoints: 100 * e.estimate, lowPoints: pct(e.low), highPoints: pct(e.high), estimate: undefined, low: undefined, high: undefined })),
+      },
+    } : {}),
     runs,
     environment: Object.fromEntries(m.environment.map((r) => [r.label, r.value])),
   }, null, 2) + '\n';

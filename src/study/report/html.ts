@@ -3,7 +3,7 @@ import { type ReportModel, verdictTitle } from './model.js';
 import { errorAnalysisHtml } from './error-analysis.js';
 import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
-import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable } from './tables.js';
+import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 import type { VerdictKind } from './verdict.js';
 
 export function escapeHtml(s: string): string {
@@ -172,6 +172,11 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
     s.push('</ol>');
     s.push(`<p>${inline(familySentence(m))}</p>`);
     s.push(htmlTable(comparisonsTable(m), { nameColumn: true }));
+  }
+
+  if (m.factorial) {
+    s.push('<h2>Factorial analysis</h2>', `<p>${inline(factorialIntro(m))}</p>`);
+    if (!m.factorial.skipped) s.push(htmlTable(factorialTable(m), { nameColumn: true }));
   }
 
   s.push('<h2>Ablation table</h2>');

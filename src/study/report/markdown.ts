@@ -1,7 +1,7 @@
 import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
 import { errorAnalysisMarkdown } from './error-analysis.js';
-import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable } from './tables.js';
+import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 
 function cell(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -27,6 +27,11 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
     if (v.expectation) out.push(`   **${v.expectation.outcome}:** ${v.expectation.text}`);
   });
   if (m.verdicts.length) out.push('', familySentence(m), '', markdownTable(comparisonsTable(m)), '');
+
+  if (m.factorial) {
+    out.push('## Factorial analysis', '', factorialIntro(m), '');
+    if (!m.factorial.skipped) out.push(markdownTable(factorialTable(m)), '');
+  }
 
   out.push('## Ablation table', '');
   out.push(`One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; **Final val acc** is the mean of the last ${m.options.lastK} epochs' validation accuracy (see *How to read the numbers*).`, '');

@@ -9,6 +9,7 @@ import { type Family, type Verdict, judgeAll } from './verdict.js';
 import { classCountProblems } from './class-counts.js';
 import type { Correction } from '../inference.js';
 import { type PerImageComparison, perImageComparisons } from './per-image.js';
+import { type FactorialAnalysis, factorialAnalysis } from './factorial.js';
 
 export interface Problem {
   run: string;
@@ -31,6 +32,8 @@ export interface ReportModel {
   family: Family;
   /** Per comparison, McNemar's test on the validation images of each seed both variants finished. */
   perImage: PerImageComparison[];
+  /** Main effects and interactions when two or more axes are crossed. */
+  factorial?: FactorialAnalysis;
   environment: EnvironmentRow[];
   problems: Problem[];
   plots: Plot[];
@@ -76,6 +79,7 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     correction: options.correction ?? stats?.correction ?? 'holm',
     ...(stats?.expect ? { expect: stats.expect } : {}),
   });
+  const factorial = study.index ? factorialAnalysis(study.index.axes, variants, { correction: family.correction, level: opts.level }) : undefined;
   const generatedAt = options.now ?? new Date();
   const states = new Map<string, number>();
   for (const r of study.runs) states.set(r.state, (states.get(r.state) ?? 0) + 1);
@@ -93,6 +97,7 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     verdicts,
     family,
     perImage: options.perImage === false ? [] : perImageComparisons(study, comparisons),
+    ...(factorial ? { factorial } : {}),
     environment: environmentRows(study, generatedAt, options.version),
     problems: problems(study),
     plots: buildPlots(variants),

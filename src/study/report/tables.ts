@@ -111,3 +111,25 @@ export function perImageTable(m: ReportModel): Table {
 export const PER_IMAGE_INTRO = 'For each comparison and each seed both variants finished: the validation images one model got right and the other wrong, ' +
   "McNemar's test on those counts (exact binomial, and χ² with continuity correction) and the classes where they fall (net images gained or lost by the variant). " +
   'This test takes the validation images as the sample: it says whether these two trained models differ, not whether the variants do across seeds — the verdicts answer that — and its p-values are not corrected for the number of comparisons.';
+
+/** The factorial analysis's effects: estimate, interval, raw and adjusted p (empty when there is none). */
+export function factorialTable(m: ReportModel): Table {
+  const level = Math.round(m.options.level * 100);
+  const f = m.factorial;
+  const header = ['Effect', 'Kind', 'Estimate (points)', `${level}% CI (points)`, 'p', `Adjusted p (${f?.correction ?? m.family.correction})`, 'Significant'];
+  const rows = (f?.effects ?? []).map((e) => [
+    e.label, e.kind, points(e.estimate), e.low === undefined ? DASH : `${points(e.low)} to ${points(e.high!)}`,
+    pCell(e.pValue), pCell(e.adjustedP), e.pValue === undefined ? DASH : e.significant ? 'yes' : 'no',
+  ]);
+  return { header, rows, numeric: [false, false, true, false, true, true, false] };
+}
+
+export function factorialIntro(m: ReportModel): string {
+  const f = m.factorial!;
+  if (f.skipped) return `No factorial analysis: ${f.skipped}.`;
+  const seeds = f.seeds.length;
+  return `The axes ${f.axes.map((a) => `\`${a.path}\``).join(', ')} are crossed, so each axis's **main effect** (a level against the axis's first level, averaged over the other axes) ` +
+    `and each two-way **interaction** (how much one axis's effect changes with the other's level; 0 means the effects simply add up) can be estimated. ` +
+    `Each is computed within each of the ${seeds} seed${seeds === 1 ? '' : 's'} every combination finished` +
+    (seeds >= 2 ? `, with a t-interval over those seeds; the p-values are adjusted among these ${f.effects.length} effects (${f.correction}).` : '; with one seed there is no interval or test, only the estimates.');
+}
