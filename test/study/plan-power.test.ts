@@ -118,4 +118,24 @@ describe('power from a previous study folder', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.output, /--noise-from: expected a study folder/);
   });
+
+  test('--pilot trains two seeds of the cheapest variant briefly and sizes the power from them', async () => {
+    const root = tmp();
+    const out = join(root, 'out');
+    const file = writeStudy(root, { axes: { model: ['resnet20-cifar', 'plain20-cifar'] }, seeds: 3, minEffect: 5 });
+    const r = await runCli(['study', 'plan', file, '--no-measure', '--pilot', '--pilot-epochs', '2', '--threads', '1', '--out', out]);
+    assert.equal(r.code, 0, r.output);
+    const m = /pilot: (\S+) for 2 epochs at seeds 0 and 1 in (\S+): seed-to-seed σ (\d+\.\d\d) points — two short runs give only a rough estimate/.exec(r.output);
+    assert.ok(m, r.output);
+    assert.equal(m[2], `${out}-pilot`);
+    // The power section uses the pilot's spread, measured the way --noise-from measures it.
+    const noise = readPreviousNoise(m[2]);
+    assert.equal(noise.variants.length, 1);
+    assert.equal(noise.variants[0].finished.length, 2);
+    assert.equal((100 * noise.pooled.std).toFixed(2), m[3]);
+    assert.match(r.output, new RegExp(`√2 × seed-to-seed σ ${m[3]} pooled over 1 variant of `));
+    const both = await runCli(['study', 'plan', file, '--no-measure', '--pilot', '--noise-from', root]);
+    assert.equal(both.code, 1);
+    assert.match(both.output, /give either --pilot or --noise-from, not both/);
+  });
 });

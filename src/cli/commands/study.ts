@@ -161,6 +161,9 @@ export interface StudyPlanFlags {
   /** commander's --no-measure */
   measure?: boolean;
   noiseFrom?: string;
+  pilot?: boolean;
+  pilotEpochs?: string;
+  out?: string;
 }
 
 /** `ablate study plan FILE`: the expanded runs, what each changes, and what the study costs, without training. */
@@ -168,6 +171,8 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   const { planStudyCost } = await import('../../study/plan-cost.js');
   const { duration, si } = await import('../../study/report/format.js');
   const { NoiseSourceError, formatPowerPlan, planPower, readPreviousNoise } = await import('../../study/plan-power.js');
+  if (f.pilot && f.noiseFrom !== undefined) throw new UsageError('--pilot measures the noise itself: give either --pilot or --noise-from, not both');
+  const pilotEpochs = parsePositiveInt('--pilot-epochs', f.pilotEpochs ?? '2');
   // The noise source is checked before the (slow) plan, so a wrong folder is refused at once.
   let previous;
   try {
@@ -177,6 +182,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   }
   const r = await planStudyCost(file, {
     dataPath: f.data,
+    out: f.out,
     overrides: f.set,
     parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
     threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
@@ -186,6 +192,23 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   }).catch((e: unknown) => {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
   });
+  if (f.pilot) {
+    const { runPilot } = await import('../../study/pilot.js');
+    const { signal, dispose } = interruptSignal('pilot');
+    try {
+      const p = await runPilot(r, {
+        epochs: pilotEpochs, threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads), device: f.device,
+        parallel: parsePositiveInt('--parallel', f.parallel ?? '1'), signal, ...(f.json ? { log: () => {}, childOutput: 'quiet' as const } : {}),
+      });
+      previous = p.noise;
+      if (!f.json) {
+        process.stderr.write(`pilot: ${p.variant} for ${p.epochs} epoch${p.epochs === 1 ? '' : 's'} at seeds ${p.seeds.join(' and ')} in ${p.dir}: seed-to-seed σ ${(100 * p.noise.pooled.std).toFixed(2)} points — ` +
+          'two short runs give only a rough estimate (short runs are usually noisier than finished ones); rerun the plan with --noise-from on a finished study to firm it up\n');
+      }
+    } finally {
+      dispose();
+    }
+  }
   const power = planPower(r.study, previous ? { previous } : {});
   if (f.json) {
     console.log(JSON.stringify({
