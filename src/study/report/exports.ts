@@ -60,6 +60,7 @@ function variantJson(v: VariantSummary) {
     seedsFinished: v.finished.length,
     finalValAccPct: spreadPct(v.final),
     bestValAccPct: spreadPct(v.best),
+    testAccPct: spreadPct(v.test),
     finalValLoss: spreadOf(v.valLoss),
     bestEpoch: spreadOf(v.bestEpoch),
     trainTimeS: spreadOf(v.trainTime),
@@ -74,7 +75,7 @@ export function summaryJson(m: ReportModel): string {
   const runs = m.variants.flatMap((v) => v.runs).map((r) => ({
     name: r.run.name, variant: r.run.variant, seed: r.run.seed, state: r.run.state, epochs: r.epochs, epochsPlanned: r.epochsPlanned,
     bestValAccPct: pct(r.bestValAcc), bestEpoch: r.bestEpoch, lastValAccPct: pct(r.lastValAcc), finalValAccPct: pct(r.finalValAcc), finalK: r.finalK,
-    finalValLoss: finite(r.finalValLoss), noisePoints: pct(r.noise), trainTimeS: r.trainTimeS, imagesPerS: r.imagesPerS, params: r.params, flops: r.flops,
+    finalValLoss: finite(r.finalValLoss), noisePoints: pct(r.noise), testAccPct: pct(r.testAcc), trainTimeS: r.trainTimeS, imagesPerS: r.imagesPerS, params: r.params, flops: r.flops,
   }));
   return JSON.stringify({
     study: m.title,
@@ -108,7 +109,7 @@ function csvField(x: string | number | boolean | null | undefined): string {
 /** table.csv: the ablation table, one row per variant, numbers unrounded (accuracies in percent). */
 export function tableCsv(m: ReportModel): string {
   const header = ['variant', ...m.axisColumns, 'final_val_acc_mean_pct', 'final_val_acc_std_pct', 'delta_reference', 'delta_points', 'delta_low_points', 'delta_high_points',
-    'p_value', 'adjusted_p', 'correction', 'verdict', 'best_val_acc_mean_pct', 'best_val_acc_std_pct', 'final_val_loss_mean', 'final_val_loss_std',
+    'p_value', 'adjusted_p', 'correction', 'verdict', 'test_acc_mean_pct', 'test_acc_std_pct', 'best_val_acc_mean_pct', 'best_val_acc_std_pct', 'final_val_loss_mean', 'final_val_loss_std',
     'best_epoch_mean', 'params', 'flops', 'train_time_s', 'images_per_s', 'seeds', 'seeds_finished', 'status'];
   const rows = m.variants.map((v) => {
     const d = tableVerdict(m, v.name);
@@ -116,7 +117,7 @@ export function tableCsv(m: ReportModel): string {
       v.name, ...m.axisColumns.map((a) => v.axes[a]), pct(v.final.mean), pct(v.final.std),
       d?.reference, pct(d?.difference), pct(d?.interval?.low), pct(d?.interval?.high),
       d?.pValue, d?.adjustedP, d?.adjustedP !== undefined ? m.family.correction : undefined, d?.kind,
-      pct(v.best.mean), pct(v.best.std), finite(v.valLoss.mean), finite(v.valLoss.std),
+      pct(v.test.mean), pct(v.test.std), pct(v.best.mean), pct(v.best.std), finite(v.valLoss.mean), finite(v.valLoss.std),
       finite(v.bestEpoch.mean), v.params, v.flops, finite(v.trainTime.mean), finite(v.imagesPerS.mean), v.runs.length, v.finished.length, variantStatus(v),
     ];
   });
@@ -156,22 +157,25 @@ export function reportTex(m: ReportModel): string {
   const level = Math.round(m.options.level * 100);
   const bold = boldVariant(m);
   const meanStd = (s: Spread) => (s.mean === undefined ? '---' : s.n >= 2 && s.std !== undefined ? `${(100 * s.mean).toFixed(1)} $\\pm$ ${(100 * s.std).toFixed(1)}` : (100 * s.mean).toFixed(1));
-  const header = ['Variant', ...m.axisColumns.map(texEscape), `Final val acc (\\%)`, `$\\Delta$ (points) [${level}\\% CI]`, 'Adj.\\ $p$', 'Seeds'];
+  const hasTest = m.variants.some((v) => v.test.n > 0);
+  const header = ['Variant', ...m.axisColumns.map(texEscape), `Final val acc (\\%)`, `$\\Delta$ (points) [${level}\\% CI]`, 'Adj.\\ $p$', ...(hasTest ? ['Test acc (\\%)'] : []), 'Seeds'];
   const rows = m.variants.map((v) => {
     const d = tableVerdict(m, v.name);
     const acc = meanStd(v.final);
     const delta = d ? `${texPoints(d.difference!)}${d.interval ? ` [${texPoints(d.interval.low)}, ${texPoints(d.interval.high)}]` : ''} vs ${texEscape(prettyName(d.reference))}` : '---';
     const p = d?.adjustedP === undefined ? '---' : d.adjustedP < 0.001 ? '$<$0.001' : d.adjustedP.toFixed(3);
     const seeds = v.runs.length === v.finished.length ? String(v.runs.length) : `${v.finished.length}/${v.runs.length}`;
-    return [texEscape(prettyName(v.name)), ...m.axisColumns.map((a) => texEscape(String(v.axes[a] ?? '---'))), bold.name === v.name ? `\\textbf{${acc}}` : acc, delta, p, seeds];
+    return [texEscape(prettyName(v.name)), ...m.axisColumns.map((a) => texEscape(String(v.axes[a] ?? '---'))), bold.name === v.name ? `\\textbf{${acc}}` : acc, delta, p,
+      ...(hasTest ? [meanStd(v.test)] : []), seeds];
   });
   const corr = m.family.size > 1 && m.family.correction !== 'none'
     ? `$p$-values adjusted by ${m.family.correction === 'holm' ? 'Holm' : 'Benjamini--Hochberg'} over ${m.family.size} comparisons`
     : m.family.size > 1 ? `$p$-values not adjusted for the ${m.family.size} comparisons` : '$p$-value of the one comparison with several seeds';
   const caption = `${texEscape(m.title)}: final validation accuracy (mean of the last ${m.options.lastK} epochs; mean $\\pm$ standard deviation over seeds) ` +
     `and its difference from the reference with a ${level}\\% confidence interval; ${corr}. ` +
+    (hasTest ? 'Test accuracy: the held-out split, scored once after training; nothing was chosen on it. ' : '') +
     (bold.name ? `Bold: ${texEscape(bold.why)}.` : `Nothing is bold: ${texEscape(bold.why)}.`);
-  const align = `l${'l'.repeat(m.axisColumns.length)}rlrr`;
+  const align = `l${'l'.repeat(m.axisColumns.length)}rlr${hasTest ? 'r' : ''}r`;
   return [
     `% Generated by ablate${m.version ? ` ${m.version}` : ''} from study "${m.title.replace(/[\r\n]/g, ' ')}" on ${m.generatedAt.toISOString().slice(0, 10)}.`,
     '% Needs \\usepackage{booktabs} in the preamble.',

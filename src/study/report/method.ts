@@ -21,6 +21,11 @@ export function methodNotes(m: ReportModel): string[] {
     'Runs that diverged, failed or have not finished are shown in the tables but left out of the statistics.',
     '**FLOPs** count a multiply-add as two operations, for one image at the training resolution; **images/s** is training throughput.',
   ];
+  if (m.variants.some((v) => v.test.n > 0)) {
+    notes.push('**Test acc (held out)** is each run\'s accuracy on `data.testSplit`, scored once after training with the final model. Nothing — no epoch, ' +
+      'no early stop, no verdict — was chosen on it, so it is the number to quote for the variant the validation verdicts pick; validation accuracy, ' +
+      'having served for the choosing, flatters the winner.');
+  }
   if (maxSeeds <= 1) notes.push('**This study ran one seed per variant**: treat every difference as preliminary. Add `seeds: [0, 1, 2]` to the study file and run it again; finished runs are kept.');
   return notes;
 }

@@ -29,6 +29,8 @@ export function ablationTable(m: ReportModel): Table {
     ...m.axisColumns.map((a): [string, boolean, (v: ReportModel['variants'][number]) => string] => [a, false, (v) => axisCell(v.axes[a])]),
     [`Final val acc (%, last ${k})`, true, (v) => pctMeanStd(v.final.mean, v.final.std, v.final.n)],
     [`Δ final (points, ${level}% CI)`, false, (v) => deltaCell(m, v.name)],
+    ...(m.variants.some((v) => v.test.n > 0)
+      ? [['Test acc (%, held out)', true, (v) => pctMeanStd(v.test.mean, v.test.std, v.test.n)] as [string, boolean, (v: ReportModel['variants'][number]) => string]] : []),
     ['Best val acc (%)', true, (v) => pctMeanStd(v.best.mean, v.best.std, v.best.n)],
     ['Final val loss', true, (v) => numMeanStd(v.valLoss.mean, v.valLoss.std, v.valLoss.n)],
     ['Best epoch', true, (v) => countMeanStd(v.bestEpoch.mean, v.bestEpoch.std, v.bestEpoch.n)],
