@@ -89,7 +89,7 @@ function measuredPair(prev: PreviousNoise, c: Comparison): { std: number; n: num
 
 export function planPower(study: ExpandedStudy, o: { previous?: PreviousNoise; level?: number } = {}): PowerPlan {
   const stats = study.statistics;
-  const familyAlpha = 1 - (o.level ?? 0.95);
+  const familyAlpha = Number((1 - (o.level ?? 0.95)).toFixed(12));
   const m = study.comparisons.length;
   const alpha = stats.correction === 'none' || m <= 1 ? familyAlpha : familyAlpha / m;
   const n = study.seeds.length;

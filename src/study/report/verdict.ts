@@ -128,7 +128,8 @@ export function judgeAll(comparisons: Comparison[], variants: VariantSummary[], 
   const tested = measured.filter((m) => m.base.pValue !== undefined);
   const adjusted = adjustPValues(tested.map((m) => m.base.pValue!), correction);
   tested.forEach((m, i) => { m.base.adjustedP = adjusted[i]; });
-  const family: Family = { correction, size: tested.length, alpha: 1 - level };
+  // Rounded so that 1 − 0.95 reads 0.05, not 0.050000000000000044, in summary.json.
+  const family: Family = { correction, size: tested.length, alpha: Number((1 - level).toFixed(12)) };
   const verdicts = measured.map((m) => {
     const v = phrase(m, variants, options, family);
     const claim = settings.expect?.find((e) => (e.variant === v.variant && e.reference === v.reference) || (e.variant === v.reference && e.reference === v.variant));
