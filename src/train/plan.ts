@@ -368,6 +368,10 @@ function distributedProblems(cfg: Record<string, unknown>): PlanProblem[] {
   if (n > 1 && typeof cfg.device === 'string' && /^cuda:\d+$/.test(cfg.device)) {
     return [{ path: 'device', message: `expected "cuda" or "cpu" with distributed.nprocPerNode ${n} (rank r trains on cuda:r), received ${JSON.stringify(cfg.device)}` }];
   }
+  // A TorchScript module's batch norms run inside the module, where ablate cannot make them share statistics.
+  if (isMapping(cfg.distributed) && cfg.distributed.syncBatchNorm === true && isMapping(cfg.model) && cfg.model.torchscript !== undefined) {
+    return [{ path: 'distributed.syncBatchNorm', message: 'expected false with a TorchScript model (model.torchscript), received true: its BatchNorm layers run inside the module, where ablate cannot share their statistics across ranks (each rank then normalises with its own batch)' }];
+  }
   return [];
 }
 

@@ -200,6 +200,8 @@ export const RunStatusSchema = z.looseObject({
   testCount: count.optional(),
   testAccuracy: z.number().min(0).max(1).optional(),
   testLoss: z.number().optional(),
+  /** Where the starting weights came from, when not from the seed (a TorchScript file's own weights; see Model.initialWeights). */
+  initialWeights: z.string().optional(),
   env: RunEnvSchema,
   dataset: RunDatasetSchema,
 });

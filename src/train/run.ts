@@ -184,6 +184,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
             imageSize: [size.height, size.width],
           },
           normalization: norm,
+          ...(model.initialWeights() !== undefined ? { initialWeights: model.initialWeights() } : {}),
           ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
         } as RunStatus;
         requireEveryClass(train, datasets.train, log);
