@@ -63,6 +63,10 @@ A study file varies any config path; model switches are paths under model:
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
     .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .option('--noise-from <dir>', 'an earlier study folder whose seed-to-seed spread sizes the power section (default: noise: in the study file)')
+    .option('--pilot', 'first train two seeds of the cheapest variant for a few epochs (in <study folder>-pilot) and size the power section from their spread')
+    .option('--pilot-epochs <n>', 'epochs of each pilot run (with --pilot)', '2')
+    .option('--out <dir>', 'the study folder this plans (default: runs/<study name>); --pilot trains in <dir>-pilot')
     .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('serve <dir>')
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')
@@ -73,6 +77,10 @@ A study file varies any config path; model switches are paths under model:
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
     .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));
+  study.command('diff <a> <b>')
+    .description('compare the verdicts of two study folders: per comparison kept, changed or flipped, and the change in Δ with its interval; exits 3 when a verdict flips')
+    .option('--json', 'print the comparison as JSON')
+    .action(async (a, b, o) => (await import('./commands/study.js')).studyDiffCommand(a, b, o));
   study.command('status <dir>')
     .description('progress of every variant of a study')
     .option('--watch', 'refresh every 2 s until all variants finished')

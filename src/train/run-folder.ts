@@ -196,6 +196,11 @@ export const RunStatusSchema = z.looseObject({
   flops: z.number().min(0).optional(),
   trainTimeS: z.number().min(0),
   imagesPerS: z.number().min(0).optional(),
+  /** data.testSplit: the held-out split, scored once after training with the final model. */
+  testSplit: z.string().optional(),
+  testCount: count.optional(),
+  testAccuracy: z.number().min(0).max(1).optional(),
+  testLoss: z.number().optional(),
   /** Where the starting weights came from, when not from the seed (a TorchScript file's own weights; see Model.initialWeights). */
   initialWeights: z.string().optional(),
   env: RunEnvSchema,

@@ -13,6 +13,8 @@ import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
 import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelName, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
+import { evaluate } from './evaluate.js';
+import type { TrainableModel } from './model-api.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
@@ -136,7 +138,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     datasets = await openPlanDatasets(plan, { log, signal: o.signal });
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
-    plan = completePlan(plan, { train: datasets.train, val: datasets.val });
+    plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
     if (previousPlan && planHash(previousPlan) !== planHash(plan)) {
       const changed = changedFields(previousPlan, plan);
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
@@ -218,6 +220,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
             .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
         }
+        // The held-out test split, scored once with the model training ended with: nothing was chosen on it.
+        const tested = plan.testData && datasets.test && result.status === 'ok' && main
+          ? await scoreTestSplit(plan, datasets.test, model, { numClasses, precision, device, log, signal: o.signal, opened })
+            .catch((e: Error) => { log(`test split not scored: ${e.message}`); return undefined; })
+          : undefined;
         const last = result.history[result.history.length - 1];
         const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
         status = {
@@ -233,6 +240,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           imagesPerS: result.imagesPerS,
           dataWaitFraction: last?.data_wait_fraction ?? undefined,
           liveTensors: liveTensorCount(),
+          ...(tested ? { testSplit: plan.testData!.split, testCount: tested.n, testAccuracy: tested.accuracy, testLoss: tested.loss } : {}),
         } as RunStatus;
         writeStatus(status);
         return result;
@@ -359,4 +367,17 @@ function changedFields(a: RunPlan, b: RunPlan): string[] {
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
   if (plan.augment.length === 0) return undefined;
   return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
+}
+
+/** Decodes the test split and evaluates the trained model on it once (accuracy, loss, image count). */
+async function scoreTestSplit(
+  plan: RunPlan, test: Dataset, model: TrainableModel,
+  o: { numClasses: number; precision: Precision; device: string; log: (line: string) => void; signal?: AbortSignal; opened: ImageSet[] },
+): Promise<{ accuracy: number; loss: number; n: number }> {
+  const images = await prepareSplit(plan.testData!, test, { log: o.log, what: 'test', signal: o.signal });
+  o.opened.push(images);
+  const loader = new DataLoader(images, { batchSize: plan.batchSize, shuffle: false });
+  const r = await evaluate(model, loader, { numClasses: o.numClasses, precision: o.precision, device: o.device, normalization: plan.normalization });
+  o.log(`test (${plan.testData!.split}, ${r.n} images, scored once): accuracy ${(100 * r.accuracy).toFixed(2)}%, loss ${r.loss.toFixed(4)}`);
+  return { accuracy: r.accuracy, loss: r.loss, n: r.n };
 }
