@@ -38,9 +38,9 @@ const archs: Record<string, ArchWeights> = {
  */
 function archOf(c: ResolvedResNetConfig): string | undefined {
   if (c.layout !== 'imagenet' || c.stemWidth !== 64 || c.inChannels !== 3) return undefined;
-  const g = (c as { groups?: number }).groups ?? 1;
-  const perGroup = (c as { widthPerGroup?: number }).widthPerGroup ?? 64;
-  const arch = g > 1 ? `resnext${c.depth}_${g}x${perGroup}d`
+  const g = c.groups;
+  const perGroup = c.widthPerGroup;
+  const arch = g > 1 ? (c.widthMultiplier === 1 ? `resnext${c.depth}_${g}x${perGroup}d` : undefined)
     : perGroup === 64 && c.widthMultiplier === 1 ? `resnet${c.depth}`
     : perGroup === 64 && c.widthMultiplier === 2 ? `wide_resnet${c.depth}_2`
     : perGroup === 128 && c.widthMultiplier === 1 ? `wide_resnet${c.depth}_2`
