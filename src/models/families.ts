@@ -4,3 +4,5 @@
  */
 import './resnet/index.js';
 import './vgg/index.js';
+import './mobilenet/index.js';
+import './densenet/index.js';
