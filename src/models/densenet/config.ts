@@ -85,7 +85,8 @@ function combinationIssues(c: Record<string, unknown>): ConfigIssue[] {
       if (!IMAGENET[c.depth]) issues.push({ path: 'depth', message: `expected ${DENSENET_IMAGENET_DEPTHS.join(' | ')} in the ImageNet layout, received ${c.depth}; the CIFAR layout (layout: cifar) takes 6n+4 / 3n+4` });
     }
   }
-  if (c.bottleneck === false && c.bnSize !== undefined) {
+  // 4 is the default a plan writes out, inert without a bottleneck.
+  if (c.bottleneck === false && c.bnSize !== undefined && c.bnSize !== 4) {
     issues.push({ path: 'bnSize', message: `expected no bnSize with bottleneck: false (there is no 1×1 bottleneck conv to size), received ${describe(c.bnSize)}` });
   }
   return issues;
