@@ -105,6 +105,10 @@ describe('every preset', () => {
         assert.deepEqual(summaryLines(shape).slice(1, 1 + details.length), details);
         if (resolved.family === 'resnet') assertSummaryShowsSwitches(shape as ResNet);
         assert.equal(new Set(shape.layers.map((l) => l.name)).size, shape.layers.length);
+        // Every switch written out (what a run's config.json holds) resolves to the same config again.
+        const switches = listFamilies().find((f) => f.name === resolved.family)!.switches;
+        const full = Object.fromEntries(switches.map((k) => [k, (resolved.config as Record<string, unknown>)[k]]).filter(([, v]) => v !== undefined));
+        assert.deepEqual(resolveModelSpec({ family: resolved.family, preset, ...full }).config, resolved.config);
         if (published !== undefined) {
           assert.equal(shape.countParams().trainable, published);
           assert.equal(shape.summaryData().totals.trainable, published);
@@ -538,6 +542,30 @@ describe('ablate summary', () => {
     assert.match(lines[2]!, /^Switches: depth=20 shortcut=zero-pad preact=true widthMultiplier=2 dropPathRate=0.1 /);
     assert.ok(lines.some((l) => /^ layer3\.2\.drop_path \(DropPath\) +\(None, 128, 8, 8\) +0 /.test(l)), 'drop-path row at 32×32');
     assert.ok(lines.some((l) => /^ norm \(BatchNormalization\) /.test(l)));
+  });
+
+  it('--list shows every family with its switches and presets', () => {
+    const r = cli(['--list']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const [family, switches, preset] of [
+      ['resnet', 'groups, widthPerGroup', 'resnext50-32x4d'], ['vgg', 'depth, batchNorm, head', 'vgg16-bn'],
+      ['mobilenet', 'invertedResidual, linearBottleneck', 'mobilenet-v2-cifar'], ['densenet', 'growthRate, compression, bottleneck', 'densenet121'],
+    ]) {
+      const at = r.stdout.split('\n').findIndex((l) => l.startsWith(`${family}: `));
+      assert.ok(at >= 0, `${family} missing:\n${r.stdout}`);
+      assert.ok(r.stdout.split('\n')[at + 1]!.includes(switches), `${family} switches`);
+      assert.ok(r.stdout.split('\n')[at + 2]!.includes(preset), `${family} presets`);
+    }
+  });
+
+  it("summarises any family by torchvision's name, with its switches", () => {
+    const r = cli(['mobilenet_v2', '--set', 'invertedResidual=false', '--input', '64']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'Model: "mobilenet-v2-noskip"');
+    assert.match(lines[1]!, /^Family: mobilenet \(ImageNet layout, 17 inverted residual blocks, 0 with a skip/);
+    assert.match(lines[2]!, /invertedResidual=false/);
+    assert.ok(lines.some((l) => /^ features\.17\.conv\.2 \(Conv2D\) +\(None, 320, 2, 2\)/.test(l)), 'torchvision names at 64×64');
   });
 
   it('exits non-zero listing every bad switch', () => {

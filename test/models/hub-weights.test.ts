@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel, stateDictToRaw } from '../../src/models/index.js';
+import { createModel, stateDictToRaw, type ModelSpec } from '../../src/models/index.js';
 import { writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { DEFAULT_TRANSFORMS, lookupHubWeights, pretrainedTransforms, resolvePretrained, isWeightsName, weightsArch } from '../../src/models/hub-weights.js';
 import { loadPretrained } from '../../src/train/pretrained.js';
@@ -82,6 +82,45 @@ describe('pretrained weights by name', () => {
     assert.equal(w.sha256Prefix, '9ba9bcbe');
     assert.equal(w.url, 'https://download.pytorch.org/models/wide_resnet50_2-9ba9bcbe.pth');
     assert.equal(lookupHubWeights('imagenet', 'wide-resnet101-2', env).id, 'Wide_ResNet101_2_Weights.IMAGENET1K_V2');
+  });
+
+  test('every CNN family resolves its torchvision weights by name, for its presets and for switches that keep the shapes', () => {
+    const env = {};
+    const cases: [ModelSpec, string, string, number][] = [
+      ['vgg11', 'imagenet', 'VGG11_Weights.IMAGENET1K_V1|vgg11-8a719046.pth', 256],
+      ['vgg16_bn', 'VGG16_BN_Weights.DEFAULT', 'VGG16_BN_Weights.IMAGENET1K_V1|vgg16_bn-6c64b313.pth', 256],
+      ['vgg19-bn', 'IMAGENET1K_V1', 'VGG19_BN_Weights.IMAGENET1K_V1|vgg19_bn-c79401a0.pth', 256],
+      [{ preset: 'vgg13', dropout: 0.2 }, 'imagenet', 'VGG13_Weights.IMAGENET1K_V1|vgg13-19584684.pth', 256],
+      ['densenet121', 'imagenet', 'DenseNet121_Weights.IMAGENET1K_V1|densenet121-a639ec97.pth', 256],
+      ['densenet161', 'imagenet', 'DenseNet161_Weights.IMAGENET1K_V1|densenet161-8d451a50.pth', 256],
+      ['mobilenet_v2', 'imagenet', 'MobileNet_V2_Weights.IMAGENET1K_V2|mobilenet_v2-7ebf99e0.pth', 232],
+      ['mobilenet-v2', 'IMAGENET1K_V1', 'MobileNet_V2_Weights.IMAGENET1K_V1|mobilenet_v2-b0353104.pth', 256],
+      // Strides and skips hold no weights: the CIFAR layout and the ablated nets fine-tune from the same tensors.
+      ['mobilenet-v2-cifar', 'imagenet', 'MobileNet_V2_Weights.IMAGENET1K_V2|mobilenet_v2-7ebf99e0.pth', 232],
+      [{ preset: 'mobilenet-v2', invertedResidual: false }, 'imagenet', 'MobileNet_V2_Weights.IMAGENET1K_V2|mobilenet_v2-7ebf99e0.pth', 232],
+      ['resnext50_32x4d', 'imagenet', 'ResNeXt50_32X4D_Weights.IMAGENET1K_V2|resnext50_32x4d-1a0047aa.pth', 232],
+      ['resnext101-32x8d', 'IMAGENET1K_V1', 'ResNeXt101_32X8D_Weights.IMAGENET1K_V1|resnext101_32x8d-8ba56ff5.pth', 256],
+      ['resnext101_64x4d', 'imagenet', 'ResNeXt101_64X4D_Weights.IMAGENET1K_V1|resnext101_64x4d-173b62eb.pth', 232],
+      [{ depth: 50, widthPerGroup: 128 }, 'imagenet', 'Wide_ResNet50_2_Weights.IMAGENET1K_V2|wide_resnet50_2-9ba9bcbe.pth', 232],
+    ];
+    for (const [model, name, expected, resize] of cases) {
+      const w = lookupHubWeights(name, model, env);
+      assert.equal(`${w.id}|${w.fileName}`, expected, JSON.stringify(model));
+      assert.equal(w.url, `https://download.pytorch.org/models/${w.fileName}`);
+      assert.equal(w.sha256Prefix, /-([0-9a-f]+)\.pth$/.exec(w.fileName)![1]);
+      assert.deepEqual([w.resizeSize, w.cropSize, w.interpolation], [resize, 224, 'bilinear']);
+      assert.deepEqual(pretrainedTransforms(name, model, env).resizeSize, resize);
+    }
+    // No torchvision weights: CIFAR presets, other widths and cardinalities, other growth rates, a linear head.
+    for (const model of ['vgg11-cifar', 'mobilenet-v2-w0.5', 'densenet-bc100-k12-cifar', 'resnext29-8x16d-cifar',
+      { preset: 'densenet121', growthRate: 24 }, { preset: 'vgg16', hiddenUnits: 1024 }, { preset: 'resnext50_32x4d', groups: 16 }]) {
+      assert.throws(() => lookupHubWeights('imagenet', model, env), /has none \(only a config with the names and shapes of one of those architectures has\); give a \.pth file instead/, JSON.stringify(model));
+    }
+    assert.throws(() => lookupHubWeights('IMAGENET1K_V2', 'vgg11', env), /Expected one of IMAGENET1K_V1 \(or imagenet, the best of them\) for pretrained with vgg11/);
+    assert.throws(() => lookupHubWeights('ResNet50_Weights.IMAGENET1K_V1', 'densenet121', env), /Expected DenseNet121_Weights \(the weights of densenet121/);
+    // A study pre-flight checks the name against the model, whatever its family.
+    assert.deepEqual(checkRunConfig({ model: 'mobilenet_v2', data: { source: 'generated' }, pretrained: 'imagenet' }), []);
+    assert.equal(checkRunConfig({ model: 'densenet-bc40-k12-cifar', data: { source: 'generated' }, pretrained: 'imagenet' })[0]?.path, 'pretrained');
   });
 
   test("each weight set carries its own preprocessing: V2 weights are evaluated at resize 232, V1 at torchvision's 256", () => {
