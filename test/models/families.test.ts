@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { z } from 'zod';
-import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, type Tensor } from '../../src/tensor/index.js';
+import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, withAutocast, type Tensor } from '../../src/tensor/index.js';
 import { Conv2D, DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
 import {
   ModelConfigError, ModelSpecSchema, SHORTCUTS, describeResolvedSpec, modelSpecObject, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
@@ -290,6 +290,32 @@ describe('CNN family switches: every combination builds, summarises, trains a st
     assert.match(problems({ preset: 'mobilenet-v2', invertedResidual: 'no' }), /invertedResidual: expected boolean, received "no"/);
     assert.match(problems({ preset: 'mobilenet-v2', invertedResiduals: false }), /did you mean "invertedResidual"/);
   });
+});
+
+describe('the CNN families run channels-last and under bf16 autocast', () => {
+  for (const preset of ['vgg11-bn-small-cifar', 'mobilenet-v2-small-cifar', 'densenet-bc40-k12-cifar', 'resnext29-8x16d-cifar']) {
+    it(`${preset}: channels-last weights give the same logits; a bf16 autocast step stays close to fp32 and trains`, () => {
+      const m = createModelFromSpec(preset, { numClasses: NUM_CLASSES, seed: 2 });
+      try {
+        m.eval();
+        tidy(() => {
+          const a = noGrad(() => m.forward(x32));
+          const scale = a.abs().max().item();
+          m.toMemoryFormat('channels_last');
+          const b = noGrad(() => m.forward(x32.contiguous('channels_last')));
+          assert.ok(a.sub(b).abs().max().item() <= 1e-4 * Math.max(scale, 1), 'channels-last logits');
+          const c = withAutocast({ dtype: 'bfloat16' }, () => noGrad(() => m.forward(x32.contiguous('channels_last'))));
+          // bf16 keeps 8 bits of mantissa: a few percent of the logits' scale, never NaN.
+          const err = c.to('float32').sub(a).abs().max().item();
+          assert.ok(Number.isFinite(err) && err <= 0.1 * Math.max(scale, 1), `bf16 error ${err} at scale ${scale}`);
+        });
+        const s = withAutocast({ dtype: 'bfloat16' }, () => trainStep(m));
+        assert.ok(Number.isFinite(s.loss) && s.changed > s.total / 2, `bf16 step: loss ${s.loss}, ${s.changed}/${s.total} changed`);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
 });
 
 describe('published parameter counts', () => {

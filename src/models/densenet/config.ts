@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describe } from '../../util/errors.js';
 import type { ConfigIssue } from '../../util/zod-issues.js';
-import { commonFields, configValidator, parseChecked, switchesLine } from '../configured.js';
+import { commonFields, configValidator, parseChecked, resolveCommon, switchesLine } from '../configured.js';
 
 /** torchvision's ImageNet DenseNets: layers per dense block, growth rate, stem width. */
 const IMAGENET: Record<number, { blocks: number[]; growthRate: number; initFeatures: number }> = {
@@ -109,11 +109,7 @@ export function resolveDenseNetConfig(obj: unknown): ResolvedDenseNetConfig {
     bnSize: c.bnSize,
     dropRate: c.dropRate,
     initFeatures: c.initFeatures ?? (cifar ? (c.bottleneck ? 2 * growthRate : 16) : table!.initFeatures),
-    numClasses: c.numClasses ?? (cifar ? 10 : 1000),
-    inChannels: c.inChannels,
-    bnMomentum: c.bnMomentum,
-    bnEps: c.bnEps,
-    inputSize: c.inputSize ?? (cifar ? 32 : 224),
+    ...resolveCommon(c, cifar),
   };
 }
 

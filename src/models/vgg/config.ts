@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describe } from '../../util/errors.js';
 import type { ConfigIssue } from '../../util/zod-issues.js';
-import { commonFields, configValidator, parseChecked, switchesLine } from '../configured.js';
+import { commonFields, configValidator, parseChecked, resolveCommon, switchesLine } from '../configured.js';
 
 /** Simonyan & Zisserman 2015, Table 1: configurations A (11), B (13), D (16), E (19) — 3×3 convs per stage. */
 export const VGG_DEPTHS = [11, 13, 16, 19] as const;
@@ -92,11 +92,7 @@ export function resolveVggConfig(obj: unknown): ResolvedVggConfig {
     dropout: small ? 0 : c.dropout ?? 0.5,
     widthMultiplier: c.widthMultiplier,
     stages: CONVS_PER_STAGE[c.depth as ResolvedVggConfig['depth']].map((n, s) => Array<number>(n).fill(Math.max(1, Math.round(STAGE_WIDTHS[s]! * c.widthMultiplier)))),
-    numClasses: c.numClasses ?? (small ? 10 : 1000),
-    inChannels: c.inChannels,
-    bnMomentum: c.bnMomentum,
-    bnEps: c.bnEps,
-    inputSize: c.inputSize ?? (small ? 32 : 224),
+    ...resolveCommon(c, small),
   };
 }
 
