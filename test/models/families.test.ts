@@ -286,7 +286,7 @@ describe('CNN family switches: every combination builds, summarises, trains a st
     assert.match(problems({ preset: 'densenet121', bottleneck: false, bnSize: 2 }), /bnSize: expected no bnSize with bottleneck: false/);
     assert.match(problems({ family: 'densenet', depth: 100 }), /depth: expected 121 \| 161 \| 169 \| 201 in the ImageNet layout, received 100/);
     assert.match(problems({ family: 'densenet', layout: 'cifar', depth: 41 }), /depth: expected 6n\+4 .* received 41/);
-    assert.match(problems({ preset: 'mobilenet-v2', expandRatio: 0.5 }), /expandRatio: expected number >= 1, received 0.5/);
+    assert.match(problems({ preset: 'mobilenet-v2', expandRatio: 0.5 }), /expandRatio: expected number >= 1, received number 0.5/);
     assert.match(problems({ preset: 'mobilenet-v2', invertedResidual: 'no' }), /invertedResidual: expected boolean, received "no"/);
     assert.match(problems({ preset: 'mobilenet-v2', invertedResiduals: false }), /did you mean "invertedResidual"/);
   });
