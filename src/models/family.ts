@@ -70,6 +70,8 @@ export interface WeightFile {
   interpolation?: Interpolation;
   mean?: readonly [number, number, number];
   std?: readonly [number, number, number];
+  /** torchvision's listed file size (`meta["_file_size"]`, MiB to 3 decimals): a download may not exceed it. */
+  listedMiB?: number;
 }
 
 /** A torchvision architecture's weight sets: `ResNet50_Weights` → IMAGENET1K_V1, IMAGENET1K_V2. */

@@ -13,6 +13,8 @@ export const RemoteFileSchema = z.strictObject({
   url: z.url(),
   manualUrl: z.string().optional(),
   size: z.number().int().min(0).optional(),
+  /** Without an exact size: the most bytes it may have (default ABLATE_FETCH_MAX_BYTES). */
+  maxBytes: z.number().int().min(1).optional(),
   sha256: hex(64).optional(),
   sha256Prefix: hex().optional(),
 });
@@ -31,6 +33,8 @@ export const WeightsEntrySchema = z.strictObject({
   /** Defaults to the URL's last path segment, as torch.hub names its cache files. */
   name: z.string().optional(),
   sha256: hex(64).optional(),
+  /** Exact size in bytes; without it the download is capped by the architecture's parameter count. */
+  size: z.number().int().min(0).optional(),
   mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
   std: z.tuple([z.number(), z.number(), z.number()]).optional(),
   /** The weights' evaluation preprocessing (torchvision's `weights.transforms()`); default 256 / 224 / bilinear. */
