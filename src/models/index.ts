@@ -34,4 +34,4 @@ export {
   tensorToRaw, tensorSource, rawToTensor, stateDictToRaw, loadRawStateDict, saveWeights, loadWeights, type LoadWeightsOptions,
 } from './weights.js';
 export { StateDictError, type LoadReport, type LoadStateDictOptions, type SummaryData, type SummaryRow } from '../nn/index.js';
-export { modelToOnnx, exportOnnx, readOnnxMetadata, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './onnx/export.js';
+export { modelToOnnx, exportOnnx, needsFixedInputSize, readOnnxMetadata, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './onnx/export.js';

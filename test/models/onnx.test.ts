@@ -114,10 +114,24 @@ describe('ONNX export', () => {
     m.dispose();
   });
 
-  it("VGG's adaptive 7×7 pool (fc3 head) has no ONNX mapping yet: the error names the layer (the linear head exports, above)", () => {
-    const m = createModelFromSpec({ preset: 'vgg11', widthMultiplier: 1 / 16, hiddenUnits: 8 }, { numClasses: 3, initialize: false });
+  it("VGG's adaptive 7×7 pool exports at a fixed input size: identity at 224, AveragePool at 448, Expand from 1×1 at 32", async () => {
+    const m = createModelFromSpec({ preset: 'vgg11_bn', widthMultiplier: 1 / 16, hiddenUnits: 8 }, { numClasses: 3, seed: 4 });
     try {
-      assert.throws(() => modelToOnnx(m), (e: Error) => e instanceof OnnxExportError && /layer "avgpool" of type AdaptiveAveragePooling2D/.test(e.message));
+      randomizeBatchNorm(m, new Generator(6));
+      m.eval();
+      assert.throws(() => modelToOnnx(m), (e: Error) => e instanceof OnnxExportError && /adaptive pooling.*expected a fixed inputSize \(\[height, width\]\), received none/.test(e.message));
+      // 64×64 leaves 2×2 features: neither 1×1 nor a multiple of 7×7.
+      assert.throws(() => modelToOnnx(m, { inputSize: [64, 64] }), (e: Error) => e instanceof OnnxExportError && /layer "avgpool" pools a 2×2 map to 7×7/.test(e.message));
+      for (const size of [224, 448, 32]) {
+        const x = randn([2, 3, size, size], { generator: new Generator(size) });
+        const ours = noGrad(() => m.forward(x));
+        const theirs = await runOnnx(modelToOnnx(m, { inputSize: [size, size] }), x);
+        assert.deepEqual(theirs.dims, [2, 3]);
+        const diff = maxAbsDiff(theirs.data, ours.toArray());
+        assert.ok(diff <= 1e-4, `${size}×${size}: max scaled Δ ${diff}`);
+        x.dispose();
+        ours.dispose();
+      }
     } finally {
       m.dispose();
     }
