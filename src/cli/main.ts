@@ -80,7 +80,7 @@ A study file varies any config path; model switches are paths under model:
 
   program.command('train [config]')
     .description('train one model from a config file (YAML/JSON) and/or flags; a run\'s config.json repeats that run exactly')
-    .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
+    .option('--model <preset>', "model preset or inline spec, e.g. resnet34, plain34, '{preset: resnet34, shortcut: none}', '{torchscript: net.pt}'")
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
     .option('--epochs <n>', 'passes over the training data (default 10)')

@@ -6,3 +6,4 @@ import './resnet/index.js';
 import './vgg/index.js';
 import './mobilenet/index.js';
 import './densenet/index.js';
+import './torchscript/index.js';

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readRegularTextSync } from '../../util/regular-file.js';
 import { z } from 'zod';
 
 /**
@@ -61,7 +61,7 @@ export function readCatalogueFile(env: Record<string, string | undefined> = proc
   if (!path) return EMPTY;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(path, { what: 'catalogue (ABLATE_CATALOGUE)' }));
   } catch (e) {
     throw new TypeError(`Expected ABLATE_CATALOGUE to name a readable JSON file but ${path} gave: ${(e as Error).message}`);
   }
