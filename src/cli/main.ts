@@ -161,7 +161,9 @@ Data and weights (config fields, or --set key=value):
     .option('--shortcut <kind>', 'override the shortcut: projection, zero-pad, all-projection, none')
     .option('--set <key=value...>', 'set a model switch, e.g. --set preact=true --set widthMultiplier=2 --set dropPathRate=0.1')
     .option('--list', 'list the model families, their switches and presets')
-    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n  ablate summary --list')
+    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n' +
+      '  ablate summary vgg16_bn                  (torchvision\'s names work as presets)\n  ablate summary mobilenet-v2-cifar --set invertedResidual=false\n' +
+      '  ablate summary --list                     (every family: resnet/ResNeXt, vgg, mobilenet, densenet, …; switches; presets)')
     .action(async (model, o) => (await import('./commands/summary.js')).summaryCommand(model, o));
 
   program.command('augment-preview')
