@@ -99,6 +99,8 @@ Data and weights (config fields, or --set key=value):
   data.source         cats_vs_dogs, stanford_dogs, cifar10, cifar100 without data.path are fetched into
                       $ABLATE_DATA_DIR (default ~/.cache/ablate/datasets) and verified; see \`ablate data list\`
   data.path           a folder, .zip, TFDS dir, Stanford Dogs root or CIFAR dir; --data also takes a dataset name
+  data.source: hf     a Hugging Face Hub dataset: data.name (ethz/food101), data.revision, data.config;
+                      --data hf:ethz/food101[@revision]; cached under HF_HOME, shared with Python
   data.valSplit       validation split of the same source, e.g. split: "train[:80%]", valSplit: "train[80%:]";
                       without it a folder's valid/, val/, test/ or test_set/ split is used (the run says which)
   valData.path        validation data from another place (valData takes any data.* field: path, source, split)
@@ -167,10 +169,12 @@ Data and weights (config fields, or --set key=value):
     .option('--out <file>', 'output PNG', 'augment-preview.png')
     .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
 
-  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) into the data cache');
+  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) and Hugging Face Hub datasets (hf:OWNER/NAME) into their caches');
   data.command('get <names...>')
-    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets); prints their paths')
-    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR)')
+    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets), or hf:OWNER/NAME[@REVISION] into the Hub cache (HF_HOME); prints their paths')
+    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR; for hf: set HF_ENDPOINT)')
+    .option('--split <split>', 'hf: fetch only these splits (e.g. train+validation); default all')
+    .option('--config <name>', 'hf: the dataset config (subset); default the card\'s default')
     .action(async (names, o) => (await import('./commands/data.js')).dataGetCommand(names, o));
   data.command('list')
     .description('known datasets, what of them is cached, and their sizes')

@@ -39,6 +39,8 @@ export interface Dataset {
   readonly fingerprint: string;
   /** Items dropped before indexing (e.g. by the JFIF filter or a failed TFRecord CRC). */
   readonly excluded: readonly BadFile[];
+  /** The exact version read, where the source has versions (a Hub dataset's commit): the run records it. */
+  readonly revision?: string;
   close(): Promise<void>;
 }
 

@@ -287,7 +287,9 @@ function cachePolicy(cache: DataSpec['cache'], source: string | undefined): Data
 
 function completeData(d: DataPlan, ds: Dataset): DataPlan {
   const size = imageSizeOf(d, ds);
-  return { ...d, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
+  // A Hub branch is pinned to the commit it was read at, so a resume or rerun of this plan reads the same bytes.
+  const pinned = d.source === 'hf' && ds.revision !== undefined ? { revision: ds.revision } : {};
+  return { ...d, ...pinned, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
 }
 
 /** The class count a data spec fixes without opening anything (generated, CIFAR). */

@@ -173,6 +173,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           flops: cost.flops,
           dataset: {
             name: datasets.train.source,
+            ...(datasets.train.revision !== undefined ? { revision: datasets.train.revision } : {}),
             split: plan.data.split,
             valSplit: plan.valData?.split,
             ...splitCounts(train, val),

@@ -206,6 +206,7 @@ class HfSplit implements Dataset {
     private readonly imageColumn: string,
     readonly fingerprint: string,
     readonly excluded: readonly BadFile[],
+    readonly revision: string,
   ) {
     this.length = items.length;
   }
@@ -360,7 +361,7 @@ export async function openHf(o: HfOpenOptions): Promise<DataSource & { hf: HfOpe
       });
       const fp = sha256Hex(['hf', o.id, rev.commit, config, split, cols.image, cols.label, ...files.map((f, k) => `${f.path}\t${shards[k]!.metadata.num_rows}`)].join('\n'));
       const desc = `hf:${o.id}@${rev.commit.slice(0, 12)} (${config}/${split}${excluded.length ? `, ${excluded.length} unlabelled rows left out` : ''})`;
-      opened.set(split, new HfSplit(desc, names, shards, keep.map((i) => items[i]!), Int32Array.from(keep, (i) => labels[i]!), cols.image, fp, excluded));
+      opened.set(split, new HfSplit(desc, names, shards, keep.map((i) => items[i]!), Int32Array.from(keep, (i) => labels[i]!), cols.image, fp, excluded, rev.commit));
     }
   } catch (e) {
     await Promise.all(allShards.map((s) => s.fh.close().catch(() => undefined)));
