@@ -176,6 +176,13 @@ Data and weights (config fields, or --set key=value):
     .option('--split <split>', 'hf: fetch only these splits (e.g. train+validation); default all')
     .option('--config <name>', 'hf: the dataset config (subset); default the card\'s default')
     .action(async (names, o) => (await import('./commands/data.js')).dataGetCommand(names, o));
+  data.command('shard <data>')
+    .description('write an image folder, a known dataset, hf:OWNER/NAME or "generated" as WebDataset tar shards (<split>-000000.tar + classes.txt); prints the shard pattern')
+    .requiredOption('--out <dir>', 'folder for the shards')
+    .option('--source <name>', 'dataset source of a path, when not detected')
+    .option('--split <split...>', 'splits to write, one shard prefix each (default train), e.g. --split train validation')
+    .option('--samples-per-shard <n>', 'samples per shard (default 10000)')
+    .action(async (input, o) => (await import('./commands/data.js')).dataShardCommand(input, o));
   data.command('list')
     .description('known datasets, what of them is cached, and their sizes')
     .option('--json', 'print JSON')

@@ -41,3 +41,5 @@ export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type Spli
 export { parseHfArg } from './hf/arg.js';
 export { openHf, type HfOpenOptions } from './hf/source.js';
 export { resolveRevision, ensureHubFiles, listHubCache, hfHubCache, hfEndpoint, hfOffline, repoFolder, HubError, type HubRevision, type HubFile, type CachedHubDataset } from './hf/hub.js';
+export { openWebDataset, expandShardPattern, assignShards, webDatasetStream, isWebDatasetPath, type StreamOptions, type StreamedSample } from './webdataset.js';
+export { writeWebDataset, imageExt, type ShardWriteOptions } from './shard-writer.js';

@@ -12,10 +12,11 @@ import { findTfdsVersionDir, openTfds } from './tfds.js';
 import { ensureDataset, isDownloadable, type EnsureOptions } from './catalogue.js';
 import type { Dataset } from './types.js';
 import { openHf } from './hf/source.js';
+import { isWebDatasetPath, openWebDataset } from './webdataset.js';
 import { checkRepoId } from './hf/hub.js';
 
 /** The dataset sources ablate reads. */
-export const SOURCE_NAMES = ['image-folder', 'cats_vs_dogs', 'tfds', 'stanford_dogs', 'cifar10', 'cifar100', 'generated', 'hf'] as const;
+export const SOURCE_NAMES = ['image-folder', 'cats_vs_dogs', 'tfds', 'stanford_dogs', 'cifar10', 'cifar100', 'generated', 'hf', 'webdataset'] as const;
 
 const posInt = (max: number) => z.number().int().min(1).max(max);
 
@@ -38,7 +39,8 @@ export const DataSpecSchema = z
     /** Omit to detect from `path`. */
     source: z.enum(SOURCE_NAMES).optional(),
     /**
-     * Folder, zip, TFDS prepared dir, Stanford Dogs root or CIFAR dir; not used by `generated`. Omit it for
+     * Folder, zip, TFDS prepared dir, Stanford Dogs root or CIFAR dir; not used by `generated`. For `webdataset`:
+     * a shard pattern (`/data/train-{000000..001023}.tar`, an http(s) one too) or a folder of `*.tar` shards. Omit it for
      * cats_vs_dogs, stanford_dogs, cifar10 and cifar100 to fetch the official files into the data cache.
      */
     path: z.string().min(1).optional(),
@@ -144,6 +146,9 @@ export async function openSource(input: DataSpecInput | DataSpec, o: OpenOptions
     return openGenerated({ ...DEFAULT_GENERATED, ...GeneratedSpecSchema.parse(spec.generated ?? {}) });
   }
   if (spec.source === 'hf') return openHfSpec(spec, o);
+  if (spec.source === 'webdataset' || (spec.source === undefined && spec.path !== undefined && isWebDatasetPath(spec.path))) {
+    return openWebDataset(/^https?:\/\//.test(spec.path!) ? spec.path! : resolve(spec.path!), { log: o.log, progress: o.progress, signal: o.signal });
+  }
   const path = resolve((await resolveDataPath(spec, o))!);
   const detected = await detectSource(path);
   switch (spec.source) {

@@ -15,7 +15,7 @@ export type DatasetItem =
   | { kind: 'raw'; pixels: Uint8Array; height: number; width: number };
 
 /** One of SOURCE_NAMES. */
-export type SourceName = 'image-folder' | 'cats_vs_dogs' | 'tfds' | 'stanford_dogs' | 'cifar10' | 'cifar100' | 'generated' | 'hf';
+export type SourceName = 'image-folder' | 'cats_vs_dogs' | 'tfds' | 'stanford_dogs' | 'cifar10' | 'cifar100' | 'generated' | 'hf' | 'webdataset';
 
 /**
  * Everything the loader needs from a source. Indices are 0..length-1 in the source's canonical,

@@ -158,8 +158,22 @@ function canonical(plan: RunPlan): RunPlan {
 
 /** The plan without the fields that do not change results, hashed: a resume must match it. */
 export function planHash(plan: RunPlan): string {
+  return createHash('sha256').update(JSON.stringify(planIdentity(plan))).digest('hex').slice(0, 16);
+}
+
+/** The plan less what may change between starts of one run (threads, device, output places). */
+export function planIdentity(plan: RunPlan): Partial<RunPlan> {
   const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+  return rest;
+}
+
+/**
+ * JSON with object keys sorted at every level, for comparing plans: a plan read back from config.json (numClasses
+ * where the model spec puts it) and the same plan completed from the data (numClasses appended) are the same plan.
+ * (planHash keeps plain JSON: checkpoints of earlier versions record it.)
+ */
+export function sortedJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
 /**
@@ -304,7 +318,8 @@ function fileProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const out: PlanProblem[] = [];
   const data = isMapping(cfg.data) ? cfg.data : undefined;
   // A fetchable dataset named without a path (source: cifar10) is fetched before training, not checked here.
-  const fetched = data !== undefined && data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source);
+  // A Hub dataset has no path; WebDataset paths are shard patterns (checked when opened).
+  const fetched = data !== undefined && ((data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source)) || data.source === 'hf' || data.source === 'webdataset');
   if (data && data.source !== 'generated' && !fetched) {
     const p = missingFile('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
     if (p) out.push(p);

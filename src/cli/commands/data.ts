@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { isExtracted } from '../../data/catalogue.js';
 import { cachedState, datasetDir, datasetPath, ensureDataset, findDataset, formatBytes, knownDatasets, totalSize, dataCacheDir, resolveMirror, parseHfArg, openHf, listHubCache, hfHubCache, parseSplit } from '../../data/index.js';
 import { interruptSignal } from '../../util/interrupt.js';
@@ -83,4 +85,50 @@ export function dataListCommand(f: { json?: boolean }): void {
   }
   lines.push('', 'fetch one with `ablate data get <name>`, or name it in a run without a path: `ablate train --source cifar10 --model resnet20-cifar`');
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+export interface DataShardFlags {
+  out: string;
+  source?: string;
+  split?: string[];
+  samplesPerShard?: string;
+}
+
+/**
+ * `ablate data shard <data> --out DIR`: an image folder, a known dataset, a Hub dataset (hf:NAME) or
+ * `generated` written as WebDataset shards, one prefix per split (`train-000000.tar`, `validation-000000.tar`).
+ */
+export async function dataShardCommand(input: string, f: DataShardFlags): Promise<void> {
+  const { openDataset, writeWebDataset, parseHfArg: hfArg, isDownloadable, parseSplit: split } = await import('../../data/index.js');
+  const hf = hfArg(input);
+  const base = hf ? { ...hf } : input === 'generated' ? { source: 'generated' as const } : isDownloadable(input) && !existsSync(input) ? { source: input } : { path: resolve(input), ...(f.source ? { source: f.source } : {}) };
+  const per = f.samplesPerShard === undefined ? undefined : Number(f.samplesPerShard);
+  if (per !== undefined && (!Number.isInteger(per) || per < 1)) throw new UsageError(`--samples-per-shard: expected a positive integer, received ${JSON.stringify(f.samplesPerShard)}`);
+  const splits = f.split?.length ? f.split : ['train'];
+  const prefixes = splits.map((s) => split(s)[0]!.name);
+  if (new Set(prefixes).size !== prefixes.length) throw new UsageError(`--split: expected splits with different names (each becomes a shard prefix), received ${splits.join(', ')}`);
+  const { signal, dispose } = interruptSignal(() => process.stderr.write('\nstopping; complete shards are kept\n'));
+  try {
+    for (let k = 0; k < splits.length; k++) {
+      const ds = await openDataset({ ...base, split: splits[k]! } as never, { signal });
+      try {
+        let last = 0;
+        const shards = await writeWebDataset(ds, resolve(f.out), {
+          prefix: prefixes[k]!, samplesPerShard: per, signal,
+          onProgress: (done, total) => {
+            if (Date.now() - last > 2000 || done === total) {
+              last = Date.now();
+              process.stderr.write(`${prefixes[k]}: ${done}/${total} samples\n`);
+            }
+          },
+        });
+        process.stderr.write(`${ds.description}: ${ds.length} samples in ${shards.length} shard${shards.length === 1 ? '' : 's'}\n`);
+        if (shards.length) process.stdout.write(`${resolve(f.out)}/${prefixes[k]}-{000000..${String(shards.length - 1).padStart(6, '0')}}.tar\n`);
+      } finally {
+        await ds.close();
+      }
+    }
+  } finally {
+    dispose();
+  }
 }

@@ -70,7 +70,7 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
     delete data.path;
     Object.assign(data, hf);
   } else if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
-  else if (f.data !== undefined) data.path = resolve(f.data);
+  else if (f.data !== undefined) data.path = /^https?:\/\//.test(f.data) ? f.data : resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
   if (f.model !== undefined) cfg.model = f.model;
