@@ -132,7 +132,7 @@ export async function image(label: number, k: number, format: 'png' | 'jpeg', si
 }
 
 /** One shard as `datasets` writes it: an `image` struct {bytes, path} and an int64 `label`, with its features in the metadata. */
-export function parquetShard(rows: { bytes: Buffer; label: number }[], o: { rowGroupSize?: number; embedFeatures?: boolean; labelName?: string } = {}): Buffer {
+export function parquetShard(rows: { bytes: Uint8Array; label: number }[], o: { rowGroupSize?: number; embedFeatures?: boolean; labelName?: string; classNames?: string[] } = {}): Buffer {
   const labelName = o.labelName ?? 'label';
   const schema = [
     { name: 'root', num_children: 2 },
@@ -141,7 +141,7 @@ export function parquetShard(rows: { bytes: Buffer; label: number }[], o: { rowG
     { name: 'path', type: 'BYTE_ARRAY' as const, converted_type: 'UTF8' as const, repetition_type: 'OPTIONAL' as const },
     { name: labelName, type: 'INT64' as const, repetition_type: 'OPTIONAL' as const },
   ];
-  const features = { image: { _type: 'Image' }, [labelName]: { _type: 'ClassLabel', names: CLASSES } };
+  const features = { image: { _type: 'Image' }, [labelName]: { _type: 'ClassLabel', names: o.classNames ?? CLASSES } };
   const buf = parquetWriteBuffer({
     schema,
     columnData: [
