@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
+import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
 import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
 import { describe } from '../util/errors.js';
@@ -319,7 +319,8 @@ function fileProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const data = isMapping(cfg.data) ? cfg.data : undefined;
   // A fetchable dataset named without a path (source: cifar10) is fetched before training, not checked here.
   // A Hub dataset has no path; WebDataset paths are shard patterns (checked when opened).
-  const fetched = data !== undefined && ((data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source)) || data.source === 'hf' || data.source === 'webdataset');
+  const fetched = data !== undefined && ((data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source)) || data.source === 'hf' || data.source === 'webdataset'
+    || (typeof data.path === 'string' && isWebDatasetPath(data.path)));
   if (data && data.source !== 'generated' && !fetched) {
     const p = missingFile('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
     if (p) out.push(p);

@@ -69,7 +69,7 @@ export async function startHub(state: HubState): Promise<HubServer> {
       const etag = f.lfs ? sha256(f.body) : gitSha1(f.body);
       const headers = { 'x-repo-commit': commit, etag: `"${etag}"`, ...(f.lfs ? { 'x-linked-etag': `"${etag}"`, 'x-linked-size': String(f.body.length) } : {}) };
       if (f.lfs) return void res.writeHead(302, { ...headers, location: `/cdn/${etag}` }).end();
-      return void serveBytes(req, res, path, f.body, headers, state);
+      return void serveBytes(req, res, path, state.corrupt?.get(f.path) ?? f.body, headers, state);
     }
     const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(path);
     if (cdn) {

@@ -180,6 +180,13 @@ describe('source hf: Parquet datasets from the Hugging Face Hub', () => {
     hub.state.corrupt = new Map([[shard.path, Buffer.concat([shard.body, Buffer.from('extra')])]]);
     await assert.rejects(open({ split: 'validation' }), /the server offers \d+ bytes but .* has \d+: it is not the expected file/);
     assert.equal(existsSync(join(repo(home), 'snapshots', C1, shard.path)), false);
+    // The card is not in LFS: its git blob id is checked instead.
+    const card = fx.files.find((f) => f.path === 'README.md')!;
+    hub.state.corrupt = new Map([[card.path, Buffer.from(card.body.toString().replace('baklava', 'BAKLAVA'))]]);
+    rmSync(repo(home), { recursive: true, force: true });
+    await assert.rejects(open({ split: 'validation' }), /Received README\.md of tiny\/food whose git blob id is [0-9a-f]{40}, but the Hub lists [0-9a-f]{40}; the download was deleted/);
+    assert.equal(existsSync(join(repo(home), 'snapshots', C1, 'README.md')), false);
+    assert.deepEqual(readdirSync(join(repo(home), 'blobs')), []);
     // The good server afterwards: fetched cleanly.
     hub.state.corrupt = undefined;
     const ds = await open({ split: 'validation' });

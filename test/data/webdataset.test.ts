@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assignShards, expandShardPattern, openDataset, openWebDataset, webDatasetStream, writeWebDataset, type Dataset } from '../../src/data/index.js';
+import { inspectRunConfig } from '../../src/train/plan.js';
 import { CHILD_TRAIN, CLI_MAIN, historyMetrics, runChildToEnd, spawnTs, tinyConfig, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 import { jpeg, png, tempDir, writeFile } from './fixtures.js';
 
@@ -33,6 +34,14 @@ describe('webdataset: shard patterns', () => {
     assert.throws(() => expandShardPattern('/d/{5..2}.tar'), /FIRST ≤ LAST .* received \{5\.\.2\}/);
     assert.throws(() => expandShardPattern('/d/{0..99999999}.tar'), /at most 1000000 shards .* names 100000000/);
     assert.throws(() => expandShardPattern('/d/{abc}.tar'), /Expected \{FIRST\.\.LAST\} or \{a,b,…\}/);
+  });
+
+  test('a shard pattern is not refused as a missing path when the plan checks files (it is checked when opened)', () => {
+    const data = { path: '/nowhere/train-{000000..000003}.tar', split: 'train' };
+    const { problems } = inspectRunConfig(tinyConfig({ data }), { checkFiles: true });
+    assert.deepEqual(problems.filter((p) => p.path.startsWith('data')), []);
+    const folder = inspectRunConfig(tinyConfig({ data: { path: '/nowhere/pets' } }), { checkFiles: true });
+    assert.match(folder.problems.map((p) => `${p.path}: ${p.message}`).join('\n'), /data\.path: expected a dataset folder .* \(nothing exists there\)/);
   });
 
   test('shards go to ranks × workers without overlap and cover every shard', () => {

@@ -3,6 +3,7 @@
  * API, files fetched from `resolve/<commit>/<path>`, and everything kept in the Hub's own cache layout
  * (`hub/datasets--OWNER--NAME/{blobs,snapshots/<commit>,refs}`), so Python and ablate share one copy.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -324,6 +325,16 @@ function linkSnapshot(id: string, commit: string, f: HubFile, blob: string, env:
   return dest;
 }
 
+/** A file outside LFS (the card) has no SHA-256 listed, but its git blob id is a SHA-1 of its content. */
+function checkGitBlob(path: string, f: HubFile, id: string): void {
+  const body = readFileSync(path);
+  const got = createHash('sha1').update(`blob ${body.length}\0`).update(body).digest('hex');
+  if (got !== f.blobId) {
+    rmSync(path, { force: true });
+    throw new HubError(`Received ${f.path} of ${id} whose git blob id is ${got}, but the Hub lists ${f.blobId}; the download was deleted. Run again, and check HF_ENDPOINT if it repeats`);
+  }
+}
+
 /** Is the file at `p` (following links) the size the Hub lists? (Python's cache is trusted the same way.) */
 function presentWithSize(p: string, size: number | undefined): boolean {
   try {
@@ -364,6 +375,7 @@ export async function ensureHubFiles(rev: HubRevision, files: readonly HubFile[]
         ...(o.retries !== undefined ? { retries: o.retries } : {}),
         ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
       });
+      if (!f.sha256 && f.blobId) checkGitBlob(join(blobs, blob), f, rev.id);
     }
     out.push(linkSnapshot(rev.id, rev.commit, f, blob, env));
   }
