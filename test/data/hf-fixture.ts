@@ -20,6 +20,8 @@ export interface RepoFile {
 }
 
 export interface HubState {
+  /** The one dataset id served (default tiny/food); others answer 404 like the Hub. */
+  id?: string;
   /** commit → files */
   commits: Map<string, RepoFile[]>;
   /** branch → commit */
@@ -51,6 +53,8 @@ export async function startHub(state: HubState): Promise<HubServer> {
       return;
     }
     const api = /^\/api\/datasets\/(.+)\/revision\/(.+)$/.exec(path);
+    const known = (id: string) => id === (state.id ?? 'tiny/food');
+    if (api && !known(api[1]!)) return void res.writeHead(404, { 'x-error-code': 'RepoNotFound' }).end('{"error":"Repository not found"}');
     if (api) {
       const commit = state.refs.get(api[2]!) ?? api[2]!;
       if (!state.commits.has(commit)) return void res.writeHead(404).end('{"error":"Revision Not Found"}');
@@ -62,6 +66,7 @@ export async function startHub(state: HubState): Promise<HubServer> {
       return;
     }
     const resolve = /^\/datasets\/(.+?\/.+?)\/resolve\/([^/]+)\/(.+)$/.exec(path);
+    if (resolve && !known(resolve[1]!)) return void res.writeHead(404, { 'x-error-code': 'RepoNotFound' }).end('not found');
     if (resolve) {
       const commit = state.refs.get(resolve[2]!) ?? resolve[2]!;
       const f = state.commits.get(commit)?.find((x) => x.path === resolve[3]);

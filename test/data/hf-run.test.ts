@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTraining } from '../../src/train/run.js';
+import { preflightData } from '../../src/study/preflight-data.js';
 import { CLI_MAIN, spawnTs } from '../train/run-helpers.js';
 import { foodFixture, startHub, type HubServer } from './hf-fixture.js';
 
@@ -49,6 +50,16 @@ describe('training on a Hub dataset', () => {
     assert.equal(status.dataset.revision, C1);
     assert.equal(status.dataset.trainCount, 24);
     assert.equal(status.dataset.valCount, 9);
+  });
+
+  test('a study pins a Hub branch once, before any run: every run of it reads the commit checked then', async () => {
+    const data = () => ({ source: 'hf', name: 'tiny/food', split: 'train', valSplit: 'validation', imageSize: 16 });
+    const runs = ['a', 'b'].map((name) => ({ name, config: { model: 'resnet20-cifar', epochs: 1, data: data() } as Record<string, unknown> }));
+    runs.push({ name: 'other', config: { model: 'resnet20-cifar', epochs: 1, data: { ...data(), name: 'tiny/nosuch' } } });
+    await assert.rejects(preflightData(runs, { log: () => undefined, progress: false }), /training data of other \(hf:tiny\/nosuch, split 'train'\): The Hub at .* has no dataset tiny\/nosuch at revision 'main'/);
+    runs.pop();
+    assert.equal(await preflightData(runs, { log: () => undefined, progress: false }), 2, 'train and validation of one dataset');
+    assert.deepEqual(runs.map((r) => (r.config.data as { revision?: string }).revision), [C1, C1]);
   });
 
   test('ablate data get hf:… fetches into HF_HOME and prints the snapshot; data list shows it; --data hf: trains', async () => {
