@@ -7,6 +7,7 @@ import { assignShards, expandShardPattern, openDataset, openWebDataset, webDatas
 import { inspectRunConfig } from '../../src/train/plan.js';
 import { CHILD_TRAIN, CLI_MAIN, historyMetrics, runChildToEnd, spawnTs, tinyConfig, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 import { jpeg, png, tempDir, writeFile } from './fixtures.js';
+import { startServer } from './fetch/server.js';
 
 async function bytesOf(ds: Dataset, i: number): Promise<Buffer> {
   const item = await ds.read(i);
@@ -117,6 +118,34 @@ describe('webdataset: reading shards', () => {
       assert.deepEqual(tail, e0[2]!.slice(3));
     } finally {
       await src.close();
+    }
+  });
+
+  test('an http(s) shard pattern is fetched into the data cache (resuming a cut transfer) and reads like local shards', async (t) => {
+    const dir = await generatedShards(t, 12, 5); // train-000000..000002
+    const cache = tempDir(t, 'ablate-wds-cache-');
+    const body = (k: number) => readFileSync(join(dir, `train-00000${k}.tar`));
+    const server = await startServer(Object.fromEntries([0, 1, 2].map((k) => [`/shards/train-00000${k}.tar`, { body: body(k), ...(k === 1 ? { cutAt: 3000 } : {}) }])));
+    const saved = process.env.ABLATE_DATA_DIR;
+    process.env.ABLATE_DATA_DIR = cache;
+    try {
+      const remote = await openDataset({ source: 'webdataset', path: `${server.base}/shards/train-{000000..000002}.tar` }, { log: () => undefined, progress: false });
+      const local = await openDataset({ source: 'webdataset', path: dir });
+      try {
+        assert.equal(remote.length, 12);
+        assert.deepEqual([...remote.labels()], [...local.labels()]);
+        for (let i = 0; i < 12; i++) assert.deepEqual(await bytesOf(remote, i), await bytesOf(local, i));
+      } finally {
+        await remote.close();
+        await local.close();
+      }
+      assert.ok(server.requests.some((r) => r.path === '/shards/train-000001.tar' && r.range === 'bytes=3000-'), 'the cut shard resumed');
+      await assert.rejects(openDataset({ source: 'webdataset', path: `${server.base}/shards/train-{000003..000003}.tar` }, { log: () => undefined, progress: false }),
+        /could not download .*train-000003\.tar[^]*404 Not Found/);
+    } finally {
+      if (saved === undefined) delete process.env.ABLATE_DATA_DIR;
+      else process.env.ABLATE_DATA_DIR = saved;
+      await server.close();
     }
   });
 
