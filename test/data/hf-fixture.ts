@@ -58,7 +58,9 @@ export async function startHub(state: HubState): Promise<HubServer> {
     if (api) {
       const commit = state.refs.get(api[2]!) ?? api[2]!;
       if (!state.commits.has(commit)) return void res.writeHead(404).end('{"error":"Revision Not Found"}');
-      const siblings = state.commits.get(commit)!.map((f) => ({
+      // Like the Hub: sizes, blob ids and LFS hashes only when asked for (?blobs=True).
+      const blobs = /^true$/i.test(url.searchParams.get('blobs') ?? '');
+      const siblings = state.commits.get(commit)!.map((f) => (!blobs ? { rfilename: f.path } : {
         rfilename: f.path, size: f.body.length, blobId: gitSha1(f.body),
         ...(f.lfs ? { lfs: { sha256: sha256(f.body), size: f.body.length, pointerSize: 134 } } : {}),
       }));

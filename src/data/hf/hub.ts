@@ -194,7 +194,7 @@ async function apiRevision(id: string, rev: string, o: HubOptions): Promise<{ js
   const env = o.env ?? process.env;
   const endpoint = hfEndpoint(env);
   const token = hfToken(env);
-  const url = `${endpoint}/api/datasets/${id}/revision/${encodeURIComponent(rev)}?blobs=true`;
+  const url = `${endpoint}/api/datasets/${id}/revision/${encodeURIComponent(rev)}?blobs=True`; // as huggingface_hub asks (files_metadata=True)
   const timeoutMs = o.timeoutMs ?? 30_000;
   const retries = o.retries ?? 3;
   const dispatcher = proxyDispatcher(env);

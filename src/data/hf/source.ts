@@ -29,6 +29,8 @@ export interface HfOpenOptions extends HubOptions {
 const MAX_ROW_GROUP_BYTES = 1 << 30;
 /** Parquet footers of real shards are KBs to a few MB. */
 const MAX_FOOTER_BYTES = 64 << 20;
+/** Rows one shard may claim: real shards hold thousands; a footer claiming billions is damaged or hostile. */
+const MAX_SHARD_ROWS = 50_000_000;
 /** Row groups kept decoded: the image cache reads in index order with a few decodes in flight. */
 const ROW_GROUP_CACHE = 4;
 
@@ -126,6 +128,9 @@ async function openShard(path: string, repoPath: string): Promise<Shard> {
     const st = await fh.stat();
     if (!st.isFile()) throw new HubError(`Expected a regular file at ${path} but received something else`);
     const metadata = await readFooter(path, fh, st.size);
+    if (Number(metadata.num_rows) > MAX_SHARD_ROWS || metadata.row_groups.length > MAX_SHARD_ROWS) {
+      throw new HubError(`Expected at most ${MAX_SHARD_ROWS} rows in the Parquet file ${path} but its footer claims ${metadata.num_rows}; delete it (the next run fetches it again)`);
+    }
     const groupStarts = [0];
     for (const g of metadata.row_groups) groupStarts.push(groupStarts[groupStarts.length - 1]! + Number(g.num_rows));
     if (groupStarts[groupStarts.length - 1] !== Number(metadata.num_rows)) {
@@ -346,6 +351,9 @@ export async function openHf(o: HfOpenOptions): Promise<DataSource & { hf: HfOpe
         if (!present.includes(cols.image) || !present.includes(cols.label)) {
           throw new HubError(`Expected columns '${cols.image}' and '${cols.label}' in every shard of '${split}' but ${s.repoPath} has ${present.join(', ')}`);
         }
+        const labelBytes = s.metadata.row_groups.reduce((a, g) => a + g.columns.filter((c) => c.meta_data?.path_in_schema[0] === cols.label)
+          .reduce((b, c) => b + Number(c.meta_data?.total_uncompressed_size ?? 0n), 0), 0);
+        if (labelBytes > MAX_ROW_GROUP_BYTES) throw new HubError(`Expected a label column '${cols.label}' of at most ${MAX_ROW_GROUP_BYTES >> 20} MiB in ${s.repoPath} but it has ${labelBytes} bytes; name the class column with data.labelColumn`);
         const rows = await readRows(s, cols.label, 0, Number(s.metadata.num_rows));
         for (let r = 0; r < rows.length; r++) {
           items.push({ shard: k, row: r });
