@@ -22,6 +22,8 @@ export interface RepoFile {
 export interface HubState {
   /** The one dataset id served (default tiny/food); others answer 404 like the Hub. */
   id?: string;
+  /** Old id → current id: answered with 307 to the same path under the current id, as the Hub does. */
+  renamed?: Map<string, string>;
   /** commit → files */
   commits: Map<string, RepoFile[]>;
   /** branch → commit */
@@ -51,6 +53,11 @@ export async function startHub(state: HubState): Promise<HubServer> {
     if (state.token !== undefined && req.headers.authorization !== `Bearer ${state.token}`) {
       res.writeHead(401, { 'x-error-code': 'GatedRepo', 'content-type': 'application/json' }).end('{"error":"Access to dataset is restricted"}');
       return;
+    }
+    for (const [old, now] of state.renamed ?? []) {
+      for (const prefix of ['/api/datasets/', '/datasets/']) {
+        if (path.startsWith(`${prefix}${old}/`)) return void res.writeHead(307, { location: `${prefix}${now}/${path.slice(prefix.length + old.length + 1)}${url.search}` }).end();
+      }
     }
     const api = /^\/api\/datasets\/(.+)\/revision\/(.+)$/.exec(path);
     const known = (id: string) => id === (state.id ?? 'tiny/food');

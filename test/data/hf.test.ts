@@ -100,6 +100,20 @@ describe('source hf: Parquet datasets from the Hugging Face Hub', () => {
     assert.deepEqual(listHubCache().map((d) => [d.id, d.refs.main, d.snapshots]), [['tiny/food', C1, [C1]]]);
   });
 
+  test('a renamed dataset (food → tiny/food) is followed through the Hub\'s redirect', async () => {
+    const home = freshHome();
+    hub.state.renamed = new Map([['food', 'tiny/food']]);
+    try {
+      const ds = await openDataset({ source: 'hf', name: 'food', split: 'validation' }, { log: () => undefined, progress: false });
+      assert.deepEqual([...ds.labels()], fx.rows.validation!.map((r) => r.label));
+      await ds.close();
+      assert.ok(hub.requests.some((r) => r.path === '/api/datasets/food/revision/main'));
+      assert.equal(readFileSync(join(home, 'hub', 'datasets--food', 'refs', 'main'), 'utf8'), C1, 'cached under the name asked for, as huggingface_hub does');
+    } finally {
+      hub.state.renamed = undefined;
+    }
+  });
+
   test('slices and unions work as for TFDS names', async () => {
     freshHome();
     const ds = await open({ split: 'train[:50%]+validation[-2:]' });

@@ -189,6 +189,25 @@ async function readBodyCapped(body: AsyncIterable<unknown>, cap: number, what: s
   return Buffer.concat(parts);
 }
 
+/**
+ * GET with redirects followed (a renamed dataset, `food101` → `ethz/food101`, answers 307), the token sent
+ * only while the host stays the same.
+ */
+async function getFollowing(first: string, token: string | undefined, o: { dispatcher: ReturnType<typeof proxyDispatcher>; timeoutMs: number; signal?: AbortSignal }) {
+  let url = first;
+  for (let hop = 0; ; hop++) {
+    const sameHost = new URL(url).host === new URL(first).host;
+    const res = await request(url, {
+      method: 'GET', dispatcher: o.dispatcher, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs, signal: o.signal,
+      headers: { 'user-agent': `ablate/${ablateVersion()}`, accept: 'application/json', ...(token && sameHost ? { authorization: `Bearer ${token}` } : {}) },
+    });
+    const location = res.headers.location;
+    if (![301, 302, 303, 307, 308].includes(res.statusCode) || typeof location !== 'string' || hop >= 5) return res;
+    await res.body.dump().catch(() => undefined);
+    url = new URL(location, url).href;
+  }
+}
+
 /** GET the API's JSON for a revision, retrying transient failures; 401/403 name HF_TOKEN. */
 async function apiRevision(id: string, rev: string, o: HubOptions): Promise<{ json: unknown; commitHeader?: string }> {
   const env = o.env ?? process.env;
@@ -201,10 +220,7 @@ async function apiRevision(id: string, rev: string, o: HubOptions): Promise<{ js
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await request(url, {
-          method: 'GET', dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: o.signal,
-          headers: { 'user-agent': `ablate/${ablateVersion()}`, accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        });
+        const res = await getFollowing(url, token, { dispatcher, timeoutMs, signal: o.signal });
         if (res.statusCode === 401 || res.statusCode === 403) {
           await res.body.dump().catch(() => undefined);
           throw new HubError(gatedMessage(id, res.statusCode, token, endpoint));
