@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openDataset } from '../../src/data/index.js';
 import { runTraining } from '../../src/train/run.js';
 import { preflightData } from '../../src/study/preflight-data.js';
 import { CLI_MAIN, spawnTs } from '../train/run-helpers.js';
@@ -79,6 +80,27 @@ describe('training on a Hub dataset', () => {
     const bad = spawnTs(CLI_MAIN, ['data', 'get', 'hf:tiny/food', '--split', 'nosuch'], { env });
     assert.equal((await bad.exit).code, 1);
     assert.match(bad.stderr(), /Expected split 'nosuch' in tiny\/food@111111111111 \(config 'default'\) but it has 'train', 'validation'/);
+
+    // Any source to WebDataset: the Hub split, sample for sample.
+    const shards = join(root, 'cli-shards');
+    const shard = spawnTs(CLI_MAIN, ['data', 'shard', 'hf:tiny/food', '--out', shards, '--split', 'validation', '--samples-per-shard', '4'], { env: { ...env, HF_HUB_OFFLINE: '1' } });
+    assert.equal((await shard.exit).code, 0, shard.stderr());
+    assert.deepEqual(shard.stdoutLines.filter((l) => l), [`${shards}/validation-{000000..000002}.tar`]);
+    const saved = process.env.HF_HOME;
+    process.env.HF_HOME = env.HF_HOME;
+    const [a, b] = [await openDataset({ source: 'hf', name: 'tiny/food', split: 'validation', revision: C1 }), await openDataset({ source: 'webdataset', path: shards, split: 'validation' })];
+    process.env.HF_HOME = saved;
+    try {
+      assert.deepEqual([...b.labels()], [...a.labels()]);
+      assert.deepEqual(b.classNames, a.classNames);
+      for (let i = 0; i < a.length; i++) {
+        const [x, y] = [await a.read(i), await b.read(i)];
+        assert.ok(x.kind === 'encoded' && y.kind === 'encoded' && Buffer.compare(Buffer.from(x.bytes), Buffer.from(y.bytes)) === 0, `sample ${i}`);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
 
     const runDir = join(root, 'cli-run');
     const train = spawnTs(CLI_MAIN, ['train', '--data', 'hf:tiny/food', '--model', 'resnet20-cifar', '--epochs', '1', '--batch-size', '8',

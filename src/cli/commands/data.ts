@@ -99,9 +99,8 @@ export interface DataShardFlags {
  * `generated` written as WebDataset shards, one prefix per split (`train-000000.tar`, `validation-000000.tar`).
  */
 export async function dataShardCommand(input: string, f: DataShardFlags): Promise<void> {
-  const { openDataset, writeWebDataset, parseHfArg: hfArg, isDownloadable, parseSplit: split } = await import('../../data/index.js');
-  const hf = hfArg(input);
-  const base = hf ? { ...hf } : input === 'generated' ? { source: 'generated' as const } : isDownloadable(input) && !existsSync(input) ? { source: input } : { path: resolve(input), ...(f.source ? { source: f.source } : {}) };
+  const { openDataset, writeWebDataset, dataArgFields, isDownloadable, parseSplit: split } = await import('../../data/index.js');
+  const base = isDownloadable(input) && !existsSync(input) ? { source: input } : { ...dataArgFields(input, resolve), ...(f.source ? { source: f.source } : {}) };
   const per = f.samplesPerShard === undefined ? undefined : Number(f.samplesPerShard);
   if (per !== undefined && (!Number.isInteger(per) || per < 1)) throw new UsageError(`--samples-per-shard: expected a positive integer, received ${JSON.stringify(f.samplesPerShard)}`);
   const splits = f.split?.length ? f.split : ['train'];
