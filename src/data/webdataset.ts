@@ -162,7 +162,11 @@ export async function openWebDataset(location: string, o: FetchOptions = {}): Pr
   try {
     for (const f of files) stores.push(await TarStore.open(f));
     const bySplit = new Map<string, number[]>();
-    files.forEach((f, k) => bySplit.set(splitOfShard(f), [...(bySplit.get(splitOfShard(f)) ?? []), k]));
+    files.forEach((f, k) => {
+      const list = bySplit.get(splitOfShard(f));
+      if (list) list.push(k);
+      else bySplit.set(splitOfShard(f), [k]);
+    });
     const names = classNamesBeside(dirname(files[0]!));
     const splits = new Map<string, Dataset>();
     for (const [split, shardIdx] of bySplit) {
@@ -276,7 +280,10 @@ export async function* webDatasetStream(ds: Dataset, o: StreamOptions): AsyncGen
   // Samples of a shard are consecutive in the split's order; keep shard order as the permutation says.
   const byShard = new Map<number, number[]>();
   ds.samples.forEach((s, i) => {
-    if (mine.has(s.shard)) byShard.set(s.shard, [...(byShard.get(s.shard) ?? []), i]);
+    if (!mine.has(s.shard)) return;
+    const list = byShard.get(s.shard);
+    if (list) list.push(i);
+    else byShard.set(s.shard, [i]);
   });
   const sequence = [...shardOrder].filter((k) => mine.has(k)).flatMap((k) => byShard.get(k) ?? []);
   const rand = mulberry32(seedFrom('wds-buffer', o.seed, o.epoch, rank, worker));

@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { openDataset, parseDataSpec, type Dataset } from '../../src/data/index.js';
 import { listHubCache } from '../../src/data/hf/hub.js';
+import { splitFiles } from '../../src/data/hf/source.js';
+import { parseCard } from '../../src/data/hf/card.js';
 import { CLASSES, COLOURS, foodFixture, parquetShard, sha256, startHub, type Fixture, type HubServer } from './hf-fixture.js';
 
 const ID = 'tiny/food';
@@ -66,6 +68,19 @@ describe('source hf: Parquet datasets from the Hugging Face Hub', () => {
     assert.throws(() => parseDataSpec({ source: 'hf', name: 'a/b', path: '/x' }), /data\.path: not used by source hf/);
     assert.throws(() => parseDataSpec({ path: '/x', name: 'a/b' }), /data\.name: only valid with source 'hf'/);
     assert.equal(parseDataSpec({ source: 'hf', name: 'ethz/food101', split: 'train[:80%]' }).name, 'ethz/food101');
+  });
+
+  test('split files: the Hub\'s parquet conversion layout, card globs with **, and refused configs', () => {
+    const files = ['plain/train/0000.parquet', 'plain/train/0001.parquet', 'plain/partial-test/0000.parquet', 'fancy/train/0000.parquet', 'README.md'].map((path) => ({ path }));
+    const names = (m: Map<string, { path: string }[]>) => Object.fromEntries([...m].map(([k, v]) => [k, v.map((f) => f.path)]));
+    const noCard = parseCard('no front matter');
+    assert.deepEqual(names(splitFiles(files, noCard, 'plain').splits), { test: ['plain/partial-test/0000.parquet'], train: ['plain/train/0000.parquet', 'plain/train/0001.parquet'] });
+    assert.deepEqual(names(splitFiles(files, noCard, 'fancy').splits), { train: ['fancy/train/0000.parquet'] });
+    assert.throws(() => splitFiles(files, noCard, 'nope'), /Expected Parquet files under 'nope\/' .* configs present: fancy, plain/);
+    assert.throws(() => splitFiles(files, noCard, undefined), /Expected data\.config to name one of the dataset's configs \(fancy, plain\) but received none/);
+    const card = parseCard('---\nconfigs:\n- config_name: all\n  default: true\n  data_files:\n  - split: train\n    path: "**/train/*.parquet"\n---\n');
+    assert.deepEqual(names(splitFiles(files, card, undefined).splits), { train: ['fancy/train/0000.parquet', 'plain/train/0000.parquet', 'plain/train/0001.parquet'] });
+    assert.deepEqual(parseCard('---\n: [broken\n---\n'), { features: new Map(), configs: [] }, 'broken YAML says nothing');
   });
 
   test('fetches the split\'s shards into the Hub cache layout and reads every image and label in dataset order', async () => {

@@ -3,7 +3,7 @@
  * image bytes row group by row group as the decoder asks for them (hyparquet, with
  * hyparquet-compressors for zstd/gzip/brotli/lz4 pages).
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { parquetMetadata, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { checkIndex, type DataSource } from '../dataset-base.js';
@@ -53,12 +53,16 @@ export function splitFiles(files: readonly HubFile[], card: DatasetCard, config:
   // No card configs: `<config>/<split>/NNNN.parquet` (the Hub's parquet conversion) or `[dir/]<split>-NNNNN-of-NNNNN.parquet`.
   const configs = new Set(parquet.map((f) => f.path.split('/')).filter((p) => p.length === 3).map((p) => p[0]!));
   const cfg = config ?? (configs.has('default') ? 'default' : configs.size === 1 ? [...configs][0]! : undefined);
+  if (cfg === undefined && configs.size > 1) throw new HubError(`Expected data.config to name one of the dataset's configs (${[...configs].join(', ')}) but received none`);
   for (const f of parquet) {
     const parts = f.path.split('/');
     let split: string | undefined;
     if (parts.length === 3 && cfg !== undefined && parts[0] === cfg) split = parts[1]!.replace(/^partial-/, '');
     else if (parts.length !== 3 || cfg === undefined) split = /^([A-Za-z][A-Za-z0-9_]*?)(?=[-.])/.exec(parts[parts.length - 1]!)?.[1];
-    if (split) splits.set(split, [...(splits.get(split) ?? []), f]);
+    if (!split) continue;
+    const list = splits.get(split);
+    if (list) list.push(f);
+    else splits.set(split, [f]);
   }
   if (config !== undefined && splits.size === 0) throw new HubError(`Expected Parquet files under '${config}/' (data.config) but the revision has none; configs present: ${[...configs].join(', ') || 'none'}`);
   return { config: cfg ?? 'default', splits };
@@ -292,7 +296,7 @@ function cacheHolds(rev: HubRevision, o: HfOpenOptions): boolean {
   }
 }
 
-/** The revision the last open of each dataset resolved to, so a run can record the commit it read. */
+/** What an open resolved: the commit read (and its file list) and the config used. */
 export interface HfOpened {
   revision: HubRevision;
   config: string;
@@ -313,7 +317,7 @@ export async function openHf(o: HfOpenOptions): Promise<DataSource & { hf: HfOpe
   let card: DatasetCard = { features: new Map(), configs: [] };
   if (readme) {
     const [p] = await ensureHubFiles(rev, [readme], o);
-    const st = await (await import('node:fs/promises')).stat(p!);
+    const st = await stat(p!);
     if (st.size <= 8 << 20) card = parseCard(await readFile(p!, 'utf8'));
   }
   const { config, splits } = splitFiles(rev.files, card, o.config);
