@@ -52,6 +52,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--dashboard', 'also serve the live dashboard (see `study serve`); it stays up after the study until Ctrl-C')
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
+    .option('--allow-host <names...>', 'with --dashboard: other names it may be reached under (Host header; comma-separated, * for any)')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
   study.command('plan <file>')
     .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
@@ -67,6 +68,7 @@ A study file varies any config path; model switches are paths under model:
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')
     .option('--port <n>', 'port (default: a free port)')
     .option('--host <address>', 'address to listen on (default 127.0.0.1; 0.0.0.0 exposes the study to the network)')
+    .option('--allow-host <names...>', 'other names it may be reached under (Host header; default: loopback and the --host address, for 0.0.0.0 this machine\'s addresses and name; comma-separated, * for any)')
     .action(async (dir, o) => (await import('./commands/serve.js')).studyServeCommand(dir, o));
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
@@ -78,7 +80,7 @@ A study file varies any config path; model switches are paths under model:
 
   program.command('train [config]')
     .description('train one model from a config file (YAML/JSON) and/or flags; a run\'s config.json repeats that run exactly')
-    .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
+    .option('--model <preset>', "model preset or inline spec, e.g. resnet34, plain34, '{preset: resnet34, shortcut: none}', '{torchscript: net.pt}'")
     .option('--data <path>', 'dataset path, a WebDataset shard pattern (train-{000000..000099}.tar), or hf:OWNER/NAME[@REVISION]')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated, hf, webdataset)')
     .option('--epochs <n>', 'passes over the training data (default 10)')

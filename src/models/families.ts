@@ -3,3 +3,4 @@
  * plus one line here (and nothing else: presets, specs and run configs find it through the registry).
  */
 import './resnet/index.js';
+import './torchscript/index.js';

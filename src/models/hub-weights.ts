@@ -7,9 +7,10 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fetchFile, hashPrefixFromName, resolveMirror, torchHubCheckpointsDir, type FetchOptions } from '../data/fetch/index.js';
+import { fetchFile, formatBytes, hashPrefixFromName, resolveMirror, torchHubCheckpointsDir, type FetchOptions } from '../data/fetch/index.js';
 import { readCatalogueFile } from '../data/fetch/catalogue-file.js';
 import { resolveModelConfig } from './presets.js';
+import { createModelFromSpec } from './registry.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -29,18 +30,25 @@ export interface HubWeights {
   fileName: string;
   sha256?: string;
   sha256Prefix?: string;
+  /** Exact size in bytes, when the catalogue gives it. */
+  size?: number;
+  /** torchvision's listed size (MiB, 3 decimals): the download may not exceed it. */
+  listedMiB?: number;
   mean: readonly [number, number, number];
   std: readonly [number, number, number];
 }
 
 const PT = 'https://download.pytorch.org/models/';
-/** torchvision's ResNet weights: depth → tag → file. */
-const TORCHVISION: Record<string, Record<string, string>> = {
-  resnet18: { IMAGENET1K_V1: 'resnet18-f37072fd.pth' },
-  resnet34: { IMAGENET1K_V1: 'resnet34-b627a593.pth' },
-  resnet50: { IMAGENET1K_V1: 'resnet50-0676ba61.pth', IMAGENET1K_V2: 'resnet50-11ad3fa6.pth' },
-  resnet101: { IMAGENET1K_V1: 'resnet101-63fe2227.pth', IMAGENET1K_V2: 'resnet101-cd907fc2.pth' },
-  resnet152: { IMAGENET1K_V1: 'resnet152-394f9c45.pth', IMAGENET1K_V2: 'resnet152-f82ba261.pth' },
+/**
+ * torchvision's ResNet weights: depth → tag → [file, size in MiB]. The sizes are torchvision's own
+ * metadata (`meta["_file_size"]` in torchvision/models/resnet.py: os.path.getsize / 2**20, to 3 decimals).
+ */
+const TORCHVISION: Record<string, Record<string, readonly [string, number]>> = {
+  resnet18: { IMAGENET1K_V1: ['resnet18-f37072fd.pth', 44.661] },
+  resnet34: { IMAGENET1K_V1: ['resnet34-b627a593.pth', 83.275] },
+  resnet50: { IMAGENET1K_V1: ['resnet50-0676ba61.pth', 97.781], IMAGENET1K_V2: ['resnet50-11ad3fa6.pth', 97.79] },
+  resnet101: { IMAGENET1K_V1: ['resnet101-63fe2227.pth', 170.511], IMAGENET1K_V2: ['resnet101-cd907fc2.pth', 170.53] },
+  resnet152: { IMAGENET1K_V1: ['resnet152-394f9c45.pth', 230.434], IMAGENET1K_V2: ['resnet152-f82ba261.pth', 230.474] },
 };
 /** torchvision's DEFAULT (its best) for each: V2 where it exists (80.9 vs 76.1 top-1 for resnet50). */
 const BEST: Record<string, string> = { resnet18: 'IMAGENET1K_V1', resnet34: 'IMAGENET1K_V1', resnet50: 'IMAGENET1K_V2', resnet101: 'IMAGENET1K_V2', resnet152: 'IMAGENET1K_V2' };
@@ -56,11 +64,11 @@ function table(env: Env): { files: Record<string, Record<string, HubWeights>>; b
     files[arch][tag] = { id: `${enumName(arch)}.${tag}`, arch, tag, ...w, sha256Prefix: hashPrefixFromName(w.fileName) };
   };
   for (const [arch, tags] of Object.entries(TORCHVISION)) {
-    for (const [tag, file] of Object.entries(tags)) put(arch, tag, { url: PT + file, fileName: file, mean: IMAGENET_MEAN, std: IMAGENET_STD });
+    for (const [tag, [file, mib]] of Object.entries(tags)) put(arch, tag, { url: PT + file, fileName: file, listedMiB: mib, mean: IMAGENET_MEAN, std: IMAGENET_STD });
   }
   for (const [arch, tags] of Object.entries(extra.weights)) {
     for (const [tag, w] of Object.entries(tags)) {
-      put(arch, tag, { url: w.url, fileName: w.name ?? basename(new URL(w.url).pathname), sha256: w.sha256, mean: w.mean ?? IMAGENET_MEAN, std: w.std ?? IMAGENET_STD });
+      put(arch, tag, { url: w.url, fileName: w.name ?? basename(new URL(w.url).pathname), sha256: w.sha256, size: w.size, mean: w.mean ?? IMAGENET_MEAN, std: w.std ?? IMAGENET_STD });
     }
   }
   return { files, best: { ...BEST, ...extra.best } };
@@ -115,6 +123,37 @@ export function hubWeightsByFileName(fileName: string, env: Env = process.env): 
   return undefined;
 }
 
+/** A file may carry a little more than its tensors: pickle records, names, storage headers. */
+const PICKLE_MARGIN = 0.05;
+const PICKLE_SLACK_BYTES = 1 << 20;
+
+/**
+ * How big a weights file may be, so a hostile mirror cannot fill the disk: the catalogue's exact size;
+ * else torchvision's listed size (rounded to 1/1000 MiB, so at most half of that more); else the
+ * architecture's parameters and buffers as float32 (1000 classes), plus 5% and 1 MiB.
+ */
+export function weightsSizeLimit(w: HubWeights): { size: number } | { maxBytes: number; why: string } | undefined {
+  if (w.size !== undefined) return { size: w.size };
+  if (w.listedMiB !== undefined) {
+    return { maxBytes: Math.ceil((w.listedMiB + 0.0005) * 2 ** 20), why: `torchvision lists ${w.fileName} as ${w.listedMiB} MiB` };
+  }
+  let params: number;
+  try {
+    const model = createModelFromSpec(w.arch, { numClasses: 1000, initialize: false });
+    try {
+      params = model.countParams().total;
+    } finally {
+      model.dispose();
+    }
+  } catch {
+    return undefined; // not one of our architectures: the default ceiling for files of unknown size applies
+  }
+  return {
+    maxBytes: Math.ceil(params * 4 * (1 + PICKLE_MARGIN)) + PICKLE_SLACK_BYTES,
+    why: `${w.arch} has ${(params / 1e6).toFixed(1)} M parameters and buffers, ${formatBytes(params * 4)} as float32, plus a margin; give the file's "size" in ABLATE_CATALOGUE if it holds more`,
+  };
+}
+
 export interface ResolvedWeights {
   path: string;
   /** Set when the weights came by name from the catalogue. */
@@ -150,7 +189,9 @@ export async function resolvePretrained(spec: string, model: string, o: ResolveW
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   if (!existsSync(join(dir, hub.fileName))) log(`pretrained ${hub.id}: not in PyTorch's cache yet, fetching ${hub.fileName} into ${dir}`);
   // PyTorch's folder is not ours: no stamps there, so the hash is checked each time (about 1 s for resnet152).
-  const r = await fetchFile({ name: hub.fileName, url: hub.url, sha256: hub.sha256, sha256Prefix: hub.sha256Prefix }, dir, {
+  const limit = weightsSizeLimit(hub);
+  const bound = limit === undefined ? {} : 'size' in limit ? { size: limit.size } : { maxBytes: limit.maxBytes, maxBytesWhy: limit.why };
+  const r = await fetchFile({ name: hub.fileName, url: hub.url, sha256: hub.sha256, sha256Prefix: hub.sha256Prefix, ...bound }, dir, {
     ...o, env, log, mirror: resolveMirror(o.mirror, env), useStamp: false,
   });
   return { path: r.path, hub, fetched: r.fetched, mean: hub.mean, std: hub.std };

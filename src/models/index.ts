@@ -23,3 +23,7 @@ export {
 } from './weights.js';
 export { StateDictError, type LoadReport, type LoadStateDictOptions, type SummaryData, type SummaryRow } from '../nn/index.js';
 export { modelToOnnx, exportOnnx, readOnnxMetadata, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './onnx/export.js';
+export {
+  torchscriptFamily, loadTorchScriptModel, TorchScriptModel, TorchScriptConfigSchema, torchScriptFileProblem, maxTorchScriptBytes,
+  type ResolvedTorchScriptConfig, type TorchScriptConfigInput,
+} from './torchscript/index.js';

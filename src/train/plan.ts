@@ -14,7 +14,7 @@
  * `planForMachine` in run.ts.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
@@ -25,6 +25,7 @@ import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
 import type { Normalization } from './batch-tensor.js';
+import { FileReadError, readRegularTextSync } from '../util/regular-file.js';
 
 /** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
 export type PlanProblem = ConfigIssue;
@@ -192,8 +193,9 @@ export function readRunPlan(runDir: string): RunPlan {
   if (!existsSync(file)) throw new TypeError(`${runDir} is not a run folder: expected ${file} (written by \`ablate train\` and studies)`);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(file, { what: 'run config' }));
   } catch (e) {
+    if (e instanceof FileReadError) throw new TypeError(e.message);
     throw new TypeError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
   const { plan, problems } = inspectRunConfig(raw);
@@ -370,6 +372,10 @@ function distributedProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const n = localRanksOf(cfg);
   if (n > 1 && typeof cfg.device === 'string' && /^cuda:\d+$/.test(cfg.device)) {
     return [{ path: 'device', message: `expected "cuda" or "cpu" with distributed.nprocPerNode ${n} (rank r trains on cuda:r), received ${JSON.stringify(cfg.device)}` }];
+  }
+  // A TorchScript module's batch norms run inside the module, where ablate cannot make them share statistics.
+  if (isMapping(cfg.distributed) && cfg.distributed.syncBatchNorm === true && isMapping(cfg.model) && cfg.model.torchscript !== undefined) {
+    return [{ path: 'distributed.syncBatchNorm', message: 'expected false with a TorchScript model (model.torchscript), received true: its BatchNorm layers run inside the module, where ablate cannot share their statistics across ranks (each rank then normalises with its own batch)' }];
   }
   return [];
 }

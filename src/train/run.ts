@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
@@ -24,6 +23,7 @@ import { hasTrainingCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -183,6 +183,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
             imageSize: [size.height, size.width],
           },
           normalization: norm,
+          ...(model.initialWeights() !== undefined ? { initialWeights: model.initialWeights() } : {}),
           ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
         } as RunStatus;
         requireEveryClass(train, datasets.train, log);
@@ -288,7 +289,7 @@ function previousPlanOf(runDir: string): RunPlan | undefined {
 /** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
 function threadsOfRun(runDir: string): number | undefined {
   try {
-    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
     return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
   } catch {
     return undefined;

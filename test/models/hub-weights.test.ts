@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel, stateDictToRaw } from '../../src/models/index.js';
 import { writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
-import { lookupHubWeights, resolvePretrained, isWeightsName } from '../../src/models/hub-weights.js';
+import { lookupHubWeights, resolvePretrained, isWeightsName, weightsSizeLimit } from '../../src/models/hub-weights.js';
 import { loadPretrained } from '../../src/train/pretrained.js';
 import { runTraining } from '../../src/train/run.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
@@ -39,7 +39,11 @@ before(async () => {
   server = await startServer({ [`/${fixture.name}`]: { body: fixture.body }, '/resnet18-00000000.pth': { body: fixture.body } });
   writeFileSync(join(root, 'catalogue.json'), JSON.stringify({
     weights: {
-      resnet18: { IMAGENET1K_V1: { url: `https://download.pytorch.org/models/${fixture.name}` }, BROKEN: { url: 'https://download.pytorch.org/models/resnet18-00000000.pth' } },
+      resnet18: {
+        IMAGENET1K_V1: { url: `https://download.pytorch.org/models/${fixture.name}` },
+        BROKEN: { url: 'https://download.pytorch.org/models/resnet18-00000000.pth' },
+        ENDLESS: { url: 'https://example.org/resnet18-0e0e0e0e.pth' },
+      },
     },
   }));
   Object.assign(process.env, { ABLATE_CATALOGUE: join(root, 'catalogue.json'), TORCH_HOME: join(root, 'torch'), ABLATE_MIRROR: server.base });
@@ -110,6 +114,38 @@ describe('pretrained weights by name', () => {
     const r = await resolvePretrained('IMAGENET1K_V1', 'resnet18', quiet);
     assert.equal(r.fetched, true);
     assert.deepEqual(readFileSync(cached), fixture.body);
+  });
+
+  test('weights have a tight size limit: torchvision\'s listed size, else the parameters as float32', async () => {
+    const tv = lookupHubWeights('IMAGENET1K_V1', 'resnet50', {});
+    assert.deepEqual(weightsSizeLimit(tv), { maxBytes: Math.ceil(97.7815 * 2 ** 20), why: 'torchvision lists resnet50-0676ba61.pth as 97.781 MiB' });
+    // A hostile mirror that claims 10 GiB for torchvision's resnet34 (83.275 MiB) is refused on the header.
+    let sent = 0;
+    const zeros = Buffer.alloc(1 << 16);
+    server.files.set('/resnet34-b627a593.pth', { body: Buffer.alloc(0), handler: (_req, res) => {
+      res.writeHead(200, { 'content-length': String(10 * 2 ** 30) });
+      res.on('error', () => undefined);
+      const pump = () => { while (sent < 64 << 20 && !res.destroyed) { sent += zeros.length; if (!res.write(zeros)) return void res.once('drain', pump); } res.end(); };
+      pump();
+    } });
+    await assert.rejects(resolvePretrained('IMAGENET1K_V1', 'resnet34', quiet), /the server announced 10737418240 bytes .* may have at most 87320\d{3} bytes \(87\.3 MB: torchvision lists resnet34-b627a593\.pth as 83\.275 MiB\)/);
+    assert.ok(sent < 8 << 20, `stopped reading at once (${sent} bytes sent)`);
+    assert.ok(!existsSync(join(root, 'torch', 'hub', 'checkpoints', 'resnet34-b627a593.pth.part')));
+    // Catalogue weights without a size: resnet18's parameters and buffers as float32, plus 5% and 1 MiB.
+    const own = lookupHubWeights('ENDLESS', 'resnet18');
+    const limit = weightsSizeLimit(own);
+    assert.ok(limit && 'maxBytes' in limit);
+    assert.ok(limit.maxBytes > 11_689_512 * 4 && limit.maxBytes < 11_689_512 * 4 * 1.1, `${limit.maxBytes}`);
+    assert.match(limit.why, /^resnet18 has 11\.7 M parameters and buffers, 46\.\d MB as float32/);
+    server.files.set('/resnet18-0e0e0e0e.pth', { body: Buffer.alloc(0), handler: (_req, res) => {
+      res.writeHead(200, {}); // chunked, no length: only the bytes received can be counted
+      res.on('error', () => undefined);
+      let n = 0;
+      const pump = () => { while (n < 64 << 20 && !res.destroyed) { n += zeros.length; if (!res.write(zeros)) return void res.once('drain', pump); } res.end(); };
+      pump();
+    } });
+    await assert.rejects(resolvePretrained('resnet18-0e0e0e0e.pth', 'resnet18', quiet), /the server sent more than \d+ bytes, but resnet18-0e0e0e0e\.pth may have at most \d+ bytes \(\d+\.\d MB: resnet18 has 11\.7 M parameters/);
+    assert.ok(!existsSync(join(root, 'torch', 'hub', 'checkpoints', 'resnet18-0e0e0e0e.pth.part')));
   });
 
   test('a run with pretrained: imagenet records the weights and their normalisation', async () => {

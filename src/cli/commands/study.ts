@@ -37,6 +37,7 @@ export interface StudyRunFlags {
   dashboard?: boolean;
   port?: string;
   host?: string;
+  allowHost?: string[];
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
@@ -46,7 +47,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   // `--data cifar10`: a dataset name that is not a path here means "fetch it".
   const byName = f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data);
   const hf = hfData(f.data, f.set);
-  if (!f.dashboard && (f.port !== undefined || f.host !== undefined)) throw new UsageError('--port and --host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
+  if (!f.dashboard && (f.port !== undefined || f.host !== undefined || f.allowHost !== undefined)) throw new UsageError('--port, --host and --allow-host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
   try {

@@ -164,6 +164,10 @@ function valueInfo(name: string, dims: readonly (number | string)[]): ProtoWrite
 
 /** The ONNX bytes of a model in inference form (the model's own train/eval mode is left untouched). */
 export function modelToOnnx(model: Model, options: OnnxExportOptions = {}): Uint8Array {
+  if (model.layers.some((l) => l.className === 'TorchScriptModule')) {
+    throw new OnnxExportError(`ONNX export of a TorchScript model (model.torchscript) is not supported: ablate runs the module without seeing its graph. ` +
+      "Export it from PyTorch: load the run's model.pth into your class (load_state_dict) and call torch.onnx.export");
+  }
   const g = new GraphBuilder();
   const valueOf = new Map<Node, string>();
   const outputNode = model.nodes[model.nodes.length - 1]!;

@@ -2,7 +2,7 @@
  * `writeStudyReport(studyDir)`: read a study folder and write report.md, report.html (self-contained)
  * and plots/*.png (+ .svg) beside them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../util/atomic.js';

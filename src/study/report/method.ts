@@ -18,6 +18,11 @@ export function methodNotes(m: ReportModel): string[] {
     'Runs that diverged, failed or have not finished are shown in the tables but left out of the statistics.',
     '**FLOPs** count a multiply-add as two operations, for one image at the training resolution; **images/s** is training throughput.',
   ];
+  const fileWeights = [...new Set(m.study.runs.map((r) => r.status?.initialWeights).filter((w): w is string => w !== undefined))];
+  if (fileWeights.length > 0) {
+    notes.push(`**Initial weights**: ${fileWeights.join('; ')}. Runs that start from a file's weights start alike for every seed: ` +
+      'their seed-to-seed spread comes from data order, augmentation and dropout only (`reinit: true` draws the weights from the seed).');
+  }
   if (maxSeeds <= 1) notes.push('**This study ran one seed per variant**: treat every difference as preliminary. Add `seeds: [0, 1, 2]` to the study file and run it again; finished runs are kept.');
   return notes;
 }
