@@ -6,7 +6,8 @@
  * behave as they do for folders. `webDatasetStream` streams samples the WebDataset way instead: shards
  * split over ranks and workers, a seeded shuffle buffer, resumable by position.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { checkRegularFile, readRegularTextSync } from '../util/regular-file.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fetchFile, type FetchOptions } from './fetch/download.js';
 import { dataCacheDir } from './fetch/places.js';
@@ -81,7 +82,7 @@ async function shardFiles(location: string, o: FetchOptions): Promise<string[]> 
   const files = expandShardPattern(p);
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length) throw new Error(`Expected ${files.length} shard${files.length > 1 ? 's' : ''} from ${location} but ${missing.length} ${missing.length > 1 ? 'are' : 'is'} missing, e.g. ${missing[0]}`);
-  for (const f of files) if (!statSync(f).isFile()) throw new Error(`Expected a tar file at ${f} but received something else (a folder, device or FIFO)`);
+  for (const f of files) checkRegularFile(f, { what: 'WebDataset shard' });
   return files;
 }
 
@@ -96,12 +97,17 @@ interface Sample {
 function classNamesBeside(dir: string): string[] | undefined {
   const txt = join(dir, 'classes.txt');
   const json = join(dir, 'classes.json');
-  if (existsSync(txt) && statSync(txt).isFile() && statSync(txt).size < 64 << 20) {
-    return readFileSync(txt, 'utf8').split('\n').map((s) => s.trim()).filter((s) => s !== '');
-  }
-  if (existsSync(json) && statSync(json).isFile() && statSync(json).size < 64 << 20) {
-    const v: unknown = JSON.parse(readFileSync(json, 'utf8'));
-    if (Array.isArray(v)) return v.map(String);
+  if (existsSync(txt)) return readRegularTextSync(txt, { what: 'class list' }).split('\n').map((s) => s.trim()).filter((s) => s !== '');
+  if (existsSync(json)) {
+    let v: unknown;
+    try {
+      v = JSON.parse(readRegularTextSync(json, { what: 'class list' }));
+    } catch (e) {
+      if (e instanceof SyntaxError) throw new Error(`Expected a JSON list of class names in ${json} but it does not parse: ${e.message}`);
+      throw e;
+    }
+    if (!Array.isArray(v)) throw new Error(`Expected a JSON list of class names in ${json} but received ${typeof v}`);
+    return v.map(String);
   }
   return undefined;
 }

@@ -4,12 +4,13 @@
  * (`hub/datasets--OWNER--NAME/{blobs,snapshots/<commit>,refs}`), so Python and ablate share one copy.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { ablateVersion } from '../../util/version.js';
+import { isMissingFile, readRegularFileSync, readRegularTextSync } from '../../util/regular-file.js';
 import { fetchFile, proxyDispatcher, type FetchOptions } from '../fetch/download.js';
 import { describeNetworkError } from '../fetch/errors.js';
 
@@ -72,11 +73,10 @@ export function hfToken(env: Env = process.env): string | undefined {
   if (env.HF_TOKEN) return env.HF_TOKEN.trim();
   const file = env.HF_TOKEN_PATH ? expand(env.HF_TOKEN_PATH) : join(hfHome(env), 'token');
   try {
-    const st = statSync(file);
-    if (!st.isFile() || st.size > 4096) return undefined;
-    return readFileSync(file, 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
+    return readRegularTextSync(file, { what: 'Hugging Face token file', maxBytes: 4096 }).trim() || undefined;
+  } catch (e) {
+    if (isMissingFile(e)) return undefined;
+    throw e;
   }
 }
 
@@ -121,12 +121,10 @@ export function readRef(id: string, rev: string, env: Env = process.env): string
   if (!safeRev(rev)) return undefined;
   const p = join(repoFolder(id, env), 'refs', ...rev.split('/'));
   try {
-    const st = statSync(p);
-    if (!st.isFile() || st.size > 100) return undefined;
-    const c = readFileSync(p, 'utf8').trim();
+    const c = readRegularTextSync(p, { what: 'Hub cache ref', maxBytes: 100 }).trim();
     return COMMIT.test(c) ? c : undefined;
   } catch {
-    return undefined;
+    return undefined; // absent or not a ref: resolved again (or reported missing offline)
   }
 }
 
@@ -343,7 +341,7 @@ function linkSnapshot(id: string, commit: string, f: HubFile, blob: string, env:
 
 /** A file outside LFS (the card) has no SHA-256 listed, but its git blob id is a SHA-1 of its content. */
 function checkGitBlob(path: string, f: HubFile, id: string): void {
-  const body = readFileSync(path);
+  const body = readRegularFileSync(path, { what: 'Hub file', maxBytes: 64 << 20 });
   const got = createHash('sha1').update(`blob ${body.length}\0`).update(body).digest('hex');
   if (got !== f.blobId) {
     rmSync(path, { force: true });

@@ -3,7 +3,8 @@
  * image bytes row group by row group as the decoder asks for them (hyparquet, with
  * hyparquet-compressors for zstd/gzip/brotli/lz4 pages).
  */
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { FileReadError, openRegularFile, readRegularText } from '../../util/regular-file.js';
 import { parquetMetadata, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { checkIndex, type DataSource } from '../dataset-base.js';
@@ -127,11 +128,9 @@ async function readFooter(path: string, fh: FileHandle, size: number): Promise<F
 }
 
 async function openShard(path: string, repoPath: string): Promise<Shard> {
-  const fh = await open(path, 'r');
+  const { fh, size } = await openRegularFile(path, { what: 'Parquet shard' });
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new HubError(`Expected a regular file at ${path} but received something else`);
-    const metadata = await readFooter(path, fh, st.size);
+    const metadata = await readFooter(path, fh, size);
     if (Number(metadata.num_rows) > MAX_SHARD_ROWS || metadata.row_groups.length > MAX_SHARD_ROWS) {
       throw new HubError(`Expected at most ${MAX_SHARD_ROWS} rows in the Parquet file ${path} but its footer claims ${metadata.num_rows}; delete it (the next run fetches it again)`);
     }
@@ -140,7 +139,7 @@ async function openShard(path: string, repoPath: string): Promise<Shard> {
     if (groupStarts[groupStarts.length - 1] !== Number(metadata.num_rows)) {
       throw new HubError(`Expected the row groups of ${path} to add up to its ${metadata.num_rows} rows but they hold ${groupStarts[groupStarts.length - 1]}`);
     }
-    return { path, repoPath, fh, file: fileBuffer(fh, st.size), metadata, groupStarts };
+    return { path, repoPath, fh, file: fileBuffer(fh, size), metadata, groupStarts };
   } catch (e) {
     await fh.close();
     throw e;
@@ -317,8 +316,12 @@ export async function openHf(o: HfOpenOptions): Promise<DataSource & { hf: HfOpe
   let card: DatasetCard = { features: new Map(), configs: [] };
   if (readme) {
     const [p] = await ensureHubFiles(rev, [readme], o);
-    const st = await stat(p!);
-    if (st.size <= 8 << 20) card = parseCard(await readFile(p!, 'utf8'));
+    try {
+      card = parseCard(await readRegularText(p!, { what: 'dataset card', maxBytes: 8 << 20 }));
+    } catch (e) {
+      // A card past 8 MiB is prose, not metadata: the Parquet files' own features are used instead.
+      if (!(e instanceof FileReadError && e.code === 'too-large')) throw e;
+    }
   }
   const { config, splits } = splitFiles(rev.files, card, o.config);
   const where = `${o.id}@${rev.commit.slice(0, 12)}`;
