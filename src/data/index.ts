@@ -38,3 +38,8 @@ export {
 } from './catalogue.js';
 export * from './fetch/index.js';
 export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type SplitRole } from './layouts.js';
+export { parseHfArg, dataArgFields } from './hf/arg.js';
+export { openHf, type HfOpenOptions } from './hf/source.js';
+export { resolveRevision, ensureHubFiles, listHubCache, hfHubCache, hfEndpoint, hfOffline, repoFolder, HubError, type HubRevision, type HubFile, type CachedHubDataset } from './hf/hub.js';
+export { openWebDataset, expandShardPattern, assignShards, webDatasetStream, isWebDatasetPath, type StreamOptions, type StreamedSample } from './webdataset.js';
+export { writeWebDataset, imageExt, type ShardWriteOptions } from './shard-writer.js';

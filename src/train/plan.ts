@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
+import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
 import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
 import { describe } from '../util/errors.js';
@@ -167,8 +167,22 @@ function canonical(plan: RunPlan): RunPlan {
 
 /** The plan without the fields that do not change results, hashed: a resume must match it. */
 export function planHash(plan: RunPlan): string {
+  return createHash('sha256').update(JSON.stringify(planIdentity(plan))).digest('hex').slice(0, 16);
+}
+
+/** The plan less what may change between starts of one run (threads, device, output places). */
+export function planIdentity(plan: RunPlan): Partial<RunPlan> {
   const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+  return rest;
+}
+
+/**
+ * JSON with object keys sorted at every level, for comparing plans: a plan read back from config.json (numClasses
+ * where the model spec puts it) and the same plan completed from the data (numClasses appended) are the same plan.
+ * (planHash keeps plain JSON: checkpoints of earlier versions record it.)
+ */
+export function sortedJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
 /**
@@ -304,7 +318,9 @@ function cachePolicy(cache: DataSpec['cache'], source: string | undefined): Data
 
 function completeData(d: DataPlan, ds: Dataset): DataPlan {
   const size = imageSizeOf(d, ds);
-  return { ...d, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
+  // A Hub branch is pinned to the commit it was read at, so a resume or rerun of this plan reads the same bytes.
+  const pinned = d.source === 'hf' && ds.revision !== undefined ? { revision: ds.revision } : {};
+  return { ...d, ...pinned, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
 }
 
 /** The class count a data spec fixes without opening anything (generated, CIFAR). */
@@ -319,7 +335,9 @@ function fileProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const out: PlanProblem[] = [];
   const data = isMapping(cfg.data) ? cfg.data : undefined;
   // A fetchable dataset named without a path (source: cifar10) is fetched before training, not checked here.
-  const fetched = data !== undefined && data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source);
+  // A Hub dataset has no path; WebDataset paths are shard patterns (checked when opened).
+  const fetched = data !== undefined && ((data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source)) || data.source === 'hf' || data.source === 'webdataset'
+    || (typeof data.path === 'string' && isWebDatasetPath(data.path)));
   if (data && data.source !== 'generated' && !fetched) {
     const p = missingFile('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
     if (p) out.push(p);

@@ -162,6 +162,8 @@ export const RunEnvSchema = z.looseObject({
 
 export const RunDatasetSchema = z.looseObject({
   name: z.string(),
+  /** The commit a Hub dataset was read at (source hf). */
+  revision: z.string().optional(),
   split: z.string(),
   valSplit: z.string().optional(),
   trainCount: count,

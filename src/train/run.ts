@@ -11,7 +11,7 @@ import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
+import { completePlan, imageSizeOf, planHash, planIdentity, planModel, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
 import { evaluate } from './evaluate.js';
 import type { TrainableModel } from './model-api.js';
@@ -139,7 +139,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
     plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
-    if (previousPlan && planHash(previousPlan) !== planHash(plan)) {
+    if (previousPlan && sortedJson(planIdentity(previousPlan)) !== sortedJson(planIdentity(plan))) {
       const changed = changedFields(previousPlan, plan);
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
         `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
@@ -177,6 +177,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           flops: cost.flops,
           dataset: {
             name: datasets.train.source,
+            ...(datasets.train.revision !== undefined ? { revision: datasets.train.revision } : {}),
             split: plan.data.split,
             valSplit: plan.valData?.split,
             ...splitCounts(train, val),
@@ -363,7 +364,7 @@ function changedFields(a: RunPlan, b: RunPlan): string[] {
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   const ignore = new Set(['threads', 'device', 'tensorboard', 'outDir']);
-  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !ignore.has(k) && JSON.stringify(ra[k]) !== JSON.stringify(rb[k]));
+  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !ignore.has(k) && sortedJson(ra[k]) !== sortedJson(rb[k]));
 }
 
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {

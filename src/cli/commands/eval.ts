@@ -1,7 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadWeights } from '../../models/index.js';
-import { DataLoader } from '../../data/index.js';
+import { DataLoader, dataArgFields } from '../../data/index.js';
 import { evaluate } from '../../train/evaluate.js';
 import { choosePrecision } from '../../train/run.js';
 import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../train/plan.js';
@@ -116,7 +116,7 @@ function planFromFlags(f: EvalFlags): EvalPlan {
   }
   if (!existsSync(f.checkpoint!)) throw new UsageError(`checkpoint ${f.checkpoint} does not exist`);
   const data = {
-    ...(f.data === 'generated' ? { source: 'generated' } : { path: resolve(f.data!) }),
+    ...dataArgFields(f.data!, resolve),
     ...(f.source ? { source: f.source } : {}),
     split: f.split ?? 'test',
     ...(f.imageSize !== undefined ? { imageSize: parsePositiveInt('--image-size', f.imageSize) } : {}),

@@ -8,7 +8,7 @@ import { loadStudySpec } from '../../study/spec.js';
 import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
 import { describeHolder } from '../../util/process-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
-import { isDownloadable, resolveMirror } from '../../data/index.js';
+import { isDownloadable, parseHfArg, resolveMirror } from '../../data/index.js';
 
 // The runner and the report load libtorch and the plotting stack (seconds on a busy machine): they are
 // imported only once the study folder is known to be free, so a second runner is refused at once.
@@ -46,6 +46,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? '';
   // `--data cifar10`: a dataset name that is not a path here means "fetch it".
   const byName = f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data);
+  const hf = hfData(f.data, f.set);
   if (!f.dashboard && (f.port !== undefined || f.host !== undefined || f.allowHost !== undefined)) throw new UsageError('--port, --host and --allow-host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
@@ -69,10 +70,10 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   let completed = false;
   try {
     const r = await runStudy(file, {
-      dataPath: byName ? undefined : f.data,
+      dataPath: byName ? undefined : hf.dataPath,
       out: f.out,
       parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
-      overrides: byName ? [`data.source=${f.data}`, ...(f.set ?? [])] : f.set,
+      overrides: byName ? [`data.source=${f.data}`, ...(f.set ?? [])] : hf.overrides,
       threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
       device: f.device,
       only: f.only,
@@ -106,13 +107,20 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   }
 }
 
+/** `--data hf:OWNER/NAME[@REV]` as overrides of data.source/name/revision; any other --data stays a path. */
+function hfData(data: string | undefined, set: string[] | undefined): { dataPath?: string; overrides?: string[] } {
+  const hf = parseHfArg(data);
+  if (!hf) return { dataPath: data, overrides: set };
+  return { dataPath: undefined, overrides: ['data.source=hf', `data.name=${hf.name}`, ...(hf.revision ? [`data.revision=${hf.revision}`] : []), ...(set ?? [])] };
+}
+
 /** The dashboard of the folder the study will write, started before any run so the page shows them from the first step. */
 async function startRunDashboard(file: string, f: StudyRunFlags): Promise<Dashboard> {
   const { planStudy } = await import('../../study/runner.js');
   const { openDashboard } = await import('./serve.js');
   let dir: string;
   try {
-    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set }).dir;
+    dir = planStudy(file, { ...hfData(f.data, f.set), out: f.out }).dir;
   } catch (e) {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
   }
@@ -182,9 +190,8 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     throw e instanceof NoiseSourceError ? new UsageError(e.message) : e;
   }
   const r = await planStudyCost(file, {
-    dataPath: f.data,
+    ...hfData(f.data, f.set),
     out: f.out,
-    overrides: f.set,
     parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
     threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
     device: f.device,

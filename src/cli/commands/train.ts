@@ -9,7 +9,7 @@ import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
-import { isDownloadable, resolveMirror } from '../../data/index.js';
+import { isDownloadable, parseHfArg, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
@@ -65,8 +65,12 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   const cfg: PlainObject = file ? loadConfigFile(file) : fromRun ? loadConfigFile(runPlan) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
   // `--data cifar10`: a dataset name that is not a path here means "fetch it".
-  if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
-  else if (f.data !== undefined) data.path = resolve(f.data);
+  const hf = parseHfArg(f.data);
+  if (hf) {
+    delete data.path;
+    Object.assign(data, hf);
+  } else if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
+  else if (f.data !== undefined) data.path = /^https?:\/\//.test(f.data) ? f.data : resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
   if (f.model !== undefined) cfg.model = parseModelArg(f.model);
