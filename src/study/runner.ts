@@ -56,6 +56,8 @@ export interface StudyRunOptions {
   shard?: { index: number; count: number };
   /** Where the live view draws (default stderr). */
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
+  /** The run-count ceiling (`--max-runs`): overrides the study file's `maxRuns:` (default DEFAULT_MAX_RUNS). */
+  maxRuns?: number;
 }
 
 /** How each run of a study ended, and where the report was written. */
@@ -139,7 +141,7 @@ function workerEntry(): string {
  */
 export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: boolean } = {}): { study: ExpandedStudy; dir: string } {
   // One pass: the study file's own problems and every run's config problems are thrown together.
-  const { spec, issues, runsKnown } = inspectStudyFile(file);
+  const { spec, issues, runsKnown } = inspectStudyFile(file, { maxRuns: o.maxRuns });
   if (!spec) throw new StudySpecError(file, issues);
   const study = expandStudy(spec, {
     dataPath: o.dataPath === undefined ? undefined : resolve(o.dataPath),
@@ -262,16 +264,22 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 
   const todo: PlannedRun[] = [];
   const skipped: string[] = [];
+  const finishedBefore = new Map<string, string>();
   for (const [k, run] of study.runs.entries()) {
     if (o.only && !o.only.includes(run.name) && !o.only.includes(run.variant)) continue;
     if (o.shard && k % o.shard.count !== o.shard.index) continue;
     const st = statusOf(join(dir, run.name));
     if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !killedNotFailed(st) && !o.retryFailed))) {
       skipped.push(run.name);
-      setRunStatus(run.name, st.status);
+      finishedBefore.set(run.name, st.status);
       continue;
     }
     todo.push(run);
+  }
+  // One write for all of them: a study of 1,000 finished runs rewrote its index 1,000 times.
+  if (finishedBefore.size) {
+    index = { ...index, runs: index.runs.map((r) => (finishedBefore.has(r.name) ? { ...r, status: finishedBefore.get(r.name) as never } : r)) };
+    saveIndex();
   }
   if (todo.length) {
     const n = await preflightData(todo, { log, signal: o.signal });
@@ -281,7 +289,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   const held = new Set(todo.filter((r) => runHolder(join(dir, r.name))).map((r) => r.name));
   todo.sort((a, b) => Number(held.has(a.name)) - Number(held.has(b.name)));
 
-  const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
+  const failedBefore = skipped.filter((n) => finishedBefore.get(n) === 'failed');
   // --parallel counts slots, and a data-parallel run takes one per rank.
   const parallel = Math.max(1, Math.min(o.parallel ?? 1, slotsOf(todo) || 1));
   const dataParallel = todo.some((r) => localRanksOf(r.config) > 1);

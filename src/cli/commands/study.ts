@@ -4,7 +4,7 @@ import type { Dashboard } from '../../study/serve/index.js';
 import { parseShard } from '../../study/claims.js';
 import { UsageError } from '../errors.js';
 import { StudySpecError } from '../../study/spec-issues.js';
-import { loadStudySpec } from '../../study/spec.js';
+import { inspectStudyFile, loadStudySpec } from '../../study/spec.js';
 import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
 import { describeHolder } from '../../util/process-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
@@ -37,6 +37,7 @@ export interface StudyRunFlags {
   dashboard?: boolean;
   port?: string;
   host?: string;
+  maxRuns?: string;
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
@@ -49,7 +50,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
   try {
-    const dir = studyDirFor(f.out ?? loadStudySpec(file).name, f.out !== undefined);
+    const dir = studyDirFor(f.out ?? loadStudySpec(file, { maxRuns: maxRunsOf(f) }).name, f.out !== undefined);
     // Cooperating workers take no exclusive lock (runStudy refuses them beside a live exclusive runner).
     if (existsSync(dir) && !f.worker && parseShardOrExit(f.shard) === null) early = acquireStudyLock(dir);
     if (early?.tookOver) process.stderr.write(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(early.tookOver)})\n`);
@@ -78,6 +79,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       retryFailed: f.retryFailed,
       worker: f.worker,
       shard: f.worker ? undefined : parseShardOrExit(f.shard) ?? undefined,
+      maxRuns: maxRunsOf(f),
       signal,
     }).catch((e: unknown) => {
       // A bad study file or a busy study folder is the user's to act on: the message says how; no stack hint.
@@ -111,7 +113,7 @@ async function startRunDashboard(file: string, f: StudyRunFlags): Promise<Dashbo
   const { openDashboard } = await import('./serve.js');
   let dir: string;
   try {
-    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set }).dir;
+    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set, maxRuns: maxRunsOf(f) }).dir;
   } catch (e) {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
   }
@@ -148,10 +150,20 @@ export interface StudyPlanFlags {
   json?: boolean;
   /** commander's --no-measure */
   measure?: boolean;
+  maxRuns?: string;
+}
+
+/** `--max-runs N`: the study's run-count ceiling for this command (over the file's `maxRuns:`). */
+function maxRunsOf(f: { maxRuns?: string }): number | undefined {
+  return f.maxRuns === undefined ? undefined : parsePositiveInt('--max-runs', f.maxRuns);
 }
 
 /** `ablate study plan FILE`: the expanded runs, what each changes, and what the study costs, without training. */
 export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise<void> {
+  // A study that cannot be expanded at all (unreadable, nested too deep, more runs than its ceiling) is refused
+  // before libtorch and the models load; other problems are reported together with every run's below.
+  const early = inspectStudyFile(file, { maxRuns: maxRunsOf(f) });
+  if (!early.spec) throw new UsageError(new StudySpecError(file, early.issues).message);
   const { planStudyCost } = await import('../../study/plan-cost.js');
   const { duration, si } = await import('../../study/report/format.js');
   const r = await planStudyCost(file, {
@@ -161,6 +173,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
     device: f.device,
     measure: f.measure !== false,
+    maxRuns: maxRunsOf(f),
     log: f.json ? () => {} : (l) => process.stderr.write(l + '\n'),
   }).catch((e: unknown) => {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
