@@ -2,7 +2,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Dashboard } from '../../study/serve/index.js';
 import { parseShard } from '../../study/claims.js';
-import { UsageError } from '../errors.js';
+import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
+import { interruptExitCode } from '../../util/interrupt.js';
+import { isDiskFull } from '../../study/worker-protocol.js';
 import { StudySpecError } from '../../study/spec-issues.js';
 import { inspectStudyFile, loadStudySpec } from '../../study/spec.js';
 import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
@@ -82,17 +84,24 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       maxRuns: maxRunsOf(f),
       signal,
     }).catch((e: unknown) => {
+      // A disk full before any run started (the study index could not be written): the same code as after runs.
+      if (isDiskFull(e)) {
+        process.stderr.write(`ablate: error: ${(e as Error).message}\n`);
+        process.exitCode = EXIT_TEMPFAIL;
+        return undefined;
+      }
       // A bad study file or a busy study folder is the user's to act on: the message says how; no stack hint.
       throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
     });
+    if (!r) return;
     completed = !r.interrupted;
-    if (r.interrupted) process.exitCode = 130;
+    if (r.interrupted) process.exitCode = interruptExitCode(signal);
     else if (r.failed.length) {
       process.stderr.write(`${r.failed.length} run(s) failed: ${r.failed.join(', ')} — see their status.json and the report\n`);
       process.exitCode = 1;
     } else if (r.diskFull || r.interruptedRuns.length || r.busy.length) {
       // EX_TEMPFAIL: nothing is wrong with the study; running the same command again finishes it.
-      process.exitCode = 75;
+      process.exitCode = EXIT_TEMPFAIL;
     }
   } finally {
     dispose();
