@@ -15,20 +15,25 @@ function lockPid(runDir: string): number {
   return (JSON.parse(readFileSync(join(runDir, 'lock'), 'utf8')) as { pid: number }).pid;
 }
 
-/** A study of one slow run, its runner killed (-9) after the first epoch: the run is `stopped` with a checkpoint. */
-async function killedStudy(): Promise<{ file: string; out: string; run: string; args: string[] }> {
+/** A study of one slow run, started; resolves once `ready` holds for its run folder. */
+async function startedStudy(ready: (run: string) => boolean): Promise<{ run: string; args: string[]; first: ReturnType<typeof spawnCli> }> {
   const root = tmp();
   const file = writeStudy(root, { variants: [{ name: 'slow', ...SLOW }], seeds: [0] });
-  const out = join(root, 'out');
-  const run = join(out, RUN);
-  const args = ['study', 'run', file, '--out', out, '--threads', '1'];
+  const run = join(root, 'out', RUN);
+  const args = ['study', 'run', file, '--out', join(root, 'out'), '--threads', '1'];
   const first = spawnCli(args);
-  await waitFor('the run to finish its first epoch', () => historyOf(run).length >= 1, first);
+  await waitFor('the run to reach the point the test needs', () => ready(run), first);
+  return { run, args, first };
+}
+
+/** A study of one slow run, its runner killed (-9) after the first epoch: the run is `stopped` with a checkpoint. */
+async function killedStudy(): Promise<{ run: string; args: string[] }> {
+  const { run, args, first } = await startedStudy((r) => historyOf(r).length >= 1);
   first.child.kill('SIGKILL');
   await first.done;
   await waitFor('the orphaned worker to let go of its run', () => !locked(run) && statusOf(run).status !== 'running', undefined, 60_000);
   assert.equal(statusOf(run).status, 'stopped');
-  return { file, out, run, args };
+  return { run, args };
 }
 
 describe('study run: runs that cannot continue end failed, with the reason', () => {
@@ -71,12 +76,7 @@ describe('study run: runs that cannot continue end failed, with the reason', () 
 
 describe('study run: SIGTERM, and a killed worker', () => {
   test('SIGTERM to the runner: the workers get SIGTERM, the status and messages say so, exit 143', async () => {
-    const root = tmp();
-    const file = writeStudy(root, { variants: [{ name: 'slow', ...SLOW }], seeds: [0] });
-    const out = join(root, 'out');
-    const run = join(out, RUN);
-    const first = spawnCli(['study', 'run', file, '--out', out, '--threads', '1']);
-    await waitFor('the run to finish its first epoch', () => historyOf(run).length >= 1, first);
+    const { run, first } = await startedStudy((r) => historyOf(r).length >= 1);
     first.child.kill('SIGTERM');
     const done = await first.done;
     assert.equal(done.code, 143, done.output);
@@ -90,12 +90,8 @@ describe('study run: SIGTERM, and a killed worker', () => {
   });
 
   test('a worker killed by SIGKILL: its result line gives the time its finished epochs took', async () => {
-    const root = tmp();
-    const file = writeStudy(root, { variants: [{ name: 'slow', ...SLOW }], seeds: [0] });
-    const out = join(root, 'out');
-    const run = join(out, RUN);
-    const first = spawnCli(['study', 'run', file, '--out', out, '--threads', '1']);
-    await waitFor('the run to finish and checkpoint its first epoch', () => (statusOf(run).epochsDone ?? 0) >= 1 && locked(run), first);
+    // Once status.json counts the epoch (it does after the epoch's checkpoint).
+    const { run, first } = await startedStudy((r) => (statusOf(r).epochsDone ?? 0) >= 1 && locked(r));
     process.kill(lockPid(run), 'SIGKILL');
     const done = await first.done;
     assert.equal(done.code, 75, done.output);

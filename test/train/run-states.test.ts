@@ -5,51 +5,29 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
-import { Callback } from '../../src/train/callbacks/base.js';
 import { checkpointPath, loadResumePoint } from '../../src/train/checkpoint.js';
 import { readRunStatus } from '../../src/train/run-folder.js';
 import { readZipDirectory } from '../../src/models/pth/zipArchive.js';
 import { tmpDir } from './helpers.js';
-import { CLI_MAIN, historyMetrics, readJson, spawnTs, tinyConfig, writeConfig } from './run-helpers.js';
+import { CLI_MAIN, historyMetrics, mountTmpfs, readJson, spawnTs, stoppedRun, tinyConfig, writeConfig } from './run-helpers.js';
 
 // 8 steps per epoch; a checkpoint every 4 steps and at each epoch end.
 const CONFIG = tinyConfig({ epochs: 2, checkpoint: { everySteps: 4 } });
-
-class StopAt extends Callback {
-  readonly controller = new AbortController();
-  constructor(private readonly step: number) {
-    super();
-  }
-  override async onBatchEnd(): Promise<void> {
-    if (this.ctx.globalStep === this.step) this.controller.abort();
-  }
-}
 
 let root: string;
 let reference: string;
 /** Stopped at step 10: last.pth = step 10 (epoch 2, batch 2), previous.pth = step 8 (end of epoch 1). */
 let stopped: string;
+let copyOfStopped: () => string;
 
 before(async () => {
-  root = tmpDir('ablate-states-');
-  reference = join(root, 'reference');
-  stopped = join(root, 'stopped');
-  assert.equal((await runTraining(CONFIG, { runDir: reference, progress: false, log: () => {} })).status, 'ok');
-  const stop = new StopAt(10);
-  assert.equal((await runTraining(CONFIG, { runDir: stopped, progress: false, log: () => {}, callbacks: [stop], signal: stop.controller.signal })).status, 'stopped');
+  ({ root, reference, stopped, copy: copyOfStopped } = await stoppedRun(CONFIG, 10, 'ablate-states-'));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
-
-let copies = 0;
-function copyOfStopped(): string {
-  const dir = join(root, `copy-${copies++}`);
-  cpSync(stopped, dir, { recursive: true });
-  return dir;
-}
 
 /** A pid no process has now (a child that has exited). */
 function deadPid(): number {
@@ -126,13 +104,6 @@ describe('a refused resume', () => {
     assert.equal((done as { resumeRefused?: boolean }).resumeRefused, undefined);
   });
 });
-
-/** Mounts a tmpfs of `bytes` at `at`; a reason to skip when this machine cannot. */
-function mountTmpfs(at: string, bytes: number): string | undefined {
-  mkdirSync(at, { recursive: true });
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', at], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : `cannot mount a tmpfs here (${(r.stderr || r.error?.message || 'mount failed').trim()}); the full-disk path is not exercised`;
-}
 
 describe('a full disk', () => {
   const mounts: string[] = [];
