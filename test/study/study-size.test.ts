@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { expandStudy } from '../../src/study/spec-expand.js';
 import { StudySpecError } from '../../src/study/spec-issues.js';
+import { parseSetOverrides } from '../../src/study/spec-overrides.js';
 import { DEFAULT_MAX_RUNS, checkStudySpec, inspectStudyText, parseStudySpec } from '../../src/study/spec.js';
 import { MAX_CONFIG_DEPTH, parseYamlText } from '../../src/util/config-file.js';
 import { runCli, tmp, writeStudy } from './live-fixtures.js';
@@ -126,6 +127,14 @@ describe('files nested too deep to be settings', () => {
     assert.equal(r.issues[0]!.expected, `settings nested at most ${MAX_CONFIG_DEPTH} levels deep`);
     const ok = inspectStudyText(JSON.stringify({ name: 'x', description: '['.repeat(500), base: { model: 'resnet20-cifar' } }), 'ok.json');
     assert.deepEqual(ok.issues, []);
+  });
+
+  test('a --set value nested too deep is refused the same way, before the parser recurses', () => {
+    const t = performance.now();
+    assert.throws(() => parseSetOverrides([`x=${'['.repeat(200_000)}${']'.repeat(200_000)}`]),
+      /^TypeError: Expected a YAML value with settings nested at most 64 levels deep for --set x but received "nested deeper at column 65"$/);
+    assert.ok(performance.now() - t < 2000);
+    assert.deepEqual(parseSetOverrides(['augment=[flip, {cutmix: {alpha: 1}}]']), [{ path: 'augment', value: ['flip', { cutmix: { alpha: 1 } }] }]);
   });
 
   test('real settings: brackets in block scalars, quotes and comments, and 60 honest levels, parse as before', () => {
