@@ -6,7 +6,7 @@ import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
 import { interruptExitCode } from '../../util/interrupt.js';
 import { isDiskFull } from '../../study/worker-protocol.js';
 import { StudySpecError } from '../../study/spec-issues.js';
-import { inspectStudyFile, loadStudySpec } from '../../study/spec.js';
+import { inspectStudyFile } from '../../study/spec.js';
 import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
 import { describeHolder } from '../../util/process-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
@@ -52,7 +52,11 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
   try {
-    const dir = studyDirFor(f.out ?? loadStudySpec(file, { maxRuns: maxRunsOf(f) }).name, f.out !== undefined);
+    // A study that cannot be expanded at all (unreadable, nested too deep, more runs than its ceiling) is refused
+    // here, before libtorch loads; without --out its name is needed now, so any problem of the file is reported.
+    const read = inspectStudyFile(file, { maxRuns: maxRunsOf(f) });
+    if (!read.spec || (f.out === undefined && read.issues.length > 0)) throw new StudySpecError(file, read.issues);
+    const dir = studyDirFor(f.out ?? read.spec.name, f.out !== undefined);
     // Cooperating workers take no exclusive lock (runStudy refuses them beside a live exclusive runner).
     if (existsSync(dir) && !f.worker && parseShardOrExit(f.shard) === null) early = acquireStudyLock(dir);
     if (early?.tookOver) process.stderr.write(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(early.tookOver)})\n`);
