@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isExtracted } from '../../data/catalogue.js';
 import { cachedState, datasetDir, datasetPath, ensureDataset, findDataset, formatBytes, knownDatasets, totalSize, dataCacheDir, resolveMirror, parseHfArg, openHf, listHubCache, hfHubCache, parseSplit } from '../../data/index.js';
-import { interruptSignal } from '../../util/interrupt.js';
+import { interruptExitCode, interruptSignal } from '../../util/interrupt.js';
 import { UsageError } from '../errors.js';
 
 export interface DataGetFlags {
@@ -48,7 +48,7 @@ export async function dataGetCommand(names: string[], f: DataGetFlags): Promise<
       process.stdout.write(r.path + '\n');
     }
   } catch (e) {
-    if (signal.aborted) process.exitCode = 130;
+    if (signal.aborted) process.exitCode = interruptExitCode(signal);
     throw e;
   } finally {
     dispose();
