@@ -3,3 +3,5 @@
  * plus one line here (and nothing else: presets, specs and run configs find it through the registry).
  */
 import './resnet/index.js';
+import './convnext/index.js';
+import './vit/index.js';

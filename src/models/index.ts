@@ -23,3 +23,5 @@ export {
 } from './weights.js';
 export { StateDictError, type LoadReport, type LoadStateDictOptions, type SummaryData, type SummaryRow } from '../nn/index.js';
 export { modelToOnnx, exportOnnx, readOnnxMetadata, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './onnx/export.js';
+export { convnextFamily, CONVNEXT_PRESETS, ConvNeXt, buildConvNeXt, ConvNeXtConfigSchema, type ConvNeXtConfigInput, type ResolvedConvNeXtConfig } from './convnext/index.js';
+export { vitFamily, VIT_PRESETS, VisionTransformer, buildViT, ViTConfigSchema, type ViTConfigInput, type ResolvedViTConfig } from './vit/index.js';
