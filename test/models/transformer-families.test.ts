@@ -1,0 +1,108 @@
+// ConvNeXt and ViT presets: torchvision 0.14's exact parameter counts and FLOPs, the names its state dicts use,
+// and what each switch means beyond building (the switch matrix is in families.test.ts).
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { Generator, noGrad, randn, tidy } from '../../src/tensor/index.js';
+import { createModelFromSpec, resolveModelSpec, listModelPresets, type ResolvedConvNeXtConfig, type ResolvedViTConfig } from '../../src/models/index.js';
+import { blockDropRates } from '../../src/models/convnext/build.js';
+import { vitBlockDropRates } from '../../src/models/vit/index.js';
+
+/** sum(p.numel() for p in torchvision.models.X().parameters()) and the "GFLOPS" (MACs) torchvision's docs list. */
+const TORCHVISION: Record<string, { params: number; gmacs?: number }> = {
+  'convnext-tiny': { params: 28_589_128, gmacs: 4.46 },
+  'convnext-small': { params: 50_223_688, gmacs: 8.68 },
+  'convnext-base': { params: 88_591_464, gmacs: 15.36 },
+  'convnext-large': { params: 197_767_336, gmacs: 34.36 },
+  'vit-b-16': { params: 86_567_656, gmacs: 17.56 },
+  'vit-b-32': { params: 88_224_232, gmacs: 4.41 },
+  'vit-l-16': { params: 304_326_632, gmacs: 61.55 },
+  'vit-l-32': { params: 306_535_400, gmacs: 15.38 },
+  'vit-h-14': { params: 632_045_800, gmacs: 167.29 },
+};
+
+describe('ConvNeXt and ViT presets match torchvision', () => {
+  it('every torchvision preset is here, plus the CIFAR ones', () => {
+    assert.deepEqual(listModelPresets('convnext'), ['convnext-tiny', 'convnext-small', 'convnext-base', 'convnext-large', 'convnext-nano-cifar']);
+    assert.deepEqual(listModelPresets('vit'), ['vit-b-16', 'vit-b-32', 'vit-l-16', 'vit-l-32', 'vit-h-14', 'vit-tiny-cifar']);
+  });
+  for (const [preset, tv] of Object.entries(TORCHVISION)) {
+    it(`${preset}: ${tv.params.toLocaleString('en')} parameters and ${tv.gmacs} G multiply-accumulates at 224² (±0.1%) as torchvision`, () => {
+      const m = createModelFromSpec(preset, { initialize: false });
+      try {
+        assert.deepEqual(m.countParams(), { trainable: tv.params, nonTrainable: 0, total: tv.params });
+        // torchvision's figures are rounded, and its counter differs from ours in the last digit for two nets.
+        const g = m.flops().macs / 1e9;
+        assert.ok(Math.abs(g - tv.gmacs!) / tv.gmacs! < 1e-3, `${g} G MACs`);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+});
+
+describe('ConvNeXt and ViT: what the switches mean', () => {
+  it('state-dict keys are torchvision\'s', () => {
+    const c = createModelFromSpec('convnext-nano-cifar', { initialize: false });
+    const ck = [...c.stateDict().keys()];
+    for (const k of ['features.0.0.weight', 'features.0.1.weight', 'features.1.0.layer_scale', 'features.1.0.block.0.weight', 'features.1.0.block.2.bias',
+      'features.1.0.block.3.weight', 'features.1.0.block.5.bias', 'features.2.0.weight', 'features.2.1.weight', 'features.7.1.layer_scale', 'classifier.0.weight', 'classifier.2.bias']) {
+      assert.ok(ck.includes(k), k);
+    }
+    c.dispose();
+    const v = createModelFromSpec('vit-tiny-cifar', { initialize: false });
+    const vk = [...v.stateDict().keys()];
+    assert.deepEqual(vk.slice(0, 4), ['conv_proj.weight', 'conv_proj.bias', 'class_token', 'encoder.pos_embedding']);
+    assert.deepEqual(vk.slice(4, 16), [
+      'ln_1.weight', 'ln_1.bias', 'self_attention.in_proj_weight', 'self_attention.in_proj_bias', 'self_attention.out_proj.weight', 'self_attention.out_proj.bias',
+      'ln_2.weight', 'ln_2.bias', 'mlp.0.weight', 'mlp.0.bias', 'mlp.3.weight', 'mlp.3.bias',
+    ].map((k) => `encoder.layers.encoder_layer_0.${k}`));
+    assert.deepEqual(vk.slice(-4), ['encoder.ln.weight', 'encoder.ln.bias', 'heads.head.weight', 'heads.head.bias']);
+    v.dispose();
+  });
+
+  it('dropPathRate rises linearly from 0 at the first block to the rate at the last (torchvision ConvNeXt, timm ViT)', () => {
+    const c = resolveModelSpec<ResolvedConvNeXtConfig>({ preset: 'convnext-tiny' }).config;
+    const rates = blockDropRates(c);
+    assert.equal(rates.length, 18);
+    assert.equal(rates[0], 0);
+    assert.ok(Math.abs(rates[17]! - 0.1) < 1e-12);
+    const v = resolveModelSpec<ResolvedViTConfig>({ preset: 'vit-b-16', dropPathRate: 0.1 }).config;
+    assert.deepEqual(vitBlockDropRates(v).map((r) => Math.round(r * 1e6) / 1e6), Array.from({ length: 12 }, (_, i) => Math.round((0.1 * i * 1e6) / 11) / 1e6));
+  });
+
+  it('layerScale 0 and posEmbed none remove their parameters; pool gap removes the class token; mlpDim defaults to 4 × width', () => {
+    const count = (spec: object) => {
+      const m = createModelFromSpec(spec, { initialize: false });
+      const n = m.countParams().trainable;
+      m.dispose();
+      return n;
+    };
+    const nano = count('convnext-nano-cifar');
+    assert.equal(nano - count({ preset: 'convnext-nano-cifar', layerScale: 0 }), 2 * (32 + 64 + 128 + 256));
+    const vit = count('vit-tiny-cifar');
+    assert.equal(vit - count({ preset: 'vit-tiny-cifar', posEmbed: 'none' }), 65 * 128);
+    assert.equal(vit - count({ preset: 'vit-tiny-cifar', posEmbed: 'sincos' }), 65 * 128);
+    assert.equal(vit - count({ preset: 'vit-tiny-cifar', pool: 'gap' }), 128 + 128);
+    assert.equal(resolveModelSpec<ResolvedViTConfig>({ family: 'vit', patchSize: 4, depth: 1, heads: 1, width: 24, inputSize: 32 }).config.mlpDim, 96);
+  });
+
+  it('sin-cos and no position embedding: the patch order matters only with a position embedding', () => {
+    // Permuting the patches of an image permutes the patch tokens; with gap pooling and no position information
+    // the logits are unchanged, with a sin-cos table they change.
+    const logits = (posEmbed: string, flip: boolean) => {
+      const m = createModelFromSpec({ preset: 'vit-tiny-cifar', pool: 'gap', posEmbed }, { seed: 3 });
+      m.eval();
+      const out = tidy(() => {
+        const x = randn([1, 3, 32, 32], { generator: new Generator(4) });
+        // Reverse the order of the 8 columns of 4×4 patches, each patch kept intact: the same patches, elsewhere.
+        const input = flip ? x.reshape([1, 3, 32, 8, 4]).flip([3]).reshape([1, 3, 32, 32]) : x;
+        return noGrad(() => m.forward(input)).toArray();
+      });
+      m.dispose();
+      return out;
+    };
+    const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-5);
+    assert.ok(close(logits('none', false), logits('none', true)), 'no position embedding: a bag of patches');
+    assert.ok(!close(logits('sincos', false), logits('sincos', true)), 'sin-cos: positions matter');
+  });
+});
