@@ -47,6 +47,48 @@ export interface ModelFamily<Input extends object = object, Resolved extends obj
   defaultName(config: Resolved): string;
   /** Summary header lines: the layout and every switch with its value. */
   describe(config: Resolved): string[];
+  /** The pretrained weights torchvision publishes for the family's architectures (`pretrained: imagenet`). */
+  readonly weights?: FamilyWeights<Resolved>;
+}
+
+/** Interpolation of torchvision's resize (`InterpolationMode`). */
+export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
+
+/**
+ * One published weight file, with the preprocessing its `weights.transforms()` applies (torchvision's
+ * `ImageClassification`: resize the short side, centre-crop, normalise). Defaults are torchvision's.
+ */
+export interface WeightFile {
+  /** Cache file name with torchvision's hash prefix, e.g. `resnet50-11ad3fa6.pth`. */
+  file: string;
+  /** Default `https://download.pytorch.org/models/<file>`. */
+  url?: string;
+  /** Short side after resizing (default 256). */
+  resizeSize?: number;
+  /** Centre crop (default 224). */
+  cropSize?: number;
+  interpolation?: Interpolation;
+  mean?: readonly [number, number, number];
+  std?: readonly [number, number, number];
+}
+
+/** A torchvision architecture's weight sets: `ResNet50_Weights` → IMAGENET1K_V1, IMAGENET1K_V2. */
+export interface ArchWeights {
+  /** torchvision's enum, e.g. `ResNeXt50_32X4D_Weights`. */
+  enumName: string;
+  /** The tag torchvision's DEFAULT points to (what `pretrained: imagenet` means). */
+  best: string;
+  tags: Readonly<Record<string, WeightFile>>;
+}
+
+/** What a family declares about pretrained weights; see hub-weights.ts. */
+export interface FamilyWeights<Resolved extends object = object> {
+  /** torchvision architecture name (`resnext50_32x4d`) → its weights. */
+  archs: Readonly<Record<string, ArchWeights>>;
+  /** The architecture whose tensors have this config's names and shapes (classifier aside), if any. */
+  archOf(config: Resolved): string | undefined;
+  /** Today's name of a key in an old checkpoint (DenseNet's `norm.1` → `norm1`), as torchvision's loader renames it. */
+  renameKey?(key: string): string;
 }
 
 const families = new Map<string, ModelFamily>();
@@ -73,9 +115,21 @@ export function findFamily(name: string): ModelFamily | undefined {
   return families.get(name);
 }
 
-/** The family a preset belongs to, or undefined for an unknown name. */
+/**
+ * The registered preset a name stands for: the name itself, or torchvision's spelling of it
+ * (`wide_resnet50_2`, `resnext50_32x4d`, `mobilenet_v2`, `VGG16_BN`): the one alias rule is
+ * lower case with `_` read as `-`.
+ */
+export function canonicalPreset(name: string): string | undefined {
+  if (presetOwner.has(name)) return name;
+  const alias = name.toLowerCase().replaceAll('_', '-');
+  return presetOwner.has(alias) ? alias : undefined;
+}
+
+/** The family a preset (or its torchvision alias) belongs to, or undefined for an unknown name. */
 export function familyOfPreset(preset: string): ModelFamily | undefined {
-  return presetOwner.get(preset);
+  const name = canonicalPreset(preset);
+  return name === undefined ? undefined : presetOwner.get(name);
 }
 
 /** Every preset name, family by family in registration order. */

@@ -319,10 +319,9 @@ function missingFile(path: string, file: unknown, what: string): PlanProblem | u
   return { path, message: `expected ${what}, received ${describe(file)} (nothing exists there)` };
 }
 
-/** The preset a model spec starts from: hub weights are looked up for it (same depth and layout). */
-export function weightsModelName(model: unknown): string | undefined {
-  if (typeof model === 'string') return model;
-  return isMapping(model) && typeof model.preset === 'string' ? model.preset : undefined;
+/** The model spec hub weights are looked up for (its family maps it to a torchvision architecture), if it is one. */
+export function weightsModelSpec(model: unknown): ModelSpec | undefined {
+  return typeof model === 'string' || isMapping(model) ? (model as ModelSpec) : undefined;
 }
 
 /**
@@ -333,7 +332,7 @@ function pretrainedProblems(cfg: Record<string, unknown>, checkFiles: boolean, m
   const spec = cfg.pretrained;
   if (typeof spec !== 'string' || spec === '' || existsSync(spec) || hubWeightsByFileName(spec)) return [];
   if (isWeightsName(spec)) {
-    const model = weightsModelName(cfg.model);
+    const model = weightsModelSpec(cfg.model);
     if (model === undefined || !modelOk) return [];
     try {
       lookupHubWeights(spec, model);

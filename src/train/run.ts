@@ -12,7 +12,7 @@ import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelName, type RunPlan } from './plan.js';
+import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
@@ -158,8 +158,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     for (;;) {
       const model = buildModel(resolvedModel, { seed: plan.seed, device });
       try {
-        const weightsModel = weightsModelName(plan.model) ?? modelLabel(plan.model as ModelSpec);
-        const pretrained = plan.pretrained && !resume ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal }) : undefined;
+        const weightsModel = weightsModelSpec(plan.model) ?? (plan.model as ModelSpec);
+        const pretrained = plan.pretrained && !resume
+          ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal, label: modelLabel(plan.model as ModelSpec) })
+          : undefined;
         const norm = planNormalization(plan, weightsModel);
         const counts = model.countParams();
         const size = imageSizeOf(plan.data, datasets.train);
@@ -302,7 +304,7 @@ async function withDefaultValidation(plan: RunPlan, o: { log: (l: string) => voi
 }
 
 /** The normalisation the plan decided, with the mean/std and the reason recorded in status.json. */
-function planNormalization(plan: RunPlan, weightsModel: string): RunNormalization {
+function planNormalization(plan: RunPlan, weightsModel: ModelSpec): RunNormalization {
   const byWeights = runNormalization(plan.pretrained, weightsModel);
   if (byWeights.kind === plan.normalization) return byWeights;
   return plan.normalization === 'imagenet'

@@ -11,7 +11,7 @@ import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, type Tenso
 import { DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
 import {
   ModelConfigError, ModelSpecSchema, SHORTCUTS, describeResolvedSpec, modelSpecObject, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
-  listPresets, loadWeights, registerFamily, resolveModelConfig, resolveModelSpec, saveWeights, validateModelSpec, validateResNetConfig,
+  listPresets, loadWeights, presetSpec, registerFamily, resolveModelConfig, resolveModelSpec, saveWeights, validateModelSpec, validateResNetConfig,
   type ModelFamily, type ModelSpec, type ResNet, type ResolvedResNetConfig,
 } from '../../src/models/index.js';
 import { formatZodIssues } from '../../src/util/zod-issues.js';
@@ -283,6 +283,25 @@ describe('model specs', () => {
     assert.equal(describeResolvedSpec(b).length, 2);
     assert.equal(describeResolvedSpec(b)[0], 'Family: resnet (ImageNet layout, basic blocks 3/4/6/3, widths 64/128/256/512)');
     assert.match(describeResolvedSpec(b)[1]!, /^Switches: depth=34 shortcut=zero-pad preact=true widthMultiplier=1 dropPathRate=0 /);
+  });
+
+  it("torchvision's names are preset names: lower case with '_' read as '-', wherever a preset is named", () => {
+    for (const alias of ['wide_resnet50_2', 'WIDE_RESNET50_2', 'Wide-ResNet50-2']) {
+      const r = resolveModelSpec(alias);
+      assert.deepEqual([r.family, r.preset, r.name], ['resnet', 'wide-resnet50-2', 'wide-resnet50-2'], alias);
+    }
+    const o = resolveModelSpec<ResolvedResNetConfig>({ preset: 'wide_resnet101_2', shortcut: 'none' });
+    assert.deepEqual([o.preset, o.config.depth, o.config.widthMultiplier, o.config.shortcut], ['wide-resnet101-2', 101, 2, 'none']);
+    assert.deepEqual(validateModelSpec({ preset: 'wide_resnet50_2', dropPathRate: 0.1 }), []);
+    assert.deepEqual(presetSpec('wide_resnet50_2'), { family: 'resnet', config: { depth: 50, widthMultiplier: 2 } });
+    const m = createModel('wide_resnet50_2', { initialize: false });
+    try {
+      assert.equal(m.name, 'wide-resnet50-2');
+    } finally {
+      m.dispose();
+    }
+    // Only '_' and case: anything else is still an unknown preset, with the usual hint.
+    assert.match(validateModelSpec('wide resnet50 2')[0]!.message, /received "wide resnet50 2" \(did you mean "wide-resnet50-2"\?\)/);
   });
 
   it('lists every problem of a spec with its path, expectation, value and a hint', () => {

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel, stateDictToRaw } from '../../src/models/index.js';
 import { writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
-import { lookupHubWeights, resolvePretrained, isWeightsName } from '../../src/models/hub-weights.js';
+import { DEFAULT_TRANSFORMS, lookupHubWeights, pretrainedTransforms, resolvePretrained, isWeightsName, weightsArch } from '../../src/models/hub-weights.js';
 import { loadPretrained } from '../../src/train/pretrained.js';
 import { runTraining } from '../../src/train/run.js';
+import { readRunPlan } from '../../src/train/run-plan.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { startServer, sha256, type TestServer } from '../data/fetch/server.js';
 import { TINY_GENERATED } from '../train/run-helpers.js';
@@ -60,9 +61,39 @@ describe('pretrained weights by name', () => {
     assert.equal(lookupHubWeights('ResNet152_Weights.IMAGENET1K_V2', 'resnet152', env).fileName, 'resnet152-f82ba261.pth');
     assert.equal(lookupHubWeights('imagenet', 'plain34', env).id, 'ResNet34_Weights.IMAGENET1K_V1', 'a plain net takes the weights of its depth');
     assert.throws(() => lookupHubWeights('IMAGENET1K_V2', 'resnet18', env), /Expected one of IMAGENET1K_V1 \(or imagenet, the best of them\) for pretrained with resnet18 but received "IMAGENET1K_V2"/);
-    assert.throws(() => lookupHubWeights('imagenet', 'resnet20-cifar', env), /resnet20-cifar has none \(CIFAR-layout and widened presets have no torchvision ResNet weights\)/);
-    assert.throws(() => lookupHubWeights('imagenet', 'wide-resnet50-2', env), /wide-resnet50-2 has none/);
+    assert.throws(() => lookupHubWeights('imagenet', 'resnet20-cifar', env), /torchvision publishes them for resnet18, .*wide_resnet50_2.*, but resnet20-cifar has none/);
+    assert.throws(() => lookupHubWeights('imagenet', { preset: 'resnet50', widthMultiplier: 3 }, env), /but \{.*"widthMultiplier":3\} has none/);
+    assert.throws(() => lookupHubWeights('VGG16_Weights.IMAGENET1K_V1', 'resnet50', env), /Expected ResNet50_Weights \(the weights of resnet50, the architecture of resnet50\) but pretrained names VGG16_Weights/);
     assert.ok(isWeightsName('imagenet') && isWeightsName('IMAGENET1K_V2') && !isWeightsName('weights.pth'));
+    assert.ok(isWeightsName('Wide_ResNet50_2_Weights.DEFAULT') && isWeightsName('IMAGENET1K_SWAG_E2E_V1'));
+  });
+
+  test('a spec maps to the torchvision architecture with its shapes: widened, torchvision spellings, switches that keep shapes', () => {
+    const env = {};
+    assert.equal(weightsArch('wide-resnet50-2'), 'wide_resnet50_2');
+    assert.equal(weightsArch('wide_resnet50_2'), 'wide_resnet50_2', "torchvision's name is an alias of the preset");
+    assert.equal(weightsArch({ preset: 'resnet50', widthMultiplier: 2 }), 'wide_resnet50_2');
+    assert.equal(weightsArch({ preset: 'resnet101', shortcut: 'none' }), 'resnet101');
+    assert.equal(weightsArch({ preset: 'resnet50', widthMultiplier: 0.5 }), undefined);
+    assert.equal(weightsArch('resnet56-cifar'), undefined);
+    assert.equal(weightsArch('no-such-model'), undefined);
+    const w = lookupHubWeights('Wide_ResNet50_2_Weights.IMAGENET1K_V2', 'wide_resnet50_2', env);
+    assert.equal(w.fileName, 'wide_resnet50_2-9ba9bcbe.pth');
+    assert.equal(w.sha256Prefix, '9ba9bcbe');
+    assert.equal(w.url, 'https://download.pytorch.org/models/wide_resnet50_2-9ba9bcbe.pth');
+    assert.equal(lookupHubWeights('imagenet', 'wide-resnet101-2', env).id, 'Wide_ResNet101_2_Weights.IMAGENET1K_V2');
+  });
+
+  test("each weight set carries its own preprocessing: V2 weights are evaluated at resize 232, V1 at torchvision's 256", () => {
+    const env = {};
+    const v1 = lookupHubWeights('IMAGENET1K_V1', 'resnet50', env);
+    const v2 = lookupHubWeights('IMAGENET1K_V2', 'resnet50', env);
+    assert.deepEqual([v1.resizeSize, v1.cropSize, v1.interpolation], [256, 224, 'bilinear']);
+    assert.deepEqual([v2.resizeSize, v2.cropSize, v2.interpolation], [232, 224, 'bilinear']);
+    assert.deepEqual([...v2.mean, ...v2.std], [0.485, 0.456, 0.406, 0.229, 0.224, 0.225]);
+    // Known by file name too (a local copy of torchvision's file), and torchvision's defaults for a file it does not know.
+    assert.equal(pretrainedTransforms('/some/where/resnet50-11ad3fa6.pth', 'resnet50', env).resizeSize, 232);
+    assert.deepEqual(pretrainedTransforms('mine.pth', 'resnet50', env), { ...DEFAULT_TRANSFORMS });
   });
 
   test('a study pre-flight accepts weights names and refuses ones the model does not have', () => {
@@ -121,7 +152,13 @@ describe('pretrained weights by name', () => {
     }, { runDir, progress: false, log: () => undefined });
     const status = JSON.parse(readFileSync(join(runDir, 'status.json'), 'utf8'));
     assert.equal(status.status, 'ok');
-    assert.deepEqual(status.normalization, { kind: 'imagenet', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], from: "the preprocessing of torchvision's ResNet18_Weights.IMAGENET1K_V1" });
+    assert.deepEqual(status.normalization, {
+      kind: 'imagenet', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], from: "the preprocessing of torchvision's ResNet18_Weights.IMAGENET1K_V1",
+      resizeSize: 256, cropSize: 224, interpolation: 'bilinear',
+    });
+    // The run plan (what predict and export read, and ONNX metadata records) names the same preprocessing.
+    const plan = await readRunPlan(runDir);
+    assert.deepEqual(plan.preprocessing.pretrained, { weights: 'ResNet18_Weights.IMAGENET1K_V1', resizeSize: 256, cropSize: 224, interpolation: 'bilinear' });
     assert.equal(status.pretrained.weights, 'ResNet18_Weights.IMAGENET1K_V1');
     assert.equal(status.pretrained.requested, 'imagenet');
   });

@@ -6,6 +6,7 @@ import { Generator, noGrad, randn, tidy } from '../../src/tensor/index.js';
 import { createModelFromSpec, resolveModelSpec, listModelPresets, type ResolvedConvNeXtConfig, type ResolvedViTConfig } from '../../src/models/index.js';
 import { blockDropRates } from '../../src/models/convnext/build.js';
 import { vitBlockDropRates } from '../../src/models/vit/index.js';
+import { lookupHubWeights, pretrainedTransforms, weightsArch } from '../../src/models/hub-weights.js';
 
 /** sum(p.numel() for p in torchvision.models.X().parameters()) and the "GFLOPS" (MACs) torchvision's docs list. */
 const TORCHVISION: Record<string, { params: number; gmacs?: number }> = {
@@ -104,5 +105,40 @@ describe('ConvNeXt and ViT: what the switches mean', () => {
     const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-5);
     assert.ok(close(logits('none', false), logits('none', true)), 'no position embedding: a bag of patches');
     assert.ok(!close(logits('sincos', false), logits('sincos', true)), 'sin-cos: positions matter');
+  });
+});
+
+describe('ConvNeXt and ViT pretrained weights by name (resolved without network)', () => {
+  const env = {};
+  it('torchvision names and aliases map to torchvision\'s files, each with its preprocessing', () => {
+    const t = lookupHubWeights('imagenet', 'convnext_tiny', env);
+    assert.deepEqual([t.id, t.fileName, t.url, t.resizeSize, t.cropSize, t.interpolation], [
+      'ConvNeXt_Tiny_Weights.IMAGENET1K_V1', 'convnext_tiny-983f1562.pth', 'https://download.pytorch.org/models/convnext_tiny-983f1562.pth', 236, 224, 'bilinear',
+    ]);
+    assert.equal(lookupHubWeights('ConvNeXt_Large_Weights.DEFAULT', 'convnext-large', env).sha256Prefix, 'ea097f82');
+    const v = lookupHubWeights('imagenet', 'vit_b_16', env);
+    assert.deepEqual([v.id, v.fileName, v.resizeSize, v.cropSize], ['ViT_B_16_Weights.IMAGENET1K_V1', 'vit_b_16-c867db91.pth', 256, 224]);
+    const lin = lookupHubWeights('IMAGENET1K_SWAG_LINEAR_V1', 'vit-b-16', env);
+    assert.deepEqual([lin.fileName, lin.resizeSize, lin.interpolation], ['vit_b_16_lc_swag-4e70ced5.pth', 224, 'bicubic']);
+    assert.equal(lookupHubWeights('imagenet', 'vit-l-16', env).resizeSize, 242);
+    // The end-to-end SWAG sets have a position table for their own image size: a model of that inputSize takes them.
+    const e2e = lookupHubWeights('imagenet', { preset: 'vit-b-16', inputSize: 384 }, env);
+    assert.deepEqual([e2e.id, e2e.fileName, e2e.cropSize], ['ViT_B_16_Weights.IMAGENET1K_SWAG_E2E_V1', 'vit_b_16_swag-9ac1b537.pth', 384]);
+    assert.equal(lookupHubWeights('imagenet', 'vit-h-14', env).id, 'ViT_H_14_Weights.IMAGENET1K_SWAG_LINEAR_V1');
+    assert.equal(lookupHubWeights('imagenet', { preset: 'vit-h-14', inputSize: 518 }, env).fileName, 'vit_h_14_swag-80465313.pth');
+    assert.equal(pretrainedTransforms('/cache/convnext_small-0c510722.pth', 'convnext-small', env).resizeSize, 230);
+  });
+
+  it('switches that keep the shapes keep the weights; ones that change their meaning or shapes have none', () => {
+    assert.equal(weightsArch({ preset: 'convnext-tiny', dropPathRate: 0.3 }), 'convnext_tiny');
+    assert.equal(weightsArch({ preset: 'vit-b-16', dropPathRate: 0.1, dropout: 0.1 }), 'vit_b_16');
+    for (const spec of [
+      { preset: 'convnext-tiny', norm: 'batchnorm' }, { preset: 'convnext-tiny', kernelSize: 3 }, { preset: 'convnext-tiny', layerScale: 0 },
+      { preset: 'vit-b-16', pool: 'gap' }, { preset: 'vit-b-16', posEmbed: 'sincos' }, { preset: 'vit-b-16', inputSize: 256 }, 'vit-tiny-cifar', 'convnext-nano-cifar',
+    ]) {
+      assert.equal(weightsArch(spec), undefined, JSON.stringify(spec));
+    }
+    assert.throws(() => lookupHubWeights('imagenet', { preset: 'vit-b-16', pool: 'gap' }, env), /torchvision publishes them for .*vit_b_16.*, but \{"preset":"vit-b-16","pool":"gap"\} has none/);
+    assert.throws(() => lookupHubWeights('IMAGENET1K_SWAG_E2E_V1', 'vit-b-16', env), /Expected one of IMAGENET1K_V1, IMAGENET1K_SWAG_LINEAR_V1 \(or imagenet, the best of them\) for pretrained with vit-b-16 but received "IMAGENET1K_SWAG_E2E_V1"/);
   });
 });

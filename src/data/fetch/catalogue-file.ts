@@ -33,13 +33,17 @@ export const WeightsEntrySchema = z.strictObject({
   sha256: hex(64).optional(),
   mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
   std: z.tuple([z.number(), z.number(), z.number()]).optional(),
+  /** The weights' evaluation preprocessing (torchvision's `weights.transforms()`); default 256 / 224 / bilinear. */
+  resizeSize: z.number().int().positive().optional(),
+  cropSize: z.number().int().positive().optional(),
+  interpolation: z.enum(['bilinear', 'bicubic', 'nearest']).optional(),
 });
 
 export const CatalogueFileSchema = z.strictObject({
   datasets: z.record(z.string(), DatasetEntrySchema).default({}),
-  /** preset → weight name (IMAGENET1K_V1, ...) → file. */
+  /** torchvision architecture (resnet50, vgg16_bn, ...) → weight name (IMAGENET1K_V1, ...) → file. */
   weights: z.record(z.string(), z.record(z.string(), WeightsEntrySchema)).default({}),
-  /** preset → which weight name `pretrained: imagenet` means. */
+  /** architecture → which weight name `pretrained: imagenet` means. */
   best: z.record(z.string(), z.string()).default({}),
 });
 

@@ -3,6 +3,7 @@ import { registerFamily, type ModelFamily } from '../family.js';
 import { ConvNeXtConfigSchema, describeConvNeXtConfig, resolveConvNeXtConfig, validateConvNeXtConfig, type ConvNeXtConfigInput, type ResolvedConvNeXtConfig } from './config.js';
 import { buildConvNeXt, convnextDefaultName } from './build.js';
 import { CONVNEXT_PRESETS } from './presets.js';
+import { CONVNEXT_WEIGHTS } from './weights.js';
 
 export const convnextFamily: ModelFamily<ConvNeXtConfigInput, ResolvedConvNeXtConfig> = {
   name: 'convnext',
@@ -13,6 +14,7 @@ export const convnextFamily: ModelFamily<ConvNeXtConfigInput, ResolvedConvNeXtCo
   resolve: resolveConvNeXtConfig,
   build: (config, options) => buildConvNeXt(config, options),
   defaultName: convnextDefaultName,
+  weights: CONVNEXT_WEIGHTS,
   describe: describeConvNeXtConfig,
 };
 

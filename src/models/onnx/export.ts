@@ -7,7 +7,7 @@
 import { writeFileAtomic } from '../../util/atomic.js';
 import {
   Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DropPath, Dropout, Flatten, GlobalAveragePooling2D, Identity, InputLayer,
-  MaxPooling2D, ReLU, ZeroPadShortcut, type Layer, type Model, type Node,
+  MaxPooling2D, ReLU, ReLU6, Concatenate, ZeroPadShortcut, type Layer, type Model, type Node,
 } from '../../nn/index.js';
 import { tensorToRaw } from '../weights.js';
 import { ProtoWriter, readProtoFields } from './protobuf.js';
@@ -111,6 +111,11 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
       y, name, [{ name: 'epsilon', f: l.epsilon }, { name: 'momentum', f: 1 - l.momentum }]);
   } else if (l instanceof ReLU) {
     g.op('Relu', x, y, name);
+  } else if (l instanceof ReLU6) {
+    const bound = (v: number, tag: string) => g.initializer(`${name}.${tag}`, [], FLOAT, new Uint8Array(new Float32Array([v]).buffer));
+    g.op('Clip', [x[0]!, bound(0, 'min'), bound(6, 'max')], y, name);
+  } else if (l instanceof Concatenate) {
+    g.op('Concat', x, y, name, [{ name: 'axis', i: 1 }]);
   } else if (l instanceof MaxPooling2D || l instanceof AveragePooling2D) {
     const attrs: Attr[] = [
       { name: 'kernel_shape', ints: l.poolSize }, { name: 'strides', ints: l.strides }, { name: 'pads', ints: pads4(l.padding) },
@@ -149,7 +154,7 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
     g.op('Pad', [sub, g.int64s(`${name}.pads`, [0, 0, 0, 0, 0, extra, 0, 0])], y, `${name}/pad`, [] /* mode constant, value 0 */);
   } else {
     throw new OnnxExportError(
-      `ONNX export does not support layer "${l.name}" of type ${l.className}: it knows Conv2D, BatchNormalization, ReLU, ` +
+      `ONNX export does not support layer "${l.name}" of type ${l.className}: it knows Conv2D, BatchNormalization, ReLU, ReLU6, Concatenate, ` +
         'MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dense, Dropout, DropPath, Identity, Add and ZeroPadShortcut. ' +
         'Add a mapping for it in src/models/onnx/export.ts.',
     );

@@ -3,6 +3,7 @@ import { registerFamily, type ModelFamily } from '../family.js';
 import { ViTConfigSchema, describeViTConfig, resolveViTConfig, validateViTConfig, type ViTConfigInput, type ResolvedViTConfig } from './config.js';
 import { buildViT, vitDefaultName } from './build.js';
 import { VIT_PRESETS } from './presets.js';
+import { VIT_WEIGHTS } from './weights.js';
 
 export const vitFamily: ModelFamily<ViTConfigInput, ResolvedViTConfig> = {
   name: 'vit',
@@ -13,6 +14,7 @@ export const vitFamily: ModelFamily<ViTConfigInput, ResolvedViTConfig> = {
   resolve: resolveViTConfig,
   build: (config, options) => buildViT(config, options),
   defaultName: vitDefaultName,
+  weights: VIT_WEIGHTS,
   describe: describeViTConfig,
 };
 
