@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Generator, noGrad, randn, tidy } from '../../src/tensor/index.js';
-import { createModelFromSpec, resolveModelSpec, listModelPresets, type ResolvedConvNeXtConfig, type ResolvedViTConfig } from '../../src/models/index.js';
+import { createModelFromSpec, resolveModelSpec, listModelPresets, type ModelSpec, type ResolvedConvNeXtConfig, type ResolvedViTConfig } from '../../src/models/index.js';
 import { blockDropRates } from '../../src/models/convnext/build.js';
 import { vitBlockDropRates } from '../../src/models/vit/index.js';
 import { lookupHubWeights, pretrainedTransforms, weightsArch } from '../../src/models/hub-weights.js';
@@ -72,7 +72,7 @@ describe('ConvNeXt and ViT: what the switches mean', () => {
   });
 
   it('layerScale 0 and posEmbed none remove their parameters; pool gap removes the class token; mlpDim defaults to 4 × width', () => {
-    const count = (spec: object) => {
+    const count = (spec: ModelSpec) => {
       const m = createModelFromSpec(spec, { initialize: false });
       const n = m.countParams().trainable;
       m.dispose();
