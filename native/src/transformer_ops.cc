@@ -7,15 +7,23 @@
 
 using namespace ablate;
 
+// CPU autocast (libtorch 1.13) leaves layer_norm off its fp32 list, so a bf16 activation meets fp32 weights and
+// layer_norm refuses the mix; it normalises in the weights' precision instead, as CUDA autocast runs it in fp32.
+static at::Tensor in_weight_dtype(const at::Tensor& x, const c10::optional<at::Tensor>& w) {
+  return w && w->defined() && w->scalar_type() != x.scalar_type() ? x.to(w->scalar_type()) : x;
+}
+
 OP(layer_norm) {
   // (x, normalized_shape[], weight?, bias?, eps): torch.nn.functional.layer_norm over the trailing dims.
-  return a.ret(at::layer_norm(a.T(0), a.ivec(1), a.optT(2), a.optT(3), a.f64(4), /*cudnn_enable=*/true));
+  auto w = a.optT(2);
+  return a.ret(at::layer_norm(in_weight_dtype(a.T(0), w), a.ivec(1), w, a.optT(3), a.f64(4), /*cudnn_enable=*/true));
 }
 OP(layer_norm_channels) {
   // (x NCHW, weight?, bias?, eps): LayerNorm over the channels of each pixel (torchvision's LayerNorm2d). The
   // permute is a view; on a channels-last tensor it is already contiguous, so no copy is made.
-  const at::Tensor& x = a.T(0);
-  at::Tensor y = at::layer_norm(x.permute({0, 2, 3, 1}), {x.size(1)}, a.optT(1), a.optT(2), a.f64(3), true);
+  auto w = a.optT(1);
+  const at::Tensor x = in_weight_dtype(a.T(0), w);
+  at::Tensor y = at::layer_norm(x.permute({0, 2, 3, 1}), {x.size(1)}, w, a.optT(2), a.f64(3), true);
   return a.ret(y.permute({0, 3, 1, 2}));
 }
 OP(gelu) {
