@@ -3,8 +3,10 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Generator, noGrad, randn, tidy } from '../../src/tensor/index.js';
-import { createModelFromSpec, resolveModelSpec, listModelPresets, type ModelSpec, type ResolvedConvNeXtConfig, type ResolvedViTConfig } from '../../src/models/index.js';
+import { ModelConfigError, createModelFromSpec, resolveModelSpec, listModelPresets, validateModelSpec, type ModelSpec, type ResolvedConvNeXtConfig, type ResolvedViTConfig } from '../../src/models/index.js';
 import { blockDropRates } from '../../src/models/convnext/build.js';
+import { convnextParamCount } from '../../src/models/convnext/config.js';
+import { vitParamCount } from '../../src/models/vit/config.js';
 import { vitBlockDropRates } from '../../src/models/vit/index.js';
 import { lookupHubWeights, pretrainedTransforms, weightsArch } from '../../src/models/hub-weights.js';
 
@@ -140,5 +142,38 @@ describe('ConvNeXt and ViT pretrained weights by name (resolved without network)
     }
     assert.throws(() => lookupHubWeights('imagenet', { preset: 'vit-b-16', pool: 'gap' }, env), /torchvision publishes them for .*vit_b_16.*, but \{"preset":"vit-b-16","pool":"gap"\} has none/);
     assert.throws(() => lookupHubWeights('IMAGENET1K_SWAG_E2E_V1', 'vit-b-16', env), /Expected one of IMAGENET1K_V1, IMAGENET1K_SWAG_LINEAR_V1 \(or imagenet, the best of them\) for pretrained with vit-b-16 but received "IMAGENET1K_SWAG_E2E_V1"/);
+  });
+});
+
+describe('absurd ConvNeXt and ViT configs are refused before anything is allocated', () => {
+  it('the parameter count from the config equals the built model\'s, for every preset and several switches', () => {
+    const specs: ModelSpec[] = [
+      ...listModelPresets('convnext'), ...listModelPresets('vit').filter((p) => !/-l-|-h-/.test(p)),
+      { preset: 'convnext-nano-cifar', layerScale: 0, kernelSize: 3, norm: 'batchnorm' }, { preset: 'convnext-nano-cifar', stemPatch: 4, inChannels: 1 },
+      { preset: 'vit-tiny-cifar', pool: 'gap' }, { preset: 'vit-tiny-cifar', posEmbed: 'sincos', mlpDim: 100 }, { preset: 'vit-tiny-cifar', posEmbed: 'none', numClasses: 7 },
+    ];
+    for (const spec of specs) {
+      const r = resolveModelSpec(spec);
+      const counted = r.family === 'vit' ? vitParamCount(r.config as ResolvedViTConfig) : convnextParamCount(r.config as ResolvedConvNeXtConfig);
+      const m = createModelFromSpec(spec, { initialize: false });
+      assert.equal(counted, m.countParams().trainable, JSON.stringify(spec));
+      m.dispose();
+    }
+    for (const p of ['vit-l-16', 'vit-h-14']) assert.equal(vitParamCount(resolveModelSpec(p).config as ResolvedViTConfig), TORCHVISION[p]!.params);
+  });
+
+  it('over 2 billion parameters, or a patch grid too large for attention, is an error naming the field', () => {
+    const t0 = performance.now();
+    const huge = validateModelSpec({ family: 'vit', patchSize: 16, depth: 256, heads: 16, width: 16384 });
+    assert.deepEqual(huge.map((i) => i.path), ['width']);
+    assert.match(huge[0]!.message, /^expected a model of at most 2\.00G parameters \(its weights are allocated when it is built\), received a config of 825G; make width smaller$/);
+    const wide = validateModelSpec({ preset: 'convnext-large', widths: [8192, 8192, 8192, 8192] });
+    assert.match(wide.find((i) => i.path === 'widths')!.message, /^expected a model of at most 2\.00G parameters .* received a config of 20\.16G; make widths smaller$/);
+    const tokens = validateModelSpec({ preset: 'vit-tiny-cifar', patchSize: 1, inputSize: 256 });
+    assert.equal(tokens[0]!.path, 'patchSize');
+    assert.match(tokens[0]!.message, /^expected at most 16,384 patches \(attention holds tokens² scores per head\), received 256×256 = 65,536 from inputSize 256 and patchSize 1; use larger patches or a smaller inputSize$/);
+    assert.throws(() => createModelFromSpec({ family: 'vit', patchSize: 16, depth: 256, heads: 16, width: 16384 }, { initialize: false }), ModelConfigError);
+    assert.ok(performance.now() - t0 < 5000, 'refused without building');
+    assert.deepEqual(validateModelSpec({ preset: 'vit-h-14', inputSize: 518 }), [], 'the largest torchvision ViT is within the limits');
   });
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describe } from '../../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../../util/zod-issues.js';
 import { ModelConfigError } from '../family.js';
+import { paramLimitIssue } from '../limits.js';
 
 export const CONVNEXT_NORMS = ['layernorm', 'batchnorm'] as const;
 export type ConvNeXtNorm = (typeof CONVNEXT_NORMS)[number];
@@ -75,10 +76,27 @@ function combinationIssues(obj: unknown): ConfigIssue[] {
   return issues;
 }
 
+/** Trainable parameters of a valid config, counted without building it (checked against the built models in tests). */
+export function convnextParamCount(c: ResolvedConvNeXtConfig): number {
+  const w = c.widths;
+  const k = c.numClasses;
+  let n = c.inChannels * c.stemPatch ** 2 * w[0]! + w[0]! + 2 * w[0]!;
+  w.forEach((d, s) => {
+    // Depthwise conv, norm, the two linear layers, the scale.
+    const block = d * c.kernelSize ** 2 + d + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d) + (c.layerScale > 0 ? d : 0);
+    n += c.depths[s]! * block;
+    const next = w[s + 1];
+    if (next !== undefined) n += 2 * d + 4 * d * next + next;
+  });
+  const last = w[w.length - 1]!;
+  return n + 2 * last + last * k + k;
+}
+
 /** Every problem in a config, or [] when valid. */
 export function validateConvNeXtConfig(obj: unknown): ConfigIssue[] {
   const r = ConvNeXtConfigSchema.safeParse(obj, { reportInput: true });
-  return [...(r.success ? [] : formatZodIssues(r.error.issues, knownKeys)), ...combinationIssues(obj)];
+  const issues = [...(r.success ? [] : formatZodIssues(r.error.issues, knownKeys)), ...combinationIssues(obj)];
+  return issues.length > 0 || !r.success ? issues : paramLimitIssue(convnextParamCount(r.data), 'widths');
 }
 
 /** Checks the whole config first, then fills in defaults. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describe } from '../../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../../util/zod-issues.js';
 import { ModelConfigError } from '../family.js';
+import { paramLimitIssue } from '../limits.js';
 
 export const VIT_POOLS = ['cls', 'gap'] as const;
 export const VIT_POS_EMBEDS = ['learned', 'sincos', 'none'] as const;
@@ -77,10 +78,32 @@ function combinationIssues(obj: unknown): ConfigIssue[] {
   return issues;
 }
 
+/**
+ * Most tokens a config may have: attention holds a tokens² matrix per head and sample, so a 1-pixel patch on a
+ * large image would exhaust memory at the first step. 16,384 is a 128×128 grid (ViT-H/14 at 518² has 1,369).
+ */
+export const MAX_VIT_TOKENS = 16_384;
+
+/** Trainable parameters of a valid config, counted without building it (checked against the built models in tests). */
+export function vitParamCount(c: ResolvedViTConfig): number {
+  const d = c.width;
+  const tokens = gridSide(c) ** 2 + (c.pool === 'cls' ? 1 : 0);
+  const block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * c.mlpDim + c.mlpDim) + (c.mlpDim * d + d);
+  return c.inChannels * c.patchSize ** 2 * d + d + (c.pool === 'cls' ? d : 0) + (c.posEmbed === 'learned' ? tokens * d : 0)
+    + c.depth * block + 2 * d + d * c.numClasses + c.numClasses;
+}
+
 /** Every problem in a config, or [] when valid. */
 export function validateViTConfig(obj: unknown): ConfigIssue[] {
   const r = ViTConfigSchema.safeParse(obj, { reportInput: true });
-  return [...(r.success ? [] : formatZodIssues(r.error.issues, knownKeys)), ...combinationIssues(obj)];
+  const issues = [...(r.success ? [] : formatZodIssues(r.error.issues, knownKeys)), ...combinationIssues(obj)];
+  if (issues.length > 0 || !r.success) return issues;
+  const c: ResolvedViTConfig = { ...r.data, mlpDim: r.data.mlpDim ?? 4 * r.data.width };
+  const grid = gridSide(c);
+  if (grid * grid > MAX_VIT_TOKENS) {
+    return [{ path: 'patchSize', message: `expected at most ${MAX_VIT_TOKENS.toLocaleString('en')} patches (attention holds tokens² scores per head), received ${c.inputSize / c.patchSize}×${c.inputSize / c.patchSize} = ${(grid * grid).toLocaleString('en')} from inputSize ${c.inputSize} and patchSize ${c.patchSize}; use larger patches or a smaller inputSize` }];
+  }
+  return paramLimitIssue(vitParamCount(c), 'width');
 }
 
 /** Checks the whole config first, then fills in defaults. */
