@@ -539,7 +539,7 @@ describe('ConvNeXt and ViT switches: every combination builds, summarises, train
     const m = createModelFromSpec(VIT_BASE, { numClasses: NUM_CLASSES, seed: 5 });
     const x = randn([1, 3, 40, 40]);
     try {
-      assert.throws(() => m.forward(x), /PositionEmbedding layer "encoder" is for 17 tokens \(a 4×4 patch grid and a class token\) but received 26: feed images of the size the model was built for \(inputSize\)/);
+      assert.throws(() => m.forward(x), /PositionEmbedding layer "encoder" is for 17 tokens \(a 4×4 patch grid and a class token\) but received 26: this ViT takes 32×32 images \(inputSize 32, 4×4 patches of 8²\): resize the images to 32 \(data\.imageSize\) or build the model for their size \(model\.inputSize\)/);
       assert.throws(() => m.summaryData(40), /PositionEmbedding layer "encoder" is for 17 tokens .* but received shape \(None, 26, 32\)/);
     } finally {
       x.dispose();

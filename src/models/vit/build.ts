@@ -78,7 +78,8 @@ export function buildViT(cfg: ResolvedViTConfig, options: { name?: string; seed?
   y = patchTokens({ name: 'patch_tokens' }).apply(y);
   if (cfg.pool === 'cls') y = classToken({ name: 'class_token', key: 'class_token' }).apply(y);
   const g = gridSide(cfg);
-  if (cfg.posEmbed !== 'none') y = positionEmbedding({ name: 'encoder', kind: cfg.posEmbed, grid: [g, g], prefixTokens: cfg.pool === 'cls' ? 1 : 0 }).apply(y);
+  const hint = `this ViT takes ${cfg.inputSize}×${cfg.inputSize} images (inputSize ${cfg.inputSize}, ${g}×${g} patches of ${cfg.patchSize}²): resize the images to ${cfg.inputSize} (data.imageSize) or build the model for their size (model.inputSize)`;
+  if (cfg.posEmbed !== 'none') y = positionEmbedding({ name: 'encoder', kind: cfg.posEmbed, grid: [g, g], prefixTokens: cfg.pool === 'cls' ? 1 : 0, hint }).apply(y);
   y = maybeDropout(y, 'encoder.dropout', cfg.dropout);
   blockDropRates(cfg).forEach((rate, i) => {
     y = encoderBlock(y, i, rate, cfg);

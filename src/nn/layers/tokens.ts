@@ -112,6 +112,8 @@ export interface PositionEmbeddingArgs extends LayerArgs {
   grid: readonly [number, number];
   /** Tokens before the patches (the class token): learned rows of their own, zeros for `sincos` (as MAE). */
   prefixTokens?: number;
+  /** What a sequence of another length should be told to do (a model knows its image size; the layer only its grid). */
+  hint?: string;
 }
 
 /** Adds a position embedding to every sequence (N, L, D). torchvision keeps it under `encoder.pos_embedding`. */
@@ -120,6 +122,7 @@ export class PositionEmbedding extends Layer {
   readonly kind: PositionEmbeddingKind;
   readonly grid: [number, number];
   readonly prefixTokens: number;
+  readonly hint: string;
   #table = new Map<string, Tensor>();
 
   constructor(args: PositionEmbeddingArgs) {
@@ -131,6 +134,7 @@ export class PositionEmbedding extends Layer {
     this.grid = [g[0]!, g[1]!];
     this.prefixTokens = args.prefixTokens ?? 0;
     if (!Number.isInteger(this.prefixTokens) || this.prefixTokens < 0) throw invalidArg(`positionEmbedding "${this.name}" prefixTokens`, 'a non-negative integer', args.prefixTokens);
+    this.hint = args.hint ?? 'feed images of the size the model was built for (inputSize)';
   }
 
   get tokens(): number {
@@ -155,8 +159,7 @@ export class PositionEmbedding extends Layer {
     this.dim(s!);
     if (s![1] !== null && s![1] !== this.tokens) {
       throw new RangeError(
-        `PositionEmbedding layer "${this.name}" is for ${this.tokens} tokens (${this.prefixTokens ? `${this.prefixTokens} + ` : ''}a ${this.grid[0]}×${this.grid[1]} patch grid) but received shape ${formatShape(s!)}; ` +
-          'feed images of the size the model was built for (inputSize)',
+        `PositionEmbedding layer "${this.name}" is for ${this.tokens} tokens (${this.prefixTokens ? `${this.prefixTokens} + ` : ''}a ${this.grid[0]}×${this.grid[1]} patch grid) but received shape ${formatShape(s!)}; ${this.hint}`,
       );
     }
     return s!;
@@ -165,7 +168,7 @@ export class PositionEmbedding extends Layer {
   call(inputs: readonly Tensor[]): Tensor {
     const x = inputs[0]!;
     if (x.shape[1] !== this.tokens) {
-      throw new RangeError(`PositionEmbedding layer "${this.name}" is for ${this.tokens} tokens (a ${this.grid[0]}×${this.grid[1]} patch grid${this.prefixTokens ? ' and a class token' : ''}) but received ${x.shape[1]}: feed images of the size the model was built for (inputSize)`);
+      throw new RangeError(`PositionEmbedding layer "${this.name}" is for ${this.tokens} tokens (a ${this.grid[0]}×${this.grid[1]} patch grid${this.prefixTokens ? ' and a class token' : ''}) but received ${x.shape[1]}: ${this.hint}`);
     }
     return x.add(this.kind === 'learned' ? this.param('pos_embedding') : this.sincos(x.shape[2]!, x.device));
   }
