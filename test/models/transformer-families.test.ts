@@ -10,17 +10,17 @@ import { vitParamCount } from '../../src/models/vit/config.js';
 import { vitBlockDropRates } from '../../src/models/vit/index.js';
 import { lookupHubWeights, pretrainedTransforms, weightsArch } from '../../src/models/hub-weights.js';
 
-/** sum(p.numel() for p in torchvision.models.X().parameters()) and the "GFLOPS" (MACs) torchvision's docs list. */
+/** sum(p.numel() for p in torchvision.models.X().parameters()) and the "GFLOPS" (MACs) in torchvision's model table. */
 const TORCHVISION: Record<string, { params: number; gmacs?: number }> = {
-  'convnext-tiny': { params: 28_589_128, gmacs: 4.46 },
-  'convnext-small': { params: 50_223_688, gmacs: 8.68 },
-  'convnext-base': { params: 88_591_464, gmacs: 15.36 },
-  'convnext-large': { params: 197_767_336, gmacs: 34.36 },
-  'vit-b-16': { params: 86_567_656, gmacs: 17.56 },
-  'vit-b-32': { params: 88_224_232, gmacs: 4.41 },
-  'vit-l-16': { params: 304_326_632, gmacs: 61.55 },
-  'vit-l-32': { params: 306_535_400, gmacs: 15.38 },
-  'vit-h-14': { params: 632_045_800, gmacs: 167.29 },
+  'convnext-tiny': { params: 28_589_128, gmacs: 4.456 },
+  'convnext-small': { params: 50_223_688, gmacs: 8.684 },
+  'convnext-base': { params: 88_591_464, gmacs: 15.355 },
+  'convnext-large': { params: 197_767_336, gmacs: 34.361 },
+  'vit-b-16': { params: 86_567_656, gmacs: 17.564 },
+  'vit-b-32': { params: 88_224_232, gmacs: 4.409 },
+  'vit-l-16': { params: 304_326_632, gmacs: 61.555 },
+  'vit-l-32': { params: 306_535_400, gmacs: 15.378 },
+  'vit-h-14': { params: 632_045_800, gmacs: 167.295 },
 };
 
 describe('ConvNeXt and ViT presets match torchvision', () => {
@@ -29,13 +29,13 @@ describe('ConvNeXt and ViT presets match torchvision', () => {
     assert.deepEqual(listModelPresets('vit'), ['vit-b-16', 'vit-b-32', 'vit-l-16', 'vit-l-32', 'vit-h-14', 'vit-tiny-cifar']);
   });
   for (const [preset, tv] of Object.entries(TORCHVISION)) {
-    it(`${preset}: ${tv.params.toLocaleString('en')} parameters and ${tv.gmacs} G multiply-accumulates at 224² (±0.1%) as torchvision`, () => {
+    it(`${preset}: ${tv.params.toLocaleString('en')} parameters and ${tv.gmacs} G multiply-accumulates at 224² as torchvision`, () => {
       const m = createModelFromSpec(preset, { initialize: false });
       try {
         assert.deepEqual(m.countParams(), { trainable: tv.params, nonTrainable: 0, total: tv.params });
-        // torchvision's figures are rounded, and its counter differs from ours in the last digit for two nets.
+        // torchvision's table rounds to three decimals.
         const g = m.flops().macs / 1e9;
-        assert.ok(Math.abs(g - tv.gmacs!) / tv.gmacs! < 1e-3, `${g} G MACs`);
+        assert.ok(Math.abs(g - tv.gmacs!) <= 0.0005, `${g} G MACs`);
       } finally {
         m.dispose();
       }
