@@ -500,6 +500,36 @@ describe('ConvNeXt and ViT switches: every combination builds, summarises, train
     }
   }
 
+  // The layout fields, each away from the matrix's base once.
+  for (const spec of [
+    { ...CONVNEXT_BASE, depths: [1], widths: [8], stemPatch: 1 }, { ...CONVNEXT_BASE, depths: [1, 1, 1], widths: [8, 16, 24], inChannels: 1 },
+    { ...VIT_BASE, patchSize: 4, depth: 1, heads: 4, width: 16, mlpDim: 8 }, { ...VIT_BASE, patchSize: 16, heads: 1, inChannels: 1 },
+  ]) {
+    it(`${spec.family} layout ${JSON.stringify(spec)}`, async () => {
+      const channels = (spec as { inChannels?: number }).inChannels ?? 3;
+      const x = randn([2, channels, 32, 32], { generator: new Generator(3) });
+      const m = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 5 });
+      try {
+        m.train();
+        const loss = tidy(() => {
+          const l = F.crossEntropy(m.forward(x), randint(0, NUM_CLASSES, [2], { generator: new Generator(0) }));
+          l.backward();
+          return l.item();
+        });
+        assert.ok(Number.isFinite(loss));
+        assert.equal(m.parameters().filter((p) => p.grad === null).length, 0, 'every parameter has a gradient');
+        const path = join(dir, 'layout.pth');
+        await saveWeights(m, path);
+        const twin = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 6 });
+        assert.equal((await loadWeights(twin, path)).loaded.length, m.stateDict().size);
+        twin.dispose();
+      } finally {
+        m.dispose();
+        x.dispose();
+      }
+    });
+  }
+
   it('vit: dropout and attention dropout act in training only', () => {
     const m = createModelFromSpec({ ...VIT_BASE, dropout: 0.2, attentionDropout: 0.2 }, { numClasses: NUM_CLASSES, seed: 5 });
     try {
