@@ -12,7 +12,8 @@
         "src/runtime_ops.cc",
         "src/device_ops.cc",
         "src/dist_ops.cc",
-        "src/profile_ops.cc"
+        "src/profile_ops.cc",
+        "src/jit_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -52,6 +52,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--dashboard', 'also serve the live dashboard (see `study serve`); it stays up after the study until Ctrl-C')
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
+    .option('--allow-host <names...>', 'with --dashboard: other names it may be reached under (Host header; comma-separated, * for any)')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
   study.command('plan <file>')
     .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
@@ -62,15 +63,24 @@ A study file varies any config path; model switches are paths under model:
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
     .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .option('--noise-from <dir>', 'an earlier study folder whose seed-to-seed spread sizes the power section (default: noise: in the study file)')
+    .option('--pilot', 'first train two seeds of the cheapest variant for a few epochs (in <study folder>-pilot) and size the power section from their spread')
+    .option('--pilot-epochs <n>', 'epochs of each pilot run (with --pilot)', '2')
+    .option('--out <dir>', 'the study folder this plans (default: runs/<study name>); --pilot trains in <dir>-pilot')
     .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('serve <dir>')
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')
     .option('--port <n>', 'port (default: a free port)')
     .option('--host <address>', 'address to listen on (default 127.0.0.1; 0.0.0.0 exposes the study to the network)')
+    .option('--allow-host <names...>', 'other names it may be reached under (Host header; default: loopback and the --host address, for 0.0.0.0 this machine\'s addresses and name; comma-separated, * for any)')
     .action(async (dir, o) => (await import('./commands/serve.js')).studyServeCommand(dir, o));
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
     .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));
+  study.command('diff <a> <b>')
+    .description('compare the verdicts of two study folders: per comparison kept, changed or flipped, and the change in Δ with its interval; exits 3 when a verdict flips')
+    .option('--json', 'print the comparison as JSON')
+    .action(async (a, b, o) => (await import('./commands/study.js')).studyDiffCommand(a, b, o));
   study.command('status <dir>')
     .description('progress of every variant of a study')
     .option('--watch', 'refresh every 2 s until all variants finished')
@@ -78,7 +88,7 @@ A study file varies any config path; model switches are paths under model:
 
   program.command('train [config]')
     .description('train one model from a config file (YAML/JSON) and/or flags; a run\'s config.json repeats that run exactly')
-    .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
+    .option('--model <preset>', "model preset or inline spec, e.g. resnet34, plain34, '{preset: resnet34, shortcut: none}', '{torchscript: net.pt}'")
     .option('--data <path>', 'dataset path')
     .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
     .option('--epochs <n>', 'passes over the training data (default 10)')
@@ -151,7 +161,9 @@ Data and weights (config fields, or --set key=value):
     .option('--shortcut <kind>', 'override the shortcut: projection, zero-pad, all-projection, none')
     .option('--set <key=value...>', 'set a model switch, e.g. --set preact=true --set widthMultiplier=2 --set dropPathRate=0.1')
     .option('--list', 'list the model families, their switches and presets')
-    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n  ablate summary --list')
+    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n' +
+      '  ablate summary vgg16_bn                  (torchvision\'s names work as presets)\n  ablate summary mobilenet-v2-cifar --set invertedResidual=false\n' +
+      '  ablate summary --list                     (every family: resnet/ResNeXt, vgg, mobilenet, densenet, …; switches; presets)')
     .action(async (model, o) => (await import('./commands/summary.js')).summaryCommand(model, o));
 
   program.command('augment-preview')

@@ -12,7 +12,7 @@ export { openStanfordDogs } from './stanford-dogs.js';
 export { readMat, matStrings, matNumbers, type MatValue } from './matlab.js';
 export { openCifar, type CifarKind } from './cifar.js';
 export { openGenerated, renderGenerated, generatedClassNames, DEFAULT_GENERATED, MAX_GENERATED_CLASSES, SHAPES, TEXTURES, type GeneratedOptions, type Difficulty } from './generated.js';
-export { decodeItem, decodeItems, BadImageError, RESIZE_KERNEL, type ResizeMode, type DecodeTarget, type Decoded } from './decode.js';
+export { decodeItem, decodeItems, BadImageError, RESIZE_KERNEL, DEFAULT_MAX_IMAGE_BYTES, maxImageBytes, readImageFile, type ResizeMode, type DecodeTarget, type Decoded } from './decode.js';
 export { jpegDecoder } from './fast-jpeg.js';
 export { prepareImages, defaultCacheDir, ImageSet, SplitChangedError, CACHE_VERSION, type PrepareOptions } from './image-cache.js';
 export { DataLoader, type LoaderOptions, type EpochOptions, type LoaderStats } from './loader.js';

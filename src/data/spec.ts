@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { fileKind } from '../util/regular-file.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { detectCifar, openCifar } from './cifar.js';
@@ -94,7 +95,11 @@ type Detected = 'tfds' | 'cifar' | 'stanford_dogs' | 'image-folder';
 /** What kind of dataset lives at `path`, from its layout alone. */
 export async function detectSource(path: string): Promise<Detected> {
   if (!existsSync(path)) throw new Error(`Expected a dataset at ${path} but nothing exists there`);
-  if (statSync(path).isFile()) {
+  const st = statSync(path);
+  if (!st.isFile() && !st.isDirectory()) {
+    throw new Error(`Expected a dataset folder or a .zip of class folders at ${path} but received ${fileKind(st)}: point the data path at a real folder or file`);
+  }
+  if (st.isFile()) {
     if (/\.zip$/i.test(path)) return 'image-folder';
     throw new Error(`Expected a folder or a .zip of class folders at ${path} but received a file of another kind`);
   }

@@ -41,6 +41,17 @@ export function configValidator(schema: z.ZodObject, combinations: (c: Record<st
   };
 }
 
+/** The common fields resolved: 10 classes at 32×32 for the CIFAR layout, 1000 at 224×224 otherwise. */
+export function resolveCommon(c: { numClasses?: number; inChannels: number; bnMomentum: number; bnEps: number; inputSize?: number }, cifar: boolean) {
+  return {
+    numClasses: c.numClasses ?? (cifar ? 10 : 1000),
+    inChannels: c.inChannels,
+    bnMomentum: c.bnMomentum,
+    bnEps: c.bnEps,
+    inputSize: c.inputSize ?? (cifar ? 32 : 224),
+  };
+}
+
 /** Checks first (throwing every issue), then parses: the defaults-filled object a resolver completes. */
 export function parseChecked<S extends z.ZodObject>(schema: S, validate: (obj: unknown) => ConfigIssue[], obj: unknown): z.output<S> {
   const issues = validate(obj);

@@ -8,3 +8,4 @@ import './mobilenet/index.js';
 import './densenet/index.js';
 import './convnext/index.js';
 import './vit/index.js';
+import './torchscript/index.js';

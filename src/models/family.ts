@@ -36,6 +36,8 @@ export interface ModelFamily<Input extends object = object, Resolved extends obj
   readonly description: string;
   /** The config schema: a strict zod object whose keys are the family's switches (documented there). */
   readonly schema: z.ZodObject;
+  /** A key that marks a spec as this family's when it names no family or preset (`{ torchscript: net.pt }`). */
+  readonly specKey?: string;
   /** Named configs, e.g. `resnet56-cifar` → `{ depth: 56 }`. Names are unique across all families. */
   readonly presets: ReadonlyMap<string, Input>;
   /** Every problem in a config object, [] when valid; never throws. */
@@ -70,6 +72,8 @@ export interface WeightFile {
   interpolation?: Interpolation;
   mean?: readonly [number, number, number];
   std?: readonly [number, number, number];
+  /** torchvision's listed file size (`meta["_file_size"]`, MiB to 3 decimals): a download may not exceed it. */
+  listedMiB?: number;
 }
 
 /** A torchvision architecture's weight sets: `ResNet50_Weights` → IMAGENET1K_V1, IMAGENET1K_V2. */
@@ -105,6 +109,11 @@ export function registerFamily<I extends object, R extends object>(family: Model
   const f = family as unknown as ModelFamily;
   families.set(f.name, f);
   for (const p of f.presets.keys()) presetOwner.set(p, f);
+}
+
+/** The family whose specKey a spec object carries, if any. */
+export function familyOfSpecKey(spec: Record<string, unknown>): ModelFamily | undefined {
+  return [...families.values()].find((f) => f.specKey !== undefined && spec[f.specKey] !== undefined);
 }
 
 export function familyNames(): string[] {

@@ -8,10 +8,10 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fetchFile, hashPrefixFromName, resolveMirror, torchHubCheckpointsDir, type FetchOptions } from '../data/fetch/index.js';
+import { fetchFile, formatBytes, hashPrefixFromName, resolveMirror, torchHubCheckpointsDir, type FetchOptions } from '../data/fetch/index.js';
 import { readCatalogueFile } from '../data/fetch/catalogue-file.js';
 import { familyNames, findFamily, type Interpolation, type ModelFamily } from './family.js';
-import { resolveModelSpec, type ModelSpec } from './registry.js';
+import { createModelFromSpec, resolveModelSpec, type ModelSpec } from './registry.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -43,6 +43,10 @@ export interface HubWeights extends WeightsTransforms {
   fileName: string;
   sha256?: string;
   sha256Prefix?: string;
+  /** Exact size in bytes, when the catalogue gives it. */
+  size?: number;
+  /** torchvision's listed size (MiB, 3 decimals): the download may not exceed it. */
+  listedMiB?: number;
 }
 
 const PT = 'https://download.pytorch.org/models/';
@@ -70,15 +74,16 @@ function table(env: Env): Table {
     for (const [arch, a] of Object.entries(f.weights!.archs)) {
       enums[arch] = a.enumName;
       best[arch] = a.best;
-      for (const [tag, w] of Object.entries(a.tags)) {
-        put(arch, tag, { ...DEFAULT_TRANSFORMS, ...w, url: w.url ?? PT + w.file, fileName: w.file });
+      for (const [tag, { file, ...w }] of Object.entries(a.tags)) {
+        put(arch, tag, { ...DEFAULT_TRANSFORMS, ...w, url: w.url ?? PT + file, fileName: file });
       }
     }
   }
   for (const [arch, tags] of Object.entries(extra.weights)) {
     for (const [tag, w] of Object.entries(tags)) {
-      const { name, url, ...transforms } = w;
-      put(arch, tag, { ...DEFAULT_TRANSFORMS, ...transforms, url, fileName: name ?? basename(new URL(url).pathname) });
+      const { name, url, ...rest } = w;
+      const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)); // absent fields keep the defaults
+      put(arch, tag, { ...DEFAULT_TRANSFORMS, ...given, url, fileName: name ?? basename(new URL(url).pathname) });
     }
   }
   return { files, best: { ...best, ...extra.best } };
@@ -132,6 +137,37 @@ export function hubWeightsByFileName(fileName: string, env: Env = process.env): 
   if (fileName.includes('/')) return undefined;
   for (const tags of Object.values(table(env).files)) for (const w of Object.values(tags)) if (w.fileName === fileName) return w;
   return undefined;
+}
+
+/** A file may carry a little more than its tensors: pickle records, names, storage headers. */
+const PICKLE_MARGIN = 0.05;
+const PICKLE_SLACK_BYTES = 1 << 20;
+
+/**
+ * How big a weights file may be, so a hostile mirror cannot fill the disk: the catalogue's exact size;
+ * else torchvision's listed size (rounded to 1/1000 MiB, so at most half of that more); else the
+ * architecture's parameters and buffers as float32 (1000 classes), plus 5% and 1 MiB.
+ */
+export function weightsSizeLimit(w: HubWeights): { size: number } | { maxBytes: number; why: string } | undefined {
+  if (w.size !== undefined) return { size: w.size };
+  if (w.listedMiB !== undefined) {
+    return { maxBytes: Math.ceil((w.listedMiB + 0.0005) * 2 ** 20), why: `torchvision lists ${w.fileName} as ${w.listedMiB} MiB` };
+  }
+  let params: number;
+  try {
+    const model = createModelFromSpec(w.arch, { numClasses: 1000, initialize: false });
+    try {
+      params = model.countParams().total;
+    } finally {
+      model.dispose();
+    }
+  } catch {
+    return undefined; // not one of our architectures: the default ceiling for files of unknown size applies
+  }
+  return {
+    maxBytes: Math.ceil(params * 4 * (1 + PICKLE_MARGIN)) + PICKLE_SLACK_BYTES,
+    why: `${w.arch} has ${(params / 1e6).toFixed(1)} M parameters and buffers, ${formatBytes(params * 4)} as float32, plus a margin; give the file's "size" in ABLATE_CATALOGUE if it holds more`,
+  };
 }
 
 /**
@@ -194,7 +230,9 @@ export async function resolvePretrained(spec: string, model: ModelSpec, o: Resol
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   if (!existsSync(join(dir, hub.fileName))) log(`pretrained ${hub.id}: not in PyTorch's cache yet, fetching ${hub.fileName} into ${dir}`);
   // PyTorch's folder is not ours: no stamps there, so the hash is checked each time (about 1 s for resnet152).
-  const r = await fetchFile({ name: hub.fileName, url: hub.url, sha256: hub.sha256, sha256Prefix: hub.sha256Prefix }, dir, {
+  const limit = weightsSizeLimit(hub);
+  const bound = limit === undefined ? {} : 'size' in limit ? { size: limit.size } : { maxBytes: limit.maxBytes, maxBytesWhy: limit.why };
+  const r = await fetchFile({ name: hub.fileName, url: hub.url, sha256: hub.sha256, sha256Prefix: hub.sha256Prefix, ...bound }, dir, {
     ...o, env, log, mirror: resolveMirror(o.mirror, env), useStamp: false,
   });
   const { resizeSize, cropSize, interpolation, mean, std } = hub;

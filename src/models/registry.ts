@@ -9,7 +9,7 @@ import { Generator } from '../tensor/index.js';
 import type { Model } from '../nn/index.js';
 import { describe } from '../util/errors.js';
 import { closest, type ConfigIssue } from '../util/zod-issues.js';
-import { ModelConfigError, allPresetNames, canonicalPreset, familyNames, familyOfPreset, findFamily, type ModelFamily } from './family.js';
+import { ModelConfigError, allPresetNames, canonicalPreset, familyNames, familyOfPreset, familyOfSpecKey, findFamily, type ModelFamily } from './family.js';
 import './families.js';
 
 /** The family a spec without `family` or `preset` belongs to. */
@@ -85,7 +85,7 @@ function analyse(spec: unknown, options: ResolveSpecOptions): Analysis {
       } else if (family && family !== named) {
         issues.push({ path: 'family', message: `expected "${family.name}" (the family of preset "${preset}") or no family, received ${describe(familyName)}` });
       } else family = named;
-    } else if (presetName === undefined) family = findFamily(DEFAULT_FAMILY);
+    } else if (presetName === undefined) family = familyOfSpecKey(spec) ?? findFamily(DEFAULT_FAMILY);
   } else {
     issues.push({ path: '', message: `expected a model preset name or a spec object such as { preset: resnet34, shortcut: zero-pad }, received ${describe(spec)}` });
   }

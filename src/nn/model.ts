@@ -224,6 +224,11 @@ export class Model {
     return { trainable, nonTrainable, total: trainable + nonTrainable };
   }
 
+  /** Where the starting weights come from when the family decides it (status.json's initialWeights); undefined: built and seeded here. */
+  initialWeights(): string | undefined {
+    return undefined;
+  }
+
   /** Lines a summary prints under the model name (a family's switches); none for a bare graph. */
   describeConfig(): string[] {
     return [];

@@ -94,8 +94,9 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       let estimatedS: number | undefined;
       if (o.measure !== false) {
         // Models whose FLOPs per image agree to two significant digits cost the same per step for this
-        // purpose (an init-only switch, or projection vs zero-pad shortcuts, changes them by < 1%).
-        const mkey = JSON.stringify([Number(flopsPerImage.toPrecision(2)), size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
+        // purpose (an init-only switch, or projection vs zero-pad shortcuts, changes them by < 1%). A model whose
+        // FLOPs are not counted (0: a TorchScript module) is measured for itself.
+        const mkey = JSON.stringify([flopsPerImage > 0 ? Number(flopsPerImage.toPrecision(2)) : plan.model, size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
         if (!speeds.has(mkey)) {
           o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
           // Images per second barely change with the batch beyond a few dozen images, so large batches are timed at 32.

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve, basename } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -25,6 +25,7 @@ import { preflightData } from './preflight-data.js';
 import { SlotPool } from './slot-pool.js';
 import { localRanksOf } from '../train/plan.js';
 import { checkLocalRanks } from '../train/launch.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 /** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
@@ -108,7 +109,7 @@ function killedNotFailed(st: RunStatusFile): boolean {
 /** The thread count a run started with (its resolved config.json), if it has started. */
 function startedThreads(runDir: string): number | undefined {
   try {
-    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
     return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
   } catch {
     return undefined;
@@ -176,7 +177,7 @@ function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
   const path = join(dir, 'study.json');
   if (!existsSync(path)) return fresh;
   try {
-    const old = JSON.parse(readFileSync(path, 'utf8')) as StudyIndex;
+    const old = JSON.parse(readRegularTextSync(path, { what: 'study index' })) as StudyIndex;
     const byName = new Map(old.runs.map((r) => [r.name, r]));
     return {
       ...fresh, createdAt: old.createdAt ?? fresh.createdAt,

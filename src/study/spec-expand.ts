@@ -1,4 +1,5 @@
-import { type AxisValue, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
+import type { Correction } from './inference.js';
+import { type AxisValue, type Expectation, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
@@ -35,6 +36,15 @@ export interface ExpandedStudy {
   runs: PlannedRun[];
   comparisons: Comparison[];
   baseline?: string | Record<string, AxisValue>;
+  statistics: StudyStatistics;
+}
+
+/** The study file's statistical settings, carried into the study index for the report. */
+export interface StudyStatistics {
+  correction: Correction;
+  noise?: number;
+  minEffect?: number;
+  expect?: Expectation[];
 }
 
 /** A problem the training layer finds in a resolved config; `path` is dotted within the config. */
@@ -125,6 +135,12 @@ export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): Expan
     runs,
     comparisons: resolveComparisons(spec, byVariant),
     ...(spec.baseline !== undefined ? { baseline: spec.baseline } : {}),
+    statistics: {
+      correction: spec.correction,
+      ...(spec.noise !== undefined ? { noise: spec.noise } : {}),
+      ...(spec.minEffect !== undefined ? { minEffect: spec.minEffect } : {}),
+      ...(spec.expect ? { expect: spec.expect } : {}),
+    },
   };
 }
 
@@ -208,6 +224,10 @@ function resolveComparisons(spec: StudySpec, variants: { name: string; axes: Rec
       const twin = variants.find((w) => matches(w.axes) && Object.keys(v.axes).every((k) => k in baseline || w.axes[k] === v.axes[k]));
       if (twin) add(v.name, twin.name);
     }
+  }
+  // A claim to check is a comparison too (in the direction already listed, if it is).
+  for (const e of spec.expect ?? []) {
+    if (!out.some((c) => c.variant === e.reference && c.reference === e.variant)) add(e.variant, e.reference);
   }
   return out;
 }

@@ -22,6 +22,7 @@ import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, forma
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
 import { expandShorthand } from '../train/plan.js';
 import { ConfigFileError, parseYamlText, readConfigText } from '../util/config-file.js';
+import { CORRECTIONS, type Correction } from './inference.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -56,14 +57,38 @@ export interface StudySpec {
   seeds: number[];
   baseline?: string | Record<string, AxisValue>;
   compare?: [string, string][];
+  /** How the comparisons' p-values are adjusted for their number (default holm). */
+  correction: Correction;
+  /** Seed-to-seed standard deviation of one variant's final accuracy, in points (for `study plan`'s power). */
+  noise?: number;
+  /** The smallest difference worth detecting, in points: `study plan` says how many seeds it needs. */
+  minEffect?: number;
+  /** Results the study should reproduce (a paper's claims), checked in the report. */
+  expect?: Expectation[];
   /** Seedless variant names in expansion order (explicit variants × axes grid). */
   variantNames: string[];
+}
+
+/** `resnet56 > plain56`, optionally by at least `by` points: a claim the report checks. */
+export interface Expectation {
+  variant: string;
+  reference: string;
+  /** The claimed sign of variant − reference. */
+  direction: 'greater' | 'less';
+  /** Claimed size of the difference, in points (|variant − reference| ≥ by). */
+  by?: number;
+  source?: string;
+  /** As written in the study file, for the report. */
+  text: string;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const NAME_EXPECTED = 'a name of letters, digits, ".", "_", "+" or "-" (it becomes a folder name)';
 const nameSchema = z.string({ error: NAME_EXPECTED }).regex(NAME_RE, { error: NAME_EXPECTED });
 const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()], { error: 'a string, number, true/false or null' });
+
+/** A quantity in accuracy points, in (0, 100]. */
+const points = (expected: string) => z.unknown().refine((x) => typeof x === 'number' && x > 0 && x <= 100, { error: expected });
 
 /** Each top-level field is checked on its own so one bad field never hides problems in another. */
 const FIELDS = {
@@ -84,6 +109,10 @@ const FIELDS = {
     z.tuple([z.string(), z.string()], { error: 'a pair [variant, reference]' }),
     { error: 'a list of pairs [variant, reference]' },
   ).min(1),
+  correction: z.enum(CORRECTIONS, { error: `one of ${CORRECTIONS.join(', ')} (how p-values are adjusted for the number of comparisons)` }),
+  noise: points('a seed-to-seed standard deviation of final accuracy in points, more than 0 and at most 100 (e.g. 0.4)'),
+  minEffect: points('the smallest difference worth detecting, in accuracy points, more than 0 and at most 100 (e.g. 1)'),
+  expect: z.array(z.unknown(), { error: 'a list of claims such as "resnet56 > plain56"' }).min(1),
 } as const;
 
 type FieldName = keyof typeof FIELDS;
@@ -194,6 +223,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
   if (baseline !== undefined) checkBaseline(baseline, variantNames, axes, variants, issues);
   const compare = ok.compare as [string, string][] | undefined;
   if (compare) checkCompare(compare, variantNames, axes, issues);
+  const expect = ok.expect ? checkExpect(ok.expect as unknown[], variantNames, issues) : undefined;
 
   const spec: StudySpec = {
     source,
@@ -205,6 +235,10 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
     seeds,
     ...(baseline !== undefined && issues.every((i) => !i.path.startsWith('baseline')) ? { baseline } : {}),
     ...(compare && issues.every((i) => !i.path.startsWith('compare')) ? { compare } : {}),
+    correction: (ok.correction as Correction | undefined) ?? 'holm',
+    ...(ok.noise !== undefined ? { noise: ok.noise as number } : {}),
+    ...(ok.minEffect !== undefined ? { minEffect: ok.minEffect as number } : {}),
+    ...(expect && expect.length > 0 ? { expect } : {}),
     variantNames,
   };
   return { spec, issues, runsKnown };
@@ -402,6 +436,47 @@ export function axisOfPair(axes: StudyAxis[], pair: [string, string]): StudyAxis
 /** The choice of an axis a name refers to: its label, or its value as written. */
 export function choiceNamed(axis: StudyAxis, name: string): AxisChoice | undefined {
   return axis.choices.find((c) => c.label === name || String(c.display) === name);
+}
+
+const EXPECT_KEYS = ['that', 'by', 'source'];
+const CLAIM_EXPECTED = 'a claim "variant > reference", or {that: "variant > reference", by: ">= 5", source: "…"}';
+
+/** `a > b` / `a < b` between two variant names; `by: ">= 5"` (or 5) in accuracy points. Each entry is checked on its own. */
+function checkExpect(raw: unknown[], names: string[], issues: SpecIssue[]): Expectation[] {
+  const out: Expectation[] = [];
+  raw.forEach((entry, i) => {
+    if (typeof entry !== 'string' && !isPlainObject(entry)) { issues.push(issue(`expect[${i}]`, CLAIM_EXPECTED, entry)); return; }
+    const e = (typeof entry === 'string' ? { that: entry } : entry) as { that?: unknown; by?: unknown; source?: unknown };
+    let bad = false;
+    for (const key of Object.keys(e).filter((k) => !EXPECT_KEYS.includes(k))) {
+      const guess = didYouMean(key, EXPECT_KEYS);
+      issues.push(issue(`expect[${i}].${key}`, guess ? `no key "${key}" (did you mean "${guess}"?)` : `only the keys ${EXPECT_KEYS.join(', ')}`, (e as PlainObject)[key]));
+      bad = true;
+    }
+    if (e.source !== undefined && typeof e.source !== 'string') { issues.push(issue(`expect[${i}].source`, 'a string naming where the claim comes from', e.source)); bad = true; }
+    const where = typeof entry === 'string' ? `expect[${i}]` : `expect[${i}].that`;
+    if (typeof e.that !== 'string') { issues.push(issue(where, CLAIM_EXPECTED, e.that)); return; }
+    const m = /^\s*([^\s<>]+)\s*([<>])\s*([^\s<>]+)\s*$/.exec(e.that);
+    if (!m) { issues.push(issue(where, 'a claim "variant > reference" or "variant < reference"', e.that)); return; }
+    const [, a, op, b] = m;
+    let ok = !bad;
+    for (const [n, j] of [[a, 0], [b, 1]] as const) {
+      if (!names.includes(n)) { issues.push(issue(where, `${j === 0 ? 'left' : 'right'} side ${oneOfNames(n, names)}`, n)); ok = false; }
+    }
+    if (ok && a === b) { issues.push(issue(where, 'two different variants', e.that)); ok = false; }
+    let by: number | undefined;
+    if (e.by !== undefined) {
+      const bm = typeof e.by === 'number' ? [String(e.by), String(e.by)] : typeof e.by === 'string' ? /^\s*(?:>=|≥)?\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(e.by) : null;
+      by = bm ? Number(bm[1]) : NaN;
+      if (!(by > 0 && by <= 100)) { issues.push(issue(`expect[${i}].by`, 'a claimed size in accuracy points, e.g. ">= 5" or 5 (more than 0, at most 100)', e.by)); ok = false; }
+    }
+    if (!ok) return;
+    out.push({
+      variant: a, reference: b, direction: op === '>' ? 'greater' : 'less', text: e.that.trim(),
+      ...(by !== undefined ? { by } : {}), ...(typeof e.source === 'string' ? { source: e.source } : {}),
+    });
+  });
+  return out;
 }
 
 function oneOfNames(got: string, names: string[]): string {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { z } from 'zod';
 import { join, relative } from 'node:path';
-import { writeCheckpoint, readCheckpoint, isRawTensor, readTensorBytes, tensorByteLength, type RawTensor, type PickleValue, type CheckpointValue, type TensorBytes, type TensorSource } from '../models/pth/index.js';
+import { CheckpointError, writeCheckpoint, readCheckpoint, isRawTensor, readTensorBytes, tensorByteLength, type RawTensor, type PickleValue, type CheckpointValue, type TensorBytes, type TensorSource } from '../models/pth/index.js';
 import { releaseFreeHostMemory, type OptimizerState, type Tensor } from '../tensor/index.js';
 import { tensorSource, rawToTensor } from '../models/index.js';
 import type { Logs } from './callbacks/base.js';
@@ -185,7 +185,8 @@ export async function loadTrainingCheckpoint(path: string): Promise<LoadedCheckp
   try {
     root = await readCheckpoint(path);
   } catch (e) {
-    throw new DamagedCheckpointError(path, (e as Error).message);
+    // The error names the file already; this one names it once, as damaged.
+    throw new DamagedCheckpointError(path, e instanceof CheckpointError && e.file === path ? e.detail : (e as Error).message);
   }
   if (!(root instanceof Map) || typeof root.get('ablate_state') !== 'string') {
     throw new DamagedCheckpointError(path, 'it is not an ablate training checkpoint (expected keys model, optimizer, ablate_state)');

@@ -11,12 +11,13 @@
  * write is atomic. Readers are tolerant: a folder is often read while its run is still writing, or
  * after a kill or a full disk, so what cannot be read becomes a warning, never a crash.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic, writeJsonAtomic, overwriteInPlace, isDiskFull } from '../util/atomic.js';
 import { formatZodIssues } from '../util/zod-issues.js';
 import { isPeerLost } from '../tensor/peer-lost.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 export const CONFIG_FILE = 'config.json';
 export const HISTORY_FILE = 'history.jsonl';
@@ -35,7 +36,7 @@ function issuesOf(error: z.ZodError, limit = Infinity): string[] {
 export function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
   if (!existsSync(path)) return undefined;
   try {
-    return { ok: true, value: JSON.parse(readFileSync(path, 'utf8')) };
+    return { ok: true, value: JSON.parse(readRegularTextSync(path, { what: 'run file' })) };
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
@@ -104,7 +105,7 @@ export function writeHistory(runDir: string, records: readonly HistoryRecord[]):
 export function readHistory(runDir: string, warnings: string[] = []): HistoryRow[] {
   const path = historyPath(runDir);
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const lines = readRegularTextSync(path, { what: 'history file' }).split('\n');
   const byEpoch = new Map<number, HistoryRow>();
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -195,6 +196,13 @@ export const RunStatusSchema = z.looseObject({
   flops: z.number().min(0).optional(),
   trainTimeS: z.number().min(0),
   imagesPerS: z.number().min(0).optional(),
+  /** data.testSplit: the held-out split, scored once after training with the final model. */
+  testSplit: z.string().optional(),
+  testCount: count.optional(),
+  testAccuracy: z.number().min(0).max(1).optional(),
+  testLoss: z.number().optional(),
+  /** Where the starting weights came from, when not from the seed (a TorchScript file's own weights; see Model.initialWeights). */
+  initialWeights: z.string().optional(),
   env: RunEnvSchema,
   dataset: RunDatasetSchema,
 });

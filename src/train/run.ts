@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
@@ -14,6 +13,8 @@ import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
 import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
+import { evaluate } from './evaluate.js';
+import type { TrainableModel } from './model-api.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
@@ -24,6 +25,7 @@ import { hasTrainingCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -136,7 +138,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     datasets = await openPlanDatasets(plan, { log, signal: o.signal });
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
-    plan = completePlan(plan, { train: datasets.train, val: datasets.val });
+    plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
     if (previousPlan && planHash(previousPlan) !== planHash(plan)) {
       const changed = changedFields(previousPlan, plan);
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
@@ -184,6 +186,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
             imageSize: [size.height, size.width],
           },
           normalization: norm,
+          ...(model.initialWeights() !== undefined ? { initialWeights: model.initialWeights() } : {}),
           ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
         } as RunStatus;
         requireEveryClass(train, datasets.train, log);
@@ -219,6 +222,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
             .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
         }
+        // The held-out test split, scored once with the model training ended with: nothing was chosen on it.
+        const tested = plan.testData && datasets.test && result.status === 'ok' && main
+          ? await scoreTestSplit(plan, datasets.test, model, { numClasses, precision, device, log, signal: o.signal, opened })
+            .catch((e: Error) => { log(`test split not scored: ${e.message}`); return undefined; })
+          : undefined;
         const last = result.history[result.history.length - 1];
         const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
         status = {
@@ -234,6 +242,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           imagesPerS: result.imagesPerS,
           dataWaitFraction: last?.data_wait_fraction ?? undefined,
           liveTensors: liveTensorCount(),
+          ...(tested ? { testSplit: plan.testData!.split, testCount: tested.n, testAccuracy: tested.accuracy, testLoss: tested.loss } : {}),
         } as RunStatus;
         writeStatus(status);
         return result;
@@ -289,7 +298,7 @@ function previousPlanOf(runDir: string): RunPlan | undefined {
 /** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
 function threadsOfRun(runDir: string): number | undefined {
   try {
-    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
     return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
   } catch {
     return undefined;
@@ -360,4 +369,17 @@ function changedFields(a: RunPlan, b: RunPlan): string[] {
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
   if (plan.augment.length === 0) return undefined;
   return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
+}
+
+/** Decodes the test split and evaluates the trained model on it once (accuracy, loss, image count). */
+async function scoreTestSplit(
+  plan: RunPlan, test: Dataset, model: TrainableModel,
+  o: { numClasses: number; precision: Precision; device: string; log: (line: string) => void; signal?: AbortSignal; opened: ImageSet[] },
+): Promise<{ accuracy: number; loss: number; n: number }> {
+  const images = await prepareSplit(plan.testData!, test, { log: o.log, what: 'test', signal: o.signal });
+  o.opened.push(images);
+  const loader = new DataLoader(images, { batchSize: plan.batchSize, shuffle: false });
+  const r = await evaluate(model, loader, { numClasses: o.numClasses, precision: o.precision, device: o.device, normalization: plan.normalization });
+  o.log(`test (${plan.testData!.split}, ${r.n} images, scored once): accuracy ${(100 * r.accuracy).toFixed(2)}%, loss ${r.loss.toFixed(4)}`);
+  return { accuracy: r.accuracy, loss: r.loss, n: r.n };
 }

@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { FileReadError, openRegularFileSync } from './regular-file.js';
 import { LineCounter, isScalar, parseDocument, visit } from 'yaml';
 
 /**
@@ -21,16 +22,16 @@ export class ConfigFileError extends TypeError {
 /** The text of a study or config file, refused when it is larger than MAX_CONFIG_BYTES (checked on the open file, before reading). */
 export function readConfigText(file: string, what = 'config file'): string {
   let fd: number;
+  let size: number;
   try {
-    fd = openSync(file, 'r');
+    // A regular file only: a FIFO would block this synchronous read forever, /dev/zero would never end.
+    ({ fd, size } = openRegularFileSync(file, { what }));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ConfigFileError(`${what} ${file} does not exist`, 'missing');
-    throw new ConfigFileError(`cannot read the ${what} ${file}: ${code ?? (e as Error).message}`, 'unreadable');
+    if (!(e instanceof FileReadError)) throw e;
+    throw new ConfigFileError(e.message, e.code === 'missing' ? 'missing' : 'unreadable');
   }
   try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new ConfigFileError(`Expected a ${what} at ${file} but it is a folder`, 'unreadable');
+    const st = { size };
     if (st.size > MAX_CONFIG_BYTES) {
       throw new ConfigFileError(`Expected a ${what} of at most 1 MB but ${file} has ${(st.size / 1024 / 1024).toFixed(1)} MB: ` +
         'study and config files hold settings, not data; point data fields at the data instead', 'too-large');

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { z } from 'zod';
-import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, type Tensor } from '../../src/tensor/index.js';
-import { DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
+import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, withAutocast, type Tensor } from '../../src/tensor/index.js';
+import { Conv2D, DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
 import {
   ModelConfigError, ModelSpecSchema, SHORTCUTS, describeResolvedSpec, modelSpecObject, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
-  listPresets, loadWeights, presetSpec, registerFamily, resolveModelConfig, resolveModelSpec, saveWeights, validateModelSpec, validateResNetConfig,
+  listPresets, loadWeights, presetSpec, registerFamily, canonicalPreset, resolveModelConfig, resolveModelSpec, saveWeights, validateModelSpec, validateResNetConfig,
   type ModelFamily, type ModelSpec, type ResNet, type ResolvedResNetConfig,
 } from '../../src/models/index.js';
 import { formatZodIssues } from '../../src/util/zod-issues.js';
@@ -75,17 +75,32 @@ function assertSummaryShowsSwitches(m: ResNet): void {
   }
 }
 
+/** torchvision 0.14's parameter counts at 1000 classes, by its builder names (aliases of the presets). */
+const TORCHVISION_PARAMS: Record<string, number> = {
+  vgg11: 132_863_336, vgg11_bn: 132_868_840, vgg13: 133_047_848, vgg13_bn: 133_053_736, vgg16: 138_357_544, vgg16_bn: 138_365_992,
+  vgg19: 143_667_240, vgg19_bn: 143_678_248, resnext50_32x4d: 25_028_904, resnext101_32x8d: 88_791_336, resnext101_64x4d: 83_455_272,
+  densenet121: 7_978_856, densenet161: 28_681_000, densenet169: 14_149_480, densenet201: 20_013_928, mobilenet_v2: 3_504_872,
+  wide_resnet50_2: 68_883_240, wide_resnet101_2: 126_886_696,
+};
+const torchvisionParams = new Map(Object.entries(TORCHVISION_PARAMS).map(([k, v]) => [canonicalPreset(k)!, v]));
+
 describe('every preset', () => {
+  it('every torchvision name in the count table is a preset', () => assert.equal(torchvisionParams.size, Object.keys(TORCHVISION_PARAMS).length));
   // Presets above this size only build and summarise here (a train step of ResNet-152 or a wide ResNet
   // costs seconds and hundreds of MB on the 2-core CI); every code path they use is trained below at
   // smaller depth or width, with the same builder.
   const TRAIN_BUDGET = 12_000_000;
+  // Presets whose every layer type and switch another trained preset of the same family already runs
+  // (other widths or depths of the same builder): built and summarised only, to keep the file affordable.
+  const SAME_PATHS = new Set(['vgg13-cifar', 'vgg13-bn-cifar', 'vgg11-bn-cifar', 'mobilenet-v2-w0.5', 'mobilenet-v2-w0.75', 'mobilenet-v2-w1.4', 'mobilenet-v2-cifar', 'densenet-bc100-k12-cifar']);
   const trained: string[] = [];
   for (const preset of listPresets()) {
-    it(`${preset}: builds, summarises with its switches, trains a step and round-trips its weights (when ≤ 12M params)`, async () => {
+    it(`${preset}: builds, summarises with its switches${torchvisionParams.has(preset) ? ` and torchvision's ${torchvisionParams.get(preset)} parameters` : ''}, trains a step and round-trips its weights (when ≤ 12M params)`, async () => {
       const resolved = resolveModelSpec(preset, { numClasses: NUM_CLASSES });
-      const shape = createModelFromSpec(preset, { numClasses: NUM_CLASSES, initialize: false });
-      const small = shape.countParams().trainable <= TRAIN_BUDGET;
+      const published = torchvisionParams.get(preset);
+      // torchvision's nets are summarised at their 1000 classes, so the count is torchvision's exactly.
+      const shape = createModelFromSpec(preset, { numClasses: published !== undefined ? 1000 : NUM_CLASSES, initialize: false });
+      const small = shape.countParams().trainable <= TRAIN_BUDGET && !SAME_PATHS.has(preset);
       try {
         assert.equal(shape.name, preset);
         // Any family: the summary shows the family's description of the config under the model name.
@@ -94,6 +109,14 @@ describe('every preset', () => {
         assert.deepEqual(summaryLines(shape).slice(1, 1 + details.length), details);
         if (resolved.family === 'resnet') assertSummaryShowsSwitches(shape as ResNet);
         assert.equal(new Set(shape.layers.map((l) => l.name)).size, shape.layers.length);
+        // Every switch written out (what a run's config.json holds) resolves to the same config again.
+        const switches = listFamilies().find((f) => f.name === resolved.family)!.switches;
+        const full = Object.fromEntries(switches.map((k) => [k, (resolved.config as Record<string, unknown>)[k]]).filter(([, v]) => v !== undefined));
+        assert.deepEqual(resolveModelSpec({ family: resolved.family, preset, ...full }).config, resolved.config);
+        if (published !== undefined) {
+          assert.equal(shape.countParams().trainable, published);
+          assert.equal(shape.summaryData().totals.trainable, published);
+        }
       } finally {
         shape.dispose();
       }
@@ -112,6 +135,10 @@ describe('every preset', () => {
   }
   it('the trained subset covers every block type, layout and switch present in the presets', () => {
     for (const p of ['resnet18', 'plain18', 'preact-resnet18', 'resnet110-cifar', 'plain110-cifar', 'preact-resnet110-cifar']) assert.ok(trained.includes(p), p);
+    // Each CNN family's torchvision layout and its CPU-sized CIFAR preset.
+    for (const p of ['resnext29-8x16d-cifar', 'vgg11-cifar', 'vgg11-bn-small-cifar', 'mobilenet-v2', 'mobilenet-v2-small-cifar', 'densenet121', 'densenet-bc40-k12-cifar']) {
+      assert.ok(trained.includes(p), p);
+    }
   });
 });
 
@@ -168,6 +195,145 @@ describe('switch combinations: preact × shortcut × dropPathRate × block type 
       }
     }
   }
+});
+
+/** Build, summary (family line and every switch), a training step that moves most weights, a strict .pth round trip. */
+async function exercise(spec: ModelSpec, check: (m: Model, keys: string[]) => void = () => undefined): Promise<void> {
+  const m = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 5 });
+  try {
+    const r = resolveModelSpec(spec, { numClasses: NUM_CLASSES });
+    const lines = summaryLines(m);
+    assert.ok(lines[1]!.startsWith(`Family: ${r.family} (`), lines[1]);
+    for (const [k, v] of Object.entries(r.overrides)) {
+      if (k !== 'family') assert.ok(lines[2]!.includes(` ${k}=${String(v)}`) || lines[2]!.startsWith(`Switches: ${k}=${String(v)}`), `${k}=${String(v)} missing in: ${lines[2]}`);
+    }
+    check(m, [...m.stateDict().keys()]);
+    const s = trainStep(m);
+    assert.ok(Number.isFinite(s.loss), `loss ${s.loss}`);
+    assert.ok(s.changed > s.total / 2, `${s.changed} of ${s.total} parameter tensors changed`);
+    await roundTrip(spec, m);
+  } finally {
+    m.dispose();
+  }
+}
+
+const count = (m: Model, type: string) => m.summaryData(32).rows.filter((r) => r.type === type).length;
+
+describe('CNN family switches: every combination builds, summarises, trains a step and round-trips', () => {
+  for (const groups of [1, 4]) {
+    for (const preact of [false, true]) {
+      for (const shortcut of ['projection', 'zero-pad', 'none'] as const) {
+        const spec = { depth: 11, block: 'bottleneck', groups, widthPerGroup: 16, preact, shortcut };
+        it(`resnet (ResNeXt-11 CIFAR bottleneck) groups ${groups}, preact ${preact}, shortcut ${shortcut}`, () => exercise(spec, (m) => {
+          const grouped = m.layers.filter((l) => l instanceof Conv2D && l.groups > 1);
+          assert.equal(grouped.length, groups > 1 ? 3 : 0, 'one grouped 3×3 conv per block');
+          for (const l of grouped) assert.equal((l as Conv2D).groups, groups);
+        }));
+      }
+    }
+  }
+  for (const batchNorm of [false, true]) {
+    for (const head of ['fc3', 'linear'] as const) {
+      const spec = { family: 'vgg', depth: 11, batchNorm, head, widthMultiplier: 1 / 16, ...(head === 'fc3' ? { hiddenUnits: 32 } : {}) };
+      it(`vgg-11 batchNorm ${batchNorm}, head ${head}`, () => exercise(spec, (m, keys) => {
+        assert.equal(count(m, 'BatchNormalization'), batchNorm ? 8 : 0);
+        // torchvision's Sequential indices: conv-BN-ReLU takes 3, conv-ReLU 2; pools take 1.
+        assert.equal(keys.filter((k) => k.startsWith('features.')).at(-1), batchNorm ? 'features.26.num_batches_tracked' : 'features.18.bias');
+        assert.deepEqual(keys.filter((k) => k.startsWith('classifier')), head === 'fc3'
+          ? ['classifier.0.weight', 'classifier.0.bias', 'classifier.3.weight', 'classifier.3.bias', 'classifier.6.weight', 'classifier.6.bias']
+          : ['classifier.weight', 'classifier.bias']);
+      }));
+    }
+  }
+  for (const layout of ['imagenet', 'cifar'] as const) {
+    for (const invertedResidual of [true, false]) {
+      for (const linearBottleneck of [true, false]) {
+        const spec = { family: 'mobilenet', layout, widthMultiplier: 0.5, invertedResidual, linearBottleneck };
+        it(`mobilenet ${layout}, invertedResidual ${invertedResidual}, linearBottleneck ${linearBottleneck}`, () => exercise(spec, (m) => {
+          assert.equal(count(m, 'Add'), invertedResidual ? 10 : 0, 'Table 2: 10 stride-1 blocks keep their width');
+          assert.equal(count(m, 'ReLU6'), 2 + 16 * 2 + 1 + (linearBottleneck ? 0 : 17));
+        }));
+      }
+    }
+  }
+  it('mobilenet expandRatio 1 and 3: no expansion conv at 1, hidden widths = t × input at 3', () => exercise({ family: 'mobilenet', layout: 'cifar', widthMultiplier: 0.25, expandRatio: 3 }, (m) => {
+    assert.equal((m.layers.find((l) => l.name === 'features.2.conv.0.0') as Conv2D).filters, 8 * 3);
+  }).then(() => exercise({ family: 'mobilenet', layout: 'cifar', widthMultiplier: 0.25, expandRatio: 1 }, (_m, keys) => {
+    assert.ok(keys.includes('features.2.conv.2.running_mean') && !keys.includes('features.2.conv.3.weight'));
+  })));
+  for (const bottleneck of [true, false]) {
+    for (const compression of [0.5, 1]) {
+      for (const dropRate of [0, 0.2]) {
+        const spec = { family: 'densenet', layout: 'cifar', depth: bottleneck ? 10 : 7, growthRate: 4, bottleneck, compression, dropRate };
+        it(`densenet CIFAR bottleneck ${bottleneck}, compression ${compression}, dropRate ${dropRate}`, () => exercise(spec, (m, keys) => {
+          assert.equal(keys.includes('features.denseblock1.denselayer1.conv2.weight'), bottleneck);
+          assert.equal(count(m, 'Concatenate'), 3);
+          assert.equal(count(m, 'Dropout'), dropRate > 0 ? 3 : 0);
+          const stem = bottleneck ? 8 : 16;
+          const t1 = m.layers.find((l) => l.name === 'features.transition1.conv') as Conv2D;
+          assert.equal(t1.filters, Math.floor((stem + 4) * compression));
+        }));
+      }
+    }
+  }
+  it('densenet ImageNet layout (121 blocks at k=4): stem, four blocks, three transitions', () => exercise({ family: 'densenet', depth: 121, growthRate: 4, initFeatures: 8 }, (m, keys) => {
+    assert.ok(keys.includes('features.norm0.weight') && keys.includes('features.transition3.conv.weight') && keys.includes('features.denseblock4.denselayer16.conv2.weight'));
+    assert.equal(count(m, 'Concatenate'), 58);
+  }));
+
+  it('nonsensical combinations are errors naming the field, the expectation and the value', () => {
+    const problems = (spec: unknown) => validateModelSpec(spec).map((i) => `${i.path}: ${i.message}`).join('\n');
+    assert.match(problems({ depth: 18, groups: 32 }), /groups: expected 1 with basic blocks \(depth 18\).*received number 32/);
+    assert.match(problems({ depth: 20, widthPerGroup: 4 }), /widthPerGroup: expected 64 with basic blocks/);
+    assert.match(problems({ depth: 50, block: 'basic' }), /block: expected "bottleneck" or no block with ImageNet depth 50/);
+    assert.match(problems({ depth: 29 }), /depth: expected 6n\+2 .*received 29; set block: bottleneck/);
+    assert.match(problems({ depth: 32, block: 'bottleneck' }), /depth: expected 9n\+2 .*received 32/);
+    assert.match(problems({ preset: 'vgg11-cifar', dropout: 0.3 }), /dropout: expected no dropout with head: linear/);
+    assert.match(problems({ preset: 'vgg11', bnEps: 1e-3 }), /bnEps: expected no bnEps with batchNorm: false/);
+    assert.match(problems({ family: 'vgg', depth: 12 }), /depth: expected 11 \| 13 \| 16 \| 19 \(configurations A, B, D, E\), received number 12/);
+    assert.match(problems({ preset: 'densenet121', bottleneck: false, bnSize: 2 }), /bnSize: expected no bnSize with bottleneck: false/);
+    assert.match(problems({ family: 'densenet', depth: 100 }), /depth: expected 121 \| 161 \| 169 \| 201 in the ImageNet layout, received 100/);
+    assert.match(problems({ family: 'densenet', layout: 'cifar', depth: 41 }), /depth: expected 6n\+4 .* received 41/);
+    assert.match(problems({ preset: 'mobilenet-v2', expandRatio: 0.5 }), /expandRatio: expected number >= 1, received number 0.5/);
+    assert.match(problems({ preset: 'mobilenet-v2', invertedResidual: 'no' }), /invertedResidual: expected boolean, received "no"/);
+    assert.match(problems({ preset: 'mobilenet-v2', invertedResiduals: false }), /did you mean "invertedResidual"/);
+  });
+});
+
+describe('the CNN families run channels-last and under bf16 autocast', () => {
+  for (const preset of ['vgg11-bn-small-cifar', 'mobilenet-v2-small-cifar', 'densenet-bc40-k12-cifar', 'resnext29-8x16d-cifar']) {
+    it(`${preset}: channels-last weights give the same logits; a bf16 autocast step stays close to fp32 and trains`, () => {
+      const m = createModelFromSpec(preset, { numClasses: NUM_CLASSES, seed: 2 });
+      try {
+        m.eval();
+        tidy(() => {
+          const a = noGrad(() => m.forward(x32));
+          const scale = a.abs().max().item();
+          m.toMemoryFormat('channels_last');
+          const b = noGrad(() => m.forward(x32.contiguous('channels_last')));
+          assert.ok(a.sub(b).abs().max().item() <= 1e-4 * Math.max(scale, 1), 'channels-last logits');
+          const c = withAutocast({ dtype: 'bfloat16' }, () => noGrad(() => m.forward(x32.contiguous('channels_last'))));
+          // bf16 keeps 8 bits of mantissa: a few percent of the logits' scale, never NaN.
+          const err = c.to('float32').sub(a).abs().max().item();
+          assert.ok(Number.isFinite(err) && err <= 0.1 * Math.max(scale, 1), `bf16 error ${err} at scale ${scale}`);
+        });
+        const s = withAutocast({ dtype: 'bfloat16' }, () => trainStep(m));
+        assert.ok(Number.isFinite(s.loss) && s.changed > s.total / 2, `bf16 step: loss ${s.loss}, ${s.changed}/${s.total} changed`);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+});
+
+describe('published parameter counts', () => {
+  it("the paper's CIFAR nets have their published sizes (DenseNet-BC-100 k12 0.8M, DenseNet-40 k12 1.0M)", () => {
+    for (const [preset, millions] of [['densenet-bc100-k12-cifar', 0.8], ['densenet40-k12-cifar', 1.0]] as const) {
+      const m = createModelFromSpec(preset, { initialize: false });
+      assert.equal(Math.round(m.countParams().trainable / 1e5) / 10, millions, preset);
+      m.dispose();
+    }
+  });
 });
 
 describe('ResNet switches: what each means', () => {
@@ -375,10 +541,10 @@ describe('a new family registers itself and is usable through specs, with no oth
 
   it('registers, lists, resolves, builds, summarises and trains', () => {
     registerFamily(tiny);
-    // The bundled families first (resnet, then the others in import order), the new one last.
+    // The bundled families first (resnet leading), the new one last.
     const names = listFamilies().map((f) => f.name);
-    assert.deepEqual([names[0], names.at(-1)], ['resnet', 'tiny-mlp']);
-    assert.deepEqual(listFamilies().at(-1)!.switches, ['hidden', 'numClasses']);
+    assert.deepEqual([names[0], names[names.length - 1]], ['resnet', 'tiny-mlp']);
+    assert.deepEqual(listFamilies().find((f) => f.name === 'tiny-mlp')!.switches, ['hidden', 'numClasses']);
     assert.ok(listFamilies()[0]!.switches.includes('dropPathRate'));
     assert.deepEqual(listModelPresets('tiny-mlp'), ['tiny-mlp-4']);
     assert.ok(listPresets().includes('tiny-mlp-4'));
@@ -411,6 +577,30 @@ describe('ablate summary', () => {
     assert.match(lines[2]!, /^Switches: depth=20 shortcut=zero-pad preact=true widthMultiplier=2 dropPathRate=0.1 /);
     assert.ok(lines.some((l) => /^ layer3\.2\.drop_path \(DropPath\) +\(None, 128, 8, 8\) +0 /.test(l)), 'drop-path row at 32×32');
     assert.ok(lines.some((l) => /^ norm \(BatchNormalization\) /.test(l)));
+  });
+
+  it('--list shows every family with its switches and presets', () => {
+    const r = cli(['--list']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const [family, switches, preset] of [
+      ['resnet', 'groups, widthPerGroup', 'resnext50-32x4d'], ['vgg', 'depth, batchNorm, head', 'vgg16-bn'],
+      ['mobilenet', 'invertedResidual, linearBottleneck', 'mobilenet-v2-cifar'], ['densenet', 'growthRate, compression, bottleneck', 'densenet121'],
+    ]) {
+      const at = r.stdout.split('\n').findIndex((l) => l.startsWith(`${family}: `));
+      assert.ok(at >= 0, `${family} missing:\n${r.stdout}`);
+      assert.ok(r.stdout.split('\n')[at + 1]!.includes(switches), `${family} switches`);
+      assert.ok(r.stdout.split('\n')[at + 2]!.includes(preset), `${family} presets`);
+    }
+  });
+
+  it("summarises any family by torchvision's name, with its switches", () => {
+    const r = cli(['mobilenet_v2', '--set', 'invertedResidual=false', '--input', '64']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'Model: "mobilenet-v2-noskip"');
+    assert.match(lines[1]!, /^Family: mobilenet \(ImageNet layout, 17 inverted residual blocks, 0 with a skip/);
+    assert.match(lines[2]!, /invertedResidual=false/);
+    assert.ok(lines.some((l) => /^ features\.17\.conv\.2 \(Conv2D\) +\(None, 320, 2, 2\)/.test(l)), 'torchvision names at 64×64');
   });
 
   it('exits non-zero listing every bad switch', () => {

@@ -97,7 +97,7 @@ describe('parameter counts equal torchvision at 1000 classes', () => {
 });
 
 describe('every preset builds and runs', () => {
-  for (const preset of listPresets()) {
+  for (const preset of listModelPresets('resnet')) {
     // The 101/152-layer nets only check structure: a forward adds seconds and no new code path.
     const runs = !/101|152/.test(preset);
     it(`${preset}: ${runs ? 'logits [2, classes] without NaN in train and eval mode, ' : ''}summary totals = countParams`, () => {

@@ -319,6 +319,6 @@ describe('ablate study serve (the command)', () => {
     assert.match(port.output, /Expected a port number from 0 to 65535 for --port but received "http"/);
     const noDash = await runCli(['study', 'run', 'studies/demo.yaml', '--port', '8080']);
     assert.equal(noDash.code, 1);
-    assert.match(noDash.output, /--port and --host set up the dashboard: add --dashboard/);
+    assert.match(noDash.output, /--port, --host and --allow-host set up the dashboard: add --dashboard/);
   });
 });

@@ -4,8 +4,8 @@
  * bit-identical to an uninterrupted run. Also: a torn history, and a full disk (a real tmpfs).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
@@ -163,6 +163,11 @@ describe('damaged checkpoints (fault injection on a real run)', () => {
       ['one more "correct"', (dir) => editState(dir, (s) => { s.accum.correct += 1; }), /is damaged: its training state or tensors do not match the digest written with them/],
       ['truncated', (dir) => truncateSync(checkpointPath(dir, 'last'), 1_000_000), /is damaged: Expected a zip end-of-central-directory record/],
       ['deleted', (dir) => rmSync(checkpointPath(dir, 'last')), /^checkpoints\/last\.pth is missing; resuming from checkpoints\/previous\.pth instead/],
+      // Read whole, /dev/zero would fill memory and a FIFO would block forever: both are refused unread.
+      ['a symlink to /dev/zero', (dir) => { rmSync(checkpointPath(dir, 'last')); symlinkSync('/dev/zero', checkpointPath(dir, 'last')); },
+        /^checkpoints\/last\.pth is damaged: Expected a regular file for the checkpoint but received a character device \(\/dev\/zero\) at \S+last\.pth: .*; resuming from checkpoints\/previous\.pth instead/],
+      ['a FIFO', (dir) => { rmSync(checkpointPath(dir, 'last')); execFileSync('mkfifo', [checkpointPath(dir, 'last')]); },
+        /^checkpoints\/last\.pth is damaged: Expected a regular file for the checkpoint but received a FIFO \(named pipe\) at \S+last\.pth: .*; resuming from checkpoints\/previous\.pth instead/],
     ];
     for (const [what, damage, message] of damages) {
       const dir = copyOfStopped();

@@ -12,6 +12,7 @@ import { resolveDevice } from '../../tensor/index.js';
 import { readRunStatus } from '../../train/run-state.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
+import { checkRegularFile } from '../../util/regular-file.js';
 
 export interface EvalFlags {
   run?: string;
@@ -88,7 +89,7 @@ function planFromRun(f: EvalFlags, dir: string, checkpointFile?: string): EvalPl
   else if (named === 'best' || named === 'last') checkpoint = join(dir, 'checkpoints', `${named}.pth`);
   else checkpoint = resolve(named);
   if (!existsSync(checkpoint)) throw new UsageError(`no weights at ${checkpoint}: the run has not saved ${named === 'best' ? 'a best checkpoint' : 'any weights'} yet`);
-  return { checkpoint, plan };
+  return { checkpoint: regularCheckpoint(checkpoint), plan };
 }
 
 /** The run folder a checkpoint file belongs to (`<run>/model.pth`, `<run>/checkpoints/last.pth`), if any. */
@@ -128,7 +129,17 @@ function planFromFlags(f: EvalFlags): EvalPlan {
   if (unknown.length) {
     throw new UsageError(`${f.checkpoint} is not in a run folder, so its settings are unknown; pass ${unknown.join(' and ')}, or use --run <run folder>`);
   }
-  return { checkpoint: f.checkpoint!, plan };
+  return { checkpoint: regularCheckpoint(f.checkpoint!), plan };
+}
+
+/** Refused before the data is prepared or libtorch loaded: a device or FIFO is never a checkpoint. */
+function regularCheckpoint(path: string): string {
+  try {
+    checkRegularFile(path, { what: 'checkpoint' });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return path;
 }
 
 export async function evalCommand(f: EvalFlags): Promise<void> {

@@ -5,6 +5,14 @@ import { UsageError } from '../errors.js';
 export interface ServeFlags {
   port?: string;
   host?: string;
+  /** --allow-host, repeatable and comma-separated. */
+  allowHost?: string[];
+}
+
+/** `--allow-host a.example,b.example --allow-host c` → the names, each once. */
+export function parseAllowHosts(v: string[] | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  return [...new Set(v.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean))];
 }
 
 export function parsePort(v: string | undefined): number | undefined {
@@ -17,13 +25,13 @@ export function parsePort(v: string | undefined): number | undefined {
 /** Starts the dashboard and prints its URL (token included), as Jupyter does. */
 export async function openDashboard(dir: string, f: ServeFlags, out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Dashboard> {
   const host = f.host ?? '127.0.0.1';
-  const d = await startDashboard({ dir: resolve(dir), host, port: parsePort(f.port) }).catch((e: Error) => {
+  const d = await startDashboard({ dir: resolve(dir), host, port: parsePort(f.port), allowHosts: parseAllowHosts(f.allowHost) }).catch((e: Error) => {
     throw new UsageError(e.message);
   });
   out(`Dashboard for ${resolve(dir)} (read-only; live while runs write their files):`);
   out(`    ${d.url}`);
   if (host === '0.0.0.0' || host === '::') {
-    out(`Listening on every network interface (--host ${host}): anyone who can reach this machine and has the token can read this study. From another machine, use this machine's address instead of 127.0.0.1.`);
+    out(`Listening on every network interface (--host ${host}): anyone who can reach this machine and has the token can read this study. From another machine, use this machine's address or host name instead of 127.0.0.1; any other name (a DNS alias, a proxy) needs --allow-host <name>.`);
   }
   return d;
 }

@@ -37,6 +37,7 @@ export interface StudyRunFlags {
   dashboard?: boolean;
   port?: string;
   host?: string;
+  allowHost?: string[];
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
@@ -45,7 +46,7 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   if (f.mirror !== undefined) process.env.ABLATE_MIRROR = resolveMirror(f.mirror) ?? '';
   // `--data cifar10`: a dataset name that is not a path here means "fetch it".
   const byName = f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data);
-  if (!f.dashboard && (f.port !== undefined || f.host !== undefined)) throw new UsageError('--port and --host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
+  if (!f.dashboard && (f.port !== undefined || f.host !== undefined || f.allowHost !== undefined)) throw new UsageError('--port, --host and --allow-host set up the dashboard: add --dashboard (or use `ablate study serve <dir>` on the study folder)');
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
   try {
@@ -123,7 +124,19 @@ export async function studyReportCommand(dir: string): Promise<void> {
   if (!existsSync(dir)) throw new UsageError(`study folder ${dir} does not exist`);
   const { writeStudyReport } = await import('../../study/report/index.js');
   const r = await writeStudyReport(resolve(dir));
-  console.log(`${r.html}\n${r.markdown}\n${r.plots.join('\n')}`);
+  console.log([r.html, r.markdown, r.tex, r.csv, r.json, ...r.plots].join('\n'));
+}
+
+/** Exit status of `study diff` when a verdict flipped (1 is an error, as for every command). */
+export const DIFF_FLIPPED_EXIT = 3;
+
+export async function studyDiffCommand(a: string, b: string, f: { json?: boolean }): Promise<void> {
+  for (const [name, dir] of [['A', a], ['B', b]]) if (!existsSync(dir)) throw new UsageError(`study folder ${name} ${dir} does not exist`);
+  const { diffStudies, formatStudyDiff } = await import('../../study/diff.js');
+  const d = diffStudies(resolve(a), resolve(b));
+  if (f.json) console.log(JSON.stringify(d, null, 2));
+  else console.log(formatStudyDiff(d).join('\n'));
+  if (d.flips > 0) process.exitCode = DIFF_FLIPPED_EXIT;
 }
 
 export async function studyStatusCommand(dir: string, f: { watch?: boolean }): Promise<void> {
@@ -148,14 +161,29 @@ export interface StudyPlanFlags {
   json?: boolean;
   /** commander's --no-measure */
   measure?: boolean;
+  noiseFrom?: string;
+  pilot?: boolean;
+  pilotEpochs?: string;
+  out?: string;
 }
 
 /** `ablate study plan FILE`: the expanded runs, what each changes, and what the study costs, without training. */
 export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise<void> {
   const { planStudyCost } = await import('../../study/plan-cost.js');
   const { duration, si } = await import('../../study/report/format.js');
+  const { NoiseSourceError, formatPowerPlan, planPower, readPreviousNoise } = await import('../../study/plan-power.js');
+  if (f.pilot && f.noiseFrom !== undefined) throw new UsageError('--pilot measures the noise itself: give either --pilot or --noise-from, not both');
+  const pilotEpochs = parsePositiveInt('--pilot-epochs', f.pilotEpochs ?? '2');
+  // The noise source is checked before the (slow) plan, so a wrong folder is refused at once.
+  let previous;
+  try {
+    previous = f.noiseFrom !== undefined ? readPreviousNoise(f.noiseFrom) : undefined;
+  } catch (e) {
+    throw e instanceof NoiseSourceError ? new UsageError(e.message) : e;
+  }
   const r = await planStudyCost(file, {
     dataPath: f.data,
+    out: f.out,
     overrides: f.set,
     parallel: parsePositiveInt('--parallel', f.parallel ?? '1'),
     threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
@@ -165,10 +193,28 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   }).catch((e: unknown) => {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
   });
+  if (f.pilot) {
+    const { runPilot } = await import('../../study/pilot.js');
+    const { signal, dispose } = interruptSignal('pilot');
+    try {
+      const p = await runPilot(r, {
+        epochs: pilotEpochs, threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads), device: f.device,
+        parallel: parsePositiveInt('--parallel', f.parallel ?? '1'), signal, ...(f.json ? { log: () => {}, childOutput: 'quiet' as const } : {}),
+      });
+      previous = p.noise;
+      if (!f.json) {
+        process.stderr.write(`pilot: ${p.variant} for ${p.epochs} epoch${p.epochs === 1 ? '' : 's'} at seeds ${p.seeds.join(' and ')} in ${p.dir}: seed-to-seed σ ${(100 * p.noise.pooled.std).toFixed(2)} points — ` +
+          'two short runs give only a rough estimate (short runs are usually noisier than finished ones); rerun the plan with --noise-from on a finished study to firm it up\n');
+      }
+    } finally {
+      dispose();
+    }
+  }
+  const power = planPower(r.study, previous ? { previous } : {});
   if (f.json) {
     console.log(JSON.stringify({
       name: r.study.name, dir: r.dir, parallel: r.parallel, threadsEach: r.threadsEach, estimate: true,
-      axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements,
+      axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements, power,
       ...(r.totalEstimatedS !== undefined ? { totalEstimatedS: r.totalEstimatedS } : {}),
     }, null, 2));
     return;
@@ -210,6 +256,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
       (ranked ? 'data-parallel runs assume ideal scaling over their ranks; ' : '') +
       'an estimate from a few steps on random images at this machine\'s current load; decoding, augmentation and logging are not included');
   }
+  if (power.comparisons.length > 0) console.log(['', ...formatPowerPlan(power)].join('\n'));
 }
 
 function show(v: unknown): string {

@@ -10,7 +10,7 @@ import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
-import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
+import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
@@ -69,7 +69,7 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   else if (f.data !== undefined) data.path = resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
-  if (f.model !== undefined) cfg.model = f.model;
+  if (f.model !== undefined) cfg.model = parseModelArg(f.model);
   if (f.epochs !== undefined) cfg.epochs = parsePositiveInt('--epochs', f.epochs);
   if (f.batchSize !== undefined) cfg.batchSize = parsePositiveInt('--batch-size', f.batchSize);
   if (f.lr !== undefined) cfg.optimizer = { ...((cfg.optimizer as PlainObject) ?? {}), lr: parseNumber('--lr', f.lr) };

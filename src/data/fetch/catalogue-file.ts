@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readRegularTextSync } from '../../util/regular-file.js';
 import { z } from 'zod';
 
 /**
@@ -13,6 +13,8 @@ export const RemoteFileSchema = z.strictObject({
   url: z.url(),
   manualUrl: z.string().optional(),
   size: z.number().int().min(0).optional(),
+  /** Without an exact size: the most bytes it may have (default ABLATE_FETCH_MAX_BYTES). */
+  maxBytes: z.number().int().min(1).optional(),
   sha256: hex(64).optional(),
   sha256Prefix: hex().optional(),
 });
@@ -31,6 +33,8 @@ export const WeightsEntrySchema = z.strictObject({
   /** Defaults to the URL's last path segment, as torch.hub names its cache files. */
   name: z.string().optional(),
   sha256: hex(64).optional(),
+  /** Exact size in bytes; without it the download is capped by the architecture's parameter count. */
+  size: z.number().int().min(0).optional(),
   mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
   std: z.tuple([z.number(), z.number(), z.number()]).optional(),
   /** The weights' evaluation preprocessing (torchvision's `weights.transforms()`); default 256 / 224 / bilinear. */
@@ -57,7 +61,7 @@ export function readCatalogueFile(env: Record<string, string | undefined> = proc
   if (!path) return EMPTY;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(path, { what: 'catalogue (ABLATE_CATALOGUE)' }));
   } catch (e) {
     throw new TypeError(`Expected ABLATE_CATALOGUE to name a readable JSON file but ${path} gave: ${(e as Error).message}`);
   }

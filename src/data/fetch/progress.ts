@@ -16,7 +16,7 @@ export function formatBytes(n: number): string {
     v /= 1000;
     u++;
   }
-  return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+  return u === 0 ? `${Number.isInteger(v) ? v : v.toFixed(1)} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`; // a trickle's rate: 0.1 B/s
 }
 
 export interface DownloadProgressOptions {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describe } from '../../util/errors.js';
 import type { ConfigIssue } from '../../util/zod-issues.js';
-import { commonFields, configValidator, parseChecked, switchesLine } from '../configured.js';
+import { commonFields, configValidator, parseChecked, resolveCommon, switchesLine } from '../configured.js';
 
 /** torchvision's ImageNet DenseNets: layers per dense block, growth rate, stem width. */
 const IMAGENET: Record<number, { blocks: number[]; growthRate: number; initFeatures: number }> = {
@@ -85,7 +85,8 @@ function combinationIssues(c: Record<string, unknown>): ConfigIssue[] {
       if (!IMAGENET[c.depth]) issues.push({ path: 'depth', message: `expected ${DENSENET_IMAGENET_DEPTHS.join(' | ')} in the ImageNet layout, received ${c.depth}; the CIFAR layout (layout: cifar) takes 6n+4 / 3n+4` });
     }
   }
-  if (c.bottleneck === false && c.bnSize !== undefined) {
+  // 4 is the default a plan writes out, inert without a bottleneck.
+  if (c.bottleneck === false && c.bnSize !== undefined && c.bnSize !== 4) {
     issues.push({ path: 'bnSize', message: `expected no bnSize with bottleneck: false (there is no 1×1 bottleneck conv to size), received ${describe(c.bnSize)}` });
   }
   return issues;
@@ -108,11 +109,7 @@ export function resolveDenseNetConfig(obj: unknown): ResolvedDenseNetConfig {
     bnSize: c.bnSize,
     dropRate: c.dropRate,
     initFeatures: c.initFeatures ?? (cifar ? (c.bottleneck ? 2 * growthRate : 16) : table!.initFeatures),
-    numClasses: c.numClasses ?? (cifar ? 10 : 1000),
-    inChannels: c.inChannels,
-    bnMomentum: c.bnMomentum,
-    bnEps: c.bnEps,
-    inputSize: c.inputSize ?? (cifar ? 32 : 224),
+    ...resolveCommon(c, cifar),
   };
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonFields, configValidator, parseChecked, switchesLine } from '../configured.js';
+import { commonFields, configValidator, parseChecked, resolveCommon, switchesLine } from '../configured.js';
 
 /** Sandler et al. 2018, Table 2: expansion t, output channels c, repeats n, first stride s (ImageNet). */
 const BLOCKS: readonly { t: number; c: number; n: number; s: number }[] = [
@@ -108,11 +108,7 @@ export function resolveMobileNetV2Config(obj: unknown): ResolvedMobileNetV2Confi
     stemWidth,
     lastWidth: divisible(1280 * Math.max(1, c.widthMultiplier)),
     blocks,
-    numClasses: c.numClasses ?? (cifar ? 10 : 1000),
-    inChannels: c.inChannels,
-    bnMomentum: c.bnMomentum,
-    bnEps: c.bnEps,
-    inputSize: c.inputSize ?? (cifar ? 32 : 224),
+    ...resolveCommon(c, cifar),
   };
 }
 

@@ -38,7 +38,8 @@ export const mobileNetFamily: ModelFamily<MobileNetV2ConfigInput, ResolvedMobile
         tags: { IMAGENET1K_V1: { file: 'mobilenet_v2-b0353104.pth' }, IMAGENET1K_V2: { file: 'mobilenet_v2-7ebf99e0.pth', resizeSize: 232 } },
       },
     },
-    // Shapes only: the skip and bottleneck activation hold no weights, so those variants take them too.
+    // Shapes only: strides, the skip and the bottleneck activation hold no weights, so the CIFAR layout and
+    // those ablations fine-tune from the same tensors.
     archOf: (c) => (c.widthMultiplier === 1 && c.expandRatio === 6 && c.inChannels === 3 ? 'mobilenet_v2' : undefined),
   },
 };

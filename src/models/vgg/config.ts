@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describe } from '../../util/errors.js';
 import type { ConfigIssue } from '../../util/zod-issues.js';
-import { commonFields, configValidator, parseChecked, switchesLine } from '../configured.js';
+import { commonFields, configValidator, parseChecked, resolveCommon, switchesLine } from '../configured.js';
 
 /** Simonyan & Zisserman 2015, Table 1: configurations A (11), B (13), D (16), E (19) — 3×3 convs per stage. */
 export const VGG_DEPTHS = [11, 13, 16, 19] as const;
@@ -15,7 +15,7 @@ const STAGE_WIDTHS = [64, 128, 256, 512, 512];
 
 export const VggConfigSchema = z.strictObject({
   /** 11 | 13 | 16 | 19 weight layers (8/10/13/16 convs + 3 FC), five stages each ending in a 2×2 max-pool. */
-  depth: z.union(VGG_DEPTHS.map((d) => z.literal(d)) as [z.ZodLiteral<11>, z.ZodLiteral<13>, z.ZodLiteral<16>, z.ZodLiteral<19>]),
+  depth: z.number().int().refine((d) => (VGG_DEPTHS as readonly number[]).includes(d), { message: `expected ${VGG_DEPTHS.join(' | ')} (configurations A, B, D, E)` }),
   /**
    * A BatchNorm after every conv (Ioffe & Szegedy 2015; torchvision's `vgg16_bn`): conv-BN-ReLU. false: conv-ReLU,
    * the paper's net. Changes the `features.N` indices as torchvision's do.
@@ -29,8 +29,8 @@ export const VggConfigSchema = z.strictObject({
   head: z.enum(['fc3', 'linear']).default('fc3'),
   /** Units of the two hidden FC layers of the `fc3` head (4096 in the paper). */
   hiddenUnits: z.number().int().min(1).max(65536).default(4096),
-  /** Dropout before each hidden FC layer's successor (paper: 0.5); `fc3` head only. */
-  dropout: z.number().min(0).lt(1).default(0.5),
+  /** Dropout after each hidden FC layer's ReLU (paper and default: 0.5); `fc3` head only (0 for `linear`). */
+  dropout: z.number().min(0).lt(1).optional(),
   /** Every conv's width × this (1/16 … 4), rounded to whole channels: CPU-sized VGGs at 1/4. */
   widthMultiplier: z.number().min(1 / 16).max(4).default(1),
   ...commonFields,
@@ -56,17 +56,24 @@ export interface ResolvedVggConfig {
   inputSize: number;
 }
 
+/**
+ * Switches that would silently do nothing: hidden units or dropout for the linear head, BN settings
+ * without BN. The values a resolved config holds for them (4096, 0, the BN defaults) are accepted,
+ * since a plan writes every switch out and reads it back.
+ */
 function combinationIssues(c: Record<string, unknown>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  // The linear head has neither hidden layers nor dropout: setting them would silently do nothing.
+  const idle = (k: string, fallback: unknown) => c[k] !== undefined && c[k] !== fallback;
   if (c.head === 'linear') {
-    for (const k of ['hiddenUnits', 'dropout'] as const) {
-      if (c[k] !== undefined) issues.push({ path: k, message: `expected no ${k} with head: linear (one Linear layer, no hidden units or dropout), received ${describe(c[k])}; use head: fc3` });
+    for (const [k, inert] of [['hiddenUnits', 4096], ['dropout', 0]] as const) {
+      if (idle(k, inert)) {
+        issues.push({ path: k, message: `expected no ${k} with head: linear (one Linear layer, no hidden units or dropout), received ${describe(c[k])}; use head: fc3` });
+      }
     }
   }
   if (c.batchNorm !== true) {
-    for (const k of ['bnMomentum', 'bnEps'] as const) {
-      if (c[k] !== undefined) issues.push({ path: k, message: `expected no ${k} with batchNorm: false (the net has no BatchNorm), received ${describe(c[k])}; set batchNorm: true` });
+    for (const [k, inert] of [['bnMomentum', 0.1], ['bnEps', 1e-5]] as const) {
+      if (idle(k, inert)) issues.push({ path: k, message: `expected no ${k} with batchNorm: false (the net has no BatchNorm), received ${describe(c[k])}; set batchNorm: true` });
     }
   }
   return issues;
@@ -78,18 +85,14 @@ export function resolveVggConfig(obj: unknown): ResolvedVggConfig {
   const c = parseChecked(VggConfigSchema, validateVggConfig, obj);
   const small = c.head === 'linear';
   return {
-    depth: c.depth,
+    depth: c.depth as ResolvedVggConfig['depth'],
     batchNorm: c.batchNorm,
     head: c.head,
     hiddenUnits: c.hiddenUnits,
-    dropout: small ? 0 : c.dropout,
+    dropout: small ? 0 : c.dropout ?? 0.5,
     widthMultiplier: c.widthMultiplier,
-    stages: CONVS_PER_STAGE[c.depth].map((n, s) => Array<number>(n).fill(Math.max(1, Math.round(STAGE_WIDTHS[s]! * c.widthMultiplier)))),
-    numClasses: c.numClasses ?? (small ? 10 : 1000),
-    inChannels: c.inChannels,
-    bnMomentum: c.bnMomentum,
-    bnEps: c.bnEps,
-    inputSize: c.inputSize ?? (small ? 32 : 224),
+    stages: CONVS_PER_STAGE[c.depth as ResolvedVggConfig['depth']].map((n, s) => Array<number>(n).fill(Math.max(1, Math.round(STAGE_WIDTHS[s]! * c.widthMultiplier)))),
+    ...resolveCommon(c, small),
   };
 }
 

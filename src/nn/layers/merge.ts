@@ -2,15 +2,19 @@ import { F, cat, type Tensor } from '../../tensor/index.js';
 import { Layer, type LayerArgs, type LayerCost } from '../layer.js';
 import { formatShape, sampleSize, type Shape } from '../shape.js';
 
+/** A layer joining two or more inputs. */
+abstract class Merge extends Layer {
+  protected override checkArity(n: number): void {
+    if (n < 2) throw new RangeError(`${this.className} layer "${this.name}" needs at least 2 inputs but received ${n}`);
+  }
+}
+
 /** Element-wise sum of two or more inputs of identical shape (no broadcasting: a mismatch is a bug). */
-export class Add extends Layer {
+export class Add extends Merge {
   readonly className = 'Add';
   override readonly outputNotSavedForBackward = true;
   constructor(args: LayerArgs = {}) {
     super(args, 'add');
-  }
-  protected override checkArity(n: number): void {
-    if (n < 2) throw new RangeError(`Add layer "${this.name}" needs at least 2 inputs but received ${n}`);
   }
   computeOutputShape(shapes: readonly Shape[]): Shape {
     const first = shapes[0]!;
@@ -46,13 +50,10 @@ export function add(args: LayerArgs = {}): Add {
 }
 
 /** Joins inputs along the channel axis (torch.cat(dim=1)): DenseNet's feature concatenation. */
-export class Concatenate extends Layer {
+export class Concatenate extends Merge {
   readonly className = 'Concatenate';
   constructor(args: LayerArgs = {}) {
     super(args, 'concatenate');
-  }
-  protected override checkArity(n: number): void {
-    if (n < 2) throw new RangeError(`Concatenate layer "${this.name}" needs at least 2 inputs but received ${n}`);
   }
   computeOutputShape(shapes: readonly Shape[]): Shape {
     const first = shapes[0]!;

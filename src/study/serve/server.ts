@@ -10,6 +10,7 @@ import { extname, join } from 'node:path';
 import { escapeHtml, REPORT_CSS } from '../report/html.js';
 import { assetTable, type Asset } from './assets.js';
 import { authorised, newToken, tokenCookie } from './auth.js';
+import { ConnectionGuard, DEFAULT_LIMITS, hostOfHeader, hostPolicy, refusedHost, serverTimeouts, type ConnectionLimits } from './guard.js';
 import { resolveInside } from './safe-path.js';
 import { dashboardState, type DashboardState } from './snapshot.js';
 import { StudyWatcher } from './watch.js';
@@ -25,6 +26,13 @@ export interface DashboardOptions {
   token?: string;
   /** How often the folder is checked for changes (default 500 ms). */
   pollMs?: number;
+  /**
+   * Host names (Host header) accepted besides loopback and the bound address (for 0.0.0.0: this machine's
+   * addresses and name): a DNS name or proxy the dashboard is reached under; `*` accepts any.
+   */
+  allowHosts?: string[];
+  /** Time limits and a cap for connections that have not shown the token (see ConnectionLimits). */
+  limits?: ConnectionLimits;
 }
 
 export interface Dashboard {
@@ -35,6 +43,8 @@ export interface Dashboard {
   token: string;
   /** Clients currently connected for live updates. */
   clients: () => number;
+  /** Connections open that have not carried a valid token yet. */
+  unauthenticated: () => number;
   close: () => Promise<void>;
 }
 
@@ -74,10 +84,10 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-function errorPage(res: ServerResponse, status: number, title: string, detail: string): void {
+function errorPage(res: ServerResponse, status: number, title: string, detail: string, extra: Record<string, string> = {}): void {
   const html = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${status} ${escapeHtml(title)}</title>
 <style>${REPORT_CSS}</style></head><body><main><h1>${status} ${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p></main></body></html>`;
-  send(res, status, 'text/html; charset=utf-8', html, { 'Content-Security-Policy': FILES_CSP });
+  send(res, status, 'text/html; charset=utf-8', html, { 'Content-Security-Policy': FILES_CSP, ...extra });
 }
 
 function listing(res: ServerResponse, urlPath: string, dir: string): void {
@@ -120,6 +130,15 @@ export function validateDashboardOptions(o: DashboardOptions): void {
   if (o.token !== undefined && !/^[\x21-\x7e]{16,}$/.test(o.token)) {
     throw new RangeError('Expected a token of at least 16 printable characters without spaces for token but received a shorter or invalid one');
   }
+  for (const h of o.allowHosts ?? []) {
+    if (h.trim() !== '*' && hostOfHeader(h) === undefined) {
+      throw new RangeError(`Expected a host name or address (example.org, 10.0.0.5, [::1]) or * for allowHosts (--allow-host) but received ${JSON.stringify(h)}`);
+    }
+  }
+  for (const [k, v] of Object.entries(o.limits ?? {})) {
+    if (!(k in DEFAULT_LIMITS)) throw new RangeError(`Expected one of ${Object.keys(DEFAULT_LIMITS).join(', ')} in limits but received ${JSON.stringify(k)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`Expected a whole number ≥ 1 for limits.${k} but received ${JSON.stringify(v)}`);
+  }
 }
 
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
@@ -160,11 +179,15 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, 'text/plain; charset=utf-8', 'This dashboard is read-only: only GET and HEAD are allowed.\n', { Allow: 'GET, HEAD' });
     }
+    // Refused requests close their connection: nothing without the token lingers.
+    const badHost = refusedHost(req, hosts);
+    if (badHost) return errorPage(res, 403, 'Host not allowed', badHost, { Connection: 'close' });
     const auth = authorised(req, url, token, port);
     if (!auth) {
       return errorPage(res, 403, 'Access token required',
-        'This dashboard needs the access token printed by `ablate study serve` (or `ablate study run --dashboard`) when it started: open the full URL it printed, …/?token=…');
+        'This dashboard needs the access token printed by `ablate study serve` (or `ablate study run --dashboard`) when it started: open the full URL it printed, …/?token=…', { Connection: 'close' });
     }
+    guard.prove(req.socket);
     // First visit with ?token=: keep it in a cookie and drop it from the address bar (and from history).
     if (auth === 'query' && !url.pathname.startsWith('/api/') && !url.pathname.startsWith('/vendor/')) {
       url.searchParams.delete('token');
@@ -215,7 +238,9 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     return errorPage(res, 404, 'Not found', `Nothing at ${path}.`);
   };
 
-  const server: Server = createServer((req, res) => {
+  const limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const hosts = hostPolicy(host, o.allowHosts);
+  const server: Server = createServer(serverTimeouts(limits), (req, res) => {
     try {
       handle(req, res);
     } catch (e) {
@@ -224,6 +249,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       else res.destroy();
     }
   });
+  const guard = new ConnectionGuard(server, limits);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE') reject(new Error(`port ${o.port} on ${host} is already in use: pick another with --port, or leave --port out for a free one`));
@@ -241,6 +267,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     port,
     token,
     clients: () => clients.size,
+    unauthenticated: () => guard.unauthenticated,
     close: () => new Promise<void>((done) => {
       watcher.stop();
       clearInterval(heartbeat);

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DownloadError, DownloadProgress, fetchFile, type FetchOptions, type RemoteFile } from '../../../src/data/fetch/index.js';
-import { fixtureBytes, randomName, sha256, startProxy, startServer, type TestServer } from './server.js';
+import { DownloadProgress, fetchFile, type FetchOptions, type RemoteFile } from '../../../src/data/fetch/index.js';
+import { downloadFailure, fixtureBytes, randomName, sha256, startProxy, startServer, type TestServer } from './server.js';
 
 const FAST: FetchOptions = { retries: 2, backoffMs: 10, maxBackoffMs: 20, timeoutMs: 2000, progress: false, log: () => undefined, env: {} };
 const body = fixtureBytes(300_000, 7);
@@ -33,15 +33,7 @@ function setup(served: Partial<Parameters<TestServer['files']['set']>[1]> = {}, 
 
 const requestsFor = (path: string) => server.requests.filter((r) => r.path === path);
 
-async function rejects(p: Promise<unknown>): Promise<DownloadError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof DownloadError, `expected a DownloadError, got ${(e as Error).stack}`);
-    return e;
-  }
-  assert.fail('expected the download to fail');
-}
+const rejects = downloadFailure;
 
 describe('fetchFile', () => {
   test('downloads, verifies and moves into place; a verified file is never fetched again', async () => {

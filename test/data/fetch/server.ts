@@ -6,6 +6,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import { DownloadError } from '../../../src/data/fetch/index.js';
 
 export interface Served {
   body: Buffer;
@@ -22,6 +28,8 @@ export interface Served {
   redirectTo?: string;
   /** Delay before the response headers (ms). */
   delayHeadersMs?: number;
+  /** Answer the request itself (a hostile server: lies about sizes, trickles, resets). */
+  handler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface TestServer {
@@ -55,7 +63,7 @@ export async function startServer(files: Record<string, Served> = {}): Promise<T
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     requests.push({ path, range: req.headers.range });
     const f = map.get(path);
-    const go = () => serve(path, f, req, res, cuts);
+    const go = () => (f?.handler ? f.handler(req, res) : serve(path, f, req, res, cuts));
     if (f?.delayHeadersMs) setTimeout(go, f.delayHeadersMs);
     else go();
   });
@@ -147,4 +155,29 @@ export async function startProxy(): Promise<{ url: string; targets: string[]; cl
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** A test server and a scratch folder for one test file: made before its tests, removed after them. */
+export function serverAndScratch(prefix: string): { server: TestServer; root: string } {
+  const box = {} as { server: TestServer; root: string };
+  before(async () => {
+    box.server = await startServer();
+    box.root = mkdtempSync(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await box.server.close();
+    rmSync(box.root, { recursive: true, force: true });
+  });
+  return box;
+}
+
+/** Awaits a download that must fail, and returns its DownloadError (anything else fails the test). */
+export async function downloadFailure(p: Promise<unknown>): Promise<DownloadError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof DownloadError, `expected a DownloadError, got ${(e as Error).stack}`);
+    return e;
+  }
+  assert.fail('expected the download to fail');
 }
