@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/tensor_ops.cc",
         "src/nn_ops.cc",
+        "src/transformer_ops.cc",
         "src/conv_ops.cc",
         "src/optim_ops.cc",
         "src/runtime_ops.cc",

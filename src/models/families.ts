@@ -6,4 +6,6 @@ import './resnet/index.js';
 import './vgg/index.js';
 import './mobilenet/index.js';
 import './densenet/index.js';
+import './convnext/index.js';
+import './vit/index.js';
 import './torchscript/index.js';

@@ -39,3 +39,5 @@ export {
   torchscriptFamily, loadTorchScriptModel, TorchScriptModel, TorchScriptConfigSchema, torchScriptFileProblem, maxTorchScriptBytes,
   type ResolvedTorchScriptConfig, type TorchScriptConfigInput,
 } from './torchscript/index.js';
+export { convnextFamily, CONVNEXT_PRESETS, ConvNeXt, buildConvNeXt, ConvNeXtConfigSchema, type ConvNeXtConfigInput, type ResolvedConvNeXtConfig } from './convnext/index.js';
+export { vitFamily, VIT_PRESETS, VisionTransformer, buildViT, ViTConfigSchema, type ViTConfigInput, type ResolvedViTConfig } from './vit/index.js';

@@ -16,5 +16,13 @@ export { dropPath, DropPath, type DropPathArgs } from './layers/drop-path.js';
 export { zeroPadShortcut, ZeroPadShortcut, type ZeroPadShortcutArgs } from './layers/shortcut.js';
 export { summarize, formatSummary, formatCount, type InputSize, type SummaryData, type SummaryRow, type SummaryTotals } from './summary.js';
 export { planStateDictLoad, isCleanLoad, StateDictError, type LoadReport, type LoadStateDictOptions, type MisshapedKey } from './state-dict.js';
-export { kaimingNormalFanOut_, kaimingNormal_, kaimingUniformTorchDefault_, biasUniform_, fans } from './init.js';
+export { kaimingNormalFanOut_, kaimingNormal_, kaimingUniformTorchDefault_, biasUniform_, xavierUniform_, fans } from './init.js';
 export { formatShape, windowOutput, type Shape, type Pair } from './shape.js';
+export { layerNorm, LayerNormalization, type LayerNormArgs } from './layers/layer-norm.js';
+export { gelu, silu, hardswish, hardsigmoid, GELU, SiLU, Hardswish, Hardsigmoid, type GeluArgs } from './layers/activations.js';
+export { multiHeadSelfAttention, MultiHeadSelfAttention, type MultiHeadSelfAttentionArgs } from './layers/attention.js';
+export { squeezeExcitation, SqueezeExcitation, type SqueezeExcitationArgs } from './layers/squeeze-excitation.js';
+export {
+  permute, patchTokens, classToken, positionEmbedding, tokenPool, layerScale, Permute, PatchTokens, ClassToken, PositionEmbedding, TokenPool, LayerScale,
+  type PermuteArgs, type ClassTokenArgs, type PositionEmbeddingArgs, type PositionEmbeddingKind, type TokenPoolArgs, type LayerScaleArgs,
+} from './layers/tokens.js';

@@ -37,3 +37,10 @@ export function biasUniform_(bias: Tensor, weightShape: readonly number[], gener
 export function fill_(t: Tensor, value: number): void {
   noGrad(() => t.fill_(value));
 }
+
+/** `xavier_uniform_(w)`: uniform ±sqrt(6 / (fan_in + fan_out)) (transformer projections and MLPs). */
+export function xavierUniform_(w: Tensor, generator?: Generator): void {
+  const { fanIn, fanOut } = fans(w.shape);
+  const bound = Math.sqrt(6 / (fanIn + fanOut));
+  noGrad(() => uniform_(w, -bound, bound, generator));
+}

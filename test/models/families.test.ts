@@ -61,7 +61,8 @@ async function roundTrip(spec: ModelSpec, m: Model): Promise<void> {
   }
 }
 
-const summaryLines = (m: Model): string[] => formatSummary(m.summaryData(32));
+// At the model's own input size: a ViT only takes the image size its position table was built for.
+const summaryLines = (m: Model): string[] => formatSummary(m.summaryData());
 
 function assertSummaryShowsSwitches(m: ResNet): void {
   const c = m.config;
@@ -607,5 +608,162 @@ describe('ablate summary', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /preact: expected boolean, received "yes"/);
     assert.match(r.stderr, /dropPathRate: expected 0 with shortcut "none"/);
+  });
+});
+
+describe('ConvNeXt and ViT switches: every combination builds, summarises, trains, saves and loads', () => {
+  /** Two steps: the first reaches every layer only through weights that start near zero (layer scale 1e-6). */
+  const twoSteps = (m: Model) => {
+    const first = trainStep(m);
+    const second = trainStep(m);
+    assert.ok(Number.isFinite(first.loss) && Number.isFinite(second.loss), `losses ${first.loss}, ${second.loss}`);
+    assert.ok(second.changed > second.total / 2, `${second.changed} of ${second.total} parameter tensors changed`);
+  };
+  const switchesLine = (m: Model): string => summaryLines(m).find((l) => l.startsWith('Switches: ')) ?? '(none)';
+  /** Train-mode outputs repeat with the global seed and change with it (the drop-path masks). */
+  const assertSeededDraws = (m: Model) => {
+    m.train();
+    const out = (seed: number): string => {
+      manualSeed(seed);
+      return JSON.stringify(tidy(() => noGrad(() => m.forward(x32)).toArray()));
+    };
+    assert.equal(out(1), out(1));
+    assert.ok([2, 3, 4, 5].some((sd) => out(sd) !== out(1)), 'drop-path masks change with the seed');
+  };
+
+  const CONVNEXT_BASE = { family: 'convnext', depths: [1, 2], widths: [16, 32], stemPatch: 2, inputSize: 32 };
+  for (const norm of ['layernorm', 'batchnorm'] as const) {
+    for (const kernelSize of [3, 7]) {
+      for (const layerScale of [1e-6, 0]) {
+        for (const dropPathRate of [0, 0.3]) {
+          const spec = { ...CONVNEXT_BASE, norm, kernelSize, layerScale, dropPathRate };
+          it(`convnext: norm ${norm}, kernelSize ${kernelSize}, layerScale ${layerScale}, dropPathRate ${dropPathRate}`, async () => {
+            const m = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 5 });
+            try {
+              assert.match(switchesLine(m), new RegExp(`^Switches: norm=${norm} kernelSize=${kernelSize} layerScale=${layerScale} dropPathRate=${dropPathRate} `));
+              const sd = m.stateDict();
+              assert.deepEqual(sd.get('features.1.0.block.0.weight')!.shape, [16, 1, kernelSize, kernelSize]);
+              assert.equal(sd.has('features.3.1.layer_scale'), layerScale > 0);
+              // BatchNorm everywhere: stem, blocks, downsampling and head carry running statistics; LayerNorm none.
+              const bns = [...sd.keys()].filter((k) => k.endsWith('running_mean'));
+              assert.deepEqual(bns, norm === 'batchnorm' ? ['features.0.1.running_mean', 'features.1.0.block.2.running_mean', 'features.2.0.running_mean',
+                'features.3.0.block.2.running_mean', 'features.3.1.block.2.running_mean', 'classifier.0.running_mean'] : []);
+              // Block 0 of 3 never drops (torchvision's rule), the last drops at the full rate.
+              const rows = m.summaryData().rows.filter((r) => r.type === 'DropPath').map((r) => r.name);
+              assert.deepEqual(rows, dropPathRate > 0 ? ['features.3.0.stochastic_depth', 'features.3.1.stochastic_depth'] : []);
+              twoSteps(m);
+              if (dropPathRate > 0) assertSeededDraws(m);
+              await roundTrip(spec, m);
+            } finally {
+              m.dispose();
+            }
+          });
+        }
+      }
+    }
+  }
+
+  const VIT_BASE = { family: 'vit', patchSize: 8, depth: 3, heads: 2, width: 32, mlpDim: 48, inputSize: 32 };
+  for (const pool of ['cls', 'gap'] as const) {
+    for (const posEmbed of ['learned', 'sincos', 'none'] as const) {
+      for (const dropPathRate of [0, 0.3]) {
+        const spec = { ...VIT_BASE, pool, posEmbed, dropPathRate };
+        it(`vit: pool ${pool}, posEmbed ${posEmbed}, dropPathRate ${dropPathRate}`, async () => {
+          const m = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 5 });
+          try {
+            assert.match(switchesLine(m), new RegExp(` pool=${pool} posEmbed=${posEmbed} dropPathRate=${dropPathRate} `));
+            const sd = m.stateDict();
+            assert.equal(sd.has('class_token'), pool === 'cls');
+            assert.deepEqual(sd.get('encoder.pos_embedding')?.shape, posEmbed === 'learned' ? [1, pool === 'cls' ? 17 : 16, 32] : undefined);
+            assert.deepEqual(sd.get('encoder.layers.encoder_layer_2.self_attention.in_proj_weight')!.shape, [96, 32]);
+            const rows = m.summaryData().rows;
+            assert.deepEqual(rows.find((r) => r.name === 'pool')!.outputShape, [null, 32]);
+            assert.equal(rows.filter((r) => r.type === 'DropPath').length, dropPathRate > 0 ? 4 : 0);
+            twoSteps(m);
+            if (dropPathRate > 0) assertSeededDraws(m);
+            await roundTrip(spec, m);
+          } finally {
+            m.dispose();
+          }
+        });
+      }
+    }
+  }
+
+  // The layout fields, each away from the matrix's base once.
+  for (const spec of [
+    { ...CONVNEXT_BASE, depths: [1], widths: [8], stemPatch: 1 }, { ...CONVNEXT_BASE, depths: [1, 1, 1], widths: [8, 16, 24], inChannels: 1 },
+    { ...VIT_BASE, patchSize: 4, depth: 1, heads: 4, width: 16, mlpDim: 8 }, { ...VIT_BASE, patchSize: 16, heads: 1, inChannels: 1 },
+  ]) {
+    it(`${spec.family} layout ${JSON.stringify(spec)}`, async () => {
+      const channels = (spec as { inChannels?: number }).inChannels ?? 3;
+      const x = randn([2, channels, 32, 32], { generator: new Generator(3) });
+      const m = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 5 });
+      try {
+        m.train();
+        const loss = tidy(() => {
+          const l = F.crossEntropy(m.forward(x), randint(0, NUM_CLASSES, [2], { generator: new Generator(0) }));
+          l.backward();
+          return l.item();
+        });
+        assert.ok(Number.isFinite(loss));
+        assert.equal(m.parameters().filter((p) => p.grad === null).length, 0, 'every parameter has a gradient');
+        const path = join(dir, 'layout.pth');
+        await saveWeights(m, path);
+        const twin = createModelFromSpec(spec, { numClasses: NUM_CLASSES, seed: 6 });
+        assert.equal((await loadWeights(twin, path)).loaded.length, m.stateDict().size);
+        twin.dispose();
+      } finally {
+        m.dispose();
+        x.dispose();
+      }
+    });
+  }
+
+  it('vit: dropout and attention dropout act in training only', () => {
+    const m = createModelFromSpec({ ...VIT_BASE, dropout: 0.2, attentionDropout: 0.2 }, { numClasses: NUM_CLASSES, seed: 5 });
+    try {
+      assert.deepEqual(evalLogits(m), evalLogits(m));
+      m.train();
+      manualSeed(1);
+      const a = tidy(() => noGrad(() => m.forward(x32)).toArray());
+      manualSeed(2);
+      const b = tidy(() => noGrad(() => m.forward(x32)).toArray());
+      assert.notDeepEqual(a, b);
+      assert.ok(Number.isFinite(trainStep(m).loss));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('nonsensical combinations are errors naming what was expected and received', () => {
+    const issues = (spec: object) => validateModelSpec(spec);
+    const one = (spec: object, path: string) => issues(spec).find((i) => i.path === path)?.message ?? `(no issue at ${path}: ${JSON.stringify(issues(spec))})`;
+    assert.equal(one({ ...VIT_BASE, heads: 3 }, 'heads'), 'expected a divisor of width 32 (each head gets width / heads features), received number 3');
+    assert.equal(one({ ...VIT_BASE, inputSize: 36 }, 'inputSize'), 'expected a multiple of patchSize 8 (the image is cut into whole patches), received number 36');
+    assert.equal(one({ family: 'vit', patchSize: 15, depth: 1, heads: 1, width: 8 }, 'inputSize'), 'expected a multiple of patchSize 15 (the image is cut into whole patches), received number 224 (the default)');
+    assert.match(one({ ...VIT_BASE, width: 30, heads: 2, posEmbed: 'sincos' }, 'width'), /^expected a multiple of 4, at least 8, with posEmbed "sincos" .*received number 30$/);
+    assert.equal(one({ ...VIT_BASE, pool: 'max' }, 'pool'), 'expected "cls" | "gap", received "max"');
+    assert.match(one({ ...VIT_BASE, posEmbd: 'none' }, 'posEmbd'), /did you mean "posEmbed"/);
+    assert.equal(one({ ...CONVNEXT_BASE, kernelSize: 4 }, 'kernelSize'), 'expected an odd kernel size (1, 3, 5, 7, …) so padding k/2 keeps the map size, received number 4');
+    assert.equal(one({ ...CONVNEXT_BASE, widths: [16, 32, 64] }, 'widths'), 'expected one width per stage (2, as depths), received 3: array of length 3 [16,32,64]');
+    assert.match(one({ ...CONVNEXT_BASE, inputSize: 3 }, 'inputSize'), /^expected at least 4 \(the stem's 2× and 1 2× downsamplings leave no pixel otherwise\), received number 3$/);
+    assert.equal(one({ ...CONVNEXT_BASE, norm: 'groupnorm' }, 'norm'), 'expected "layernorm" | "batchnorm", received "groupnorm"');
+    assert.equal(one({ preset: 'convnext-tiny', dropPathRate: 1 }, 'dropPathRate'), 'expected number < 1, received number 1');
+    // All at once, before anything is built.
+    assert.deepEqual(issues({ ...VIT_BASE, heads: 3, inputSize: 36, pool: 'max' }).map((i) => i.path).sort(), ['heads', 'inputSize', 'pool']);
+    assert.throws(() => createModelFromSpec({ ...VIT_BASE, heads: 5 }), ModelConfigError);
+  });
+
+  it('a ViT refuses images of another size than its position table, saying which size it takes', () => {
+    const m = createModelFromSpec(VIT_BASE, { numClasses: NUM_CLASSES, seed: 5 });
+    const x = randn([1, 3, 40, 40]);
+    try {
+      assert.throws(() => m.forward(x), /PositionEmbedding layer "encoder" is for 17 tokens \(a 4×4 patch grid and a class token\) but received 26: this ViT takes 32×32 images \(inputSize 32, 4×4 patches of 8²\): resize the images to 32 \(data\.imageSize\) or build the model for their size \(model\.inputSize\)/);
+      assert.throws(() => m.summaryData(40), /PositionEmbedding layer "encoder" is for 17 tokens .* but received shape \(None, 26, 32\)/);
+    } finally {
+      x.dispose();
+      m.dispose();
+    }
   });
 });

@@ -13,6 +13,7 @@ import { createModelFromSpec, denseNetFamily, loadWeights, rawToTensor, saveWeig
 import type { Model } from '../../src/nn/index.js';
 import { readStateDict, writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { PYTHON } from '../torch-python.js';
+import { relError } from './parity-helpers.js';
 
 const SCRIPT = fileURLToPath(new URL('./torch_parity.py', import.meta.url));
 /**
@@ -40,19 +41,6 @@ function torchMissing(): string | false {
 }
 const skip = torchMissing();
 
-/** max |a − b| / max |b|: scale-free, so deep random nets with large logits are judged fairly. */
-function relError(a: Tensor, b: Tensor): number {
-  const x = a.toArray();
-  const y = b.toArray();
-  assert.equal(x.length, y.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i]! - y[i]!));
-    den = Math.max(den, Math.abs(y[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 /** Random BN statistics and affine parameters, so eval mode is not a near-identity. */
 function randomizeBatchNorm(model: Model, g: Generator): void {

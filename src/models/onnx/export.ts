@@ -84,7 +84,7 @@ class GraphBuilder {
         f.dispose();
       }
     }
-    return this.initializer(`${layer.name}.${key}`, raw.shape, FLOAT, raw.data);
+    return this.initializer(layer.stateKey(key), raw.shape, FLOAT, raw.data);
   }
 
   unique(prefix: string): string {
@@ -160,6 +160,7 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string, fixed?: R
   } else if (l instanceof Flatten) {
     g.op('Flatten', x, y, name, [{ name: 'axis', i: 1 }]);
   } else if (l instanceof Dense) {
+    if (node.inputs[0]!.shape.length !== 2) throw new OnnxExportError(`ONNX export supports Dense layers on (N, features) inputs only; layer "${name}" receives ${node.inputs[0]!.shape.length}-D input`);
     const inputs = [x[0]!, g.weight(l, 'weight')];
     if (l.useBias) inputs.push(g.weight(l, 'bias'));
     g.op('Gemm', inputs, y, name, [{ name: 'transB', i: 1 }]);

@@ -83,7 +83,10 @@ export interface DenseArgs extends LayerArgs {
   kernelInitializer?: 'torch-default' | 'zero-bias' | { normalStd: number };
 }
 
-/** Fully connected layer on (N, F) input; weight [units, F] as torch.nn.Linear, with its default init. */
+/**
+ * Fully connected layer on the last dimension of (N, ..., F) input (torch.nn.Linear: a transformer's token MLP
+ * as well as a classifier); weight [units, F] with nn.Linear's default init.
+ */
 export class Dense extends Layer {
   readonly className = 'Dense';
   readonly units: number;
@@ -104,8 +107,8 @@ export class Dense extends Layer {
     if (this.useBias) this.params.set('bias', zeros([this.units]));
   }
   private inFeatures(s: Shape): number {
-    expectRank(s, 2, this, '(N, features)');
-    const f = s[1];
+    if (s.length < 2) expectRank(s, 2, this, '(N, ..., features)');
+    const f = s[s.length - 1];
     if (f === null || f === undefined) throw new RangeError(`Dense layer "${this.name}" needs a known feature dimension but received ${formatShape(s)}`);
     return f;
   }
@@ -113,7 +116,7 @@ export class Dense extends Layer {
     const f = this.inFeatures(s!);
     const expected = this.params.get('weight')?.shape[1] ?? f;
     if (f !== expected) throw new RangeError(`Dense layer "${this.name}" expects ${expected} input features but received shape ${formatShape(s!)}`);
-    return [s![0]!, this.units];
+    return [...s!.slice(0, -1), this.units];
   }
   call(inputs: readonly Tensor[]): Tensor {
     return F.linear(inputs[0]!, this.param('weight'), this.params.get('bias') ?? null);
@@ -128,8 +131,11 @@ export class Dense extends Layer {
     else if (b) fill_(b, 0);
   }
   override cost([s]: readonly Shape[]): LayerCost {
-    const macs = this.inFeatures(s!) * this.units;
-    return { macs, flops: 2 * macs + (this.useBias ? this.units : 0) };
+    const f = this.inFeatures(s!);
+    // Every position (token, pixel) of a sample goes through the same matrix.
+    const positions = (sampleSize(s!) ?? f) / f;
+    const macs = positions * f * this.units;
+    return { macs, flops: 2 * macs + (this.useBias ? positions * this.units : 0) };
   }
 }
 
