@@ -6,12 +6,14 @@
         "src/addon.cc",
         "src/tensor_ops.cc",
         "src/nn_ops.cc",
+        "src/transformer_ops.cc",
         "src/conv_ops.cc",
         "src/optim_ops.cc",
         "src/runtime_ops.cc",
         "src/device_ops.cc",
         "src/dist_ops.cc",
-        "src/profile_ops.cc"
+        "src/profile_ops.cc",
+        "src/jit_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

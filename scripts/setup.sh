@@ -80,6 +80,10 @@ fi
 if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1; then
   apt_install python3-torch python3-torchvision python3-pil || say "warning: PyTorch parity tests will be skipped"
 fi
+# SciPy/statsmodels: the reference the statistics tests (test/study/inference.test.ts) check against.
+if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import scipy, statsmodels' >/dev/null 2>&1; then
+  apt_install python3-scipy python3-statsmodels || say "warning: the statistics cross-checks against SciPy/statsmodels will be skipped"
+fi
 # 6. a real browser for the dashboard tests (driven by puppeteer-core, which downloads none itself)
 if [ $want_test = 1 ] && [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
   apt_install chromium || say "warning: chromium missing; the dashboard's browser tests will be skipped"

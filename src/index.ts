@@ -35,6 +35,7 @@ export {
   type LoadWeightsOptions, type LoadReport, type OnnxExportOptions,
 } from './models/index.js';
 export { readStateDict, writeStateDict, CheckpointError, type RawTensor } from './models/pth/index.js';
+export { FileReadError } from './util/regular-file.js';
 
 // Datasets.
 export {

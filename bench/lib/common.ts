@@ -167,6 +167,8 @@ export class LineServer {
       if (process.env.BENCH_VERBOSE) process.stderr.write(`[${name}] ${d}`);
     });
     this.#lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+    // A child that died is reported by read() with its stderr; writing to its closed stdin must not crash the run.
+    this.child.stdin!.on('error', () => {});
   }
 
   /** The next JSON line the child writes (its greeting, or the answer to a command). */

@@ -1,5 +1,5 @@
 import { Generator, SGD, randint, randn, type Tensor } from '../../src/tensor/index.js';
-import { createModel } from '../../src/models/index.js';
+import { createModelFromSpec } from '../../src/models/index.js';
 
 /**
  * What the training-step benchmarks train on, the same on every side they compare: a registry model (seed 0) in train
@@ -7,7 +7,8 @@ import { createModel } from '../../src/models/index.js';
  * and 1000-class labels from Generator(0). `g` carries on the stream for anything else a benchmark draws.
  */
 export function trainingSetup(modelName: string, o: { size: number; batch: number; bf16: boolean }) {
-  const model = createModel(modelName, { seed: 0 });
+  // Any family's preset, or torchvision's name of it (vit_b_16, convnext_tiny).
+  const model = createModelFromSpec(modelName, { seed: 0 });
   if (o.bf16) model.toMemoryFormat('channels_last');
   model.train();
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });

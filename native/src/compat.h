@@ -9,6 +9,7 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -150,5 +151,18 @@ template <class StoreOptions>
 void tcpstore_classic_backend(StoreOptions&, long) {}
 template <class StoreOptions>
 void tcpstore_classic_backend(StoreOptions& o) { tcpstore_classic_backend(o, 0); }
+
+// softmax(q·kᵀ/√d)·v over (N, heads, L, d). 2.0 added a fused scaled_dot_product_attention (flash or memory-efficient
+// kernels where they apply); 1.13 has none in its public API, so the math path, written as 1.13's own
+// multi_head_attention_forward (q divided by √d before the product).
+inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double dropout) {
+#if ABLATE_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, k, v, c10::nullopt, dropout, false);
+#else
+  at::Tensor p = at::softmax(at::matmul(q / std::sqrt(static_cast<double>(q.size(-1))), k.transpose(-2, -1)), -1);
+  if (dropout > 0) p = at::dropout(p, dropout, true);
+  return at::matmul(p, v);
+#endif
+}
 
 }  // namespace ablate::compat

@@ -38,7 +38,7 @@ A study file varies any config path; model switches are paths under model:
   ablate study run shortcuts.yaml --data ~/data/cifar-10-batches-bin`);
   study.command('run <file>')
     .description('run every variant of a study file (YAML/JSON); re-running resumes')
-    .option('--data <path>', 'dataset path (overrides base.data.path)')
+    .option('--data <path>', 'dataset path (overrides base.data.path), or hf:OWNER/NAME[@REVISION] (sets data.source, name, revision)')
     .option('--out <dir>', 'output folder (default: runs/<study name>)')
     .option('--parallel <n>', 'variants trained at once (cores are split between them)', '1')
     .option('--set <key=value...>', 'override a base config field, e.g. --set epochs=3 --set optimizer.lr=0.1')
@@ -53,16 +53,22 @@ A study file varies any config path; model switches are paths under model:
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
     .option('--allow-host <names...>', 'with --dashboard: other names it may be reached under (Host header; comma-separated, * for any)')
+    .option('--max-runs <n>', 'the most runs the study may have (default: maxRuns: in the study file, else 1000); a larger study is refused before anything is expanded')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
   study.command('plan <file>')
     .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
-    .option('--data <path>', 'dataset path (overrides base.data.path)')
+    .option('--data <path>', 'dataset path (overrides base.data.path), or hf:OWNER/NAME[@REVISION]')
     .option('--set <key=value...>', 'override a base config field')
     .option('--parallel <n>', 'variants that would train at once (for the time estimate)', '1')
     .option('--threads <n>', 'CPU threads in total (default: all cores)')
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
     .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .option('--noise-from <dir>', 'an earlier study folder whose seed-to-seed spread sizes the power section (default: noise: in the study file)')
+    .option('--pilot', 'first train two seeds of the cheapest variant for a few epochs (in <study folder>-pilot) and size the power section from their spread')
+    .option('--pilot-epochs <n>', 'epochs of each pilot run (with --pilot)', '2')
+    .option('--out <dir>', 'the study folder this plans (default: runs/<study name>); --pilot trains in <dir>-pilot')
+    .option('--max-runs <n>', 'the most runs the study may have (default: maxRuns: in the study file, else 1000)')
     .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('serve <dir>')
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')
@@ -73,6 +79,10 @@ A study file varies any config path; model switches are paths under model:
   study.command('report <dir>')
     .description('write report.md, report.html and plots for a study folder')
     .action(async (dir) => (await import('./commands/study.js')).studyReportCommand(dir));
+  study.command('diff <a> <b>')
+    .description('compare the verdicts of two study folders: per comparison kept, changed or flipped, and the change in Δ with its interval; exits 3 when a verdict flips')
+    .option('--json', 'print the comparison as JSON')
+    .action(async (a, b, o) => (await import('./commands/study.js')).studyDiffCommand(a, b, o));
   study.command('status <dir>')
     .description('progress of every variant of a study')
     .option('--watch', 'refresh every 2 s until all variants finished')
@@ -80,9 +90,9 @@ A study file varies any config path; model switches are paths under model:
 
   program.command('train [config]')
     .description('train one model from a config file (YAML/JSON) and/or flags; a run\'s config.json repeats that run exactly')
-    .option('--model <preset>', 'model preset, e.g. resnet34, plain34, resnet20-cifar')
-    .option('--data <path>', 'dataset path')
-    .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated)')
+    .option('--model <preset>', "model preset or inline spec, e.g. resnet34, plain34, '{preset: resnet34, shortcut: none}', '{torchscript: net.pt}'")
+    .option('--data <path>', 'dataset path, a WebDataset shard pattern (train-{000000..000099}.tar), or hf:OWNER/NAME[@REVISION]')
+    .option('--source <name>', 'dataset source (image-folder, cats_vs_dogs, tfds, stanford_dogs, cifar10, cifar100, generated, hf, webdataset)')
     .option('--epochs <n>', 'passes over the training data (default 10)')
     .option('--batch-size <n>', 'images per optimizer step (default 32)')
     .option('--lr <x>', 'learning rate (default 0.01)')
@@ -105,6 +115,8 @@ Data and weights (config fields, or --set key=value):
   data.source         cats_vs_dogs, stanford_dogs, cifar10, cifar100 without data.path are fetched into
                       $ABLATE_DATA_DIR (default ~/.cache/ablate/datasets) and verified; see \`ablate data list\`
   data.path           a folder, .zip, TFDS dir, Stanford Dogs root or CIFAR dir; --data also takes a dataset name
+  data.source: hf     a Hugging Face Hub dataset: data.name (ethz/food101), data.revision, data.config;
+                      --data hf:ethz/food101[@revision]; cached under HF_HOME, shared with Python
   data.valSplit       validation split of the same source, e.g. split: "train[:80%]", valSplit: "train[80%:]";
                       without it a folder's valid/, val/, test/ or test_set/ split is used (the run says which)
   valData.path        validation data from another place (valData takes any data.* field: path, source, split)
@@ -118,7 +130,7 @@ Data and weights (config fields, or --set key=value):
     .option('--run <dir>', 'a run folder: its model, data, image size and normalisation, on its validation split')
     .option('--checkpoint <path>', 'a .pth state dict (ablate or PyTorch/torchvision); with --run also model, best or last (default model, else last)')
     .option('--model <preset>', 'model preset the checkpoint belongs to (without --run)')
-    .option('--data <path>', 'dataset path, or "generated" (without --run)')
+    .option('--data <path>', 'dataset path, "generated" or hf:OWNER/NAME (without --run)')
     .option('--source <name>', 'dataset source')
     .option('--split <split>', 'split, e.g. test or train[80%:] (default: the run\'s validation split, else test)')
     .option('--image-size <n>', 'input size (default: the run\'s, or the source\'s native size; required otherwise)')
@@ -157,13 +169,15 @@ Data and weights (config fields, or --set key=value):
     .option('--shortcut <kind>', 'override the shortcut: projection, zero-pad, all-projection, none')
     .option('--set <key=value...>', 'set a model switch, e.g. --set preact=true --set widthMultiplier=2 --set dropPathRate=0.1')
     .option('--list', 'list the model families, their switches and presets')
-    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n  ablate summary --list')
+    .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n' +
+      '  ablate summary vgg16_bn                  (torchvision\'s names work as presets)\n  ablate summary mobilenet-v2-cifar --set invertedResidual=false\n' +
+      '  ablate summary --list                     (every family: resnet/ResNeXt, vgg, mobilenet, densenet, …; switches; presets)')
     .action(async (model, o) => (await import('./commands/summary.js')).summaryCommand(model, o));
 
   program.command('augment-preview')
     .description('write a PNG grid of original vs augmented samples with their mixed labels')
     .option('--run <dir>', 'a run folder: its training data, image size and augmentation (config.json)')
-    .option('--data <path>', 'dataset path (or "generated")')
+    .option('--data <path>', 'dataset path (or "generated", or hf:OWNER/NAME)')
     .option('--source <name>', 'dataset source')
     .option('--split <split>', 'split (default: train, or the run\'s training split)')
     .option('--augment <spec>', 'preset name or a YAML/JSON list (default: standard+cutmix, or the run\'s)')
@@ -173,11 +187,20 @@ Data and weights (config fields, or --set key=value):
     .option('--out <file>', 'output PNG', 'augment-preview.png')
     .action(async (o) => (await import('./commands/augment-preview.js')).augmentPreviewCommand(o));
 
-  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) into the data cache');
+  const data = program.command('data').description('fetch known datasets (cats_vs_dogs, stanford_dogs, cifar10, cifar100) and Hugging Face Hub datasets (hf:OWNER/NAME) into their caches');
   data.command('get <names...>')
-    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets); prints their paths')
-    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR)')
+    .description('download and verify datasets into the data cache ($ABLATE_DATA_DIR or ~/.cache/ablate/datasets), or hf:OWNER/NAME[@REVISION] into the Hub cache (HF_HOME); prints their paths')
+    .option('--mirror <url>', 'fetch every file by its original name from this base URL instead (default: $ABLATE_MIRROR; for hf: set HF_ENDPOINT)')
+    .option('--split <split>', 'hf: fetch only these splits (e.g. train+validation); default all')
+    .option('--config <name>', 'hf: the dataset config (subset); default the card\'s default')
     .action(async (names, o) => (await import('./commands/data.js')).dataGetCommand(names, o));
+  data.command('shard <data>')
+    .description('write an image folder, a known dataset, hf:OWNER/NAME or "generated" as WebDataset tar shards (<split>-000000.tar + classes.txt); prints the shard pattern')
+    .requiredOption('--out <dir>', 'folder for the shards')
+    .option('--source <name>', 'dataset source of a path, when not detected')
+    .option('--split <split...>', 'splits to write, one shard prefix each (default train), e.g. --split train validation')
+    .option('--samples-per-shard <n>', 'samples per shard (default 10000)')
+    .action(async (input, o) => (await import('./commands/data.js')).dataShardCommand(input, o));
   data.command('list')
     .description('known datasets, what of them is cached, and their sizes')
     .option('--json', 'print JSON')

@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readRegularFile, readRegularText } from '../util/regular-file.js';
 import { join } from 'node:path';
 import { checkIndex, unknownSplit, type DataSource } from './dataset-base.js';
 import { sha256Hex } from './random.js';
 import type { Dataset, DatasetItem } from './types.js';
 
 const PIXELS = 32 * 32 * 3;
+/** The largest batch file is CIFAR-100's train.bin, 50,000 × 3074 bytes (about 147 MiB); twice that is refused unread. */
+const MAX_CIFAR_BATCH_BYTES = 2 * 50_000 * (PIXELS + 2);
 const CIFAR10_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const LAYOUT = {
   cifar10: { sub: 'cifar-10-batches-bin', train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'], test: ['test_batch.bin'] },
@@ -65,7 +68,7 @@ class CifarSplit implements Dataset {
 
 async function readNames(dir: string, file: string): Promise<string[] | null> {
   if (!existsSync(join(dir, file))) return null;
-  return (await readFile(join(dir, file), 'utf8')).split('\n').map((s) => s.trim()).filter((s) => s !== '');
+  return (await readRegularText(join(dir, file), { what: 'CIFAR class names file' })).split('\n').map((s) => s.trim()).filter((s) => s !== '');
 }
 
 /** CIFAR-10/100 binary version. CIFAR-100 labels are the 100 fine classes unless `labelKind: 'coarse'`. */
@@ -92,7 +95,8 @@ export async function openCifar(path: string, kind?: CifarKind, labelKind: 'fine
     for (const f of files) {
       const p = join(dir, f);
       if (!existsSync(p)) throw new Error(`Expected ${f} in ${dir} (CIFAR ${split} split) but it is missing`);
-      const buf = await readFile(p);
+      // Each batch file is ~30 MB; MAX_CIFAR_BATCH_BYTES refuses anything far larger before reading it.
+      const buf = await readRegularFile(p, { what: 'CIFAR batch file', maxBytes: MAX_CIFAR_BATCH_BYTES });
       if (buf.length % recordSize !== 0) {
         throw new Error(`Expected ${p} to hold whole ${recordSize}-byte records but received ${buf.length} bytes`);
       }

@@ -84,6 +84,7 @@ export class SubsetDataset implements Dataset {
   readonly source: SourceName;
   readonly classNames: readonly string[];
   readonly excluded: readonly BadFile[];
+  readonly revision?: string;
   constructor(
     private readonly base: Dataset,
     private readonly indices: Int32Array,
@@ -93,6 +94,7 @@ export class SubsetDataset implements Dataset {
     this.source = base.source;
     this.classNames = base.classNames;
     this.excluded = base.excluded;
+    this.revision = base.revision;
     this.fingerprint = sha256Hex(`${base.fingerprint}\n${description}\n${Buffer.from(indices.buffer, indices.byteOffset, indices.byteLength).toString('base64')}`);
   }
   label(i: number): number {
@@ -123,6 +125,7 @@ export class ConcatDataset implements Dataset {
   readonly source: SourceName;
   readonly classNames: readonly string[];
   readonly excluded: readonly BadFile[];
+  readonly revision?: string;
   private readonly starts: number[] = [];
   constructor(
     private readonly parts: readonly Dataset[],
@@ -138,6 +141,7 @@ export class ConcatDataset implements Dataset {
     this.source = parts[0]!.source;
     this.classNames = parts[0]!.classNames;
     this.excluded = parts.flatMap((p) => p.excluded).filter((b, i, all) => all.findIndex((o) => o.name === b.name) === i);
+    this.revision = parts[0]!.revision;
     this.fingerprint = parts.length === 1 ? parts[0]!.fingerprint : sha256Hex(parts.map((p) => p.fingerprint).join('+'));
   }
   private locate(i: number): [Dataset, number] {

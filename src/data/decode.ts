@@ -1,5 +1,6 @@
 import type { Metadata, OutputInfo, ResizeOptions } from 'sharp';
 import { sharpLib } from '../util/sharp-lib.js';
+import { byteLimitFromEnv, readRegularFile } from '../util/regular-file.js';
 import { fastJpeg, fastJpegs, type FastJpegResult } from './fast-jpeg.js';
 import type { BadFileReason, ConversionCounts, DatasetItem } from './types.js';
 
@@ -13,6 +14,19 @@ export interface DecodeTarget {
   height: number;
   width: number;
   resize: ResizeMode;
+}
+
+/** Image files above this size are refused unread: the largest camera photos take tens of MB. */
+export const DEFAULT_MAX_IMAGE_BYTES = 256 << 20;
+
+/** The image file size limit: ABLATE_MAX_IMAGE_BYTES, else DEFAULT_MAX_IMAGE_BYTES. */
+export function maxImageBytes(): number {
+  return byteLimitFromEnv('ABLATE_MAX_IMAGE_BYTES', DEFAULT_MAX_IMAGE_BYTES);
+}
+
+/** The bytes of one image file: a regular file (never a device or FIFO) of at most maxImageBytes(). */
+export function readImageFile(path: string): Promise<Buffer> {
+  return readRegularFile(path, { what: 'image', maxBytes: maxImageBytes(), tooLargeHint: 'set ABLATE_MAX_IMAGE_BYTES to a larger number of bytes if the image is genuine' });
 }
 
 /** Bilinear, as `tf.image.resize` and Pillow's BILINEAR; part of the cache key so a change invalidates caches. */

@@ -1,7 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -12,6 +12,7 @@ import { BadImageError, decodeItems, RESIZE_KERNEL, type Decoded, type DecodeTar
 import { jpegDecoder } from './fast-jpeg.js';
 import { sha256Hex } from './random.js';
 import { emptyConversionCounts, type BadFile, type ConversionCounts, type Dataset, type DatasetItem } from './types.js';
+import { openRegularFile } from '../util/regular-file.js';
 
 /** Bump when the file layout or anything that changes decoded pixels changes. */
 export const CACHE_VERSION = 2;
@@ -521,13 +522,19 @@ async function cacheFileSink(file: string, ds: Dataset, t: DecodeTarget, key: st
 type Opened = { meta: CacheMeta; fh: FileHandle } | { problem: string };
 
 async function openCache(file: string, key: string, keyHash: string, count: number, t: DecodeTarget, verify: 'full' | 'header'): Promise<Opened> {
-  const fh = await open(file, 'r');
+  let fh: FileHandle;
+  let size: number;
+  try {
+    // A FIFO or device in place of the cache is a problem to rebuild over, never something to wait on.
+    ({ fh, size } = await openRegularFile(file, { what: 'image cache' }));
+  } catch (e) {
+    return { problem: (e as Error).message };
+  }
   const fail = async (problem: string): Promise<Opened> => {
     await fh.close();
     return { problem };
   };
   try {
-    const size = (await stat(file)).size;
     if (size < DATA_OFFSET) return fail(`only ${size} bytes, shorter than its header`);
     const pre = Buffer.alloc(DATA_OFFSET);
     await fh.read(pre, 0, DATA_OFFSET, 0);

@@ -89,14 +89,20 @@ async function buildImageFolder(store: ByteStore, path: string, opts: ImageFolde
     for (const [cls, entries] of byClass) for (const entry of entries) files.push({ entry, label: dirClasses.indexOf(cls) });
     const excluded: BadFile[] = [];
     if (jfifOnly) {
-      const keep = await mapLimit(files, 16, async (f) => {
-        const head = await store.head(f.entry.path, 10).catch(() => new Uint8Array(0));
-        return hasJfifHeader(head);
+      // true, false, or why the file could not be read (a device or FIFO is unreadable, not "not JFIF").
+      const keep = await mapLimit(files, 16, async (f): Promise<boolean | string> => {
+        try {
+          return hasJfifHeader(await store.head(f.entry.path, 10));
+        } catch (e) {
+          return (e as Error).message.split('\n')[0]!.slice(0, 200);
+        }
       });
       for (let i = 0; i < files.length; i++) {
-        if (!keep[i]) excluded.push({ index: -1, name: files[i]!.entry.path, reason: 'not-jfif', detail: 'first 10 bytes lack "JFIF"' });
+        const k = keep[i]!;
+        if (typeof k === 'string') excluded.push({ index: -1, name: files[i]!.entry.path, reason: 'unreadable', detail: k });
+        else if (!k) excluded.push({ index: -1, name: files[i]!.entry.path, reason: 'not-jfif', detail: 'first 10 bytes lack "JFIF"' });
       }
-      files = files.filter((_, i) => keep[i]);
+      files = files.filter((_, i) => keep[i] === true);
     }
     // Hash paths relative to the class root, so the folder, its parent and the zip agree on the order.
     const order = hashOrder(files.map((f) => (root ? f.entry.path.slice(root.length + 1) : f.entry.path)), name);

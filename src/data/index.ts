@@ -12,7 +12,7 @@ export { openStanfordDogs } from './stanford-dogs.js';
 export { readMat, matStrings, matNumbers, type MatValue } from './matlab.js';
 export { openCifar, type CifarKind } from './cifar.js';
 export { openGenerated, renderGenerated, generatedClassNames, DEFAULT_GENERATED, MAX_GENERATED_CLASSES, SHAPES, TEXTURES, type GeneratedOptions, type Difficulty } from './generated.js';
-export { decodeItem, decodeItems, BadImageError, RESIZE_KERNEL, type ResizeMode, type DecodeTarget, type Decoded } from './decode.js';
+export { decodeItem, decodeItems, BadImageError, RESIZE_KERNEL, DEFAULT_MAX_IMAGE_BYTES, maxImageBytes, readImageFile, type ResizeMode, type DecodeTarget, type Decoded } from './decode.js';
 export { jpegDecoder } from './fast-jpeg.js';
 export { prepareImages, defaultCacheDir, ImageSet, SplitChangedError, CACHE_VERSION, type PrepareOptions } from './image-cache.js';
 export { DataLoader, type LoaderOptions, type EpochOptions, type LoaderStats } from './loader.js';
@@ -38,3 +38,8 @@ export {
 } from './catalogue.js';
 export * from './fetch/index.js';
 export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type SplitRole } from './layouts.js';
+export { parseHfArg, dataArgFields } from './hf/arg.js';
+export { openHf, type HfOpenOptions } from './hf/source.js';
+export { resolveRevision, ensureHubFiles, listHubCache, hfHubCache, hfEndpoint, hfOffline, repoFolder, HubError, type HubRevision, type HubFile, type CachedHubDataset } from './hf/hub.js';
+export { openWebDataset, expandShardPattern, assignShards, webDatasetStream, isWebDatasetPath, type StreamOptions, type StreamedSample } from './webdataset.js';
+export { writeWebDataset, imageExt, type ShardWriteOptions } from './shard-writer.js';

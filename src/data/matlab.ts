@@ -72,7 +72,7 @@ class MatReader {
   /** Decode a top-level element: returns [name, value], or null for elements that are not arrays. */
   top(e: Element): [string, MatValue] | null {
     if (e.type === mi.COMPRESSED) {
-      const inner = inflateSync(e.data);
+      const inner = inflateBounded(e.data);
       for (const x of this.elements(inner)) return this.top(x);
       return null;
     }
@@ -162,4 +162,19 @@ export function matStrings(v: MatValue | undefined, what: string): string[] {
 export function matNumbers(v: MatValue | undefined, what: string): Float64Array {
   if (v?.type === 'numeric') return v.data;
   throw new Error(`Expected ${what} to be a numeric array but received ${v ? v.type : 'nothing'}`);
+}
+
+/** A compressed element holds one variable: split lists and labels, a few MB. More is damage or a deflate bomb. */
+const MAX_MAT_INFLATED_BYTES = 256 << 20;
+
+function inflateBounded(data: Uint8Array): Buffer {
+  try {
+    return inflateSync(data, { maxOutputLength: MAX_MAT_INFLATED_BYTES });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new Error(`Expected a compressed MAT element of at most ${MAX_MAT_INFLATED_BYTES >> 20} MiB inflated, but ${data.length} compressed bytes inflate to more (a damaged file or a deflate bomb); inflation was stopped there`);
+    }
+    throw new Error(`Expected a zlib-compressed MAT element but inflating it failed: ${err.message}`);
+  }
 }

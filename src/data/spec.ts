@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { fileKind } from '../util/regular-file.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { detectCifar, openCifar } from './cifar.js';
@@ -11,9 +12,12 @@ import { looksLikeStanfordDogs, openStanfordDogs } from './stanford-dogs.js';
 import { findTfdsVersionDir, openTfds } from './tfds.js';
 import { ensureDataset, isDownloadable, type EnsureOptions } from './catalogue.js';
 import type { Dataset } from './types.js';
+import { openHf } from './hf/source.js';
+import { isWebDatasetPath, openWebDataset } from './webdataset.js';
+import { checkRepoId } from './hf/hub.js';
 
 /** The dataset sources ablate reads. */
-export const SOURCE_NAMES = ['image-folder', 'cats_vs_dogs', 'tfds', 'stanford_dogs', 'cifar10', 'cifar100', 'generated'] as const;
+export const SOURCE_NAMES = ['image-folder', 'cats_vs_dogs', 'tfds', 'stanford_dogs', 'cifar10', 'cifar100', 'generated', 'hf', 'webdataset'] as const;
 
 const posInt = (max: number) => z.number().int().min(1).max(max);
 
@@ -36,7 +40,8 @@ export const DataSpecSchema = z
     /** Omit to detect from `path`. */
     source: z.enum(SOURCE_NAMES).optional(),
     /**
-     * Folder, zip, TFDS prepared dir, Stanford Dogs root or CIFAR dir; not used by `generated`. Omit it for
+     * Folder, zip, TFDS prepared dir, Stanford Dogs root or CIFAR dir; not used by `generated`. For `webdataset`:
+     * a shard pattern (`/data/train-{000000..001023}.tar`, an http(s) one too) or a folder of `*.tar` shards. Omit it for
      * cats_vs_dogs, stanford_dogs, cifar10 and cifar100 to fetch the official files into the data cache.
      */
     path: z.string().min(1).optional(),
@@ -55,6 +60,15 @@ export const DataSpecSchema = z
     /** CIFAR-100 label set. */
     labelKind: z.enum(['fine', 'coarse']).default('fine'),
     generated: GeneratedSpecSchema.optional(),
+    /** source hf: the Hub dataset id, `ethz/food101` (`--data hf:ethz/food101`). */
+    name: z.string().min(1).optional(),
+    /** source hf: branch, tag or commit; a branch is resolved to its commit once and the run records the commit. */
+    revision: z.string().min(1).max(255).optional(),
+    /** source hf: the `datasets` config (subset); default: the card's default config. */
+    config: z.string().min(1).max(255).optional(),
+    /** source hf: columns holding the image and the label; default: the Image and ClassLabel features. */
+    imageColumn: z.string().min(1).max(255).optional(),
+    labelColumn: z.string().min(1).max(255).optional(),
     /** Decoded-image cache folder. Default: $ABLATE_CACHE_DIR or ~/.cache/ablate/images. */
     cacheDir: z.string().min(1).optional(),
     /** 'auto': in memory for generated and CIFAR (cheap to redo), on disk otherwise. */
@@ -65,6 +79,20 @@ export const DataSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    const hfOnly = (['name', 'revision', 'config', 'imageColumn', 'labelColumn'] as const).filter((k) => spec[k] !== undefined);
+    if (spec.source === 'hf') {
+      if (spec.name === undefined) ctx.addIssue({ code: 'custom', path: ['name'], message: "expected a Hub dataset id for source hf (name: ethz/food101, or --data hf:ethz/food101), received nothing" });
+      else {
+        try {
+          checkRepoId(spec.name);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', path: ['name'], message: (e as Error).message });
+        }
+      }
+      if (spec.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: `not used by source hf (files come from the Hub cache, HF_HOME), received ${JSON.stringify(spec.path)}` });
+      return;
+    }
+    for (const k of hfOnly) ctx.addIssue({ code: 'custom', path: [k], message: `only valid with source 'hf', received source '${spec.source ?? '(auto-detected)'}'` });
     if (spec.source !== 'generated' && !isDownloadable(spec.source) && spec.path === undefined) {
       ctx.addIssue({
         code: 'custom', path: ['path'],
@@ -94,7 +122,11 @@ type Detected = 'tfds' | 'cifar' | 'stanford_dogs' | 'image-folder';
 /** What kind of dataset lives at `path`, from its layout alone. */
 export async function detectSource(path: string): Promise<Detected> {
   if (!existsSync(path)) throw new Error(`Expected a dataset at ${path} but nothing exists there`);
-  if (statSync(path).isFile()) {
+  const st = statSync(path);
+  if (!st.isFile() && !st.isDirectory()) {
+    throw new Error(`Expected a dataset folder or a .zip of class folders at ${path} but received ${fileKind(st)}: point the data path at a real folder or file`);
+  }
+  if (st.isFile()) {
     if (/\.zip$/i.test(path)) return 'image-folder';
     throw new Error(`Expected a folder or a .zip of class folders at ${path} but received a file of another kind`);
   }
@@ -118,6 +150,10 @@ export async function openSource(input: DataSpecInput | DataSpec, o: OpenOptions
   if (spec.source === 'generated' || (spec.source === undefined && spec.generated)) {
     return openGenerated({ ...DEFAULT_GENERATED, ...GeneratedSpecSchema.parse(spec.generated ?? {}) });
   }
+  if (spec.source === 'hf') return openHfSpec(spec, o);
+  if (spec.source === 'webdataset' || (spec.source === undefined && spec.path !== undefined && isWebDatasetPath(spec.path))) {
+    return openWebDataset(/^https?:\/\//.test(spec.path!) ? spec.path! : resolve(spec.path!), { log: o.log, progress: o.progress, signal: o.signal });
+  }
   const path = resolve((await resolveDataPath(spec, o))!);
   const detected = await detectSource(path);
   switch (spec.source) {
@@ -138,6 +174,14 @@ export async function openSource(input: DataSpecInput | DataSpec, o: OpenOptions
     case 'image-folder':
       return openImageFolder(path, { jfifOnly: spec.jfifOnly ?? false, source: 'image-folder' });
   }
+}
+
+/** A Hub dataset: only the splits that `spec.split` names are fetched. */
+function openHfSpec(spec: DataSpec, o: OpenOptions): Promise<DataSource> {
+  return openHf({
+    id: spec.name!, revision: spec.revision, config: spec.config, imageColumn: spec.imageColumn, labelColumn: spec.labelColumn,
+    splits: [...new Set(parseSplit(spec.split).map((p) => p.name))], log: o.log, progress: o.progress, signal: o.signal,
+  });
 }
 
 /** The split names a spec's source offers (`train`, `valid`, `test_set`, …), opening it briefly. */

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../util/regular-file.js';
 import { join } from 'node:path';
 import { DirStore } from './stores/dir-store.js';
 import { TarStore } from './stores/tar-store.js';
@@ -20,12 +20,14 @@ export function looksLikeStanfordDogs(path: string): boolean {
 }
 
 async function readList(root: string, name: string): Promise<Uint8Array | null> {
-  if (existsSync(join(root, name))) return readFile(join(root, name));
+  // Split lists are ~1 MB; 64 MiB is far above any.
+  const read = (p: string) => readRegularFile(p, { what: 'split list', maxBytes: 64 << 20 });
+  if (existsSync(join(root, name))) return read(join(root, name));
   for (const d of LIST_DIRS) {
     const p = join(root, d);
     if (!existsSync(p)) continue;
     if (statSync(p).isDirectory()) {
-      if (existsSync(join(p, name))) return readFile(join(p, name));
+      if (existsSync(join(p, name))) return read(join(p, name));
     } else {
       const tar = await TarStore.open(p);
       try {

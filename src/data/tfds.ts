@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { readdir, type FileHandle } from 'node:fs/promises';
+import { openRegularFile, readRegularText } from '../util/regular-file.js';
 import { join } from 'node:path';
 import { maskedCrc32c } from '../util/crc32c.js';
 import { checkIndex, unknownSplit, type DataSource } from './dataset-base.js';
@@ -46,7 +47,7 @@ function featureEntries(features: Json): [string, Json][] {
 const className = (f: Json): string => String(f.pythonClassName ?? f.type ?? '');
 
 async function readFeatureSpec(dir: string, info: Json): Promise<FeatureSpec> {
-  const features = existsSync(join(dir, 'features.json')) ? (JSON.parse(await readFile(join(dir, 'features.json'), 'utf8')) as Json) : {};
+  const features = existsSync(join(dir, 'features.json')) ? (JSON.parse(await readRegularText(join(dir, 'features.json'), { what: 'TFDS features.json' })) as Json) : {};
   const entries = featureEntries(features);
   let imageKey = entries.find(([, f]) => className(f).endsWith('.Image'))?.[0];
   let labelKey = entries.find(([, f]) => className(f).endsWith('.ClassLabel'))?.[0];
@@ -68,7 +69,7 @@ async function readFeatureSpec(dir: string, info: Json): Promise<FeatureSpec> {
   let classNames: string[] = [];
   if (body && Array.isArray(body.names)) classNames = body.names.map(String);
   else if (existsSync(join(dir, `${labelKey}.labels.txt`))) {
-    classNames = (await readFile(join(dir, `${labelKey}.labels.txt`), 'utf8')).split('\n').map((s) => s.trim()).filter((s) => s !== '');
+    classNames = (await readRegularText(join(dir, `${labelKey}.labels.txt`), { what: 'TFDS labels file' })).split('\n').map((s) => s.trim()).filter((s) => s !== '');
   } else {
     const n = Number(body?.numClasses ?? body?.num_classes ?? 0);
     classNames = Array.from({ length: n }, (_, i) => String(i));
@@ -135,7 +136,7 @@ class TfdsSplit implements Dataset {
 export async function openTfds(path: string): Promise<DataSource> {
   const dir = await findTfdsVersionDir(path);
   if (!dir) throw new Error(`Expected a TFDS prepared dataset (a folder with dataset_info.json, or version folders holding one) at ${path} but found none`);
-  const info = JSON.parse(await readFile(join(dir, 'dataset_info.json'), 'utf8')) as Json;
+  const info = JSON.parse(await readRegularText(join(dir, 'dataset_info.json'), { what: 'TFDS dataset_info.json' })) as Json;
   if (info.fileFormat !== undefined && info.fileFormat !== 'tfrecord') {
     throw new Error(`Expected TFDS file format 'tfrecord' in ${dir} but received '${String(info.fileFormat)}'`);
   }
@@ -158,9 +159,13 @@ export async function openTfds(path: string): Promise<DataSource> {
       const firstHandle = handles.length;
       for (let s = 0; s < shardFiles.length; s++) {
         const file = join(dir, shardFiles[s]!);
-        const st = await stat(file);
+        // Opened once as a regular file (a FIFO or device among the shards is refused by name), read whole to
+        // index it, then kept open for reading records.
+        const { fh } = await openRegularFile(file, { what: 'TFRecord shard' });
+        handles.push(fh);
+        const st = await fh.stat();
         identity.push(`${shardFiles[s]}\t${st.size}\t${Math.trunc(st.mtimeMs)}`);
-        const buf = await readFile(file);
+        const buf = await fh.readFile();
         const scan = scanTfRecords(buf);
         for (const c of scan.corrupt) excluded.push({ index: -1, name: `${shardFiles[s]}#${c.offset}`, reason: 'corrupt-record', detail: c.detail });
         if (scan.framingLostAt) {
@@ -177,7 +182,6 @@ export async function openTfds(path: string): Promise<DataSource> {
           }
           records.push({ shard: s, offset: rec.offset, length: rec.length, label: lab.value[0]!, name });
         }
-        handles.push(await open(file, 'r'));
       }
       const expected = declared.get(split)?.reduce((a, b) => a + b, 0);
       const classNames = spec.classNames.length ? spec.classNames : inferClassNames(records);

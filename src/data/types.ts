@@ -15,7 +15,7 @@ export type DatasetItem =
   | { kind: 'raw'; pixels: Uint8Array; height: number; width: number };
 
 /** One of SOURCE_NAMES. */
-export type SourceName = 'image-folder' | 'cats_vs_dogs' | 'tfds' | 'stanford_dogs' | 'cifar10' | 'cifar100' | 'generated';
+export type SourceName = 'image-folder' | 'cats_vs_dogs' | 'tfds' | 'stanford_dogs' | 'cifar10' | 'cifar100' | 'generated' | 'hf' | 'webdataset';
 
 /**
  * Everything the loader needs from a source. Indices are 0..length-1 in the source's canonical,
@@ -39,6 +39,8 @@ export interface Dataset {
   readonly fingerprint: string;
   /** Items dropped before indexing (e.g. by the JFIF filter or a failed TFRecord CRC). */
   readonly excluded: readonly BadFile[];
+  /** The exact version read, where the source has versions (a Hub dataset's commit): the run records it. */
+  readonly revision?: string;
   close(): Promise<void>;
 }
 

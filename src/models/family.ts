@@ -36,6 +36,8 @@ export interface ModelFamily<Input extends object = object, Resolved extends obj
   readonly description: string;
   /** The config schema: a strict zod object whose keys are the family's switches (documented there). */
   readonly schema: z.ZodObject;
+  /** A key that marks a spec as this family's when it names no family or preset (`{ torchscript: net.pt }`). */
+  readonly specKey?: string;
   /** Named configs, e.g. `resnet56-cifar` → `{ depth: 56 }`. Names are unique across all families. */
   readonly presets: ReadonlyMap<string, Input>;
   /** Every problem in a config object, [] when valid; never throws. */
@@ -47,6 +49,50 @@ export interface ModelFamily<Input extends object = object, Resolved extends obj
   defaultName(config: Resolved): string;
   /** Summary header lines: the layout and every switch with its value. */
   describe(config: Resolved): string[];
+  /** The pretrained weights torchvision publishes for the family's architectures (`pretrained: imagenet`). */
+  readonly weights?: FamilyWeights<Resolved>;
+}
+
+/** Interpolation of torchvision's resize (`InterpolationMode`). */
+export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
+
+/**
+ * One published weight file, with the preprocessing its `weights.transforms()` applies (torchvision's
+ * `ImageClassification`: resize the short side, centre-crop, normalise). Defaults are torchvision's.
+ */
+export interface WeightFile {
+  /** Cache file name with torchvision's hash prefix, e.g. `resnet50-11ad3fa6.pth`. */
+  file: string;
+  /** Default `https://download.pytorch.org/models/<file>`. */
+  url?: string;
+  /** Short side after resizing (default 256). */
+  resizeSize?: number;
+  /** Centre crop (default 224). */
+  cropSize?: number;
+  interpolation?: Interpolation;
+  mean?: readonly [number, number, number];
+  std?: readonly [number, number, number];
+  /** torchvision's listed file size (`meta["_file_size"]`, MiB to 3 decimals): a download may not exceed it. */
+  listedMiB?: number;
+}
+
+/** A torchvision architecture's weight sets: `ResNet50_Weights` → IMAGENET1K_V1, IMAGENET1K_V2. */
+export interface ArchWeights {
+  /** torchvision's enum, e.g. `ResNeXt50_32X4D_Weights`. */
+  enumName: string;
+  /** The tag torchvision's DEFAULT points to (what `pretrained: imagenet` means). */
+  best: string;
+  tags: Readonly<Record<string, WeightFile>>;
+}
+
+/** What a family declares about pretrained weights; see hub-weights.ts. */
+export interface FamilyWeights<Resolved extends object = object> {
+  /** torchvision architecture name (`resnext50_32x4d`) → its weights. */
+  archs: Readonly<Record<string, ArchWeights>>;
+  /** The architecture whose tensors have this config's names and shapes (classifier aside), if any. */
+  archOf(config: Resolved): string | undefined;
+  /** Today's name of a key in an old checkpoint (DenseNet's `norm.1` → `norm1`), as torchvision's loader renames it. */
+  renameKey?(key: string): string;
 }
 
 const families = new Map<string, ModelFamily>();
@@ -65,6 +111,11 @@ export function registerFamily<I extends object, R extends object>(family: Model
   for (const p of f.presets.keys()) presetOwner.set(p, f);
 }
 
+/** The family whose specKey a spec object carries, if any. */
+export function familyOfSpecKey(spec: Record<string, unknown>): ModelFamily | undefined {
+  return [...families.values()].find((f) => f.specKey !== undefined && spec[f.specKey] !== undefined);
+}
+
 export function familyNames(): string[] {
   return [...families.keys()];
 }
@@ -73,9 +124,21 @@ export function findFamily(name: string): ModelFamily | undefined {
   return families.get(name);
 }
 
-/** The family a preset belongs to, or undefined for an unknown name. */
+/**
+ * The registered preset a name stands for: the name itself, or torchvision's spelling of it
+ * (`wide_resnet50_2`, `resnext50_32x4d`, `mobilenet_v2`, `VGG16_BN`): the one alias rule is
+ * lower case with `_` read as `-`.
+ */
+export function canonicalPreset(name: string): string | undefined {
+  if (presetOwner.has(name)) return name;
+  const alias = name.toLowerCase().replaceAll('_', '-');
+  return presetOwner.has(alias) ? alias : undefined;
+}
+
+/** The family a preset (or its torchvision alias) belongs to, or undefined for an unknown name. */
 export function familyOfPreset(preset: string): ModelFamily | undefined {
-  return presetOwner.get(preset);
+  const name = canonicalPreset(preset);
+  return name === undefined ? undefined : presetOwner.get(name);
 }
 
 /** Every preset name, family by family in registration order. */

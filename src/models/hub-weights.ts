@@ -1,27 +1,40 @@
 /**
  * Pretrained weights by name, as `keras.applications.ResNet50(weights='imagenet')` and torchvision's
- * `ResNet50_Weights.IMAGENET1K_V2` do: the URLs are torchvision's (torchvision/models/resnet.py), the
- * files go to PyTorch's own cache ($TORCH_HOME/hub/checkpoints) under PyTorch's names, so a file
- * either side downloaded is used by the other. The hash prefix in the file name is checked as
- * torch.hub's `check_hash` does: the file's SHA-256 must start with it.
+ * `ResNet50_Weights.IMAGENET1K_V2` do. Each family declares the weight files torchvision publishes for
+ * its architectures (`weights` on its registration: arch → tag → file, with that weight set's own
+ * preprocessing); this module looks them up for a model spec, fetches them into PyTorch's own cache
+ * ($TORCH_HOME/hub/checkpoints) under PyTorch's names, so a file either side downloaded is used by the
+ * other, and checks the hash prefix in the file name as torch.hub's `check_hash` does.
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fetchFile, formatBytes, hashPrefixFromName, resolveMirror, torchHubCheckpointsDir, type FetchOptions } from '../data/fetch/index.js';
 import { readCatalogueFile } from '../data/fetch/catalogue-file.js';
-import { resolveModelConfig } from './presets.js';
-import { createModelFromSpec } from './registry.js';
+import { familyNames, findFamily, type Interpolation, type ModelFamily } from './family.js';
+import { createModelFromSpec, resolveModelSpec, type ModelSpec } from './registry.js';
 
 type Env = Record<string, string | undefined>;
 
-/** torchvision's ImageNet preprocessing (transforms._presets.ImageClassification), shared by every ResNet weight. */
+/** torchvision's ImageNet preprocessing (transforms._presets.ImageClassification), shared by its classification weights. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 
-export interface HubWeights {
+/** What a weight set's `weights.transforms()` does at evaluation: resize the short side, centre-crop, normalise. */
+export interface WeightsTransforms {
+  resizeSize: number;
+  cropSize: number;
+  interpolation: Interpolation;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}
+
+/** torchvision's `ImageClassification` defaults (resize 256, crop 224, bilinear, ImageNet mean/std). */
+export const DEFAULT_TRANSFORMS: WeightsTransforms = { resizeSize: 256, cropSize: 224, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD };
+
+export interface HubWeights extends WeightsTransforms {
   /** torchvision's weights enum member, e.g. `ResNet50_Weights.IMAGENET1K_V2`. */
   id: string;
-  /** The torchvision architecture these tensors belong to (`resnet50`). */
+  /** The torchvision architecture these tensors belong to (`resnet50`, `resnext50_32x4d`). */
   arch: string;
   /** `IMAGENET1K_V1`, `IMAGENET1K_V2`. */
   tag: string;
@@ -34,85 +47,88 @@ export interface HubWeights {
   size?: number;
   /** torchvision's listed size (MiB, 3 decimals): the download may not exceed it. */
   listedMiB?: number;
-  mean: readonly [number, number, number];
-  std: readonly [number, number, number];
 }
 
 const PT = 'https://download.pytorch.org/models/';
-/**
- * torchvision's ResNet weights: depth → tag → [file, size in MiB]. The sizes are torchvision's own
- * metadata (`meta["_file_size"]` in torchvision/models/resnet.py: os.path.getsize / 2**20, to 3 decimals).
- */
-const TORCHVISION: Record<string, Record<string, readonly [string, number]>> = {
-  resnet18: { IMAGENET1K_V1: ['resnet18-f37072fd.pth', 44.661] },
-  resnet34: { IMAGENET1K_V1: ['resnet34-b627a593.pth', 83.275] },
-  resnet50: { IMAGENET1K_V1: ['resnet50-0676ba61.pth', 97.781], IMAGENET1K_V2: ['resnet50-11ad3fa6.pth', 97.79] },
-  resnet101: { IMAGENET1K_V1: ['resnet101-63fe2227.pth', 170.511], IMAGENET1K_V2: ['resnet101-cd907fc2.pth', 170.53] },
-  resnet152: { IMAGENET1K_V1: ['resnet152-394f9c45.pth', 230.434], IMAGENET1K_V2: ['resnet152-f82ba261.pth', 230.474] },
-};
-/** torchvision's DEFAULT (its best) for each: V2 where it exists (80.9 vs 76.1 top-1 for resnet50). */
-const BEST: Record<string, string> = { resnet18: 'IMAGENET1K_V1', resnet34: 'IMAGENET1K_V1', resnet50: 'IMAGENET1K_V2', resnet101: 'IMAGENET1K_V2', resnet152: 'IMAGENET1K_V2' };
 
-const enumName = (arch: string) => `ResNet${arch.slice('resnet'.length)}_Weights`;
+interface Table {
+  files: Record<string, Record<string, HubWeights>>;
+  best: Record<string, string>;
+}
 
-/** Every known weight file for an architecture: torchvision's, replaced or extended by ABLATE_CATALOGUE. */
-function table(env: Env): { files: Record<string, Record<string, HubWeights>>; best: Record<string, string> } {
+function familiesWithWeights(): ModelFamily[] {
+  return familyNames().map((n) => findFamily(n)!).filter((f) => f.weights !== undefined);
+}
+
+/** Every known weight file, arch by arch: the families' declarations, replaced or extended by ABLATE_CATALOGUE. */
+function table(env: Env): Table {
   const extra = readCatalogueFile(env);
-  const files: Record<string, Record<string, HubWeights>> = {};
+  const files: Table['files'] = {};
+  const best: Table['best'] = {};
+  const enums: Record<string, string> = {};
   const put = (arch: string, tag: string, w: Omit<HubWeights, 'id' | 'arch' | 'tag' | 'sha256Prefix'>) => {
     files[arch] ??= {};
-    files[arch][tag] = { id: `${enumName(arch)}.${tag}`, arch, tag, ...w, sha256Prefix: hashPrefixFromName(w.fileName) };
+    files[arch][tag] = { id: `${enums[arch] ?? arch}.${tag}`, arch, tag, ...w, sha256Prefix: hashPrefixFromName(w.fileName) };
   };
-  for (const [arch, tags] of Object.entries(TORCHVISION)) {
-    for (const [tag, [file, mib]] of Object.entries(tags)) put(arch, tag, { url: PT + file, fileName: file, listedMiB: mib, mean: IMAGENET_MEAN, std: IMAGENET_STD });
+  for (const f of familiesWithWeights()) {
+    for (const [arch, a] of Object.entries(f.weights!.archs)) {
+      enums[arch] = a.enumName;
+      best[arch] = a.best;
+      for (const [tag, { file, ...w }] of Object.entries(a.tags)) {
+        put(arch, tag, { ...DEFAULT_TRANSFORMS, ...w, url: w.url ?? PT + file, fileName: file });
+      }
+    }
   }
   for (const [arch, tags] of Object.entries(extra.weights)) {
     for (const [tag, w] of Object.entries(tags)) {
-      put(arch, tag, { url: w.url, fileName: w.name ?? basename(new URL(w.url).pathname), sha256: w.sha256, size: w.size, mean: w.mean ?? IMAGENET_MEAN, std: w.std ?? IMAGENET_STD });
+      const { name, url, ...rest } = w;
+      const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)); // absent fields keep the defaults
+      put(arch, tag, { ...DEFAULT_TRANSFORMS, ...given, url, fileName: name ?? basename(new URL(url).pathname) });
     }
   }
-  return { files, best: { ...BEST, ...extra.best } };
+  return { files, best: { ...best, ...extra.best } };
 }
 
 /** True when `spec` asks for weights by name rather than by file: `imagenet`, `IMAGENET1K_V2`, `ResNet50_Weights.DEFAULT`. */
 export function isWeightsName(spec: string): boolean {
-  return /^(imagenet|default|(ResNet\d+_Weights\.)?(IMAGENET1K_V\d+|DEFAULT))$/i.test(spec);
+  return /^(imagenet|default|([A-Za-z][A-Za-z0-9_]*_Weights\.)?(IMAGENET1K_[A-Z0-9_]+|DEFAULT))$/i.test(spec);
 }
 
-/** The torchvision architecture whose tensors fit a preset best: same depth, ImageNet layout (plain34 → resnet34). */
-export function weightsArch(model: string): string | undefined {
+const label = (model: ModelSpec): string => (typeof model === 'string' ? model : JSON.stringify(model));
+
+/**
+ * The torchvision architecture whose tensors fit a model spec (same names and shapes, classifier aside),
+ * as its family decides: resnet50 and plain50 → `resnet50`, `{ preset: resnet50, widthMultiplier: 2 }`
+ * → `wide_resnet50_2`; undefined for an invalid spec or one torchvision has no architecture for.
+ */
+export function weightsArch(model: ModelSpec): string | undefined {
   try {
-    const cfg = resolveModelConfig(model);
-    const arch = `resnet${cfg.depth}`;
-    if (!TORCHVISION[arch]) return undefined;
-    // Same stage widths as torchvision's net (plain and pre-activation variants qualify; wide ones do not).
-    const ref = resolveModelConfig(arch) as unknown as Record<string, unknown>;
-    const own = cfg as unknown as Record<string, unknown>;
-    const same = (k: string) => JSON.stringify(own[k]) === JSON.stringify(ref[k]);
-    return same('layout') && same('widths') && same('baseWidths') && same('stemWidth') ? arch : undefined;
+    const r = resolveModelSpec(model);
+    return findFamily(r.family)?.weights?.archOf(r.config);
   } catch {
     return undefined;
   }
 }
 
 /**
- * Which weights a `pretrained:` name means for this model; throws a RangeError naming what exists when
- * there is no such weight (a CIFAR preset, V2 for resnet18, a misspelling).
+ * Which weights a `pretrained:` name means for this model (a preset name or a spec object); throws a
+ * RangeError naming what exists when there is no such weight (a CIFAR preset, V2 for resnet18, a misspelling).
  */
-export function lookupHubWeights(spec: string, model: string, env: Env = process.env): HubWeights {
+export function lookupHubWeights(spec: string, model: ModelSpec, env: Env = process.env): HubWeights {
   const { files, best } = table(env);
   const arch = weightsArch(model);
-  const available = Object.entries(files).map(([a, t]) => `${a}: ${Object.keys(t).join(', ')}`).join('; ');
   if (!arch || !files[arch]) {
-    throw new RangeError(`Expected a model with ImageNet weights for pretrained: ${spec} (torchvision publishes ${available}), but ${model} has none (CIFAR-layout and widened presets have no torchvision ResNet weights); give a .pth file instead`);
+    const archs = familiesWithWeights().flatMap((f) => Object.keys(f.weights!.archs));
+    throw new RangeError(`Expected a model with ImageNet weights for pretrained: ${spec} (torchvision publishes them for ${archs.join(', ')}), but ${label(model)} has none (only a config with the names and shapes of one of those architectures has); give a .pth file instead`);
   }
-  const m = /^(?:ResNet(\d+)_Weights\.)?(.+)$/i.exec(spec)!;
-  if (m[1] !== undefined && `resnet${m[1]}` !== arch) {
-    throw new RangeError(`Expected weights for ${arch} (the depth of ${model}) but pretrained names ${spec}`);
+  const m = /^(?:([A-Za-z0-9_]+)_Weights\.)?(.+)$/i.exec(spec)!;
+  const enumName = files[arch][best[arch]!]?.id.split('.')[0] ?? `${arch}_Weights`;
+  if (m[1] !== undefined && `${m[1]}_Weights`.toLowerCase() !== enumName.toLowerCase()) {
+    throw new RangeError(`Expected ${enumName} (the weights of ${arch}, the architecture of ${label(model)}) but pretrained names ${spec}`);
   }
   const wanted = /^(imagenet|default)$/i.test(m[2]!) ? best[arch]! : m[2]!.toUpperCase();
   const w = files[arch][wanted];
-  if (!w) throw new RangeError(`Expected one of ${Object.keys(files[arch]).join(', ')} (or imagenet, the best of them) for pretrained with ${model} but received ${JSON.stringify(spec)}`);
+  if (!w) throw new RangeError(`Expected one of ${Object.keys(files[arch]).join(', ')} (or imagenet, the best of them) for pretrained with ${label(model)} but received ${JSON.stringify(spec)}`);
   return w;
 }
 
@@ -154,15 +170,38 @@ export function weightsSizeLimit(w: HubWeights): { size: number } | { maxBytes: 
   };
 }
 
-export interface ResolvedWeights {
+/**
+ * The preprocessing weights named `pretrained` were trained with: the named set's, a known torchvision
+ * file's (by its base name, also for a local copy), else torchvision's defaults. Needs no file and no network.
+ */
+export function pretrainedTransforms(pretrained: string, model: ModelSpec, env: Env = process.env): WeightsTransforms & { id?: string } {
+  let hub: HubWeights | undefined;
+  try {
+    hub = isWeightsName(pretrained) ? lookupHubWeights(pretrained, model, env) : hubWeightsByFileName(basename(pretrained), env);
+  } catch { /* reported when the weights load */ }
+  if (!hub) return { ...DEFAULT_TRANSFORMS };
+  const { id, resizeSize, cropSize, interpolation, mean, std } = hub;
+  return { id, resizeSize, cropSize, interpolation, mean, std };
+}
+
+/** The model family's renaming of old checkpoint keys, if it has one. */
+export function checkpointKeyRenamer(model: ModelSpec): ((key: string) => string) | undefined {
+  try {
+    const w = findFamily(resolveModelSpec(model).family)?.weights;
+    return w?.renameKey?.bind(w);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ResolvedWeights extends WeightsTransforms {
   path: string;
   /** Set when the weights came by name from the catalogue. */
   hub?: HubWeights;
   /** Downloaded now (false: found in PyTorch's cache, or a local file). */
   fetched: boolean;
-  /** The preprocessing the weights were trained with. */
-  mean: readonly [number, number, number];
-  std: readonly [number, number, number];
+  /** Renames old checkpoint keys to the model's (the family's `renameKey`), when the family needs it. */
+  renameKey?: (key: string) => string;
 }
 
 export interface ResolveWeightsOptions extends Omit<FetchOptions, 'mirror' | 'env' | 'useStamp'> {
@@ -175,9 +214,11 @@ export interface ResolveWeightsOptions extends Omit<FetchOptions, 'mirror' | 'en
  * PyTorch's checkpoint cache, downloading (from the mirror, if one is set) and checking the hash
  * prefix when it is missing or does not match.
  */
-export async function resolvePretrained(spec: string, model: string, o: ResolveWeightsOptions = {}): Promise<ResolvedWeights> {
+export async function resolvePretrained(spec: string, model: ModelSpec, o: ResolveWeightsOptions = {}): Promise<ResolvedWeights> {
   const env = o.env ?? process.env;
-  if (existsSync(spec)) return { path: spec, fetched: false, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+  const renameKey = checkpointKeyRenamer(model);
+  const { id: _id, ...transforms } = pretrainedTransforms(spec, model, env);
+  if (existsSync(spec)) return { path: spec, fetched: false, ...transforms, renameKey };
   const hub = isWeightsName(spec) ? lookupHubWeights(spec, model, env) : hubWeightsByFileName(spec, env);
   if (!hub) {
     throw new Error(`pretrained weights not found: expected a PyTorch .pth file at ${spec}, "imagenet", or a torchvision weights name (IMAGENET1K_V1, IMAGENET1K_V2) — a torchvision file name such as resnet50-0676ba61.pth is looked up in ${torchHubCheckpointsDir(env)}`);
@@ -194,5 +235,6 @@ export async function resolvePretrained(spec: string, model: string, o: ResolveW
   const r = await fetchFile({ name: hub.fileName, url: hub.url, sha256: hub.sha256, sha256Prefix: hub.sha256Prefix, ...bound }, dir, {
     ...o, env, log, mirror: resolveMirror(o.mirror, env), useStamp: false,
   });
-  return { path: r.path, hub, fetched: r.fetched, mean: hub.mean, std: hub.std };
+  const { resizeSize, cropSize, interpolation, mean, std } = hub;
+  return { path: r.path, hub, fetched: r.fetched, resizeSize, cropSize, interpolation, mean, std, renameKey };
 }

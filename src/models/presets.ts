@@ -58,6 +58,6 @@ export function resolveModelConfig(presetOrConfig: string | ResNetConfigInput, o
 export function createModel(presetOrConfig: string | ResNetConfigInput, options: CreateModelOptions = {}): ResNet {
   const resolved = resolveModelSpec(resnetSpec(presetOrConfig), { numClasses: options.numClasses, config: options.config });
   // A config object keeps the name the config implies; a preset keeps its own even with overrides.
-  const name = typeof presetOrConfig === 'string' ? presetOrConfig : undefined;
+  const name = typeof presetOrConfig === 'string' ? resolved.preset : undefined;
   return buildResolvedModel(resolved, { ...options, name: name ?? resolved.name }) as ResNet;
 }

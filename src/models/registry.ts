@@ -9,7 +9,7 @@ import { Generator } from '../tensor/index.js';
 import type { Model } from '../nn/index.js';
 import { describe } from '../util/errors.js';
 import { closest, type ConfigIssue } from '../util/zod-issues.js';
-import { ModelConfigError, allPresetNames, familyNames, familyOfPreset, findFamily, type ModelFamily } from './family.js';
+import { ModelConfigError, allPresetNames, canonicalPreset, familyNames, familyOfPreset, familyOfSpecKey, findFamily, type ModelFamily } from './family.js';
 import './families.js';
 
 /** The family a spec without `family` or `preset` belongs to. */
@@ -67,14 +67,14 @@ function analyse(spec: unknown, options: ResolveSpecOptions): Analysis {
   let overrides: Record<string, unknown> = {};
   if (typeof spec === 'string') {
     family = familyOfPreset(spec);
-    if (family) preset = spec;
+    if (family) preset = canonicalPreset(spec);
     else issues.push({ path: '', message: unknownPreset(spec) });
   } else if (isPlainObject(spec)) {
     const { family: familyName, preset: presetName, ...rest } = spec;
     overrides = rest;
     if (presetName !== undefined) {
       family = typeof presetName === 'string' ? familyOfPreset(presetName) : undefined;
-      if (family) preset = presetName as string;
+      if (family) preset = canonicalPreset(presetName as string);
       else issues.push({ path: 'preset', message: unknownPreset(presetName) });
     }
     if (familyName !== undefined) {
@@ -85,7 +85,7 @@ function analyse(spec: unknown, options: ResolveSpecOptions): Analysis {
       } else if (family && family !== named) {
         issues.push({ path: 'family', message: `expected "${family.name}" (the family of preset "${preset}") or no family, received ${describe(familyName)}` });
       } else family = named;
-    } else if (presetName === undefined) family = findFamily(DEFAULT_FAMILY);
+    } else if (presetName === undefined) family = familyOfSpecKey(spec) ?? findFamily(DEFAULT_FAMILY);
   } else {
     issues.push({ path: '', message: `expected a model preset name or a spec object such as { preset: resnet34, shortcut: zero-pad }, received ${describe(spec)}` });
   }
@@ -214,5 +214,5 @@ export function listModelPresets(family?: string): string[] {
 export function presetSpec(name: string): { family: string; config: Record<string, unknown> } {
   const f = familyOfPreset(name);
   if (!f) throw new RangeError(`Unknown model preset ${describe(name)}; expected one of: ${allPresetNames().join(', ')}`);
-  return { family: f.name, config: { ...(f.presets.get(name) as Record<string, unknown>) } };
+  return { family: f.name, config: { ...(f.presets.get(canonicalPreset(name)!) as Record<string, unknown>) } };
 }

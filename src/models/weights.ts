@@ -122,7 +122,10 @@ export async function saveWeights(model: Pick<Model, 'stateDict'>, path: string)
   await writeStateDict(path, sources);
 }
 
-export interface LoadWeightsOptions extends LoadStateDictOptions, ReadStateDictOptions {}
+export interface LoadWeightsOptions extends LoadStateDictOptions, ReadStateDictOptions {
+  /** Today's name for each checkpoint key (a family's renaming of old torchvision files, e.g. DenseNet's). */
+  renameKey?: (key: string) => string;
+}
 
 /**
  * Reads a PyTorch checkpoint (`torch.save(model.state_dict(), path)`, or a training checkpoint holding
@@ -130,5 +133,18 @@ export interface LoadWeightsOptions extends LoadStateDictOptions, ReadStateDictO
  */
 export async function loadWeights(model: Model, source: CheckpointSource, options: LoadWeightsOptions = {}): Promise<LoadReport> {
   const raw = await readStateDict(source, { key: options.key, stripPrefix: options.stripPrefix });
-  return loadRawStateDict(model, raw, { strict: options.strict });
+  return loadRawStateDict(model, options.renameKey ? renameKeys(raw, options.renameKey) : raw, { strict: options.strict });
+}
+
+/** The checkpoint under renamed keys; two keys renamed to one would silently lose a tensor, so that is an error. */
+function renameKeys(raw: ReadonlyMap<string, RawTensor>, rename: (key: string) => string): Map<string, RawTensor> {
+  const out = new Map<string, RawTensor>();
+  const from = new Map<string, string>();
+  for (const [k, t] of raw) {
+    const n = rename(k);
+    if (out.has(n)) throw new Error(`checkpoint keys ${from.get(n)} and ${k} both stand for ${n}: expected one tensor per model key; the file mixes old and new names`);
+    out.set(n, t);
+    from.set(n, k);
+  }
+  return out;
 }

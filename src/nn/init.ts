@@ -9,7 +9,12 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
 
 /** `kaiming_normal_(w, mode='fan_out', nonlinearity='relu')`: what torchvision's ResNet uses for every conv. */
 export function kaimingNormalFanOut_(w: Tensor, generator?: Generator): void {
-  const std = Math.SQRT2 / Math.sqrt(fans(w.shape).fanOut);
+  kaimingNormal_(w, 'fanOut', generator);
+}
+
+/** `kaiming_normal_(w, mode, nonlinearity='relu')`: N(0, 2 / fan). */
+export function kaimingNormal_(w: Tensor, mode: 'fanIn' | 'fanOut', generator?: Generator): void {
+  const std = Math.SQRT2 / Math.sqrt(fans(w.shape)[mode]);
   noGrad(() => normal_(w, 0, std, generator));
 }
 
@@ -31,4 +36,11 @@ export function biasUniform_(bias: Tensor, weightShape: readonly number[], gener
 
 export function fill_(t: Tensor, value: number): void {
   noGrad(() => t.fill_(value));
+}
+
+/** `xavier_uniform_(w)`: uniform ±sqrt(6 / (fan_in + fan_out)) (transformer projections and MLPs). */
+export function xavierUniform_(w: Tensor, generator?: Generator): void {
+  const { fanIn, fanOut } = fans(w.shape);
+  const bound = Math.sqrt(6 / (fanIn + fanOut));
+  noGrad(() => uniform_(w, -bound, bound, generator));
 }

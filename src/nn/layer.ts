@@ -113,6 +113,14 @@ export abstract class Layer {
     return { macs: 0, flops: 0 };
   }
 
+  /**
+   * The state-dict key of a tensor: `<layer name>.<local name>`. A layer holding a model-level torch parameter
+   * (ViT's `class_token`) overrides it, so keys stay torchvision's.
+   */
+  stateKey(local: string): string {
+    return `${this.name}.${local}`;
+  }
+
   /** Whether a buffer counts as a (non-trainable) parameter, as Keras counts BN moving statistics. */
   countsAsParam(_bufferName: string): boolean {
     return true;

@@ -163,18 +163,18 @@ export class Model {
     return this.namedParameters().map(([, t]) => t);
   }
   namedParameters(): [string, Tensor][] {
-    return this.layers.flatMap((l) => [...l.params].map(([k, t]): [string, Tensor] => [`${l.name}.${k}`, t]));
+    return this.layers.flatMap((l) => [...l.params].map(([k, t]): [string, Tensor] => [l.stateKey(k), t]));
   }
   namedBuffers(): [string, Tensor][] {
-    return this.layers.flatMap((l) => [...l.buffers].map(([k, t]): [string, Tensor] => [`${l.name}.${k}`, t]));
+    return this.layers.flatMap((l) => [...l.buffers].map(([k, t]): [string, Tensor] => [l.stateKey(k), t]));
   }
 
   /** The live tensors under torchvision's keys, each layer's params then its buffers, in module order. */
   stateDict(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     for (const l of this.layers) {
-      for (const [k, t] of l.params) out.set(`${l.name}.${k}`, t);
-      for (const [k, t] of l.buffers) out.set(`${l.name}.${k}`, t);
+      for (const [k, t] of l.params) out.set(l.stateKey(k), t);
+      for (const [k, t] of l.buffers) out.set(l.stateKey(k), t);
     }
     return out;
   }
@@ -222,6 +222,11 @@ export class Model {
       for (const [k, t] of l.buffers) if (l.countsAsParam(k)) nonTrainable += product(t.shape);
     }
     return { trainable, nonTrainable, total: trainable + nonTrainable };
+  }
+
+  /** Where the starting weights come from when the family decides it (status.json's initialWeights); undefined: built and seeded here. */
+  initialWeights(): string | undefined {
+    return undefined;
   }
 
   /** Lines a summary prints under the model name (a family's switches); none for a bare graph. */

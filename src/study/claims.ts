@@ -3,11 +3,12 @@
 // so exactly one worker wins; the winner's heartbeat keeps the claim's mtime fresh; a claim whose heartbeat
 // stopped (its machine died, its job was preempted) is replaced by one worker only — the one that holds an
 // exclusive takeover file and still finds it stale — and the new owner resumes the run from its checkpoint.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createExclusiveFile } from '../util/process-lock.js';
+import { isMissingFile, readRegularTextSync } from '../util/regular-file.js';
 
 export interface Claim {
   worker: string;
@@ -56,9 +57,9 @@ export class RunClaims {
     let mtime: number;
     try {
       mtime = statSync(path).mtimeMs;
-      text = readFileSync(path, 'utf8');
+      text = readRegularTextSync(path, { what: 'claim file', maxBytes: 64 * 1024 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (isMissingFile(e)) return null;
       throw e;
     }
     let claim: Claim;

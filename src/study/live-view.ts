@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProgressSnapshot } from '../train/progress-file.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 export function readProgress(runDir: string): ProgressSnapshot | undefined {
   try {
-    return JSON.parse(readFileSync(join(runDir, 'progress.json'), 'utf8')) as ProgressSnapshot;
+    return JSON.parse(readRegularTextSync(join(runDir, 'progress.json'))) as ProgressSnapshot;
   } catch {
     return undefined;
   }

@@ -16,32 +16,35 @@ export class DataPreflightError extends Error {
 
 /** What identifies the data a spec reads (decode settings such as imageSize do not change it). */
 function identity(spec: DataSpec): string {
-  const { source, path, split, generated, jfifOnly, labelKind } = spec;
-  return JSON.stringify({ source, path, split, generated, jfifOnly, labelKind });
+  const { source, path, split, generated, jfifOnly, labelKind, name, revision, config, imageColumn, labelColumn } = spec;
+  return JSON.stringify({ source, path, split, generated, jfifOnly, labelKind, name, revision, config, imageColumn, labelColumn });
 }
 
 function describeSpec(spec: DataSpec): string {
-  return `${spec.path ?? spec.source ?? 'data'}, split '${spec.split}'`;
+  return `${spec.source === 'hf' ? `hf:${spec.name}${spec.revision ? `@${spec.revision}` : ''}` : spec.path ?? spec.source ?? 'data'}, split '${spec.split}'`;
 }
 
 export async function preflightData(runs: readonly { name: string; config: PlainObject }[], o: OpenOptions = {}): Promise<number> {
-  const distinct = new Map<string, { spec: DataSpec; runs: string[]; where: string }>();
+  const distinct = new Map<string, { spec: DataSpec; runs: string[]; where: string; configs: PlainObject[] }>();
   for (const run of runs) {
     const plan = resolveRunPlan(run.config);
-    for (const [where, split] of [['training data', plan.data], ['validation data', plan.valData]] as const) {
+    for (const [where, split, field] of [['training data', plan.data, 'data'], ['validation data', plan.valData, 'valData']] as const) {
       if (!split) continue;
       const spec = split as DataSpec;
       const key = identity(spec);
-      const d = distinct.get(key) ?? { spec, runs: [], where };
+      const d = distinct.get(key) ?? { spec, runs: [], where, configs: [] };
       d.runs.push(run.name);
+      if (typeof run.config[field] === 'object' && run.config[field] !== null) d.configs.push(run.config[field] as PlainObject);
       distinct.set(key, d);
     }
   }
-  const failures: { d: { spec: DataSpec; runs: string[]; where: string }; error: Error }[] = [];
+  const failures: { d: { spec: DataSpec; runs: string[]; where: string; configs: PlainObject[] }; error: Error }[] = [];
   for (const d of distinct.values()) {
     try {
       const ds = await openDataset(d.spec, o);
       await ds.close();
+      // A Hub branch is pinned here, once for the study: its runs all read the commit checked now.
+      if (d.spec.source === 'hf' && ds.revision !== undefined) for (const c of d.configs) if (c.source === 'hf') c.revision = ds.revision;
     } catch (e) {
       if (o.signal?.aborted) throw e;
       failures.push({ d, error: e as Error });

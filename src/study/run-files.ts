@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { formatPath } from './spec-issues.js';
 import type { ExpandedStudy } from './spec-expand.js';
+import { CORRECTIONS } from './inference.js';
 
 // The training layer owns the run folder's files (schemas, tolerant readers); this module reads studies of them.
 import {
@@ -34,6 +35,15 @@ export const studyIndexSchema = z.looseObject({
   /** Resolved comparison pairs (from expandStudy); when absent the report compares with `baseline` or the first variant. */
   compare: z.array(z.object({ variant: z.string(), reference: z.string() })).optional(),
   axes: z.record(z.string(), z.array(axisValue)),
+  /** The study file's correction, noise, minEffect and expect (see spec.ts); an unreadable one is ignored. */
+  statistics: z.looseObject({
+    correction: z.enum(CORRECTIONS),
+    noise: z.number().optional(),
+    minEffect: z.number().optional(),
+    expect: z.array(z.object({
+      variant: z.string(), reference: z.string(), direction: z.enum(['greater', 'less']), by: z.number().optional(), source: z.string().optional(), text: z.string(),
+    })).optional(),
+  }).optional().catch(undefined),
   seeds: z.array(z.number().int()).optional(),
   /** CPU threads of every run, fixed when the study first starts (results depend on it; `--parallel` must not). */
   threadsPerRun: z.number().int().min(1).optional(),
@@ -148,6 +158,7 @@ export function studyIndexFor(study: ExpandedStudy, options: { specFile?: string
     ...(typeof study.baseline === 'string' || study.baseline ? { baseline: study.baseline } : {}),
     compare: study.comparisons,
     axes: study.axes,
+    statistics: { ...study.statistics },
     seeds: study.seeds,
     runs: study.runs.map((r) => ({
       name: r.name,

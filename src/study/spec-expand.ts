@@ -1,8 +1,9 @@
-import { type AxisValue, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
+import type { Correction } from './inference.js';
+import { type AxisValue, type Expectation, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
-import { expandShorthand } from '../train/plan.js';
+import { expandShorthand } from '../train/shorthand.js';
 
 /** One training run of a study: a variant at one seed. */
 export interface PlannedRun {
@@ -35,6 +36,15 @@ export interface ExpandedStudy {
   runs: PlannedRun[];
   comparisons: Comparison[];
   baseline?: string | Record<string, AxisValue>;
+  statistics: StudyStatistics;
+}
+
+/** The study file's statistical settings, carried into the study index for the report. */
+export interface StudyStatistics {
+  correction: Correction;
+  noise?: number;
+  minEffect?: number;
+  expect?: Expectation[];
 }
 
 /** A problem the training layer finds in a resolved config; `path` is dotted within the config. */
@@ -125,6 +135,12 @@ export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): Expan
     runs,
     comparisons: resolveComparisons(spec, byVariant),
     ...(spec.baseline !== undefined ? { baseline: spec.baseline } : {}),
+    statistics: {
+      correction: spec.correction,
+      ...(spec.noise !== undefined ? { noise: spec.noise } : {}),
+      ...(spec.minEffect !== undefined ? { minEffect: spec.minEffect } : {}),
+      ...(spec.expect ? { expect: spec.expect } : {}),
+    },
   };
 }
 
@@ -146,20 +162,30 @@ function displayOf(v: unknown): AxisValue {
  */
 function validateRuns(runs: PlannedRun[], validate: (c: PlainObject) => ConfigProblem[]): SpecIssue[] {
   const grouped = new Map<string, { problem: ConfigProblem; runs: PlannedRun[] }>();
+  // The runs of a variant differ only in their seed, which the study file's check has covered: one config
+  // per variant is checked (a study of 1,000 seeds checked every copy, most of its planning time).
+  const byVariant = new Map<string, PlannedRun[]>();
   for (const run of runs) {
+    const same = byVariant.get(run.variant);
+    if (same) same.push(run);
+    else byVariant.set(run.variant, [run]);
+  }
+  for (const same of byVariant.values()) {
     let problems: ConfigProblem[];
     try {
-      problems = validate(cloneJson(run.config));
+      problems = validate(cloneJson(same[0]!.config));
     } catch (e) {
       problems = [{ path: '', message: `a config the validator accepts (it threw: ${(e as Error).message})` }];
     }
     for (const p of problems) {
       const key = `${p.path}\u0000${p.message}`;
       const g = grouped.get(key) ?? { problem: p, runs: [] };
-      g.runs.push(run);
+      g.runs.push(...same);
       grouped.set(key, g);
     }
   }
+  const order = new Map(runs.map((r, i) => [r, i]));
+  for (const g of grouped.values()) g.runs.sort((a, b) => order.get(a)! - order.get(b)!);
   return [...grouped.values()].map(({ problem, runs: affected }) => {
     const names = affected.length === runs.length ? 'every run'
       : affected.length <= 3 ? affected.map((r) => r.name).join(', ')
@@ -208,6 +234,10 @@ function resolveComparisons(spec: StudySpec, variants: { name: string; axes: Rec
       const twin = variants.find((w) => matches(w.axes) && Object.keys(v.axes).every((k) => k in baseline || w.axes[k] === v.axes[k]));
       if (twin) add(v.name, twin.name);
     }
+  }
+  // A claim to check is a comparison too (in the direction already listed, if it is).
+  for (const e of spec.expect ?? []) {
+    if (!out.some((c) => c.variant === e.reference && c.reference === e.variant)) add(e.variant, e.reference);
   }
   return out;
 }

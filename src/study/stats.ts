@@ -112,7 +112,8 @@ export function normalQuantile(p: number): number {
   return x - u / (1 + (x * u) / 2);
 }
 
-function erfc(x: number): number {
+/** Complementary error function, 1 − erf(x). */
+export function erfc(x: number): number {
   // 1 - erf via the incomplete gamma relation: erfc(x) = Q(1/2, x²) for x ≥ 0.
   if (x < 0) return 2 - erfc(-x);
   const z = x * x;

@@ -1,7 +1,7 @@
 // One study variant, in its own process: `node worker.js <runDir>` trains the config in
 // <runDir>/request.json, resuming from its checkpoint. A crash here cannot stop the other variants,
 // and the death of the study runner cannot make this process crash or train on as an orphan.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runTraining } from '../train/run.js';
@@ -11,6 +11,7 @@ import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { launchRunRanks, rankFailureLine, readLaunchEnv } from '../train/launch.js';
 import { localRanksOf } from '../train/plan.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 export const WORKER_LOG = 'worker.log';
 
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
     process.stderr.write('usage: worker <runDir>\n');
     return 2;
   }
-  const req = JSON.parse(readFileSync(join(runDir, 'request.json'), 'utf8')) as { config: unknown; resume: boolean };
+  const req = JSON.parse(readRegularTextSync(join(runDir, 'request.json'), { what: 'worker request' })) as { config: unknown; resume: boolean };
   const interrupt = interruptSignal();
   const out = new RunnerOutput(runDir);
   const parent = process.ppid;

@@ -1,6 +1,7 @@
 import { native } from './native.js';
 import { Tensor, wrap, isFloatingDType } from './tensor.js';
 import { invalidArg } from '../util/errors.js';
+export * from './functional-transformer.js';
 
 type Pair = number | [number, number];
 const pair = (v: Pair, name: string): [number, number] => {

@@ -22,6 +22,8 @@ export type { ProcessGroupOptions, GradientReducerOptions, DistributedSupport, D
 export { Optimizer, SGD, Adam, AdamW, clipGradNorm, clipGradNormPerParam, gradsFinite } from './optim.js';
 export type { OptimizerState, SGDOptions, AdamOptions, StepOptions } from './optim.js';
 export { profileOps } from './profile.js';
+export { ScriptModule, setData } from './script-module.js';
+export type { ScriptTensor } from './script-module.js';
 export type { OpTime } from './profile.js';
 
 import { setNumThreads, defaultThreads } from './runtime.js';

@@ -49,6 +49,13 @@ export class Tensor {
     return this.#h;
   }
 
+  /** @internal The tensor's data was replaced in place (setData): shape, dtype and device are read again. */
+  forgetMeta(): void {
+    this.#shape = undefined;
+    this.#dtype = undefined;
+    this.#device = undefined;
+  }
+
   #meta(): void {
     const [shape, dtype, device] = native.meta(this.handle) as [number[], DType, string, boolean];
     this.#shape = shape;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { z } from 'zod';
 import { join, relative } from 'node:path';
-import { writeCheckpoint, readCheckpoint, isRawTensor, readTensorBytes, tensorByteLength, type RawTensor, type PickleValue, type CheckpointValue, type TensorBytes, type TensorSource } from '../models/pth/index.js';
+import { CheckpointError, writeCheckpoint, readCheckpoint, isRawTensor, readTensorBytes, tensorByteLength, type RawTensor, type PickleValue, type CheckpointValue, type TensorBytes, type TensorSource } from '../models/pth/index.js';
 import { releaseFreeHostMemory, type OptimizerState, type Tensor } from '../tensor/index.js';
 import { tensorSource, rawToTensor } from '../models/index.js';
 import type { Logs } from './callbacks/base.js';
@@ -185,7 +185,8 @@ export async function loadTrainingCheckpoint(path: string): Promise<LoadedCheckp
   try {
     root = await readCheckpoint(path);
   } catch (e) {
-    throw new DamagedCheckpointError(path, (e as Error).message);
+    // The error names the file already; this one names it once, as damaged.
+    throw new DamagedCheckpointError(path, e instanceof CheckpointError && e.file === path ? e.detail : (e as Error).message);
   }
   if (!(root instanceof Map) || typeof root.get('ablate_state') !== 'string') {
     throw new DamagedCheckpointError(path, 'it is not an ablate training checkpoint (expected keys model, optimizer, ablate_state)');
@@ -289,6 +290,36 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * A kill between the two renames of a save (last.pth → previous.pth, then the new file → last.pth) leaves
+ * no last.pth, the older checkpoint as previous.pth, and the complete new one in the dead writer's temp file
+ * (`.last.pth.<pid>.<ms>.tmp`). The newest such file that passes every check a resume makes becomes
+ * last.pth again, so the run continues from it rather than from the step before; a damaged one is left for
+ * removeStaleTemps. Returns the file promoted, if any.
+ */
+export async function promoteCompleteCheckpoint(runDir: string, log: (line: string) => void): Promise<string | undefined> {
+  const last = checkpointPath(runDir, 'last');
+  const dir = join(runDir, CHECKPOINT_DIR);
+  if (existsSync(last) || !existsSync(dir)) return undefined;
+  const temps = readdirSync(dir)
+    .map((name) => ({ name, m: /^\.last\.pth\.(\d+)\.(\d+)\.tmp$/.exec(name) }))
+    .filter((t) => t.m !== null && Number(t.m[1]) !== process.pid && !processAlive(Number(t.m[1])))
+    .sort((a, b) => Number(b.m![2]) - Number(a.m![2]));
+  for (const { name } of temps) {
+    const path = join(dir, name);
+    try {
+      await loadTrainingCheckpoint(path);
+    } catch (e) {
+      if (e instanceof DamagedCheckpointError) continue;
+      throw e;
+    }
+    renameSync(path, last);
+    log(`${relative(runDir, last)} was missing, and the save that was replacing it (${name}, left by a process killed between its renames) is complete and verified: resuming from it`);
+    return path;
+  }
+  return undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { invalidArg } from '../util/errors.js';
 import { Callback, type Logs } from './callbacks/base.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 /** Keras' CSVLogger header for a model compiled with `metrics=['accuracy']` plus a learning-rate entry. */
 export const DEFAULT_CSV_COLUMNS: readonly string[] = ['accuracy', 'loss', 'val_accuracy', 'val_loss', 'lr'];
@@ -82,7 +83,7 @@ function formatValue(v: number | undefined): string {
 
 /** Reads a CSV log, dropping any row that does not have the header's number of fields or an integer epoch. */
 export function readCsvLog(path: string, separator = ','): CsvLog {
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
+  const lines = readRegularTextSync(path, { what: 'CSV log' }).split('\n').filter((l) => l.length > 0);
   if (lines.length === 0) return { header: [], rows: [] };
   const header = lines[0]!.split(separator);
   const rows = lines

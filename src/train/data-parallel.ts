@@ -2,12 +2,13 @@
 // Reducer (src/tensor/distributed.ts), weights and BN statistics kept equal to rank 0's, metrics summed
 // over ranks so every rank takes the same decisions (divergence, early stopping, checkpoints), and each
 // rank's own random state saved beside rank 0's checkpoint so a resume restores every rank.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GradientReducer, ProcessGroup, backendFor, tensor, type DistBackend, type GradientReducerOptions, type Tensor } from '../tensor/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { BatchNormalization } from '../nn/index.js';
 import type { LaunchEnv } from './launch.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 export interface ParallelModel {
   parameters(): Tensor[];
@@ -157,7 +158,7 @@ export class DataParallel {
           `or start the run again in a new folder.`,
       );
     }
-    const s = JSON.parse(readFileSync(path, 'utf8')) as RankState;
+    const s = JSON.parse(readRegularTextSync(path, { what: 'rank state file' })) as RankState;
     if (s.rank !== this.rank || s.worldSize !== this.worldSize || s.globalStep !== globalStep) {
       throw new Error(`cannot resume: ${path} holds rank ${s.rank} of ${s.worldSize} at step ${s.globalStep}, expected rank ${this.rank} of ${this.worldSize} at step ${globalStep}`);
     }

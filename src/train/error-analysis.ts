@@ -135,13 +135,16 @@ export async function renderMisclassified(images: ImageSet, predictions: readonl
   })), { title, columns: Math.min(8, Math.max(1, Math.ceil(Math.sqrt(worst.length)))) });
 }
 
+/** Per-image predictions inside an analysis folder: {classNames, datasetIndex[], label[], predicted[]}. */
+export const PREDICTIONS_FILE = 'predictions.json';
+
 export interface ErrorAnalysisFiles {
   report: ClassificationReport;
-  /** classification.json, confusion-matrix.png, misclassified.png inside the folder. */
+  /** classification.json, predictions.json, confusion-matrix.png, misclassified.png inside the folder. */
   dir: string;
 }
 
-/** Writes classification.json, confusion-matrix.png and misclassified.png into `dir`. */
+/** Writes classification.json, predictions.json, confusion-matrix.png and misclassified.png into `dir`. */
 export async function writeErrorAnalysis(dir: string, o: { confusion: number[][]; classNames: readonly string[]; predictions: readonly SamplePrediction[]; images: ImageSet; count?: number }): Promise<ErrorAnalysisFiles> {
   mkdirSync(dir, { recursive: true });
   const report = classificationReport(o.confusion, o.classNames);
@@ -153,6 +156,13 @@ export async function writeErrorAnalysis(dir: string, o: { confusion: number[][]
     classes: report.classes.map((c) => ({ ...c, precision: nan(c.precision), recall: nan(c.recall), f1: nan(c.f1) })),
     confusion: o.confusion,
     mistakes: mostConfidentMistakes(o.predictions, o.count ?? 16),
+  });
+  // Every image's true and predicted class, in evaluation order: what a per-image paired test of two runs needs.
+  writeJsonAtomic(join(dir, PREDICTIONS_FILE), {
+    classNames: o.classNames,
+    datasetIndex: o.predictions.map((p) => p.datasetIndex),
+    label: o.predictions.map((p) => p.label),
+    predicted: o.predictions.map((p) => p.predicted),
   });
   writeFileAtomic(join(dir, 'confusion-matrix.png'), await renderConfusionMatrix(o.confusion, o.classNames));
   writeFileAtomic(join(dir, 'misclassified.png'), await renderMisclassified(o.images, o.predictions, o.classNames, o.count ?? 16));

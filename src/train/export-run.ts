@@ -2,7 +2,7 @@
  * `ablate export`: a run's trained network as ONNX, with what a consumer needs to feed it (image size,
  * resize mode, normalisation, layout) and to read its output (class names) in the file's metadata_props.
  */
-import { loadWeights, exportOnnx, ONNX_OPSET } from '../models/index.js';
+import { loadWeights, exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
 import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
 
@@ -38,6 +38,8 @@ export async function exportRunToOnnx(runDir: string, out: string, options: Expo
     await loadWeights(model, plan.weights, { strict: true });
     exportOnnx(model, out, {
       graphName: plan.model,
+      // VGG's adaptive pool has an ONNX form only at a fixed size: the one the run trained at.
+      ...(needsFixedInputSize(model) ? { inputSize: plan.preprocessing.imageSize } : {}),
       metadata: {
         [ONNX_METADATA_KEYS.classNames]: plan.classNames,
         [ONNX_METADATA_KEYS.preprocessing]: plan.preprocessing,

@@ -9,20 +9,25 @@ import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 export interface PlanDatasets {
   train: Dataset;
   val?: Dataset;
+  /** The held-out test split (data.testSplit), scored once after training. */
+  test?: Dataset;
   close(): Promise<void>;
 }
 
-/** Open the training and validation sources (file lists, no decoding yet; a fetchable source is fetched first, logged). */
-export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData'>, o: OpenOptions = {}): Promise<PlanDatasets> {
+/** Open the training, validation and test sources (file lists, no decoding yet; a fetchable source is fetched first, logged). */
+export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData' | 'testData'>, o: OpenOptions = {}): Promise<PlanDatasets> {
   const train = await openDataset(plan.data as DataSpec, o);
   let val: Dataset | undefined;
+  let test: Dataset | undefined;
   try {
     if (plan.valData) val = await openDataset(plan.valData as DataSpec, o);
+    if (plan.testData) test = await openDataset(plan.testData as DataSpec, o);
   } catch (e) {
     await train.close();
+    await val?.close();
     throw e;
   }
-  return { train, val, close: async () => { await train.close(); await val?.close(); } };
+  return { train, val, ...(test ? { test } : {}), close: async () => { await train.close(); await val?.close(); await test?.close(); } };
 }
 
 /** Where a split's decoded images go: memory for small in-memory sources, else the on-disk cache. */

@@ -14,10 +14,10 @@
  * `planForMachine` in run.ts.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
+import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
 import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
 import { describe } from '../util/errors.js';
@@ -25,6 +25,7 @@ import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
 import type { Normalization } from './batch-tensor.js';
+import { FileReadError, readRegularTextSync } from '../util/regular-file.js';
 
 /** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
 export type PlanProblem = ConfigIssue;
@@ -48,23 +49,13 @@ export type RunPlan = Omit<TrainConfig, 'model' | 'numClasses' | 'data' | 'valDa
   model: ModelPlan;
   data: DataPlan;
   valData?: DataPlan;
+  /** `data.testSplit`: a held-out split scored once, after training, never used to choose anything. */
+  testData?: DataPlan;
   augment: AugmentOp[];
   normalization: Normalization;
 };
 
-/**
- * Config fields that may be written as a string standing for an object: `model: resnet34` is
- * `model: {preset: resnet34}`. A dotted path into such a field (`model.shortcut` as a study axis or
- * `--set`) turns the string into its object form first. (The data-by-name form can register here.)
- */
-export const SHORTHANDS: Record<string, string> = { model: 'preset' };
-
-/** In place: where `path` walks through a shorthand string, replace it with its object form. */
-export function expandShorthand(config: Record<string, unknown>, path: string): void {
-  const [head, ...rest] = path.split('.');
-  const key = SHORTHANDS[head!];
-  if (key !== undefined && rest.length > 0 && typeof config[head!] === 'string') config[head!] = { [key]: config[head!] };
-}
+export { SHORTHANDS, expandShorthand } from './shorthand.js';
 
 export interface ResolveOptions {
   /** Also check that data paths and pretrained weights exist on this machine (default false). */
@@ -96,6 +87,7 @@ export function inspectRunConfig(raw: unknown, o: ResolveOptions = {}): { plan?:
     model: modelPlan,
     data: data.train,
     ...(data.val ? { valData: data.val } : {}),
+    ...(data.test ? { testData: data.test } : {}),
     augment: augment ?? [],
     normalization: normalization ?? (c.pretrained ? 'imagenet' : 'unit'),
   });
@@ -117,6 +109,7 @@ export function planModel(plan: RunPlan): ResolvedModelSpec {
 export interface PlanCompletion {
   train: Dataset;
   val?: Dataset;
+  test?: Dataset;
 }
 
 /**
@@ -133,6 +126,9 @@ export function completePlan(plan: RunPlan, k: PlanCompletion): RunPlan {
   if (k.val && !sameList(k.val.classNames, names)) {
     throw new Error(`the validation data has classes ${listOf(k.val.classNames)} but the training data has ${listOf(names)}`);
   }
+  if (k.test && !sameList(k.test.classNames, names)) {
+    throw new Error(`the test data (data.testSplit) has classes ${listOf(k.test.classNames)} but the training data has ${listOf(names)}`);
+  }
   const numClasses = typeof plan.model.numClasses === 'number' ? plan.model.numClasses : names.length;
   if (numClasses < names.length) {
     throw new Error(`the model has ${numClasses} outputs (numClasses) but the data has ${names.length} classes: expected numClasses >= ${names.length}`);
@@ -142,12 +138,13 @@ export function completePlan(plan: RunPlan, k: PlanCompletion): RunPlan {
     model: { ...plan.model, numClasses },
     data: completeData(plan.data, k.train),
     ...(plan.valData && k.val ? { valData: completeData(plan.valData, k.val) } : {}),
+    ...(plan.testData && k.test ? { testData: completeData(plan.testData, k.test) } : {}),
     classNames: names,
   });
 }
 
 /** One key order for every plan, so plans of the same run are the same text. */
-const PLAN_ORDER = ['model', 'data', 'valData', 'augment', 'normalization', 'classNames'];
+const PLAN_ORDER = ['model', 'data', 'valData', 'testData', 'augment', 'normalization', 'classNames'];
 function canonical(plan: RunPlan): RunPlan {
   const keys = [...PLAN_ORDER, ...Object.keys(TrainConfigSchema.shape).filter((k) => !PLAN_ORDER.includes(k))];
   const src = plan as Record<string, unknown>;
@@ -158,8 +155,22 @@ function canonical(plan: RunPlan): RunPlan {
 
 /** The plan without the fields that do not change results, hashed: a resume must match it. */
 export function planHash(plan: RunPlan): string {
+  return createHash('sha256').update(JSON.stringify(planIdentity(plan))).digest('hex').slice(0, 16);
+}
+
+/** The plan less what may change between starts of one run (threads, device, output places). */
+export function planIdentity(plan: RunPlan): Partial<RunPlan> {
   const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+  return rest;
+}
+
+/**
+ * JSON with object keys sorted at every level, for comparing plans: a plan read back from config.json (numClasses
+ * where the model spec puts it) and the same plan completed from the data (numClasses appended) are the same plan.
+ * (planHash keeps plain JSON: checkpoints of earlier versions record it.)
+ */
+export function sortedJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
 /**
@@ -178,8 +189,9 @@ export function readRunPlan(runDir: string): RunPlan {
   if (!existsSync(file)) throw new TypeError(`${runDir} is not a run folder: expected ${file} (written by \`ablate train\` and studies)`);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(file, { what: 'run config' }));
   } catch (e) {
+    if (e instanceof FileReadError) throw new TypeError(e.message);
     throw new TypeError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
   const { plan, problems } = inspectRunConfig(raw);
@@ -224,14 +236,14 @@ export function resolveAugment(spec: unknown, problems: PlanProblem[]): AugmentO
   return undefined;
 }
 
-/** Keys of `data:`: the data layer's, plus `valSplit` (the validation split of the same source). */
-const DATA_KEYS = [...Object.keys(DataSpecSchema.shape), 'valSplit'];
+/** Keys of `data:`: the data layer's, plus `valSplit` and `testSplit` (other splits of the same source). */
+const DATA_KEYS = [...Object.keys(DataSpecSchema.shape), 'valSplit', 'testSplit'];
 const GENERATED_KEYS = Object.keys(GeneratedSpecSchema.shape);
 const dataKeys = (p: readonly PropertyKey[]) => (p.length === 0 ? DATA_KEYS : p.join('.') === 'generated' ? GENERATED_KEYS : undefined);
 
-/** `data:` (with its `valSplit`) and `valData:` as one DataPlan per split; problems are added with their paths. */
-export function resolveSplits(data: Record<string, unknown>, valData: unknown, problems: PlanProblem[]): { train: DataPlan; val?: DataPlan } | undefined {
-  const { valSplit, ...train } = data;
+/** `data:` (with its `valSplit` and `testSplit`) and `valData:` as one DataPlan per split; problems are added with their paths. */
+export function resolveSplits(data: Record<string, unknown>, valData: unknown, problems: PlanProblem[]): { train: DataPlan; val?: DataPlan; test?: DataPlan } | undefined {
+  const { valSplit, testSplit, ...train } = data;
   const trainPlan = resolveData(train, 'data', problems);
   let val: DataPlan | undefined;
   if (valData !== undefined && valSplit !== undefined) {
@@ -242,7 +254,14 @@ export function resolveSplits(data: Record<string, unknown>, valData: unknown, p
     if (typeof valSplit !== 'string') problems.push({ path: 'data.valSplit', message: `expected a split string such as 'test' or 'train[80%:]', received ${describe(valSplit)}` });
     else val = resolveData({ ...train, split: valSplit }, 'data', problems, 'valSplit');
   }
-  return trainPlan ? { train: trainPlan, ...(val ? { val } : {}) } : undefined;
+  let test: DataPlan | undefined;
+  if (testSplit !== undefined) {
+    // A test split that is also the training or validation split would score what was trained on or selected with.
+    if (typeof testSplit !== 'string') problems.push({ path: 'data.testSplit', message: `expected a split string such as 'test' or 'train[90%:]', received ${describe(testSplit)}` });
+    else if (testSplit === train.split || testSplit === valSplit) problems.push({ path: 'data.testSplit', message: `expected a split held out from training and validation, received ${describe(testSplit)}, which is also data.${testSplit === train.split ? 'split' : 'valSplit'}` });
+    else test = resolveData({ ...train, split: testSplit }, 'data', problems, 'testSplit');
+  }
+  return trainPlan ? { train: trainPlan, ...(val ? { val } : {}), ...(test ? { test } : {}) } : undefined;
 }
 
 /** One split's spec checked by the data layer's schema, with its size and cache policy resolved where the spec alone decides them. */
@@ -287,7 +306,9 @@ function cachePolicy(cache: DataSpec['cache'], source: string | undefined): Data
 
 function completeData(d: DataPlan, ds: Dataset): DataPlan {
   const size = imageSizeOf(d, ds);
-  return { ...d, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
+  // A Hub branch is pinned to the commit it was read at, so a resume or rerun of this plan reads the same bytes.
+  const pinned = d.source === 'hf' && ds.revision !== undefined ? { revision: ds.revision } : {};
+  return { ...d, ...pinned, imageSize: [size.height, size.width], cache: cachePolicy(d.cache, ds.source) };
 }
 
 /** The class count a data spec fixes without opening anything (generated, CIFAR). */
@@ -302,7 +323,9 @@ function fileProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const out: PlanProblem[] = [];
   const data = isMapping(cfg.data) ? cfg.data : undefined;
   // A fetchable dataset named without a path (source: cifar10) is fetched before training, not checked here.
-  const fetched = data !== undefined && data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source);
+  // A Hub dataset has no path; WebDataset paths are shard patterns (checked when opened).
+  const fetched = data !== undefined && ((data.path === undefined && typeof data.source === 'string' && isDownloadable(data.source)) || data.source === 'hf' || data.source === 'webdataset'
+    || (typeof data.path === 'string' && isWebDatasetPath(data.path)));
   if (data && data.source !== 'generated' && !fetched) {
     const p = missingFile('data.path', data.path, 'a dataset folder or file that exists (pass it with --data)');
     if (p) out.push(p);
@@ -319,10 +342,9 @@ function missingFile(path: string, file: unknown, what: string): PlanProblem | u
   return { path, message: `expected ${what}, received ${describe(file)} (nothing exists there)` };
 }
 
-/** The preset a model spec starts from: hub weights are looked up for it (same depth and layout). */
-export function weightsModelName(model: unknown): string | undefined {
-  if (typeof model === 'string') return model;
-  return isMapping(model) && typeof model.preset === 'string' ? model.preset : undefined;
+/** The model spec hub weights are looked up for (its family maps it to a torchvision architecture), if it is one. */
+export function weightsModelSpec(model: unknown): ModelSpec | undefined {
+  return typeof model === 'string' || isMapping(model) ? (model as ModelSpec) : undefined;
 }
 
 /**
@@ -333,7 +355,7 @@ function pretrainedProblems(cfg: Record<string, unknown>, checkFiles: boolean, m
   const spec = cfg.pretrained;
   if (typeof spec !== 'string' || spec === '' || existsSync(spec) || hubWeightsByFileName(spec)) return [];
   if (isWeightsName(spec)) {
-    const model = weightsModelName(cfg.model);
+    const model = weightsModelSpec(cfg.model);
     if (model === undefined || !modelOk) return [];
     try {
       lookupHubWeights(spec, model);
@@ -352,6 +374,10 @@ function distributedProblems(cfg: Record<string, unknown>): PlanProblem[] {
   const n = localRanksOf(cfg);
   if (n > 1 && typeof cfg.device === 'string' && /^cuda:\d+$/.test(cfg.device)) {
     return [{ path: 'device', message: `expected "cuda" or "cpu" with distributed.nprocPerNode ${n} (rank r trains on cuda:r), received ${JSON.stringify(cfg.device)}` }];
+  }
+  // A TorchScript module's batch norms run inside the module, where ablate cannot make them share statistics.
+  if (isMapping(cfg.distributed) && cfg.distributed.syncBatchNorm === true && isMapping(cfg.model) && cfg.model.torchscript !== undefined) {
+    return [{ path: 'distributed.syncBatchNorm', message: 'expected false with a TorchScript model (model.torchscript), received true: its BatchNorm layers run inside the module, where ablate cannot share their statistics across ranks (each rank then normalises with its own batch)' }];
   }
   return [];
 }

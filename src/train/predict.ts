@@ -3,10 +3,10 @@
  * tensors in; the top-k classes with softmax probabilities out. Images go through exactly the decoding,
  * resizing and normalisation the run was trained with, in batches.
  */
-import { readdir, stat, readFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { F, Tensor, noGrad, resolveDevice, tidy, withAutocast } from '../tensor/index.js';
-import { decodeItem, IMAGE_EXT } from '../data/index.js';
+import { decodeItem, IMAGE_EXT, readImageFile } from '../data/index.js';
 import { loadWeights } from '../models/index.js';
 import type { Model } from '../nn/index.js';
 import { invalidArg } from '../util/errors.js';
@@ -195,7 +195,8 @@ export class Predictor {
             if (one !== job.tensor) one.dispose();
           }
         }
-        const bytes = job.kind === 'file' ? await readFile(job.path) : job.bytes;
+        // A device or FIFO passed (or found in a folder) is refused unread and reported as this input's error.
+        const bytes = job.kind === 'file' ? await readImageFile(job.path) : job.bytes;
         const d = await decodeItem({ kind: 'encoded', bytes }, { height: h, width: w, resize }, job.source);
         return { job, pixels: d.pixels };
       } catch (e) {
@@ -225,7 +226,11 @@ export class Predictor {
   }
 }
 
-/** Image files under a folder, recursively, in path order (hidden files skipped, as training does). */
+/**
+ * Image files under a folder, recursively, in path order (hidden files skipped, as training does). Anything
+ * else named like an image (a device, a FIFO, a dangling link) is listed too, so it gets an error result
+ * naming it instead of vanishing from the count.
+ */
 async function listImages(root: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
@@ -234,7 +239,7 @@ async function listImages(root: string): Promise<string[]> {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) await walk(p);
-      else if (IMAGE_EXT.test(e.name) && (e.isFile() || (e.isSymbolicLink() && (await stat(p).catch(() => null))?.isFile()))) out.push(p);
+      else if (IMAGE_EXT.test(e.name) && !(e.isSymbolicLink() && (await stat(p).catch(() => null))?.isDirectory())) out.push(p);
     }
   };
   await walk(root);

@@ -1,7 +1,8 @@
 import type { LoadReport } from '../nn/index.js';
-import { loadWeights } from '../models/index.js';
+import { loadWeights, type ModelSpec } from '../models/index.js';
 import type { Model } from '../nn/index.js';
-import { IMAGENET_MEAN, IMAGENET_STD, isWeightsName, lookupHubWeights, resolvePretrained, type ResolvedWeights } from '../models/hub-weights.js';
+import { isWeightsName, pretrainedTransforms, resolvePretrained, type ResolvedWeights } from '../models/hub-weights.js';
+import type { Interpolation } from '../models/family.js';
 import type { Normalization } from './batch-tensor.js';
 
 /** What a run records about its starting weights and the input normalisation they imply (status.json). */
@@ -25,18 +26,22 @@ export interface RunNormalization {
   std: readonly number[];
   /** Why: the weights' preprocessing, or the seeds' divide-by-255. */
   from: string;
+  /**
+   * With pretrained weights: the evaluation preprocessing they were trained for (torchvision's
+   * `weights.transforms()`: resize the short side to resizeSize, centre-crop cropSize), torchvision's
+   * defaults (256 / 224 / bilinear) for a file it does not know.
+   */
+  resizeSize?: number;
+  cropSize?: number;
+  interpolation?: Interpolation;
 }
 
 /** The normalisation a run uses: its pretrained weights' preprocessing (ImageNet mean/std), else /255 only. */
-export function runNormalization(pretrained: string | undefined, model: string): RunNormalization {
+export function runNormalization(pretrained: string | undefined, model: ModelSpec): RunNormalization {
   if (!pretrained) return { kind: 'unit', mean: [0, 0, 0], std: [1, 1, 1], from: 'no pretrained weights: pixels / 255' };
-  let from = `pretrained weights ${pretrained}`;
-  if (isWeightsName(pretrained)) {
-    try {
-      from = `the preprocessing of torchvision's ${lookupHubWeights(pretrained, model).id}`;
-    } catch { /* reported when the weights load */ }
-  }
-  return { kind: 'imagenet', mean: IMAGENET_MEAN, std: IMAGENET_STD, from };
+  const t = pretrainedTransforms(pretrained, model);
+  const from = t.id ? `the preprocessing of torchvision's ${t.id}` : `pretrained weights ${pretrained}${isWeightsName(pretrained) ? '' : ' (torchvision\'s default preprocessing)'}`;
+  return { kind: 'imagenet', mean: t.mean, std: t.std, from, resizeSize: t.resizeSize, cropSize: t.cropSize, interpolation: t.interpolation };
 }
 
 /**
@@ -44,10 +49,13 @@ export function runNormalization(pretrained: string | undefined, model: string):
  * non-strictly: tensors whose shape differs (fc for another class count) or that the checkpoint lacks
  * keep their initialisation, and the log says which.
  */
-export async function loadPretrained(model: Model, pretrained: string, modelName: string, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<PretrainedRecord> {
-  const resolved: ResolvedWeights = await resolvePretrained(pretrained, modelName, { log: o.log, signal: o.signal });
+export async function loadPretrained(
+  model: Model, pretrained: string, modelSpec: ModelSpec, o: { log: (l: string) => void; signal?: AbortSignal; label?: string },
+): Promise<PretrainedRecord> {
+  const resolved: ResolvedWeights = await resolvePretrained(pretrained, modelSpec, { log: o.log, signal: o.signal });
+  const modelName = o.label ?? (typeof modelSpec === 'string' ? modelSpec : model.name);
   const label = resolved.hub ? `${resolved.hub.id} (${resolved.path})` : resolved.path;
-  const report: LoadReport = await loadWeights(model, resolved.path, { strict: false }).catch((e: Error) => {
+  const report: LoadReport = await loadWeights(model, resolved.path, { strict: false, renameKey: resolved.renameKey }).catch((e: Error) => {
     throw new Error(`pretrained weights ${label}: ${e.message}`); // which file, when a study has many
   });
   if (report.loaded.length === 0) {

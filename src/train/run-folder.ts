@@ -11,12 +11,13 @@
  * write is atomic. Readers are tolerant: a folder is often read while its run is still writing, or
  * after a kill or a full disk, so what cannot be read becomes a warning, never a crash.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic, writeJsonAtomic, overwriteInPlace, isDiskFull } from '../util/atomic.js';
 import { formatZodIssues } from '../util/zod-issues.js';
 import { isPeerLost } from '../tensor/peer-lost.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 export const CONFIG_FILE = 'config.json';
 export const HISTORY_FILE = 'history.jsonl';
@@ -35,7 +36,7 @@ function issuesOf(error: z.ZodError, limit = Infinity): string[] {
 export function readJson(path: string): { ok: true; value: unknown } | { ok: false; error: string } | undefined {
   if (!existsSync(path)) return undefined;
   try {
-    return { ok: true, value: JSON.parse(readFileSync(path, 'utf8')) };
+    return { ok: true, value: JSON.parse(readRegularTextSync(path, { what: 'run file' })) };
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
@@ -104,7 +105,7 @@ export function writeHistory(runDir: string, records: readonly HistoryRecord[]):
 export function readHistory(runDir: string, warnings: string[] = []): HistoryRow[] {
   const path = historyPath(runDir);
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const lines = readRegularTextSync(path, { what: 'history file' }).split('\n');
   const byEpoch = new Map<number, HistoryRow>();
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -161,6 +162,8 @@ export const RunEnvSchema = z.looseObject({
 
 export const RunDatasetSchema = z.looseObject({
   name: z.string(),
+  /** The commit a Hub dataset was read at (source hf). */
+  revision: z.string().optional(),
   split: z.string(),
   valSplit: z.string().optional(),
   trainCount: count,
@@ -180,6 +183,11 @@ export const RunStatusSchema = z.looseObject({
   error: z.string().optional(),
   /** Why a `stopped` or `interrupted` run ended early (Ctrl-C, a full disk, "the study runner (pid 1234) is gone"), in words a user can act on. */
   reason: z.string().optional(),
+  /**
+   * On a `failed` run: it failed because it was started with other settings than it was planned with (its
+   * resume was refused); the run itself is intact, and starting it with its own settings continues it.
+   */
+  resumeRefused: z.boolean().optional(),
   /** ISO 8601. */
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
@@ -195,6 +203,13 @@ export const RunStatusSchema = z.looseObject({
   flops: z.number().min(0).optional(),
   trainTimeS: z.number().min(0),
   imagesPerS: z.number().min(0).optional(),
+  /** data.testSplit: the held-out split, scored once after training with the final model. */
+  testSplit: z.string().optional(),
+  testCount: count.optional(),
+  testAccuracy: z.number().min(0).max(1).optional(),
+  testLoss: z.number().optional(),
+  /** Where the starting weights came from, when not from the seed (a TorchScript file's own weights; see Model.initialWeights). */
+  initialWeights: z.string().optional(),
   env: RunEnvSchema,
   dataset: RunDatasetSchema,
 });

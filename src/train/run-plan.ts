@@ -15,6 +15,8 @@ import { readRunPlan as readPlanFile } from './plan.js';
 import { buildModel, modelLabel, resolveModelSpec, type ModelSpec } from './model-spec.js';
 import type { Model } from '../nn/index.js';
 import type { Normalization } from './batch-tensor.js';
+import { pretrainedTransforms } from '../models/hub-weights.js';
+import type { Interpolation } from '../models/family.js';
 
 /** Which weights of a run: the final model.pth, checkpoints/best.pth, checkpoints/last.pth, or a .pth path. */
 export type RunCheckpoint = 'model' | 'best' | 'last' | (string & {});
@@ -31,6 +33,11 @@ export interface Preprocessing {
   /** Tensor layout and channel order of the model input. */
   layout: 'NCHW';
   channels: 'RGB';
+  /**
+   * With pretrained weights (config `pretrained`): the evaluation preprocessing the weight set was trained
+   * for, as torchvision's `weights.transforms()` applies it (resize the short side, centre-crop).
+   */
+  pretrained?: { weights?: string; resizeSize: number; cropSize: number; interpolation: Interpolation };
 }
 
 /** What `readRunPlan` returns: the run's config, model, classes, preprocessing and weights file. */
@@ -111,6 +118,7 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
   if (classNames.length !== numClasses) classNames = Array.from({ length: numClasses }, (_, i) => classNames![i] ?? String(i));
   const normalization: Normalization = plan.normalization;
   const modelSpec = { ...plan.model, numClasses } as ModelSpec;
+  const weights = plan.pretrained ? pretrainedTransforms(plan.pretrained, modelSpec) : undefined;
   return {
     dir,
     config: plan as unknown as TrainConfig,
@@ -122,10 +130,11 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
       imageSize: [size[0], size[1]],
       resize: plan.data.resize,
       normalization,
-      mean: normalization === 'imagenet' ? IMAGENET_MEAN : [0, 0, 0],
-      std: normalization === 'imagenet' ? IMAGENET_STD : [1, 1, 1],
+      mean: normalization !== 'imagenet' ? [0, 0, 0] : weights ? [...weights.mean] as [number, number, number] : IMAGENET_MEAN,
+      std: normalization !== 'imagenet' ? [1, 1, 1] : weights ? [...weights.std] as [number, number, number] : IMAGENET_STD,
       layout: 'NCHW',
       channels: 'RGB',
+      ...(weights ? { pretrained: { ...(weights.id ? { weights: weights.id } : {}), resizeSize: weights.resizeSize, cropSize: weights.cropSize, interpolation: weights.interpolation } } : {}),
     },
     weights: runWeightsPath(dir, options.checkpoint),
   };

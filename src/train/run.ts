@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
@@ -12,18 +11,21 @@ import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
 import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planModel, readRunPlan, resolveRunPlan, weightsModelName, type RunPlan } from './plan.js';
+import { completePlan, imageSizeOf, planHash, planIdentity, planModel, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
 import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
+import { evaluate } from './evaluate.js';
+import type { TrainableModel } from './model-api.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
 import { loadPretrained, runNormalization, type RunNormalization } from './pretrained.js';
 import { defaultValidation } from './validation-choice.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
-import { hasTrainingCheckpoint } from './checkpoint.js';
+import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
+import { readRegularTextSync } from '../util/regular-file.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -90,6 +92,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   // A new start of the run: the errors other ranks left at its last end are history. Removed before the
   // ranks meet, so never after another rank of this start wrote one (they write only once they have met).
   if ((launch?.rank ?? 0) === 0) removeRankErrors(o.runDir);
+  // A complete checkpoint a kill left under its temp name gets its name back before any rank looks for one.
+  if (o.resume && launch && launch.rank === 0) await promoteCompleteCheckpoint(o.runDir, log);
   const dp = launch ? DataParallel.join(launch, undefined, device) : undefined;
   const main = !dp || dp.isMain;
   let plan: RunPlan = machine.plan;
@@ -136,8 +140,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     datasets = await openPlanDatasets(plan, { log, signal: o.signal });
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
-    plan = completePlan(plan, { train: datasets.train, val: datasets.val });
-    if (previousPlan && planHash(previousPlan) !== planHash(plan)) {
+    plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
+    if (previousPlan && sortedJson(planIdentity(previousPlan)) !== sortedJson(planIdentity(plan))) {
       const changed = changedFields(previousPlan, plan);
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
         `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
@@ -158,8 +162,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     for (;;) {
       const model = buildModel(resolvedModel, { seed: plan.seed, device });
       try {
-        const weightsModel = weightsModelName(plan.model) ?? modelLabel(plan.model as ModelSpec);
-        const pretrained = plan.pretrained && !resume ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal }) : undefined;
+        const weightsModel = weightsModelSpec(plan.model) ?? (plan.model as ModelSpec);
+        const pretrained = plan.pretrained && !resume
+          ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal, label: modelLabel(plan.model as ModelSpec) })
+          : undefined;
         const norm = planNormalization(plan, weightsModel);
         const counts = model.countParams();
         const size = imageSizeOf(plan.data, datasets.train);
@@ -173,6 +179,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           flops: cost.flops,
           dataset: {
             name: datasets.train.source,
+            ...(datasets.train.revision !== undefined ? { revision: datasets.train.revision } : {}),
             split: plan.data.split,
             valSplit: plan.valData?.split,
             ...splitCounts(train, val),
@@ -182,6 +189,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
             imageSize: [size.height, size.width],
           },
           normalization: norm,
+          ...(model.initialWeights() !== undefined ? { initialWeights: model.initialWeights() } : {}),
           ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
         } as RunStatus;
         requireEveryClass(train, datasets.train, log);
@@ -217,6 +225,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
             .catch((e: Error) => log(`error analysis skipped: ${e.message}`));
         }
+        // The held-out test split, scored once with the model training ended with: nothing was chosen on it.
+        const tested = plan.testData && datasets.test && result.status === 'ok' && main
+          ? await scoreTestSplit(plan, datasets.test, model, { numClasses, precision, device, log, signal: o.signal, opened })
+            .catch((e: Error) => { log(`test split not scored: ${e.message}`); return undefined; })
+          : undefined;
         const last = result.history[result.history.length - 1];
         const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
         status = {
@@ -232,6 +245,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           imagesPerS: result.imagesPerS,
           dataWaitFraction: last?.data_wait_fraction ?? undefined,
           liveTensors: liveTensorCount(),
+          ...(tested ? { testSplit: plan.testData!.split, testCount: tested.n, testAccuracy: tested.accuracy, testLoss: tested.loss } : {}),
         } as RunStatus;
         writeStatus(status);
         return result;
@@ -240,11 +254,13 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       }
     }
   } catch (e) {
-    // A refused resume leaves the run as it was. A full disk stops the run (its last good checkpoint is
+    // A refused resume fails this start, saying why, and keeps what the run had done (its epochs, its
+    // checkpoints): `resumeRefused` marks it as a failure of the request, not of the run, so starting it
+    // again with its own settings continues it. A full disk stops the run (its last good checkpoint is
     // intact; the same command continues it once there is space), and so does Ctrl-C before training;
     // anything else is a failure of the run itself.
     if (e instanceof ResumeMismatchError) {
-      if (prev) writeStatus(prev);
+      writeStatus({ ...(prev ?? status), status: 'failed', error: e.message, reason: undefined, resumeRefused: true, finishedAt: new Date().toISOString() } as RunStatus);
     } else if (!main) {
       // Rank 0 alone writes status.json: another rank leaves its error for the launcher (recordRankFailure).
       // A resume refused for the plan is refused by rank 0 too, and Ctrl-C is no error.
@@ -287,7 +303,7 @@ function previousPlanOf(runDir: string): RunPlan | undefined {
 /** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
 function threadsOfRun(runDir: string): number | undefined {
   try {
-    const t = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { threads?: unknown }).threads;
+    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
     return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
   } catch {
     return undefined;
@@ -302,7 +318,7 @@ async function withDefaultValidation(plan: RunPlan, o: { log: (l: string) => voi
 }
 
 /** The normalisation the plan decided, with the mean/std and the reason recorded in status.json. */
-function planNormalization(plan: RunPlan, weightsModel: string): RunNormalization {
+function planNormalization(plan: RunPlan, weightsModel: ModelSpec): RunNormalization {
   const byWeights = runNormalization(plan.pretrained, weightsModel);
   if (byWeights.kind === plan.normalization) return byWeights;
   return plan.normalization === 'imagenet'
@@ -352,10 +368,23 @@ function changedFields(a: RunPlan, b: RunPlan): string[] {
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   const ignore = new Set(['threads', 'device', 'tensorboard', 'outDir']);
-  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !ignore.has(k) && JSON.stringify(ra[k]) !== JSON.stringify(rb[k]));
+  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].filter((k) => !ignore.has(k) && sortedJson(ra[k]) !== sortedJson(rb[k]));
 }
 
 function buildAugment(plan: RunPlan, numClasses: number, size: { height: number; width: number }): BatchAugmenter | undefined {
   if (plan.augment.length === 0) return undefined;
   return buildAugmentPipeline(plan.augment, { numClasses, imageSize: [size.height, size.width] });
+}
+
+/** Decodes the test split and evaluates the trained model on it once (accuracy, loss, image count). */
+async function scoreTestSplit(
+  plan: RunPlan, test: Dataset, model: TrainableModel,
+  o: { numClasses: number; precision: Precision; device: string; log: (line: string) => void; signal?: AbortSignal; opened: ImageSet[] },
+): Promise<{ accuracy: number; loss: number; n: number }> {
+  const images = await prepareSplit(plan.testData!, test, { log: o.log, what: 'test', signal: o.signal });
+  o.opened.push(images);
+  const loader = new DataLoader(images, { batchSize: plan.batchSize, shuffle: false });
+  const r = await evaluate(model, loader, { numClasses: o.numClasses, precision: o.precision, device: o.device, normalization: plan.normalization });
+  o.log(`test (${plan.testData!.split}, ${r.n} images, scored once): accuracy ${(100 * r.accuracy).toFixed(2)}%, loss ${r.loss.toFixed(4)}`);
+  return { accuracy: r.accuracy, loss: r.loss, n: r.n };
 }

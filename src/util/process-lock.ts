@@ -10,6 +10,10 @@
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, rmdirSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { isMissingFile, readRegularTextSync } from './regular-file.js';
+
+/** A lock file holds one small JSON holder record; anything larger is not ours. */
+const MAX_LOCK_BYTES = 64 * 1024;
 
 export interface LockHolder {
   pid: number;
@@ -86,10 +90,10 @@ export function readLock(path: string): LockRead {
   let text: string;
   let ageMs = 0;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularTextSync(path, { what: 'lock file', maxBytes: MAX_LOCK_BYTES });
     ageMs = Date.now() - statSync(path).mtimeMs;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
+    if (isMissingFile(e)) return { kind: 'none' };
     return { kind: 'unreadable', detail: (e as Error).message, ageMs };
   }
   const t = text.trim();

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { prepareDataset, type ImageSet } from '../../src/data/index.js';
+import { openDataset, prepareDataset, type ImageSet } from '../../src/data/index.js';
 import { tempDir, withJfif, writeFile, writeZip } from './fixtures.js';
 
 /** Noisy content, so a JPEG's entropy-coded data is long enough to cut through after the headers. */
@@ -74,3 +76,41 @@ for (const container of ['folder', 'zip'] as const) {
     });
   });
 }
+
+test('a FIFO and a symlink to /dev/zero among the images: counted and named as unreadable, never read (no hang, no memory blow-up)', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'pets');
+  const good = async (seed: number) => withJfif(await sharp(noise(16, 16, 3, seed), raw(16, 16, 3)).jpeg().toBuffer());
+  for (const [name, seed] of [['Cat/1.jpg', 1], ['Cat/2.jpg', 2], ['Dog/1.jpg', 3]] as const) writeFile(join(path, name), await good(seed));
+  execFileSync('mkfifo', [join(path, 'Cat', 'pipe.jpg')]);
+  symlinkSync('/dev/zero', join(path, 'Dog', 'zero.jpg'));
+  execFileSync('mkfifo', [join(path, 'Dog', 'notes.txt')]); // not named like an image: ignored, as any other non-image
+
+  const lines: string[] = [];
+  const t0 = performance.now();
+  const all = await prepareDataset({ path, jfifOnly: false, imageSize: 8, cacheDir: join(dir, 'cache') }, { log: (l) => lines.push(l) });
+  t.after(() => all.close());
+  assert.ok(performance.now() - t0 < 20_000, `took ${(performance.now() - t0).toFixed(0)} ms`);
+  assert.equal(all.length, 3);
+  assert.deepEqual(reasons(all), { unreadable: ['Cat/pipe.jpg', 'Dog/zero.jpg'] });
+  const detail = Object.fromEntries(all.badFiles.map((f) => [f.name, f.detail]));
+  assert.match(detail['Cat/pipe.jpg']!, /^Expected a regular file for the image but received a FIFO \(named pipe\) at \S+Cat\/pipe\.jpg: /);
+  assert.match(detail['Dog/zero.jpg']!, /^Expected a regular file for the image but received a character device \(\/dev\/zero\) at \S+Dog\/zero\.jpg: /);
+  assert.ok(lines.some((l) => /skipped 2 undecodable files \(2 unreadable\): Cat\/pipe\.jpg, Dog\/zero\.jpg/.test(l)), lines.join('\n'));
+
+  // TFDS's JFIF filter reads the first bytes: the same two are excluded as unreadable, not as "not JFIF".
+  const jfif = await prepareDataset({ path, imageSize: 8, cacheDir: join(dir, 'cache') }, { log: () => {} });
+  t.after(() => jfif.close());
+  assert.equal(jfif.length, 3);
+  assert.deepEqual(reasons(jfif), { unreadable: ['Cat/pipe.jpg', 'Dog/zero.jpg'] });
+});
+
+test('a data path that is a FIFO or /dev/zero is refused by kind, not opened as a folder or read', async (t) => {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'images');
+  execFileSync('mkfifo', [fifo]);
+  const zero = join(dir, 'data.zip');
+  symlinkSync('/dev/zero', zero);
+  await assert.rejects(openDataset({ path: fifo }), /^Error: Expected a dataset folder or a \.zip of class folders at \S+images but received a FIFO \(named pipe\): point the data path at a real folder or file$/);
+  await assert.rejects(openDataset({ path: zero }), /^Error: Expected a dataset folder or a \.zip of class folders at \S+data\.zip but received a character device:/);
+});

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, openSync, readSync, readdirSync, closeSync, writeSync, truncateSync, statSync, utimesSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, rmSync, openSync, readSync, readdirSync, closeSync, writeSync, truncateSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openDataset, prepareImages, type Dataset, type ImageSet } from '../../src/data/index.js';
@@ -72,6 +73,8 @@ const damages: [string, (file: string, other: string) => void, RegExp][] = [
   ['a damaged header field', (f) => flip(f, 14), /header checksum mismatch/],
   ['a damaged index', (f) => flip(f, statSync(f).size - 3), /index checksum mismatch/],
   ['another dataset\'s cache under this name', (f, other) => copyFileSync(other, f), /key mismatch \(stale\)|count or dimensions/],
+  // Opening a FIFO for reading would wait for a writer forever.
+  ['a FIFO in place of the cache', (f) => { rmSync(f); execFileSync('mkfifo', [f]); }, /Expected a regular file for the image cache but received a FIFO \(named pipe\)/],
 ];
 
 function flip(file: string, at: number): void {

@@ -80,7 +80,7 @@ test('a class folder with no image is an error naming it and what it holds; a da
   const ds = await openDataset({ path: root });
   try {
     assert.deepEqual(countsOf(ds), { cats: 2, dogs: 1 });
-    await assert.rejects(ds.read([...ds.labels()].indexOf(1)), /ENOENT/);
+    await assert.rejects(ds.read([...ds.labels()].indexOf(1)), /^FileReadError: image \S+gone\.jpg does not exist$/);
   } finally {
     await ds.close();
   }

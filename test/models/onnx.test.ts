@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { Generator, noGrad, normal_, randn, uniform_, type Tensor } from '../../src/tensor/index.js';
 import { BatchNormalization, Layer, dense, flatten, input, model as makeModel, type Shape } from '../../src/nn/index.js';
-import { createModel, exportOnnx, modelToOnnx, readOnnxMetadata, OnnxExportError } from '../../src/models/index.js';
+import { createModel, createModelFromSpec, exportOnnx, modelToOnnx, readOnnxMetadata, OnnxExportError } from '../../src/models/index.js';
 import type { Model } from '../../src/nn/index.js';
 
 /** Random BN statistics and affine parameters, so eval mode is not a near-identity. */
@@ -54,14 +54,17 @@ describe('ONNX export', () => {
 
   // projection shortcuts (resnet18/50), none (plain34), zero-pad with Slice + Pad on odd sizes (resnet20-cifar at 33),
   // dropout and the paper's 1×1 stride (resnet50 at 40).
+  // The CNN families' layers: ReLU6 (Clip), depthwise and grouped convs, channel concatenation, VGG's linear head.
   const cases: [string, number, Record<string, unknown>][] = [
+    ['mobilenet-v2-small-cifar', 32, {}], ['mobilenet-v2-small-cifar', 32, { invertedResidual: false, linearBottleneck: false }],
+    ['densenet-bc40-k12-cifar', 32, { dropRate: 0.2 }], ['vgg11-bn-small-cifar', 32, {}], ['resnext29-8x16d-cifar', 32, {}],
     ['resnet18', 32, {}], ['resnet50', 32, {}], ['plain34', 32, {}], ['resnet20-cifar', 33, {}], ['resnet50', 40, { dropout: 0.5, stride: '1x1' }],
     // h11models' switches: pre-activation blocks, a wide net, stochastic depth (identity in eval mode).
     ['resnet20-cifar', 32, { preact: true, dropPathRate: 0.2 }], ['resnet18', 32, { preact: true, widthMultiplier: 2 }],
   ];
   for (const [preset, size, config] of cases) {
     it(`${preset} ${JSON.stringify(config)}: onnxruntime logits equal ablate's eval-mode logits within 1e-4, for two batch sizes`, async () => {
-      const m = createModel(preset, { numClasses: 7, seed: 3, config });
+      const m = createModelFromSpec({ preset, ...config }, { numClasses: 7, seed: 3 });
       randomizeBatchNorm(m, new Generator(5));
       m.eval();
       const bytes = modelToOnnx(m, { metadata: { classNames: ['a', 'b'] } });
@@ -109,6 +112,29 @@ describe('ONNX export', () => {
     assert.deepEqual(s.outputNames, ['logits']);
     await s.release();
     m.dispose();
+  });
+
+  it("VGG's adaptive 7×7 pool exports at a fixed input size: identity at 224, AveragePool at 448, Expand from 1×1 at 32", async () => {
+    const m = createModelFromSpec({ preset: 'vgg11_bn', widthMultiplier: 1 / 16, hiddenUnits: 8 }, { numClasses: 3, seed: 4 });
+    try {
+      randomizeBatchNorm(m, new Generator(6));
+      m.eval();
+      assert.throws(() => modelToOnnx(m), (e: Error) => e instanceof OnnxExportError && /adaptive pooling.*expected a fixed inputSize \(\[height, width\]\), received none/.test(e.message));
+      // 64×64 leaves 2×2 features: neither 1×1 nor a multiple of 7×7.
+      assert.throws(() => modelToOnnx(m, { inputSize: [64, 64] }), (e: Error) => e instanceof OnnxExportError && /layer "avgpool" pools a 2×2 map to 7×7/.test(e.message));
+      for (const size of [224, 448, 32]) {
+        const x = randn([2, 3, size, size], { generator: new Generator(size) });
+        const ours = noGrad(() => m.forward(x));
+        const theirs = await runOnnx(modelToOnnx(m, { inputSize: [size, size] }), x);
+        assert.deepEqual(theirs.dims, [2, 3]);
+        const diff = maxAbsDiff(theirs.data, ours.toArray());
+        assert.ok(diff <= 1e-4, `${size}×${size}: max scaled Δ ${diff}`);
+        x.dispose();
+        ours.dispose();
+      }
+    } finally {
+      m.dispose();
+    }
   });
 
   it('a layer type with no ONNX mapping fails with an error naming the layer and its type', () => {

@@ -12,6 +12,7 @@ import { BatchNormalization, type Model } from '../../src/nn/index.js';
 import { createModelFromSpec, rawToTensor, resolveModelSpec, saveWeights, tensorToRaw, type ModelSpec } from '../../src/models/index.js';
 import { readStateDict, writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { PYTHON } from '../torch-python.js';
+import { relError } from './parity-helpers.js';
 
 const SCRIPT = fileURLToPath(new URL('./torch_preact.py', import.meta.url));
 
@@ -32,19 +33,6 @@ const CASES: Record<string, ModelSpec> = {
 };
 const COUNT_ONLY: Record<string, ModelSpec> = { 'wrn28-10-cifar': 'wrn28-10-cifar' };
 const NUM_CLASSES = 10;
-
-function relError(a: Tensor, b: Tensor): number {
-  const x = a.toArray();
-  const y = b.toArray();
-  assert.equal(x.length, y.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i]! - y[i]!));
-    den = Math.max(den, Math.abs(y[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 function randomizeBatchNorm(model: Model, g: Generator): void {
   noGrad(() => {

@@ -251,7 +251,7 @@ describe('file-level errors', () => {
 
   test('readCheckpoint validates its argument', async () => {
     await assert.rejects(readCheckpoint(42 as never), /Expected a file path or a Uint8Array for source but received number 42/);
-    await assert.rejects(readCheckpoint(join(dir, 'nope.pth')), /ENOENT/);
+    await assert.rejects(readCheckpoint(join(dir, 'nope.pth')), { name: 'FileReadError', code: 'missing', message: `checkpoint ${join(dir, 'nope.pth')} does not exist` });
   });
 });
 

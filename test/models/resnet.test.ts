@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { Generator, liveTensorCount, noGrad, randn, tidy, F, randint, cudaAvailable, type Tensor } from '../../src/tensor/index.js';
 import { Conv2D, ZeroPadShortcut, Add } from '../../src/nn/index.js';
 import {
-  createModel, listPresets, printSummary, modelSummaryData, resolveModelConfig, ModelConfigError, SHORTCUTS, validateResNetConfig, type ResNet,
+  createModel, listPresets, listModelPresets, printSummary, modelSummaryData, resolveModelConfig, ModelConfigError, SHORTCUTS, validateResNetConfig, type ResNet,
 } from '../../src/models/index.js';
 
 const x32 = randn([2, 3, 32, 32], { generator: new Generator(3) });
@@ -17,8 +17,9 @@ describe('preset registry', () => {
   it('lists resnet/plain/preact 18…152, the CIFAR 20…110 nets, the wide ResNets and WRN-28-10', () => {
     const expected = [18, 34, 50, 101, 152].flatMap((d) => [`resnet${d}`, `plain${d}`, `preact-resnet${d}`])
       .concat([20, 32, 44, 56, 110].flatMap((d) => [`resnet${d}-cifar`, `plain${d}-cifar`, `preact-resnet${d}-cifar`]))
-      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar']);
-    assert.deepEqual(listPresets().sort(), expected.sort());
+      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar'])
+      .concat(['resnext50-32x4d', 'resnext101-32x8d', 'resnext101-64x4d', 'resnext29-8x16d-cifar', 'resnet29-bottleneck-cifar']);
+    assert.deepEqual(listModelPresets('resnet').sort(), expected.sort());
   });
 
   it('rejects an unknown preset, listing the valid names', () => {
@@ -33,7 +34,7 @@ describe('preset registry', () => {
     });
     assert.throws(() => createModel('resnet18', { numClasses: 0 }), /numClasses: expected number >= 1, received number 0/);
     assert.throws(() => createModel('resnet18', { config: { bnEps: -1 } }), /bnEps: expected number > 0, received number -1/);
-    assert.throws(() => createModel({ depth: 19 as never }), /depth: expected 18 \| 34 \| 50 \| 101 \| 152 \(ImageNet layout\) or 6n\+2 from 8 to 2000 \(CIFAR layout: 20 \| 32 \| 44 \| 56 \| 110 \| …\), received number 19/);
+    assert.throws(() => createModel({ depth: 19 as never }), /depth: expected 18 \| 34 \| 50 \| 101 \| 152 \(ImageNet layout\) or 6n\+2 from 8 to 2000 \(CIFAR layout: 20 \| 32 \| 44 \| 56 \| 110 \| …\), or 9n\+2 with block: bottleneck \(CIFAR layout: 29 \| …\), received number 19/);
     const issues = validateResNetConfig({ depth: 18, numClases: 2, stride: 2 });
     assert.deepEqual(issues.map((i) => i.path).sort(), ['numClases', 'stride']);
     assert.match(issues.find((i) => i.path === 'numClases')!.message, /did you mean "numClasses"/);
@@ -96,7 +97,7 @@ describe('parameter counts equal torchvision at 1000 classes', () => {
 });
 
 describe('every preset builds and runs', () => {
-  for (const preset of listPresets()) {
+  for (const preset of listModelPresets('resnet')) {
     // The 101/152-layer nets only check structure: a forward adds seconds and no new code path.
     const runs = !/101|152/.test(preset);
     it(`${preset}: ${runs ? 'logits [2, classes] without NaN in train and eval mode, ' : ''}summary totals = countParams`, () => {
@@ -339,7 +340,7 @@ describe('printSummary', () => {
     const data = printSummary('resnet50', { numClasses: 2, print: (l) => lines.push(l) });
     assert.equal(lines[0], 'Model: "resnet50"');
     assert.equal(lines[1], 'Family: resnet (ImageNet layout, bottleneck blocks 3/4/6/3, widths 64/128/256/512)');
-    assert.match(lines[2]!, /^Switches: depth=50 shortcut=projection preact=false widthMultiplier=1 dropPathRate=0 stride=3x3 /);
+    assert.match(lines[2]!, /^Switches: depth=50 shortcut=projection preact=false widthMultiplier=1 dropPathRate=0 block=bottleneck groups=1 widthPerGroup=64 stride=3x3 /);
     assert.match(lines[4]!, /^ Layer \(type\) +Output Shape +Param # +MACs +Connected to$/);
     assert.ok(lines.some((l) => /^ conv1 \(Conv2D\) +\(None, 64, 112, 112\) +9,408 +118,013,952 +input$/.test(l)), 'conv1 row');
     assert.ok(lines.some((l) => /^ fc \(Dense\) +\(None, 2\) +4,098 +4,096 +flatten$/.test(l)), 'fc row');

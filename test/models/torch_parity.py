@@ -1,7 +1,8 @@
-"""PyTorch side of test/models/parity.test.ts: runs torchvision's ResNets on weights written by ablate
+"""PyTorch side of test/models/parity.test.ts: runs torchvision's models on weights written by ablate
 and writes weights for ablate to load.
 
-  torch_parity.py DIR CASE...   CASE is e.g. resnet18, resnet50, plain34
+  torch_parity.py DIR CASE...   CASE is e.g. resnet18, resnet50, plain34, vgg11_bn, densenet121, mobilenet_v2,
+                                resnext50_32x4d (torchvision's builder names), mobilenet_v2_cifar
 
 For each CASE:
   reads  DIR/CASE.ablate.pth (an ablate state dict) and DIR/input.pth ({"x": NCHW batch});
@@ -11,8 +12,13 @@ For each CASE:
     after.<key>    every buffer after that train-mode forward (running stats, num_batches_tracked);
   then seeds torch, builds a fresh model with random BN statistics, saves its state dict as
     DIR/CASE.torch.pth, and adds its eval-mode logits on the same input as torch_eval.
-Plain nets are torchvision's ResNets with the shortcut additions and projection convs removed.
+Plain nets are torchvision's ResNets with the shortcut additions and projection convs removed;
+mobilenet_v2_cifar is torchvision's mobilenet_v2 with the stem and the 24-channel stage at stride 1.
+Dropout is set to p=0, so train-mode logits are deterministic (ablate's side sets dropout: 0).
+DenseNets also get DIR/CASE.torch_old.pth: the same state dict under the key names of torchvision's
+published files (`norm.1` for `norm1`), which its loader renames.
 """
+import re
 import sys
 import types
 
@@ -33,6 +39,15 @@ def plain_bottleneck_forward(self, x):
 
 
 def build(case, num_classes):
+    if not re.fullmatch(r"(resnet|plain)\d+", case):
+        model = getattr(torchvision.models, case.removesuffix("_cifar"))(num_classes=num_classes)
+        if case == "mobilenet_v2_cifar":
+            model.features[0][0].stride = (1, 1)
+            model.features[2].conv[1][0].stride = (1, 1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        return model
     plain = case.startswith("plain")
     depth = case[len("plain"):] if plain else case[len("resnet"):]
     model = getattr(torchvision.models, "resnet" + depth)(num_classes=num_classes)
@@ -60,7 +75,8 @@ def main():
     x = torch.load(f"{out_dir}/input.pth")["x"]
     for case in cases:
         sd = torch.load(f"{out_dir}/{case}.ablate.pth")
-        model = build(case, sd["fc.weight"].shape[0])
+        num_classes = [v for k, v in sd.items() if k.endswith("weight") and v.dim() == 2][-1].shape[0]
+        model = build(case, num_classes)
         model.load_state_dict(sd, strict=True)
         out = {}
         model.eval()
@@ -74,10 +90,16 @@ def main():
                 out["after." + k] = v
 
         torch.manual_seed(1234)
-        fresh = build(case, sd["fc.weight"].shape[0])
+        fresh = build(case, num_classes)
         randomize_bn(fresh, torch.Generator().manual_seed(99))
         fresh.eval()
         torch.save(fresh.state_dict(), f"{out_dir}/{case}.torch.pth")
+        if case.startswith("densenet"):
+            # As published: old names, and no num_batches_tracked (they predate it).
+            old = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v
+                   for k, v in fresh.state_dict().items() if not k.endswith("num_batches_tracked")}
+            assert any(".norm.1." in k for k in old)
+            torch.save(old, f"{out_dir}/{case}.torch_old.pth")
         with torch.no_grad():
             out["torch_eval"] = fresh(x)
         torch.save(out, f"{out_dir}/{case}.out.pth")

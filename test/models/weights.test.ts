@@ -123,6 +123,29 @@ describe('state dicts and checkpoints', () => {
     b.dispose();
   });
 
+  it('renameKey maps old checkpoint names to the model\'s; two keys renamed to one are refused, loading nothing', async () => {
+    const a = createModel('resnet20-cifar', { seed: 1 });
+    const old = new Map<string, RawTensor>();
+    // An "old format" file: every BN of the first stage written as `bnN.0.*` (DenseNet's old `norm.1` style).
+    for (const [k, v] of stateDictToRaw(a)) old.set(k.replace(/^(layer1\.\d\.bn\d)\./, '$1.0.'), v);
+    const path = join(dir, 'old-names.pth');
+    await writeCheckpoint(path, old);
+    const b = createModel('resnet20-cifar', { seed: 2 });
+    try {
+      await assert.rejects(loadWeights(b, path), StateDictError);
+      const report = await loadWeights(b, path, { renameKey: (k) => k.replace(/^(layer1\.\d\.bn\d)\.0\./, '$1.') });
+      assert.equal(report.loaded.length, a.stateDict().size);
+      assert.deepEqual(tidy(() => noGrad(() => b.forward(x)).toArray()), tidy(() => noGrad(() => a.forward(x)).toArray()));
+      const before = stateDictToRaw(b).get('conv1.weight')!.data;
+      await assert.rejects(loadWeights(b, path, { renameKey: (k) => (k.startsWith('layer1.') ? 'conv1.weight' : k) }),
+        /checkpoint keys conv1\.weight and layer1\.0\.conv1\.weight both stand for conv1\.weight: expected one tensor per model key/);
+      assert.deepEqual(stateDictToRaw(b).get('conv1.weight')!.data, before);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
   it('converts dtypes while loading (a float16 checkpoint into a float32 model)', () => {
     const m = createModel('resnet20-cifar', { seed: 1 });
     const half = new Map<string, RawTensor>();

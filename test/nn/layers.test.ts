@@ -183,7 +183,10 @@ describe('clear errors for bad graphs and arguments', () => {
 
   it('reports incompatible shapes at apply time', () => {
     const x = input({ shape: [3, 8, 8] });
-    assert.throws(() => dense({ units: 2 }).apply(x), /Dense layer "dense(_\d+)?" expects a 2-D input \(N, features\) but received shape \(None, 3, 8, 8\)/);
+    // Dense works on the last dimension (a token MLP); a feature count other than the one it was built for is refused.
+    const d = dense({ units: 2 });
+    assert.deepEqual(d.apply(x).shape, [null, 3, 8, 2]);
+    assert.throws(() => d.apply(input({ shape: [3, 8, 5] })), /Dense layer "dense(_\d+)?" expects 8 input features but received shape \(None, 3, 8, 5\)/);
     const a = conv2d({ filters: 4, kernelSize: 3 }).apply(x);
     assert.throws(() => add().apply([a, x]), /Add layer "add(_\d+)?" needs inputs of the same shape but received \(None, 4, 6, 6\) and \(None, 3, 8, 8\)/);
     assert.throws(() => add().apply([a]), /needs at least 2 inputs but received 1/);

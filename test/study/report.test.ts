@@ -111,7 +111,7 @@ describe('study report from fake run folders', () => {
     const v = out.model.verdicts;
     assert.equal(v[0].kind, 'better');
     assert.ok(v[0].significant);
-    assert.match(md, /1\. \*\*ResNet-34 vs Plain-34\.\*\* ResNet-34 beats Plain-34 by \d+\.\d ± \d+\.\d points \(95% CI \+\d+\.\d to \+\d+\.\d points; paired over 2 seeds\)\./);
+    assert.match(md, /1\. \*\*ResNet-34 vs Plain-34\.\*\* ResNet-34 beats Plain-34 by \d+\.\d ± \d+\.\d points \(95% CI \+\d+\.\d to \+\d+\.\d points; paired over 2 seeds; p = 0\.037\)\./);
     assert.equal(v[1].kind, 'unavailable');
     assert.match(md, /Cannot compare ResNet-50 with Plain-50/);
     assert.match(md, /ResNet-50: 2 of 2 runs left out \(1 failed, 1 running\)/);
@@ -187,7 +187,7 @@ describe('verdict logic', () => {
     ]);
     assert.equal(v.interval!.method, 'welch');
     assert.equal(v.kind, 'better');
-    assert.match(v.text, /^a beats b by 30\.0 ± \d+\.\d points \(95% CI .*; Welch, 3 vs 2 seeds\)\.$/);
+    assert.match(v.text, /^a beats b by 30\.0 ± \d+\.\d points \(95% CI .*; Welch, 3 vs 2 seeds; p = 0\.0034\)\.$/);
   });
 
   test('when the reference wins, the interval in the sentence is the winner\'s advantage', async () => {
@@ -197,7 +197,7 @@ describe('verdict logic', () => {
     ]);
     assert.equal(v.kind, 'better');
     assert.ok(v.interval!.high < 0, 'the interval itself stays variant − reference');
-    assert.match(v.text, /^b beats a by 29\.5 ± \d+\.\d points \(95% CI \+\d+\.\d to \+\d+\.\d points; paired over 2 seeds\)\.$/);
+    assert.match(v.text, /^b beats a by 29\.5 ± \d+\.\d points \(95% CI \+\d+\.\d to \+\d+\.\d points; paired over 2 seeds; p = 0\.011\)\.$/);
   });
 
   test('one seed, difference within epoch noise: explicitly not a finding', async () => {

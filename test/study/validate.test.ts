@@ -32,12 +32,15 @@ const GOOD = {
 describe('bundled studies', () => {
   const files = readdirSync(STUDIES).filter((f) => /\.ya?ml$/.test(f));
   test('the four studies of the issue are bundled', () => {
-    assert.deepEqual(files.sort(), ['augmentation.yaml', 'degradation-cifar.yaml', 'demo.yaml', 'preact.yaml', 'resnet-vs-plain.yaml', 'shortcut-options.yaml']);
+    for (const f of ['augmentation.yaml', 'degradation-cifar.yaml', 'demo.yaml', 'food101-augmentation.yaml', 'preact.yaml', 'resnet-vs-plain.yaml', 'shortcut-options.yaml', 'vgg-batchnorm.yaml', 'mobilenet-residual.yaml']) {
+      assert.ok(files.includes(f), f);
+    }
   });
   for (const file of files) {
     test(`studies/${file} expands and every run passes every layer's validator`, () => {
       const data = tmp(); // stands in for the user's --data folder
-      const { study } = planStudy(join(STUDIES, file), { dataPath: data });
+      // A Hub dataset is named in the study itself; it has no folder to point at.
+      const { study } = planStudy(join(STUDIES, file), { dataPath: file.startsWith('food101') ? undefined : data });
       assert.ok(study.runs.length > 0);
       for (const run of study.runs) {
         // The same plan runTraining resolves, so a typo in a bundled study fails here rather than for a user.
@@ -58,6 +61,28 @@ describe('bundled studies', () => {
     });
     assert.deepEqual(study.comparisons.map((c) => `${c.variant}:${c.reference}`).sort(),
       ['depth20-B:depth20-A', 'depth20-C:depth20-A', 'depth20-plain:depth20-A', 'depth56-B:depth56-A', 'depth56-C:depth56-A', 'depth56-plain:depth56-A']);
+  });
+
+  test('vgg-batchnorm.yaml: VGG-11 with and without BN at two learning rates, BN against plain at each', () => {
+    const { study } = planStudy(join(STUDIES, 'vgg-batchnorm.yaml'), { dataPath: tmp() });
+    assert.equal(study.runs.length, 12);
+    for (const r of study.runs) {
+      const plan = resolveRunPlan(r.config);
+      assert.deepEqual([plan.model.family, plan.model.preset, plan.model.depth, plan.model.head], ['vgg', 'vgg11-cifar', 11, 'linear']);
+      assert.equal(plan.model.batchNorm, r.variant.endsWith('-bn'), r.variant);
+    }
+    assert.deepEqual(study.comparisons.map((c) => `${c.variant}:${c.reference}`).sort(), ['lr0.01-bn:lr0.01-plain', 'lr0.05-bn:lr0.05-plain']);
+  });
+
+  test('mobilenet-residual.yaml: the CIFAR MobileNetV2 with and without the inverted-residual skip', () => {
+    const { study } = planStudy(join(STUDIES, 'mobilenet-residual.yaml'), { dataPath: tmp() });
+    assert.equal(study.runs.length, 6);
+    const skip = Object.fromEntries(study.runs.map((r) => [r.variant, resolveRunPlan(r.config).model.invertedResidual]));
+    assert.deepEqual(skip, { skip: true, noskip: false });
+    assert.deepEqual(study.comparisons, [{ variant: 'noskip', reference: 'skip' }]);
+    // The plan's full model (every switch written out) resolves again: what config.json holds.
+    const plan = resolveRunPlan(study.runs[0]!.config);
+    assert.deepEqual(resolveRunPlan({ ...study.runs[0]!.config, model: plan.model }).model, plan.model);
   });
 
   test('demo.yaml compares residual with plain at two depths and needs no --data', () => {

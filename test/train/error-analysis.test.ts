@@ -76,8 +76,11 @@ describe('error-analysis pictures', () => {
       for (const q of predictions) confusion[q.label]![q.predicted]! += 1;
       const out = join(dir, 'analysis');
       const r = await writeErrorAnalysis(out, { confusion, classNames: images.classNames, predictions, images, count: 3 });
-      assert.deepEqual(readdirSync(out).sort(), ['classification.json', 'confusion-matrix.png', 'misclassified.png']);
+      assert.deepEqual(readdirSync(out).sort(), ['classification.json', 'confusion-matrix.png', 'misclassified.png', 'predictions.json']);
       assert.equal(r.report.n, 12);
+      // Every image's true and predicted class, for per-image paired tests between runs.
+      const per = JSON.parse(readFileSync(join(out, 'predictions.json'), 'utf8'));
+      assert.deepEqual(per, { classNames: images.classNames, datasetIndex: predictions.map((q) => q.datasetIndex), label: predictions.map((q) => q.label), predicted: predictions.map((q) => q.predicted) });
       const json = JSON.parse(readFileSync(join(out, 'classification.json'), 'utf8'));
       assert.equal(json.mistakes.length, 3);
       assert.ok(json.mistakes[0].confidence >= json.mistakes[2].confidence);

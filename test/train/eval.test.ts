@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
@@ -63,6 +65,18 @@ describe('ablate eval', () => {
     const j = JSON.parse(json.stdout);
     assert.equal(j.confusion.flat().reduce((a: number, b: number) => a + b, 0), j.n);
     assert.ok(j.accuracy >= 0 && j.accuracy <= 1);
+  });
+
+  it('--checkpoint that is a symlink to /dev/zero or a FIFO: refused naming the file, not read until memory runs out or forever', { timeout: 180_000 }, async () => {
+    const zero = join(dir, 'z.pth');
+    const fifo = join(dir, 'f.pth');
+    symlinkSync('/dev/zero', zero);
+    execFileSync('mkfifo', [fifo]);
+    for (const [file, kind] of [[zero, 'a character device \\(/dev/zero\\)'], [fifo, 'a FIFO \\(named pipe\\)']] as const) {
+      const r = await cliToEnd(['eval', '--run', runDir, '--checkpoint', file]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^ablate: error: Expected a regular file for the checkpoint but received ${kind} at ${file}: devices, FIFOs and sockets`, 'm'));
+    }
   });
 
   it('tells what is missing', async () => {

@@ -1,7 +1,8 @@
 // predict (API and CLI) and export (CLI) on a run folder: a resnet20-cifar with known weights, so every
 // answer can be checked against the model run directly on the same pixels.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
@@ -160,6 +161,60 @@ describe('predict', () => {
     }
     await assert.rejects(readRunPlan(images), (e: Error) => e instanceof RunFolderError && /is not a run folder: expected .*config\.json/.test(e.message));
     await assert.rejects(readRunPlan(run, { checkpoint: 'best' }), /has not saved a best checkpoint/);
+  });
+
+  it('devices, FIFOs and dangling links, given or found in a folder, get an error naming them at once; the rest are classified', async () => {
+    const odd = join(dir, 'odd');
+    mkdirSync(join(odd, CLASSES[0]!), { recursive: true });
+    symlinkSync(files[0]!, join(odd, CLASSES[0]!, 'a.png'));
+    symlinkSync('/dev/zero', join(odd, CLASSES[0]!, 'zero.jpg'));
+    execFileSync('mkfifo', [join(odd, CLASSES[0]!, 'pipe.jpg')]);
+    symlinkSync(join(dir, 'gone.png'), join(odd, CLASSES[0]!, 'gone.png'));
+    const zero = join(dir, 'x.jpg');
+    symlinkSync('/dev/zero', zero);
+    const t0 = performance.now();
+    const results = await predict(run, [zero, odd], { topK: 1 });
+    assert.ok(performance.now() - t0 < 5000, `took ${(performance.now() - t0).toFixed(0)} ms`);
+    const byName = new Map(results.map((r) => [r.source.split('/').pop()!, r]));
+    assert.deepEqual([...byName.keys()].sort(), ['a.png', 'gone.png', 'pipe.jpg', 'x.jpg', 'zero.jpg']);
+    assert.equal(byName.get('a.png')!.error, undefined);
+    assert.equal(byName.get('a.png')!.top.length, 1);
+    assert.equal(byName.get('x.jpg')!.error, `Expected a regular file for the image but received a character device (/dev/zero) at ${zero}: ` +
+      'devices, FIFOs and sockets may never end or never start, so ablate reads only real files; point it at one');
+    assert.match(byName.get('zero.jpg')!.error!, /^Expected a regular file for the image but received a character device \(\/dev\/zero\) at \S+zero\.jpg:/);
+    assert.match(byName.get('pipe.jpg')!.error!, /^Expected a regular file for the image but received a FIFO \(named pipe\) at \S+pipe\.jpg:/);
+    assert.match(byName.get('gone.png')!.error!, /^image \S+gone\.png does not exist$/);
+
+    const r = await cli(['predict', '--run', run, zero]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /x\.jpg\n  error: Expected a regular file for the image but received a character device \(\/dev\/zero\)/);
+    assert.match(r.stderr, /1 of 1 inputs could not be classified/);
+  });
+
+  it('an image over ABLATE_MAX_IMAGE_BYTES is refused unread, saying how to raise the limit', async () => {
+    process.env.ABLATE_MAX_IMAGE_BYTES = '100';
+    try {
+      const [r] = await predict(run, files[0]!, { topK: 1 });
+      assert.match(r!.error!, /^Expected an image of at most 100 bytes but \S+0\.png has \d+(\.\d)? (bytes|KiB): set ABLATE_MAX_IMAGE_BYTES to a larger number of bytes if the image is genuine$/);
+    } finally {
+      delete process.env.ABLATE_MAX_IMAGE_BYTES;
+    }
+  });
+
+  it('a run whose model.pth is a symlink to /dev/zero or a FIFO is refused at once, naming the file', async () => {
+    for (const make of [(f: string) => symlinkSync('/dev/zero', f), (f: string) => execFileSync('mkfifo', [f])]) {
+      const bad = join(dir, `bad-run-${Math.random().toString(36).slice(2)}`);
+      await fakeRun(bad);
+      rmSync(join(bad, 'model.pth'));
+      make(join(bad, 'model.pth'));
+      const t0 = performance.now();
+      await assert.rejects(Predictor.fromRun(bad), (e: Error) => e.name === 'FileReadError' &&
+        /^Expected a regular file for the checkpoint but received (a character device \(\/dev\/zero\)|a FIFO \(named pipe\)) at \S+model\.pth: /.test(e.message));
+      assert.ok(performance.now() - t0 < 1000, `took ${(performance.now() - t0).toFixed(0)} ms`);
+      const r = await cli(['predict', '--run', bad, files[0]!]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Expected a regular file for the checkpoint but received .* at \S+model\.pth/);
+    }
   });
 
   it('a run that does not record its class names lists them from its training data', async () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
@@ -21,5 +23,23 @@ describe('pretrained weights that do not fit', () => {
         return true;
       },
     );
+  });
+});
+
+describe('pretrained weights that are not a file', () => {
+  it('a symlink to /dev/zero or a FIFO as `pretrained` fails the run at once, naming the file and what it is', async () => {
+    const dir = tmpDir();
+    const zero = join(dir, 'zero.pth');
+    const fifo = join(dir, 'fifo.pth');
+    symlinkSync('/dev/zero', zero);
+    execFileSync('mkfifo', [fifo]);
+    for (const [weights, kind] of [[zero, 'a character device \\(/dev/zero\\)'], [fifo, 'a FIFO \\(named pipe\\)']] as const) {
+      const t0 = performance.now();
+      await assert.rejects(
+        runTraining(tinyConfig({ pretrained: weights, epochs: 1 }), { runDir: join(dir, `run-${kind.length}`), progress: false, log: () => {} }),
+        new RegExp(`^Error: pretrained weights ${weights}: Expected a regular file for the checkpoint but received ${kind} at ${weights}: `),
+      );
+      assert.ok(performance.now() - t0 < 10_000, `took ${(performance.now() - t0).toFixed(0)} ms`);
+    }
   });
 });

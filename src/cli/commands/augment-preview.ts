@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DataLoader } from '../../data/index.js';
+import { DataLoader, dataArgFields } from '../../data/index.js';
 import { renderAugmentPreview } from '../../augment/index.js';
 import { readRunPlan, resolveAugment, resolveSplits, RunPlanError, type DataPlan, type PlanProblem } from '../../train/plan.js';
 import { openPlanDatasets, prepareSplit } from '../../train/plan-data.js';
@@ -35,7 +35,7 @@ function previewPlan(f: PreviewFlags): { data: DataPlan; augment: AugmentOp[] } 
   if (f.data === undefined) throw new UsageError('missing --data <path> (or "generated"), or --run <run folder> to preview a run\'s own augmentation');
   const problems: PlanProblem[] = [];
   const splits = resolveSplits({
-    ...(f.data === 'generated' ? { source: 'generated' } : { path: resolve(f.data) }),
+    ...dataArgFields(f.data, resolve),
     ...(f.source ? { source: f.source } : {}),
     split: f.split ?? 'train',
     ...(f.imageSize !== undefined ? { imageSize: parsePositiveInt('--image-size', f.imageSize) } : {}),

@@ -1,7 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadWeights } from '../../models/index.js';
-import { DataLoader } from '../../data/index.js';
+import { DataLoader, dataArgFields } from '../../data/index.js';
 import { evaluate } from '../../train/evaluate.js';
 import { choosePrecision } from '../../train/run.js';
 import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../train/plan.js';
@@ -12,6 +12,7 @@ import { resolveDevice } from '../../tensor/index.js';
 import { readRunStatus } from '../../train/run-state.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
+import { checkRegularFile } from '../../util/regular-file.js';
 
 export interface EvalFlags {
   run?: string;
@@ -88,7 +89,7 @@ function planFromRun(f: EvalFlags, dir: string, checkpointFile?: string): EvalPl
   else if (named === 'best' || named === 'last') checkpoint = join(dir, 'checkpoints', `${named}.pth`);
   else checkpoint = resolve(named);
   if (!existsSync(checkpoint)) throw new UsageError(`no weights at ${checkpoint}: the run has not saved ${named === 'best' ? 'a best checkpoint' : 'any weights'} yet`);
-  return { checkpoint, plan };
+  return { checkpoint: regularCheckpoint(checkpoint), plan };
 }
 
 /** The run folder a checkpoint file belongs to (`<run>/model.pth`, `<run>/checkpoints/last.pth`), if any. */
@@ -115,7 +116,7 @@ function planFromFlags(f: EvalFlags): EvalPlan {
   }
   if (!existsSync(f.checkpoint!)) throw new UsageError(`checkpoint ${f.checkpoint} does not exist`);
   const data = {
-    ...(f.data === 'generated' ? { source: 'generated' } : { path: resolve(f.data!) }),
+    ...dataArgFields(f.data!, resolve),
     ...(f.source ? { source: f.source } : {}),
     split: f.split ?? 'test',
     ...(f.imageSize !== undefined ? { imageSize: parsePositiveInt('--image-size', f.imageSize) } : {}),
@@ -128,7 +129,17 @@ function planFromFlags(f: EvalFlags): EvalPlan {
   if (unknown.length) {
     throw new UsageError(`${f.checkpoint} is not in a run folder, so its settings are unknown; pass ${unknown.join(' and ')}, or use --run <run folder>`);
   }
-  return { checkpoint: f.checkpoint!, plan };
+  return { checkpoint: regularCheckpoint(f.checkpoint!), plan };
+}
+
+/** Refused before the data is prepared or libtorch loaded: a device or FIFO is never a checkpoint. */
+function regularCheckpoint(path: string): string {
+  try {
+    checkRegularFile(path, { what: 'checkpoint' });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return path;
 }
 
 export async function evalCommand(f: EvalFlags): Promise<void> {

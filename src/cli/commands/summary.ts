@@ -1,8 +1,7 @@
-import { parse as parseYaml } from 'yaml';
-import { listFamilies, printSummary, type ModelSpecObject } from '../../models/index.js';
+import { listFamilies, printSummary } from '../../models/index.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { UsageError } from '../errors.js';
-import { parsePositiveInt } from '../options.js';
+import { parseModelArg, parsePositiveInt } from '../options.js';
 
 export interface SummaryFlags {
   input?: string;
@@ -10,19 +9,6 @@ export interface SummaryFlags {
   shortcut?: string;
   set?: string[];
   list?: boolean;
-}
-
-/** A preset name, or an inline YAML/JSON spec such as `{preset: resnet56-cifar, preact: true}`. */
-function parseModelArg(model: string): string | ModelSpecObject {
-  if (!model.trim().startsWith('{')) return model;
-  let spec: unknown;
-  try {
-    spec = parseYaml(model);
-  } catch (e) {
-    throw new UsageError(`expected a preset name or a YAML/JSON model spec such as '{preset: resnet56-cifar, preact: true}', received ${JSON.stringify(model)} (${(e as Error).message.split('\n')[0]})`);
-  }
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new UsageError(`expected a model spec object, received ${JSON.stringify(model)}`);
-  return spec as ModelSpecObject;
 }
 
 function printFamilies(): void {

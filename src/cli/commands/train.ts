@@ -7,10 +7,11 @@ import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
-import { UsageError } from '../errors.js';
-import { InterruptedError } from '../../util/interrupt.js';
-import { isDownloadable, resolveMirror } from '../../data/index.js';
-import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal } from '../options.js';
+import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
+import { InterruptedError, interruptExitCode, SIGNAL_EXIT } from '../../util/interrupt.js';
+import { isDiskFull } from '../../study/worker-protocol.js';
+import { isDownloadable, parseHfArg, resolveMirror } from '../../data/index.js';
+import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, checkNodes, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv, type LaunchNodes } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
@@ -96,11 +97,15 @@ export function buildTrainConfig(file: string | undefined, f: TrainFlags): Plain
   const cfg: PlainObject = file ? loadConfigFile(file) : fromRun ? loadConfigFile(runPlan) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
   // `--data cifar10`: a dataset name that is not a path here means "fetch it".
-  if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
-  else if (f.data !== undefined) data.path = resolve(f.data);
+  const hf = parseHfArg(f.data);
+  if (hf) {
+    delete data.path;
+    Object.assign(data, hf);
+  } else if (f.data !== undefined && !existsSync(f.data) && isDownloadable(f.data) && f.source === undefined) data.source = f.data;
+  else if (f.data !== undefined) data.path = /^https?:\/\//.test(f.data) ? f.data : resolve(f.data);
   if (f.source !== undefined) data.source = f.source;
   if (Object.keys(data).length) cfg.data = data;
-  if (f.model !== undefined) cfg.model = f.model;
+  if (f.model !== undefined) cfg.model = parseModelArg(f.model);
   if (f.epochs !== undefined) cfg.epochs = parsePositiveInt('--epochs', f.epochs);
   if (f.batchSize !== undefined) cfg.batchSize = parsePositiveInt('--batch-size', f.batchSize);
   if (f.lr !== undefined) cfg.optimizer = { ...((cfg.optimizer as PlainObject) ?? {}), lr: parseNumber('--lr', f.lr) };
@@ -134,9 +139,10 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (fit.warning) process.stderr.write(fit.warning + '\n');
     // The same command once per rank: each child reads its rank from the environment, and its plan
     // (config.json) records the rank count, so `--resume` alone starts the same number again.
-    // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
-    // A rank that fails has its end recorded in status.json (recordRankFailure).
-    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, nodes, masterPort, cleanCodes: [130] });
+    // 130 (143) is how every rank ends after a Ctrl-C (SIGTERM), stopped together with a checkpoint: not a
+    // failure of one; 75, a full disk, is none either. A rank that fails has its end recorded in status.json
+    // (recordRankFailure).
+    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, nodes, masterPort, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM] });
     if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
@@ -157,12 +163,19 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   const { signal, dispose } = interruptSignal('training');
   try {
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal }).catch((e: unknown) => {
+      if (isDiskFull(e)) {
+        // As `ablate study run` does: nothing is wrong with the run, and its last good checkpoint is intact.
+        process.stderr.write(`\nDisk full: ${(e as Error).message}\nthe run stopped at its last good checkpoint; once there is space, resume with: ${resumeCommand()}\n`);
+        process.exitCode = EXIT_TEMPFAIL;
+        return null;
+      }
       if (!(e instanceof InterruptedError)) throw e;
       process.stderr.write(`\n${e.message}\n`);
       return undefined;
     });
+    if (r === null) return;
     if (!r) {
-      process.exitCode = 130;
+      process.exitCode = interruptExitCode(signal);
       return;
     }
     // Rank 0 speaks for a data-parallel run.
@@ -175,8 +188,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
       (r.bestValAccuracy !== undefined ? `, best ${r.bestValAccuracy.toFixed(4)} (epoch ${r.bestEpoch})` : '') +
       `\nrun folder: ${runDir}${files.length ? ` (${files.join(', ')})` : ''}\n`);
     if (r.status === 'stopped') {
-      process.stderr.write(`resume with: ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').map(shellQuote).join(' ')} --resume\n`);
-      process.exitCode = 130;
+      process.stderr.write(`resume with: ${resumeCommand()}\n`);
+      process.exitCode = interruptExitCode(signal);
     } else if (r.status === 'diverged') {
       process.exitCode = 2;
     }
@@ -195,6 +208,11 @@ async function localRanksFit(nproc: number, device: string): Promise<{ warning?:
   } catch (e) {
     throw e instanceof LocalRanksError ? new UsageError(e.message) : e;
   }
+}
+
+/** The command that continues this run: the same arguments with --resume. */
+function resumeCommand(): string {
+  return `ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').map(shellQuote).join(' ')} --resume`;
 }
 
 /** Quote an argument for a POSIX shell when it needs it, so the printed resume command can be pasted back. */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readRegularTextSync } from '../../util/regular-file.js';
 import { z } from 'zod';
 
 /**
@@ -37,13 +37,17 @@ export const WeightsEntrySchema = z.strictObject({
   size: z.number().int().min(0).optional(),
   mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
   std: z.tuple([z.number(), z.number(), z.number()]).optional(),
+  /** The weights' evaluation preprocessing (torchvision's `weights.transforms()`); default 256 / 224 / bilinear. */
+  resizeSize: z.number().int().positive().optional(),
+  cropSize: z.number().int().positive().optional(),
+  interpolation: z.enum(['bilinear', 'bicubic', 'nearest']).optional(),
 });
 
 export const CatalogueFileSchema = z.strictObject({
   datasets: z.record(z.string(), DatasetEntrySchema).default({}),
-  /** preset → weight name (IMAGENET1K_V1, ...) → file. */
+  /** torchvision architecture (resnet50, vgg16_bn, ...) → weight name (IMAGENET1K_V1, ...) → file. */
   weights: z.record(z.string(), z.record(z.string(), WeightsEntrySchema)).default({}),
-  /** preset → which weight name `pretrained: imagenet` means. */
+  /** architecture → which weight name `pretrained: imagenet` means. */
   best: z.record(z.string(), z.string()).default({}),
 });
 
@@ -57,7 +61,7 @@ export function readCatalogueFile(env: Record<string, string | undefined> = proc
   if (!path) return EMPTY;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(path, { what: 'catalogue (ABLATE_CATALOGUE)' }));
   } catch (e) {
     throw new TypeError(`Expected ABLATE_CATALOGUE to name a readable JSON file but ${path} gave: ${(e as Error).message}`);
   }

@@ -62,6 +62,10 @@ export interface FetchOptions {
    * folders that belong to someone else, such as PyTorch's checkpoint cache.
    */
   useStamp?: boolean;
+  /** Extra request headers (a Hub token); dropped once a redirect leaves the first address's host. */
+  headers?: Record<string, string>;
+  /** The name progress shows, where the cache names the file by its hash (Hugging Face blobs). */
+  label?: string;
 }
 
 export interface FetchResult {
@@ -240,7 +244,7 @@ async function openResponse(ctx: Ctx, offset: number, attempt: Attempt): Promise
       res = await request(url, {
         method: 'GET',
         dispatcher: ctx.dispatcher,
-        headers: { 'user-agent': `ablate/${ablateVersion()}`, 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+        headers: { ...(new URL(url).host === new URL(ctx.url).host ? ctx.o.headers : {}), 'user-agent': `ablate/${ablateVersion()}`, 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
         headersTimeout: ctx.o.timeoutMs,
         bodyTimeout: ctx.o.timeoutMs,
         signal: attempt.ac.signal,
@@ -525,7 +529,7 @@ export async function fetchFile(file: RemoteFile, dir: string, options: FetchOpt
     }
     const resumed = partialSize(ctx.partial);
     log(`downloading ${url}${file.size !== undefined ? ` (${formatBytes(file.size)})` : ''} to ${dest}${resumed > 0 ? `, resuming at ${formatBytes(resumed)}` : ''}`);
-    const progress = o.progress === false ? undefined : new DownloadProgress(file.name, o.progress);
+    const progress = o.progress === false ? undefined : new DownloadProgress(o.label ?? file.name, o.progress);
     // Node's timers fire at once past 2^31 - 1 ms (24.8 days); a longer deadline is no deadline.
     const deadline = o.deadlineMs < 2 ** 31 ? setTimeout(() => ctx.deadline.abort(), o.deadlineMs) : undefined;
     try {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
+import { fileKind, openRegularFile, readRegularTextSync } from '../../util/regular-file.js';
 
 /** What a file must be: its SHA-256 (full, or a prefix as in torchvision's file names) and size when known. */
 export interface Expected {
@@ -13,7 +14,9 @@ export interface Expected {
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  // A regular file only: hashing reads to the end, which a device never reaches.
+  const { fh } = await openRegularFile(path, { what: 'file to verify' });
+  for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -57,7 +60,7 @@ export function writeVerifiedStamp(file: string, sha256: string): void {
 
 function readStamp(file: string): VerifiedStamp | undefined {
   try {
-    return JSON.parse(readFileSync(stampPath(file), 'utf8')) as VerifiedStamp;
+    return JSON.parse(readRegularTextSync(stampPath(file), { maxBytes: 64 * 1024 })) as VerifiedStamp;
   } catch {
     return undefined;
   }
@@ -72,6 +75,8 @@ export type CheckResult = { ok: true; sha256: string } | { ok: false; reason: st
 export async function checkFile(path: string, e: Expected, o: { useStamp?: boolean } = {}): Promise<CheckResult> {
   if (!existsSync(path)) return { ok: false, reason: 'it does not exist' };
   const st = statSync(path);
+  // Hashing reads to the end: a device never ends and a FIFO may never start.
+  if (!st.isFile()) return { ok: false, reason: `it is ${fileKind(st)}, not a regular file` };
   if (e.size !== undefined && st.size !== e.size) return { ok: false, reason: `it has ${st.size} bytes, expected ${e.size}` };
   const stamp = o.useStamp === false ? undefined : readStamp(path);
   if (stamp && stamp.size === st.size && stamp.mtimeMs === st.mtimeMs && digestMatches(stamp.sha256, e)) return { ok: true, sha256: stamp.sha256 };

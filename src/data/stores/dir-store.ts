@@ -1,6 +1,8 @@
-import { open, readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { byPath, type ByteStore, type StoreEntry } from './store.js';
+import { readImageFile } from '../decode.js';
+import { openRegularFile } from '../../util/regular-file.js';
 
 /**
  * A folder of files. Symbolic links to files and folders are followed (datasets are often assembled
@@ -46,6 +48,11 @@ export class DirStore implements ByteStore {
           if (s === null) out.push({ path: p, size: 0, stamp: 'dangling-link' });
           else if (s.isDirectory()) await walk(p, [...ancestors, real]);
           else if (s.isFile()) out.push({ path: p, size: s.size, stamp: String(Math.trunc(s.mtimeMs)) });
+          else out.push({ path: p, size: 0, stamp: 'not-a-file' });
+        } else {
+          // Devices, FIFOs, sockets: listed like a dangling link, so read() refuses them by kind and they are
+          // counted and named as unreadable files instead of silently vanishing (or hanging the reader).
+          out.push({ path: p, size: 0, stamp: 'not-a-file' });
         }
       }
     };
@@ -60,11 +67,11 @@ export class DirStore implements ByteStore {
   }
 
   async read(path: string): Promise<Uint8Array> {
-    return readFile(join(this.location, path));
+    return readImageFile(join(this.location, path));
   }
 
   async head(path: string, n: number): Promise<Uint8Array> {
-    const fh = await open(join(this.location, path), 'r');
+    const { fh } = await openRegularFile(join(this.location, path), { what: 'image' });
     try {
       const buf = Buffer.alloc(n);
       const { bytesRead } = await fh.read(buf, 0, n, 0);

@@ -1,4 +1,5 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegularFile } from '../../util/regular-file.js';
 import { byPath, type ByteStore, type StoreEntry } from './store.js';
 
 interface TarMember {
@@ -19,9 +20,9 @@ export class TarStore implements ByteStore {
   ) {}
 
   static async open(path: string): Promise<TarStore> {
-    const fh = await open(path, 'r');
+    const { fh, size } = await openRegularFile(path, { what: 'tar archive' });
     try {
-      const members = await indexTar(fh, (await stat(path)).size, path);
+      const members = await indexTar(fh, size, path);
       return new TarStore(path, fh, members);
     } catch (e) {
       await fh.close();
@@ -69,6 +70,9 @@ function octal(b: Buffer, start: number, len: number): number {
   return s === '' ? 0 : Number.parseInt(s, 8);
 }
 
+/** GNU long names and PAX headers hold a path and a few attributes: kilobytes, never more. */
+const MAX_TAR_NAME_BYTES = 1 << 20;
+
 async function indexTar(fh: FileHandle, fileSize: number, path: string): Promise<Map<string, TarMember>> {
   const members = new Map<string, TarMember>();
   const header = Buffer.alloc(512);
@@ -84,6 +88,13 @@ async function indexTar(fh: FileHandle, fileSize: number, path: string): Promise
     const type = String.fromCharCode(header[156]!);
     const dataStart = pos + 512;
     const next = dataStart + Math.ceil(size / 512) * 512;
+    // Sizes are checked against the file before anything is allocated for them: a header may declare gigabytes.
+    if (!Number.isSafeInteger(size) || size < 0 || dataStart + size > fileSize) {
+      throw new Error(`${path} is truncated or damaged: the member at byte ${pos} declares ${cString(header, 124, 12) || '(no)'} (octal) bytes but the file has ${fileSize - dataStart} after its header`);
+    }
+    if ((type === 'L' || type === 'x') && size > MAX_TAR_NAME_BYTES) {
+      throw new Error(`${path} is damaged: the long-name header at byte ${pos} declares ${size} bytes (at most ${MAX_TAR_NAME_BYTES} expected for a file name)`);
+    }
     if (type === 'L' || type === 'x') {
       // GNU long name / PAX extended header: the name of the *next* member lives in this data block.
       const data = Buffer.alloc(size);

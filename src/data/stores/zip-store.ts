@@ -1,5 +1,7 @@
 import yauzl from 'yauzl';
+import { closeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { openRegularFileSync } from '../../util/regular-file.js';
 import { byPath, type ByteStore, type StoreEntry } from './store.js';
 
 /**
@@ -15,8 +17,10 @@ export class ZipStore implements ByteStore {
   ) {}
 
   static async open(path: string): Promise<ZipStore> {
+    // Opened here, not by yauzl, so a device or FIFO named .zip is refused by kind instead of read forever.
+    const { fd } = openRegularFileSync(path, { what: 'zip archive' });
     const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z!))),
+      yauzl.fromFd(fd, { lazyEntries: true, autoClose: false }, (err, z) => (err ? (closeSync(fd), reject(err)) : resolve(z!))),
     );
     const entries = new Map<string, yauzl.Entry>();
     const dirs = new Set<string>();

@@ -7,7 +7,7 @@
 import { writeFileAtomic } from '../../util/atomic.js';
 import {
   Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DropPath, Dropout, Flatten, GlobalAveragePooling2D, Identity, InputLayer,
-  MaxPooling2D, ReLU, ZeroPadShortcut, type Layer, type Model, type Node,
+  MaxPooling2D, ReLU, ReLU6, Concatenate, AdaptiveAveragePooling2D, ZeroPadShortcut, type Layer, type Model, type Node, type Shape,
 } from '../../nn/index.js';
 import { tensorToRaw } from '../weights.js';
 import { ProtoWriter, readProtoFields } from './protobuf.js';
@@ -84,7 +84,7 @@ class GraphBuilder {
         f.dispose();
       }
     }
-    return this.initializer(`${layer.name}.${key}`, raw.shape, FLOAT, raw.data);
+    return this.initializer(layer.stateKey(key), raw.shape, FLOAT, raw.data);
   }
 
   unique(prefix: string): string {
@@ -94,8 +94,32 @@ class GraphBuilder {
 
 const pads4 = (p: readonly [number, number]): number[] => [p[0], p[1], p[0], p[1]];
 
+/**
+ * Adaptive average pooling at a fixed input size, in plain ONNX ops: the identity when the sizes agree,
+ * an AveragePool when the input divides evenly (torch's windows are then equal and disjoint), an Expand
+ * from 1×1 (each window is that one value). `inHW` is the pooled map's size at the export's input size.
+ */
+function emitAdaptivePool(g: GraphBuilder, l: AdaptiveAveragePooling2D, inHW: readonly [number, number], x: string, y: string): void {
+  const [oh, ow] = l.outputSize;
+  const [ih, iw] = inHW;
+  if (ih === oh && iw === ow) g.op('Identity', [x], y, l.name);
+  else if (ih % oh === 0 && iw % ow === 0) {
+    const k = [ih / oh, iw / ow];
+    g.op('AveragePool', [x], y, l.name, [{ name: 'kernel_shape', ints: k }, { name: 'strides', ints: k }]);
+  } else if (ih === 1 && iw === 1) {
+    g.op('Expand', [x, g.int64s(`${l.name}.shape`, [1, 1, oh, ow])], y, l.name);
+  } else {
+    throw new OnnxExportError(`layer "${l.name}" pools a ${ih}×${iw} map to ${oh}×${ow}: ONNX has no adaptive pooling, and ${ih}×${iw} is neither 1×1 nor a multiple of ${oh}×${ow}; export at an input size where it is (e.g. 224×224 for VGG)`);
+  }
+}
+
+/** Layers whose ONNX form depends on the input size: the export then needs a fixed one. */
+export function needsFixedInputSize(model: Model): boolean {
+  return model.layers.some((l) => l instanceof AdaptiveAveragePooling2D);
+}
+
 /** Emits the ONNX ops for one node; `x` are its input value names, `y` its output value name. */
-function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
+function emitNode(g: GraphBuilder, node: Node, x: string[], y: string, fixed?: ReadonlyMap<string, Shape>): void {
   const l = node.layer;
   const name = l.name;
   if (l instanceof Conv2D) {
@@ -111,6 +135,14 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
       y, name, [{ name: 'epsilon', f: l.epsilon }, { name: 'momentum', f: 1 - l.momentum }]);
   } else if (l instanceof ReLU) {
     g.op('Relu', x, y, name);
+  } else if (l instanceof ReLU6) {
+    const bound = (v: number, tag: string) => g.initializer(`${name}.${tag}`, [], FLOAT, new Uint8Array(new Float32Array([v]).buffer));
+    g.op('Clip', [x[0]!, bound(0, 'min'), bound(6, 'max')], y, name);
+  } else if (l instanceof Concatenate) {
+    g.op('Concat', x, y, name, [{ name: 'axis', i: 1 }]);
+  } else if (l instanceof AdaptiveAveragePooling2D && fixed) {
+    const s = fixed.get(node.inputs[0]!.node.layer.name)!;
+    emitAdaptivePool(g, l, [s[2]!, s[3]!], x[0]!, y);
   } else if (l instanceof MaxPooling2D || l instanceof AveragePooling2D) {
     const attrs: Attr[] = [
       { name: 'kernel_shape', ints: l.poolSize }, { name: 'strides', ints: l.strides }, { name: 'pads', ints: pads4(l.padding) },
@@ -128,6 +160,7 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
   } else if (l instanceof Flatten) {
     g.op('Flatten', x, y, name, [{ name: 'axis', i: 1 }]);
   } else if (l instanceof Dense) {
+    if (node.inputs[0]!.shape.length !== 2) throw new OnnxExportError(`ONNX export supports Dense layers on (N, features) inputs only; layer "${name}" receives ${node.inputs[0]!.shape.length}-D input`);
     const inputs = [x[0]!, g.weight(l, 'weight')];
     if (l.useBias) inputs.push(g.weight(l, 'bias'));
     g.op('Gemm', inputs, y, name, [{ name: 'transB', i: 1 }]);
@@ -148,7 +181,7 @@ function emitNode(g: GraphBuilder, node: Node, x: string[], y: string): void {
     g.op('Pad', [sub, g.int64s(`${name}.pads`, [0, 0, 0, 0, 0, extra, 0, 0])], y, `${name}/pad`, [] /* mode constant, value 0 */);
   } else {
     throw new OnnxExportError(
-      `ONNX export does not support layer "${l.name}" of type ${l.className}: it knows Conv2D, BatchNormalization, ReLU, ` +
+      `ONNX export does not support layer "${l.name}" of type ${l.className}: it knows Conv2D, BatchNormalization, ReLU, ReLU6, Concatenate, AdaptiveAveragePooling2D (at a fixed input size), ` +
         'MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dense, Dropout, DropPath, Identity, Add and ZeroPadShortcut. ' +
         'Add a mapping for it in src/models/onnx/export.ts.',
     );
@@ -164,16 +197,27 @@ function valueInfo(name: string, dims: readonly (number | string)[]): ProtoWrite
 
 /** The ONNX bytes of a model in inference form (the model's own train/eval mode is left untouched). */
 export function modelToOnnx(model: Model, options: OnnxExportOptions = {}): Uint8Array {
+  if (model.layers.some((l) => l.className === 'TorchScriptModule')) {
+    throw new OnnxExportError(`ONNX export of a TorchScript model (model.torchscript) is not supported: ablate runs the module without seeing its graph. ` +
+      "Export it from PyTorch: load the run's model.pth into your class (load_state_dict) and call torch.onnx.export");
+  }
   const g = new GraphBuilder();
   const valueOf = new Map<Node, string>();
   const outputNode = model.nodes[model.nodes.length - 1]!;
+  let fixed: Map<string, Shape> | undefined;
+  if (needsFixedInputSize(model)) {
+    if (!options.inputSize) {
+      throw new OnnxExportError(`model "${model.name}" has adaptive pooling, whose ONNX form depends on the input size: expected a fixed inputSize ([height, width]), received none (\`ablate export\` uses the run's image size)`);
+    }
+    fixed = new Map(model.summaryData(options.inputSize).rows.map((r) => [r.name, r.outputShape]));
+  }
   for (const node of model.nodes) {
     if (node.layer instanceof InputLayer) {
       valueOf.set(node, 'input');
       continue;
     }
     const y = node === outputNode ? 'logits' : node.layer.nodes.length > 1 ? `${node.layer.name}:${node.layer.nodes.indexOf(node)}` : node.layer.name;
-    emitNode(g, node, node.inputs.map((i) => valueOf.get(i.node)!), y);
+    emitNode(g, node, node.inputs.map((i) => valueOf.get(i.node)!), y, fixed);
     valueOf.set(node, y);
   }
   if (valueOf.get(outputNode) === 'input') throw new OnnxExportError(`model "${model.name}" has no layers to export`);

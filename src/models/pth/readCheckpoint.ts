@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { CheckpointError, hexPreview } from './checkpointError.js';
+import { CheckpointError, checkpointErrorIn, hexPreview } from './checkpointError.js';
 import { DTYPE_SIZE, type PthDtype } from './rawTensor.js';
-import { Storage, StorageTypeGlobal, torchHooks, type TensorBuildOptions } from './torchGlobals.js';
-import { unpickle, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';
+import { Storage, StorageTypeGlobal, tensorBudget, torchHooks, type TensorBuildOptions } from './torchGlobals.js';
+import { quoteShort, unpickle, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';
 import { looksLikeZip, readZipDirectory, readZipEntry, type ZipEntry } from './zipArchive.js';
 import { invalidArg } from '../../util/errors.js';
+import { readRegularFile } from '../../util/regular-file.js';
 
 export type CheckpointSource = string | Uint8Array;
 
@@ -13,7 +13,15 @@ export type CheckpointSource = string | Uint8Array;
  * tensors, numbers and strings inside) without executing any code from it.
  */
 export async function readCheckpoint(source: CheckpointSource): Promise<PickleValue> {
-  if (typeof source === 'string') return parseCheckpoint(await readFile(source));
+  if (typeof source === 'string') {
+    // A regular file only: a symlink to /dev/zero or a FIFO is refused before a byte is read.
+    const bytes = await readRegularFile(source, { what: 'checkpoint' });
+    try {
+      return parseCheckpoint(bytes);
+    } catch (e) {
+      throw checkpointErrorIn(source, e);
+    }
+  }
   if (source instanceof Uint8Array) return parseCheckpoint(source);
   throw invalidArg('source', 'a file path or a Uint8Array', source);
 }
@@ -66,7 +74,7 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
   const byteorderEntry = entries.get(`${prefix}byteorder`);
   const byteorder = byteorderEntry ? new TextDecoder().decode(read(byteorderEntry)).trim() : 'little';
   if (byteorder !== 'little' && byteorder !== 'big') {
-    throw new CheckpointError(`Expected ${prefix}byteorder to be "little" or "big" but received ${JSON.stringify(byteorder)}`);
+    throw new CheckpointError(`Expected ${prefix}byteorder to be "little" or "big" but received ${quoteShort(byteorder)}`);
   }
 
   const storages = new Map<string, Storage>();
@@ -77,7 +85,7 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
     const name = `${prefix}data/${key}`;
     const entry = entries.get(name);
     if (!entry) {
-      throw new CheckpointError(`Expected record ${name} for storage ${JSON.stringify(key)} but the archive has no such record (records: ${preview(names)})`);
+      throw new CheckpointError(`Expected record ${name} for storage ${quoteShort(key)} but the archive has no such record (records: ${preview(names)})`);
     }
     const dtype: PthDtype = type.dtype ?? 'uint8';
     const nbytes = numel * DTYPE_SIZE[dtype];
@@ -91,7 +99,10 @@ function parseZipCheckpoint(bytes: Uint8Array): PickleValue {
     storages.set(key, storage);
     return storage;
   };
-  const hooks = torchHooks(persistentLoad, { bigEndian: byteorder === 'big' });
+  // The file's bytes, plus what deflated records add when inflated: all the tensor data the file can hold.
+  let storageBytes = bytes.length;
+  for (const e of entries.values()) storageBytes += Math.max(0, e.size - e.compressedSize);
+  const hooks = torchHooks(persistentLoad, { bigEndian: byteorder === 'big', budget: tensorBudget(storageBytes) });
   const pickle = read(entries.get(pkl)!);
   const value = unpickle(pickle, hooks).value;
   // Records the object does not use (version, unreferenced storages) are checked too: a damaged one
@@ -155,15 +166,15 @@ function parseLegacyCheckpoint(bytes: Uint8Array): PickleValue {
   for (const k of keyList.value as (string | number)[]) {
     const key = String(k);
     const info = declared.get(key);
-    if (!info) throw new CheckpointError(`Expected storage ${JSON.stringify(key)} from the key list to be used by the object, but it is not`);
+    if (!info) throw new CheckpointError(`Expected storage ${quoteShort(key)} from the key list to be used by the object, but it is not`);
     if (p + 8 > bytes.length) {
-      throw new CheckpointError(`Truncated legacy checkpoint: expected the size of storage ${JSON.stringify(key)} at offset ${p} but the file has ${bytes.length} bytes`);
+      throw new CheckpointError(`Truncated legacy checkpoint: expected the size of storage ${quoteShort(key)} at offset ${p} but the file has ${bytes.length} bytes`);
     }
     const count = Number(dv.getBigInt64(p, true));
     const nbytes = count * DTYPE_SIZE[info.dtype];
     p += 8;
     if (count < 0 || p + nbytes > bytes.length) {
-      throw new CheckpointError(`Truncated legacy checkpoint: expected ${nbytes} bytes of storage ${JSON.stringify(key)} at offset ${p} but only ${bytes.length - p} remain`);
+      throw new CheckpointError(`Truncated legacy checkpoint: expected ${nbytes} bytes of storage ${quoteShort(key)} at offset ${p} but only ${bytes.length - p} remain`);
     }
     roots.set(key, new Storage(info.dtype, bytes.subarray(p, p + nbytes)));
     p += nbytes;
@@ -172,20 +183,21 @@ function parseLegacyCheckpoint(bytes: Uint8Array): PickleValue {
   const load = (pid: PickleValue): PickleValue => {
     const { key, rest } = storagePid(pid, 6);
     const root = roots.get(key);
-    if (!root) throw new CheckpointError(`Expected storage ${JSON.stringify(key)} in the legacy storage list but it is missing`);
+    if (!root) throw new CheckpointError(`Expected storage ${quoteShort(key)} in the legacy storage list but it is missing`);
     const view = rest[0];
     if (view === null || view === undefined) return root;
     // Old torch could save views into a root storage: (view_key, offset, size) in elements.
     const [, offset, size] = Array.isArray(view) ? view : [];
     if (typeof offset !== 'number' || typeof size !== 'number') throw new CheckpointError(`Expected a storage view (key, offset, size) but received ${typeName(view)}`);
     const es = DTYPE_SIZE[root.dtype];
-    if ((offset + size) * es > root.bytes.length) throw new CheckpointError(`Expected storage view ${offset}+${size} inside storage ${JSON.stringify(key)}`);
+    if ((offset + size) * es > root.bytes.length) throw new CheckpointError(`Expected storage view ${offset}+${size} inside storage ${quoteShort(key)}`);
     return new Storage(root.dtype, root.bytes.subarray(offset * es, (offset + size) * es));
   };
-  const options: TensorBuildOptions = { bigEndian: !littleEndian };
+  const options: TensorBuildOptions = { bigEndian: !littleEndian, budget: tensorBudget(bytes.length) };
   return unpickle(bytes, torchHooks(load, options), objectStart).value;
 }
 
 function preview(names: string[]): string {
-  return names.length <= 6 ? JSON.stringify(names) : `${JSON.stringify(names.slice(0, 6)).slice(0, -1)}, … ${names.length - 6} more]`;
+  const shown = names.slice(0, 6).map(quoteShort).join(', ');
+  return names.length <= 6 ? `[${shown}]` : `[${shown}, … ${names.length - 6} more]`;
 }

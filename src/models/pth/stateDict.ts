@@ -1,7 +1,7 @@
-import { CheckpointError } from './checkpointError.js';
+import { CheckpointError, checkpointErrorIn } from './checkpointError.js';
 import { isRawTensor, type RawTensor } from './rawTensor.js';
 import { readCheckpoint, type CheckpointSource } from './readCheckpoint.js';
-import { typeName, type PickleValue } from './unpickler.js';
+import { quoteShort, typeName, type PickleValue } from './unpickler.js';
 
 export interface ReadStateDictOptions {
   /**
@@ -19,7 +19,12 @@ export const STATE_DICT_KEYS = ['state_dict', 'model_state_dict', 'model', 'net'
 
 /** Read a checkpoint and return its state dict (parameter name → tensor), in file order. */
 export async function readStateDict(source: CheckpointSource, options: ReadStateDictOptions = {}): Promise<Map<string, RawTensor>> {
-  return selectStateDict(await readCheckpoint(source), options);
+  const checkpoint = await readCheckpoint(source);
+  try {
+    return selectStateDict(checkpoint, options);
+  } catch (e) {
+    throw typeof source === 'string' ? checkpointErrorIn(source, e) : e;
+  }
 }
 
 export function selectStateDict(checkpoint: PickleValue, options: ReadStateDictOptions = {}): Map<string, RawTensor> {
@@ -50,7 +55,7 @@ export function selectStateDict(checkpoint: PickleValue, options: ReadStateDictO
   const out = new Map<string, RawTensor>();
   for (const [k, v] of node) {
     if (typeof k !== 'string') throw new CheckpointError(`Expected string keys in the state dict at ${where} but received ${typeName(k)}`);
-    if (!isRawTensor(v)) throw new CheckpointError(`Expected a tensor for ${JSON.stringify(k)} in the state dict at ${where} but received ${typeName(v)}`);
+    if (!isRawTensor(v)) throw new CheckpointError(`Expected a tensor for ${quoteShort(k)} in the state dict at ${where} but received ${typeName(v)}`);
     out.set(k, v);
   }
   return options.stripPrefix ? stripKeyPrefix(out, options.stripPrefix) : out;
@@ -73,6 +78,6 @@ function isTensorDict(m: Map<PickleValue, PickleValue>): boolean {
 }
 
 function listKeys(m: Map<PickleValue, PickleValue>): string {
-  const keys = [...m.keys()].map((k) => (typeof k === 'string' ? JSON.stringify(k) : typeName(k)));
-  return `keys [${keys.slice(0, 10).join(', ')}${keys.length > 10 ? `, … ${keys.length - 10} more` : ''}]`;
+  const keys = [...m.keys()].slice(0, 10).map((k) => (typeof k === 'string' ? quoteShort(k) : typeName(k)));
+  return `keys [${keys.join(', ')}${m.size > 10 ? `, … ${m.size - 10} more` : ''}]`;
 }

@@ -1,6 +1,7 @@
 import { CheckpointError } from './checkpointError.js';
 import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './rawTensor.js';
 import { materialize, swapBytes } from './strided.js';
+import { formatBytes } from '../../util/regular-file.js';
 import { PickleOpaque, PyGlobal, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';
 
 /**
@@ -63,6 +64,26 @@ export interface TensorBuildOptions {
   bigEndian: boolean;
   /** Parse only: tensors come back with empty data (used to find where a legacy pickle ends). */
   dryRun?: boolean;
+  /**
+   * Bytes the rebuilt tensors may still take, shared by all tensors of one file (see tensorBudget). Views are
+   * copied into contiguous tensors, so a stride-0 view, or one storage rebuilt many times, could otherwise
+   * turn a file of a few hundred bytes into gigabytes.
+   */
+  budget?: TensorBudget;
+}
+
+export interface TensorBudget {
+  left: number;
+  /** The storage bytes the file holds, for the message. */
+  readonly storageBytes: number;
+}
+
+/** Beyond twice the storage a file holds, expansion is allowed only this much (tied weights use each storage twice). */
+export const EXPANSION_ALLOWANCE_BYTES = 64 << 20;
+
+/** The budget for a file holding `storageBytes` of tensor data: twice that, plus EXPANSION_ALLOWANCE_BYTES. */
+export function tensorBudget(storageBytes: number): TensorBudget {
+  return { left: 2 * storageBytes + EXPANSION_ALLOWANCE_BYTES, storageBytes };
 }
 
 /** Attributes a pickle attached to a dict through BUILD (torch's `_metadata` on state dicts). */
@@ -168,6 +189,9 @@ function callGlobal(fn: PyGlobal, args: PickleValue[], options: TensorBuildOptio
   }
 }
 
+/** PyTorch's own limit on a tensor's dimensions. */
+const MAX_DIMS = 64;
+
 function intList(v: PickleValue | undefined): number[] | undefined {
   if (!Array.isArray(v)) return undefined;
   return v.every((x) => typeof x === 'number' && Number.isSafeInteger(x)) ? (v as number[]) : undefined;
@@ -180,10 +204,23 @@ function rebuildTensor(
   const size = intList(sizeV);
   const stride = intList(strideV);
   if (typeof offset !== 'number' || !size || !stride) return argErr('(storage, offset, size tuple, stride tuple, …)');
+  if (size.length > MAX_DIMS) throw new CheckpointError(`Expected a tensor of at most ${MAX_DIMS} dimensions but received ${size.length}`);
   const es = DTYPE_SIZE[dtype];
   if (options.dryRun) return { dtype, shape: [...size], data: new Uint8Array(0) };
+  const bytes = numel(size) * es;
+  const budget = options.budget;
+  // Checked before anything is copied: the size alone says what the contiguous tensor would take.
+  if (budget && size.every((n) => n >= 0) && bytes > budget.left) {
+    const viewed = Math.min(storage.bytes.length, Math.max(0, ...stride.map((st, d) => st * Math.max(0, size[d]! - 1))) * es + es);
+    throw new CheckpointError(
+      `Refusing a ${dtype} tensor of size [${size.join(', ')}] with stride [${stride.join(', ')}]: it views ${formatBytes(viewed)} of storage ` +
+      `but would take ${formatBytes(bytes)} as a contiguous tensor, more than the file's tensors may take (twice its ${formatBytes(budget.storageBytes)} of storage ` +
+      `plus ${formatBytes(EXPANSION_ALLOWANCE_BYTES)}). A stride-0 (expanded) or overlapping view was saved, or one storage is rebuilt many times; ` +
+      'save tensor.contiguous() or .clone() instead of the view');
+  }
   const data = materialize(storage.bytes, es, offset, size, stride);
   if (options.bigEndian) swapBytes(data, es);
-  if (data.length !== numel(size) * es) throw new CheckpointError(`Internal size mismatch while rebuilding a ${dtype} tensor`);
+  if (data.length !== bytes) throw new CheckpointError(`Internal size mismatch while rebuilding a ${dtype} tensor`);
+  if (budget) budget.left -= bytes;
   return { dtype, shape: [...size], data };
 }

@@ -39,6 +39,36 @@ export interface UnpickleResult {
   end: number;
 }
 
+/**
+ * Bounds on what one pickle may make the reader do, each far above what torch.save writes: a state dict
+ * takes ~24 opcodes per tensor, and Python's pickler nests MARKs only as deep as the data, which its
+ * recursion limit (1000) keeps shallow. Without them a small file can hold the process for minutes or
+ * exhaust memory (a flood of MARKs, millions of nested tuples).
+ */
+export interface PickleLimits {
+  /** Opcodes executed (default 1,000,000, about 40,000 tensors; ABLATE_PICKLE_MAX_OPS raises it). */
+  maxOps: number;
+  /** Objects remembered in the memo (default 1,000,000). */
+  maxMemo: number;
+  /** MARKs open at once (default 1000). */
+  maxMarkDepth: number;
+  /** Values on the stack, all MARK levels together (default 1,000,000). */
+  maxStack: number;
+  /** Digits of a text integer (default 620, about the 256 bytes allowed for a binary one). */
+  maxIntDigits: number;
+}
+
+export const DEFAULT_PICKLE_LIMITS: Readonly<PickleLimits> = { maxOps: 1_000_000, maxMemo: 1_000_000, maxMarkDepth: 1000, maxStack: 1_000_000, maxIntDigits: 620 };
+
+/** DEFAULT_PICKLE_LIMITS with ABLATE_PICKLE_MAX_OPS applied (read on each call, so tests and users may set it late). */
+export function pickleLimits(): PickleLimits {
+  const raw = process.env.ABLATE_PICKLE_MAX_OPS;
+  if (raw === undefined || raw.trim() === '') return { ...DEFAULT_PICKLE_LIMITS };
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`Expected a positive whole number in ABLATE_PICKLE_MAX_OPS but received ${JSON.stringify(raw)}`);
+  return { ...DEFAULT_PICKLE_LIMITS, maxOps: v };
+}
+
 const MARK = Symbol('mark');
 type Slot = PickleValue | typeof MARK;
 
@@ -48,7 +78,7 @@ const latin1 = new TextDecoder('latin1');
 /** Python 2 pickles name builtins differently; torch.load maps them the same way. */
 const MODULE_ALIASES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg' };
 
-export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): UnpickleResult {
+export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0, limits: PickleLimits = pickleLimits()): UnpickleResult {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = start;
   let stack: Slot[] = [];
@@ -56,6 +86,9 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
   const memo = new Map<number, PickleValue>();
   let opStart = pos;
   let op = 0;
+  let ops = 0;
+  // Values below the current MARK level; with stack.length, what the stack holds in all.
+  let below = 0;
 
   const fail = (msg: string): never => {
     throw new CheckpointError(`Corrupt pickle at offset ${opStart} (opcode 0x${op.toString(16).padStart(2, '0')}): ${msg}`);
@@ -95,18 +128,39 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
     const items = stack;
     if (metastack.length === 0) fail('no MARK to pop to');
     stack = metastack.pop()!;
+    below -= stack.length;
     if (items.includes(MARK)) fail('nested MARK');
     return items as PickleValue[];
   };
-  const push = (v: PickleValue): void => { stack.push(v); };
+  const mark = (): void => {
+    if (metastack.length >= limits.maxMarkDepth) {
+      fail(`more than ${limits.maxMarkDepth} MARKs open at once (Python's pickler nests them only as deep as the data, which its recursion limit keeps below that)`);
+    }
+    below += stack.length;
+    metastack.push(stack);
+    stack = [];
+  };
+  const push = (v: PickleValue): void => {
+    if (below + stack.length >= limits.maxStack) fail(`more than ${limits.maxStack.toLocaleString('en')} values on the pickle stack (torch.save batches containers in 1000s)`);
+    stack.push(v);
+  };
+  const memoSet = (i: number, v: PickleValue): void => {
+    if (memo.size >= limits.maxMemo && !memo.has(i)) fail(`more than ${limits.maxMemo.toLocaleString('en')} memo entries`);
+    memo.set(i, v);
+  };
   const memoGet = (i: number): PickleValue => {
     if (!memo.has(i)) fail(`memo key ${i} was never stored`);
     return memo.get(i)!;
   };
+  const intText = (s: string): number | bigint => {
+    // BigInt() of a long decimal string takes quadratic time, and the message must stay short.
+    if (s.length > limits.maxIntDigits + 1) fail(`integer of ${s.length.toLocaleString('en')} digits is larger than any checkpoint uses (at most ${limits.maxIntDigits})`);
+    return parseIntText(s, fail);
+  };
   const decodeLong = (at: number, n: number): number | bigint => {
     if (n === 0) return 0;
     // Torch needs at most 10 bytes (the legacy magic number); huge ones would only cost quadratic time.
-    if (n > 256) fail(`integer of ${n} bytes is larger than any checkpoint uses`);
+    if (n > 256) fail(`integer of ${n.toLocaleString('en')} bytes is larger than any checkpoint uses (at most 256)`);
     let v = 0n;
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[at + i]!);
     if (bytes[at + n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
@@ -131,7 +185,9 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
   };
   const appendItems = (target: PickleValue, items: PickleValue[]): void => {
     if (!Array.isArray(target)) fail(`APPENDS expects a list but the target is ${typeName(target)}`);
-    (target as PickleValue[]).push(...items);
+    // A loop, not push(...items): spreading a million items overflows the JS call stack.
+    const list = target as PickleValue[];
+    for (const it of items) list.push(it);
   };
   const addItems = (target: PickleValue, items: PickleValue[]): void => {
     if (!(target instanceof Set)) fail(`ADDITEMS expects a set but the target is ${typeName(target)}`);
@@ -149,6 +205,9 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
   for (;;) {
     opStart = pos;
     op = bytes[take(1)]!;
+    if (++ops > limits.maxOps) {
+      fail(`more than ${limits.maxOps.toLocaleString('en')} opcodes, far more than a checkpoint needs (about 24 per tensor); if this file is genuine, raise ABLATE_PICKLE_MAX_OPS`);
+    }
     switch (op) {
       case 0x80: take(1); break; // PROTO
       case 0x95: take(8); break; // FRAME: framing is only a read-ahead hint
@@ -156,7 +215,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
         const value = pop();
         return { value, end: pos };
       }
-      case 0x28: metastack.push(stack); stack = []; break; // MARK
+      case 0x28: mark(); break; // MARK
       case 0x30: pop(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
       case 0x32: push(top()); break; // DUP
@@ -167,13 +226,13 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
         const s = readLine();
         if (s === '00') push(false);
         else if (s === '01') push(true);
-        else push(parseIntText(s, fail));
+        else push(intText(s));
         break;
       }
       case 0x4a: push(dv.getInt32(take(4), true)); break; // BININT
       case 0x4b: push(bytes[take(1)]!); break; // BININT1
       case 0x4d: push(dv.getUint16(take(2), true)); break; // BININT2
-      case 0x4c: push(parseIntText(readLine().replace(/L$/, ''), fail)); break; // LONG (text)
+      case 0x4c: push(intText(readLine().replace(/L$/, ''))); break; // LONG (text)
       case 0x8a: { const n = bytes[take(1)]!; push(decodeLong(take(n), n)); break; } // LONG1
       case 0x8b: { // LONG4
         const n = dv.getInt32(take(4), true);
@@ -184,7 +243,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
       case 0x46: { // FLOAT (text)
         const s = readLine();
         const v = Number(s);
-        if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s)) fail(`bad float literal ${JSON.stringify(s)}`);
+        if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s)) fail(`bad float literal ${quoteShort(s)}`);
         push(v);
         break;
       }
@@ -257,11 +316,11 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
         break;
       }
       case 0x62: { const state = pop(); hooks.build(top(), state); break; } // BUILD
-      case 0x70: memo.set(parseIntText(readLine(), fail) as number, top()); break; // PUT
-      case 0x71: memo.set(bytes[take(1)]!, top()); break; // BINPUT
-      case 0x72: memo.set(dv.getUint32(take(4), true), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x67: push(memoGet(parseIntText(readLine(), fail) as number)); break; // GET
+      case 0x70: memoSet(intText(readLine()) as number, top()); break; // PUT
+      case 0x71: memoSet(bytes[take(1)]!, top()); break; // BINPUT
+      case 0x72: memoSet(dv.getUint32(take(4), true), top()); break; // LONG_BINPUT
+      case 0x94: memoSet(memo.size, top()); break; // MEMOIZE
+      case 0x67: push(memoGet(intText(readLine()) as number)); break; // GET
       case 0x68: push(memoGet(bytes[take(1)]!)); break; // BINGET
       case 0x6a: push(memoGet(dv.getUint32(take(4), true))); break; // LONG_BINGET
       case 0x50: push(hooks.persistentLoad(readLine())); break; // PERSID
@@ -287,13 +346,21 @@ export function typeName(v: PickleValue | undefined): string {
   if (v instanceof PickleOpaque) return v.constructor.name;
   if (typeof v === 'object') return 'tensor';
   if (typeof v === 'number') return Number.isInteger(v) ? `int ${v}` : `float ${v}`;
-  if (typeof v === 'bigint') return `int ${v}`;
-  if (typeof v === 'string') return `str ${JSON.stringify(v.length > 40 ? v.slice(0, 37) + '...' : v)}`;
+  if (typeof v === 'bigint') {
+    const digits = v.toString();
+    return digits.length > 40 ? `int of ${digits.length} digits` : `int ${digits}`;
+  }
+  if (typeof v === 'string') return `str ${quoteShort(v)}`;
   return typeof v;
 }
 
+/** A string from the file quoted for a message, cut to 40 characters: it may be megabytes long. */
+export function quoteShort(s: string): string {
+  return s.length > 40 ? `${JSON.stringify(s.slice(0, 37))}… (${s.length.toLocaleString('en')} characters)` : JSON.stringify(s);
+}
+
 function parseIntText(s: string, fail: (m: string) => never): number | bigint {
-  if (!/^[-+]?\d+$/.test(s)) fail(`bad integer literal ${JSON.stringify(s)}`);
+  if (!/^[-+]?\d+$/.test(s)) fail(`bad integer literal ${quoteShort(s)}`);
   return toNumberIfSafe(BigInt(s));
 }
 
@@ -306,7 +373,7 @@ function safeU64(dv: DataView, at: number, fail: (m: string) => never): number {
 /** Protocol-0 STRING arguments are Python repr()s: quoted, with backslash escapes. */
 function unquote(s: string, fail: (m: string) => never): Uint8Array {
   const q = s[0];
-  if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) fail(`bad STRING literal ${JSON.stringify(s)}`);
+  if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) fail(`bad STRING literal ${quoteShort(s)}`);
   const body = s.slice(1, -1);
   const out: number[] = [];
   const simple: Record<string, number> = { n: 10, r: 13, t: 9, '\\': 92, "'": 39, '"': 34, a: 7, b: 8, f: 12, v: 11, '0': 0 };
@@ -316,7 +383,7 @@ function unquote(s: string, fail: (m: string) => never): Uint8Array {
     const n = body[++i];
     if (n === 'x') { out.push(parseInt(body.slice(i + 1, i + 3), 16)); i += 2; }
     else if (n !== undefined && n in simple) out.push(simple[n]!);
-    else fail(`unsupported escape in STRING literal ${JSON.stringify(s)}`);
+    else fail(`unsupported escape in STRING literal ${quoteShort(s)}`);
   }
   return Uint8Array.from(out);
 }

@@ -20,7 +20,7 @@ export interface ZipEntry {
 /**
  * A deflated record may inflate to at most this many times its compressed size. PyTorch stores its
  * records uncompressed, real weights deflate by a few percent, and a deflate bomb reaches ~1000×;
- * so a higher ratio on a record of any size worth worrying about is refused before inflating it.
+ * so a higher ratio, on a record or on all records together, past RATIO_FREE_BYTES is refused before inflating.
  */
 export const MAX_DEFLATE_RATIO = 100;
 const RATIO_FREE_BYTES = 1 << 20;
@@ -128,7 +128,41 @@ export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
     entries.set(name, { name, method, crc32: crc, compressedSize, size, localHeaderOffset });
     p = extraEnd + commentLen;
   }
+  checkDeflateRatio(entries);
   return entries;
+}
+
+/**
+ * Before anything is inflated: each deflated record, and all of them together, may declare at most
+ * MAX_DEFLATE_RATIO times their compressed bytes once past RATIO_FREE_BYTES. Per record alone, thousands of
+ * records just under the free size (a few MB of file) would each be inflated, gigabytes in all.
+ */
+function checkDeflateRatio(entries: ReadonlyMap<string, ZipEntry>): void {
+  let size = 0;
+  let compressed = 0;
+  let count = 0;
+  for (const e of entries.values()) {
+    if (e.method !== 8) continue;
+    checkRecordRatio(e);
+    size += e.size;
+    compressed += e.compressedSize;
+    count++;
+  }
+  if (size > RATIO_FREE_BYTES && size > compressed * MAX_DEFLATE_RATIO) {
+    throw new CheckpointError(
+      `Refusing a zip archive whose ${count} deflated records declare ${size} bytes in all, deflated into ${compressed} ` +
+      `(ratio ${Math.round(size / Math.max(1, compressed))}:1, above ${MAX_DEFLATE_RATIO}:1), which is how a deflate bomb looks; ` +
+      'PyTorch stores tensors uncompressed, so re-save the file with torch.save');
+  }
+}
+
+function checkRecordRatio(entry: ZipEntry): void {
+  if (entry.size > RATIO_FREE_BYTES && entry.size > entry.compressedSize * MAX_DEFLATE_RATIO) {
+    throw new CheckpointError(
+      `Refusing zip record ${JSON.stringify(entry.name)}: it declares ${entry.size} bytes deflated into ${entry.compressedSize} ` +
+      `(ratio ${Math.round(entry.size / Math.max(1, entry.compressedSize))}:1, above ${MAX_DEFLATE_RATIO}:1), which is how a deflate bomb looks; ` +
+      'PyTorch stores tensors uncompressed, so re-save the file with torch.save');
+  }
 }
 
 const GP_DATA_DESCRIPTOR = 0x0008;
@@ -190,12 +224,7 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
 
 function inflateBounded(raw: Uint8Array, entry: ZipEntry): Uint8Array {
   const what = JSON.stringify(entry.name);
-  if (entry.size > RATIO_FREE_BYTES && entry.size > raw.length * MAX_DEFLATE_RATIO) {
-    throw new CheckpointError(
-      `Refusing zip record ${what}: it declares ${entry.size} bytes deflated into ${raw.length} ` +
-      `(ratio ${Math.round(entry.size / Math.max(1, raw.length))}:1, above ${MAX_DEFLATE_RATIO}:1), which is how a deflate bomb looks; ` +
-      'PyTorch stores tensors uncompressed, so re-save the file with torch.save');
-  }
+  checkRecordRatio(entry);
   let out: Buffer;
   try {
     // One byte of headroom tells "exactly the declared size" from "more than declared".

@@ -23,8 +23,8 @@ export class ResNet extends Model {
 }
 
 // The convs feed batch norms, whose shift makes a conv bias redundant.
-const convKxK = (name: string, kernelSize: 1 | 3, filters: number, strides = 1) =>
-  conv2d({ name, filters, kernelSize, strides, padding: kernelSize === 3 ? 1 : 0, useBias: false });
+const convKxK = (name: string, kernelSize: 1 | 3, filters: number, strides = 1, groups = 1) =>
+  conv2d({ name, filters, kernelSize, strides, padding: kernelSize === 3 ? 1 : 0, useBias: false, groups });
 const bn = (name: string, cfg: ResolvedResNetConfig, zeroInit = false) =>
   batchNorm({ name, momentum: cfg.bnMomentum, epsilon: cfg.bnEps, gammaInitializer: zeroInit && cfg.zeroInitLastBn ? 'zeros' : 'ones' });
 
@@ -52,15 +52,18 @@ function shortcut(x: SymbolicTensor, pre: SymbolicTensor, block: string, filters
   return cfg.preact ? projected : bn(`${block}.downsample.1`, cfg).apply(projected);
 }
 
-/** The convs of a residual branch: two 3×3 (basic) or 1×1 reduce, 3×3, 1×1 expand to 4× (bottleneck). */
-function branchConvs(b: BlockPlan, cfg: ResolvedResNetConfig): { kernel: 1 | 3; filters: number; strides: number }[] {
+/**
+ * The convs of a residual branch: two 3×3 (basic) or 1×1 reduce, 3×3, 1×1 expand to 4× (bottleneck);
+ * a ResNeXt's 3×3 is grouped (cardinality), the only place `groups` acts.
+ */
+function branchConvs(b: BlockPlan, cfg: ResolvedResNetConfig): { kernel: 1 | 3; filters: number; strides: number; groups?: number }[] {
   const width = cfg.widths[b.stage]!;
   if (cfg.block === 'basic') return [{ kernel: 3, filters: width, strides: b.strides }, { kernel: 3, filters: width, strides: 1 }];
   // torchvision ("v1.5") strides the 3×3 conv; the paper strides the first 1×1, which skips 3/4 of the input.
   const [s1, s2] = cfg.stride === '1x1' ? [b.strides, 1] : [1, b.strides];
   return [
     { kernel: 1, filters: width, strides: s1 },
-    { kernel: 3, filters: width, strides: s2 },
+    { kernel: 3, filters: width, strides: s2, groups: cfg.groups },
     { kernel: 1, filters: cfg.baseWidths[b.stage]! * 4, strides: 1 },
   ];
 }
@@ -76,7 +79,7 @@ function residualBranch(pre: SymbolicTensor, b: BlockPlan, cfg: ResolvedResNetCo
   convs.forEach((c, i) => {
     const n = i + 1;
     if (cfg.preact && i > 0) y = relu({ name: `${b.name}.relu${n}` }).apply(bn(`${b.name}.bn${n}`, cfg).apply(y));
-    y = convKxK(`${b.name}.conv${n}`, c.kernel, c.filters, c.strides).apply(y);
+    y = convKxK(`${b.name}.conv${n}`, c.kernel, c.filters, c.strides, c.groups).apply(y);
     if (!cfg.preact) {
       y = bn(`${b.name}.bn${n}`, cfg, n === convs.length).apply(y);
       if (n < convs.length) y = relu({ name: `${b.name}.relu${n}` }).apply(y);
@@ -148,5 +151,8 @@ export function buildResNet(cfg: ResolvedResNetConfig, options: BuildOptions = {
 /** `resnet56-cifar`, `preact-plain110-cifar`, `resnet50-w2`: the preset-style name of a config. */
 export function defaultName(cfg: ResolvedResNetConfig): string {
   const width = cfg.widthMultiplier === 1 ? '' : `-w${cfg.widthMultiplier}`;
-  return `${cfg.preact ? 'preact-' : ''}${cfg.shortcut === 'none' ? 'plain' : 'resnet'}${cfg.depth}${width}${cfg.layout === 'cifar' ? '-cifar' : ''}`;
+  const kind = cfg.shortcut === 'none' ? 'plain' : cfg.groups > 1 ? 'resnext' : 'resnet';
+  const cardinality = cfg.groups > 1 || cfg.widthPerGroup !== 64 ? `-${cfg.groups}x${cfg.widthPerGroup}d` : '';
+  const block = cfg.layout === 'cifar' && cfg.block === 'bottleneck' && cardinality === '' ? '-bottleneck' : '';
+  return `${cfg.preact ? 'preact-' : ''}${kind}${cfg.depth}${cardinality}${block}${width}${cfg.layout === 'cifar' ? '-cifar' : ''}`;
 }

@@ -23,13 +23,35 @@ export type Shortcut = (typeof SHORTCUTS)[number];
 
 const isImagenetDepth = (d: number): boolean => (IMAGENET_DEPTHS as readonly number[]).includes(d);
 const isCifarDepth = (d: number): boolean => d >= 8 && d <= MAX_CIFAR_DEPTH && (d - 2) % 6 === 0;
+/** CIFAR layout with bottleneck blocks (3 convs each): 9n+2, e.g. ResNeXt-29 (Xie et al. 2017 §5.2). */
+const isCifarBottleneckDepth = (d: number): boolean => d >= 11 && d <= MAX_CIFAR_DEPTH && (d - 2) % 9 === 0;
+/** torchvision's `groups` and `width_per_group` defaults: a plain (non-ResNeXt) bottleneck. */
+const PLAIN_WIDTH_PER_GROUP = 64;
 
 /** Every ablation axis of the ResNet family is one field here. Unknown keys are errors (typos). */
 export const ResNetConfigSchema = z.strictObject({
   /** 18/34/50/101/152: ImageNet layout; 6n+2 (20, 32, 44, 56, 110, …): CIFAR layout with n blocks a stage. */
-  depth: z.number().int().refine((d) => isImagenetDepth(d) || isCifarDepth(d), {
-    message: `expected ${IMAGENET_DEPTHS.join(' | ')} (ImageNet layout) or 6n+2 from 8 to ${MAX_CIFAR_DEPTH} (CIFAR layout: ${CIFAR_DEPTHS.join(' | ')} | …)`,
+  depth: z.number().int().refine((d) => isImagenetDepth(d) || isCifarDepth(d) || isCifarBottleneckDepth(d), {
+    message: `expected ${IMAGENET_DEPTHS.join(' | ')} (ImageNet layout) or 6n+2 from 8 to ${MAX_CIFAR_DEPTH} (CIFAR layout: ${CIFAR_DEPTHS.join(' | ')} | …), or 9n+2 with block: bottleneck (CIFAR layout: 29 | …)`,
   }),
+  /**
+   * Block type of the CIFAR layout: `basic` (two 3×3 convs, depth 6n+2, He et al.) or `bottleneck` (1×1,
+   * 3×3, 1×1 to 4× the stage width, depth 9n+2, as ResNeXt-29). ImageNet depths fix it (basic for 18/34,
+   * bottleneck from 50): there it may only repeat that.
+   */
+  block: z.enum(['basic', 'bottleneck']).optional(),
+  /**
+   * Cardinality (ResNeXt, Xie et al. 2017): the bottleneck's 3×3 conv is split into this many groups
+   * (torchvision `groups`). Needs bottleneck blocks, as torchvision's BasicBlock. 1: a ResNet.
+   */
+  groups: z.number().int().min(1).max(1024).default(1),
+  /**
+   * Width of each group of the bottleneck's inner convs, for the first stage at base width 64
+   * (torchvision `width_per_group`): the inner width is ⌊base · widthPerGroup / 64⌋ · groups, so
+   * `{ groups: 32, widthPerGroup: 4 }` is resnext50_32x4d and `{ widthPerGroup: 128 }` torchvision's
+   * wide_resnet50_2. Needs bottleneck blocks unless it is 64.
+   */
+  widthPerGroup: z.number().int().min(1).max(4096).default(PLAIN_WIDTH_PER_GROUP),
   /**
    * How x reaches the addition at the end of each block (He et al. 2016 §3.3):
    * `projection` (option B) identity, or 1×1 conv + BN where the shape changes; `zero-pad` (option A)
@@ -108,6 +130,9 @@ export interface ResolvedResNetConfig {
   /** Output channels of the stem conv (64 ImageNet, 16 CIFAR; thinned by a widthMultiplier < 1, never widened). */
   stemWidth: number;
   shortcut: Shortcut;
+  /** Cardinality of the bottleneck's 3×3 conv (1: ResNet; > 1: ResNeXt). */
+  groups: number;
+  widthPerGroup: number;
   stride: '3x3' | '1x1';
   numClasses: number;
   inChannels: number;
@@ -145,6 +170,7 @@ function combinationIssues(obj: unknown): ConfigIssue[] {
       message: `expected 0 with shortcut "none": stochastic depth drops a block's residual branch and keeps its shortcut, and a plain net has no shortcut (dropping would zero the signal), received ${describe(c.dropPathRate)}; use a residual shortcut or dropPathRate 0`,
     });
   }
+  issues.push(...blockIssues(c));
   if (c.preact === true && c.zeroInitLastBn === true) {
     issues.push({
       path: 'zeroInitLastBn',
@@ -155,6 +181,41 @@ function combinationIssues(obj: unknown): ConfigIssue[] {
       path: 'zeroInitLastBn',
       message: `expected false with shortcut "none": without a shortcut a block whose last BN starts at zero outputs zeros, and so does every block after it, received true`,
     });
+  }
+  return issues;
+}
+
+/** The block type a (valid) depth and `block` field give, or an issue when they contradict. */
+function blockOf(depth: number, block: unknown): { block: 'basic' | 'bottleneck'; issue?: ConfigIssue } {
+  if (isImagenetDepth(depth)) {
+    const fixed = IMAGENET_LAYOUT[depth as (typeof IMAGENET_DEPTHS)[number]].block;
+    if (block !== undefined && block !== fixed) {
+      return { block: fixed, issue: { path: 'block', message: `expected "${fixed}" or no block with ImageNet depth ${depth} (the depth fixes the block type), received ${describe(block)}` } };
+    }
+    return { block: fixed };
+  }
+  if (block === 'bottleneck') {
+    return isCifarBottleneckDepth(depth) ? { block: 'bottleneck' } : {
+      block: 'bottleneck', issue: { path: 'depth', message: `expected 9n+2 (11, 20, 29, …) with block: bottleneck in the CIFAR layout (3 stages of n three-conv blocks), received ${depth}` },
+    };
+  }
+  return isCifarDepth(depth) ? { block: 'basic' } : {
+    block: 'basic', issue: { path: 'depth', message: `expected 6n+2 (8, 14, 20, …) for basic blocks in the CIFAR layout, received ${depth}; set block: bottleneck for a 9n+2 depth` },
+  };
+}
+
+/** Contradictions between depth, block type and the ResNeXt switches. */
+function blockIssues(c: Record<string, unknown>): ConfigIssue[] {
+  if (typeof c.depth !== 'number' || !ResNetConfigSchema.shape.depth.safeParse(c.depth).success) return [];
+  if (c.block !== undefined && c.block !== 'basic' && c.block !== 'bottleneck') return [];
+  const { block, issue } = blockOf(c.depth, c.block);
+  const issues = issue ? [issue] : [];
+  if (block === 'basic') {
+    for (const [k, plain] of [['groups', 1], ['widthPerGroup', PLAIN_WIDTH_PER_GROUP]] as const) {
+      if (c[k] !== undefined && c[k] !== plain) {
+        issues.push({ path: k, message: `expected ${plain} with basic blocks (depth ${c.depth}): grouped and per-group widths apply to a bottleneck's 3×3 conv (as torchvision's BasicBlock), received ${describe(c[k])}; use depth 50/101/152 or block: bottleneck` });
+      }
+    }
   }
   return issues;
 }
@@ -171,8 +232,9 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
   if (issues.length > 0) throw new ModelConfigError(issues);
   const c = ResNetConfigSchema.parse(obj);
   const cifar = !isImagenetDepth(c.depth);
+  const block = blockOf(c.depth, c.block).block;
   const stages = cifar
-    ? { block: 'basic' as const, layers: Array<number>(3).fill((c.depth - 2) / 6) }
+    ? { block, layers: Array<number>(3).fill((c.depth - 2) / (block === 'basic' ? 6 : 9)) }
     : IMAGENET_LAYOUT[c.depth as (typeof IMAGENET_DEPTHS)[number]];
   const thin = (w: number): number => Math.round(w * Math.min(1, c.widthMultiplier));
   const paperWidths = cifar ? [16, 32, 64] : [64, 128, 256, 512];
@@ -184,9 +246,12 @@ export function resolveResNetConfig(obj: unknown): ResolvedResNetConfig {
     layers: [...stages.layers],
     // Widening keeps the stem and bottleneck outputs (WRN, torchvision); thinning scales everything.
     stemWidth: thin(cifar ? 16 : 64),
-    widths: paperWidths.map((w) => Math.round(w * c.widthMultiplier)),
+    // torchvision: width = int(planes · width_per_group / 64) · groups; each group's width is rounded as ResNet widths are.
+    widths: paperWidths.map((w) => Math.max(1, Math.round((w * c.widthMultiplier * c.widthPerGroup) / PLAIN_WIDTH_PER_GROUP)) * c.groups),
     baseWidths,
     shortcut: c.shortcut ?? (cifar ? 'zero-pad' : 'projection'),
+    groups: c.groups,
+    widthPerGroup: c.widthPerGroup,
     stride: c.stride,
     numClasses: c.numClasses ?? (cifar ? 10 : 1000),
     inChannels: c.inChannels,
@@ -206,7 +271,7 @@ export function describeResNetConfig(c: ResolvedResNetConfig): string[] {
   const layout = `${c.layout === 'cifar' ? 'CIFAR' : 'ImageNet'} layout, ${c.block} blocks ${c.layers.join('/')}, widths ${c.widths.join('/')}`;
   const switches: [string, unknown][] = [
     ['depth', c.depth], ['shortcut', c.shortcut], ['preact', c.preact], ['widthMultiplier', c.widthMultiplier],
-    ['dropPathRate', c.dropPathRate], ['stride', c.stride], ['zeroInitLastBn', c.zeroInitLastBn], ['dropout', c.dropout],
+    ['dropPathRate', c.dropPathRate], ['block', c.block], ['groups', c.groups], ['widthPerGroup', c.widthPerGroup], ['stride', c.stride], ['zeroInitLastBn', c.zeroInitLastBn], ['dropout', c.dropout],
     ['numClasses', c.numClasses], ['inChannels', c.inChannels], ['bnMomentum', c.bnMomentum], ['bnEps', c.bnEps],
   ];
   return [`Family: resnet (${layout})`, `Switches: ${switches.map(([k, v]) => `${k}=${String(v)}`).join(' ')}`];

@@ -3,6 +3,7 @@ import { registerFamily, type ModelFamily } from '../family.js';
 import { ResNetConfigSchema, describeResNetConfig, resolveResNetConfig, validateResNetConfig, type ResNetConfigInput, type ResolvedResNetConfig } from './config.js';
 import { buildResNet, defaultName } from './build.js';
 import { RESNET_PRESETS } from './presets.js';
+import { RESNET_WEIGHTS } from './weights.js';
 
 export const resnetFamily: ModelFamily<ResNetConfigInput, ResolvedResNetConfig> = {
   name: 'resnet',
@@ -14,6 +15,7 @@ export const resnetFamily: ModelFamily<ResNetConfigInput, ResolvedResNetConfig> 
   build: (config, options) => buildResNet(config, options),
   defaultName,
   describe: describeResNetConfig,
+  weights: RESNET_WEIGHTS,
 };
 
 registerFamily(resnetFamily);

@@ -1,10 +1,15 @@
 import { F, zeros, type Generator, type Tensor } from '../../tensor/index.js';
 import { invalidArg } from '../../util/errors.js';
-import { biasUniform_, kaimingNormalFanOut_, kaimingUniformTorchDefault_ } from '../init.js';
+import { biasUniform_, fill_, kaimingNormal_, kaimingUniformTorchDefault_ } from '../init.js';
 import { Layer, expectRank, knownChannels, type LayerArgs, type LayerCost } from '../layer.js';
 import { formatShape, sampleSize, toPair, windowOutput, type Pair, type Shape } from '../shape.js';
 
-export type ConvInitializer = 'kaiming-normal-fan-out' | 'torch-default';
+/**
+ * `kaiming-normal-fan-out`: torchvision's ResNet/VGG/MobileNet init (bias 0); `kaiming-normal-fan-in`:
+ * torchvision's DenseNet (`kaiming_normal_(w)`); `torch-default`: nn.Conv2d's own (uniform weight and bias).
+ */
+export type ConvInitializer = 'kaiming-normal-fan-out' | 'kaiming-normal-fan-in' | 'torch-default';
+const CONV_INITIALIZERS: readonly ConvInitializer[] = ['kaiming-normal-fan-out', 'kaiming-normal-fan-in', 'torch-default'];
 
 export interface Conv2dArgs extends LayerArgs {
   /** Output channels. */
@@ -19,6 +24,8 @@ export interface Conv2dArgs extends LayerArgs {
   useBias?: boolean;
   /** Default `kaiming-normal-fan-out` (torchvision's ResNet init); `torch-default` is nn.Conv2d's own. */
   kernelInitializer?: ConvInitializer;
+  /** Default `torch-default` (uniform ±1/√fan_in); `zeros` as torchvision's VGG and MobileNetV2. */
+  biasInitializer?: 'torch-default' | 'zeros';
 }
 
 /** 2-D convolution over NCHW input; weight [filters, inChannels/groups, kh, kw] like torch. */
@@ -33,6 +40,7 @@ export class Conv2D extends Layer {
   readonly groups: number;
   readonly useBias: boolean;
   readonly kernelInitializer: ConvInitializer;
+  readonly biasInitializer: 'torch-default' | 'zeros';
   #opts: F.Conv2dOptions;
 
   constructor(args: Conv2dArgs) {
@@ -49,8 +57,12 @@ export class Conv2D extends Layer {
     }
     this.useBias = args.useBias ?? true;
     this.kernelInitializer = args.kernelInitializer ?? 'kaiming-normal-fan-out';
-    if (this.kernelInitializer !== 'kaiming-normal-fan-out' && this.kernelInitializer !== 'torch-default') {
-      throw invalidArg(`conv2d "${this.name}" kernelInitializer`, '"kaiming-normal-fan-out" or "torch-default"', args.kernelInitializer);
+    if (!CONV_INITIALIZERS.includes(this.kernelInitializer)) {
+      throw invalidArg(`conv2d "${this.name}" kernelInitializer`, CONV_INITIALIZERS.map((i) => `"${i}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'), args.kernelInitializer);
+    }
+    this.biasInitializer = args.biasInitializer ?? 'torch-default';
+    if (this.biasInitializer !== 'torch-default' && this.biasInitializer !== 'zeros') {
+      throw invalidArg(`conv2d "${this.name}" biasInitializer`, '"torch-default" or "zeros"', args.biasInitializer);
     }
     this.#opts = { stride: this.strides, padding: this.padding, dilation: this.dilation, groups: this.groups };
   }
@@ -83,10 +95,11 @@ export class Conv2D extends Layer {
 
   override resetParameters(generator?: Generator): void {
     const w = this.param('weight');
-    if (this.kernelInitializer === 'kaiming-normal-fan-out') kaimingNormalFanOut_(w, generator);
-    else kaimingUniformTorchDefault_(w, generator);
+    if (this.kernelInitializer === 'torch-default') kaimingUniformTorchDefault_(w, generator);
+    else kaimingNormal_(w, this.kernelInitializer === 'kaiming-normal-fan-in' ? 'fanIn' : 'fanOut', generator);
     const b = this.params.get('bias');
-    if (b) biasUniform_(b, w.shape, generator);
+    if (b && this.biasInitializer === 'zeros') fill_(b, 0);
+    else if (b) biasUniform_(b, w.shape, generator);
   }
 
   override cost([s]: readonly Shape[], out: Shape): LayerCost {

@@ -1,6 +1,6 @@
-import { F, zeros, type Generator, type Tensor } from '../../tensor/index.js';
+import { F, noGrad, normal_, zeros, type Generator, type Tensor } from '../../tensor/index.js';
 import { invalidArg } from '../../util/errors.js';
-import { biasUniform_, kaimingUniformTorchDefault_ } from '../init.js';
+import { biasUniform_, fill_, kaimingUniformTorchDefault_ } from '../init.js';
 import { Layer, expectRank, type LayerArgs, type LayerCost } from '../layer.js';
 import { formatShape, sampleSize, type Shape } from '../shape.js';
 
@@ -29,6 +29,28 @@ export function relu(args: LayerArgs = {}): ReLU {
   return new ReLU(args);
 }
 
+/** min(max(x, 0), 6), element-wise (torch.nn.ReLU6, MobileNet's activation: bounded for low-precision inference). */
+export class ReLU6 extends Layer {
+  readonly className = 'ReLU6';
+  constructor(args: LayerArgs = {}) {
+    super(args, 're_lu6');
+  }
+  computeOutputShape([s]: readonly Shape[]): Shape {
+    return s!;
+  }
+  call(inputs: readonly Tensor[]): Tensor {
+    return inputs[0]!.clamp(0, 6);
+  }
+  override cost([s]: readonly Shape[]): LayerCost {
+    return { macs: 0, flops: 2 * (sampleSize(s!) ?? 0) };
+  }
+}
+
+/** ReLU6 activation layer. */
+export function relu6(args: LayerArgs = {}): ReLU6 {
+  return new ReLU6(args);
+}
+
 /** (N, d1, d2, ...) → (N, d1·d2·...). */
 export class Flatten extends Layer {
   readonly className = 'Flatten';
@@ -53,26 +75,40 @@ export interface DenseArgs extends LayerArgs {
   /** Output features. */
   units: number;
   useBias?: boolean;
+  /**
+   * Default `torch-default` (nn.Linear's own: uniform ±1/√fan_in for weight and bias); `{ normalStd }`:
+   * weight ~ N(0, std²) and bias 0, as torchvision's VGG and MobileNetV2 (std 0.01); `zero-bias`: the
+   * default weight and bias 0 (torchvision's DenseNet).
+   */
+  kernelInitializer?: 'torch-default' | 'zero-bias' | { normalStd: number };
 }
 
-/** Fully connected layer on (N, F) input; weight [units, F] as torch.nn.Linear, with its default init. */
+/**
+ * Fully connected layer on the last dimension of (N, ..., F) input (torch.nn.Linear: a transformer's token MLP
+ * as well as a classifier); weight [units, F] with nn.Linear's default init.
+ */
 export class Dense extends Layer {
   readonly className = 'Dense';
   readonly units: number;
   readonly useBias: boolean;
+  readonly kernelInitializer: NonNullable<DenseArgs['kernelInitializer']>;
   constructor(args: DenseArgs) {
     super(args, 'dense');
     if (!Number.isInteger(args.units) || args.units < 1) throw invalidArg(`dense "${this.name}" units`, 'a positive integer', args.units);
     this.units = args.units;
     this.useBias = args.useBias ?? true;
+    const init = args.kernelInitializer ?? 'torch-default';
+    const ok = init === 'torch-default' || init === 'zero-bias' || (typeof init === 'object' && init !== null && init.normalStd > 0);
+    if (!ok) throw invalidArg(`dense "${this.name}" kernelInitializer`, '"torch-default", "zero-bias" or { normalStd > 0 }', init);
+    this.kernelInitializer = init;
   }
   protected override build([s]: readonly Shape[]): void {
     this.params.set('weight', zeros([this.units, this.inFeatures(s!)]));
     if (this.useBias) this.params.set('bias', zeros([this.units]));
   }
   private inFeatures(s: Shape): number {
-    expectRank(s, 2, this, '(N, features)');
-    const f = s[1];
+    if (s.length < 2) expectRank(s, 2, this, '(N, ..., features)');
+    const f = s[s.length - 1];
     if (f === null || f === undefined) throw new RangeError(`Dense layer "${this.name}" needs a known feature dimension but received ${formatShape(s)}`);
     return f;
   }
@@ -80,20 +116,26 @@ export class Dense extends Layer {
     const f = this.inFeatures(s!);
     const expected = this.params.get('weight')?.shape[1] ?? f;
     if (f !== expected) throw new RangeError(`Dense layer "${this.name}" expects ${expected} input features but received shape ${formatShape(s!)}`);
-    return [s![0]!, this.units];
+    return [...s!.slice(0, -1), this.units];
   }
   call(inputs: readonly Tensor[]): Tensor {
     return F.linear(inputs[0]!, this.param('weight'), this.params.get('bias') ?? null);
   }
   override resetParameters(generator?: Generator): void {
     const w = this.param('weight');
-    kaimingUniformTorchDefault_(w, generator);
+    const init = this.kernelInitializer;
+    if (typeof init === 'object') noGrad(() => normal_(w, 0, init.normalStd, generator));
+    else kaimingUniformTorchDefault_(w, generator);
     const b = this.params.get('bias');
-    if (b) biasUniform_(b, w.shape, generator);
+    if (b && init === 'torch-default') biasUniform_(b, w.shape, generator);
+    else if (b) fill_(b, 0);
   }
   override cost([s]: readonly Shape[]): LayerCost {
-    const macs = this.inFeatures(s!) * this.units;
-    return { macs, flops: 2 * macs + (this.useBias ? this.units : 0) };
+    const f = this.inFeatures(s!);
+    // Every position (token, pixel) of a sample goes through the same matrix.
+    const positions = (sampleSize(s!) ?? f) / f;
+    const macs = positions * f * this.units;
+    return { macs, flops: 2 * macs + (this.useBias ? positions * this.units : 0) };
   }
 }
 

@@ -104,3 +104,36 @@ const SPATIAL = [2, 3];
 export function globalAveragePool(args: GlobalPoolArgs = {}): GlobalAveragePooling2D {
   return new GlobalAveragePooling2D(args);
 }
+
+export interface AdaptivePoolArgs extends LayerArgs {
+  /** Output [height, width] whatever the input size (torch.nn.AdaptiveAvgPool2d). */
+  outputSize: Pair;
+}
+
+/**
+ * Average pooling to a fixed output size, windows as torch computes them (a smaller input is
+ * replicated): VGG's `avgpool` to 7×7 before the classifier, so any input size fits its first Linear.
+ */
+export class AdaptiveAveragePooling2D extends Layer {
+  readonly className = 'AdaptiveAveragePooling2D';
+  readonly outputSize: [number, number];
+  constructor(args: AdaptivePoolArgs) {
+    super(args, 'adaptive_average_pooling2d');
+    this.outputSize = toPair(args.outputSize, `adaptive_average_pooling2d "${this.name}" outputSize`, 1);
+  }
+  computeOutputShape([s]: readonly Shape[]): Shape {
+    expectRank(s!, 4, this, '(N, C, H, W)');
+    return [s![0]!, s![1]!, ...this.outputSize];
+  }
+  call(inputs: readonly Tensor[]): Tensor {
+    return F.adaptiveAvgPool2d(inputs[0]!, this.outputSize);
+  }
+  override cost([s]: readonly Shape[]): LayerCost {
+    return { macs: 0, flops: sampleSize(s!) ?? 0 };
+  }
+}
+
+/** Adaptive average pooling (see {@link AdaptivePoolArgs}). */
+export function adaptiveAvgPool(args: AdaptivePoolArgs): AdaptiveAveragePooling2D {
+  return new AdaptiveAveragePooling2D(args);
+}

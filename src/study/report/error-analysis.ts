@@ -4,9 +4,10 @@
  * (what training wrote into `<run>/analysis/`). Kept apart from the rest of the report: the renderers
  * only append what these functions return.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ReportModel } from './model.js';
+import { MAX_STATE_FILE_BYTES, readRegularFileSync, readRegularTextSync } from '../../util/regular-file.js';
 
 export interface VariantErrorAnalysis {
   variant: string;
@@ -29,7 +30,7 @@ export function variantErrorAnalyses(m: ReportModel): VariantErrorAnalysis[] {
       const file = join(dir, 'classification.json');
       if (!existsSync(file)) continue;
       try {
-        const j = JSON.parse(readFileSync(file, 'utf8')) as Pick<VariantErrorAnalysis, 'classes' | 'macro'>;
+        const j = JSON.parse(readRegularTextSync(file, { what: 'classification report' })) as Pick<VariantErrorAnalysis, 'classes' | 'macro'>;
         if (!Array.isArray(j.classes)) continue;
         const png = (name: string) => (existsSync(join(dir, name)) ? join(dir, name) : undefined);
         out.push({ variant: v.name, run: r.name, classes: j.classes, macro: j.macro, confusionPng: png('confusion-matrix.png'), misclassifiedPng: png('misclassified.png') });
@@ -65,7 +66,7 @@ export function errorAnalysisMarkdown(m: ReportModel, reportDir: string): string
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const dataUri = (file: string): string => `data:image/png;base64,${readFileSync(file).toString('base64')}`;
+const dataUri = (file: string): string => `data:image/png;base64,${readRegularFileSync(file, { what: 'picture', maxBytes: MAX_STATE_FILE_BYTES }).toString('base64')}`;
 
 /** HTML with the pictures embedded, so report.html stays self-contained. */
 export function errorAnalysisHtml(m: ReportModel): string[] {

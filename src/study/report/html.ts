@@ -3,7 +3,7 @@ import { type ReportModel, verdictTitle } from './model.js';
 import { errorAnalysisHtml } from './error-analysis.js';
 import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
-import { type Table, ablationTable, runsTable } from './tables.js';
+import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 import type { VerdictKind } from './verdict.js';
 
 export function escapeHtml(s: string): string {
@@ -165,10 +165,18 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
   else {
     s.push('<ol class="verdicts">');
     for (const v of m.verdicts) {
-      const notes = v.notes.map((n) => `<span class="note">${escapeHtml(n)}.</span>`).join('');
+      const claim = v.expectation ? `<span class="note"><strong>${v.expectation.outcome}:</strong> ${escapeHtml(v.expectation.text)}</span>` : '';
+      const notes = v.notes.map((n) => `<span class="note">${escapeHtml(n)}.</span>`).join('') + claim;
       s.push(`<li class="${v.kind}"><span class="vtitle">${escapeHtml(verdictTitle(v))}</span><span class="tag ${v.kind}">${KIND_TAG[v.kind]}</span><br>${escapeHtml(v.text)}${notes}</li>`);
     }
     s.push('</ol>');
+    s.push(`<p>${inline(familySentence(m))}</p>`);
+    s.push(htmlTable(comparisonsTable(m), { nameColumn: true }));
+  }
+
+  if (m.factorial) {
+    s.push('<h2>Factorial analysis</h2>', `<p>${inline(factorialIntro(m))}</p>`);
+    if (!m.factorial.skipped) s.push(htmlTable(factorialTable(m), { nameColumn: true }));
   }
 
   s.push('<h2>Ablation table</h2>');
@@ -183,6 +191,14 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
 
   s.push('<h2>Runs</h2>');
   s.push(htmlTable(runs, { nameColumn: true, statusColumn: runs.header.indexOf('Status'), keyColumns: keyColumns(runs, RUN_KEYS) }));
+
+  const perImage = perImageTable(m);
+  const perImageNotes = m.perImage.flatMap((c) => c.notes);
+  if (perImage.rows.length > 0 || perImageNotes.length > 0) {
+    s.push('<h2>Per-image comparison</h2>', `<p>${escapeHtml(PER_IMAGE_INTRO)}</p>`);
+    if (perImage.rows.length > 0) s.push(htmlTable(perImage, { nameColumn: true }));
+    if (perImageNotes.length > 0) s.push(`<ul class="notes">${perImageNotes.map((n) => `<li>${escapeHtml(n)}.</li>`).join('')}</ul>`);
+  }
 
   s.push(...errorAnalysisHtml(m));
 

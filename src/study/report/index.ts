@@ -1,14 +1,15 @@
 /**
- * `writeStudyReport(studyDir)`: read a study folder and write report.md, report.html (self-contained)
- * and plots/*.png (+ .svg) beside them.
+ * `writeStudyReport(studyDir)`: read a study folder and write report.md, report.html (self-contained),
+ * report.tex, table.csv, summary.json and plots/*.png (+ .svg) beside them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { readStudy } from '../run-files.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
+import { reportTex, summaryJson, tableCsv } from './exports.js';
 import { type ReportModel, buildReportModel } from './model.js';
 import { renderPlot, svgToPng } from './plots.js';
 import type { ReportOptions } from './summary.js';
@@ -28,6 +29,10 @@ export interface WriteReportOptions extends ReportOptions {
 export interface WrittenReport {
   markdown: string;
   html: string;
+  /** report.tex (booktabs table), table.csv (one row per variant), summary.json (every number the report states). */
+  tex: string;
+  csv: string;
+  json: string;
   plots: string[];
   model: ReportModel;
 }
@@ -59,7 +64,11 @@ export async function writeStudyReport(studyDir: string, options: WriteReportOpt
   const html = join(out, 'report.html');
   writeFileAtomic(markdown, renderMarkdown(model, out));
   writeFileAtomic(html, renderHtml(model, rendered));
-  return { markdown, html, plots: plotFiles, model };
+  const [tex, csv, json] = [join(out, 'report.tex'), join(out, 'table.csv'), join(out, 'summary.json')];
+  writeFileAtomic(tex, reportTex(model));
+  writeFileAtomic(csv, tableCsv(model));
+  writeFileAtomic(json, summaryJson(model));
+  return { markdown, html, tex, csv, json, plots: plotFiles, model };
 }
 
 export { buildReportModel, type ReportModel } from './model.js';

@@ -1,7 +1,7 @@
 import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
 import { errorAnalysisMarkdown } from './error-analysis.js';
-import { type Table, ablationTable, runsTable } from './tables.js';
+import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 
 function cell(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -24,8 +24,14 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
   m.verdicts.forEach((v, i) => {
     out.push(`${i + 1}. **${verdictTitle(v)}.** ${v.text}`);
     for (const n of v.notes) out.push(`   *${n}.*`);
+    if (v.expectation) out.push(`   **${v.expectation.outcome}:** ${v.expectation.text}`);
   });
-  if (m.verdicts.length) out.push('');
+  if (m.verdicts.length) out.push('', familySentence(m), '', markdownTable(comparisonsTable(m)), '');
+
+  if (m.factorial) {
+    out.push('## Factorial analysis', '', factorialIntro(m), '');
+    if (!m.factorial.skipped) out.push(markdownTable(factorialTable(m)), '');
+  }
 
   out.push('## Ablation table', '');
   out.push(`One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; **Final val acc** is the mean of the last ${m.options.lastK} epochs' validation accuracy (see *How to read the numbers*).`, '');
@@ -36,6 +42,15 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
 
   out.push('## Plots', '');
   for (const p of m.plots) out.push(`### ${p.title}`, '', `![${p.title}](plots/${p.id}.png)`, '', `*${p.caption}*`, '');
+
+  const perImage = perImageTable(m);
+  const perImageNotes = m.perImage.flatMap((c) => c.notes);
+  if (perImage.rows.length > 0 || perImageNotes.length > 0) {
+    out.push('## Per-image comparison', '', PER_IMAGE_INTRO, '');
+    if (perImage.rows.length > 0) out.push(markdownTable(perImage), '');
+    for (const n of perImageNotes) out.push(`- *${n}.*`);
+    if (perImageNotes.length > 0) out.push('');
+  }
 
   out.push(...errorAnalysisMarkdown(m, reportDir));
 

@@ -5,8 +5,11 @@ import { type EnvironmentRow, environmentRows } from './environment.js';
 import { DASH, points, prettyName } from './format.js';
 import { type Plot, buildPlots } from './plots.js';
 import { type ReportOptions, type VariantSummary, summariseVariants } from './summary.js';
-import { type Verdict, judge } from './verdict.js';
+import { type Family, type Verdict, judgeAll } from './verdict.js';
 import { classCountProblems } from './class-counts.js';
+import type { Correction } from '../inference.js';
+import { type PerImageComparison, perImageComparisons } from './per-image.js';
+import { type FactorialAnalysis, factorialAnalysis } from './factorial.js';
 
 export interface Problem {
   run: string;
@@ -25,6 +28,12 @@ export interface ReportModel {
   /** Axis columns worth showing (an axis that merely repeats the variant name is left out). */
   axisColumns: string[];
   verdicts: Verdict[];
+  /** The multiple-comparison correction the verdicts used, and over how many comparisons. */
+  family: Family;
+  /** Per comparison, McNemar's test on the validation images of each seed both variants finished. */
+  perImage: PerImageComparison[];
+  /** Main effects and interactions when two or more axes are crossed. */
+  factorial?: FactorialAnalysis;
   environment: EnvironmentRow[];
   problems: Problem[];
   plots: Plot[];
@@ -60,10 +69,17 @@ function problems(study: StudyRecord): Problem[] {
   return out;
 }
 
-export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string } = {}): ReportModel {
+/** `perImage: false` skips reading every run's per-image predictions (the live dashboard, study diff). */
+export function buildReportModel(study: StudyRecord, options: ReportOptions & { now?: Date; version?: string; correction?: Correction; perImage?: boolean } = {}): ReportModel {
   const opts: Required<ReportOptions> = { lastK: options.lastK ?? 3, noiseEpochs: options.noiseEpochs ?? 5, level: options.level ?? 0.95 };
   const variants = summariseVariants(study, opts);
-  const verdicts = comparisonsFor(study, variants).map((c) => judge(c, variants, opts));
+  const stats = study.index?.statistics;
+  const comparisons = comparisonsFor(study, variants);
+  const { verdicts, family } = judgeAll(comparisons, variants, opts, {
+    correction: options.correction ?? stats?.correction ?? 'holm',
+    ...(stats?.expect ? { expect: stats.expect } : {}),
+  });
+  const factorial = study.index ? factorialAnalysis(study.index.axes, variants, { correction: family.correction, level: opts.level }) : undefined;
   const generatedAt = options.now ?? new Date();
   const states = new Map<string, number>();
   for (const r of study.runs) states.set(r.state, (states.get(r.state) ?? 0) + 1);
@@ -79,6 +95,9 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     variants,
     axisColumns: axisColumns(study, variants),
     verdicts,
+    family,
+    perImage: options.perImage === false ? [] : perImageComparisons(study, comparisons),
+    ...(factorial ? { factorial } : {}),
     environment: environmentRows(study, generatedAt, options.version),
     problems: problems(study),
     plots: buildPlots(variants),

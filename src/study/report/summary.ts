@@ -27,6 +27,8 @@ export interface RunSummary {
   finalLoss?: number;
   /** Epoch-to-epoch noise of validation accuracy (see stats.epochNoise). */
   noise?: number;
+  /** Accuracy on the held-out test split (data.testSplit), scored once after training. */
+  testAcc?: number;
   trainTimeS?: number;
   imagesPerS?: number;
   params?: number;
@@ -68,6 +70,8 @@ export function summariseRun(run: RunRecord, options: ReportOptions = {}): RunSu
   if (st && st.params > 0) out.params = st.params; // 0: the run failed before its model was built
   const flops = st?.flops ?? (st?.macs !== undefined ? 2 * st.macs : undefined);
   if (flops !== undefined) out.flops = flops;
+  const test = finite(st?.testAccuracy);
+  if (test !== undefined) out.testAcc = test;
   return out;
 }
 
@@ -95,6 +99,8 @@ export interface VariantSummary {
   states: Partial<Record<RunState, number>>;
   best: Spread;
   final: Spread;
+  /** Held-out test accuracy over the finished runs that have one. */
+  test: Spread;
   valLoss: Spread;
   bestEpoch: Spread;
   trainTime: Spread;
@@ -135,6 +141,7 @@ export function summariseVariants(study: StudyRecord, options: ReportOptions = {
       states,
       best: spread(shown.map((r) => r.bestValAcc)),
       final: spread(shown.map((r) => r.finalValAcc)),
+      test: spread(finished.map((r) => r.testAcc)),
       valLoss: spread(shown.map((r) => r.finalValLoss)),
       bestEpoch: spread(shown.map((r) => r.bestEpoch)),
       trainTime: spread(shown.map((r) => r.trainTimeS)),

@@ -184,7 +184,7 @@ export function dashboardState(studyDir: string, now = new Date()): DashboardSta
   };
   let model: ReportModel;
   try {
-    model = buildReportModel(readStudy(studyDir), { now });
+    model = buildReportModel(readStudy(studyDir), { now, perImage: false });
   } catch (e) {
     return { ...empty, error: `cannot read the study folder: ${(e as Error).message}` };
   }
