@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join, resolve, basename } from 'node:path';
+import { join, resolve, basename, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { collectProvenance, saveProvenanceDiff, PROVENANCE_DIFF } from '../util/provenance.js';
 import { ensureOutDir } from '../util/out-dir.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile, type RunStatusKind } from '../train/run-state.js';
 import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
@@ -237,6 +238,9 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     }
   };
   let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
+  // The code behind every run this runner starts: the study file's repository, read once. The default output
+  // root (runs/) is ablate's own output, not an edit of the tree.
+  const provenance = collectProvenance({ dir: dirname(resolve(file)), exclude: o.out !== undefined ? [dir] : [dir, dirname(dir)] });
   const saveIndex = () => {
     index = { ...index, updatedAt: new Date().toISOString() };
     write(join(dir, 'study.json'), index);
@@ -460,7 +464,14 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     const device = ranks > 1 ? wanted : deviceForSlot(wanted, slots[0]!, parallel, gpuCount);
     const gpus = ranks > 1 && wanted === 'cuda' && gpuCount > 1 ? slotGpus(slots, gpuCount) : undefined;
     const config = runConfig(run, threads, device);
-    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
+    try {
+      saveProvenanceDiff(runDir, provenance.diff);
+    } catch (e) {
+      if (isDiskFull(e)) diskFull ??= `could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`;
+      else log(`warning: could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`);
+      return;
+    }
+    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name, provenance: provenance.provenance })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
       // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.

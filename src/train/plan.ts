@@ -158,7 +158,9 @@ function canonical(plan: RunPlan): RunPlan {
 
 /** The plan without the fields that do not change results, hashed: a resume must match it. */
 export function planHash(plan: RunPlan): string {
-  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
+  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, deterministic, ...rest } = plan;
+  // The default is left out, so runs planned before the field existed keep their hash (and resume).
+  if (deterministic !== undefined && deterministic !== 'auto') (rest as Record<string, unknown>).deterministic = deterministic;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 

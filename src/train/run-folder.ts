@@ -157,6 +157,19 @@ export const RunEnvSchema = z.looseObject({
   node: z.string(),
   os: z.string(),
   cpu: z.string(),
+  /** Whether reruns are bit-identical: always on the CPU, on a GPU with `deterministic: true` (absent in older runs). */
+  deterministic: z.boolean().optional(),
+  /** The code and settings that produced the run (src/util/provenance.ts); absent in runs from before it was recorded. */
+  provenance: z.looseObject({
+    git: z.union([
+      z.looseObject({ root: z.string(), commit: z.string().optional(), dirty: z.boolean(), diffSha256: z.string().optional(), diffOmitted: z.string().optional() }),
+      z.looseObject({ none: z.string() }),
+    ]),
+    lockSha256: z.string().optional(),
+    ablateVersion: z.string(),
+    command: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+  }).optional(),
 });
 
 export const RunDatasetSchema = z.looseObject({

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { runTraining } from '../../train/run.js';
 import { expandShorthand, localRanksOf, resolveRunPlan } from '../../train/plan.js';
@@ -9,6 +9,7 @@ import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { UsageError } from '../errors.js';
 import { InterruptedError } from '../../util/interrupt.js';
+import { collectProvenance } from '../../util/provenance.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv } from '../../train/launch.js';
@@ -124,7 +125,9 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   });
   const { signal, dispose } = interruptSignal('training');
   try {
-    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal }).catch((e: unknown) => {
+    // The repository of the config file (or of the current folder), its own output aside.
+    const provenance = (readLaunchEnv()?.rank ?? 0) !== 0 ? undefined : collectProvenance({ dir: file ? dirname(resolve(file)) : process.cwd(), exclude: [runDir] });
+    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal, provenance }).catch((e: unknown) => {
       if (!(e instanceof InterruptedError)) throw e;
       process.stderr.write(`\n${e.message}\n`);
       return undefined;

@@ -1,7 +1,7 @@
 /** Everything the report says, computed once; markdown.ts and html.ts only lay it out. */
 import type { StudyRecord } from '../run-files.js';
 import type { Comparison } from '../spec-expand.js';
-import { type EnvironmentRow, environmentRows } from './environment.js';
+import { type EnvironmentRow, environmentRows, provenanceProblems } from './environment.js';
 import { DASH, points, prettyName } from './format.js';
 import { type Plot, buildPlots } from './plots.js';
 import { type ReportOptions, type VariantSummary, summariseVariants } from './summary.js';
@@ -57,6 +57,7 @@ function problems(study: StudyRecord): Problem[] {
   }
   for (const p of classCountProblems(study)) out.push({ ...p, state: '' });
   for (const w of study.warnings) out.push({ run: '(study)', state: '', message: w });
+  for (const w of provenanceProblems(study)) out.push({ run: '(study)', state: '', message: w });
   return out;
 }
 
