@@ -83,6 +83,14 @@ function statusOf(runDir: string): RunStatusFile | undefined {
   return readRunStatus(runDir);
 }
 
+/** TensorBoard's HParams view of a study run: its axes (by config path) and its seed. */
+function studyHParams(run: PlannedRun): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [path, v] of Object.entries(run.axes)) out[path] = v === null ? 'null' : v;
+  out.seed = run.seed;
+  return out;
+}
+
 /** The status of a run whose process died before writing one (it could not start, or crashed while loading). */
 function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKind): RunStatus {
   const data = (run.config.data ?? {}) as Record<string, unknown>;
@@ -471,7 +479,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       else log(`warning: could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`);
       return;
     }
-    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name, provenance: provenance.provenance })) return;
+    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name, provenance: provenance.provenance, hparams: studyHParams(run) })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
       // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.

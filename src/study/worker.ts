@@ -12,6 +12,7 @@ import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.j
 import { launchRunRanks, rankFailureLine, readLaunchEnv } from '../train/launch.js';
 import { localRanksOf } from '../train/plan.js';
 import { PROVENANCE_DIFF, type Provenance } from '../util/provenance.js';
+import type { HParamValue } from '../train/tensorboard.js';
 
 export const WORKER_LOG = 'worker.log';
 
@@ -78,7 +79,7 @@ async function main(): Promise<number> {
     process.stderr.write('usage: worker <runDir>\n');
     return 2;
   }
-  const req = JSON.parse(readFileSync(join(runDir, 'request.json'), 'utf8')) as { config: unknown; resume: boolean; provenance?: Provenance };
+  const req = JSON.parse(readFileSync(join(runDir, 'request.json'), 'utf8')) as { config: unknown; resume: boolean; provenance?: Provenance; hparams?: Record<string, HParamValue> };
   // The runner read the code's provenance once for the study and left a dirty tree's diff in the run folder.
   const provenance = req.provenance && { provenance: req.provenance, diff: readDiff(runDir) };
   const interrupt = interruptSignal();
@@ -137,7 +138,7 @@ async function main(): Promise<number> {
     }
   }
   try {
-    const r = await runTraining(req.config, { runDir, resume: req.resume, provenance, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: rank ? () => {} : out.log });
+    const r = await runTraining(req.config, { runDir, resume: req.resume, provenance, hparams: req.hparams, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: rank ? () => {} : out.log });
     return r.status === 'stopped' ? WORKER_EXIT.stopped : WORKER_EXIT.done;
   } catch (e) {
     out.log(`error: ${(e as Error).message}`);

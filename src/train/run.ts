@@ -24,6 +24,7 @@ import { hasTrainingCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
+import type { HParamValue } from './tensorboard.js';
 import { collectProvenance, saveProvenanceDiff, type CollectedProvenance } from '../util/provenance.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
@@ -49,6 +50,8 @@ export interface RunOptions {
    * runner); by default that of the current folder's repository, read here.
    */
   provenance?: CollectedProvenance;
+  /** TensorBoard's HParams view: the run's hyperparameters (a study's axes and seed); default, the plan's usual knobs. */
+  hparams?: Readonly<Record<string, HParamValue>>;
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
@@ -206,7 +209,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           result = await fit({
             model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
             runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan), parallel: dp,
-            readEvery: o.readEvery, readEveryMs: o.readEveryMs,
+            readEvery: o.readEvery, readEveryMs: o.readEveryMs, hparams: o.hparams,
           });
         } catch (e) {
           if (!(e instanceof SplitChangedError)) throw e;

@@ -8,6 +8,7 @@ import { collectProvenance, provenanceCommand, provenanceEnv } from '../../src/u
 import { runStudy } from '../../src/study/runner.js';
 import { readRunStatus } from '../../src/train/run-folder.js';
 import { tmp, writeStudy } from './live-fixtures.js';
+import { readEventDir } from '../train/tb-reader.js';
 
 const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' }).trim();
@@ -98,7 +99,7 @@ describe('collectProvenance', () => {
 describe('a study run from a dirty tree, then resumed at another commit', () => {
   test('each run records its commit and diff; the report flags the mixed commits', async () => {
     const root = repo();
-    const file = writeStudy(root, { seeds: [0, 1], base: { epochs: 1 } });
+    const file = writeStudy(root, { seeds: [0, 1], base: { epochs: 1, tensorboard: true } });
     git(root, 'add', '-A');
     git(root, 'commit', '-q', '-m', 'study');
     const first = git(root, 'rev-parse', 'HEAD');
@@ -120,6 +121,9 @@ describe('a study run from a dirty tree, then resumed at another commit', () => 
     assert.doesNotMatch(diffA.toString(), /history\.jsonl|status\.json/);
     appliesTo(root, first, join(runA, 'provenance.diff'));
     assert.ok(pa.command.some((c) => c.includes('provenance.test')), 'the command line is recorded');
+    // TensorBoard's HParams session of a study run: its axes (none here but the seed).
+    const start = readEventDir(join(runA, 'tensorboard')).events.flatMap((e) => e.plugins ?? []).find((p) => p.hparamsStart);
+    assert.deepEqual(start?.hparamsStart?.hparams, { seed: 0 });
 
     git(root, 'commit', '-q', '-am', 'second');
     const second = git(root, 'rev-parse', 'HEAD');
