@@ -53,6 +53,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--port <n>', 'dashboard port (with --dashboard; default: a free port)')
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
     .option('--allow-host <names...>', 'with --dashboard: other names it may be reached under (Host header; comma-separated, * for any)')
+    .option('--max-runs <n>', 'the most runs the study may have (default: maxRuns: in the study file, else 1000); a larger study is refused before anything is expanded')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
   study.command('plan <file>')
     .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
@@ -63,6 +64,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--no-measure', 'skip the speed measurement (sizes and counts only)')
     .option('--json', 'print the plan as JSON: every run\'s resolved config (its config.json to be) and cost')
+    .option('--max-runs <n>', 'the most runs the study may have (default: maxRuns: in the study file, else 1000)')
     .action(async (file, o) => (await import('./commands/study.js')).studyPlanCommand(file, o));
   study.command('serve <dir>')
     .description('a live web page over a study folder: curves, run progress, ablation table, verdicts (read-only, token-protected)')

@@ -32,9 +32,11 @@ export function parseModelArg(model: string): string | ModelSpecObject {
   return spec as ModelSpecObject;
 }
 
-/** Ctrl-C handling for long commands, announcing on the first press what happens next. */
+/** Ctrl-C (or SIGTERM) handling for long commands, announcing on the first one what happens next. */
 export function interruptSignal(what: string): { signal: AbortSignal; dispose: () => void } {
-  return interruptOnce(() =>
-    process.stderr.write(`\nstopping the ${what} after the current step (a checkpoint is saved); press Ctrl-C again to quit at once\n`),
+  return interruptOnce((sig) =>
+    process.stderr.write(sig === 'SIGTERM'
+      ? `\nSIGTERM: stopping the ${what} after the current step (a checkpoint is saved); a second SIGTERM quits at once\n`
+      : `\nstopping the ${what} after the current step (a checkpoint is saved); press Ctrl-C again to quit at once\n`),
   );
 }

@@ -69,10 +69,30 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
   const opened = new Map<string, Promise<PlanDatasets>>();
   const speeds = new Map<string, StudyPlanReport['measurements'][number]>();
   const runs: PlannedRunCost[] = [];
+  const firstRun = new Map<string, PlannedRun>();
+  for (const run of study.runs) if (!firstRun.has(run.variant)) firstRun.set(run.variant, run);
+  const referenceOf = new Map(study.comparisons.map((c) => [c.variant, c.reference] as const).reverse());
+  const changesOf = new Map<string, Record<string, [unknown, unknown]>>();
+  const costOf = (run: PlannedRun, plan: RunPlan, model: string, cost: RunCost): PlannedRunCost => {
+    const reference = referenceOf.get(run.variant);
+    const refRun = reference ? firstRun.get(reference) : undefined;
+    if (!changesOf.has(run.variant)) changesOf.set(run.variant, refRun ? configChanges(refRun.config, run.config) : {});
+    return {
+      name: run.name, variant: run.variant, seed: run.seed, model, ...(reference ? { reference } : {}),
+      changes: changesOf.get(run.variant)!, plan, cost,
+    };
+  };
   try {
-    const firstRun = new Map<string, PlannedRun>();
-    for (const run of study.runs) if (!firstRun.has(run.variant)) firstRun.set(run.variant, run);
+    // The runs of a variant differ only in their seed, which no cost depends on: each variant is resolved,
+    // built and measured once (a study of 1,000 seeds built 1,000 models before).
+    const ofVariant = new Map<string, { plan: RunPlan; model: string; cost: RunCost }>();
+    const modelSizes = new Map<string, { params: number; flopsPerImage: number }>();
     for (const run of study.runs) {
+      const known = ofVariant.get(run.variant);
+      if (known) {
+        runs.push(costOf(run, { ...known.plan, seed: run.seed }, known.model, known.cost));
+        continue;
+      }
       const machine = planForMachine(resolveRunPlan(runConfig(run, threadsEach, o.device)));
       const key = JSON.stringify([machine.plan.data, machine.plan.valData ?? null]);
       if (!opened.has(key)) opened.set(key, openPlanDatasets(machine.plan));
@@ -82,10 +102,17 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       const plan = completePlan(machine.plan, { train: ds.train, val: ds.val });
       const model = planModel(plan);
       const size = imageSizeOf(plan.data, ds.train);
-      const net = buildModel(model, { initialize: false });
-      const params = net.countParams().total;
-      const flopsPerImage = net.flops([size.height, size.width]).flops;
-      net.dispose();
+      // Variants that change only training settings (augmentation, lr) share their model's size.
+      const sizeKey = JSON.stringify([model, size]);
+      if (!modelSizes.has(sizeKey)) {
+        const net = buildModel(model, { initialize: false });
+        try {
+          modelSizes.set(sizeKey, { params: net.countParams().total, flopsPerImage: net.flops([size.height, size.width]).flops });
+        } finally {
+          net.dispose();
+        }
+      }
+      const { params, flopsPerImage } = modelSizes.get(sizeKey)!;
       const ranks = localRanksOf(plan);
       // batchSize is per rank: a step of a data-parallel run takes batchSize images on each rank.
       const perEpoch = (n: number, steps?: number) => (steps === undefined ? n : Math.min(n, steps * plan.batchSize * ranks));
@@ -106,21 +133,12 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         const s = speeds.get(mkey)!;
         estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS) / ranks;
       }
-      const reference = study.comparisons.find((c) => c.variant === run.variant)?.reference;
-      const refRun = reference ? firstRun.get(reference) : undefined;
-      runs.push({
-        name: run.name,
-        variant: run.variant,
-        seed: run.seed,
-        model: modelLabel(plan.model as ModelSpec),
-        ...(reference ? { reference } : {}),
-        changes: refRun ? configChanges(refRun.config, run.config) : {},
-        plan,
-        cost: {
-          params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs, ranks,
-          imagesTimesEpochs: trainImages * plan.epochs, ...(estimatedS !== undefined ? { estimatedS } : {}),
-        },
-      });
+      const cost: RunCost = {
+        params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs, ranks,
+        imagesTimesEpochs: trainImages * plan.epochs, ...(estimatedS !== undefined ? { estimatedS } : {}),
+      };
+      ofVariant.set(run.variant, { plan, model: modelLabel(plan.model as ModelSpec), cost });
+      runs.push(costOf(run, plan, modelLabel(plan.model as ModelSpec), cost));
     }
   } finally {
     for (const p of opened.values()) await (await p.catch(() => undefined))?.close();

@@ -26,6 +26,7 @@ import { preflightData } from './preflight-data.js';
 import { SlotPool } from './slot-pool.js';
 import { localRanksOf } from '../train/plan.js';
 import { checkLocalRanks } from '../train/launch.js';
+import { SIGNAL_EXIT, stopSignalOf } from '../util/interrupt.js';
 
 /** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
@@ -57,6 +58,8 @@ export interface StudyRunOptions {
   shard?: { index: number; count: number };
   /** Where the live view draws (default stderr). */
   liveStream?: { write(s: string): boolean; isTTY?: boolean };
+  /** The run-count ceiling (`--max-runs`): overrides the study file's `maxRuns:` (default DEFAULT_MAX_RUNS). */
+  maxRuns?: number;
 }
 
 /** How each run of a study ended, and where the report was written. */
@@ -111,7 +114,12 @@ function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKi
  * error, so they resume like interrupted runs instead of being skipped.
  */
 function killedNotFailed(st: RunStatusFile): boolean {
-  return st.status === 'failed' && (/^training process killed by SIG/.test(st.error ?? '') || isDiskFull({ message: st.error ?? '' }));
+  return st.status === 'failed' && (/^training process killed by SIG/.test(st.error ?? '') || isDiskFull({ message: st.error ?? '' }) || resumeRefused(st));
+}
+
+/** A run whose last start was refused for other settings than it was planned with: it failed this time, yet it continues once started with its own. */
+function resumeRefused(st: RunStatusFile | undefined): boolean {
+  return st?.status === 'failed' && (st as { resumeRefused?: unknown }).resumeRefused === true;
 }
 
 /** The thread count a run started with (its resolved config.json), if it has started. */
@@ -124,12 +132,36 @@ function startedThreads(runDir: string): number | undefined {
   }
 }
 
+/**
+ * Seconds the run's finished epochs took, from history.jsonl: a process killed mid-run never wrote its
+ * training time into status.json (which says 0 until the run ends).
+ */
+function historySeconds(runDir: string, epochs: number): number | undefined {
+  try {
+    let s = 0;
+    let n = 0;
+    for (const line of readFileSync(join(runDir, 'history.jsonl'), 'utf8').split('\n')) {
+      if (n >= epochs) break;
+      try {
+        const t = (JSON.parse(line) as { epoch_time_s?: unknown }).epoch_time_s;
+        if (typeof t === 'number' && Number.isFinite(t) && t >= 0) { s += t; n++; }
+      } catch { /* a line cut short by the kill */ }
+    }
+    return n > 0 ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `resnet20-cifar-seed0: ok — best val 91.4% (epoch 4), 4 epochs in 52.1 s`. */
-function outcomeLine(name: string, st: RunStatusFile | undefined, fallback: string): string {
+function outcomeLine(name: string, st: RunStatusFile | undefined, fallback: string, runDir?: string): string {
   const state = st?.status ?? fallback;
   const parts: string[] = [];
   if (st?.bestValAccuracy !== undefined) parts.push(`best val ${pct(st.bestValAccuracy)}%${st.bestEpoch ? ` (epoch ${st.bestEpoch})` : ''}`);
-  if (st && st.epochsDone > 0) parts.push(`${st.epochsDone}/${st.epochsPlanned} epochs in ${duration(st.trainTimeS)}`);
+  if (st && st.epochsDone > 0) {
+    const secs = st.trainTimeS > 0 ? st.trainTimeS : runDir ? historySeconds(runDir, st.epochsDone) : undefined;
+    parts.push(`${st.epochsDone}/${st.epochsPlanned} epochs${secs !== undefined ? ` in ${duration(secs)}` : ''}`);
+  }
   if (st?.error) parts.push(st.error.split('\n').join(' '));
   else if (st?.reason && (state === 'stopped' || state === 'interrupted')) parts.push(st.reason);
   return `${name}: ${state}${parts.length ? ` — ${parts.join(', ')}` : ''}`;
@@ -148,7 +180,7 @@ function workerEntry(): string {
  */
 export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: boolean } = {}): { study: ExpandedStudy; dir: string } {
   // One pass: the study file's own problems and every run's config problems are thrown together.
-  const { spec, issues, runsKnown } = inspectStudyFile(file);
+  const { spec, issues, runsKnown } = inspectStudyFile(file, { maxRuns: o.maxRuns });
   if (!spec) throw new StudySpecError(file, issues);
   const study = expandStudy(spec, {
     dataPath: o.dataPath === undefined ? undefined : resolve(o.dataPath),
@@ -274,16 +306,22 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
 
   const todo: PlannedRun[] = [];
   const skipped: string[] = [];
+  const finishedBefore = new Map<string, string>();
   for (const [k, run] of study.runs.entries()) {
     if (o.only && !o.only.includes(run.name) && !o.only.includes(run.variant)) continue;
     if (o.shard && k % o.shard.count !== o.shard.index) continue;
     const st = statusOf(join(dir, run.name));
     if (st && (FINISHED.has(st.status) || (st.status === 'failed' && !killedNotFailed(st) && !o.retryFailed))) {
       skipped.push(run.name);
-      setRunStatus(run.name, st.status);
+      finishedBefore.set(run.name, st.status);
       continue;
     }
     todo.push(run);
+  }
+  // One write for all of them: a study of 1,000 finished runs rewrote its index 1,000 times.
+  if (finishedBefore.size) {
+    index = { ...index, runs: index.runs.map((r) => (finishedBefore.has(r.name) ? { ...r, status: finishedBefore.get(r.name) as never } : r)) };
+    saveIndex();
   }
   if (todo.length) {
     const n = await preflightData(todo, { log, signal: o.signal });
@@ -293,7 +331,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   const held = new Set(todo.filter((r) => runHolder(join(dir, r.name))).map((r) => r.name));
   todo.sort((a, b) => Number(held.has(a.name)) - Number(held.has(b.name)));
 
-  const failedBefore = skipped.filter((n) => statusOf(join(dir, n))?.status === 'failed');
+  const failedBefore = skipped.filter((n) => finishedBefore.get(n) === 'failed');
   // --parallel counts slots, and a data-parallel run takes one per rank.
   const parallel = Math.max(1, Math.min(o.parallel ?? 1, slotsOf(todo) || 1));
   const dataParallel = todo.some((r) => localRanksOf(r.config) > 1);
@@ -334,11 +372,14 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   const failed: string[] = [];
   const interruptedRuns: string[] = [];
   const busy: string[] = [];
+  /** Runs whose resume was refused: they were planned with other settings than this command gives. */
+  const refused: string[] = [];
   const children = new Set<ChildProcess>();
   let interrupted = false;
+  // Workers get the signal the runner got, so their status and messages name it (SIGTERM from a scheduler).
   const onAbort = () => {
     interrupted = true;
-    for (const c of children) c.kill('SIGINT');
+    for (const c of children) c.kill(stopSignalOf(o.signal));
   };
   o.signal?.addEventListener('abort', onAbort);
   if (o.signal?.aborted) interrupted = true;
@@ -485,6 +526,9 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.
       record(runDir, { ...before, status: 'interrupted', reason: before.reason ?? 'its training process was gone (orphaned)' });
     }
+    // What status.json held when the worker started: a worker that ends with an error without changing it
+    // (it could not start, or died before its first write) did not record its failure.
+    const statusBefore = JSON.stringify(statusOf(runDir) ?? null);
     setRunStatus(run.name, 'running');
     if (!live) log(`\n${tag}`);
     else say(`${tag}: started`);
@@ -546,20 +590,24 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
         st = { ...(st ?? placeholderStatus(run, threads, 'interrupted')), status: 'interrupted', reason: `training process ${code}`, finishedAt: now };
         record(runDir, st);
       }
-    } else if (code !== 0 && (!st || st.status === 'running')) {
-      // The child died without recording why (a native crash, an uncaught error): say so here.
-      const hardStop = code === 130; // a second Ctrl-C quits at once; the last checkpoint stays
+    } else if (code !== 0 && (!st || st.status === 'running' || (code !== WORKER_EXIT.stopped && JSON.stringify(st) === statusBefore))) {
+      // The child died without recording why (a native crash, an uncaught error, a worker that could not
+      // start and left the status it found: `interrupted` or `stopped` would be resumed forever): say so here.
+      // A second Ctrl-C or SIGTERM quits at once, with the signal's code; the last checkpoint stays.
+      const hardStop = code === SIGNAL_EXIT.SIGINT ? 'Ctrl-C' : code === SIGNAL_EXIT.SIGTERM ? 'SIGTERM' : undefined;
       const why = (typeof code === 'string' ? `training process ${code}` : `training process exited with code ${code}`) + (lastWords ? `: ${lastWords}` : '');
+      const { reason: _r, ...was } = st ?? placeholderStatus(run, threads, 'failed');
       st = hardStop
-        ? { ...(st ?? placeholderStatus(run, threads, 'interrupted')), status: 'interrupted', reason: 'stopped at once by a second Ctrl-C', finishedAt: now }
-        : { ...(st ?? placeholderStatus(run, threads, 'failed')), status: 'failed', error: why, finishedAt: now };
+        ? { ...(st ?? placeholderStatus(run, threads, 'interrupted')), status: 'interrupted', reason: `stopped at once by a second ${hardStop}`, finishedAt: now }
+        : { ...was, status: 'failed', error: why, finishedAt: now };
       record(runDir, st);
     }
     const final = st?.status ?? 'failed';
     setRunStatus(run.name, final);
     if (final === 'failed') failed.push(run.name);
+    if (resumeRefused(st)) refused.push(run.name);
     if (final === 'interrupted' || (final === 'stopped' && !interrupted && !diskFull)) interruptedRuns.push(run.name);
-    say(outcomeLine(tag, st, final));
+    say(outcomeLine(tag, st, final, runDir));
   };
 
   try {
@@ -598,7 +646,12 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   if (interruptedRuns.length) log(`${plural(interruptedRuns.length, 'run')} did not finish (${interruptedRuns.join(', ')}): run the same command again to resume ${interruptedRuns.length === 1 ? 'it' : 'them'} from the last checkpoint.`);
   if (busy.length) log(`${plural(busy.length, 'run')} left alone because another live process owns ${busy.length === 1 ? 'its folder' : 'their folders'}: ${busy.join(', ')}.`);
   if (diskFull) log(`Disk full — ${diskFull}. The study stopped starting runs; free some space and run the same command again: finished runs are kept, the others resume from their last good checkpoint.`);
-  if (interrupted) log(`Interrupted — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
+  if (refused.length) {
+    log(`${plural(refused.length, 'run')} started with other settings than ${refused.length === 1 ? 'it was' : 'they were'} planned with (${refused.join(', ')}): ` +
+      `drop the --set/--data that changed ${refused.length === 1 ? 'its' : 'their'} config to continue ${refused.length === 1 ? 'it' : 'them'} where ${refused.length === 1 ? 'it' : 'they'} stopped, ` +
+      'or give the new settings their own study folder (--out).');
+  }
+  if (interrupted) log(`Interrupted${stopSignalOf(o.signal) === 'SIGTERM' ? ' by SIGTERM' : ''} — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
   return { dir, study, ran, skipped, failed, interruptedRuns, busy, ...(diskFull ? { diskFull } : {}), report, interrupted };
 }
 

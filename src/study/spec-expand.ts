@@ -2,7 +2,7 @@ import { type AxisValue, type StudyAxis, type StudySpec, axisOfPair, choiceNamed
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
-import { expandShorthand } from '../train/plan.js';
+import { expandShorthand } from '../train/shorthand.js';
 
 /** One training run of a study: a variant at one seed. */
 export interface PlannedRun {
@@ -146,20 +146,30 @@ function displayOf(v: unknown): AxisValue {
  */
 function validateRuns(runs: PlannedRun[], validate: (c: PlainObject) => ConfigProblem[]): SpecIssue[] {
   const grouped = new Map<string, { problem: ConfigProblem; runs: PlannedRun[] }>();
+  // The runs of a variant differ only in their seed, which the study file's check has covered: one config
+  // per variant is checked (a study of 1,000 seeds checked every copy, most of its planning time).
+  const byVariant = new Map<string, PlannedRun[]>();
   for (const run of runs) {
+    const same = byVariant.get(run.variant);
+    if (same) same.push(run);
+    else byVariant.set(run.variant, [run]);
+  }
+  for (const same of byVariant.values()) {
     let problems: ConfigProblem[];
     try {
-      problems = validate(cloneJson(run.config));
+      problems = validate(cloneJson(same[0]!.config));
     } catch (e) {
       problems = [{ path: '', message: `a config the validator accepts (it threw: ${(e as Error).message})` }];
     }
     for (const p of problems) {
       const key = `${p.path}\u0000${p.message}`;
       const g = grouped.get(key) ?? { problem: p, runs: [] };
-      g.runs.push(run);
+      g.runs.push(...same);
       grouped.set(key, g);
     }
   }
+  const order = new Map(runs.map((r, i) => [r, i]));
+  for (const g of grouped.values()) g.runs.sort((a, b) => order.get(a)! - order.get(b)!);
   return [...grouped.values()].map(({ problem, runs: affected }) => {
     const names = affected.length === runs.length ? 'every run'
       : affected.length <= 3 ? affected.map((r) => r.name).join(', ')

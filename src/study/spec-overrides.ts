@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { invalidArg } from '../util/errors.js';
 import { isDottedPath } from './spec-paths.js';
+import { yamlTooDeep } from '../util/config-file.js';
 
 /** One `--set key=value` from the command line. */
 export interface ConfigOverride {
@@ -23,6 +24,9 @@ export function parseSetOverrides(args: readonly string[]): ConfigOverride[] {
     const text = arg.slice(eq + 1);
     if (!isDottedPath(path)) throw invalidArg(name, 'a config path such as "epochs" or "optimizer.lr" before "="', path);
     if (text.trim() === '') throw invalidArg(`--set ${path}`, 'a value after "=" (write null for none)', text);
+    // A command line can hold megabytes: nesting is bounded here as in a study file, before the parser recurses.
+    const deep = yamlTooDeep(text);
+    if (deep) throw invalidArg(`--set ${path}`, `a YAML value with ${deep.expected}`, `nested deeper at column ${deep.col}`);
     let value: unknown;
     try {
       value = parseYaml(text);

@@ -13,6 +13,7 @@
  * compare: [[resnet34, plain34]]               # explicit pairs: [variant, reference]
  * compare: [[cutmix, none]]                    # or two values of one axis: each variant with cutmix
  *                                              # against its twin with none (the other axes equal)
+ * maxRuns: 2000                                # the run-count ceiling (default 1,000; --max-runs overrides)
  * ```
  * Parsing checks every field independently and reports all problems at once (StudySpecError).
  */
@@ -20,8 +21,8 @@ import { extname } from 'node:path';
 import { z } from 'zod';
 import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, formatPath, joinPath } from './spec-issues.js';
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
-import { expandShorthand } from '../train/plan.js';
-import { ConfigFileError, parseYamlText, readConfigText } from '../util/config-file.js';
+import { expandShorthand } from '../train/shorthand.js';
+import { ConfigFileError, jsonTooDeep, parseYamlText, readConfigText } from '../util/config-file.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -60,9 +61,23 @@ export interface StudySpec {
   variantNames: string[];
 }
 
+/**
+ * The most runs a study may have unless raised (`maxRuns:` in the file, `--max-runs` on the command line):
+ * a typo such as `seeds: 100000000` must be refused at once, not expanded into a plan that fills the memory.
+ */
+export const DEFAULT_MAX_RUNS = 1000;
+/** The highest ceiling that can be asked for: every run's config is held in memory while a study is planned. */
+export const MAX_RUNS_LIMIT = 100_000;
+
+/** Options of reading a study: `maxRuns` overrides the file's `maxRuns:` (the command line's `--max-runs`). */
+export interface StudyReadOptions {
+  maxRuns?: number;
+}
+
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const NAME_EXPECTED = 'a name of letters, digits, ".", "_", "+" or "-" (it becomes a folder name)';
 const nameSchema = z.string({ error: NAME_EXPECTED }).regex(NAME_RE, { error: NAME_EXPECTED });
+const MAX_RUNS_EXPECTED = `a whole number of runs from 1 to ${MAX_RUNS_LIMIT.toLocaleString('en')}: the most runs this study may have (default ${DEFAULT_MAX_RUNS.toLocaleString('en')})`;
 const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()], { error: 'a string, number, true/false or null' });
 
 /** Each top-level field is checked on its own so one bad field never hides problems in another. */
@@ -84,6 +99,7 @@ const FIELDS = {
     z.tuple([z.string(), z.string()], { error: 'a pair [variant, reference]' }),
     { error: 'a list of pairs [variant, reference]' },
   ).min(1),
+  maxRuns: z.unknown().refine((n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_RUNS_LIMIT, { error: MAX_RUNS_EXPECTED }),
 } as const;
 
 type FieldName = keyof typeof FIELDS;
@@ -91,18 +107,18 @@ const FIELD_NAMES = Object.keys(FIELDS) as FieldName[];
 const REQUIRED: FieldName[] = ['name', 'base'];
 
 /** Parse and check study-file text (YAML, or JSON when the source ends in .json or the text starts with `{`). */
-export function parseStudySpec(text: string, source = '<inline>'): StudySpec {
-  return orThrow(inspectStudyText(text, source), source);
+export function parseStudySpec(text: string, source = '<inline>', o: StudyReadOptions = {}): StudySpec {
+  return orThrow(inspectStudyText(text, source, o), source);
 }
 
 /** Reads and validates a study file (YAML or JSON); throws a StudySpecError listing every problem. */
-export function loadStudySpec(file: string): StudySpec {
-  return orThrow(inspectStudyFile(file), file);
+export function loadStudySpec(file: string, o: StudyReadOptions = {}): StudySpec {
+  return orThrow(inspectStudyFile(file, o), file);
 }
 
 /** Check an already-parsed study object (e.g. built in code) and normalise it. */
-export function checkStudySpec(raw: unknown, source = '<inline>'): StudySpec {
-  return orThrow(inspectStudySpec(raw, source), source);
+export function checkStudySpec(raw: unknown, source = '<inline>', o: StudyReadOptions = {}): StudySpec {
+  return orThrow(inspectStudySpec(raw, source, o), source);
 }
 
 /**
@@ -122,7 +138,7 @@ function orThrow(r: StudyInspection, source: string): StudySpec {
   return r.spec;
 }
 
-export function inspectStudyFile(file: string): StudyInspection {
+export function inspectStudyFile(file: string, o: StudyReadOptions = {}): StudyInspection {
   let text: string;
   try {
     text = readConfigText(file, 'study file');
@@ -131,13 +147,15 @@ export function inspectStudyFile(file: string): StudyInspection {
     const expected = e instanceof ConfigFileError && e.code === 'too-large' ? /^Expected (.*?) but /.exec(e.message)?.[1] ?? 'a smaller study file' : 'a readable study file';
     return { issues: [{ path: '', expected, received }], runsKnown: false };
   }
-  return inspectStudyText(text, file);
+  return inspectStudyText(text, file, o);
 }
 
-export function inspectStudyText(text: string, source = '<inline>'): StudyInspection {
+export function inspectStudyText(text: string, source = '<inline>', o: StudyReadOptions = {}): StudyInspection {
   const isJson = extname(source).toLowerCase() === '.json' || /^\s*\{/.test(text);
   let raw: unknown;
   if (isJson) {
+    const deep = jsonTooDeep(text);
+    if (deep) return { issues: [{ path: `line ${deep.line}, column ${deep.col}`, expected: deep.expected, received: deep.message }], runsKnown: false };
     try {
       raw = JSON.parse(text);
     } catch (e) {
@@ -147,16 +165,16 @@ export function inspectStudyText(text: string, source = '<inline>'): StudyInspec
     const r = parseYamlText(text);
     if (r.errors.length > 0) {
       return {
-        issues: r.errors.map((e) => ({ path: e.line !== undefined ? `line ${e.line}, column ${e.col}` : '', expected: 'valid YAML', received: e.message })),
+        issues: r.errors.map((e) => ({ path: e.line !== undefined ? `line ${e.line}, column ${e.col}` : '', expected: e.expected ?? 'valid YAML', received: e.message })),
         runsKnown: false,
       };
     }
     raw = r.value;
   }
-  return inspectStudySpec(raw, source);
+  return inspectStudySpec(raw, source, o);
 }
 
-export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspection {
+export function inspectStudySpec(raw: unknown, source = '<inline>', o: StudyReadOptions = {}): StudyInspection {
   if (!isPlainObject(raw)) return { issues: [issue('', 'a mapping with at least "name" and "base"', raw)], runsKnown: false };
   const issues: SpecIssue[] = [];
   const ok: Partial<Record<FieldName, unknown>> = {};
@@ -187,6 +205,14 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
   for (const p of paths) expandShorthand(base, p);
   const axes = ok.axes ? checkAxes(ok.axes as Record<string, unknown>, base, issues) : [];
   const variants = ok.variants ? checkVariants(ok.variants as PlainObject[], base, axes, issues) : undefined;
+  // Counted before anything is expanded: the grid, the names and the seed list are all as long as this.
+  let ceiling = ok.maxRuns as number | undefined;
+  if (o.maxRuns !== undefined) {
+    if (Number.isInteger(o.maxRuns) && o.maxRuns >= 1 && o.maxRuns <= MAX_RUNS_LIMIT) ceiling = o.maxRuns;
+    else issues.push(issue('--max-runs', MAX_RUNS_EXPECTED, o.maxRuns));
+  }
+  const tooMany = runCountIssue(axes, variants, ok.seeds as number | number[] | undefined, ceiling);
+  if (tooMany) return { issues: [...issues, tooMany], runsKnown: false };
   const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base, issues);
 
   const variantNames = combineNames(variants, axes, issues);
@@ -208,6 +234,27 @@ export function inspectStudySpec(raw: unknown, source = '<inline>'): StudyInspec
     variantNames,
   };
   return { spec, issues, runsKnown };
+}
+
+/** The refusal of a study with more runs than its ceiling (counted arithmetically), or undefined. */
+function runCountIssue(axes: StudyAxis[], variants: ExplicitVariant[] | undefined, seeds: number | number[] | undefined, ceiling = DEFAULT_MAX_RUNS): SpecIssue | undefined {
+  const seedCount = typeof seeds === 'number' ? seeds : seeds ? new Set(seeds).size : 1;
+  const factors = [
+    ...(variants ? [[variants.length, 'variant']] as const : []),
+    ...axes.map((a) => [a.choices.length, `value${a.choices.length === 1 ? '' : 's'} of ${a.path}`] as const),
+    [seedCount, 'seed'] as const,
+  ];
+  const runs = factors.reduce((n, [k]) => n * k, 1);
+  if (runs <= ceiling) return undefined;
+  const n = (x: number) => x.toLocaleString('en');
+  const product = factors.map(([k, what]) => `${n(k)} ${what}${what.endsWith('variant') || what === 'seed' ? (k === 1 ? '' : 's') : ''}`).join(' × ');
+  return {
+    path: '',
+    expected: runs > MAX_RUNS_LIMIT
+      ? `at most ${n(ceiling)} runs (the ceiling, which goes up to ${n(MAX_RUNS_LIMIT)}: fewer seeds or axis values, or several studies)`
+      : `at most ${n(ceiling)} runs (the ceiling; if you mean it, raise it with "maxRuns: ${runs}" in the study file or --max-runs ${runs})`,
+    received: `${n(runs)} runs (${product})`,
+  };
 }
 
 function describeField(field: FieldName): string {
@@ -271,9 +318,11 @@ function checkAxes(rawAxes: Record<string, unknown>, base: PlainObject, issues: 
       }
     }
     // Keep the first of duplicated values so the duplicate is reported once, not again as a name collision.
-    const unique = choices.filter((c, i) => {
-      const first = choices.findIndex((d) => d.label === c.label) === i;
+    const labels = new Set<string>();
+    const unique = choices.filter((c) => {
+      const first = !labels.has(c.label);
       if (!first) issues.push(issue(where, `distinct values ("${c.label}" appears twice)`, spec));
+      labels.add(c.label);
       return first;
     });
     axes.push({ path, choices: unique });

@@ -292,6 +292,36 @@ function processAlive(pid: number): boolean {
 }
 
 /**
+ * A kill between the two renames of a save (last.pth → previous.pth, then the new file → last.pth) leaves
+ * no last.pth, the older checkpoint as previous.pth, and the complete new one in the dead writer's temp file
+ * (`.last.pth.<pid>.<ms>.tmp`). The newest such file that passes every check a resume makes becomes
+ * last.pth again, so the run continues from it rather than from the step before; a damaged one is left for
+ * removeStaleTemps. Returns the file promoted, if any.
+ */
+export async function promoteCompleteCheckpoint(runDir: string, log: (line: string) => void): Promise<string | undefined> {
+  const last = checkpointPath(runDir, 'last');
+  const dir = join(runDir, CHECKPOINT_DIR);
+  if (existsSync(last) || !existsSync(dir)) return undefined;
+  const temps = readdirSync(dir)
+    .map((name) => ({ name, m: /^\.last\.pth\.(\d+)\.(\d+)\.tmp$/.exec(name) }))
+    .filter((t) => t.m !== null && Number(t.m[1]) !== process.pid && !processAlive(Number(t.m[1])))
+    .sort((a, b) => Number(b.m![2]) - Number(a.m![2]));
+  for (const { name } of temps) {
+    const path = join(dir, name);
+    try {
+      await loadTrainingCheckpoint(path);
+    } catch (e) {
+      if (e instanceof DamagedCheckpointError) continue;
+      throw e;
+    }
+    renameSync(path, last);
+    log(`${relative(runDir, last)} was missing, and the save that was replacing it (${name}, left by a process killed between its renames) is complete and verified: resuming from it`);
+    return path;
+  }
+  return undefined;
+}
+
+/**
  * A process killed (or stopped by a full disk) while writing leaves its temp file
  * (`.<name>.<pid>.<ms>.tmp`, see writeFileAtomic) behind: in the run folder (model.pth, status.json)
  * and in checkpoints/, hundreds of MB each for big models. The next start clears those of dead writers.

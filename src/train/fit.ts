@@ -10,7 +10,7 @@ import { Callback, CallbackList, type Logs, type TrainingContext, type ModelAcce
 import { historyRecord, type HistoryRecord } from './history.js';
 import type { ProgressStream } from './progress.js';
 import { createSchedule, type LrSchedule } from './schedules.js';
-import { checkpointPath, loadResumePoint, removeStaleTemps, saveTrainingCheckpoint } from './checkpoint.js';
+import { checkpointPath, loadResumePoint, promoteCompleteCheckpoint, removeStaleTemps, saveTrainingCheckpoint } from './checkpoint.js';
 import { RunPosition, captureState, restoreState } from './resume-state.js';
 import { TrainStep, createOptimizer, type BatchAugmenter, type Precision } from './train-step.js';
 import type { HParamValue } from './tensorboard.js';
@@ -161,6 +161,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   // ---- start fresh, or continue from the newest checkpoint that passes every check ----
   let resumedFrom: FitResult['resumedFrom'];
   if (o.runDir && main) {
+    // Before the temps of dead writers are cleared: one may be a complete checkpoint that never got its name.
+    // (Data-parallel ranks: runTraining does it on rank 0 before the ranks meet, so all resume from one file.)
+    if (o.resume && !dp) await promoteCompleteCheckpoint(o.runDir, log);
     removeStaleTemps(o.runDir);
     if (!o.resume) clearEarlierRun(o.runDir, log);
   }

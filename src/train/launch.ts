@@ -2,6 +2,7 @@
 // LOCAL_WORLD_SIZE), read the same way whoever started the process — torchrun, srun, a Kubernetes job —
 // and a local launcher that starts N ranks of one command itself (`--nproc-per-node N`), ending them all
 // when one fails, as torchrun does.
+import { stopSignalOf } from '../util/interrupt.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { recordRankFailure, type RankFailureRecord } from './run-folder.js';
@@ -121,8 +122,9 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  // The ranks learn which signal stopped the launcher (SIGTERM from a scheduler is named as such in their status).
   const onAbort = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(stopSignalOf(o.signal));
   };
   o.signal?.addEventListener('abort', onAbort);
   const clean = new Set([0, ...(o.cleanCodes ?? [])]);

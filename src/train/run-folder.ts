@@ -193,6 +193,11 @@ export const RunStatusSchema = z.looseObject({
   error: z.string().optional(),
   /** Why a `stopped` or `interrupted` run ended early (Ctrl-C, a full disk, "the study runner (pid 1234) is gone"), in words a user can act on. */
   reason: z.string().optional(),
+  /**
+   * On a `failed` run: it failed because it was started with other settings than it was planned with (its
+   * resume was refused); the run itself is intact, and starting it with its own settings continues it.
+   */
+  resumeRefused: z.boolean().optional(),
   /** ISO 8601. */
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),

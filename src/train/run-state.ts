@@ -127,6 +127,11 @@ export function bestOf(epochs: ReadonlyArray<{ epoch: number; logs: Logs }>): { 
  * always agree. Does nothing for a folder without status.json (fit used without runTraining).
  */
 export class RunStatusSync extends Callback {
+  /**
+   * After checkpointing (order 100): status.json counts an epoch only once the checkpoint holding it is
+   * written, so a save that fails (a full disk) never leaves epochsDone ahead of what a resume continues from.
+   */
+  override readonly order = 200;
   private epochs: Array<{ epoch: number; logs: Logs }> = [];
 
   constructor(private readonly runDir: string) {

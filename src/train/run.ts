@@ -20,7 +20,7 @@ import type { Callback } from './callbacks/base.js';
 import { loadPretrained, runNormalization, type RunNormalization } from './pretrained.js';
 import { defaultValidation } from './validation-choice.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
-import { hasTrainingCheckpoint } from './checkpoint.js';
+import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.js';
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
@@ -99,6 +99,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   // A new start of the run: the errors other ranks left at its last end are history. Removed before the
   // ranks meet, so never after another rank of this start wrote one (they write only once they have met).
   if ((launch?.rank ?? 0) === 0) removeRankErrors(o.runDir);
+  // A complete checkpoint a kill left under its temp name gets its name back before any rank looks for one.
+  if (o.resume && launch && launch.rank === 0) await promoteCompleteCheckpoint(o.runDir, log);
   const dp = launch ? DataParallel.join(launch, undefined, device) : undefined;
   const main = !dp || dp.isMain;
   let plan: RunPlan = machine.plan;
@@ -253,11 +255,13 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       }
     }
   } catch (e) {
-    // A refused resume leaves the run as it was. A full disk stops the run (its last good checkpoint is
+    // A refused resume fails this start, saying why, and keeps what the run had done (its epochs, its
+    // checkpoints): `resumeRefused` marks it as a failure of the request, not of the run, so starting it
+    // again with its own settings continues it. A full disk stops the run (its last good checkpoint is
     // intact; the same command continues it once there is space), and so does Ctrl-C before training;
     // anything else is a failure of the run itself.
     if (e instanceof ResumeMismatchError) {
-      if (prev) writeStatus(prev);
+      writeStatus({ ...(prev ?? status), status: 'failed', error: e.message, reason: undefined, resumeRefused: true, finishedAt: new Date().toISOString() } as RunStatus);
     } else if (!main) {
       // Rank 0 alone writes status.json: another rank leaves its error for the launcher (recordRankFailure).
       // A resume refused for the plan is refused by rank 0 too, and Ctrl-C is no error.

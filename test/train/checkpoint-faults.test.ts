@@ -5,57 +5,32 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
-import { Callback } from '../../src/train/callbacks/base.js';
 import { DamagedCheckpointError, checkpointPath, loadResumePoint, loadTrainingCheckpoint, type LoadedCheckpoint } from '../../src/train/checkpoint.js';
 import { readRunStatus, writeRunStatus } from '../../src/train/run-folder.js';
 import { encodeCheckpoint, readCheckpoint, type CheckpointValue } from '../../src/models/pth/index.js';
 import { readZipDirectory } from '../../src/models/pth/zipArchive.js';
 import { DiskFullError } from '../../src/util/atomic.js';
 import { tmpDir } from './helpers.js';
-import { historyMetrics, tinyConfig } from './run-helpers.js';
+import { historyMetrics, mountTmpfs, stoppedRun, tinyConfig } from './run-helpers.js';
 
 // 8 steps per epoch; a checkpoint every 4 steps and at each epoch end.
 const CONFIG = tinyConfig({ epochs: 2, checkpoint: { everySteps: 4 } });
 const STOP_AT_STEP = 10;
 
-/** Aborts training once `step` is done: fit then saves a checkpoint and returns 'stopped'. */
-class StopAt extends Callback {
-  readonly controller = new AbortController();
-  constructor(private readonly step: number) {
-    super();
-  }
-  override async onBatchEnd(): Promise<void> {
-    if (this.ctx.globalStep === this.step) this.controller.abort();
-  }
-}
-
 let root: string;
 let reference: string;
 /** A run stopped at step 10: last.pth = step 10 (epoch 2, batch 2), previous.pth = step 8 (end of epoch 1). */
 let stopped: string;
+let copyOfStopped: () => string;
 
 before(async () => {
-  root = tmpDir('ablate-faults-');
-  reference = join(root, 'reference');
-  stopped = join(root, 'stopped');
-  const r = await runTraining(CONFIG, { runDir: reference, progress: false, log: () => {} });
-  assert.equal(r.status, 'ok');
-  const stop = new StopAt(STOP_AT_STEP);
-  const s = await runTraining(CONFIG, { runDir: stopped, progress: false, log: () => {}, callbacks: [stop], signal: stop.controller.signal });
-  assert.equal(s.status, 'stopped');
+  ({ root, reference, stopped, copy: copyOfStopped } = await stoppedRun(CONFIG, STOP_AT_STEP, 'ablate-faults-'));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
-
-let copies = 0;
-function copyOfStopped(): string {
-  const dir = join(root, `copy-${copies++}`);
-  cpSync(stopped, dir, { recursive: true });
-  return dir;
-}
 
 /** Changes the training state inside last.pth and writes it back as a well-formed zip (valid CRCs). */
 async function editState(dir: string, edit: (state: any) => void): Promise<void> {
@@ -201,14 +176,6 @@ describe('the checkpoint is the truth for the run files', () => {
 });
 
 /** Mounts a tmpfs of `bytes`; undefined (with the reason) where mounting is not permitted. */
-function mountTmpfs(dir: string, bytes: number): string | undefined {
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.error) return `cannot run mount: ${r.error.message}`;
-  if (r.status !== 0) return `mounting a tmpfs is not permitted here: ${r.stderr.trim() || `exit ${r.status}`}`;
-  return undefined;
-}
-
 describe('a full disk', () => {
   const mountPoint = join(tmpDir('ablate-enospc-'), 'disk');
   let mounted = false;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -8,6 +9,7 @@ import vm from 'node:vm';
 import { liveTensorCount } from '../../src/tensor/index.js';
 import { readHistory, type HistoryRecord } from '../../src/train/history.js';
 import { Callback } from '../../src/train/callbacks/base.js';
+import { runTraining } from '../../src/train/run.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CHILD_TRAIN = join(ROOT, 'test', 'train', 'child-train.ts');
@@ -161,4 +163,49 @@ export class StopAt extends Callback {
   override async onBatchEnd(batch: number): Promise<void> {
     if (this.#epoch === this.epoch && batch === this.batch) this.ac.abort();
   }
+}
+
+/** Aborts training once global step `step` is done: fit then saves a checkpoint and returns 'stopped'. */
+export class StopAtStep extends Callback {
+  readonly controller = new AbortController();
+  constructor(private readonly step: number) {
+    super();
+  }
+  override async onBatchEnd(): Promise<void> {
+    if (this.ctx.globalStep === this.step) this.controller.abort();
+  }
+}
+
+/** Mounts a tmpfs of `bytes` at `dir` (a small disk to fill); a reason to skip the test when this machine cannot. */
+export function mountTmpfs(dir: string, bytes: number): string | undefined {
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.error) return `cannot run mount: ${r.error.message}`;
+  if (r.status !== 0) return `mounting a tmpfs is not permitted here: ${r.stderr.trim() || `exit ${r.status}`}`;
+  return undefined;
+}
+
+/**
+ * A run of `config` trained to the end (`reference`) and the same run stopped after global step `step`
+ * (`stopped`), under a fresh folder; `copy()` gives a copy of the stopped run to damage or resume.
+ */
+export async function stoppedRun(config: Record<string, unknown>, step: number, prefix: string): Promise<{ root: string; reference: string; stopped: string; copy: () => string }> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const reference = join(root, 'reference');
+  const stopped = join(root, 'stopped');
+  const quiet = { progress: false as const, log: () => {} };
+  const r = await runTraining(config, { runDir: reference, ...quiet });
+  if (r.status !== 'ok') throw new Error(`the reference run ended ${r.status}`);
+  const stop = new StopAtStep(step);
+  const s = await runTraining(config, { runDir: stopped, ...quiet, callbacks: [stop], signal: stop.controller.signal });
+  if (s.status !== 'stopped') throw new Error(`the run to stop at step ${step} ended ${s.status}`);
+  let copies = 0;
+  return {
+    root, reference, stopped,
+    copy: () => {
+      const dir = join(root, `copy-${copies++}`);
+      cpSync(stopped, dir, { recursive: true });
+      return dir;
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { isExtracted } from '../../data/catalogue.js';
 import { cachedState, datasetDir, datasetPath, ensureDataset, findDataset, formatBytes, knownDatasets, totalSize, dataCacheDir, resolveMirror } from '../../data/index.js';
-import { interruptSignal } from '../../util/interrupt.js';
+import { interruptExitCode, interruptSignal } from '../../util/interrupt.js';
 import { UsageError } from '../errors.js';
 
 export interface DataGetFlags {
@@ -23,7 +23,7 @@ export async function dataGetCommand(names: string[], f: DataGetFlags): Promise<
       process.stdout.write(r.path + '\n');
     }
   } catch (e) {
-    if (signal.aborted) process.exitCode = 130;
+    if (signal.aborted) process.exitCode = interruptExitCode(signal);
     throw e;
   } finally {
     dispose();

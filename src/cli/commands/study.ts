@@ -2,9 +2,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Dashboard } from '../../study/serve/index.js';
 import { parseShard } from '../../study/claims.js';
-import { UsageError } from '../errors.js';
+import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
+import { interruptExitCode } from '../../util/interrupt.js';
+import { isDiskFull } from '../../study/worker-protocol.js';
 import { StudySpecError } from '../../study/spec-issues.js';
-import { loadStudySpec } from '../../study/spec.js';
+import { inspectStudyFile } from '../../study/spec.js';
 import { acquireStudyLock, StudyBusyError, studyDirFor, type StudyLock } from '../../study/study-lock.js';
 import { describeHolder } from '../../util/process-lock.js';
 import { parsePositiveInt, interruptSignal } from '../options.js';
@@ -38,6 +40,7 @@ export interface StudyRunFlags {
   port?: string;
   host?: string;
   allowHost?: string[];
+  maxRuns?: string;
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
@@ -50,7 +53,11 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
   // A folder that exists may have a runner: check before anything slow (runStudy takes the same lock again).
   let early: StudyLock | undefined;
   try {
-    const dir = studyDirFor(f.out ?? loadStudySpec(file).name, f.out !== undefined);
+    // A study that cannot be expanded at all (unreadable, nested too deep, more runs than its ceiling) is refused
+    // here, before libtorch loads; without --out its name is needed now, so any problem of the file is reported.
+    const read = inspectStudyFile(file, { maxRuns: maxRunsOf(f) });
+    if (!read.spec || (f.out === undefined && read.issues.length > 0)) throw new StudySpecError(file, read.issues);
+    const dir = studyDirFor(f.out ?? read.spec.name, f.out !== undefined);
     // Cooperating workers take no exclusive lock (runStudy refuses them beside a live exclusive runner).
     if (existsSync(dir) && !f.worker && parseShardOrExit(f.shard) === null) early = acquireStudyLock(dir);
     if (early?.tookOver) process.stderr.write(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(early.tookOver)})\n`);
@@ -79,19 +86,27 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
       retryFailed: f.retryFailed,
       worker: f.worker,
       shard: f.worker ? undefined : parseShardOrExit(f.shard) ?? undefined,
+      maxRuns: maxRunsOf(f),
       signal,
     }).catch((e: unknown) => {
+      // A disk full before any run started (the study index could not be written): the same code as after runs.
+      if (isDiskFull(e)) {
+        process.stderr.write(`ablate: error: ${(e as Error).message}\n`);
+        process.exitCode = EXIT_TEMPFAIL;
+        return undefined;
+      }
       // A bad study file or a busy study folder is the user's to act on: the message says how; no stack hint.
       throw e instanceof StudySpecError || e instanceof StudyBusyError ? new UsageError(e.message) : e;
     });
+    if (!r) return;
     completed = !r.interrupted;
-    if (r.interrupted) process.exitCode = 130;
+    if (r.interrupted) process.exitCode = interruptExitCode(signal);
     else if (r.failed.length) {
       process.stderr.write(`${r.failed.length} run(s) failed: ${r.failed.join(', ')} — see their status.json and the report\n`);
       process.exitCode = 1;
     } else if (r.diskFull || r.interruptedRuns.length || r.busy.length) {
       // EX_TEMPFAIL: nothing is wrong with the study; running the same command again finishes it.
-      process.exitCode = 75;
+      process.exitCode = EXIT_TEMPFAIL;
     }
   } finally {
     dispose();
@@ -112,7 +127,7 @@ async function startRunDashboard(file: string, f: StudyRunFlags): Promise<Dashbo
   const { openDashboard } = await import('./serve.js');
   let dir: string;
   try {
-    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set }).dir;
+    dir = planStudy(file, { dataPath: f.data, out: f.out, overrides: f.set, maxRuns: maxRunsOf(f) }).dir;
   } catch (e) {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;
   }
@@ -149,10 +164,20 @@ export interface StudyPlanFlags {
   json?: boolean;
   /** commander's --no-measure */
   measure?: boolean;
+  maxRuns?: string;
+}
+
+/** `--max-runs N`: the study's run-count ceiling for this command (over the file's `maxRuns:`). */
+function maxRunsOf(f: { maxRuns?: string }): number | undefined {
+  return f.maxRuns === undefined ? undefined : parsePositiveInt('--max-runs', f.maxRuns);
 }
 
 /** `ablate study plan FILE`: the expanded runs, what each changes, and what the study costs, without training. */
 export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise<void> {
+  // A study that cannot be expanded at all (unreadable, nested too deep, more runs than its ceiling) is refused
+  // before libtorch and the models load; other problems are reported together with every run's below.
+  const early = inspectStudyFile(file, { maxRuns: maxRunsOf(f) });
+  if (!early.spec) throw new UsageError(new StudySpecError(file, early.issues).message);
   const { planStudyCost } = await import('../../study/plan-cost.js');
   const { duration, si } = await import('../../study/report/format.js');
   const r = await planStudyCost(file, {
@@ -162,6 +187,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     threads: f.threads === undefined ? undefined : parsePositiveInt('--threads', f.threads),
     device: f.device,
     measure: f.measure !== false,
+    maxRuns: maxRunsOf(f),
     log: f.json ? () => {} : (l) => process.stderr.write(l + '\n'),
   }).catch((e: unknown) => {
     throw e instanceof StudySpecError ? new UsageError(e.message) : e;

@@ -7,8 +7,9 @@ import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
-import { UsageError } from '../errors.js';
-import { InterruptedError } from '../../util/interrupt.js';
+import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
+import { InterruptedError, interruptExitCode, SIGNAL_EXIT } from '../../util/interrupt.js';
+import { isDiskFull } from '../../study/worker-protocol.js';
 import { collectProvenance } from '../../util/provenance.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
@@ -103,9 +104,10 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (fit.warning) process.stderr.write(fit.warning + '\n');
     // The same command once per rank: each child reads its rank from the environment, and its plan
     // (config.json) records the rank count, so `--resume` alone starts the same number again.
-    // 130 is how every rank ends after a Ctrl-C (stopped together with a checkpoint): not a failure of one.
-    // A rank that fails has its end recorded in status.json (recordRankFailure).
-    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [130] });
+    // 130 (143) is how every rank ends after a Ctrl-C (SIGTERM), stopped together with a checkpoint: not a
+    // failure of one; 75, a full disk, is none either. A rank that fails has its end recorded in status.json
+    // (recordRankFailure).
+    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM] });
     if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
@@ -128,12 +130,19 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // The repository of the config file (or of the current folder), its own output aside.
     const provenance = (readLaunchEnv()?.rank ?? 0) !== 0 ? undefined : collectProvenance({ dir: file ? dirname(resolve(file)) : process.cwd(), exclude: [runDir] });
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal, provenance }).catch((e: unknown) => {
+      if (isDiskFull(e)) {
+        // As `ablate study run` does: nothing is wrong with the run, and its last good checkpoint is intact.
+        process.stderr.write(`\nDisk full: ${(e as Error).message}\nthe run stopped at its last good checkpoint; once there is space, resume with: ${resumeCommand()}\n`);
+        process.exitCode = EXIT_TEMPFAIL;
+        return null;
+      }
       if (!(e instanceof InterruptedError)) throw e;
       process.stderr.write(`\n${e.message}\n`);
       return undefined;
     });
+    if (r === null) return;
     if (!r) {
-      process.exitCode = 130;
+      process.exitCode = interruptExitCode(signal);
       return;
     }
     // Rank 0 speaks for a data-parallel run.
@@ -146,8 +155,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
       (r.bestValAccuracy !== undefined ? `, best ${r.bestValAccuracy.toFixed(4)} (epoch ${r.bestEpoch})` : '') +
       `\nrun folder: ${runDir}${files.length ? ` (${files.join(', ')})` : ''}\n`);
     if (r.status === 'stopped') {
-      process.stderr.write(`resume with: ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').map(shellQuote).join(' ')} --resume\n`);
-      process.exitCode = 130;
+      process.stderr.write(`resume with: ${resumeCommand()}\n`);
+      process.exitCode = interruptExitCode(signal);
     } else if (r.status === 'diverged') {
       process.exitCode = 2;
     }
@@ -166,6 +175,11 @@ async function localRanksFit(nproc: number, device: string): Promise<{ warning?:
   } catch (e) {
     throw e instanceof LocalRanksError ? new UsageError(e.message) : e;
   }
+}
+
+/** The command that continues this run: the same arguments with --resume. */
+function resumeCommand(): string {
+  return `ablate train ${process.argv.slice(3).filter((a) => a !== '--resume').map(shellQuote).join(' ')} --resume`;
 }
 
 /** Quote an argument for a POSIX shell when it needs it, so the printed resume command can be pasted back. */
