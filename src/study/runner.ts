@@ -163,7 +163,7 @@ function outcomeLine(name: string, st: RunStatusFile | undefined, fallback: stri
     parts.push(`${st.epochsDone}/${st.epochsPlanned} epochs${secs !== undefined ? ` in ${duration(secs)}` : ''}`);
   }
   if (st?.error) parts.push(st.error.split('\n').join(' '));
-  else if (st?.reason && (state === 'stopped' || state === 'interrupted')) parts.push(st.reason);
+  else if (st?.reason && (state === 'stopped' || state === 'preempted' || state === 'interrupted')) parts.push(st.reason);
   return `${name}: ${state}${parts.length ? ` — ${parts.join(', ')}` : ''}`;
 }
 
@@ -606,7 +606,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     setRunStatus(run.name, final);
     if (final === 'failed') failed.push(run.name);
     if (resumeRefused(st)) refused.push(run.name);
-    if (final === 'interrupted' || (final === 'stopped' && !interrupted && !diskFull)) interruptedRuns.push(run.name);
+    if (final === 'interrupted' || ((final === 'stopped' || final === 'preempted') && !interrupted && !diskFull)) interruptedRuns.push(run.name);
     say(outcomeLine(tag, st, final, runDir));
   };
 
@@ -651,7 +651,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       `drop the --set/--data that changed ${refused.length === 1 ? 'its' : 'their'} config to continue ${refused.length === 1 ? 'it' : 'them'} where ${refused.length === 1 ? 'it' : 'they'} stopped, ` +
       'or give the new settings their own study folder (--out).');
   }
-  if (interrupted) log(`Interrupted${stopSignalOf(o.signal) === 'SIGTERM' ? ' by SIGTERM' : ''} — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
+  if (interrupted) log(`Interrupted${stopSignalOf(o.signal) !== 'SIGINT' ? ` by ${stopSignalOf(o.signal)}` : ''} — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
   return { dir, study, ran, skipped, failed, interruptedRuns, busy, ...(diskFull ? { diskFull } : {}), report, interrupted };
 }
 

@@ -132,12 +132,14 @@ export function readHistory(runDir: string, warnings: string[] = []): HistoryRow
 /**
  * - `stopped`: the run stopped itself at a step boundary with a checkpoint (Ctrl-C, its study runner
  *   vanished, a full disk); `reason` says why. The same command resumes it.
+ * - `preempted`: stopped like `stopped`, because the cluster is taking the machine back (SIGUSR1, or SIGTERM;
+ *   see util/interrupt.ts preemptSignals); the same command (or the requeued job) resumes it exactly.
  * - `interrupted`: its process died without stopping cleanly (a signal such as SIGKILL from the OOM
  *   killer, or it was orphaned); it resumes from its last checkpoint. Neither is a failure.
  * - `failed`: the run's own work raised an error (unreadable data, a bug); `error` says which.
  * - `diverged`: the loss became NaN/Inf or exceeded maxLoss.
  */
-export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped', 'interrupted'] as const;
+export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped', 'preempted', 'interrupted'] as const;
 export type RunStatusKind = (typeof RUN_STATUSES)[number];
 
 const count = z.number().int().min(0);

@@ -5,7 +5,7 @@ import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageS
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
-import { InterruptedError, throwIfInterrupted } from '../util/interrupt.js';
+import { InterruptedError, throwIfInterrupted, wasPreempted } from '../util/interrupt.js';
 import type { TrainConfig } from './config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
@@ -236,7 +236,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
         status = {
           ...status,
-          status: result.status,
+          status: result.status === 'stopped' && wasPreempted(o.signal) ? 'preempted' : result.status,
           error: result.error === undefined ? undefined : explainNondeterministic(result.error),
           reason,
           finishedAt: new Date().toISOString(),
@@ -267,7 +267,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       // A resume refused for the plan is refused by rank 0 too, and Ctrl-C is no error.
       if (!(e instanceof InterruptedError)) leaveRankError(o.runDir, dp!, e);
     } else {
-      const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: explainNondeterministic((e as Error).message) };
+      const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: !isDiskFull(e) && wasPreempted(o.signal) ? 'preempted' : 'stopped', reason: (e as Error).message } : { status: 'failed', error: explainNondeterministic((e as Error).message) };
       // The epochs finished before the error are in status.json (kept after every epoch); `status` here is
       // the copy from the start of the run and would say none were.
       const onDisk = readRunStatus(o.runDir);

@@ -8,15 +8,17 @@ import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
-import { InterruptedError, interruptExitCode, SIGNAL_EXIT } from '../../util/interrupt.js';
+import { InterruptedError, interruptExitCode, SIGNAL_EXIT, wasPreempted } from '../../util/interrupt.js';
 import { isDiskFull } from '../../study/worker-protocol.js';
 import { collectProvenance } from '../../util/provenance.js';
+import { requeueSlurmJob, requeueWanted } from '../../util/requeue.js';
 import { isDownloadable, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
+  requeue?: boolean;
   model?: string;
   data?: string;
   source?: string;
@@ -157,6 +159,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (r.status === 'stopped') {
       process.stderr.write(`resume with: ${resumeCommand()}\n`);
       process.exitCode = interruptExitCode(signal);
+      if (wasPreempted(signal) && requeueWanted(f.requeue)) process.stderr.write(requeueSlurmJob().message + '\n');
     } else if (r.status === 'diverged') {
       process.exitCode = 2;
     }

@@ -52,7 +52,7 @@ function problems(study: StudyRecord): Problem[] {
   for (const r of study.runs) {
     if (r.status?.error) out.push({ run: r.name, state: r.state, message: r.status.error });
     else if (r.state === 'failed' || r.state === 'diverged') out.push({ run: r.name, state: r.state, message: 'no error message recorded' });
-    else if ((r.state === 'stopped' || r.state === 'interrupted') && r.status?.reason) out.push({ run: r.name, state: r.state, message: `${r.status.reason}; running the study again resumes it` });
+    else if ((r.state === 'stopped' || r.state === 'preempted' || r.state === 'interrupted') && r.status?.reason) out.push({ run: r.name, state: r.state, message: `${r.status.reason}; running the study again resumes it` });
     for (const w of r.warnings) out.push({ run: r.name, state: r.state, message: w });
   }
   for (const p of classCountProblems(study)) out.push({ ...p, state: '' });
