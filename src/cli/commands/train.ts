@@ -109,7 +109,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // 130 (143) is how every rank ends after a Ctrl-C (SIGTERM), stopped together with a checkpoint: not a
     // failure of one; 75, a full disk, is none either. A rank that fails has its end recorded in status.json
     // (recordRankFailure).
-    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM] });
+    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM, SIGNAL_EXIT.SIGUSR1] });
     if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
@@ -145,6 +145,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (r === null) return;
     if (!r) {
       process.exitCode = interruptExitCode(signal);
+      // Preempted before training began (opening or decoding the data): the requeued job starts it again.
+      if (wasPreempted(signal) && requeueWanted(f.requeue) && (readLaunchEnv()?.rank ?? 0) === 0) process.stderr.write(requeueSlurmJob().message + '\n');
       return;
     }
     // Rank 0 speaks for a data-parallel run.
