@@ -178,7 +178,8 @@ export function collectProvenance(o: ProvenanceOptions = {}): CollectedProvenanc
   const exclude = o.exclude ?? [];
   let state = gitState(resolve(o.dir ?? process.cwd()), exclude);
   const own = packageRoot();
-  if ('none' in state && own && !state.none.includes('git not found')) {
+  // Only a folder outside any repository falls back to ablate's checkout; a git that failed or timed out there is recorded.
+  if ('none' in state && own && state.none === 'not a git repository') {
     const mine = gitState(own, exclude);
     if (!('none' in mine)) state = mine;
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync, existsSync } from 'node:fs';
+import { packageRoot } from '../../src/util/package-root.js';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { collectProvenance, provenanceCommand, provenanceEnv } from '../../src/util/provenance.js';
@@ -68,6 +69,17 @@ describe('collectProvenance', () => {
     writeFileSync(join(root, 'out', 'status.json'), '{}');
     const { provenance } = collectProvenance({ dir: root, exclude: [join(root, 'out')] });
     assert.ok(!('none' in provenance.git) && provenance.git.dirty === false);
+  });
+
+  test("a folder outside any repository: ablate's own checkout is recorded, or that there is none", () => {
+    const { provenance } = collectProvenance({ dir: tmp('ablate-prov-none-') });
+    const own = packageRoot()!;
+    if (existsSync(join(own, '.git'))) {
+      assert.ok(!('none' in provenance.git), JSON.stringify(provenance.git));
+      assert.equal(realpathSync(provenance.git.root), realpathSync(own));
+    } else {
+      assert.deepEqual(provenance.git, { none: 'not a git repository' });
+    }
   });
 
   test('no git on PATH is recorded as such, never an error', () => {
