@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU and a CUDA PyTorch 2.x in python3 (pip, conda or venv). In one go,
 # under 10 minutes: builds ablate against that PyTorch's libtorch (python3 -c 'import torch' → torch/include and
-# torch/lib), records `ablate info`, runs the CUDA tests (test/cuda, required to run rather than skip), the NCCL
+# torch/lib), records `ablate info`, runs the CUDA tests (test/cuda, required to run rather than skip; among them two
+# `deterministic: true` runs that must give bit-identical histories and weights), the NCCL
 # data-parallel check (one rank per GPU: world size 1 through the whole NCCL path on one GPU, two ranks with two or
 # more) and the training benchmark (ResNet-50, 224², batch 64 and 256, bf16 + channels-last, from the decoded cache)
 # against PyTorch on the same GPU. Everything lands in $OUT (default ./gpu-check-out): summary.json, gpu-check.log,
@@ -139,7 +140,7 @@ failed=0
 require=$([ $gpu = 1 ] && echo require || echo skip)
 if want cuda-tests; then
   step cuda-tests 240 env ABLATE_CUDA_TESTS=$require OMP_WAIT_POLICY=PASSIVE node --import tsx --test --test-reporter=spec \
-    test/cuda/cuda.test.ts test/tensor/device.test.ts test/train/checkpoint-device.test.ts test/train/read-back.test.ts > "$OUT/cuda-tests.log" 2>&1 || failed=1
+    test/cuda/cuda.test.ts test/cuda/deterministic.test.ts test/tensor/device.test.ts test/train/checkpoint-device.test.ts test/train/read-back.test.ts > "$OUT/cuda-tests.log" 2>&1 || failed=1
   tail -15 "$OUT/cuda-tests.log"
 fi
 if want cuda-tests && [ $gpu = 0 ]; then

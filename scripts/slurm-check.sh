@@ -3,6 +3,7 @@
 # private folder with its own ports, then
 #   1. a 2-task `srun` data-parallel training run (ranks from SLURM_PROCID/SLURM_NTASKS), and
 #   2. a 4-run study as a job array (`ablate study run FILE --worker`, shard from SLURM_ARRAY_TASK_ID),
+#   3. a --requeue job preempted by SIGUSR1 mid-run that requeues itself and ends identical to a plain run,
 # checking what they wrote. Prints "slurm-check: SKIP <reason>" and exits 0 where Slurm cannot run here
 # (not root, no apt, no Gloo); exits non-zero on any real failure. Tear-down happens on every exit.
 #   bash scripts/slurm-check.sh [WORKDIR]
@@ -135,4 +136,42 @@ if (runs.length !== 4 || bad.length || lines.some((n) => n !== 1) || !fs.existsS
 }" || { cat "$work"/array-*.log >&2; echo "slurm-check: FAIL the study array's results"; exit 1; }
   say "job array study ok: 4 runs, each once, report written"
 fi
+
+# 3. Preemption: a --requeue job gets SIGUSR1 (as --signal=B:USR1@90 would send it) mid-run, checkpoints, calls
+# scontrol requeue itself, runs again (SLURM_RESTART_COUNT=1) and ends identical to an uninterrupted run.
+cat > "$work/preempt.json" <<'EOF'
+{"model":"resnet20-cifar","data":{"source":"generated","generated":{"classes":4,"trainCount":256,"testCount":32,"size":32,"difficulty":"easy"},"split":"train","valSplit":"test"},
+ "epochs":4,"batchSize":16,"precision":"fp32","threads":1,"seed":5,"optimizer":{"name":"sgd","lr":0.05,"momentum":0.9}}
+EOF
+say "preemption: reference run without Slurm"
+OMP_WAIT_POLICY=PASSIVE timeout 300 node "$repo/bin/ablate.js" train "$work/preempt.json" --out "$work/out/preempt-ref" > "$work/preempt-ref.log" 2>&1 \
+  || { cat "$work/preempt-ref.log" >&2; echo "slurm-check: FAIL the preemption reference run"; exit 1; }
+cat > "$work/preempt.sh" <<EOF
+#!/bin/bash
+#SBATCH --time=10 --requeue --signal=B:USR1@90
+#SBATCH --output=$work/preempt.log --open-mode=append
+export OMP_WAIT_POLICY=PASSIVE
+exec node "$repo/bin/ablate.js" train "$work/preempt.json" --out "$work/out/preempt" --resume --requeue
+EOF
+job=$(sbatch --parsable "$work/preempt.sh") || { echo "slurm-check: FAIL sbatch of the preemption job"; exit 1; }
+for _ in $(seq 1 300); do [ -s "$work/out/preempt/history.jsonl" ] && break; sleep 1; done
+[ -s "$work/out/preempt/history.jsonl" ] || { cat "$work/preempt.log" >&2; echo "slurm-check: FAIL the preemption job never finished an epoch"; exit 1; }
+say "preemption: scancel --signal=USR1 --batch $job after epoch 1"
+scancel --signal=USR1 --batch "$job"
+for _ in $(seq 1 600); do
+  [ -z "$(squeue -h -j "$job" -o %T 2>/dev/null)" ] && break
+  sleep 1
+done
+node -e "
+const fs = require('fs');
+const metrics = (l) => { const { epoch_time_s, data_wait_fraction, images_per_s, ...m } = JSON.parse(l); return JSON.stringify(m); };
+const read = (d) => ({ st: JSON.parse(fs.readFileSync(d + '/status.json', 'utf8')), h: fs.readFileSync(d + '/history.jsonl', 'utf8').trim().split('\n').map(metrics) });
+const a = read('$work/out/preempt'), b = read('$work/out/preempt-ref');
+const sameModel = fs.readFileSync('$work/out/preempt/model.pth').equals(fs.readFileSync('$work/out/preempt-ref/model.pth'));
+const sameHistory = JSON.stringify(a.h) === JSON.stringify(b.h);
+const restarts = a.st.env.provenance && a.st.env.provenance.env.SLURM_RESTART_COUNT;
+if (a.st.status !== 'ok' || restarts !== '1' || !sameHistory || !sameModel) { console.error({ status: a.st.status, restarts, sameHistory, sameModel }); process.exit(1); }
+" || { cat "$work/preempt.log" >&2; echo "slurm-check: FAIL the preempted job did not requeue and finish identically"; exit 1; }
+grep -q "requeued Slurm job $job" "$work/preempt.log" || { cat "$work/preempt.log" >&2; echo "slurm-check: FAIL the job did not requeue itself"; exit 1; }
+say "preemption ok: SIGUSR1, checkpoint, scontrol requeue, resumed byte-identical to the reference"
 echo "slurm-check: PASS"

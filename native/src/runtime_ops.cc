@@ -111,7 +111,8 @@ OP(set_cudnn_benchmark) {
 }
 
 OP(set_deterministic) {
-  at::globalContext().setDeterministicAlgorithms(a.b(0), /*warn_only=*/true);
+  // An op without a deterministic kernel throws (naming itself), as torch.use_deterministic_algorithms(True) does.
+  at::globalContext().setDeterministicAlgorithms(a.b(0), /*warn_only=*/false);
   at::globalContext().setDeterministicCuDNN(a.b(0));
   return a.undefined();
 }

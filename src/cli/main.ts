@@ -54,6 +54,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--host <address>', 'dashboard address (with --dashboard; default 127.0.0.1, 0.0.0.0 exposes it to the network)')
     .option('--allow-host <names...>', 'with --dashboard: other names it may be reached under (Host header; comma-separated, * for any)')
     .option('--max-runs <n>', 'the most runs the study may have (default: maxRuns: in the study file, else 1000); a larger study is refused before anything is expanded')
+    .option('--requeue', 'under Slurm: after a preemption (SIGUSR1/SIGTERM, see ABLATE_PREEMPT_SIGNALS) and its checkpoints, scontrol requeue this job (also ABLATE_REQUEUE=1)')
     .action(async (file, o) => (await import('./commands/study.js')).studyRunCommand(file, o));
   study.command('plan <file>')
     .description('print the expanded runs, what each changes relative to its reference, and the cost (params, FLOPs, images × epochs, estimated time from a few measured steps) without training; exits 1 on any invalid field')
@@ -104,6 +105,7 @@ A study file varies any config path; model switches are paths under model:
     .option('--set <key=value...>', 'override any config field, e.g. --set model.shortcut=none')
     .option('--out <dir>', 'run folder', 'runs/train')
     .option('--resume', 'continue the run in --out from its last checkpoint (without a config: with the run\'s own config.json)')
+    .option('--requeue', 'under Slurm: after a preemption (SIGUSR1/SIGTERM, see ABLATE_PREEMPT_SIGNALS) and its checkpoint, scontrol requeue this job (also ABLATE_REQUEUE=1)')
     .option('--nproc-per-node <n>', 'data-parallel: start N ranks on this machine (Gloo on CPU, one GPU each on CUDA); --batch-size and --threads are per rank. Same as distributed.nprocPerNode in the config, and recorded in the run\'s config.json, so --resume starts as many again. Under torchrun, srun or a Kubernetes job, leave it out: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read from the environment')
     .option('--nnodes <n>', 'data-parallel over several machines (torchrun\'s flag): run the same command on each, with its --node-rank and node 0\'s --master-addr; each starts --nproc-per-node ranks')
     .option('--node-rank <r>', 'this machine\'s place among --nnodes, 0 … nnodes-1 (node 0 holds the rendezvous)')

@@ -35,8 +35,8 @@ export function parseModelArg(model: string): string | ModelSpecObject {
 /** Ctrl-C (or SIGTERM) handling for long commands, announcing on the first one what happens next. */
 export function interruptSignal(what: string): { signal: AbortSignal; dispose: () => void } {
   return interruptOnce((sig) =>
-    process.stderr.write(sig === 'SIGTERM'
-      ? `\nSIGTERM: stopping the ${what} after the current step (a checkpoint is saved); a second SIGTERM quits at once\n`
+    process.stderr.write(sig === 'SIGTERM' || sig === 'SIGUSR1'
+      ? `\n${sig}: stopping the ${what} after the current step (a checkpoint is saved); a second ${sig} quits at once\n`
       : `\nstopping the ${what} after the current step (a checkpoint is saved); press Ctrl-C again to quit at once\n`),
   );
 }

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join, resolve, basename } from 'node:path';
+import { join, resolve, basename, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { collectProvenance, saveProvenanceDiff, PROVENANCE_DIFF } from '../util/provenance.js';
 import { ensureOutDir } from '../util/out-dir.js';
 import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile, type RunStatusKind } from '../train/run-state.js';
 import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
@@ -86,6 +87,14 @@ function statusOf(runDir: string): RunStatusFile | undefined {
   return readRunStatus(runDir);
 }
 
+/** TensorBoard's HParams view of a study run: its axes (by config path) and its seed. */
+function studyHParams(run: PlannedRun): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [path, v] of Object.entries(run.axes)) out[path] = v === null ? 'null' : v;
+  out.seed = run.seed;
+  return out;
+}
+
 /** The status of a run whose process died before writing one (it could not start, or crashed while loading). */
 function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKind): RunStatus {
   const data = (run.config.data ?? {}) as Record<string, unknown>;
@@ -155,7 +164,7 @@ function outcomeLine(name: string, st: RunStatusFile | undefined, fallback: stri
     parts.push(`${st.epochsDone}/${st.epochsPlanned} epochs${secs !== undefined ? ` in ${duration(secs)}` : ''}`);
   }
   if (st?.error) parts.push(st.error.split('\n').join(' '));
-  else if (st?.reason && (state === 'stopped' || state === 'interrupted')) parts.push(st.reason);
+  else if (st?.reason && (state === 'stopped' || state === 'preempted' || state === 'interrupted')) parts.push(st.reason);
   return `${name}: ${state}${parts.length ? ` — ${parts.join(', ')}` : ''}`;
 }
 
@@ -270,6 +279,9 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     }
   };
   let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
+  // The code behind every run this runner starts: the study file's repository, read once. The default output
+  // root (runs/) is ablate's own output, not an edit of the tree.
+  const provenance = collectProvenance({ dir: dirname(resolve(file)), exclude: o.out !== undefined ? [dir] : [dir, dirname(dir)] });
   const saveIndex = () => {
     index = { ...index, updatedAt: new Date().toISOString() };
     write(join(dir, 'study.json'), index);
@@ -502,7 +514,14 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     const device = ranks > 1 ? wanted : deviceForSlot(wanted, slots[0]!, parallel, gpuCount);
     const gpus = ranks > 1 && wanted === 'cuda' && gpuCount > 1 ? slotGpus(slots, gpuCount) : undefined;
     const config = runConfig(run, threads, device);
-    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name })) return;
+    try {
+      saveProvenanceDiff(runDir, provenance.diff);
+    } catch (e) {
+      if (isDiskFull(e)) diskFull ??= `could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`;
+      else log(`warning: could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`);
+      return;
+    }
+    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name, provenance: provenance.provenance, hparams: studyHParams(run) })) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
       // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.
@@ -588,7 +607,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     setRunStatus(run.name, final);
     if (final === 'failed') failed.push(run.name);
     if (resumeRefused(st)) refused.push(run.name);
-    if (final === 'interrupted' || (final === 'stopped' && !interrupted && !diskFull)) interruptedRuns.push(run.name);
+    if (final === 'interrupted' || ((final === 'stopped' || final === 'preempted') && !interrupted && !diskFull)) interruptedRuns.push(run.name);
     say(outcomeLine(tag, st, final, runDir));
   };
 
@@ -633,7 +652,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       `drop the --set/--data that changed ${refused.length === 1 ? 'its' : 'their'} config to continue ${refused.length === 1 ? 'it' : 'them'} where ${refused.length === 1 ? 'it' : 'they'} stopped, ` +
       'or give the new settings their own study folder (--out).');
   }
-  if (interrupted) log(`Interrupted${stopSignalOf(o.signal) === 'SIGTERM' ? ' by SIGTERM' : ''} — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
+  if (interrupted) log(`Interrupted${stopSignalOf(o.signal) !== 'SIGINT' ? ` by ${stopSignalOf(o.signal)}` : ''} — run the same command again to resume ${basename(dir)} (finished runs are kept; stopped runs continue from their checkpoint).`);
   return { dir, study, ran, skipped, failed, interruptedRuns, busy, ...(diskFull ? { diskFull } : {}), report, interrupted };
 }
 

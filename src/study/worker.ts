@@ -11,7 +11,9 @@ import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { launchRunRanks, rankFailureLine, readLaunchEnv } from '../train/launch.js';
 import { localRanksOf } from '../train/plan.js';
-import { readRegularTextSync } from '../util/regular-file.js';
+import { readRegularFileSync, readRegularTextSync } from '../util/regular-file.js';
+import { PROVENANCE_DIFF, type Provenance } from '../util/provenance.js';
+import type { HParamValue } from '../train/tensorboard.js';
 
 export const WORKER_LOG = 'worker.log';
 
@@ -64,13 +66,23 @@ function tellRunner(msg: WorkerMessage): Promise<void> {
   });
 }
 
+function readDiff(runDir: string): Buffer | undefined {
+  try {
+    return readRegularFileSync(join(runDir, PROVENANCE_DIFF), { what: 'provenance diff' });
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<number> {
   const runDir = process.argv[2];
   if (!runDir) {
     process.stderr.write('usage: worker <runDir>\n');
     return 2;
   }
-  const req = JSON.parse(readRegularTextSync(join(runDir, 'request.json'), { what: 'worker request' })) as { config: unknown; resume: boolean };
+  const req = JSON.parse(readRegularTextSync(join(runDir, 'request.json'), { what: 'worker request' })) as { config: unknown; resume: boolean; provenance?: Provenance; hparams?: Record<string, HParamValue> };
+  // The runner read the code's provenance once for the study and left a dirty tree's diff in the run folder.
+  const provenance = req.provenance && { provenance: req.provenance, diff: readDiff(runDir) };
   const interrupt = interruptSignal();
   const out = new RunnerOutput(runDir);
   const parent = process.ppid;
@@ -127,7 +139,7 @@ async function main(): Promise<number> {
     }
   }
   try {
-    const r = await runTraining(req.config, { runDir, resume: req.resume, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: rank ? () => {} : out.log });
+    const r = await runTraining(req.config, { runDir, resume: req.resume, provenance, hparams: req.hparams, signal: interrupt.signal, callbacks: [new ProgressFile(runDir)], progress: out, log: rank ? () => {} : out.log });
     return r.status === 'stopped' ? WORKER_EXIT.stopped : WORKER_EXIT.done;
   } catch (e) {
     out.log(`error: ${(e as Error).message}`);

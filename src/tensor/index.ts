@@ -11,7 +11,7 @@ export { tidy, keep, disposeAll, liveTensorCount } from './scope.js';
 export { noGrad, isGradEnabled, setGradEnabled } from './autograd.js';
 export {
   setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, cpuSupportsBf16, cpuCapability, engineInfo, resolveDevice, releaseFreeHostMemory,
-  defaultThreads, withAutocast, setCudnnBenchmark, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, deviceSpin, formatCudaVersion, formatCudnnVersion,
+  defaultThreads, withAutocast, setCudnnBenchmark, setDeterministic, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, deviceSpin, formatCudaVersion, formatCudnnVersion,
 } from './runtime.js';
 export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';
 export { setConvWeightGrad, convWeightGrad, CONV_WEIGHT_GRAD_ENV, blasThreads, BLAS_THREAD_ENVS } from './native.js';

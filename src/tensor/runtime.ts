@@ -210,3 +210,11 @@ export function withAutocast<T>(o: AutocastOptions, fn: () => T): T {
 export function setCudnnBenchmark(on: boolean): void {
   native.set_cudnn_benchmark(on);
 }
+
+/**
+ * `torch.use_deterministic_algorithms(on)` and cuDNN's deterministic mode: an op with no deterministic kernel
+ * then throws an error naming it instead of running. (cuBLAS also needs CUBLAS_WORKSPACE_CONFIG; see train/run.ts.)
+ */
+export function setDeterministic(on: boolean): void {
+  native.set_deterministic(on);
+}

@@ -86,6 +86,12 @@ export const TrainConfigSchema = z.strictObject({
   earlyStopping: EarlyStoppingConfigSchema.optional(),
   checkpoint: CheckpointConfigSchema.prefault({}),
   precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
+  /**
+   * `true`: bit-identical reruns on a GPU too (deterministic kernels only, cuDNN benchmark off; an op without a
+   * deterministic kernel is an error naming it). `auto`: the fastest kernels on a GPU. On the CPU a run with the
+   * same seed and thread count is bit-identical either way.
+   */
+  deterministic: z.union([z.literal('auto'), z.boolean()]).default('auto'),
   device: z
     .string()
     .regex(/^(cpu|cuda(:\d+)?)$/, { message: 'expected "cpu", "cuda" or "cuda:N"' })

@@ -7,13 +7,16 @@ import { CSVLogger } from './csv-logger.js';
 import { HistoryLogger } from './history.js';
 import { ProgressCallback, type ProgressStream } from './progress.js';
 import { RunStatusSync } from './run-state.js';
-import { TensorBoard } from './tensorboard.js';
+import { TensorBoard, type HParamValue } from './tensorboard.js';
+import { modelLabel, type ModelSpec } from './model-spec.js';
 
 export interface DefaultCallbackOptions {
   config: TrainConfig;
   /** Run folder; without one nothing is written, so no logger or checkpointing is added. */
   runDir?: string;
   hasValidation: boolean;
+  /** TensorBoard's HParams view: the run's hyperparameters (a study passes its axes); default `planHParams(config)`. */
+  hparams?: Readonly<Record<string, HParamValue>>;
   progress?: ProgressStream | false;
   log: (line: string) => void;
   /**
@@ -34,7 +37,7 @@ export function defaultCallbacks(o: DefaultCallbackOptions): Callback[] {
   const writes = o.writes ?? true;
   if (runDir && writes) {
     out.push(new HistoryLogger(runDir), new CSVLogger(join(runDir, 'metrics.csv')), new RunStatusSync(runDir));
-    if (config.tensorboard) out.push(new TensorBoard(join(runDir, 'tensorboard')));
+    if (config.tensorboard) out.push(new TensorBoard(join(runDir, 'tensorboard'), { hparams: o.hparams ?? planHParams(config) }));
   }
   if (config.earlyStopping) out.push(new EarlyStopping({ ...config.earlyStopping, log }));
   if (runDir) {
@@ -42,5 +45,25 @@ export function defaultCallbacks(o: DefaultCallbackOptions): Callback[] {
     out.push(new ModelCheckpoint({ monitor, mode: config.checkpoint.mode, saveBest: config.checkpoint.saveBest, everySteps: config.checkpoint.everySteps, log }));
   }
   if (o.progress !== false && writes) out.push(new ProgressCallback({ stream: o.progress ?? process.stderr }));
+  return out;
+}
+
+/** The hyperparameters of a run started on its own (not by a study): the usual knobs of its plan. */
+export function planHParams(config: TrainConfig): Record<string, HParamValue> {
+  const opt = config.optimizer as { name?: string; lr?: number; momentum?: number; weightDecay?: number };
+  const schedule = typeof config.schedule === 'string' ? config.schedule : (config.schedule as { name?: string }).name;
+  const out: Record<string, HParamValue> = {
+    model: modelLabel(config.model as ModelSpec),
+    optimizer: String(opt.name ?? 'sgd'),
+    batchSize: config.batchSize,
+    epochs: config.epochs,
+    seed: config.seed,
+    precision: config.precision,
+    deterministic: String(config.deterministic),
+  };
+  if (typeof opt.lr === 'number') out.lr = opt.lr;
+  if (typeof opt.momentum === 'number') out.momentum = opt.momentum;
+  if (typeof opt.weightDecay === 'number') out.weightDecay = opt.weightDecay;
+  if (schedule !== undefined) out.schedule = String(schedule);
   return out;
 }

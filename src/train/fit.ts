@@ -13,6 +13,7 @@ import { createSchedule, type LrSchedule } from './schedules.js';
 import { checkpointPath, loadResumePoint, promoteCompleteCheckpoint, removeStaleTemps, saveTrainingCheckpoint } from './checkpoint.js';
 import { RunPosition, captureState, restoreState } from './resume-state.js';
 import { TrainStep, createOptimizer, type BatchAugmenter, type Precision } from './train-step.js';
+import type { HParamValue } from './tensorboard.js';
 import { defaultCallbacks } from './default-callbacks.js';
 import { DivergenceGuard, bestOf } from './run-state.js';
 import { saveWeights } from '../models/index.js';
@@ -57,6 +58,8 @@ export interface FitOptions {
    * the progress bar. Data-parallel runs read every step (the ranks decide together on each step's figures).
    */
   readEvery?: number;
+  /** TensorBoard's HParams view: the run's hyperparameters (see DefaultCallbackOptions.hparams). */
+  hparams?: Readonly<Record<string, HParamValue>>;
   readEveryMs?: number;
 }
 
@@ -152,7 +155,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const ctx: TrainingContext = { stopTraining: false, globalStep: 0, params: { epochs: config.epochs, stepsPerEpoch, initialEpoch: 0, batchSize: config.batchSize }, model: access };
   const cbs = new CallbackList([
     ...(main ? o.callbacks ?? [] : []),
-    ...defaultCallbacks({ config, runDir: o.runDir, hasValidation: o.val !== undefined, progress: o.progress, log, writes: main }),
+    ...defaultCallbacks({ config, runDir: o.runDir, hasValidation: o.val !== undefined, progress: o.progress, log, writes: main, hparams: o.hparams }),
   ], ctx);
 
   // ---- start fresh, or continue from the newest checkpoint that passes every check ----
@@ -265,7 +268,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         break;
       }
     }
-    await cbs.onTrainEnd();
+    // How the run ended, for loggers that record it (TensorBoard's HParams session status).
+    await cbs.onTrainEnd({ [`ended_${status}`]: 1 });
     // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
     if (o.runDir && status === 'ok' && main) await saveWeights(model, join(o.runDir, 'model.pth'));
   } finally {

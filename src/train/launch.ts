@@ -120,11 +120,11 @@ export interface LocalLaunchResult {
   failedAt?: number;
 }
 
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 };
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGUSR1: 10, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 };
 
 /**
  * Starts `nproc` copies of `command args…` with the torchrun variables set (rank 0 hosts the rendezvous on
- * 127.0.0.1), forwards SIGINT/SIGTERM to all of them, and when one fails stops the rest — a data-parallel
+ * 127.0.0.1), forwards SIGINT/SIGTERM/SIGUSR1 to all of them, and when one fails stops the rest — a data-parallel
  * run cannot continue with a rank missing, and a hang would waste the machine.
  */
 export async function launchLocalRanks(command: string, args: readonly string[], o: LocalLaunchOptions): Promise<LocalLaunchResult> {
@@ -147,8 +147,11 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   const forward = (signal: NodeJS.Signals) => () => stopOthers(signal);
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
+  // Slurm's preemption warning (--signal=B:USR1@90) reaches only the launcher: each rank checkpoints on it.
+  const onUsr1 = forward('SIGUSR1');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  process.on('SIGUSR1', onUsr1);
   // The ranks learn which signal stopped the launcher (SIGTERM from a scheduler is named as such in their status).
   const onAbort = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(stopSignalOf(o.signal));
@@ -195,6 +198,7 @@ export async function launchLocalRanks(command: string, args: readonly string[],
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    process.off('SIGUSR1', onUsr1);
     o.signal?.removeEventListener('abort', onAbort);
   }
   if (!failed) return { exitCode: rank0Code };

@@ -160,7 +160,9 @@ export function planHash(plan: RunPlan): string {
 
 /** The plan less what may change between starts of one run (threads, device, output places). */
 export function planIdentity(plan: RunPlan): Partial<RunPlan> {
-  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, ...rest } = plan;
+  const { threads: _t, outDir: _o, tensorboard: _tb, device: _d, deterministic, ...rest } = plan;
+  // The default is left out, so runs planned before the field existed keep their hash (and resume).
+  if (deterministic !== undefined && deterministic !== 'auto') (rest as Record<string, unknown>).deterministic = deterministic;
   return rest;
 }
 

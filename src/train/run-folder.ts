@@ -133,12 +133,14 @@ export function readHistory(runDir: string, warnings: string[] = []): HistoryRow
 /**
  * - `stopped`: the run stopped itself at a step boundary with a checkpoint (Ctrl-C, its study runner
  *   vanished, a full disk); `reason` says why. The same command resumes it.
+ * - `preempted`: stopped like `stopped`, because the cluster is taking the machine back (SIGUSR1, or SIGTERM;
+ *   see util/interrupt.ts preemptSignals); the same command (or the requeued job) resumes it exactly.
  * - `interrupted`: its process died without stopping cleanly (a signal such as SIGKILL from the OOM
  *   killer, or it was orphaned); it resumes from its last checkpoint. Neither is a failure.
  * - `failed`: the run's own work raised an error (unreadable data, a bug); `error` says which.
  * - `diverged`: the loss became NaN/Inf or exceeded maxLoss.
  */
-export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped', 'interrupted'] as const;
+export const RUN_STATUSES = ['pending', 'running', 'ok', 'diverged', 'failed', 'stopped', 'preempted', 'interrupted'] as const;
 export type RunStatusKind = (typeof RUN_STATUSES)[number];
 
 const count = z.number().int().min(0);
@@ -158,6 +160,19 @@ export const RunEnvSchema = z.looseObject({
   node: z.string(),
   os: z.string(),
   cpu: z.string(),
+  /** Whether reruns are bit-identical: always on the CPU, on a GPU with `deterministic: true` (absent in older runs). */
+  deterministic: z.boolean().optional(),
+  /** The code and settings that produced the run (src/util/provenance.ts); absent in runs from before it was recorded. */
+  provenance: z.looseObject({
+    git: z.union([
+      z.looseObject({ root: z.string(), commit: z.string().optional(), dirty: z.boolean(), diffSha256: z.string().optional(), diffOmitted: z.string().optional() }),
+      z.looseObject({ none: z.string() }),
+    ]),
+    lockSha256: z.string().optional(),
+    ablateVersion: z.string(),
+    command: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+  }).optional(),
 });
 
 export const RunDatasetSchema = z.looseObject({

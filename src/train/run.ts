@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
-import { InterruptedError, throwIfInterrupted } from '../util/interrupt.js';
+import { InterruptedError, throwIfInterrupted, wasPreempted } from '../util/interrupt.js';
 import type { TrainConfig } from './config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
@@ -26,6 +26,8 @@ import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
 import { readRegularTextSync } from '../util/regular-file.js';
+import type { HParamValue } from './tensorboard.js';
+import { collectProvenance, saveProvenanceDiff, type CollectedProvenance } from '../util/provenance.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -45,6 +47,13 @@ export interface RunOptions {
    * fresh). The results are the same either way: see PrepareOptions.background.
    */
   overlapDecoding?: boolean;
+  /**
+   * Where the code came from (see util/provenance.ts), read once by whoever started the run (the CLI, a study
+   * runner); by default that of the current folder's repository, read here.
+   */
+  provenance?: CollectedProvenance;
+  /** TensorBoard's HParams view: the run's hyperparameters (a study's axes and seed); default, the plan's usual knobs. */
+  hparams?: Readonly<Record<string, HParamValue>>;
 }
 
 export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
@@ -98,9 +107,10 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const main = !dp || dp.isMain;
   let plan: RunPlan = machine.plan;
   if (main) ensureOutDir(o.runDir, 'run folder');
+  const provenance = main ? (o.provenance ?? collectProvenance({ exclude: [o.runDir] })) : undefined;
+  if (provenance) saveProvenanceDiff(o.runDir, provenance.diff);
   setNumThreads(plan.threads!);
-  // Fixed input shapes: let cuDNN time its convolution algorithms once and keep the fastest.
-  if (device !== 'cpu') setCudnnBenchmark(true);
+  const deterministic = chooseDeterminism(plan.deterministic ?? 'auto', device);
   // Rank 0 alone writes the run folder; the others share it (a shared filesystem across nodes).
   const writeStatus = (st: Parameters<typeof writeRunStatus>[1]) => { if (main) writeRunStatus(o.runDir, st); };
   const prev = readRunStatus(o.runDir);
@@ -120,6 +130,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       worldSize: dp?.worldSize ?? 1,
       ...(dp ? { distBackend: dp.backend } : {}),
       ...hostEnv(),
+      deterministic,
+      ...(provenance ? { provenance: provenance.provenance } : {}),
     },
     dataset: { name: String(plan.data.source ?? 'auto'), split: '', trainCount: 0, valCount: 0 },
   } as RunStatus;
@@ -204,7 +216,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           result = await fit({
             model, train: trainLoader, val: valLoader, numClasses, config: plan as TrainConfig, precision, device, normalization: plan.normalization, augment,
             runDir: o.runDir, resume, callbacks: o.callbacks, progress: o.progress, signal: o.signal, log, configHash: planHash(plan), parallel: dp,
-            readEvery: o.readEvery, readEveryMs: o.readEveryMs,
+            readEvery: o.readEvery, readEveryMs: o.readEveryMs, hparams: o.hparams,
           });
         } catch (e) {
           if (!(e instanceof SplitChangedError)) throw e;
@@ -234,8 +246,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         const reason = result.status === 'stopped' && o.signal?.aborted ? String(o.signal.reason ?? 'stopped on request') : undefined;
         status = {
           ...status,
-          status: result.status,
-          error: result.error,
+          status: result.status === 'stopped' && wasPreempted(o.signal) ? 'preempted' : result.status,
+          error: result.error === undefined ? undefined : explainNondeterministic(result.error),
           reason,
           finishedAt: new Date().toISOString(),
           epochsDone: result.epochsDone,
@@ -266,7 +278,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       // A resume refused for the plan is refused by rank 0 too, and Ctrl-C is no error.
       if (!(e instanceof InterruptedError)) leaveRankError(o.runDir, dp!, e);
     } else {
-      const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: 'stopped', reason: (e as Error).message } : { status: 'failed', error: (e as Error).message };
+      const ended = isDiskFull(e) || e instanceof InterruptedError ? { status: !isDiskFull(e) && wasPreempted(o.signal) ? 'preempted' : 'stopped', reason: (e as Error).message } : { status: 'failed', error: explainNondeterministic((e as Error).message) };
       // The epochs finished before the error are in status.json (kept after every epoch); `status` here is
       // the copy from the start of the run and would say none were.
       const onDisk = readRunStatus(o.runDir);
@@ -279,6 +291,28 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     for (const set of new Set(opened)) await set.close();
     await datasets?.close();
   }
+}
+
+/**
+ * Sets the kernels for `deterministic` and says whether reruns are bit-identical. On the CPU they are either way
+ * (same seed, same thread count); on a GPU `auto` lets cuDNN time its convolution algorithms once and keep the
+ * fastest, which may differ between runs.
+ */
+function chooseDeterminism(requested: boolean | 'auto', device: string): boolean {
+  const strict = requested === true;
+  // cuBLAS reads this when it makes its handle; without it libtorch refuses deterministic matrix products on CUDA.
+  if (strict && device !== 'cpu') process.env.CUBLAS_WORKSPACE_CONFIG ??= ':4096:8';
+  setDeterministic(strict);
+  setCudnnBenchmark(!strict && requested === 'auto' && device !== 'cpu');
+  return strict || device === 'cpu';
+}
+
+/** libtorch's "X does not have a deterministic implementation" with what to do about it in a config. */
+export function explainNondeterministic(message: string): string {
+  const m = /(\S+) does not have a deterministic implementation/.exec(message);
+  if (!m) return message;
+  return `deterministic: true, but ${m[1]} has no deterministic kernel on this device: set deterministic: auto (or false) ` +
+    `for this run, or avoid the layer or option that uses ${m[1]} (libtorch: ${message.split('\n')[0]})`;
 }
 
 /** This rank's error in rank-<r>.error.json; a file that cannot be written (a full disk) must not hide the error itself. */

@@ -19,11 +19,19 @@ export interface ScalarValue {
   value: number;
 }
 
+/** A summary value for a TensorBoard plugin: an empty value whose metadata carries the plugin's own proto. */
+export interface PluginValue {
+  tag: string;
+  plugin: string;
+  content: Uint8Array;
+}
+
 export interface EventFields {
   wallTime: number;
   step: number;
   fileVersion?: string;
   scalars?: readonly ScalarValue[];
+  pluginValues?: readonly PluginValue[];
   /** SessionLog START: TensorBoard drops this run's events with step ≥ `step` (orphans of a crashed run). */
   sessionStart?: boolean;
 }
@@ -93,13 +101,56 @@ export function encodeEvent(e: EventFields): Uint8Array {
   if (!Number.isInteger(e.step) || e.step < 0) throw invalidArg('step', 'a non-negative integer', e.step);
   const w = new ProtoWriter().double(1, e.wallTime).int(2, e.step);
   if (e.fileVersion !== undefined) w.string(3, e.fileVersion);
-  if (e.scalars && e.scalars.length > 0) {
+  if ((e.scalars && e.scalars.length > 0) || (e.pluginValues && e.pluginValues.length > 0)) {
     const summary = new ProtoWriter();
-    for (const { tag, value } of e.scalars) summary.bytes(1, new ProtoWriter().string(1, tag).float(2, value).finish());
+    for (const { tag, value } of e.scalars ?? []) summary.bytes(1, new ProtoWriter().string(1, tag).float(2, value).finish());
+    // Value.metadata (9) = SummaryMetadata { plugin_data (1) = PluginData { plugin_name (1), content (2) } }.
+    for (const { tag, plugin, content } of e.pluginValues ?? []) {
+      const pluginData = new ProtoWriter().string(1, plugin).bytes(2, content).finish();
+      summary.bytes(1, new ProtoWriter().string(1, tag).bytes(9, new ProtoWriter().bytes(1, pluginData).finish()).finish());
+    }
     w.bytes(5, summary.finish());
   }
   if (e.sessionStart) w.bytes(6, new ProtoWriter().int(1, SESSION_STATUS_START).finish());
   return w.finish();
+}
+
+/**
+ * TensorBoard's HParams plugin (tensorboard/plugins/hparams/plugin_data.proto, api.proto), as PyTorch's
+ * `SummaryWriter.add_hparams` writes it: a session's start (its hyperparameters) and end (its status).
+ *
+ *   HParamsPluginData { int32 version = 1; SessionStartInfo session_start_info = 3; SessionEndInfo session_end_info = 4; }
+ *   SessionStartInfo  { map<string, google.protobuf.Value> hparams = 1; double start_time_secs = 5; }
+ *   SessionEndInfo    { Status status = 1; double end_time_secs = 2; }   // SUCCESS = 1, FAILURE = 2, RUNNING = 3
+ *   google.protobuf.Value { double number_value = 2; string string_value = 3; bool bool_value = 4; }
+ *
+ * No Experiment record: with none, TensorBoard builds the experiment from every session's hyperparameters and
+ * the scalars beside it, so runs of one study (or of several) line up in one table.
+ */
+export const HPARAMS_PLUGIN = 'hparams';
+export const HPARAMS_SESSION_START_TAG = '_hparams_/session_start_info';
+export const HPARAMS_SESSION_END_TAG = '_hparams_/session_end_info';
+export type HParamValue = string | number | boolean;
+export const HPARAMS_STATUS = { success: 1, failure: 2, running: 3 } as const;
+
+function protobufValue(v: HParamValue): Uint8Array {
+  const w = new ProtoWriter();
+  if (typeof v === 'number') w.double(2, v);
+  else if (typeof v === 'boolean') w.int(4, v ? 1 : 0);
+  else w.string(3, v);
+  return w.finish();
+}
+
+export function encodeHParamsSessionStart(hparams: Readonly<Record<string, HParamValue>>, startTimeSecs: number): Uint8Array {
+  const start = new ProtoWriter();
+  for (const [k, v] of Object.entries(hparams)) start.bytes(1, new ProtoWriter().string(1, k).bytes(2, protobufValue(v)).finish());
+  start.double(5, startTimeSecs);
+  return new ProtoWriter().bytes(3, start.finish()).finish();
+}
+
+export function encodeHParamsSessionEnd(status: keyof typeof HPARAMS_STATUS, endTimeSecs: number): Uint8Array {
+  const end = new ProtoWriter().int(1, HPARAMS_STATUS[status]).double(2, endTimeSecs).finish();
+  return new ProtoWriter().bytes(4, end).finish();
 }
 
 /** TFRecord: uint64 length, masked CRC32C of those 8 bytes, data, masked CRC32C of data (all little-endian). */
@@ -159,6 +210,10 @@ export class EventFileWriter {
     this.addScalars([{ tag, value }], step, wallTime);
   }
 
+  addPluginValues(values: readonly PluginValue[], step: number, wallTime = this.now() / 1000): void {
+    this.write({ wallTime, step, pluginValues: values });
+  }
+
   addSessionStart(step: number): void {
     this.write({ wallTime: this.now() / 1000, step, sessionStart: true });
   }
@@ -181,6 +236,26 @@ export interface TensorBoardOptions {
   updateFreq?: 'epoch' | number;
   hostname?: string;
   now?: () => number;
+  /**
+   * Hyperparameters for TensorBoard's HParams view (a study's axes and the seed): written as the session's start
+   * in an event file in `logDir` itself, with the final and best epoch metrics (`hparams/final_val_accuracy`,
+   * `hparams/best_val_accuracy`, ...) and the session's end status when training ends. None: no HParams records.
+   */
+  hparams?: Readonly<Record<string, HParamValue>>;
+}
+
+/** The epoch metrics of the HParams view: each final value, and the best of the accuracies (max) and losses (min). */
+export function hparamsMetrics(epochs: readonly Logs[]): ScalarValue[] {
+  const out: ScalarValue[] = [];
+  const last = epochs[epochs.length - 1] ?? {};
+  for (const [key, value] of Object.entries(last)) {
+    const better = /accuracy|top5/.test(key) ? Math.max : /loss/.test(key) ? Math.min : undefined;
+    if (typeof value !== 'number' || !better) continue;
+    out.push({ tag: `hparams/final_${key}`, value });
+    const all = epochs.map((l) => l[key]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    if (all.length > 0) out.push({ tag: `hparams/best_${key}`, value: better(...all) });
+  }
+  return out;
 }
 
 /**
@@ -195,6 +270,9 @@ export class TensorBoard extends Callback {
   private readonly writerOpts: EventFileWriterOptions;
   private writers = new Map<string, EventFileWriter>();
   private resumeStep = new Map<string, number>();
+  private readonly hparams: Readonly<Record<string, HParamValue>> | undefined;
+  /** Every finished epoch's logs (those of earlier starts first), for the HParams metrics. */
+  private epochLogs: Logs[] = [];
 
   constructor(logDir: string, opts: TensorBoardOptions = {}) {
     super();
@@ -207,12 +285,19 @@ export class TensorBoard extends Callback {
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...(opts.now !== undefined ? { now: opts.now } : {}),
     };
+    if (opts.hparams !== undefined) {
+      for (const [k, v] of Object.entries(opts.hparams)) {
+        if (!['string', 'number', 'boolean'].includes(typeof v)) throw invalidArg(`hparams.${k}`, 'a string, number or boolean', v);
+      }
+      this.hparams = opts.hparams;
+    }
   }
 
-  private writer(run: 'train' | 'validation' | 'train_batch'): EventFileWriter {
+  /** `session` is the HParams session's own events, in `logDir` itself (the folder TensorBoard calls the session's run). */
+  private writer(run: 'train' | 'validation' | 'train_batch' | 'session'): EventFileWriter {
     let w = this.writers.get(run);
     if (!w) {
-      w = new EventFileWriter(join(this.logDir, run), this.writerOpts);
+      w = new EventFileWriter(run === 'session' ? this.logDir : join(this.logDir, run), this.writerOpts);
       const start = this.resumeStep.get(run);
       if (start !== undefined) w.addSessionStart(start);
       this.writers.set(run, w);
@@ -228,8 +313,16 @@ export class TensorBoard extends Callback {
       this.resumeStep.set('train', initialEpoch);
       this.resumeStep.set('validation', initialEpoch);
       this.resumeStep.set('train_batch', this.ctx.globalStep + 1);
+      // The metrics an earlier start wrote at its end (step = its epochs done) are purged; this start's replace them.
+      this.resumeStep.set('session', initialEpoch);
     }
     this.writer('train');
+    this.epochLogs = (this.ctx.params.pastEpochs ?? []).map((p) => p.logs);
+    if (this.hparams) {
+      const w = this.writer('session');
+      w.addPluginValues([{ tag: HPARAMS_SESSION_START_TAG, plugin: HPARAMS_PLUGIN, content: encodeHParamsSessionStart(this.hparams, Date.now() / 1000) }], initialEpoch);
+      w.flush();
+    }
   }
 
   override async onBatchEnd(_batch: number, logs: Logs = {}): Promise<void> {
@@ -242,10 +335,20 @@ export class TensorBoard extends Callback {
     const { train, validation } = toScalars(logs, 'epoch_');
     if (train.length > 0) this.writer('train').addScalars(train, epoch);
     if (validation.length > 0) this.writer('validation').addScalars(validation, epoch);
+    this.epochLogs.push(logs);
     for (const w of this.writers.values()) w.flush();
   }
 
-  override async onTrainEnd(): Promise<void> {
+  override async onTrainEnd(logs: Logs = {}): Promise<void> {
+    if (this.hparams) {
+      const w = this.writer('session');
+      const metrics = hparamsMetrics(this.epochLogs);
+      const step = this.epochLogs.length;
+      if (metrics.length > 0) w.addScalars(metrics, step);
+      // A finished run succeeded, a diverged one failed; a stopped one is still running (the same command resumes it).
+      const status = logs.ended_ok ? 'success' : logs.ended_diverged ? 'failure' : 'running';
+      w.addPluginValues([{ tag: HPARAMS_SESSION_END_TAG, plugin: HPARAMS_PLUGIN, content: encodeHParamsSessionEnd(status, Date.now() / 1000) }], step);
+    }
     this.closeAll();
   }
 

@@ -6,12 +6,38 @@ export interface Interrupt {
   dispose: () => void;
 }
 
-/** The shell's code for a process ended by a signal: 128 + its number (SIGINT 130, SIGTERM 143). */
-export const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = { SIGINT: 130, SIGTERM: 143 };
+/** The shell's code for a process ended by a signal: 128 + its number (SIGINT 130, SIGUSR1 138, SIGTERM 143). */
+export const SIGNAL_EXIT: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGUSR1: 138, SIGTERM: 143 };
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGUSR1';
 
 /** The signal that stopped work, read from an aborted signal's reason ("interrupted by SIGTERM"); SIGINT otherwise. */
-export function stopSignalOf(signal: AbortSignal | undefined): 'SIGINT' | 'SIGTERM' {
-  return /\bSIGTERM\b/.test(String(signal?.reason ?? '')) ? 'SIGTERM' : 'SIGINT';
+export function stopSignalOf(signal: AbortSignal | undefined): StopSignal {
+  const reason = String(signal?.reason ?? '');
+  return /\bSIGTERM\b/.test(reason) ? 'SIGTERM' : /\bSIGUSR1\b/.test(reason) ? 'SIGUSR1' : 'SIGINT';
+}
+
+/**
+ * The signals that mean "the cluster is taking the machine back" (Slurm's `--signal=USR1@90`, its SIGTERM on
+ * preemption, Kubernetes' SIGTERM): work stops at the next step with a checkpoint and status `preempted`.
+ * `ABLATE_PREEMPT_SIGNALS` lists them (default `SIGUSR1,SIGTERM`; `SIGUSR1` alone keeps SIGTERM a plain stop).
+ */
+export function preemptSignals(env: NodeJS.ProcessEnv = process.env): Set<StopSignal> {
+  const raw = env.ABLATE_PREEMPT_SIGNALS;
+  if (raw === undefined || raw.trim() === '') return new Set(['SIGUSR1', 'SIGTERM']);
+  const out = new Set<StopSignal>();
+  for (const part of raw.split(',').map((x) => x.trim().toUpperCase()).filter((x) => x !== '' && x !== 'NONE')) {
+    const name = part.startsWith('SIG') ? part : `SIG${part}`;
+    if (name !== 'SIGUSR1' && name !== 'SIGTERM') {
+      throw new TypeError(`Expected SIGUSR1, SIGTERM or none (comma-separated) in ABLATE_PREEMPT_SIGNALS but received ${JSON.stringify(raw)}`);
+    }
+    out.add(name);
+  }
+  return out;
+}
+
+/** Whether work stopped because the machine is being taken back (see preemptSignals): its reason says "preempted". */
+export function wasPreempted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true && /^preempted\b/.test(String(signal.reason ?? ''));
 }
 
 /**
@@ -38,18 +64,21 @@ export function interruptSignal(onFirst?: (sig?: NodeJS.Signals) => void): Inter
       onFirst?.(sig);
       ac.abort(reason);
     } else if (now - first > 2000) {
-      process.exit(sig === 'SIGTERM' ? SIGNAL_EXIT.SIGTERM : SIGNAL_EXIT.SIGINT);
+      process.exit(SIGNAL_EXIT[(sig ?? 'SIGINT') as StopSignal] ?? SIGNAL_EXIT.SIGINT);
     }
   };
-  const onSignal = (sig: NodeJS.Signals) => request(`interrupted by ${sig}`, sig);
+  const preempt = preemptSignals();
+  const onSignal = (sig: NodeJS.Signals) => request(`${preempt.has(sig as StopSignal) ? 'preempted' : 'interrupted'} by ${sig}`, sig);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGUSR1', onSignal);
   return {
     signal: ac.signal,
     request: (reason) => request(reason),
     dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('SIGUSR1', onSignal);
     },
   };
 }

@@ -81,12 +81,13 @@ describe('study run: SIGTERM, and a killed worker', () => {
     const done = await first.done;
     assert.equal(done.code, 143, done.output);
     assert.match(done.output, /SIGTERM: stopping the study after the current step/);
-    assert.match(done.output, /slow-seed0: stopped — .*interrupted by SIGTERM/);
+    assert.match(done.output, /slow-seed0: preempted — .*preempted by SIGTERM/);
     assert.match(done.output, /Interrupted by SIGTERM — run the same command again to resume/);
     assert.doesNotMatch(done.output, /SIGINT/);
+    // SIGTERM is a preemption by default (Slurm, Kubernetes): stopped with a checkpoint, status `preempted`.
     const st = statusOf(run);
-    assert.equal(st.status, 'stopped');
-    assert.equal(st.reason, 'interrupted by SIGTERM');
+    assert.equal(st.status, 'preempted');
+    assert.equal(st.reason, 'preempted by SIGTERM');
   });
 
   test('a worker killed by SIGKILL: its result line gives the time its finished epochs took', async () => {

@@ -160,7 +160,8 @@ describe('ablate train: SIGTERM', () => {
     assert.match(err, /SIGTERM: stopping the training after the current step/);
     assert.match(err, /resume with: ablate train .* --resume\n/);
     const st = readJson(join(runDir, 'status.json'));
-    assert.equal(st.status, 'stopped');
-    assert.equal(st.reason, 'interrupted by SIGTERM');
+    // SIGTERM is a preemption by default (Slurm, Kubernetes): stopped with a checkpoint, status `preempted`.
+    assert.equal(st.status, 'preempted');
+    assert.equal(st.reason, 'preempted by SIGTERM');
   });
 });

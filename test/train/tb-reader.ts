@@ -72,6 +72,36 @@ export interface DecodedEvent {
   fileVersion?: string;
   scalars: Array<{ tag: string; value: number }>;
   sessionStatus?: number;
+  /** Values for a plugin (Value.metadata.plugin_data), with the HParams plugin's records decoded. */
+  plugins?: Array<{ tag: string; plugin: string; hparamsStart?: { hparams: Record<string, string | number | boolean>; startTimeSecs: number }; hparamsEnd?: { status: number; endTimeSecs: number } }>;
+}
+
+/** google.protobuf.Value: number_value (2), string_value (3), bool_value (4). */
+function decodeProtobufValue(buf: Buffer): string | number | boolean {
+  const f = decode(buf);
+  if (f.has(2)) return (f.get(2)![0]!.value as Buffer).readDoubleLE(0);
+  if (f.has(3)) return (f.get(3)![0]!.value as Buffer).toString('utf8');
+  if (f.has(4)) return f.get(4)![0]!.value === 1n;
+  throw new Error(`unexpected google.protobuf.Value fields ${[...f.keys()].join(',')}`);
+}
+
+/** HParamsPluginData { version = 1; session_start_info = 3 { hparams map = 1; start_time_secs = 5 }; session_end_info = 4 { status = 1; end_time_secs = 2 } }. */
+function decodeHParams(content: Buffer): Pick<NonNullable<DecodedEvent['plugins']>[number], 'hparamsStart' | 'hparamsEnd'> {
+  const f = decode(content);
+  const start = f.get(3)?.[0];
+  if (start) {
+    const sf = decode(start.value as Buffer);
+    const hparams: Record<string, string | number | boolean> = {};
+    for (const entry of sf.get(1) ?? []) {
+      const ef = decode(entry.value as Buffer);
+      hparams[(ef.get(1)![0]!.value as Buffer).toString('utf8')] = decodeProtobufValue(ef.get(2)![0]!.value as Buffer);
+    }
+    return { hparamsStart: { hparams, startTimeSecs: (sf.get(5)![0]!.value as Buffer).readDoubleLE(0) } };
+  }
+  const end = f.get(4)?.[0];
+  assert.ok(end, 'an HParams record is a session start or end');
+  const ef = decode(end.value as Buffer);
+  return { hparamsEnd: { status: Number(ef.get(1)![0]!.value as bigint), endTimeSecs: (ef.get(2)![0]!.value as Buffer).readDoubleLE(0) } };
 }
 
 export function decodeEvent(data: Buffer): DecodedEvent {
@@ -84,6 +114,16 @@ export function decodeEvent(data: Buffer): DecodedEvent {
   for (const s of f.get(5) ?? []) {
     for (const v of decode(s.value as Buffer).get(1) ?? []) {
       const vf = decode(v.value as Buffer);
+      const tag = (vf.get(1)![0]!.value as Buffer).toString('utf8');
+      const meta = vf.get(9)?.[0];
+      if (meta && !vf.has(2)) {
+        // SummaryMetadata { plugin_data = 1 { plugin_name = 1; content = 2 } }
+        const pd = decode(decode(meta.value as Buffer).get(1)![0]!.value as Buffer);
+        const plugin = (pd.get(1)![0]!.value as Buffer).toString('utf8');
+        const content = (pd.get(2)?.[0]?.value as Buffer | undefined) ?? Buffer.alloc(0);
+        (ev.plugins ??= []).push({ tag, plugin, ...(plugin === 'hparams' ? decodeHParams(content) : {}) });
+        continue;
+      }
       assert.equal(vf.get(2)![0]!.wire, 5, 'simple_value is a 32-bit float');
       ev.scalars.push({ tag: (vf.get(1)![0]!.value as Buffer).toString('utf8'), value: (vf.get(2)![0]!.value as Buffer).readFloatLE(0) });
     }

@@ -3,8 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { encodeEvent, EventFileWriter, frameRecord, TensorBoard } from '../../src/train/tensorboard.js';
+import { encodeEvent, EventFileWriter, frameRecord, hparamsMetrics, TensorBoard } from '../../src/train/tensorboard.js';
 import { drive, tmpDir } from './helpers.js';
+import { tinyConfig } from './run-helpers.js';
+import { runTraining } from '../../src/train/run.js';
+import { readHistory } from '../../src/train/history.js';
 import { decodeEvent, readEventDir, readRecords } from './tb-reader.js';
 
 const clock = () => {
@@ -87,6 +90,74 @@ describe('TensorBoard event files', () => {
     assert.equal(batch[0]!.step, 5); // global step 4 done at the resume point
   });
 
+  it('HParams: the session start (hyperparameters) in logDir itself, then final and best metrics and the end status', async () => {
+    const dir = tmpDir();
+    const hparams = { 'model': 'resnet20-cifar', 'optimizer.lr': 0.1, 'augment.mixup': true, 'seed': 2 };
+    const logs = [
+      { loss: 0.9, accuracy: 0.4, val_loss: 1.0, val_accuracy: 0.5, lr: 0.1, epoch_time_s: 3 },
+      { loss: 0.7, accuracy: 0.6, val_loss: 1.2, val_accuracy: 0.375, lr: 0.05, epoch_time_s: 3 },
+    ];
+    await drive([new TensorBoard(dir, { hostname: 'h', now: clock(), hparams })], logs);
+    const { files, events } = readEventDir(dir);
+    assert.equal(files.length, 1, 'one session event file in logDir itself');
+    const plugins = events.flatMap((e) => (e.plugins ?? []).map((p) => ({ ...p, step: e.step })));
+    assert.deepEqual(plugins.map((p) => [p.tag, p.plugin, p.step]), [['_hparams_/session_start_info', 'hparams', 0], ['_hparams_/session_end_info', 'hparams', 2]]);
+    assert.deepEqual(plugins[0]!.hparamsStart!.hparams, hparams);
+    // drive() reports no outcome: a run that did not say it finished is still running (it resumes).
+    assert.equal(plugins[1]!.hparamsEnd!.status, 3);
+    const metrics = Object.fromEntries(events.flatMap((e) => e.scalars.map((s) => [s.tag, [e.step, s.value]])));
+    assert.deepEqual(metrics, {
+      'hparams/final_loss': [2, Math.fround(0.7)], 'hparams/best_loss': [2, Math.fround(0.7)],
+      'hparams/final_accuracy': [2, Math.fround(0.6)], 'hparams/best_accuracy': [2, Math.fround(0.6)],
+      'hparams/final_val_loss': [2, Math.fround(1.2)], 'hparams/best_val_loss': [2, 1],
+      'hparams/final_val_accuracy': [2, 0.375], 'hparams/best_val_accuracy': [2, 0.5],
+    });
+    // Without hyperparameters no session file is written.
+    const plain = tmpDir();
+    await drive([new TensorBoard(plain, { hostname: 'h', now: clock() })], logs);
+    assert.deepEqual(readEventDir(plain).files, []);
+  });
+
+  it('HParams on resume: a new session start at the resume epoch, the earlier end purged, best over every epoch', async () => {
+    const dir = tmpDir();
+    const logs = [{ val_accuracy: 0.9 }, { val_accuracy: 0.5 }, { val_accuracy: 0.6 }];
+    await drive([new TensorBoard(dir, { hostname: 'h', now: clock(), hparams: { seed: 0 } })], logs.slice(0, 1), { epochs: 3 });
+    const later = clock();
+    for (let i = 0; i < 10_000; i++) later();
+    const tb = new TensorBoard(dir, { hostname: 'h', now: later, hparams: { seed: 0 } });
+    await drive([tb], logs, { initialEpoch: 1, epochs: 3, before: (list) => { list.ctx.params.pastEpochs = [{ epoch: 0, logs: logs[0]! }]; } });
+    const { files, events } = readEventDir(dir);
+    assert.equal(files.length, 2);
+    const second = events.slice(events.findIndex((e) => e.sessionStatus === 1));
+    assert.equal(second[0]!.step, 1, 'SessionLog START at the resume epoch purges the first end (step 1)');
+    assert.equal(second.find((e) => e.plugins?.[0]?.hparamsStart)!.step, 1);
+    const scalars = Object.fromEntries(second.flatMap((e) => e.scalars.map((s) => [s.tag, [e.step, s.value]])));
+    assert.deepEqual(scalars['hparams/best_val_accuracy'], [3, Math.fround(0.9)]);
+    assert.deepEqual(scalars['hparams/final_val_accuracy'], [3, Math.fround(0.6)]);
+  });
+
+  it('HParams of a real run: the plan\'s knobs by default, success at the end, best val accuracy from its history', async () => {
+    const dir = tmpDir();
+    const r = await runTraining(tinyConfig({ epochs: 2, tensorboard: true }), { runDir: dir, progress: false, log: () => {} });
+    assert.equal(r.status, 'ok');
+    const { events } = readEventDir(join(dir, 'tensorboard'));
+    const plugins = events.flatMap((e) => e.plugins ?? []);
+    assert.deepEqual(plugins[0]!.hparamsStart!.hparams, {
+      model: 'resnet20-cifar', optimizer: 'sgd', batchSize: 32, epochs: 2, seed: 7, precision: 'fp32', deterministic: 'auto', lr: 0.05, momentum: 0.9,
+      weightDecay: 0, schedule: 'constant',
+    });
+    assert.equal(plugins[1]!.hparamsEnd!.status, 1, 'STATUS_SUCCESS');
+    const best = Math.max(...readHistory(dir).map((h) => h.val_accuracy!));
+    const scalar = events.flatMap((e) => e.scalars).find((s) => s.tag === 'hparams/best_val_accuracy')!;
+    assert.equal(scalar.value, Math.fround(best));
+  });
+
+  it('hparamsMetrics skips what is neither a loss nor an accuracy, and non-finite values for the best', () => {
+    assert.deepEqual(hparamsMetrics([{ loss: 1, lr: 0.1, epoch_time_s: 2 }, { loss: Number.NaN, lr: 0.1 }]).map((m) => m.tag), ['hparams/final_loss', 'hparams/best_loss']);
+    assert.deepEqual(hparamsMetrics([]), []);
+    assert.throws(() => new TensorBoard('x', { hparams: { a: [1] as unknown as number } }), /Expected a string, number or boolean for hparams\.a but received/);
+  });
+
   it('rejects bad options', () => {
     assert.throws(() => new TensorBoard(''), /Expected a directory path for logDir but received ""/);
     assert.throws(() => new TensorBoard('x', { updateFreq: 0 }), /Expected "epoch" or a positive integer for updateFreq but received number 0/);
@@ -136,5 +207,23 @@ print(",".join("%d:%.4f" % (e.step, e.value) for e in ea.Scalars("epoch_loss")))
     const p = spawnSync('/usr/bin/python3', ['-c', py, join(dir, 'train')]);
     assert.equal(p.status, 0, p.stderr.toString());
     assert.equal(p.stdout.toString().trim(), '0:0.9000,1:0.7000');
+  });
+
+  it("HParams records read back by TensorBoard's own hparams plugin_data proto", { skip: tbPython.status !== 0 ? 'python3 tensorboard not installed: the HParams records are checked by test/train/tb-reader.ts only' : false }, async () => {
+    const dir = tmpDir();
+    await drive([new TensorBoard(dir, { hparams: { model: 'resnet20-cifar', lr: 0.1, aug: true } })], [{ val_accuracy: 0.5 }]);
+    const py = `
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+ea = EventAccumulator(sys.argv[1]); ea.Reload()
+c = ea.PluginTagToContent("hparams")
+d = plugin_data_pb2.HParamsPluginData.FromString(c["_hparams_/session_start_info"])
+h = d.session_start_info.hparams
+print(h["model"].string_value, h["lr"].number_value, h["aug"].bool_value)
+print(plugin_data_pb2.HParamsPluginData.FromString(c["_hparams_/session_end_info"]).session_end_info.status)`;
+    const p = spawnSync('/usr/bin/python3', ['-c', py, dir]);
+    assert.equal(p.status, 0, p.stderr.toString());
+    assert.equal(p.stdout.toString().trim(), 'resnet20-cifar 0.1 True\n3');
   });
 });

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import type { Dashboard } from '../../study/serve/index.js';
 import { parseShard } from '../../study/claims.js';
 import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
-import { interruptExitCode } from '../../util/interrupt.js';
+import { interruptExitCode, wasPreempted } from '../../util/interrupt.js';
+import { requeueSlurmJob, requeueWanted } from '../../util/requeue.js';
 import { isDiskFull } from '../../study/worker-protocol.js';
 import { StudySpecError } from '../../study/spec-issues.js';
 import { inspectStudyFile } from '../../study/spec.js';
@@ -41,6 +42,7 @@ export interface StudyRunFlags {
   host?: string;
   allowHost?: string[];
   maxRuns?: string;
+  requeue?: boolean;
 }
 
 export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<void> {
@@ -101,7 +103,10 @@ export async function studyRunCommand(file: string, f: StudyRunFlags): Promise<v
     });
     if (!r) return;
     completed = !r.interrupted;
-    if (r.interrupted) process.exitCode = interruptExitCode(signal);
+    if (r.interrupted) {
+      process.exitCode = interruptExitCode(signal);
+      if (wasPreempted(signal) && requeueWanted(f.requeue)) process.stderr.write(requeueSlurmJob().message + '\n');
+    }
     else if (r.failed.length) {
       process.stderr.write(`${r.failed.length} run(s) failed: ${r.failed.join(', ')} — see their status.json and the report\n`);
       process.exitCode = 1;

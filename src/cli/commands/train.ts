@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { runTraining } from '../../train/run.js';
 import { expandShorthand, localRanksOf, resolveRunPlan } from '../../train/plan.js';
@@ -8,14 +8,17 @@ import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
 import { setPath, type PlainObject } from '../../study/spec-paths.js';
 import { EXIT_TEMPFAIL, UsageError } from '../errors.js';
-import { InterruptedError, interruptExitCode, SIGNAL_EXIT } from '../../util/interrupt.js';
+import { InterruptedError, interruptExitCode, SIGNAL_EXIT, wasPreempted } from '../../util/interrupt.js';
 import { isDiskFull } from '../../study/worker-protocol.js';
+import { collectProvenance } from '../../util/provenance.js';
+import { requeueSlurmJob, requeueWanted } from '../../util/requeue.js';
 import { isDownloadable, parseHfArg, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, checkNodes, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv, type LaunchNodes } from '../../train/launch.js';
 import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
 
 export interface TrainFlags {
+  requeue?: boolean;
   model?: string;
   data?: string;
   source?: string;
@@ -142,7 +145,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // 130 (143) is how every rank ends after a Ctrl-C (SIGTERM), stopped together with a checkpoint: not a
     // failure of one; 75, a full disk, is none either. A rank that fails has its end recorded in status.json
     // (recordRankFailure).
-    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, nodes, masterPort, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM] });
+    const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, nodes, masterPort, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM, SIGNAL_EXIT.SIGUSR1] });
     if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
     process.exitCode = r.exitCode;
     return;
@@ -162,7 +165,9 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   });
   const { signal, dispose } = interruptSignal('training');
   try {
-    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal }).catch((e: unknown) => {
+    // The repository of the config file (or of the current folder), its own output aside.
+    const provenance = (readLaunchEnv()?.rank ?? 0) !== 0 ? undefined : collectProvenance({ dir: file ? dirname(resolve(file)) : process.cwd(), exclude: [runDir] });
+    const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal, provenance }).catch((e: unknown) => {
       if (isDiskFull(e)) {
         // As `ablate study run` does: nothing is wrong with the run, and its last good checkpoint is intact.
         process.stderr.write(`\nDisk full: ${(e as Error).message}\nthe run stopped at its last good checkpoint; once there is space, resume with: ${resumeCommand()}\n`);
@@ -176,6 +181,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (r === null) return;
     if (!r) {
       process.exitCode = interruptExitCode(signal);
+      // Preempted before training began (opening or decoding the data): the requeued job starts it again.
+      if (wasPreempted(signal) && requeueWanted(f.requeue) && (readLaunchEnv()?.rank ?? 0) === 0) process.stderr.write(requeueSlurmJob().message + '\n');
       return;
     }
     // Rank 0 speaks for a data-parallel run.
@@ -190,6 +197,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     if (r.status === 'stopped') {
       process.stderr.write(`resume with: ${resumeCommand()}\n`);
       process.exitCode = interruptExitCode(signal);
+      if (wasPreempted(signal) && requeueWanted(f.requeue)) process.stderr.write(requeueSlurmJob().message + '\n');
     } else if (r.status === 'diverged') {
       process.exitCode = 2;
     }

@@ -47,6 +47,53 @@ function scheduleText(s: unknown): string | undefined {
   return args.length ? `${String(name)} (${args.join(', ')})` : String(name);
 }
 
+type RunProvenance = NonNullable<NonNullable<StudyRecord['runs'][number]['status']>['env']['provenance']>;
+
+/** `3f2a9c1d0b7e (clean)`, `3f2a9c1d0b7e + uncommitted edits (diff 5e1f0a2c)`, or why no commit is known. */
+function codeText(p: RunProvenance | undefined): string | undefined {
+  if (!p) return undefined;
+  const g = p.git;
+  if ('none' in g) return `no git commit (${g.none})`;
+  const commit = g.commit ? g.commit.slice(0, 12) : 'no commit yet';
+  if (!g.dirty) return `${commit} (clean)`;
+  return `${commit} + uncommitted edits (${g.diffSha256 ? `diff ${g.diffSha256.slice(0, 8)}` : g.diffOmitted ?? 'no diff kept'})`;
+}
+
+function deterministicText(e: NonNullable<StudyRecord['runs'][number]['status']>['env']): string | undefined {
+  if (e.deterministic === undefined) return undefined;
+  if (!e.deterministic) return 'no (fastest GPU kernels: deterministic: auto)';
+  return e.device?.startsWith('cpu') ? 'yes (CPU, same seed and threads)' : 'yes (deterministic kernels)';
+}
+
+/** Each value with the runs that had it, when the runs differ (`yes: a, b; no: c`). */
+function perRun(study: StudyRecord, value: (s: NonNullable<StudyRecord['runs'][number]['status']>) => string | undefined): string {
+  const by = new Map<string, string[]>();
+  for (const r of study.runs) {
+    const v = r.status ? value(r.status) : undefined;
+    if (v !== undefined) by.set(v, [...(by.get(v) ?? []), r.name]);
+  }
+  if (by.size === 0) return DASH;
+  if (by.size === 1) return [...by.keys()][0];
+  return [...by].map(([v, runs]) => `${v}: ${runs.join(', ')}`).join('; ');
+}
+
+/**
+ * Runs whose code differs: other commits, or the same commit with other uncommitted edits. Their
+ * differences may come from the code rather than from the axes, so the report says so.
+ */
+export function provenanceProblems(study: StudyRecord): string[] {
+  const code = new Map<string, string[]>();
+  for (const r of study.runs) {
+    const t = codeText(r.status?.env.provenance);
+    if (t !== undefined) code.set(t, [...(code.get(t) ?? []), r.name]);
+  }
+  if (code.size < 2) return [];
+  const commits = new Set([...code.keys()].map((k) => k.split(' ')[0]));
+  const what = commits.size > 1 ? `${commits.size} different commits` : 'the same commit with different uncommitted edits';
+  return [`the runs came from ${what} (${[...code].map(([t, runs]) => `${t}: ${runs.join(', ')}`).join('; ')}); ` +
+    'differences between them may come from the code, not the axes: re-run the older ones (delete their folders) from one commit'];
+}
+
 export function environmentRows(study: StudyRecord, generatedAt: Date, reportVersion: string | undefined): EnvironmentRow[] {
   const st = study.runs.map((r) => r.status).filter((s) => s !== undefined);
   const env = st.map((s) => s.env);
@@ -55,12 +102,17 @@ export function environmentRows(study: StudyRecord, generatedAt: Date, reportVer
   const finished = st.map((s) => s.finishedAt).filter((x): x is string => !!x).sort();
   const rows: EnvironmentRow[] = [
     { label: 'ablate version', value: distinct(env.map((e) => e.ablateVersion)) },
+    { label: 'Code (git commit)', value: perRun(study, (s) => codeText(s.env.provenance)) },
+    { label: 'Lock file (sha256)', value: distinct(env.map((e) => e.provenance?.lockSha256?.slice(0, 16))) },
+    { label: 'Command', value: distinct(env.map((e) => e.provenance?.command.slice(1).join(' '))) },
+    { label: 'Environment variables', value: distinct(env.map((e) => e.provenance && (Object.entries(e.provenance.env).map(([k, v]) => `${k}=${v}`).join(' ') || 'none read'))) },
     { label: 'libtorch version', value: distinct(env.map((e) => e.libtorchVersion)) },
     { label: 'Device', value: distinct(env.map((e) => e.device)) },
     { label: 'Threads', value: distinct(env.map((e) => e.threads)) },
     // Data-parallel runs: the ranks that trained each (threads above are per rank).
     ...(env.some((e) => (e.worldSize ?? 1) > 1) ? [{ label: 'Ranks (data parallel)', value: distinct(env.map((e) => e.worldSize ?? 1)) }] : []),
     { label: 'Precision', value: distinct(env.map((e) => e.precision)) },
+    { label: 'Deterministic (bit-identical reruns)', value: perRun(study, (s) => deterministicText(s.env)) },
     { label: 'CPU', value: distinct(env.map((e) => e.cpu)) },
     { label: 'OS', value: distinct(env.map((e) => e.os)) },
     { label: 'Node.js', value: distinct(env.map((e) => e.node)) },

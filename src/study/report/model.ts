@@ -1,7 +1,7 @@
 /** Everything the report says, computed once; markdown.ts and html.ts only lay it out. */
 import type { StudyRecord } from '../run-files.js';
 import type { Comparison } from '../spec-expand.js';
-import { type EnvironmentRow, environmentRows } from './environment.js';
+import { type EnvironmentRow, environmentRows, provenanceProblems } from './environment.js';
 import { DASH, points, prettyName } from './format.js';
 import { type Plot, buildPlots } from './plots.js';
 import { type ReportOptions, type VariantSummary, summariseVariants } from './summary.js';
@@ -61,11 +61,12 @@ function problems(study: StudyRecord): Problem[] {
   for (const r of study.runs) {
     if (r.status?.error) out.push({ run: r.name, state: r.state, message: r.status.error });
     else if (r.state === 'failed' || r.state === 'diverged') out.push({ run: r.name, state: r.state, message: 'no error message recorded' });
-    else if ((r.state === 'stopped' || r.state === 'interrupted') && r.status?.reason) out.push({ run: r.name, state: r.state, message: `${r.status.reason}; running the study again resumes it` });
+    else if ((r.state === 'stopped' || r.state === 'preempted' || r.state === 'interrupted') && r.status?.reason) out.push({ run: r.name, state: r.state, message: `${r.status.reason}; running the study again resumes it` });
     for (const w of r.warnings) out.push({ run: r.name, state: r.state, message: w });
   }
   for (const p of classCountProblems(study)) out.push({ ...p, state: '' });
   for (const w of study.warnings) out.push({ run: '(study)', state: '', message: w });
+  for (const w of provenanceProblems(study)) out.push({ run: '(study)', state: '', message: w });
   return out;
 }
 

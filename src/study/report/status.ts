@@ -42,7 +42,7 @@ export function runProgress(r: RunRecord): RunProgress {
   if (elapsed !== undefined) p.elapsedS = elapsed;
   if (r.state === 'running' && planned !== undefined && epochTimes.length > 0) p.etaS = mean(epochTimes) * Math.max(0, planned - done);
   if (r.status?.error) p.error = r.status.error;
-  else if (r.status?.reason && (r.state === 'stopped' || r.state === 'interrupted')) p.error = `${r.status.reason}; run the study again to resume it`;
+  else if (r.status?.reason && (r.state === 'stopped' || r.state === 'preempted' || r.state === 'interrupted')) p.error = `${r.status.reason}; run the study again to resume it`;
   return p;
 }
 
