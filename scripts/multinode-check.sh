@@ -177,7 +177,7 @@ process.exit(JSON.stringify(h('$1'))===JSON.stringify(h('$2'))?0:1)"
 train_config() {
   cat > "$work/train.json" <<'EOF'
 {"model":"resnet20-cifar","data":{"source":"generated","generated":{"classes":4,"trainCount":64,"testCount":16,"size":16,"difficulty":"easy"},"split":"train","valSplit":"test"},
- "epochs":3,"batchSize":8,"precision":"fp32","threads":1,"seed":5,"optimizer":{"name":"sgd","lr":0.05,"momentum":0.9},"checkpoint":{"everySteps":2}}
+ "epochs":24,"batchSize":8,"precision":"fp32","threads":1,"seed":5,"optimizer":{"name":"sgd","lr":0.05,"momentum":0.9},"checkpoint":{"everySteps":2}}
 EOF
 }
 phase_train() {
@@ -191,7 +191,8 @@ phase_train() {
   same_result "$d/ref" "$d/one-host" || fail "train: 2 hosts x 2 ranks differ from 4 ranks on one host (model.pth or history)"
   echo "multinode-check: train ok (2 hosts x 2 ranks equal 4 ranks on one host: model.pth and history)"
 
-  # Host 1's ranks killed -9 once epoch 1 is checkpointed.
+  # Host 1's ranks killed -9 once epoch 1 is checkpointed (24 epochs of 2 steps, so the run is still going
+  # when the kill lands on a quiet machine; with 3 the survivors could finish first).
   train_node 0 "$d/run" >"$d/run-0.out" 2>"$d/run-0.err" & local p0=$!
   train_node 1 "$d/run" >"$d/run-1.out" 2>"$d/run-1.err" & local p1=$!
   for _ in $(seq 1 1200); do
@@ -394,7 +395,7 @@ EOF
 
   # 1. The README's 2-node srun recipe, its paths pointed here.
   [ -f "$work/train.json" ] || train_config
-  sed 's/"epochs":3/"epochs":2/' "$work/train.json" > "$s/train.json"
+  sed 's/"epochs":24/"epochs":2/' "$work/train.json" > "$s/train.json"
   readme_block '**A 2-node `srun` data-parallel run**' | sed "s#config.yaml#$s/train.json#; s#/shared/runs#$s/shared#" > "$s/ddp.sh"
   grep -q '^srun ' "$s/ddp.sh" || fail "slurm: no srun recipe found in README.md"
   on 0 timeout 600 sbatch --wait --chdir="$repo" --output="$s/ddp-%j.log" "$s/ddp.sh" >/dev/null \
