@@ -9,11 +9,20 @@ import type { TrainConfigInput } from './config.js';
 import type { ScheduleInput } from './schedules.js';
 import type { FitResult } from './fit.js';
 
-/** Model presets of the registry (`listPresets()`); a string is accepted too, and checked at run time. */
+/**
+ * Model presets of the registry (`listPresets()`), every bundled family's; a string is accepted too (torchvision's
+ * spellings such as `vgg16_bn`, a family registered at run time), and checked at run time.
+ */
 export type PresetName =
   | `${'resnet' | 'plain' | 'preact-resnet'}${18 | 34 | 50 | 101 | 152}`
   | `${'resnet' | 'plain' | 'preact-resnet'}${20 | 32 | 44 | 56 | 110}-cifar`
-  | 'wide-resnet50-2' | 'wide-resnet101-2' | 'wrn28-10-cifar';
+  | 'wide-resnet50-2' | 'wide-resnet101-2' | 'wrn28-10-cifar'
+  | 'resnext50-32x4d' | 'resnext101-32x8d' | 'resnext101-64x4d' | 'resnext29-8x16d-cifar' | 'resnet29-bottleneck-cifar'
+  | `vgg${11 | 13 | 16 | 19}${'' | '-bn'}${'' | '-cifar'}` | 'vgg11-small-cifar' | 'vgg11-bn-small-cifar'
+  | 'mobilenet-v2' | 'mobilenet-v2-w0.5' | 'mobilenet-v2-w0.75' | 'mobilenet-v2-w1.4' | 'mobilenet-v2-cifar' | 'mobilenet-v2-small-cifar'
+  | `densenet${121 | 161 | 169 | 201}` | 'densenet-bc100-k12-cifar' | 'densenet40-k12-cifar' | 'densenet-bc40-k12-cifar'
+  | `convnext-${'tiny' | 'small' | 'base' | 'large'}` | 'convnext-nano-cifar'
+  | `vit-${'b-16' | 'b-32' | 'l-16' | 'l-32' | 'h-14'}` | 'vit-tiny-cifar';
 
 /**
  * A training configuration as written by hand (defaults are filled in by `runTraining`): the fields of

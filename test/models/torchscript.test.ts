@@ -345,7 +345,7 @@ describe('TorchScript models (model: { torchscript: file })', { skip }, () => {
 
 describe('TorchScript runs in study reports', () => {
   it("the method notes say when runs started from a file's weights", () => {
-    const base = { options: { lastK: 3, noiseEpochs: 5, level: 0.95 }, variants: [] };
+    const base = { options: { lastK: 3, noiseEpochs: 5, level: 0.95 }, family: { correction: 'holm' }, variants: [] };
     const initial = 'from /x/net.pt, the same for every seed (reinit: false)';
     const withFile = methodNotes({ ...base, study: { runs: [{ status: { initialWeights: initial } }, { status: undefined }] } } as unknown as ReportModel);
     assert.ok(withFile.some((n) => n.startsWith(`**Initial weights**: ${initial}.`) && n.includes('reinit: true')), withFile.join('\n'));

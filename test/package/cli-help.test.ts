@@ -31,15 +31,22 @@ describe('CLI help', () => {
 });
 
 describe('PresetName', () => {
-  it('names exactly the registry presets that ResNet presets spell', async () => {
+  it('names exactly the presets of the bundled families', async () => {
     const { listPresets } = await import('../../src/models/index.js');
     // Compile-time list mirrored at run time: every registry preset must be assignable to PresetName.
     const names: import('../../src/train/api.js').PresetName[] = [
       'resnet18', 'plain34', 'preact-resnet50', 'resnet56-cifar', 'plain110-cifar', 'preact-resnet20-cifar', 'wide-resnet50-2', 'wrn28-10-cifar',
+      'resnext50-32x4d', 'vgg16-bn', 'vgg11-bn-cifar', 'mobilenet-v2-w0.5', 'densenet121', 'convnext-tiny', 'vit-b-16', 'vit-tiny-cifar',
     ];
     for (const n of names) assert.ok(listPresets().includes(n), `${n} is not a preset`);
     const expected = ['resnet', 'plain', 'preact-resnet'].flatMap((p) => [18, 34, 50, 101, 152].map((d) => `${p}${d}`).concat([20, 32, 44, 56, 110].map((d) => `${p}${d}-cifar`)))
-      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar']);
+      .concat(['wide-resnet50-2', 'wide-resnet101-2', 'wrn28-10-cifar'])
+      .concat(['resnext50-32x4d', 'resnext101-32x8d', 'resnext101-64x4d', 'resnext29-8x16d-cifar', 'resnet29-bottleneck-cifar'])
+      .concat([11, 13, 16, 19].flatMap((d) => ['', '-bn'].flatMap((bn) => ['', '-cifar'].map((c) => `vgg${d}${bn}${c}`))), ['vgg11-small-cifar', 'vgg11-bn-small-cifar'])
+      .concat(['mobilenet-v2', 'mobilenet-v2-w0.5', 'mobilenet-v2-w0.75', 'mobilenet-v2-w1.4', 'mobilenet-v2-cifar', 'mobilenet-v2-small-cifar'])
+      .concat([121, 161, 169, 201].map((d) => `densenet${d}`), ['densenet-bc100-k12-cifar', 'densenet40-k12-cifar', 'densenet-bc40-k12-cifar'])
+      .concat(['tiny', 'small', 'base', 'large'].map((s) => `convnext-${s}`), ['convnext-nano-cifar'])
+      .concat(['b-16', 'b-32', 'l-16', 'l-32', 'h-14'].map((s) => `vit-${s}`), ['vit-tiny-cifar']);
     assert.deepEqual([...listPresets()].sort(), expected.sort(), 'PresetName (src/train/api.ts) is out of date with the preset registry');
   });
 });
