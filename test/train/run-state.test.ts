@@ -31,7 +31,7 @@ describe('status.json', () => {
 
   it('names every bad field', () => {
     const dir = tmpDir();
-    assert.throws(() => writeRunStatus(dir, { ...status(), status: 'done' as never, epochsDone: -1 }), /Invalid run status to write:\n  status: expected "pending" \| "running" \| "ok" \| "diverged" \| "failed" \| "stopped" \| "interrupted", received "done"\n  epochsDone: expected number >= 0, received number -1/);
+    assert.throws(() => writeRunStatus(dir, { ...status(), status: 'done' as never, epochsDone: -1 }), /Invalid run status to write:\n  status: expected "pending" \| "running" \| "ok" \| "diverged" \| "failed" \| "stopped" \| "preempted" \| "interrupted", received "done"\n  epochsDone: expected number >= 0, received number -1/);
     // Reading is tolerant: an unreadable file is undefined plus a warning saying why.
     const warnings: string[] = [];
     writeFileSync(statusPath(dir), '{"status":');
