@@ -222,14 +222,14 @@ phase_train() {
   echo "multinode-check: train resume ok (killed at epoch 1, resumed by the same commands to the uninterrupted model.pth and history)"
 }
 
-# The 4-run study in DIR finished: every run ok with epochs 1,2 exactly once (no epoch trained twice), and the report.
+# The 4-run study in DIR finished: every run ok with epochs 1..8 exactly once (no epoch trained twice), and the report.
 study_done_once() {
   node - "$1" <<'EOF'
 const fs = require('fs'), path = require('path'); const dir = process.argv[2];
 const runs = fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'status.json')));
 const bad = runs.filter((d) => JSON.parse(fs.readFileSync(path.join(dir, d, 'status.json'), 'utf8')).status !== 'ok');
 const epochs = runs.map((d) => fs.readFileSync(path.join(dir, d, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch).join(','));
-if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2') || !fs.existsSync(path.join(dir, 'report.md'))) {
+if (runs.length !== 4 || bad.length || epochs.some((e) => e !== '1,2,3,4,5,6,7,8') || !fs.existsSync(path.join(dir, 'report.md'))) {
   console.error({ runs, bad, epochs, report: fs.existsSync(path.join(dir, 'report.md')) }); process.exit(1);
 }
 EOF
@@ -246,7 +246,7 @@ name: multinode-workers
 base:
   model: resnet20-cifar
   data: { source: generated, generated: { classes: 4, trainCount: 32, testCount: 16, size: 16, difficulty: easy }, split: train, valSplit: test }
-  epochs: 2
+  epochs: 8
   batchSize: 16
   precision: fp32
   optimizer: { name: sgd, lr: 0.05, momentum: 0.9 }
@@ -262,7 +262,8 @@ phase_study_body() {
   worker() { on "$1" env ABLATE_CLAIM_STALE_MS=$stale timeout -s KILL 600 "${cli[@]}" study run "$work/study.yaml" --out "$out" --worker --threads 1; }
   worker 0 >"$d/w0.out" 2>"$d/w0.err" & local p0=$!
   worker 1 >"$d/w1.out" 2>"$d/w1.err" & local p1=$!
-  # Host 0 dies (every process on it, -9) once a run it holds has a checkpointed epoch.
+  # Host 0 dies (every process on it, -9) once a run it holds has a checkpointed epoch (8 epochs, so on a quiet
+  # machine the run is still going when the kill lands; with 2 it could finish first and nothing was taken over).
   local held="" c pid
   for _ in $(seq 1 1200); do
     for c in "$out"/*/claim.json; do
