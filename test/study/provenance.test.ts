@@ -96,7 +96,7 @@ describe('collectProvenance', () => {
 
   test('environment: only the variables ablate and libtorch read, secrets redacted', () => {
     const env = provenanceEnv({
-      OMP_NUM_THREADS: '2', HOME: '/home/me', HF_TOKEN: 'hf_abcdefghijklmnopqrstuvwxyz', ABLATE_MIRROR: 'https://me:s3cret@mirror.example/data',
+      OMP_NUM_THREADS: '2', HOME: 'a-home-folder', HF_TOKEN: 'hf_abcdefghijklmnopqrstuvwxyz', ABLATE_MIRROR: 'https://me:s3cret@mirror.example/data',
       ABLATE_CACHE: '/tmp/c', AWS_SECRET_ACCESS_KEY: 'x', HF_ENDPOINT: 'https://hf.example/?token=abc123',
     });
     assert.deepEqual(env, {
