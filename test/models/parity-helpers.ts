@@ -2,6 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import type { Tensor } from '../../src/tensor/index.js';
+import { rawToTensor } from '../../src/models/index.js';
+import type { RawTensor } from '../../src/models/pth/index.js';
 import { PYTHON } from '../torch-python.js';
 
 /** Why the tests must skip (no interpreter, no torch/torchvision), or false. */
@@ -24,4 +26,11 @@ export function relError(a: Tensor, b: Tensor): number {
     den = Math.max(den, Math.abs(y[i]!));
   }
   return num / Math.max(den, 1e-12);
+}
+
+/** What PyTorch computed for case `c` under `key` (written by the Python side), as a tensor the caller disposes. */
+export function torchOutput(outputs: ReadonlyMap<string, ReadonlyMap<string, RawTensor>>, c: string, key: string): Tensor {
+  const raw = outputs.get(c)!.get(key);
+  assert.ok(raw, `PyTorch output ${key} missing for ${c}`);
+  return rawToTensor(raw);
 }

@@ -13,7 +13,7 @@ import { createModelFromSpec, denseNetFamily, loadWeights, rawToTensor, saveWeig
 import type { Model } from '../../src/nn/index.js';
 import { readStateDict, writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { PYTHON } from '../torch-python.js';
-import { relError } from './parity-helpers.js';
+import { relError, torchOutput } from './parity-helpers.js';
 
 const SCRIPT = fileURLToPath(new URL('./torch_parity.py', import.meta.url));
 /**
@@ -84,11 +84,7 @@ describe('parity with PyTorch/torchvision', { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const expected = (c: string, key: string): Tensor => {
-    const raw = outputs.get(c)!.get(key);
-    assert.ok(raw, `PyTorch output ${key} missing for ${c}`);
-    return rawToTensor(raw);
-  };
+  const expected = (c: string, key: string): Tensor => torchOutput(outputs, c, key);
 
   for (const c of Object.keys(CASES)) {
     it(`${c}: eval-mode logits match torchvision (weights written by ablate, read by torch.load strictly)`, () => {

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Generator, noGrad, normal_, randn, tidy, type Tensor } from '../../src/tensor/index.js';
-import { createModelFromSpec, loadWeights, rawToTensor, saveWeights, tensorToRaw, type ModelSpec } from '../../src/models/index.js';
+import { createModelFromSpec, loadWeights, saveWeights, tensorToRaw, type ModelSpec } from '../../src/models/index.js';
 import type { Model } from '../../src/nn/index.js';
 import { readStateDict, writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { PYTHON } from '../torch-python.js';
-import { relError, torchvisionMissing } from './parity-helpers.js';
+import { relError, torchOutput, torchvisionMissing } from './parity-helpers.js';
 
 const SCRIPT = fileURLToPath(new URL('./torch_transformer_parity.py', import.meta.url));
 const NUM_CLASSES = 10;
@@ -58,11 +58,7 @@ describe('ConvNeXt and ViT parity with torchvision', { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const expected = (c: string, key: string): Tensor => {
-    const raw = outputs.get(c)!.get(key);
-    assert.ok(raw, `PyTorch output ${key} missing for ${c}`);
-    return rawToTensor(raw);
-  };
+  const expected = (c: string, key: string): Tensor => torchOutput(outputs, c, key);
 
   for (const c of Object.keys(CASES)) {
     for (const mode of ['eval', 'train'] as const) {
