@@ -128,7 +128,7 @@ export class ConcatDataset implements Dataset {
   readonly revision?: string;
   private readonly starts: number[] = [];
   constructor(
-    private readonly parts: readonly Dataset[],
+    readonly parts: readonly Dataset[],
     readonly description: string,
     private readonly onClose: () => Promise<void>,
   ) {

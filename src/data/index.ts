@@ -15,7 +15,7 @@ export { openGenerated, renderGenerated, generatedClassNames, DEFAULT_GENERATED,
 export { decodeItem, decodeItems, BadImageError, RESIZE_KERNEL, DEFAULT_MAX_IMAGE_BYTES, maxImageBytes, readImageFile, type ResizeMode, type DecodeTarget, type Decoded } from './decode.js';
 export { jpegDecoder } from './fast-jpeg.js';
 export { prepareImages, defaultCacheDir, ImageSet, SplitChangedError, CACHE_VERSION, type PrepareOptions } from './image-cache.js';
-export { DataLoader, type LoaderOptions, type EpochOptions, type LoaderStats } from './loader.js';
+export { DataLoader, type TrainLoader, type LoaderOptions, type EpochOptions, type LoaderStats } from './loader.js';
 export {
   DataSpecSchema,
   GeneratedSpecSchema,
@@ -41,5 +41,6 @@ export { splitRole, isSplitFolderName, resolveSplitName, heldOutSplit, type Spli
 export { parseHfArg, dataArgFields } from './hf/arg.js';
 export { openHf, type HfOpenOptions } from './hf/source.js';
 export { resolveRevision, ensureHubFiles, listHubCache, hfHubCache, hfEndpoint, hfOffline, repoFolder, HubError, type HubRevision, type HubFile, type CachedHubDataset } from './hf/hub.js';
-export { openWebDataset, expandShardPattern, assignShards, webDatasetStream, isWebDatasetPath, type StreamOptions, type StreamedSample } from './webdataset.js';
+export { openWebDataset, expandShardPattern, assignShards, webDatasetStream, webDatasetSplitOf, shardSampleCounts, isWebDatasetPath, type StreamOptions, type StreamedSample } from './webdataset.js';
+export { WebDatasetLoader, type StreamLoaderOptions, type StreamPosition } from './stream-loader.js';
 export { writeWebDataset, imageExt, type ShardWriteOptions } from './shard-writer.js';

@@ -57,8 +57,22 @@ export interface LoaderStats {
   waitFraction: number;
 }
 
+/** What training needs from a loader: the cached DataLoader and the streaming WebDatasetLoader are both one. */
+export interface TrainLoader {
+  readonly batchSize: number;
+  /** Images per epoch (this rank's). */
+  readonly length: number;
+  readonly batchesPerEpoch: number;
+  epoch(epoch: number, opts?: EpochOptions): AsyncGenerator<BatchU8, void, undefined>;
+  stats(): LoaderStats;
+  /** Streaming loaders: where their streams stand after `batch` batches of `epoch`, recorded in checkpoints. */
+  position?(epoch: number, batch: number): unknown;
+  /** Streaming loaders: refuse a checkpoint whose record of the streams is not where this loader would stand. */
+  checkPosition?(recorded: unknown, epoch: number, batch: number): void;
+}
+
 /** Batches of uint8 images from an ImageSet, shuffled reproducibly, read ahead in the background. */
-export class DataLoader {
+export class DataLoader implements TrainLoader {
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly seed: number;

@@ -76,6 +76,16 @@ export const DataSpecSchema = z
     verifyCache: z.enum(['full', 'header']).default('full'),
     /** Decodes in flight while building the cache. */
     concurrency: z.number().int().min(1).max(256).default(4),
+    /**
+     * WebDataset training split: stream the shards (decoded on the fly, no decoded-image cache) or decode them
+     * into the cache like a folder. 'auto' (the default) streams http(s) shards and sets whose decoded images would
+     * take more than half the cache folder's free space; the choice is recorded in the run's plan.
+     */
+    stream: z.union([z.literal('auto'), z.boolean()]).optional(),
+    /** Streaming: independent shard streams per rank (loader workers). Default 2. */
+    streamWorkers: z.number().int().min(1).max(64).optional(),
+    /** Streaming: samples each stream holds for its seeded shuffle (WebDataset's shuffle(n)). Default 1000. */
+    shuffleBuffer: z.number().int().min(0).max(1_000_000).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -2,8 +2,8 @@
  * WebDataset: samples stored as consecutive tar members sharing a key (`000123.jpg` + `000123.cls`), in
  * shards named by a brace pattern (`/data/imagenet/train-{000000..001023}.tar`). Shards are read in
  * place through the tar index (no unpacking into small files); for training they are decoded once, in
- * shard order, into the decoded-image cache like any other source, so resume and data-parallel runs
- * behave as they do for folders. `webDatasetStream` streams samples the WebDataset way instead: shards
+ * shard order, into the decoded-image cache like any other source (data.stream: false), or streamed the
+ * WebDataset way by `webDatasetStream` (and the training loader built on it, stream-loader.ts): shards
  * split over ranks and workers, a seeded shuffle buffer, resumable by position.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { checkRegularFile, readRegularTextSync } from '../util/regular-file.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fetchFile, type FetchOptions } from './fetch/download.js';
 import { dataCacheDir } from './fetch/places.js';
-import { checkIndex, type DataSource } from './dataset-base.js';
+import { checkIndex, ConcatDataset, type DataSource } from './dataset-base.js';
 import { IMAGE_EXT } from './image-folder.js';
 import { resolveSplitName } from './layouts.js';
 import { mulberry32, permutation, seedFrom, sha256Hex } from './random.js';
@@ -241,15 +241,43 @@ export async function openWebDataset(location: string, o: FetchOptions = {}): Pr
 }
 
 /**
- * The shards (indices into the epoch's shard order) one loader worker of one rank reads: shard k goes to
- * worker k mod (worldSize × workers), so every shard is read by exactly one worker of one rank per epoch.
+ * The shards one loader worker of one rank reads in epoch `epoch`, in reading order. A rank's shards are fixed
+ * for the run (shard k goes to rank k mod worldSize), so every rank streams the same number of samples each
+ * epoch and data-parallel ranks can agree on an epoch's length without talking; within a rank the shard
+ * order is shuffled per (seed, epoch) and dealt to its workers in turn. Every shard is read by exactly one
+ * worker of one rank per epoch.
  */
-export function assignShards(count: number, rank: number, worldSize: number, worker: number, workers: number): number[] {
-  const slots = worldSize * workers;
-  const slot = rank * workers + worker;
+export function assignShards(count: number, o: { seed: number; epoch: number; rank?: number; worldSize?: number; worker?: number; workers?: number }): number[] {
+  const { rank = 0, worldSize = 1, worker = 0, workers = 1 } = o;
+  for (const [k, v, hi] of [['worldSize', worldSize, Infinity], ['workers', workers, Infinity], ['rank', rank, worldSize - 1], ['worker', worker, workers - 1]] as const) {
+    if (!Number.isInteger(v) || v < (k === 'rank' || k === 'worker' ? 0 : 1) || v > hi) throw new RangeError(`Expected ${k} to be an integer${hi === Infinity ? ' ≥ 1' : ` from 0 to ${hi}`} but received ${v}`);
+  }
+  const ranks: number[] = [];
+  for (let k = rank; k < count; k += worldSize) ranks.push(k);
+  const order = permutation(ranks.length, seedFrom('wds-shards', o.seed, rank), o.epoch);
   const out: number[] = [];
-  for (let k = slot; k < count; k += slots) out.push(k);
+  for (let j = worker; j < order.length; j += workers) out.push(ranks[order[j]!]!);
   return out;
+}
+
+/** Samples per shard of a WebDataset split (0 for a shard whose samples were all left out). */
+export function shardSampleCounts(ds: Dataset): number[] {
+  const wds = webDatasetSplitOf(ds);
+  if (!wds) throw new TypeError(`Expected a WebDataset split (source webdataset) but received source ${ds.source}`);
+  const counts = new Array<number>(wds.shardPaths.length).fill(0);
+  for (const s of wds.samples) counts[s.shard]!++;
+  return counts;
+}
+
+/**
+ * The WebDataset split under `ds` when `ds` is one whole split (openDataset wraps it in a one-part
+ * ConcatDataset), else undefined: a slice (`train[:80%]`) or a sum of splits cuts across shards and cannot
+ * be streamed shard by shard.
+ */
+export function webDatasetSplitOf(ds: Dataset): WdsSplit | undefined {
+  if (ds instanceof WdsSplit) return ds;
+  if (ds instanceof ConcatDataset && ds.parts.length === 1 && ds.parts[0] instanceof WdsSplit) return ds.parts[0];
+  return undefined;
 }
 
 export interface StreamOptions {
@@ -278,28 +306,28 @@ export interface StreamedSample {
  * options give the same sequence; `skip` resumes mid-epoch without changing what follows.
  */
 export async function* webDatasetStream(ds: Dataset, o: StreamOptions): AsyncGenerator<StreamedSample> {
-  if (!(ds instanceof WdsSplit)) throw new TypeError(`Expected a WebDataset split (source webdataset) but received source ${ds.source}`);
-  const { rank = 0, worldSize = 1, worker = 0, workers = 1, bufferSize = 1000, skip = 0 } = o;
-  const shardCount = ds.shardPaths.length;
-  const shardOrder = permutation(shardCount, o.seed, o.epoch);
-  const mine = new Set(assignShards(shardCount, rank, worldSize, worker, workers).map((k) => shardOrder[k]!));
-  // Samples of a shard are consecutive in the split's order; keep shard order as the permutation says.
+  const wds = webDatasetSplitOf(ds);
+  if (!wds) throw new TypeError(`Expected one whole WebDataset split (source webdataset, no slice like train[:80%]) but received ${ds.source} ${ds.description}`);
+  const { rank = 0, worker = 0, bufferSize = 1000, skip = 0 } = o;
+  const order = assignShards(wds.shardPaths.length, o);
+  const mine = new Set(order);
+  // Samples of a shard are consecutive in the split's order; shards are read in the order assigned.
   const byShard = new Map<number, number[]>();
-  ds.samples.forEach((s, i) => {
+  wds.samples.forEach((s, i) => {
     if (!mine.has(s.shard)) return;
     const list = byShard.get(s.shard);
     if (list) list.push(i);
     else byShard.set(s.shard, [i]);
   });
-  const sequence = [...shardOrder].filter((k) => mine.has(k)).flatMap((k) => byShard.get(k) ?? []);
+  const sequence = order.flatMap((k) => byShard.get(k) ?? []);
   const rand = mulberry32(seedFrom('wds-buffer', o.seed, o.epoch, rank, worker));
   const buffer: number[] = [];
   let emitted = 0;
   const emit = async function* (i: number): AsyncGenerator<StreamedSample> {
     if (emitted++ < skip) return; // the order is fixed by the indices alone: skipped samples are never read
-    const item = await ds.read(i);
+    const item = await wds.read(i);
     if (item.kind !== 'encoded') throw new Error('webdataset items are encoded bytes');
-    yield { index: i, label: ds.label(i), bytes: item.bytes };
+    yield { index: i, label: wds.label(i), bytes: item.bytes };
   };
   for (const i of sequence) {
     if (bufferSize <= 0) {

@@ -37,6 +37,8 @@ export interface TrainingState {
    */
   epochs: Array<{ epoch: number; logs: Record<string, number | null> }>;
   configHash: string;
+  /** A streaming loader's record of where its streams stand (see TrainLoader.position); absent for cached data. */
+  loader?: unknown;
 }
 
 export const STATE_FORMAT = 2;

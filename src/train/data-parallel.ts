@@ -29,6 +29,8 @@ export interface RankState {
   worldSize: number;
   globalStep: number;
   generators: Record<string, string>;
+  /** This rank's streaming loader position (TrainingState.loader). */
+  loader?: unknown;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { join, relative } from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import { Generator, tidy, keep, noGrad, manualSeed, type Tensor } from '../tensor/index.js';
-import type { DataLoader, BatchU8 } from '../data/index.js';
+import type { DataLoader, BatchU8, TrainLoader } from '../data/index.js';
 import type { TrainConfig } from './config.js';
 import type { TrainableModel } from './model-api.js';
 import type { Normalization } from './batch-tensor.js';
@@ -27,7 +27,8 @@ export type { BatchAugmenter, Precision } from './train-step.js';
 /** Everything `fit` needs: model, loaders, config, precision, device, augmentation, callbacks, run folder. */
 export interface FitOptions {
   model: TrainableModel;
-  train: DataLoader;
+  /** The cached DataLoader, or a streaming one (WebDatasetLoader). */
+  train: TrainLoader;
   val?: DataLoader;
   numClasses: number;
   config: TrainConfig;
@@ -142,16 +143,20 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (readFigures() !== undefined) return;
       if (kind === 'best') return main ? saveWeights(model, checkpointPath(o.runDir, 'best')) : undefined;
       if (!main) {
-        dp!.saveRankState(o.runDir, { globalStep: ctx.globalStep, generators: { augment: Buffer.from(augmentGenerator.getState()).toString('base64') } });
+        dp!.saveRankState(o.runDir, { globalStep: ctx.globalStep, generators: { augment: Buffer.from(augmentGenerator.getState()).toString('base64') }, ...loaderPosition(info) });
         return;
       }
       const state = captureState(pos, { optimizer, schedule, callbacks: cbs, augmentGenerator, configHash: o.configHash ?? '' },
         { epoch: info.epoch, epochComplete: info.epochComplete, globalStep: ctx.globalStep, loaderWaitMs: o.train.stats().waitMs });
+      Object.assign(state, loaderPosition(info));
       const held = cbs.heldWeights() as Record<string, Map<string, Tensor>>;
       await saveTrainingCheckpoint(o.runDir, model.stateDict(), optimizer.state(), held, state, { keepPrevious: lastIsGood });
       lastIsGood = true;
     },
   };
+  // A streaming loader's streams, where the checkpoint leaves them (at an epoch's end: the next epoch's start).
+  const loaderPosition = (info: CheckpointInfo): { loader?: unknown } =>
+    o.train.position ? { loader: info.epochComplete ? o.train.position(info.epoch + 1, 0) : o.train.position(info.epoch, pos.batchInEpoch) } : {};
   const ctx: TrainingContext = { stopTraining: false, globalStep: 0, params: { epochs: config.epochs, stepsPerEpoch, initialEpoch: 0, batchSize: config.batchSize }, model: access };
   const cbs = new CallbackList([
     ...(main ? o.callbacks ?? [] : []),
@@ -174,12 +179,16 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       throw new Error(`cannot resume ${o.runDir}: its checkpoint was made with a different configuration (delete the folder or use another --out)`);
     }
     const restored = restoreState(ck, model, { optimizer, schedule, callbacks: cbs, augmentGenerator });
+    let loaderRecord = ck.state.loader;
     if (!main) {
-      // The checkpoint holds rank 0's augmentation stream; this rank's own was saved beside it.
-      const own = dp!.loadRankState(o.runDir!, restored.globalStep)?.generators.augment;
-      if (own) augmentGenerator.setState(new Uint8Array(Buffer.from(own, 'base64')));
+      // The checkpoint holds rank 0's augmentation stream (and loader position); this rank's own were saved beside it.
+      const own = dp!.loadRankState(o.runDir!, restored.globalStep);
+      if (own?.generators.augment) augmentGenerator.setState(new Uint8Array(Buffer.from(own.generators.augment, 'base64')));
+      loaderRecord = own?.loader;
     }
     pos = restored.position;
+    // A streaming loader continues from where its streams stood; a checkpoint that says otherwise is refused.
+    if (o.train.checkPosition && loaderRecord !== undefined) o.train.checkPosition(loaderRecord, pos.epoch, pos.batchInEpoch);
     weights.adopt(restored.held);
     ctx.globalStep = restored.globalStep;
     ctx.params.pastEpochs = pos.epochs;

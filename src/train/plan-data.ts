@@ -2,7 +2,9 @@
  * A plan's data, opened and decoded: the one path from a split's DataPlan to the ImageSet a loader
  * batches from, shared by training, evaluation and the augmentation preview.
  */
-import { openDataset, prepareImages, defaultCacheDir, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
+import { existsSync, statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { openDataset, prepareImages, defaultCacheDir, webDatasetSplitOf, WebDatasetLoader, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 
@@ -57,4 +59,49 @@ export function prepareSplit(
       }
     },
   });
+}
+
+/**
+ * Whether training streams its WebDataset split (data.stream) rather than decoding it into the cache; undefined
+ * for other sources, whose plans do not record it. 'auto' streams http(s) shards (they live on shared storage)
+ * and sets whose decoded images would fill more than half the cache folder's free space. A resumed run keeps
+ * the choice its plan recorded (a run planned before the field existed decoded into the cache).
+ */
+export function chooseStreaming(d: DataPlan, ds: Dataset, previous?: DataPlan): { stream: boolean; why: string } | undefined {
+  const whole = webDatasetSplitOf(ds) !== undefined;
+  if (!whole) {
+    if (d.stream === true) {
+      throw new Error(`data.stream: true streams one whole WebDataset split (source webdataset, split such as 'train'), but the training data is ` +
+        `${ds.source} ${ds.description}${ds.source === 'webdataset' ? ' (a slice or sum of splits cuts across shards)' : ''}: set data.stream: false or auto, or name whole shards`);
+    }
+    return undefined;
+  }
+  if (typeof d.stream === 'boolean') return { stream: d.stream, why: `data.stream: ${d.stream}` };
+  if (previous) return { stream: previous.stream === true, why: 'as the run was planned' };
+  if (typeof d.path === 'string' && /^https?:\/\//.test(d.path)) return { stream: true, why: 'the shards are on http(s)' };
+  const { height, width } = imageSizeOf(d, ds);
+  const bytes = ds.length * height * width * 3;
+  const cacheDir = d.cacheDir ?? defaultCacheDir();
+  const free = freeBytes(cacheDir);
+  if (free !== undefined && bytes > free / 2) {
+    return { stream: true, why: `its decoded images (${(bytes / 2 ** 30).toFixed(1)} GiB) would take more than half the ${(free / 2 ** 30).toFixed(1)} GiB free at ${cacheDir}` };
+  }
+  return { stream: false, why: `its decoded images (${(bytes / 2 ** 30).toFixed(2)} GiB) fit the cache` };
+}
+
+/** Free bytes on the file system of `dir` (or its nearest existing parent); undefined where it cannot be read. */
+function freeBytes(dir: string): number | undefined {
+  let p = resolve(dir);
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  try {
+    const s = statfsSync(p);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The streaming training loader of a plan's WebDataset split (this rank's shards). */
+export function streamLoader(d: DataPlan, ds: Dataset, o: { batchSize: number; seed: number; shard?: { rank: number; worldSize: number } }): WebDatasetLoader {
+  return new WebDatasetLoader(ds, { ...o, ...imageSizeOf(d, ds), resize: d.resize, workers: d.streamWorkers, bufferSize: d.shuffleBuffer });
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet, type TrainLoader } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
@@ -12,7 +12,7 @@ import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-st
 import { removeRankErrors, writeRankError } from './run-folder.js';
 import { ablateVersion } from '../util/version.js';
 import { completePlan, imageSizeOf, planHash, planIdentity, planModel, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
-import { openPlanDatasets, prepareSplit, type PlanDatasets } from './plan-data.js';
+import { chooseStreaming, openPlanDatasets, prepareSplit, streamLoader, type PlanDatasets } from './plan-data.js';
 import { evaluate } from './evaluate.js';
 import type { TrainableModel } from './model-api.js';
 import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
@@ -153,6 +153,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
     plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
+    // WebDataset training data: streamed or decoded into the cache, decided once and recorded in the plan.
+    const streaming = chooseStreaming(plan.data, datasets.train, previousPlan?.data);
+    if (streaming) {
+      plan = { ...plan, data: { ...plan.data, stream: streaming.stream } };
+      log(`data: ${streaming.stream ? 'streaming the training shards' : 'decoding the training shards into the image cache'} (${streaming.why})`);
+    }
     if (previousPlan && sortedJson(planIdentity(previousPlan)) !== sortedJson(planIdentity(plan))) {
       const changed = changedFields(previousPlan, plan);
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
@@ -163,10 +169,12 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     // it. Not for a resumed run (its epoch's order must be the one the interrupted run used, which a tentative split
     // cannot promise) nor for data-parallel ranks (their shards depend on the split's final length).
     const background = (o.overlapDecoding ?? true) && !resume && !dp;
-    train = await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal, background });
-    opened.push(train);
+    // A streamed split has no decoded set: its facts (counts per class) come from the shards' index.
+    train = streaming?.stream ? undefined : await prepareSplit(plan.data, datasets.train, { log, what: 'training', signal: o.signal, background });
+    if (train) opened.push(train);
+    const trainFacts: SplitFacts = train ?? { length: datasets.train.length, labels: datasets.train.labels(), classNames: datasets.train.classNames, badFiles: [] };
     if (plan.valData && datasets.val) {
-      val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal, background, after: background ? train.settled() : undefined });
+      val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal, background, after: background && train ? train.settled() : undefined });
       opened.push(val);
     }
     const resolvedModel = planModel(plan);
@@ -194,7 +202,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
             ...(datasets.train.revision !== undefined ? { revision: datasets.train.revision } : {}),
             split: plan.data.split,
             valSplit: plan.valData?.split,
-            ...splitCounts(train, val),
+            ...splitCounts(trainFacts, val),
             classes: plan.classNames?.length ?? numClasses,
             // What predict and export need to use the model without the training data (see run-folder.ts).
             classNames: [...(plan.classNames ?? datasets.train.classNames)],
@@ -204,12 +212,14 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           ...(model.initialWeights() !== undefined ? { initialWeights: model.initialWeights() } : {}),
           ...(pretrained ? { pretrained } : resume ? { pretrained: prev?.pretrained } : {}),
         } as RunStatus;
-        requireEveryClass(train, datasets.train, log);
+        requireEveryClass(trainFacts, datasets.train, log);
         writeStatus(status);
         const augment = buildAugment(plan, numClasses, size);
         // batchSize is per rank, as in PyTorch DDP: the global batch is batchSize × worldSize.
         const shard = dp ? { rank: dp.rank, worldSize: dp.worldSize } : undefined;
-        const trainLoader = new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false, shard, early: train.tentative });
+        const trainLoader: TrainLoader = train
+          ? new DataLoader(train, { batchSize: plan.batchSize, seed: plan.seed, shuffle: true, dropLast: false, shard, early: train.tentative })
+          : streamLoader(plan.data, datasets.train, { batchSize: plan.batchSize, seed: plan.seed, shard });
         const valLoader = val ? new DataLoader(val, { batchSize: plan.batchSize, shuffle: false, shard: shard && { ...shard, pad: false } }) : undefined;
         let result: FitResult;
         try {
@@ -223,7 +233,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
           // The steps so far trained on a split that assumed every file decodable: start again, from a fresh model,
           // on the real split, exactly as a run that decoded first would have.
           log(`data: ${e.message}; training starts again on the split without them`);
-          train = await train.settled();
+          train = await train!.settled();
           opened.push(train);
           continue;
         }
@@ -231,7 +241,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
         // still decoding keeps the tentative counts (its resume decodes first).
         val = valLoader?.data ?? val;
         if (val) opened.push(val);
-        status = { ...status, dataset: { ...status.dataset, ...splitCounts(train, val) } } as RunStatus;
+        status = { ...status, dataset: { ...status.dataset, ...splitCounts(train ?? trainFacts, val) } } as RunStatus;
         if (val && result.status === 'ok' && main) {
           // Per-class metrics and pictures for `ablate eval`-free inspection and the study report; never fails the run.
           await writeRunErrorAnalysis(o.runDir, model, val, { numClasses, precision, device, normalization: plan.normalization, batchSize: plan.batchSize, classNames: plan.classNames ?? datasets.train.classNames })
@@ -361,7 +371,10 @@ function planNormalization(plan: RunPlan, weightsModel: ModelSpec): RunNormaliza
 }
 
 /** The status fields that depend on which files decoded (a split decoding in the background: tentative until settled). */
-function splitCounts(train: ImageSet, val: ImageSet | undefined) {
+/** What run status needs from a training split, decoded (an ImageSet) or streamed (the dataset's index). */
+type SplitFacts = Pick<ImageSet, 'length' | 'labels' | 'classNames' | 'badFiles'>;
+
+function splitCounts(train: SplitFacts, val: ImageSet | undefined) {
   return {
     trainCount: train.length,
     valCount: val?.length ?? 0,
@@ -381,7 +394,7 @@ export function classCounts(set: { labels: Int32Array; classNames: readonly stri
  * A class whose every training file is unreadable would give a classifier that can never predict it,
  * and a report that looks fine: refuse. A split that merely leaves a class out (a tiny slice) is noted.
  */
-function requireEveryClass(set: ImageSet, ds: Dataset, log: (l: string) => void): void {
+function requireEveryClass(set: SplitFacts, ds: Dataset, log: (l: string) => void): void {
   const counts = classCounts(set);
   const empty = Object.entries(counts).filter(([, c]) => c === 0).map(([k]) => k);
   if (empty.length === 0) return;

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assignShards, expandShardPattern, openDataset, openWebDataset, webDatasetStream, writeWebDataset, type Dataset } from '../../src/data/index.js';
+import { assignShards, decodeItem, expandShardPattern, openDataset, openWebDataset, webDatasetStream, WebDatasetLoader, writeWebDataset, type BatchU8, type Dataset } from '../../src/data/index.js';
+import { chooseStreaming } from '../../src/train/plan-data.js';
+import { checkpointPath, loadTrainingCheckpoint } from '../../src/train/checkpoint.js';
+import type { DataPlan } from '../../src/train/plan.js';
 import { inspectRunConfig } from '../../src/train/plan.js';
 import { CHILD_TRAIN, CLI_MAIN, historyMetrics, runChildToEnd, spawnTs, tinyConfig, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 import { jpeg, png, tempDir, writeFile } from './fixtures.js';
@@ -45,13 +48,21 @@ describe('webdataset: shard patterns', () => {
     assert.match(folder.problems.map((p) => `${p.path}: ${p.message}`).join('\n'), /data\.path: expected a dataset folder .* \(nothing exists there\)/);
   });
 
-  test('shards go to ranks × workers without overlap and cover every shard', () => {
-    const seen = new Map<number, string>();
-    for (let r = 0; r < 2; r++) for (let w = 0; w < 3; w++) for (const k of assignShards(13, r, 2, w, 3)) {
-      assert.equal(seen.has(k), false, `shard ${k} read by ${seen.get(k)} and r${r}w${w}`);
-      seen.set(k, `r${r}w${w}`);
+  test('shards go to ranks × workers without overlap and cover every shard; a rank keeps its shards every epoch', () => {
+    for (const epoch of [0, 1, 2]) {
+      const seen = new Map<number, string>();
+      for (let r = 0; r < 2; r++) for (let w = 0; w < 3; w++) for (const k of assignShards(13, { seed: 5, epoch, rank: r, worldSize: 2, worker: w, workers: 3 })) {
+        assert.equal(seen.has(k), false, `shard ${k} read by ${seen.get(k)} and r${r}w${w}`);
+        assert.equal(k % 2, r, `shard ${k} belongs to rank ${k % 2}`);
+        seen.set(k, `r${r}w${w}`);
+      }
+      assert.deepEqual([...seen.keys()].sort((a, b) => a - b), Array.from({ length: 13 }, (_, i) => i));
     }
-    assert.deepEqual([...seen.keys()].sort((a, b) => a - b), Array.from({ length: 13 }, (_, i) => i));
+    const order = (epoch: number) => [0, 1, 2].map((w) => assignShards(13, { seed: 5, epoch, rank: 0, worldSize: 2, worker: w, workers: 3 }));
+    assert.deepEqual(order(0), order(0));
+    assert.notDeepEqual(order(0), order(1), 'the shard order changes per epoch');
+    assert.throws(() => assignShards(13, { seed: 5, epoch: 0, rank: 2, worldSize: 2 }), /Expected rank to be an integer from 0 to 1 but received 2/);
+    assert.throws(() => assignShards(13, { seed: 5, epoch: 0, workers: 0 }), /Expected workers to be an integer ≥ 1 but received 0/);
   });
 });
 
@@ -121,6 +132,109 @@ describe('webdataset: reading shards', () => {
     }
   });
 
+  test('the streaming loader: 2 ranks × 2 workers decode every sample exactly once per epoch; startBatch resumes bit for bit', async (t) => {
+    const dir = await generatedShards(t, 48, 6); // 8 shards of 6: 4 per rank, 2 per worker
+    const ds = await openDataset({ source: 'webdataset', path: dir });
+    try {
+      const make = (rank: number, workers = 2) => new WebDatasetLoader(ds, { batchSize: 5, seed: 3, shard: { rank, worldSize: 2 }, workers, bufferSize: 4, height: 8, width: 8, resize: 'stretch' });
+      const batchesOf = async (l: WebDatasetLoader, epoch: number, startBatch = 0): Promise<BatchU8[]> => {
+        const out: BatchU8[] = [];
+        for await (const b of l.epoch(epoch, { startBatch })) out.push(b);
+        return out;
+      };
+      for (const epoch of [0, 1]) {
+        const seen: number[] = [];
+        for (const rank of [0, 1]) {
+          const l = make(rank);
+          assert.equal(l.length, 24);
+          assert.equal(l.batchesPerEpoch, 5);
+          const batches = await batchesOf(l, epoch);
+          assert.deepEqual(batches.map((b) => b.n), [5, 5, 5, 5, 4]);
+          for (const b of batches) {
+            assert.equal(b.images.length, b.n * 8 * 8 * 3);
+            for (let i = 0; i < b.n; i++) {
+              seen.push(b.indices[i]!);
+              assert.equal(b.labels[i], ds.label(b.indices[i]!));
+            }
+          }
+          // The pixels are the sample's own, decoded as the cache would decode them.
+          const first = await decodeItem(await ds.read(batches[0]!.indices[0]!), { height: 8, width: 8, resize: 'stretch' });
+          assert.deepEqual(Buffer.from(batches[0]!.images.subarray(0, 8 * 8 * 3)), Buffer.from(first.pixels));
+        }
+        assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 48 }, (_, i) => i), `epoch ${epoch}: each sample once over 2 ranks × 2 workers`);
+      }
+      const l = make(1);
+      const whole = await batchesOf(l, 1);
+      const resumed = await batchesOf(make(1), 1, 2);
+      assert.equal(resumed.length, 3);
+      resumed.forEach((b, k) => {
+        assert.deepEqual([...b.indices], [...whole[k + 2]!.indices], `batch ${k + 2}`);
+        assert.deepEqual(b.images, whole[k + 2]!.images, `batch ${k + 2} pixels`);
+      });
+      assert.notDeepEqual(whole.map((b) => [...b.indices]), (await batchesOf(make(1), 0)).map((b) => [...b.indices]), 'another epoch, another order');
+      // The record a checkpoint keeps: 10 samples taken in turn from 2 streams of 12.
+      assert.deepEqual(l.position(1, 2), { epoch: 1, batch: 2, consumed: [5, 5], padding: 0 });
+      l.checkPosition(l.position(1, 2), 1, 2);
+      assert.throws(() => make(1, 3).checkPosition(l.position(1, 2), 1, 2), /cannot resume: the checkpoint's record of the WebDataset streams .* data\.streamWorkers changed/);
+    } finally {
+      await ds.close();
+    }
+  });
+
+  test('the streaming loader evens out ranks with unequal shards by wrapping, and refuses a rank without shards', async (t) => {
+    const dir = await generatedShards(t, 37, 5); // shards of 5 and a last of 2: rank 0 streams 20, rank 1 17
+    const ds = await openDataset({ source: 'webdataset', path: dir });
+    try {
+      const got: number[][] = [];
+      for (const rank of [0, 1]) {
+        const l = new WebDatasetLoader(ds, { batchSize: 8, seed: 1, shard: { rank, worldSize: 2 }, workers: 2, bufferSize: 3, height: 8, width: 8, resize: 'stretch' });
+        assert.equal(l.length, 20);
+        assert.equal(l.ownLength, rank === 0 ? 20 : 17);
+        const idx: number[] = [];
+        for await (const b of l.epoch(0)) idx.push(...b.indices);
+        got.push(idx);
+        // Resuming inside the padding continues it.
+        const tail: number[] = [];
+        for await (const b of l.epoch(0, { startBatch: 2 })) tail.push(...b.indices);
+        assert.deepEqual(tail, idx.slice(16));
+      }
+      assert.equal(new Set(got[0]).size, 20);
+      assert.deepEqual(got[1]!.slice(17), got[1]!.slice(0, 3), 'rank 1 pads with its own first samples');
+      assert.deepEqual([...new Set([...got[0]!, ...got[1]!])].sort((a, b) => a - b), Array.from({ length: 37 }, (_, i) => i));
+    } finally {
+      await ds.close();
+    }
+    const one = await openDataset({ source: 'webdataset', path: await generatedShards(t, 5, 5) });
+    try {
+      assert.throws(() => new WebDatasetLoader(one, { batchSize: 2, seed: 1, shard: { rank: 0, worldSize: 2 }, height: 8, width: 8, resize: 'stretch' }),
+        /Expected every rank to get samples to stream but rank 1 of 2 gets none: .* has 1 shard\(s\) for 2 ranks/);
+    } finally {
+      await one.close();
+    }
+  });
+
+  test('data.stream: auto streams http(s) shards and sets larger than the cache could hold; a slice cannot stream', async (t) => {
+    const dir = await generatedShards(t, 12, 6);
+    const whole = await openDataset({ source: 'webdataset', path: dir });
+    const slice = await openDataset({ source: 'webdataset', path: dir, split: 'train[:50%]' });
+    try {
+      const plan = (over: Record<string, unknown> = {}) => ({ source: 'webdataset', path: dir, split: 'train', resize: 'stretch', cacheDir: join(dir, 'cache'), imageSize: [8, 8], ...over }) as unknown as DataPlan;
+      assert.deepEqual(chooseStreaming(plan(), whole)?.stream, false);
+      assert.deepEqual(chooseStreaming(plan({ path: 'http://127.0.0.1:1/train-{0..1}.tar' }), whole), { stream: true, why: 'the shards are on http(s)' });
+      // 12 images of 60000² pixels would not fit any disk here.
+      assert.match(chooseStreaming(plan({ imageSize: [60000, 60000] }), whole)!.why, /would take more than half the .* GiB free at /);
+      assert.equal(chooseStreaming(plan({ stream: true }), whole)?.stream, true);
+      // A resumed run keeps its plan's choice; one planned before the choice existed decoded into the cache.
+      assert.equal(chooseStreaming(plan({ imageSize: [60000, 60000] }), whole, plan({ stream: false }))?.stream, false);
+      assert.equal(chooseStreaming(plan({ imageSize: [60000, 60000] }), whole, plan())?.stream, false);
+      assert.equal(chooseStreaming(plan({ split: 'train[:50%]' }), slice), undefined);
+      assert.throws(() => chooseStreaming(plan({ split: 'train[:50%]', stream: true }), slice), /data\.stream: true streams one whole WebDataset split .*\(a slice or sum of splits cuts across shards/);
+    } finally {
+      await whole.close();
+      await slice.close();
+    }
+  });
+
   test('an http(s) shard pattern is fetched into the data cache (resuming a cut transfer) and reads like local shards', async (t) => {
     const dir = await generatedShards(t, 12, 5); // train-000000..000002
     const cache = tempDir(t, 'ablate-wds-cache-');
@@ -172,7 +286,7 @@ describe('webdataset: reading shards', () => {
 });
 
 describe('webdataset: training', () => {
-  test('kill -9 mid-epoch and resume gives the uninterrupted history bit for bit', async (t) => {
+  test('streamed training: kill -9 mid-epoch and resume gives the uninterrupted history bit for bit', async (t) => {
     const dir = tempDir(t, 'ablate-wds-run-');
     const shards = join(dir, 'shards');
     for (const split of ['train', 'test'] as const) {
@@ -182,7 +296,7 @@ describe('webdataset: training', () => {
     }
     const config = tinyConfig({
       epochs: 3, checkpoint: { everySteps: 1 },
-      data: { source: 'webdataset', path: shards, split: 'train', valSplit: 'test', imageSize: 32, cacheDir: join(dir, 'cache') },
+      data: { source: 'webdataset', path: shards, split: 'train', valSplit: 'test', imageSize: 32, cacheDir: join(dir, 'cache'), stream: true, shuffleBuffer: 50 },
     });
     const cfgPath = writeConfig(dir, config);
     const refDir = join(dir, 'reference');
@@ -200,5 +314,13 @@ describe('webdataset: training', () => {
     assert.deepEqual(historyMetrics(runDir), want);
     assert.deepEqual(readFileSync(join(runDir, 'model.pth')), readFileSync(join(refDir, 'model.pth')), 'final weights identical');
     assert.equal(JSON.parse(readFileSync(join(runDir, 'status.json'), 'utf8')).dataset.name, 'webdataset');
+    assert.match((await reference).stderr(), /data: streaming the training shards \(data\.stream: true\)/);
+    assert.equal(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')).data.stream, true);
+    // Only validation went through the decoded-image cache: the training split was never decoded into it.
+    const cached = readdirSync(join(dir, 'cache'));
+    assert.equal(cached.length, 1, `one cache file (validation), found ${cached.join(', ')}`);
+    // The checkpoint records where each stream stood.
+    const ck = await loadTrainingCheckpoint(checkpointPath(runDir, 'last'));
+    assert.deepEqual(ck.state.loader, { epoch: 3, batch: 0, consumed: [0, 0], padding: 0 });
   });
 });
