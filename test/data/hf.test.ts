@@ -177,6 +177,34 @@ describe('source hf: Parquet datasets from the Hugging Face Hub', () => {
     assert.equal(sha256(readFileSync(join(repo(home), 'blobs', sha256(shard.body)))), sha256(shard.body));
   });
 
+  test('a download in progress is blobs/<etag>.incomplete, as huggingface_hub names it, and one Python left off is resumed', async () => {
+    const home = freshHome();
+    const shard = fx.files.find((f) => f.path === 'data/validation-00000-of-00001.parquet')!;
+    const etag = sha256(shard.body);
+    const half = Math.floor(shard.body.length / 2);
+    // A cut with no retries left: the bytes so far stay under huggingface_hub's name, nothing under ablate's own.
+    hub.state.cut = new Map([[`/cdn/${etag}`, half]]);
+    process.env.ABLATE_FETCH_RETRIES = '0';
+    try {
+      await assert.rejects(open({ split: 'validation' }));
+    } finally {
+      process.env.ABLATE_FETCH_RETRIES = '3';
+    }
+    const blobs = join(repo(home), 'blobs');
+    assert.deepEqual(readdirSync(blobs).filter((n) => n.startsWith(etag)), [`${etag}.incomplete`]);
+    assert.equal(readFileSync(join(blobs, `${etag}.incomplete`)).length, half);
+    // What Python's hf_hub_download leaves when killed: a third of the blob under the same name.
+    const third = Math.floor(shard.body.length / 3);
+    writeFileSync(join(blobs, `${etag}.incomplete`), shard.body.subarray(0, third));
+    hub.requests.length = 0;
+    const ds = await open({ split: 'validation' });
+    await ds.close();
+    const ranged = hub.requests.filter((r) => r.path === `/cdn/${etag}`);
+    assert.deepEqual(ranged.map((r) => r.range), [`bytes=${third}-`], 'resumed from the partial file, not fetched again');
+    assert.deepEqual(readFileSync(join(blobs, etag)), shard.body);
+    assert.deepEqual(readdirSync(blobs).filter((n) => n.startsWith(etag)), [etag], 'no .incomplete, .part or lock left in blobs/');
+  });
+
   test('a gated dataset without a token fails naming HF_TOKEN; with HF_TOKEN every Hub request carries it', async () => {
     freshHome();
     hub.state.token = 'hf_secret';

@@ -66,6 +66,13 @@ export interface FetchOptions {
   headers?: Record<string, string>;
   /** The name progress shows, where the cache names the file by its hash (Hugging Face blobs). */
   label?: string;
+  /**
+   * The file bytes arrive in until verified (default `<dest>.part`): the Hub cache uses huggingface_hub's
+   * `blobs/<etag>.incomplete`, so a download either of them left off is resumed by the other.
+   */
+  partialPath?: string;
+  /** The lock (a folder) held while downloading (default `<dest>.lock`). */
+  lockPath?: string;
 }
 
 export interface FetchResult {
@@ -452,6 +459,8 @@ async function transferWithRetries(ctx: Ctx, progress: DownloadProgress | undefi
   }
 }
 
+const lockPathOf = (ctx: Ctx): string => ctx.o.lockPath ?? `${ctx.dest}.lock`;
+
 /** Take the per-file lock, waiting while another process holds it (it is downloading the same file). */
 async function acquireLock(ctx: Ctx): Promise<() => Promise<void>> {
   const deadline = Date.now() + ctx.o.lockWaitMs;
@@ -460,7 +469,7 @@ async function acquireLock(ctx: Ctx): Promise<() => Promise<void>> {
     try {
       return await lockfile.lock(ctx.dest, {
         realpath: false,
-        lockfilePath: `${ctx.dest}.lock`,
+        lockfilePath: lockPathOf(ctx),
         stale: 20_000,
         update: 5_000,
         retries: 0,
@@ -472,7 +481,7 @@ async function acquireLock(ctx: Ctx): Promise<() => Promise<void>> {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ELOCKED') throw diskError(ctx, e, 0);
       if (Date.now() > deadline) {
-        throw fail(ctx, 'locked', `another process has been downloading it for over ${Math.round(ctx.o.lockWaitMs / 1000)} s (lock ${ctx.dest}.lock)`, 'wait for it to finish, or stop it and run again');
+        throw fail(ctx, 'locked', `another process has been downloading it for over ${Math.round(ctx.o.lockWaitMs / 1000)} s (lock ${lockPathOf(ctx)})`, 'wait for it to finish, or stop it and run again');
       }
       if (!told) ctx.log(`${ctx.file.name}: another process is downloading it; waiting for it to finish`);
       told = true;
@@ -509,7 +518,7 @@ export async function fetchFile(file: RemoteFile, dir: string, options: FetchOpt
   const url = sourceUrl(file, o.mirror);
   const expected = { sha256: file.sha256, sha256Prefix: file.sha256Prefix, size: file.size };
   const useStamp = o.useStamp !== false;
-  const ctx: Ctx = { file, url, dest, partial: `${dest}.part`, o, log, dispatcher: undefined as unknown as Dispatcher, ceiling: ceilingOf(file, o.maxBytes), deadline: new AbortController() };
+  const ctx: Ctx = { file, url, dest, partial: o.partialPath ?? `${dest}.part`, o, log, dispatcher: undefined as unknown as Dispatcher, ceiling: ceilingOf(file, o.maxBytes), deadline: new AbortController() };
 
   const present = await checkFile(dest, expected, { useStamp });
   if (present.ok) return { path: dest, fetched: false, bytes: statSync(dest).size, sha256: present.sha256, url };

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, posix, relative, resolve } from 'node:path';
+import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { ablateVersion } from '../../util/version.js';
@@ -382,8 +382,13 @@ export async function ensureHubFiles(rev: HubRevision, files: readonly HubFile[]
     const blobs = join(folder, 'blobs');
     if (!presentWithSize(join(blobs, blob), f.size)) {
       const url = `${hfEndpoint(env)}/datasets/${rev.id}/resolve/${rev.commit}/${f.path.split('/').map(encodeURIComponent).join('/')}`;
+      // huggingface_hub's names: the download in progress is blobs/<etag>.incomplete (either resumes the
+      // other's), and locks live under .locks/ (ours beside Python's <etag>.lock, which is an OS file lock).
+      const locks = join(hfHubCache(env), '.locks', basename(folder));
+      mkdirSync(locks, { recursive: true });
       await fetchFile({ name: blob, url, size: f.size, sha256: f.sha256 }, blobs, {
         useStamp: false, label: f.path, log: o.log, progress: o.progress, signal: o.signal, env,
+        partialPath: join(blobs, `${blob}.incomplete`), lockPath: join(locks, `${blob}.ablate-lock`),
         headers: token ? { authorization: `Bearer ${token}` } : undefined,
         ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
         ...(o.retries !== undefined ? { retries: o.retries } : {}),
