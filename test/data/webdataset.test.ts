@@ -213,6 +213,28 @@ describe('webdataset: reading shards', () => {
     }
   });
 
+  test('a streamed sample that does not decode stops the epoch naming the sample and what to do', async (t) => {
+    const root = tempDir(t, 'ablate-wds-bad-');
+    for (let i = 0; i < 6; i++) writeFile(join(root, 'pets', i % 2 ? 'cat' : 'dog', `${i}.jpg`), await jpeg(12, 9, [200, 30, 30]));
+    const good = await jpeg(12, 9, [30, 30, 200]);
+    writeFile(join(root, 'pets', 'cat', 'cut.jpg'), good.subarray(0, Math.floor(good.length / 3)));
+    const folder = await openDataset({ source: 'image-folder', path: join(root, 'pets') });
+    try {
+      await writeWebDataset(folder, join(root, 'shards'), { prefix: 'train', samplesPerShard: 4 });
+    } finally {
+      await folder.close();
+    }
+    const ds = await openDataset({ source: 'webdataset', path: join(root, 'shards') });
+    try {
+      const loader = new WebDatasetLoader(ds, { batchSize: 7, seed: 1, workers: 1, height: 8, width: 8, resize: 'stretch' });
+      await assert.rejects(async () => {
+        for await (const _ of loader.epoch(0)) { /* one batch of all 7 */ }
+      }, /Expected a decodable image at train-00000\d\.tar#\d+\.jpg of .* but it is (undecodable|not-an-image).*set data\.stream: false to decode through the cache, which lists and skips bad files/);
+    } finally {
+      await ds.close();
+    }
+  });
+
   test('data.stream: auto streams http(s) shards and sets larger than the cache could hold; a slice cannot stream', async (t) => {
     const dir = await generatedShards(t, 12, 6);
     const whole = await openDataset({ source: 'webdataset', path: dir });
