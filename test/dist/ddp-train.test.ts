@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distributedSupport } from '../../src/tensor/index.js';
 import { freeLocalPort } from '../../src/train/launch.js';
-import { CLI_MAIN, historyMetrics, readJson, tinyConfig, writeConfig } from '../train/run-helpers.js';
+import { openDataset, writeWebDataset } from '../../src/data/index.js';
+import { checkpointPath, loadTrainingCheckpoint } from '../../src/train/checkpoint.js';
+import { CLI_MAIN, historyMetrics, readJson, tinyConfig, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 
 const skip = distributedSupport().available ? false : 'the addon was built without Gloo (apt-get install libgloo-dev, then npm run setup)';
 
@@ -140,6 +142,61 @@ test('--nproc-per-node 2 is distributed.nprocPerNode: the plan records it, Ctrl-
     assert.equal(readJson(join(run, 'status.json')).env.worldSize, 2);
     assert.deepEqual(historyMetrics(run), historyMetrics(ref));
     assert.deepEqual(readFileSync(join(run, 'model.pth')), readFileSync(join(ref, 'model.pth')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Streaming WebDataset shards: 2 ranks × 2 loader workers, killed with SIGKILL mid-epoch and resumed.
+test('2 ranks × 2 workers streaming WebDataset: kill -9 mid-epoch, resume, same history and weights as uninterrupted', { skip, timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ablate-wds-ddp-'));
+  try {
+    const shards = join(dir, 'shards');
+    for (const split of ['train', 'test'] as const) {
+      const ds = await openDataset({ source: 'generated', generated: { ...TINY_GENERATED }, split });
+      await writeWebDataset(ds, shards, { prefix: split, samplesPerShard: 32 }); // 8 training shards: 2 per worker
+      await ds.close();
+    }
+    const cfgPath = writeConfig(dir, tinyConfig({
+      epochs: 2, batchSize: 16, checkpoint: { everySteps: 2 },
+      data: { source: 'webdataset', path: shards, split: 'train', valSplit: 'test', imageSize: 32, cacheDir: join(dir, 'cache'), stream: true, streamWorkers: 2, shuffleBuffer: 20 },
+    }));
+    const ref = join(dir, 'ref');
+    for (const e of await pair([cfgPath, '--out', ref])) assert.equal(e.code, 0, e.stderr);
+    const want = historyMetrics(ref);
+    assert.equal(want.length, 2);
+    assert.match(readFileSync(join(ref, 'config.json'), 'utf8'), /"stream": ?true/);
+    assert.equal(readJson(join(ref, 'status.json')).dataset.trainCount, 256);
+
+    // Killed once both ranks checkpointed step 12 of 16 (epoch 2, batch 4 of 8).
+    const run = join(dir, 'run');
+    const port = await freeLocalPort();
+    const r = [rank(0, port, [cfgPath, '--out', run]), rank(1, port, [cfgPath, '--out', run])];
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(join(run, 'checkpoints', 'rank-1.step-12.json')) || r.some((x) => x.proc.exitCode !== null)) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 10);
+    });
+    for (const x of r) x.proc.kill('SIGKILL');
+    for (const x of r) assert.equal((await x.exit).signal, 'SIGKILL');
+    const ck = await loadTrainingCheckpoint(checkpointPath(run, 'last'));
+    assert.equal(ck.state.epochComplete, false, 'killed mid-epoch');
+    // Where each rank's two streams stood: 16 samples a batch, taken from its two streams in turn.
+    const own = readJson(join(run, 'checkpoints', `rank-1.step-${ck.state.globalStep}.json`)).loader as { batch: number; consumed: number[] };
+    const main = ck.state.loader as { batch: number; consumed: number[] };
+    for (const l of [main, own]) assert.deepEqual(l.consumed, [8 * l.batch, 8 * l.batch]);
+    assert.equal(own.batch, main.batch);
+
+    const resumed = await pair([cfgPath, '--out', run, '--resume']);
+    for (const e of resumed) assert.equal(e.code, 0, e.stderr);
+    assert.match(resumed[0]!.stderr, /resuming .* at epoch 2, batch [1-7] /);
+    assert.deepEqual(historyMetrics(run), want);
+    assert.deepEqual(readFileSync(join(run, 'model.pth')), readFileSync(join(ref, 'model.pth')), 'final weights identical');
+    // Only validation was decoded into the cache; the training shards were streamed.
+    assert.equal(readdirSync(join(dir, 'cache')).filter((f) => f.endsWith('.u8cache')).length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
