@@ -309,8 +309,8 @@ export async function* webDatasetStream(ds: Dataset, o: StreamOptions): AsyncGen
   const wds = webDatasetSplitOf(ds);
   if (!wds) throw new TypeError(`Expected one whole WebDataset split (source webdataset, no slice like train[:80%]) but received ${ds.source} ${ds.description}`);
   const { rank = 0, worker = 0, bufferSize = 1000, skip = 0 } = o;
-  const order = assignShards(wds.shardPaths.length, o);
-  const mine = new Set(order);
+  const shards = assignShards(wds.shardPaths.length, o);
+  const mine = new Set(shards);
   // Samples of a shard are consecutive in the split's order; shards are read in the order assigned.
   const byShard = new Map<number, number[]>();
   wds.samples.forEach((s, i) => {
@@ -319,35 +319,53 @@ export async function* webDatasetStream(ds: Dataset, o: StreamOptions): AsyncGen
     if (list) list.push(i);
     else byShard.set(s.shard, [i]);
   });
-  const sequence = order.flatMap((k) => byShard.get(k) ?? []);
-  const rand = mulberry32(seedFrom('wds-buffer', o.seed, o.epoch, rank, worker));
-  const buffer: number[] = [];
-  let emitted = 0;
-  const emit = async function* (i: number): AsyncGenerator<StreamedSample> {
-    if (emitted++ < skip) return; // the order is fixed by the indices alone: skipped samples are never read
-    const item = await wds.read(i);
-    if (item.kind !== 'encoded') throw new Error('webdataset items are encoded bytes');
-    yield { index: i, label: wds.label(i), bytes: item.bytes };
-  };
-  for (const i of sequence) {
-    if (bufferSize <= 0) {
-      yield* emit(i);
-      continue;
+  const sequence = shards.flatMap((k) => byShard.get(k) ?? []);
+  const order = shuffleBufferOrder(sequence, bufferSize, seedFrom('wds-buffer', o.seed, o.epoch, rank, worker));
+  // Where each sample leaves the buffer: the ones a resume skips are never read.
+  const leavesAt = new Map<number, number>();
+  order.forEach((i, k) => leavesAt.set(i, k));
+  // Bytes are read as samples enter the buffer, in shard order (one sequential pass per shard, as WebDataset
+  // reads a tar stream), and handed out in the buffer's order: memory holds at most bufferSize + 1 samples.
+  const held = new Map<number, Uint8Array>();
+  let next = 0;
+  for (let k = skip; k < order.length; k++) {
+    const i = order[k]!;
+    while (!held.has(i)) {
+      const j = sequence[next++]!;
+      if (leavesAt.get(j)! < skip) continue;
+      const item = await wds.read(j);
+      if (item.kind !== 'encoded') throw new Error('webdataset items are encoded bytes');
+      held.set(j, item.bytes);
     }
-    if (buffer.length < bufferSize) {
+    const bytes = held.get(i)!;
+    held.delete(i);
+    yield { index: i, label: wds.label(i), bytes };
+  }
+}
+
+/**
+ * The order samples leave a shuffle buffer of `size` (WebDataset's shuffle(n)): filled in `sequence` order,
+ * each new sample swapped for a random one held, the rest drained at random. A function of the seed alone.
+ */
+function shuffleBufferOrder(sequence: readonly number[], size: number, seed: number): number[] {
+  if (size <= 0) return [...sequence];
+  const rand = mulberry32(seed);
+  const buffer: number[] = [];
+  const out: number[] = [];
+  for (const i of sequence) {
+    if (buffer.length < size) {
       buffer.push(i);
       continue;
     }
     const j = Math.floor(rand() * buffer.length);
-    const out = buffer[j]!;
+    out.push(buffer[j]!);
     buffer[j] = i;
-    yield* emit(out);
   }
   while (buffer.length) {
     const j = Math.floor(rand() * buffer.length);
-    const out = buffer[j]!;
+    out.push(buffer[j]!);
     buffer[j] = buffer[buffer.length - 1]!;
     buffer.pop();
-    yield* emit(out);
   }
+  return out;
 }

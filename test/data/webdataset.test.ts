@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assignShards, decodeItem, expandShardPattern, openDataset, openWebDataset, webDatasetStream, WebDatasetLoader, writeWebDataset, type BatchU8, type Dataset } from '../../src/data/index.js';
+import { assignShards, decodeItem, webDatasetSplitOf, expandShardPattern, openDataset, openWebDataset, webDatasetStream, WebDatasetLoader, writeWebDataset, type BatchU8, type Dataset } from '../../src/data/index.js';
 import { chooseStreaming } from '../../src/train/plan-data.js';
 import { checkpointPath, loadTrainingCheckpoint } from '../../src/train/checkpoint.js';
 import type { DataPlan } from '../../src/train/plan.js';
@@ -127,6 +127,27 @@ describe('webdataset: reading shards', () => {
       const tail: number[] = [];
       for await (const s of webDatasetStream(ds, { seed: 1, epoch: 0, rank: 1, worldSize: 2, worker: 0, workers: 2, bufferSize: 6, skip: 3 })) tail.push(s.index);
       assert.deepEqual(tail, e0[2]!.slice(3));
+      // Bytes are read in shard order (one sequential pass per shard), at most bufferSize + 1 held at a time,
+      // and the samples a resume skips are never read.
+      const split = webDatasetSplitOf(ds)!;
+      const reads: number[] = [];
+      const read = split.read.bind(split);
+      split.read = (i: number) => {
+        reads.push(i);
+        return read(i);
+      };
+      try {
+        const out: number[] = [];
+        for await (const s of webDatasetStream(ds, { seed: 1, epoch: 0, bufferSize: 6, skip: 10 })) {
+          out.push(s.index);
+          assert.ok(reads.length - out.length <= 7, `${reads.length - out.length} samples held`);
+        }
+        const sequence = assignShards(8, { seed: 1, epoch: 0 }).flatMap((k) => split.samples.flatMap((x, i) => (x.shard === k ? [i] : [])));
+        assert.equal(out.length, 27);
+        assert.deepEqual(reads, sequence.filter((i) => out.includes(i)), 'reads follow the shards in order, skipping what was skipped');
+      } finally {
+        split.read = read;
+      }
     } finally {
       await src.close();
     }
