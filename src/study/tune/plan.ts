@@ -88,7 +88,7 @@ export function carveSplit(split: string, fraction: number): { train: string; va
   if (parts.length !== 1) return 'a data.split of one split (the tuning validation is carved from its end; a union such as "a+b" cannot be)';
   const { name, from, to } = parts[0]!;
   const percent = (from?.percent ?? true) && (to?.percent ?? true);
-  const counts = from !== undefined && to !== undefined && !from.percent && !to.percent && from.value >= 0 && to.value > from.value;
+  const counts = to !== undefined && !to.percent && (from === undefined || (!from.percent && from.value >= 0)) && to.value > (from?.value ?? 0);
   if (!percent && !counts) return 'a data.split with bounds of one kind, e.g. "train", "train[:80%]" or "train[0:5000]"';
   const lo = from?.value ?? 0;
   const hi = to?.value ?? 100;
@@ -96,7 +96,7 @@ export function carveSplit(split: string, fraction: number): { train: string; va
   const cut = hi - Math.max(1, Math.round(fraction * (hi - lo)));
   if (cut <= lo) return `a training split large enough to carve ${+(fraction * 100).toFixed(2)}% from`;
   const u = percent ? '%' : '';
-  const b = (x: number, dflt: number) => (x === dflt && percent ? '' : `${x}${u}`);
+  const b = (x: number, dflt: number) => (x === dflt ? '' : `${x}${u}`);
   return { train: `${name}[${b(lo, 0)}:${cut}${u}]`, val: `${name}[${cut}${u}:${b(hi, 100)}]` };
 }
 

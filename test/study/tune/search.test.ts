@@ -9,6 +9,11 @@ import { halvingEpochs, halvingRungs, promote } from '../../../src/study/tune/ha
 import { buildTunePlan, carveSplit, rungRuns } from '../../../src/study/tune/plan.js';
 import { chooseBest, type TrialResult } from '../../../src/study/tune/select.js';
 import type { Dimension } from '../../../src/study/tune/space.js';
+import { planStudy } from '../../../src/study/runner.js';
+import { tuningCost } from '../../../src/study/tune/cost.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const BASE = 'base: { model: resnet20-cifar, epochs: 4, data: { source: generated, split: train, valSplit: test }, optimizer: { name: sgd, lr: 0.1 } }';
 const study = (tune: string, extra = '') => `name: t\n${BASE}\naxes: { model: [resnet20-cifar, plain20-cifar] }\n${extra}tune: ${tune}\n`;
@@ -126,9 +131,11 @@ describe('tuning plan', () => {
   test('the tuning data is carved from the end of the training split', () => {
     assert.deepEqual(carveSplit('train', 0.1), { train: 'train[:90%]', val: 'train[90%:]' });
     assert.deepEqual(carveSplit('train[:80%]', 0.1), { train: 'train[:72%]', val: 'train[72%:80%]' });
-    assert.deepEqual(carveSplit('train[0:1000]', 0.1), { train: 'train[0:900]', val: 'train[900:1000]' });
+    assert.deepEqual(carveSplit('train[0:1000]', 0.1), { train: 'train[:900]', val: 'train[900:1000]' });
+    assert.deepEqual(carveSplit('train[:45000]', 0.1), { train: 'train[:40500]', val: 'train[40500:45000]' });
     assert.match(carveSplit('train+extra', 0.1) as string, /a union such as "a\+b" cannot be/);
-    assert.match(carveSplit('train[:1000]', 0.1) as string, /bounds of one kind/);
+    assert.match(carveSplit('train[10%:1000]', 0.1) as string, /bounds of one kind/);
+    assert.match(carveSplit('train[:1]', 0.1) as string, /a training split large enough to carve 10% from/);
   });
 
   test('every arm gets the same points, epochs and seeds; trials never see the study\'s validation or test data', () => {
@@ -161,5 +168,20 @@ describe('tuning plan', () => {
     ])]);
     assert.deepEqual(res.arms.map((a) => [a.arm, a.chosen['optimizer.lr'], a.atEdge.map((e) => e.edge)]), [['resnet20-cifar', 0.1, []], ['plain20-cifar', 0.03, ['lowest']]]);
     assert.throws(() => chooseBest(plan, [new Map([['resnet20-cifar', [{ ...trial(0, 0), metric: undefined }]], ['plain20-cifar', [trial(0, 1)]]])]), /tuning: no trial of arm resnet20-cifar gave a val_loss/);
+  });
+});
+
+describe('bundled tuned study', () => {
+  test('studies/resnet-vs-plain-tuned.yaml: every arm searches 5 learning rates on a split carved from train[:45000]', () => {
+    const { study } = planStudy(join(import.meta.dirname, '../../../studies/resnet-vs-plain-tuned.yaml'), { dataPath: mkdtempSync(join(tmpdir(), 'ablate-tuned-')) });
+    const plan = study.tune!;
+    assert.deepEqual([...plan.arms.keys()], ['resnet20-cifar', 'plain20-cifar', 'resnet56-cifar', 'plain56-cifar']);
+    assert.deepEqual(plan.points.map((p) => p['optimizer.lr']), [0.3, 0.1, 0.03, 0.01, 0.003]);
+    assert.match(plan.dataNote, /trials train on 'train\[:40500\]' and validate on 'train\[40500:45000\]'/);
+    const cost = tuningCost(plan, study.runs.map((r) => ({ variant: r.variant, cost: { trainImages: 45000, epochs: 30, estimatedS: 300 } })));
+    assert.deepEqual(cost.arms.map((a) => [a.trials, a.runs, a.epochs, a.images]), Array(4).fill([5, 5, 15, 40500 * 15]));
+    assert.equal(cost.totalRuns, 20);
+    // Time from the main run's speed: 300 s for 45,000 × 30 images.
+    assert.ok(Math.abs(cost.totalEstimatedS! - 4 * 40500 * 15 * (300 / (45000 * 30))) < 1e-6);
   });
 });
