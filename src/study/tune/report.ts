@@ -56,7 +56,9 @@ export function tuningPlots(t: TuningResult): Plot[] {
     const x = numeric
       ? { field: 'value', type: 'quantitative' as const, title: d.path + (d.log ? ' (log scale)' : ''), scale: d.log ? { type: 'log' as const } : { zero: false } }
       : { field: 'value', type: 'nominal' as const, title: d.path };
-    const y = { field: 'metric', type: 'quantitative' as const, title: t.metric === 'val_accuracy' ? 'Tuning val accuracy (%)' : 'Tuning val loss', scale: { zero: false } };
+    // A loss scale: one diverged trial (loss 30) must not flatten the others' curve.
+    const logY = t.metric === 'val_loss' && rows.every((r) => r.metric > 0);
+    const y = { field: 'metric', type: 'quantitative' as const, title: t.metric === 'val_accuracy' ? 'Tuning val accuracy (%)' : `Tuning val loss${logY ? ' (log scale)' : ''}`, scale: logY ? { type: 'log' as const } : { zero: false } };
     const color = { field: 'arm', type: 'nominal' as const, title: 'Arm', sort: t.arms.map((a) => a.arm) };
     const panel = (width: number) => ({
       width, height: 260,

@@ -47,9 +47,9 @@ describe('tuned study: each arm at its own best learning rate', () => {
   test('the arms get different best values, their main runs train at them, the report shows both curves', () => {
     const out = join(root, 'ref');
     const t = tuning(out) as { arms: { arm: string; chosen: Record<string, number>; trials: { values: Record<string, number>; metric: number }[] }[] };
-    const chosen = Object.fromEntries(t.arms.map((a) => [a.arm, a.chosen['optimizer.lr']]));
+    const chosen: Record<string, number | undefined> = Object.fromEntries(t.arms.map((a) => [a.arm, a.chosen['optimizer.lr']]));
     // The construction: plain SGD barely moves at 0.001 in 32 steps; Adam at 0.1 overshoots.
-    assert.deepEqual(chosen, { sgd: 0.1, adam: 0.001 }, JSON.stringify(t.arms));
+    assert.deepEqual({ ...chosen }, { sgd: 0.1, adam: 0.001 }, JSON.stringify(t.arms));
     for (const a of t.arms) {
       const best = Math.min(...a.trials.map((x) => x.metric));
       assert.equal(a.trials.find((x) => x.metric === best)!.values['optimizer.lr'], chosen[a.arm], `${a.arm}: the chosen value is the trial with the lowest val_loss`);
