@@ -73,6 +73,7 @@ export async function runTuning(study: ExpandedStudy, plan: TunePlan, dir: strin
   mkdirSync(tuneDir, { recursive: true });
   o.log(`tuning ${plan.arms.size} arm${plan.arms.size === 1 ? '' : 's'} in ${tuneDir}: ${rungSummary(plan)}; ${plan.epochsPerArm} epochs per arm`);
   o.log(`  data: ${plan.dataNote}`);
+  o.log(`  the trials are a study of their own: \`ablate study status ${tuneDir}\` or \`ablate study serve ${tuneDir}\` to watch them`);
   const byRung: Map<string, TrialResult[]>[] = [];
   const known: TrialRun[] = [];
   const ran: string[] = [];
