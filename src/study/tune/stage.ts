@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExpandedStudy } from '../spec-expand.js';
+import { MAX_RUNS_LIMIT } from '../spec.js';
 import { type SpecIssue, issue } from '../spec-issues.js';
 import { type PlainObject, cloneJson, setPath } from '../spec-paths.js';
 import type { ConfigProblem } from '../spec-expand.js';
@@ -17,6 +18,10 @@ import type { TuneSpec } from './space.js';
 /** The tuning plan of a study, with every rung-0 trial config checked like a run's; problems go into `issues`. */
 export function planTuning(study: ExpandedStudy, spec: TuneSpec, issues: SpecIssue[], validate?: (config: PlainObject) => ConfigProblem[]): TunePlan {
   const plan = buildTunePlan(study, spec, issues);
+  const runs = plan.arms.size * plan.seeds.length * plan.rungs.reduce((n, r) => n + r.trials, 0);
+  if (runs > MAX_RUNS_LIMIT) {
+    issues.push(issue('tune', `at most ${MAX_RUNS_LIMIT.toLocaleString('en')} tuning runs (fewer trials, tuning seeds or arms)`, `${runs.toLocaleString('en')} runs (${plan.arms.size} arms × ${plan.seeds.length} seeds × ${plan.rungs.map((r) => r.trials).join(' + ')} trials)`));
+  }
   if (!validate || issues.length > 0) return plan;
   const seen = new Set<string>();
   for (const run of rungRuns(plan, plan.rungs[0]!, () => plan.points.map((_, k) => k)).filter((r) => r.seed === plan.seeds[0])) {

@@ -11,7 +11,7 @@ import { chooseBest, type TrialResult } from '../../../src/study/tune/select.js'
 import type { Dimension } from '../../../src/study/tune/space.js';
 import { planStudy } from '../../../src/study/runner.js';
 import { tuningCost } from '../../../src/study/tune/cost.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -183,5 +183,38 @@ describe('bundled tuned study', () => {
     assert.equal(cost.totalRuns, 20);
     // Time from the main run's speed: 300 s for 45,000 × 30 images.
     assert.ok(Math.abs(cost.totalEstimatedS! - 4 * 40500 * 15 * (300 / (45000 * 30))) < 1e-6);
+  });
+});
+
+describe('tuning plans that cannot run are refused before anything trains', () => {
+  const write = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ablate-tune-bad-'));
+    writeFileSync(join(dir, 's.yaml'), text);
+    return join(dir, 's.yaml');
+  };
+  const refusal = (file: string): string => {
+    try {
+      planStudy(file);
+    } catch (e) {
+      assert.ok(e instanceof StudySpecError, String(e));
+      return e.message;
+    }
+    assert.fail('planStudy accepted it');
+  };
+
+  test('a searched value the training config refuses names the trial, the field and the value', () => {
+    const msg = refusal(write(study('{ space: { optimizer.lr: [0.1, -1] } }')));
+    assert.match(msg, /tune trial resnet20-cifar-t1-seed0: config\.optimizer\.lr: expected .* but received/);
+  });
+
+  test('more tuning runs than the ceiling', () => {
+    const arms = Array.from({ length: 101 }, (_, i) => i / 1000);
+    const msg = refusal(write(`name: t\n${BASE}\naxes: { optimizer.weightDecay: [${arms.join(', ')}] }\ntune: { space: { optimizer.lr: { logUniform: [0.001, 0.1] } }, method: random, trials: 1000 }\n`));
+    assert.match(msg, /tune: expected at most 100,000 tuning runs \(fewer trials, tuning seeds or arms\) but received "101,000 runs \(101 arms × 1 seeds × 1000 trials\)"/);
+  });
+
+  test('a training split that cannot be carved', () => {
+    const msg = refusal(write(study('{ space: { optimizer.lr: [0.1, 0.01] } }').replace('split: train,', "split: 'train+test',")));
+    assert.match(msg, /tune\.valSplit \(arm resnet20-cifar\): expected a data\.split of one split .* but received "train\+test"/);
   });
 });
