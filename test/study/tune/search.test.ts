@@ -218,3 +218,13 @@ describe('tuning plans that cannot run are refused before anything trains', () =
     assert.match(msg, /tune\.valSplit \(arm resnet20-cifar\): expected a data\.split of one split .* but received "train\+test"/);
   });
 });
+
+describe('budget in images', () => {
+  test('each trial\'s epochs are cut to the images it may see; asha refuses an images budget', () => {
+    const spec = parseStudySpec(study('{ space: { optimizer.lr: [0.1, 0.01] }, budget: { images: 100, epochs: 2 } }').replace('epochs: 4,', 'epochs: 4, batchSize: 16,'));
+    const plan = buildTunePlan(expandStudy(spec), spec.tune!, []);
+    const runs = rungRuns(plan, plan.rungs[0]!, () => [0, 1]);
+    assert.deepEqual(runs.map((r) => [r.config.epochs, r.config.stepsPerEpoch]), Array(4).fill([2, 4]), '2 epochs × 4 steps × 16 images ≥ 100 images');
+    assert.match(problems(study('{ space: { optimizer.lr: [0.1, 0.01] }, method: asha, budget: { images: 100 } }')).join('\n'), /tune\.budget\.images: expected no images budget with method asha/);
+  });
+});
