@@ -23,6 +23,8 @@ export interface ArmTuningCost {
 
 export interface TuningCost {
   summary: string;
+  /** The searched config paths. */
+  paths: string[];
   data: string;
   arms: ArmTuningCost[];
   totalRuns: number;
@@ -43,7 +45,7 @@ export function tuningCost(plan: TunePlan, mainRuns: readonly MainRunCost[]): Tu
   });
   const sum = (f: (a: ArmTuningCost) => number) => arms.reduce((s, a) => s + f(a), 0);
   return {
-    summary: rungSummary(plan), data: plan.dataNote, arms,
+    summary: rungSummary(plan), paths: plan.spec.space.map((d) => d.path), data: plan.dataNote, arms,
     totalRuns: sum((a) => a.runs), totalEpochs: sum((a) => a.epochs), totalImages: sum((a) => a.images),
     ...(arms.every((a) => a.estimatedS !== undefined) ? { totalEstimatedS: sum((a) => a.estimatedS!) } : {}),
   };
@@ -56,6 +58,7 @@ export function formatTuningCost(c: TuningCost, duration: (s: number) => string)
     out.push(`  ${a.arm}: ${a.trials} trial${a.trials === 1 ? '' : 's'}, ${a.runs} run${a.runs === 1 ? '' : 's'}, ${a.epochs} epochs, ${a.images.toLocaleString('en')} training images` +
       (a.estimatedS !== undefined ? `, about ${duration(a.estimatedS)}` : ''));
   }
+  out.push(`  then each arm's main runs train at its own best ${c.paths.join(', ')} (the table above shows the base config's values)`);
   out.push(`  tuning total: ${c.totalRuns} runs, ${c.totalEpochs} epochs, ${c.totalImages.toLocaleString('en')} training images` +
     (c.totalEstimatedS !== undefined ? `, about ${duration(c.totalEstimatedS)} one at a time` : ''));
   return out;

@@ -20,6 +20,7 @@ describe('tuned study with method asha (synchronous successive halving)', () => 
     assert.equal(plan.code, 0, plan.output);
     assert.match(plan.output, /tuning stage .*: synchronous successive halving \(eta 2\): 4 × 1 epoch, then 2 × 2 epochs, seed 0, metric val_loss/);
     assert.match(plan.output, /base: 4 trials, 6 runs, 8 epochs, 768 training images/);
+    assert.match(plan.output, /then each arm's main runs train at its own best optimizer\.lr/);
     const r = await runCli(['study', 'run', file, '--out', join(root, 'out'), '--threads', '2']);
     assert.equal(r.code, 0, r.output);
     const tuneDir = join(root, 'out', 'tune');

@@ -113,4 +113,15 @@ describe('tuned study: each arm at its own best learning rate', () => {
     assert.ok(existsSync(join(out, 'report.md')));
     assert.deepEqual(readdirSync(join(out, 'tune')).filter((f) => f.endsWith('claim.json')), []);
   });
+
+  test('--shard 0/2 and 1/2 each train their share of the trials, wait for each other, then their share of the main runs', { timeout: 600_000 }, async () => {
+    const out = join(root, 'shards');
+    const [ra, rb] = await Promise.all([runCli(args('shards', '--shard', '0/2')), runCli(args('shards', '--shard', '1/2'))]);
+    assert.equal(ra.code, 0, ra.output);
+    assert.equal(rb.code, 0, rb.output);
+    const finished = (name: string) => [ra.output, rb.output].join('\n').split('\n').filter((l) => new RegExp(`\\b${name}: ok —`).test(l)).length;
+    for (const n of [...TRIALS, ...MAIN]) assert.equal(finished(n), 1, `${n} trained by exactly one shard`);
+    for (const n of MAIN) assert.deepEqual(result(join(out, n)), result(join(root, 'ref', n)), n);
+    assert.deepEqual(tuning(out), tuning(join(root, 'ref')));
+  });
 });
