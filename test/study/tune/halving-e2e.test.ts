@@ -2,14 +2,15 @@
 // (by the trials' own histories), the stage trains exactly the planned epochs, and the main run uses the
 // last rung's best value.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { historyOf, runCli, tmp, writeStudy } from '../live-fixtures.js';
 
 describe('tuned study with method asha (synchronous successive halving)', () => {
-  test('promotes the best half by the metric and spends exactly the planned epochs', { timeout: 600_000 }, async () => {
+  test('promotes the best half by the metric and spends exactly the planned epochs', { timeout: 600_000 }, async (ctx) => {
     const root = tmp('ablate-halving-');
+    ctx.after(() => rmSync(root, { recursive: true, force: true }));
     const file = writeStudy(root, {
       name: 'halving',
       base: { data: { generated: { trainCount: 128, testCount: 16 } }, epochs: 1, optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9 } },

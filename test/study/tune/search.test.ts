@@ -1,7 +1,7 @@
 // The search itself, without training: the tune: block's checks, the seeded sampler, successive halving
 // on a synthetic objective with a known ranking, the tuning plan's data carving and budget.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { parseStudySpec, StudySpecError } from '../../../src/study/spec.js';
 import { expandStudy } from '../../../src/study/spec-expand.js';
 import { gridPointsOf, samplePoints } from '../../../src/study/tune/sampler.js';
@@ -11,7 +11,7 @@ import { chooseBest, type TrialResult } from '../../../src/study/tune/select.js'
 import type { Dimension } from '../../../src/study/tune/space.js';
 import { planStudy } from '../../../src/study/runner.js';
 import { tuningCost } from '../../../src/study/tune/cost.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -173,7 +173,9 @@ describe('tuning plan', () => {
 
 describe('bundled tuned study', () => {
   test('studies/resnet-vs-plain-tuned.yaml: every arm searches 5 learning rates on a split carved from train[:45000]', () => {
-    const { study } = planStudy(join(import.meta.dirname, '../../../studies/resnet-vs-plain-tuned.yaml'), { dataPath: mkdtempSync(join(tmpdir(), 'ablate-tuned-')) });
+    const data = mkdtempSync(join(tmpdir(), 'ablate-tuned-'));
+    const { study } = planStudy(join(import.meta.dirname, '../../../studies/resnet-vs-plain-tuned.yaml'), { dataPath: data });
+    rmSync(data, { recursive: true, force: true });
     const plan = study.tune!;
     assert.deepEqual([...plan.arms.keys()], ['resnet20-cifar', 'plain20-cifar', 'resnet56-cifar', 'plain56-cifar']);
     assert.deepEqual(plan.points.map((p) => p['optimizer.lr']), [0.3, 0.1, 0.03, 0.01, 0.003]);
@@ -187,8 +189,11 @@ describe('bundled tuned study', () => {
 });
 
 describe('tuning plans that cannot run are refused before anything trains', () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   const write = (text: string) => {
     const dir = mkdtempSync(join(tmpdir(), 'ablate-tune-bad-'));
+    dirs.push(dir);
     writeFileSync(join(dir, 's.yaml'), text);
     return join(dir, 's.yaml');
   };

@@ -3,9 +3,9 @@
 // section; kill -9 during tuning and during the main runs, and two --worker processes, all ending with
 // exactly the results of the uninterrupted study.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { historyOf, locked, runCli, spawnCli, statusOf, tmp, waitFor, writeStudy } from '../live-fixtures.js';
 
 const ARMS = ['sgd', 'adam'];
@@ -43,6 +43,7 @@ describe('tuned study: each arm at its own best learning rate', () => {
     const r = await runCli(args('ref'));
     assert.equal(r.code, 0, r.output);
   });
+  after(() => rmSync(root, { recursive: true, force: true }));
 
   test('the arms get different best values, their main runs train at them, the report shows both curves', () => {
     const out = join(root, 'ref');
