@@ -62,6 +62,9 @@ const DIM_EXPECTED = 'a non-empty list of values, {range: [low, high], step: s},
 /** `asha` is the issue's name: the synchronous variant is what runs (see halving.ts); `halving` is accepted too. */
 const METHOD_ALIASES: Record<string, TuneMethod> = { grid: 'grid', random: 'random', asha: 'asha', halving: 'asha', 'successive-halving': 'asha' };
 
+/** Paths the tuning stage sets for every trial: searching them would undo the fair budget or the carved data. */
+const OWN_PATHS = ['seed', 'epochs', 'stepsPerEpoch', 'data.split', 'data.valSplit', 'data.testSplit', 'valData', 'testData'];
+
 const isInt = (x: unknown, min: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= min;
 
 /** Check a `tune:` block against the study's base config; problems go into `issues`, paths prefixed `tune.`. */
@@ -164,7 +167,8 @@ function checkSpace(raw: unknown, base: PlainObject, axisPaths: readonly string[
     const where = formatPath(['tune', 'space', path]);
     const bad = (expected: string, v: unknown = spec) => { issues.push(issue(where, expected, v)); ok = false; };
     if (!isDottedPath(path)) { bad('a config path such as "optimizer.lr"', path); continue; }
-    if (path === 'seed' || path === 'epochs' || path.startsWith('data')) { bad(`a path other than "${path}" (the tuning stage sets the seeds, epochs and data itself)`, path); continue; }
+    const own = OWN_PATHS.find((p) => pathsOverlap(p, path));
+    if (own) { bad(`a path other than "${path}" (the tuning stage sets the seeds, epochs and data splits itself)`, path); continue; }
     const axis = axisPaths.find((a) => pathsOverlap(a, path));
     if (axis) { bad(`a path that is not axis "${axis}" of the study (an axis is compared, not tuned)`, path); continue; }
     const blocked = blockedPrefix(base, path);
