@@ -35,7 +35,18 @@ A study file varies any config path; model switches are paths under model:
   baseline: { model.shortcut: projection }
 
   ablate study plan shortcuts.yaml --data ~/data/cifar-10-batches-bin   # runs, changes, cost, time estimate
-  ablate study run shortcuts.yaml --data ~/data/cifar-10-batches-bin`);
+  ablate study run shortcuts.yaml --data ~/data/cifar-10-batches-bin
+
+Fair comparisons: a tune: block gives every arm (variant) the same search and budget, then trains
+each arm's main runs at its own best values (trials run first, in <study folder>/tune/):
+  tune:
+    space: { optimizer.lr: { logUniform: [0.001, 0.3] } }   # lists, {range: [a, b], step}, {logUniform: [a, b]}
+    method: random        # grid (every point), random (trials: N, seeded), asha (synchronous successive halving)
+    trials: 8
+    budget: { epochs: 5 } # epochs per trial (asha: of the last rung), or { images: N } per trial
+    metric: val_loss      # or val_accuracy
+    valSplit: 0.1         # trials validate on the last 10% of the training split, never on val/test
+  See studies/resnet-vs-plain-tuned.yaml.`);
   study.command('run <file>')
     .description('run every variant of a study file (YAML/JSON); re-running resumes')
     .option('--data <path>', 'dataset path (overrides base.data.path), or hf:OWNER/NAME[@REVISION] (sets data.source, name, revision)')

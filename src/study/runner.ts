@@ -28,6 +28,7 @@ import { localRanksOf } from '../train/plan.js';
 import { checkLocalRanks } from '../train/launch.js';
 import { readRegularTextSync } from '../util/regular-file.js';
 import { SIGNAL_EXIT, stopSignalOf } from '../util/interrupt.js';
+import { planTuning, runTuning } from './tune/stage.js';
 
 /** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
@@ -189,6 +190,11 @@ export function planStudy(file: string, o: StudyRunOptions & { checkFiles?: bool
     validate: runsKnown ? (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }) : undefined,
     priorIssues: issues,
   });
+  if (spec.tune) {
+    const tuneIssues: typeof issues = [];
+    study.tune = planTuning(study, spec.tune, tuneIssues, runsKnown ? (cfg) => checkRunConfig(cfg, { checkFiles: o.checkFiles }) : undefined);
+    if (tuneIssues.length) throw new StudySpecError(file, tuneIssues);
+  }
   const dir = o.out !== undefined ? studyDirFor(o.out, true) : studyDirFor(study.name, false);
   return { study, dir };
 }
@@ -246,15 +252,32 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
     // exclusive runner's lock, and refuse to start beside a live exclusive runner.
     const exclusive = liveHolder(join(dir, STUDY_LOCK));
     if (exclusive) throw new StudyBusyError(dir, exclusive.holder, exclusive.state === 'alive');
-    return runLocked(file, study, dir, o);
+    return runStages(file, study, dir, o);
   }
   const lock = acquireStudyLock(dir);
   try {
     if (lock.tookOver) (o.log ?? ((l: string) => process.stderr.write(l + '\n')))(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(lock.tookOver)})`);
-    return await runLocked(file, study, dir, o);
+    return await runStages(file, study, dir, o);
   } finally {
     lock.release();
   }
+}
+
+/** A tuned study runs its tuning stage (tune/stage.ts) first, then its main runs with each arm's chosen values. */
+async function runStages(file: string, study: ExpandedStudy, dir: string, o: StudyRunOptions): Promise<StudyRunResult> {
+  if (!study.tune) return runLocked(file, study, dir, o);
+  const tuneOptions: StudyRunOptions = { ...o, noReport: true, only: undefined };
+  const t = await runTuning(study, study.tune, dir, {
+    log: o.log ?? ((l: string) => process.stderr.write(l + '\n')), signal: o.signal, shared: !!(o.worker || o.shard),
+    runStage: (s, d) => runLocked(file, s, d, tuneOptions),
+  });
+  if ('stopped' in t) {
+    const r = t.stopped;
+    (o.log ?? ((l: string) => process.stderr.write(l + '\n')))('the tuning stage did not finish: run the same command again to continue it (the main runs start once every arm is tuned)');
+    return { dir, study, ran: r.ran, skipped: [], failed: r.failed, interruptedRuns: r.interruptedRuns, busy: r.busy, ...(r.diskFull ? { diskFull: r.diskFull } : {}), interrupted: r.interrupted };
+  }
+  const main = await runLocked(file, t.study, dir, o);
+  return { ...main, ran: [...t.ran, ...main.ran] };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

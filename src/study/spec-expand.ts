@@ -4,6 +4,7 @@ import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
 import { expandShorthand } from '../train/shorthand.js';
+import type { TunePlan } from './tune/plan.js';
 
 /** One training run of a study: a variant at one seed. */
 export interface PlannedRun {
@@ -37,6 +38,8 @@ export interface ExpandedStudy {
   comparisons: Comparison[];
   baseline?: string | Record<string, AxisValue>;
   statistics: StudyStatistics;
+  /** The tuning stage that runs before these runs (set by planStudy when the study file has `tune:`). */
+  tune?: TunePlan;
 }
 
 /** The study file's statistical settings, carried into the study index for the report. */

@@ -24,6 +24,7 @@ import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOver
 import { expandShorthand } from '../train/shorthand.js';
 import { ConfigFileError, jsonTooDeep, parseYamlText, readConfigText } from '../util/config-file.js';
 import { CORRECTIONS, type Correction } from './inference.js';
+import { type TuneSpec, checkTune } from './tune/space.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -68,6 +69,8 @@ export interface StudySpec {
   expect?: Expectation[];
   /** Seedless variant names in expansion order (explicit variants × axes grid). */
   variantNames: string[];
+  /** The search every arm gets before its main runs (see tune/space.ts). */
+  tune?: TuneSpec;
 }
 
 /** `resnet56 > plain56`, optionally by at least `by` points: a claim the report checks. */
@@ -129,6 +132,7 @@ const FIELDS = {
   minEffect: points('the smallest difference worth detecting, in accuracy points, more than 0 and at most 100 (e.g. 1)'),
   expect: z.array(z.unknown(), { error: 'a list of claims such as "resnet56 > plain56"' }).min(1),
   maxRuns: z.unknown().refine((n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_RUNS_LIMIT, { error: MAX_RUNS_EXPECTED }),
+  tune: z.unknown(), // checked by checkTune (tune/space.ts), against the base and the axes
 } as const;
 
 type FieldName = keyof typeof FIELDS;
@@ -230,7 +234,8 @@ export function inspectStudySpec(raw: unknown, source = '<inline>', o: StudyRead
 
   const base = structuredClone((ok.base as PlainObject | undefined) ?? {});
   // A dotted path into a shorthand (`model.shortcut` under `model: resnet34`) turns it into its object form.
-  const paths = [...Object.keys((ok.axes as PlainObject | undefined) ?? {}), ...((ok.variants as PlainObject[] | undefined) ?? []).flatMap((v) => Object.keys(flattenOverrides(v)))];
+  const tuned = isPlainObject(raw.tune) && isPlainObject(raw.tune.space) ? Object.keys(raw.tune.space).filter(isDottedPath) : [];
+  const paths = [...Object.keys((ok.axes as PlainObject | undefined) ?? {}), ...((ok.variants as PlainObject[] | undefined) ?? []).flatMap((v) => Object.keys(flattenOverrides(v))), ...tuned];
   for (const p of paths) expandShorthand(base, p);
   const axes = ok.axes ? checkAxes(ok.axes as Record<string, unknown>, base, issues) : [];
   const variants = ok.variants ? checkVariants(ok.variants as PlainObject[], base, axes, issues) : undefined;
@@ -250,6 +255,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>', o: StudyRead
   const compare = ok.compare as [string, string][] | undefined;
   if (compare) checkCompare(compare, variantNames, axes, issues);
   const expect = ok.expect ? checkExpect(ok.expect as unknown[], variantNames, issues) : undefined;
+  const tune = raw.tune !== undefined ? checkTune(raw.tune, base, axes.map((a) => a.path), issues) : undefined;
 
   const spec: StudySpec = {
     source,
@@ -266,6 +272,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>', o: StudyRead
     ...(ok.minEffect !== undefined ? { minEffect: ok.minEffect as number } : {}),
     ...(expect && expect.length > 0 ? { expect } : {}),
     variantNames,
+    ...(tune ? { tune } : {}),
   };
   return { spec, issues, runsKnown };
 }

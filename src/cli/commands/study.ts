@@ -249,11 +249,14 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     }
   }
   const power = planPower(r.study, previous ? { previous } : {});
+  const { tuningCost, formatTuningCost } = await import('../../study/tune/cost.js');
+  const tuning = r.study.tune ? tuningCost(r.study.tune, r.runs) : undefined;
   if (f.json) {
     console.log(JSON.stringify({
       name: r.study.name, dir: r.dir, parallel: r.parallel, threadsEach: r.threadsEach, estimate: true,
       axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements, power,
       ...(r.totalEstimatedS !== undefined ? { totalEstimatedS: r.totalEstimatedS } : {}),
+      ...(tuning ? { tuning } : {}),
     }, null, 2));
     return;
   }
@@ -293,6 +296,12 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     console.log(`estimated total: ${duration(r.totalEstimatedS)} for ${r.runs.length} runs, ${ranked ? `${r.parallel} slot${r.parallel === 1 ? '' : 's'} at a time (a run takes one per rank)` : `${r.parallel} at a time`} with ${r.threadsEach} thread${r.threadsEach === 1 ? '' : 's'} each — ` +
       (ranked ? 'data-parallel runs assume ideal scaling over their ranks; ' : '') +
       'an estimate from a few steps on random images at this machine\'s current load; decoding, augmentation and logging are not included');
+  }
+  if (tuning) {
+    console.log(['', ...formatTuningCost(tuning, duration)].join('\n'));
+    if (r.totalEstimatedS !== undefined && tuning.totalEstimatedS !== undefined) {
+      console.log(`estimated total with tuning: ${duration(r.totalEstimatedS + tuning.totalEstimatedS / Math.max(1, r.parallel))} (tuning ${duration(tuning.totalEstimatedS / Math.max(1, r.parallel))} + main runs ${duration(r.totalEstimatedS)})`);
+    }
   }
   if (power.comparisons.length > 0) console.log(['', ...formatPowerPlan(power)].join('\n'));
 }

@@ -5,6 +5,7 @@ import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
 import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 import type { VerdictKind } from './verdict.js';
+import { tuningIntro, tuningRows, tuningTableNote, tuningWarnings } from '../tune/report.js';
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -182,6 +183,13 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
   s.push('<h2>Ablation table</h2>');
   s.push(`<p>One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; <strong>Final val acc</strong> is the mean of the last ${m.options.lastK} epochs' validation accuracy.</p>`);
   s.push(htmlTable(ablation, { nameColumn: true, statusColumn: ablation.header.indexOf('Status'), wrapColumn: deltaColumn(ablation), keyColumns: keyColumns(ablation, ABLATION_KEYS) }));
+  if (m.tuning) {
+    const t = tuningRows(m.tuning);
+    s.push(`<p>${inline(tuningTableNote(m.tuning))}</p>`, '<h2>Tuning</h2>', `<p>${inline(tuningIntro(m.tuning))}</p>`);
+    s.push(htmlTable(t, { nameColumn: true }));
+    const warnings = tuningWarnings(m.tuning);
+    if (warnings.length) s.push('<ul class="problems">', ...warnings.map((w) => `<li><strong>Warning:</strong> ${escapeHtml(w)}</li>`), '</ul>');
+  }
 
   s.push('<h2>Plots</h2>');
   plots.forEach((p, i) => {

@@ -1,6 +1,7 @@
 import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
 import { errorAnalysisMarkdown } from './error-analysis.js';
+import { tuningIntro, tuningRows, tuningTableNote, tuningWarnings } from '../tune/report.js';
 import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 
 function cell(s: string): string {
@@ -36,6 +37,14 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
   out.push('## Ablation table', '');
   out.push(`One row per variant. With several seeds, numbers are mean ± standard deviation over the seeds that finished; **Final val acc** is the mean of the last ${m.options.lastK} epochs' validation accuracy (see *How to read the numbers*).`, '');
   out.push(markdownTable(ablationTable(m)), '');
+  if (m.tuning) {
+    out.push(`*${tuningTableNote(m.tuning)}*`, '', '## Tuning', '', tuningIntro(m.tuning), '');
+    const t = tuningRows(m.tuning);
+    out.push(markdownTable(t), '');
+    for (const w of tuningWarnings(m.tuning)) out.push(`- **Warning:** ${w}`);
+    for (const p of m.plots.filter((p) => p.id.startsWith('tuning-'))) out.push('', `![${p.title}](plots/${p.id}.png)`, '', `*${p.caption}*`);
+    out.push('');
+  }
 
   out.push('## Runs', '');
   out.push(markdownTable(runsTable(m)), '');

@@ -1,5 +1,7 @@
 /** Everything the report says, computed once; markdown.ts and html.ts only lay it out. */
 import type { StudyRecord } from '../run-files.js';
+import { type TuningResult, readTuning } from '../tune/select.js';
+import { tuningPlots } from '../tune/report.js';
 import type { Comparison } from '../spec-expand.js';
 import { type EnvironmentRow, environmentRows, provenanceProblems } from './environment.js';
 import { DASH, points, prettyName } from './format.js';
@@ -38,6 +40,8 @@ export interface ReportModel {
   problems: Problem[];
   plots: Plot[];
   runCounts: string;
+  /** The tuning stage of a tuned study (tune/tuning.json): each arm's chosen values and its trials. */
+  tuning?: TuningResult;
 }
 
 /**
@@ -86,6 +90,7 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
   for (const r of study.runs) states.set(r.state, (states.get(r.state) ?? 0) + 1);
   const runCounts = `${study.runs.length} run${study.runs.length === 1 ? '' : 's'}: ${[...states].map(([s, n]) => `${n} ${s}`).join(', ')}`;
   const name = study.index?.name ?? study.dir.split(/[\\/]/).pop() ?? 'study';
+  const tuning = readTuning(study.dir);
   return {
     study,
     title: name,
@@ -101,8 +106,9 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     ...(factorial ? { factorial } : {}),
     environment: environmentRows(study, generatedAt, options.version),
     problems: problems(study),
-    plots: buildPlots(variants),
+    plots: [...buildPlots(variants), ...(tuning ? tuningPlots(tuning) : [])],
     runCounts,
+    ...(tuning ? { tuning } : {}),
   };
 }
 

@@ -32,7 +32,7 @@ export interface RenderedPlot extends Plot {
 }
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
-const CONFIG = {
+export const CONFIG = {
   font: FONT,
   view: { stroke: '#ccc' },
   axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#e6e6e6' },
@@ -40,7 +40,7 @@ const CONFIG = {
   legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', labelLimit: 260, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 },
   title: { fontSize: 13, fontWeight: 'bold', anchor: 'start' },
 } as const;
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 /** Panel width: with its axis and padding a panel fits a 390-px phone at nearly full size. */
 const PANEL_WIDTH = 290;
 /** Below the chart, two columns: a legend to the right would make a phone-sized panel twice as wide. */
