@@ -76,9 +76,8 @@ export type CpuCapabilitySource = 'environment' | 'ablate' | 'libtorch';
 /**
  * ATen compiles its element-wise and reduction kernels once per instruction set and picks one set at the first op,
  * from ATEN_CPU_CAPABILITY or, without it, its own default, which is AVX2 on AVX-512 CPUs in Debian's libtorch 1.13.
- * On an AVX-512 CPU ablate asks for the AVX-512 kernels: a ResNet-34 step used 1–3% less CPU time for ablate and
- * 2–11% less for PyTorch (bf16 224² and fp32 32² on a loaded 2-core AMX machine, bench/engine-step.ts
- * --cpu-capability; bench/notes-training-step.md), and never more.
+ * On an AVX-512 CPU ablate asks for the AVX-512 kernels: they never used more CPU time per step than AVX2, and
+ * usually less (bench/notes-training-step.md, "ATen's CPU kernels"; bench/engine-step.ts --cpu-capability).
  * It has to happen before libtorch's first op, so init() does it before the addon loads; a value the user set is kept.
  */
 function chooseCpuCapability(): CpuCapabilitySource {
@@ -100,9 +99,9 @@ function chooseCpuCapability(): CpuCapabilitySource {
 /**
  * Where the weight gradient of a bf16, channels-last convolution on the CPU is computed: `gemm` as one matrix
  * product for 1×1 kernels on maps of at most 14×14 outputs (operands up to 4 MiB) and kernels up to 3×3 on at most 8×8 (native/src/conv_ops.cc), or
- * `libtorch`, its own convolution backward (oneDNN). On AMX CPUs oneDNN's weight-gradient kernels are 1.2–9× slower
- * than the GEMM on those shapes (bench/notes-training-step.md), so `auto` picks `gemm` there and `libtorch`
- * elsewhere, where it was not measured. The two differ only in the order of an fp32 sum rounded to bf16.
+ * `libtorch`, its own convolution backward (oneDNN). On AMX CPUs oneDNN's weight-gradient kernels are slower than
+ * the GEMM on those shapes (bench/notes-training-step.md, "Weight gradients of small-map convolutions"), so `auto`
+ * picks `gemm` there and `libtorch` elsewhere, where it was not measured. The two differ only in the order of an fp32 sum rounded to bf16.
  */
 export type ConvWeightGrad = 'gemm' | 'libtorch';
 /** Who chose it: ABLATE_CONV_WEIGHT_GRAD, ablate's `auto` rule, or a call to setConvWeightGrad(). */
@@ -142,9 +141,8 @@ export function setConvWeightGrad(mode: ConvWeightGrad): ConvWeightGrad {
 /**
  * OpenBLAS's thread count. Debian's libtorch computes fp32 matrix products (linear layers) with OpenBLAS, which keeps
  * a thread pool of its own, sized to the cores rather than to setNumThreads(), whose workers spin for about 0.1 s
- * after every product. Beside libtorch's threads that spinning took cores from them: ResNet-34 fp32 steps at 32² ran
- * 156–161 ms with OpenBLAS's two threads against 133–134 ms with one (2 cores; bench/notes-training-step.md), and a
- * one-thread run kept a second core busy. ablate's models only multiply small matrices there (the classifier), so
+ * after every product. Beside libtorch's threads that spinning takes cores from them (fp32 steps measurably slower,
+ * and a one-thread run keeps a second core busy: bench/notes-training-step.md, "OpenBLAS's own threads"). ablate's models only multiply small matrices there (the classifier), so
  * OpenBLAS runs on the calling thread. OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS, where set, are left as OpenBLAS
  * read them. `null` where libtorch's BLAS is not OpenBLAS (MKL in pip builds: setNumThreads covers it).
  */
