@@ -6,13 +6,10 @@ import { availableParallelism } from 'node:os';
 import { packageRoot } from '../util/package-root.js';
 import { invalidArg } from '../util/errors.js';
 
-/** Opaque handle to a libtorch tensor owned by the native addon. */
-export type Handle = { readonly __brand: 'TensorHandle' };
-export type GenHandle = { readonly __brand: 'GeneratorHandle' };
+import type { NativeAddon } from './native-api.js';
 
-// The addon's functions are flat and untyped on purpose (tch-rs style); the typed API is src/tensor.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type NativeModule = Record<string, (...args: any[]) => any>;
+export type { Handle, GeneratorHandle, GeneratorArg, ScriptModuleHandle, NativeAddon, BinaryOp } from './native-api.js';
+type NativeModule = NativeAddon;
 
 function findRepoRoot(): string {
   const root = packageRoot();
