@@ -17,7 +17,7 @@
 // Engine essentials (the full tensor API is `ablate/tensor`).
 export {
   Tensor, Generator, tensor, zeros, ones, randn, tidy, keep, noGrad, manualSeed, liveTensorCount, setNumThreads, getNumThreads,
-  engineInfo, cudaAvailable, type DType, type EngineInfo,
+  engineInfo, cudaAvailable, init, type DType, type EngineInfo,
 } from './tensor/index.js';
 
 // Model families, presets and summaries.

@@ -1,11 +1,10 @@
 // 2-D convolution, and where its weight gradient is computed.
 //
 // On CPUs with AMX, the oneDNN inside libtorch computes the weight gradient of a bf16 convolution several times
-// slower than the same number of FLOPs as one matrix product when the feature map is small:
-// ResNet-50's 1×1 layers at 7×7 took 8–15 ms against 1.6 ms as a GEMM, ResNet-34's 3×3 layers at 7×7 7.9 against
-// 4.1 ms, and at 2×2 (32² images) 2.1 against 0.3 ms (libtorch 1.13; 2.6's oneDNN 3.7 is 1.05–4× slower than the GEMM
-// on the same shapes). For 3×3 kernels on large maps the GEMM's im2col costs more than it saves, so those stay on
-// oneDNN. bench/notes-training-step.md has the measurements; bench/conv-weight-grad.ts repeats them.
+// slower than the same number of FLOPs as one matrix product when the feature map is small (libtorch 1.13 and 2.6).
+// For 3×3 kernels on large maps the GEMM's im2col costs more than it saves, so those stay on oneDNN.
+// bench/notes-training-step.md ("Weight gradients of small-map convolutions") has the measurements;
+// bench/conv-weight-grad.ts repeats them.
 //
 // The GEMM does the same arithmetic as oneDNN (bf16 products summed in fp32, rounded to bf16 once) in another order,
 // so weight gradients differ from libtorch's in the last bf16 bit, as they do between oneDNN versions. The forward

@@ -19,10 +19,8 @@ OP(get_num_threads) { return Napi::Number::New(a.env(), at::get_num_threads()); 
 namespace {
 
 // Debian's libtorch computes fp32 matrix products (linear layers) with OpenBLAS, whose threads are its own: sized to
-// the cores, untouched by at::set_num_threads, and spinning (sched_yield) for about 0.1 s after every product. In a
-// ResNet-34 fp32 step at 32², that worker spun 130 ms per step beside one libtorch thread, and with two it competed
-// with libtorch's second thread: steps took 156–161 ms against 133–134 with OpenBLAS on one thread
-// (bench/notes-training-step.md). libtorch builds on MKL (pip) have no OpenBLAS: the lookup finds nothing.
+// the cores, untouched by at::set_num_threads, and spinning (sched_yield) for about 0.1 s after every product, which
+// takes a core from libtorch's threads (bench/notes-training-step.md, "OpenBLAS's own threads"). libtorch builds on MKL (pip) have no OpenBLAS: the lookup finds nothing.
 struct OpenBlas {
   void (*set)(int) = nullptr;
   int (*get)() = nullptr;

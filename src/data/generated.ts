@@ -204,12 +204,6 @@ export function renderGenerated(opts: GeneratedOptions, split: string, index: nu
   return out;
 }
 
-/** Balanced labels: each consecutive block of `classes` items holds every class once, in seeded order. */
-export function generatedLabel(opts: GeneratedOptions, split: string, i: number): number {
-  const block = Math.floor(i / opts.classes);
-  return permutation(opts.classes, seedFrom('generated-labels', opts.seed, split), block)[i % opts.classes]!;
-}
-
 class GeneratedSplit implements Dataset {
   readonly source = 'generated' as const;
   readonly length: number;

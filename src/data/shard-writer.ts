@@ -6,7 +6,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { sharpLib } from '../util/sharp-lib.js';
 import { Header } from 'tar';
 import type { Dataset } from './types.js';
 
@@ -77,7 +77,7 @@ export async function writeWebDataset(ds: Dataset, dir: string, o: ShardWriteOpt
         bytes = 0;
       }
       const item = await ds.read(i);
-      const image = item.kind === 'encoded' ? item.bytes : await sharp(item.pixels, { raw: { width: item.width, height: item.height, channels: 3 } }).png().toBuffer();
+      const image = item.kind === 'encoded' ? item.bytes : await (await sharpLib())(item.pixels, { raw: { width: item.width, height: item.height, channels: 3 } }).png().toBuffer();
       const key = String(i).padStart(9, '0');
       const cls = Buffer.from(`${ds.label(i)}\n`);
       const parts = [tarHeader(`${key}.${imageExt(image)}`, image.length), Buffer.from(image.buffer, image.byteOffset, image.length), pad(image.length),

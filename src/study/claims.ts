@@ -163,5 +163,3 @@ export function parseShard(flag: string | undefined, env: NodeJS.ProcessEnv = pr
   }
   return { index, count };
 }
-
-export const claimExists = (studyDir: string, run: string): boolean => existsSync(join(studyDir, run, 'claim.json'));

@@ -111,9 +111,8 @@ function placeholderStatus(run: PlannedRun, threads: number, status: RunStatusKi
 }
 
 /**
- * Studies written before `interrupted` existed marked a killed process `failed`, and a full disk can
- * leave `failed` behind when even the corrected status could not be written; neither was the run's own
- * error, so they resume like interrupted runs instead of being skipped.
+ * A `failed` status the run did not cause — a killed process, or a full disk that kept the corrected status
+ * from being written — is not the run's own error: such runs resume like interrupted ones instead of being skipped.
  */
 function killedNotFailed(st: RunStatusFile): boolean {
   return st.status === 'failed' && (/^training process killed by SIG/.test(st.error ?? '') || isDiskFull({ message: st.error ?? '' }) || resumeRefused(st));

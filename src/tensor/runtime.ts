@@ -1,6 +1,5 @@
-import { availableParallelism } from 'node:os';
 import {
-  native, cpuCapabilitySource, cpuFlags, convWeightGrad, blasThreads,
+  native, cpuCapabilitySource, cpuFlags, convWeightGrad, blasThreads, defaultThreads,
   type CpuCapabilitySource, type ConvWeightGrad, type ConvWeightGradSource, type BlasThreadsSource,
 } from './native.js';
 import type { DType } from './tensor.js';
@@ -149,7 +148,7 @@ export function engineInfo(): EngineInfo {
     driverVersion: v.cuda ? formatCudaVersion(native.cuda_driver_version() as number) : undefined,
     devices: v.cuda ? cudaDevices() : [],
     mkldnn: v.mkldnn, threads: getNumThreads(), bf16: cpuSupportsBf16(),
-    cpuCapability: cpuCapability(), cpuCapabilitySource,
+    cpuCapability: cpuCapability(), cpuCapabilitySource: cpuCapabilitySource(),
     convWeightGrad: convWeightGrad().mode, convWeightGradSource: convWeightGrad().source,
     blasThreads: blas.threads, blasThreadsSource: blas.source,
   };
@@ -178,11 +177,7 @@ export function resolveDevice(device: string): string {
   return `cuda:${idx}`;
 }
 
-/** Uses every core by default (PyTorch uses only physical cores, which leaves hyper-threads idle on small machines). */
-export function defaultThreads(): number {
-  const env = Number(process.env.ABLATE_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
-}
+export { defaultThreads };
 
 export interface AutocastOptions {
   device?: 'cpu' | 'cuda';

@@ -1,4 +1,4 @@
-import { native, type Handle } from './native.js';
+import { native, type Handle, type ScriptModuleHandle } from './native.js';
 import { Tensor, wrap } from './tensor.js';
 import { keep } from './scope.js';
 
@@ -14,7 +14,7 @@ export interface ScriptTensor {
   tensor: Tensor;
 }
 
-type ModuleHandle = { readonly __jit: unknown };
+type ModuleHandle = ScriptModuleHandle;
 
 /**
  * A TorchScript module (what `torch.jit.script(net).save(path)` or `torch.jit.trace` writes), parsed by libtorch.
@@ -31,7 +31,7 @@ export class ScriptModule {
 
   /** Parses a module file's bytes (onto the CPU). Throws libtorch's reason when they are not a TorchScript module. */
   static fromBytes(bytes: Buffer): ScriptModule {
-    return new ScriptModule(native.jit_load(bytes) as ModuleHandle);
+    return new ScriptModule(native.jit_load(bytes));
   }
 
   get #handle(): ModuleHandle {

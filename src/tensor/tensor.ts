@@ -1,4 +1,4 @@
-import { native, type Handle } from './native.js';
+import { native, type BinaryOp, type Handle } from './native.js';
 import { track } from './scope.js';
 import { invalidArg } from '../util/errors.js';
 
@@ -353,10 +353,10 @@ export function wrap(h: Handle): Tensor {
   return new Tensor(h);
 }
 
-function binary(op: string, a: Tensor, b: TensorOrScalar, alpha?: number): Tensor {
-  if (typeof b === 'number') return wrap(native[op]!(a.handle, b, alpha ?? null));
+function binary(op: BinaryOp, a: Tensor, b: TensorOrScalar, alpha?: number): Tensor {
+  if (typeof b === 'number') return wrap(native[op](a.handle, b, alpha ?? null));
   if (!(b instanceof Tensor)) throw invalidArg(`${op} operand`, 'a Tensor or a number', b);
-  return wrap(native[op]!(a.handle, b.handle, alpha ?? null));
+  return wrap(native[op](a.handle, b.handle, alpha ?? null));
 }
 
 function dims(d: number | number[] | undefined): number[] {

@@ -222,25 +222,3 @@ export function liveHolder(path: string): { holder: LockHolder; state: HolderSta
   const state = holderState(cur.holder);
   return state === 'dead' ? undefined : { holder: cur.holder, state };
 }
-
-/** Remove a lock left by a dead holder (e.g. a killed worker), so the folder does not look busy. */
-export function clearDeadLock(path: string): boolean {
-  const cur = readLock(path);
-  if (cur.kind !== 'held' || holderState(cur.holder) !== 'dead') return false;
-  const mutex = `${path}.takeover`;
-  try {
-    mkdirSync(mutex);
-  } catch {
-    return false;
-  }
-  try {
-    const again = readLock(path);
-    if (again.kind === 'held' && again.holder.pid === cur.holder.pid && again.holder.startedAt === cur.holder.startedAt) {
-      rmSync(path, { force: true });
-      return true;
-    }
-    return false;
-  } finally {
-    rmdirSync(mutex);
-  }
-}

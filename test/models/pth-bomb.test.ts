@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { constants, crc32, deflateRawSync } from 'node:zlib';
 import { encodeCheckpoint } from '../../src/models/pth/index.js';
-import { readZipDirectory, readZipEntry } from '../../src/models/pth/zipArchive.js';
+import { readZipDirectory, readZipEntry } from '../../src/models/pth/zip-archive.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'ablate-bomb-'));

@@ -10,9 +10,9 @@ import {
   stripKeyPrefix, writeCheckpoint, writeStateDict, type PickleValue, type RawTensor,
 } from '../../src/models/pth/index.js';
 import { materialize } from '../../src/models/pth/strided.js';
-import { torchHooks } from '../../src/models/pth/torchGlobals.js';
+import { torchHooks } from '../../src/models/pth/torch-globals.js';
 import { unpickle } from '../../src/models/pth/unpickler.js';
-import { buildStoredZip, readZipDirectory, readZipEntry } from '../../src/models/pth/zipArchive.js';
+import { buildStoredZip, readZipDirectory, readZipEntry } from '../../src/models/pth/zip-archive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ablate-pth-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,9 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BLAS_THREAD_ENVS, engineInfo } from '../../src/tensor/index.js';
+import { BLAS_THREAD_ENVS, engineInfo, init } from '../../src/tensor/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+init();
 /** Whether this process has OpenBLAS loaded (through libtorch), from its memory map: the condition, not the answer. */
 const openblasLoaded = /openblas/i.test(readFileSync('/proc/self/maps', 'utf8'));
 

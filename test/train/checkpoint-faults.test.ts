@@ -12,7 +12,7 @@ import { runTraining } from '../../src/train/run.js';
 import { DamagedCheckpointError, checkpointPath, loadResumePoint, loadTrainingCheckpoint, type LoadedCheckpoint } from '../../src/train/checkpoint.js';
 import { readRunStatus, writeRunStatus } from '../../src/train/run-folder.js';
 import { encodeCheckpoint, readCheckpoint, type CheckpointValue } from '../../src/models/pth/index.js';
-import { readZipDirectory } from '../../src/models/pth/zipArchive.js';
+import { readZipDirectory } from '../../src/models/pth/zip-archive.js';
 import { DiskFullError } from '../../src/util/atomic.js';
 import { tmpDir } from './helpers.js';
 import { historyMetrics, mountTmpfs, stoppedRun, tinyConfig } from './run-helpers.js';

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { checkpointPath, loadResumePoint } from '../../src/train/checkpoint.js';
 import { readRunStatus } from '../../src/train/run-folder.js';
-import { readZipDirectory } from '../../src/models/pth/zipArchive.js';
+import { readZipDirectory } from '../../src/models/pth/zip-archive.js';
 import { tmpDir } from './helpers.js';
 import { CLI_MAIN, historyMetrics, mountTmpfs, readJson, spawnTs, stoppedRun, tinyConfig, writeConfig } from './run-helpers.js';
 

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { runTraining } from '../../train/run.js';
 import { expandShorthand, localRanksOf, resolveRunPlan } from '../../train/plan.js';
 import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { ensureOutDir } from '../../util/out-dir.js';
@@ -167,6 +166,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
   try {
     // The repository of the config file (or of the current folder), its own output aside.
     const provenance = (readLaunchEnv()?.rank ?? 0) !== 0 ? undefined : collectProvenance({ dir: file ? dirname(resolve(file)) : process.cwd(), exclude: [runDir] });
+    // The training stack (and libtorch) is loaded once the config and the run folder were accepted.
+    const { runTraining } = await import('../../train/run.js');
     const r = await runTraining(cfg, { runDir, resume: f.resume ?? false, signal, provenance }).catch((e: unknown) => {
       if (isDiskFull(e)) {
         // As `ablate study run` does: nothing is wrong with the run, and its last good checkpoint is intact.

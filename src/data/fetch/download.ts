@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { ablateVersion } from '../../util/version.js';
 import { DownloadError, describeNetworkError, isTransient, type DownloadFailure } from './errors.js';
@@ -463,6 +462,8 @@ const lockPathOf = (ctx: Ctx): string => ctx.o.lockPath ?? `${ctx.dest}.lock`;
 
 /** Take the per-file lock, waiting while another process holds it (it is downloading the same file). */
 async function acquireLock(ctx: Ctx): Promise<() => Promise<void>> {
+  // Imported here: proper-lockfile installs exit and signal handlers when it loads, which importing ablate must not.
+  const { default: lockfile } = await import('proper-lockfile');
   const deadline = Date.now() + ctx.o.lockWaitMs;
   let told = false;
   for (;;) {

@@ -1,4 +1,4 @@
-import { CheckpointError } from './checkpointError.js';
+import { CheckpointError } from './checkpoint-error.js';
 
 /**
  * Copy a strided view of a storage into fresh contiguous row-major bytes. The result always owns

@@ -1,5 +1,5 @@
-import { CheckpointError } from './checkpointError.js';
-import type { RawTensor } from './rawTensor.js';
+import { CheckpointError } from './checkpoint-error.js';
+import type { RawTensor } from './raw-tensor.js';
 
 /**
  * A pickle reader that builds plain data and never runs code: every GLOBAL is looked up in a

@@ -138,11 +138,6 @@ export function judgeAll(comparisons: Comparison[], variants: VariantSummary[], 
   return { verdicts, family };
 }
 
-/** One comparison judged on its own (a family of one: no correction applies). */
-export function judge(c: Comparison, variants: VariantSummary[], options: ReportOptions = {}): Verdict {
-  return judgeAll([c], variants, options).verdicts[0];
-}
-
 function pText(v: Verdict, family: Family): string {
   const raw = `p ${formatP(v.pValue!)}`;
   if (family.correction === 'none' || family.size <= 1) return raw;

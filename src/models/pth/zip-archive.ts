@@ -1,5 +1,5 @@
 import { crc32, inflateRawSync } from 'node:zlib';
-import { CheckpointError, hexPreview } from './checkpointError.js';
+import { CheckpointError, hexPreview } from './checkpoint-error.js';
 
 /**
  * Just enough of the zip format for PyTorch checkpoints. The whole file is in memory, so stored

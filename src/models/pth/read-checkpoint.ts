@@ -1,8 +1,8 @@
-import { CheckpointError, checkpointErrorIn, hexPreview } from './checkpointError.js';
-import { DTYPE_SIZE, type PthDtype } from './rawTensor.js';
-import { Storage, StorageTypeGlobal, tensorBudget, torchHooks, type TensorBuildOptions } from './torchGlobals.js';
+import { CheckpointError, checkpointErrorIn, hexPreview } from './checkpoint-error.js';
+import { DTYPE_SIZE, type PthDtype } from './raw-tensor.js';
+import { Storage, StorageTypeGlobal, tensorBudget, torchHooks, type TensorBuildOptions } from './torch-globals.js';
 import { quoteShort, unpickle, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';
-import { looksLikeZip, readZipDirectory, readZipEntry, type ZipEntry } from './zipArchive.js';
+import { looksLikeZip, readZipDirectory, readZipEntry, type ZipEntry } from './zip-archive.js';
 import { invalidArg } from '../../util/errors.js';
 import { readRegularFile } from '../../util/regular-file.js';
 

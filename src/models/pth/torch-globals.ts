@@ -1,5 +1,5 @@
-import { CheckpointError } from './checkpointError.js';
-import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './rawTensor.js';
+import { CheckpointError } from './checkpoint-error.js';
+import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './raw-tensor.js';
 import { materialize, swapBytes } from './strided.js';
 import { formatBytes } from '../../util/regular-file.js';
 import { PickleOpaque, PyGlobal, typeName, type PickleValue, type UnpickleHooks } from './unpickler.js';

@@ -1,6 +1,6 @@
-import { CheckpointError, checkpointErrorIn } from './checkpointError.js';
-import { isRawTensor, type RawTensor } from './rawTensor.js';
-import { readCheckpoint, type CheckpointSource } from './readCheckpoint.js';
+import { CheckpointError, checkpointErrorIn } from './checkpoint-error.js';
+import { isRawTensor, type RawTensor } from './raw-tensor.js';
+import { readCheckpoint, type CheckpointSource } from './read-checkpoint.js';
 import { quoteShort, typeName, type PickleValue } from './unpickler.js';
 
 export interface ReadStateDictOptions {

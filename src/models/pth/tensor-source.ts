@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { DTYPE_SIZE, isPthDtype, isRawTensor, numel, type PthDtype, type RawTensor } from './rawTensor.js';
+import { DTYPE_SIZE, isPthDtype, isRawTensor, numel, type PthDtype, type RawTensor } from './raw-tensor.js';
 
 /**
  * A tensor whose bytes are read while a checkpoint is written instead of being copied into JavaScript first:

@@ -1,9 +1,9 @@
 import { writeFileAtomic, type AtomicWriteOptions, type StreamedContent } from '../../util/atomic.js';
 import { describe, invalidArg } from '../../util/errors.js';
 import { Pickler } from './pickler.js';
-import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './rawTensor.js';
-import { expectedByteLength, isTensorBytes, isTensorSource, readRecordData, recordCrc32, recordSize, tensorByteLength, type RecordData, type TensorBytes, type TensorSource } from './tensorSource.js';
-import { storedZipLayout } from './zipArchive.js';
+import { DTYPE_SIZE, numel, type PthDtype, type RawTensor } from './raw-tensor.js';
+import { expectedByteLength, isTensorBytes, isTensorSource, readRecordData, recordCrc32, recordSize, tensorByteLength, type RecordData, type TensorBytes, type TensorSource } from './tensor-source.js';
+import { storedZipLayout } from './zip-archive.js';
 
 /**
  * What a checkpoint may hold. A Map becomes an OrderedDict (what torch gives state dicts), a plain
