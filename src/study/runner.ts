@@ -28,6 +28,7 @@ import { localRanksOf } from '../train/plan.js';
 import { checkLocalRanks } from '../train/launch.js';
 import { readRegularTextSync } from '../util/regular-file.js';
 import { SIGNAL_EXIT, stopSignalOf } from '../util/interrupt.js';
+import { runAdaptive } from './adaptive-seeds.js';
 
 /** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
@@ -241,17 +242,21 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
   // Ctrl-C while the study was being read and checked: stop before anything is created.
   if (o.signal?.aborted) return { dir, study, ran: [], skipped: [], failed: [], interruptedRuns: [], busy: [], interrupted: true };
   ensureOutDir(dir, 'study folder');
+  // Adaptive seeds run round by round, each round a pass over the runs the finished ones call for.
+  const run = (oo: StudyRunOptions) => study.statistics.adaptiveSeeds
+    ? runAdaptive(study, oo, dir, (round, ro) => runLocked(file, round, dir, ro))
+    : runLocked(file, study, dir, oo);
   if (o.worker || o.shard) {
     // Cooperating workers share the folder through per-run claims and locks; they never take the
     // exclusive runner's lock, and refuse to start beside a live exclusive runner.
     const exclusive = liveHolder(join(dir, STUDY_LOCK));
     if (exclusive) throw new StudyBusyError(dir, exclusive.holder, exclusive.state === 'alive');
-    return runLocked(file, study, dir, o);
+    return run(o);
   }
   const lock = acquireStudyLock(dir);
   try {
     if (lock.tookOver) (o.log ?? ((l: string) => process.stderr.write(l + '\n')))(`note: took over ${dir} from an earlier runner that is gone (${describeHolder(lock.tookOver)})`);
-    return await runLocked(file, study, dir, o);
+    return await run(o);
   } finally {
     lock.release();
   }
