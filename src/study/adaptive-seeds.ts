@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readRun } from './run-files.js';
 import { type RunSummary, summariseRun } from './report/summary.js';
 import type { Correction } from './inference.js';
-import { type AdaptiveSeeds, type SeedValues, type SequentialResult, runRange, sequentialLooks } from './sequential.js';
+import { type AdaptiveSeeds, type SeedValues, type SequentialResult, lookSchedule, runRange, sequentialLooks } from './sequential.js';
 import type { Comparison, ExpandedStudy, PlannedRun } from './spec-expand.js';
 import type { StudyRunOptions, StudyRunResult } from './runner.js';
 
@@ -95,20 +95,26 @@ export async function runAdaptive(study: ExpandedStudy, o: StudyRunOptions, dir:
   };
 }
 
-/** `study plan`'s lines for an adaptive study: the looks, the α each spends, and the range of runs and cost. */
-export function formatAdaptivePlan(study: ExpandedStudy, costPerRun?: Map<string, number>): string[] {
+/** What `study plan` states for an adaptive study: the looks, the run range and (with per-run estimates) the cost range. */
+export function adaptivePlan(study: ExpandedStudy, secondsOf?: (run: PlannedRun) => number | undefined) {
   const s = study.statistics.adaptiveSeeds;
-  if (!s) return [];
-  const range = runRange(study.variants.length, s);
-  const looks = sequentialLooks([], new Map(), s, { alpha: 0.05, correction: study.statistics.correction }).schedule;
-  const out = [
-    `adaptive seeds: ${s.min} to ${s.max} seeds per variant, added one at a time to the variants of comparisons still undecided: ${range.min} to ${range.max} runs`,
-    `  looks (seeds: share of α = 0.05, O'Brien–Fleming-type spending): ${looks.map((l) => `${l.seeds}: ${l.alpha.toPrecision(2)}`).join(', ')}`,
+  if (!s) return undefined;
+  const runs = runRange(study.variants.length, s);
+  const schedule = lookSchedule(s, 0.05);
+  const fewest = study.runs.filter((r) => study.seeds.indexOf(r.seed) < s.min);
+  const secs = (rs: PlannedRun[]) => {
+    const each = rs.map((r) => secondsOf?.(r));
+    return each.every((x) => x !== undefined) ? each.reduce((a: number, b) => a + b!, 0) : undefined;
+  };
+  const [lo, hi] = [secs(fewest), secs(study.runs)];
+  return { min: s.min, max: s.max, runs, schedule, ...(lo !== undefined && hi !== undefined ? { estimatedS: { min: lo, max: hi } } : {}) };
+}
+
+/** `study plan`'s lines for an adaptive study. */
+export function formatAdaptivePlan(p: NonNullable<ReturnType<typeof adaptivePlan>>, duration: (s: number) => string): string[] {
+  return [
+    `adaptive seeds: ${p.min} to ${p.max} seeds per variant, one more per round for the variants of comparisons still undecided: ${p.runs.min} to ${p.runs.max} runs` +
+      (p.estimatedS ? `, ${duration(p.estimatedS.min)} to ${duration(p.estimatedS.max)} estimated` : ''),
+    `  looks at ${p.schedule.map((l) => l.seeds).join(', ')} seeds, spending α = 0.05 as ${p.schedule.map((l) => l.alpha.toPrecision(2)).join(' + ')} (O'Brien–Fleming-type, Bonferroni over the looks)`,
   ];
-  if (costPerRun && study.runs.every((r) => costPerRun.has(r.name))) {
-    const sum = (runs: PlannedRun[]) => runs.reduce((a, r) => a + costPerRun.get(r.name)!, 0);
-    const idx = (r: PlannedRun) => study.seeds.indexOf(r.seed);
-    out.push(`  compute: ${sum(study.runs.filter((r) => idx(r) < s.min)).toFixed(0)} s at least, ${sum(study.runs).toFixed(0)} s at most (one run at a time)`);
-  }
-  return out;
 }

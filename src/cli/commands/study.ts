@@ -249,10 +249,14 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
     }
   }
   const power = planPower(r.study, previous ? { previous } : {});
+  const { adaptivePlan, formatAdaptivePlan } = await import('../../study/adaptive-seeds.js');
+  const costOf = new Map(r.runs.map((run) => [run.name, run.cost.estimatedS === undefined ? undefined : (run.cost.estimatedS * Math.min(run.cost.ranks, r.parallel)) / r.parallel]));
+  const adaptive = adaptivePlan(r.study, (run) => costOf.get(run.name));
   if (f.json) {
     console.log(JSON.stringify({
       name: r.study.name, dir: r.dir, parallel: r.parallel, threadsEach: r.threadsEach, estimate: true,
       axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements, power,
+      ...(adaptive ? { adaptiveSeeds: adaptive } : {}),
       ...(r.totalEstimatedS !== undefined ? { totalEstimatedS: r.totalEstimatedS } : {}),
     }, null, 2));
     return;
@@ -294,6 +298,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
       (ranked ? 'data-parallel runs assume ideal scaling over their ranks; ' : '') +
       'an estimate from a few steps on random images at this machine\'s current load; decoding, augmentation and logging are not included');
   }
+  if (adaptive) console.log(formatAdaptivePlan(adaptive, duration).join('\n'));
   if (power.comparisons.length > 0) console.log(['', ...formatPowerPlan(power)].join('\n'));
 }
 

@@ -119,7 +119,7 @@ export function tableCsv(m: ReportModel): string {
     return [
       v.name, ...m.axisColumns.map((a) => v.axes[a]), pct(v.final.mean), pct(v.final.std),
       d?.reference, pct(d?.difference), pct(d?.interval?.low), pct(d?.interval?.high),
-      d?.pValue, d?.adjustedP, d?.adjustedP !== undefined ? `${m.family.correction}${m.family.looks !== undefined ? '+looks' : ''}` : undefined, d?.kind,
+      d?.pValue, d?.adjustedP, d?.adjustedP !== undefined ? m.family.correction : undefined, d?.kind,
       pct(v.test.mean), pct(v.test.std), pct(v.best.mean), pct(v.best.std), finite(v.valLoss.mean), finite(v.valLoss.std),
       finite(v.bestEpoch.mean), v.params, v.flops, finite(v.trainTime.mean), finite(v.imagesPerS.mean), v.runs.length, v.finished.length, variantStatus(v),
     ];
