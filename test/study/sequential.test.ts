@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { PYTHON } from '../torch-python.js';
+import { normals } from './seeded-normals.js';
 import { type AdaptiveSeeds, lookSchedule, obrienFlemingSpending, sequentialLooks } from '../../src/study/sequential.js';
 import type { Correction } from '../../src/study/inference.js';
 import { parseStudySpec, StudySpecError } from '../../src/study/spec.js';
@@ -27,19 +28,6 @@ print(json.dumps([[2 - 2 * norm.cdf(norm.ppf(1 - a / 2) / t ** 0.5) for t in ${J
   // Later looks spend more: the shape that keeps the last look close to a fixed design's.
   for (let k = 1; k < sched.length; k++) assert.ok(sched[k].alpha > sched[k - 1].alpha);
 });
-
-/** mulberry32 + Box–Muller: the same simulation every run. */
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 const VARIANTS = ['base', 'a', 'b', 'c'];
 const PAIRS = [{ variant: 'a', reference: 'base' }, { variant: 'b', reference: 'base' }, { variant: 'c', reference: 'base' }];
