@@ -9,6 +9,7 @@ import { writeStudyReport } from '../../src/study/report/index.js';
 import { parallelRows } from '../../src/study/report/parallel-coordinates.js';
 import { buildReportModel } from '../../src/study/report/model.js';
 import { readStudy } from '../../src/study/run-files.js';
+import { dashboardState } from '../../src/study/serve/snapshot.js';
 import { type FakeRun, tmpStudyDir, writeFakeStudy } from './fixtures.js';
 import { assertExportsAgree } from './report-agreement.js';
 
@@ -106,6 +107,13 @@ test('parallel coordinates: one line per finished variant through its axis value
   for (const label of ['model', 'optimizer.name', 'Final val acc (%)', 'resnet', 'rmsprop', '90.5', '70.5']) assert.ok(svg.includes(`>${label}<`), `${label} drawn`);
   assert.match(readFileSync(r.markdown, 'utf8'), /### Parallel coordinates: the axes against final validation accuracy\n\n!\[[^\]]*\]\(plots\/parallel-coordinates\.png\)/);
   assert.match(readFileSync(r.html, 'utf8'), /Parallel coordinates/);
-  // Nothing to draw with a single axis value or one finished variant.
+  // Nothing to draw with one finished variant, or when the only axis just names the variants.
   assert.equal(parallelRows(m.variants.slice(0, 1)), undefined);
+  assert.equal(parallelRows(m.variants.map((v) => ({ ...v, axes: { model: v.name } }))), undefined);
+  // The dashboard gets the same figure, its rows sent once by name like the other figures'.
+  const s = dashboardState(dir);
+  const fig = s.figures.find((x) => x.id === 'parallel-coordinates')!;
+  assert.equal(fig.panels.length, 1);
+  const name = (fig.panels[0].spec as { data: { name: string } }).data.name;
+  assert.equal((s.datasets[name] as { variant: string }[]).filter((r) => r.variant === 'resnet-sgd').length, 3);
 });

@@ -23,7 +23,9 @@ interface Row {
 /** The axes that vary between the finished variants, in the study's order. */
 function varyingAxes(variants: VariantSummary[]): string[] {
   const keys = [...new Set(variants.flatMap((v) => Object.keys(v.axes)))];
-  return keys.filter((k) => new Set(variants.map((v) => String(v.axes[k]))).size > 1);
+  // An axis whose value is the variant's name (a list of models) is kept only beside other axes.
+  const varying = keys.filter((k) => new Set(variants.map((v) => String(v.axes[k]))).size > 1);
+  return varying.some((k) => !variants.every((v) => String(v.axes[k]) === v.name)) ? varying : [];
 }
 
 /** The rows of the figure, or undefined when there is nothing to draw (no varying axis, fewer than two finished variants). */
