@@ -116,6 +116,5 @@ export function formatAdaptivePlan(p: NonNullable<ReturnType<typeof adaptivePlan
     `adaptive seeds: ${p.min} to ${p.max} seeds per variant, one more per round for the variants of comparisons still undecided: ${p.runs.min} to ${p.runs.max} runs` +
       (p.estimatedS ? `, ${duration(p.estimatedS.min)} to ${duration(p.estimatedS.max)} estimated` : ''),
     `  looks at ${p.schedule.map((l) => l.seeds).join(', ')} seeds, spending α = 0.05 as ${p.schedule.map((l) => l.alpha.toPrecision(2)).join(' + ')} (O'Brien–Fleming-type, Bonferroni over the looks)`,
-    `  the power below is for ${p.max} seeds at the full α; the last look tests at ${p.schedule[p.schedule.length - 1]!.alpha.toPrecision(2)}, so the smallest detectable difference there is somewhat larger`,
   ];
 }
