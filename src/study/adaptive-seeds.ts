@@ -84,13 +84,15 @@ export async function runAdaptive(study: ExpandedStudy, o: StudyRunOptions, dir:
     if (last.interrupted || last.diskFull) break;
   }
   const stopped = last && (last.interrupted || last.diskFull !== undefined);
-  const final = o.noReport || stopped ? last! : await runRound(round, o);
+  // The report pass trains nothing (`only: []`): runs left unfinished wait for the next invocation.
+  const final = stopped || (o.noReport && last) ? undefined : await runRound(round, { ...o, only: [] });
   const ranHere = new Set(ran);
   return {
-    ...final,
+    ...(last ?? final!),
+    ...(final?.report ? { report: final.report } : {}),
     ran,
     skipped: round.runs.map((r) => r.name).filter((n) => !ranHere.has(n)),
-    failed: [...failed, ...final.failed.filter((f) => !failed.has(f))],
+    failed: [...failed],
     study,
   };
 }

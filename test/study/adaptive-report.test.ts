@@ -10,6 +10,9 @@ import { parallelRows } from '../../src/study/report/parallel-coordinates.js';
 import { buildReportModel } from '../../src/study/report/model.js';
 import { readStudy } from '../../src/study/run-files.js';
 import { dashboardState } from '../../src/study/serve/snapshot.js';
+import { runAdaptive } from '../../src/study/adaptive-seeds.js';
+import type { StudyRunOptions, StudyRunResult } from '../../src/study/runner.js';
+import type { ExpandedStudy } from '../../src/study/spec-expand.js';
 import { type FakeRun, tmpStudyDir, writeFakeStudy } from './fixtures.js';
 import { assertExportsAgree } from './report-agreement.js';
 
@@ -116,4 +119,63 @@ test('parallel coordinates: one line per finished variant through its axis value
   assert.equal(fig.panels.length, 1);
   const name = (fig.panels[0].spec as { data: { name: string } }).data.name;
   assert.equal((s.datasets[name] as { variant: string }[]).filter((r) => r.variant === 'resnet-sgd').length, 3);
+});
+
+/** A study of base, big (10 points better) and same (within noise), seeds 0..4, as the runner plans it. */
+function plannedStudy(): ExpandedStudy {
+  const variants = ['base', 'big', 'same'];
+  return {
+    name: 'rounds', axes: { model: variants }, seeds: [0, 1, 2, 3, 4], variants,
+    runs: [0, 1, 2, 3, 4].flatMap((seed) => variants.map((v) => ({ name: `${v}-seed${seed}`, variant: v, axes: { model: v }, seed, config: {} }))),
+    comparisons: [{ variant: 'big', reference: 'base' }, { variant: 'same', reference: 'base' }],
+    statistics: { correction: 'holm', adaptiveSeeds: { min: 3, max: 5 } },
+  };
+}
+
+const ACC: Record<string, (seed: number) => number> = {
+  base: (s) => [0.7, 0.72, 0.74, 0.71, 0.73][s],
+  big: (s) => [0.8, 0.8204, 0.8397, 0.81, 0.83][s],
+  same: (s) => [0.704, 0.714, 0.742, 0.715, 0.727][s],
+};
+
+test('the runner\'s rounds: min seeds first, then one more seed only where a comparison is undecided; a report pass that trains nothing', async () => {
+  const study = plannedStudy();
+  const dir = tmpStudyDir();
+  const done: FakeRun[] = [];
+  const rounds: { runs: string[]; only?: string[]; noReport?: boolean }[] = [];
+  const result = (ran: string[], extra: Partial<StudyRunResult> = {}): StudyRunResult => ({ dir, study, ran, skipped: [], failed: [], interruptedRuns: [], busy: [], interrupted: false, ...extra });
+  // Stands in for the runner's pass: trains (writes) every run of the round not yet finished.
+  const runRound = async (round: ExpandedStudy, o: StudyRunOptions) => {
+    rounds.push({ runs: round.runs.map((r) => r.name), ...(o.only ? { only: o.only } : {}), ...(o.noReport ? { noReport: true } : {}) });
+    if (o.only?.length === 0) return result([]);
+    const todo = round.runs.filter((r) => !done.some((d) => d.name === r.name));
+    done.push(...todo.map((r) => flat(r.variant, r.axes, r.seed, ACC[r.variant](r.seed))));
+    writeFakeStudy(dir, done);
+    return result(todo.map((r) => r.name));
+  };
+  const r = await runAdaptive(study, { log: () => {} }, dir, runRound);
+  const names = (v: string, n: number) => Array.from({ length: n }, (_, s) => `${v}-seed${s}`);
+  assert.deepEqual(rounds.map((x) => x.runs.length), [9, 11, 13, 13]);
+  assert.deepEqual(new Set(rounds[2].runs), new Set([...names('base', 5), ...names('big', 3), ...names('same', 5)]));
+  assert.deepEqual(rounds.map((x) => [x.noReport ?? false, x.only?.length]), [[true, undefined], [true, undefined], [true, undefined], [false, 0]]);
+  assert.equal(r.ran.length, 13);
+});
+
+test('the runner\'s rounds: a round that leaves a run unfinished stops there (no second try), and the report pass waits with it', async () => {
+  const study = plannedStudy();
+  const dir = tmpStudyDir();
+  const rounds: string[][] = [];
+  const done: FakeRun[] = [];
+  const runRound = async (round: ExpandedStudy, o: StudyRunOptions): Promise<StudyRunResult> => {
+    rounds.push(o.only?.length === 0 ? ['(report)'] : round.runs.map((r) => r.name));
+    // Every run but same-seed2 finishes (it was killed: interrupted).
+    const todo = o.only?.length === 0 ? [] : round.runs.filter((r) => r.name !== 'same-seed2' && !done.some((d) => d.name === r.name));
+    done.push(...todo.map((r) => flat(r.variant, r.axes, r.seed, ACC[r.variant](r.seed))));
+    writeFakeStudy(dir, done);
+    return { dir, study, ran: todo.map((r) => r.name), skipped: [], failed: [], interruptedRuns: o.only?.length === 0 ? [] : ['same-seed2'], busy: [], interrupted: false };
+  };
+  const r = await runAdaptive(study, { log: () => {} }, dir, runRound);
+  assert.deepEqual(rounds.map((x) => x.length), [9, 1]);
+  assert.deepEqual(r.interruptedRuns, ['same-seed2']);
+  await assert.rejects(runAdaptive(study, { shard: { index: 0, count: 2 } }, dir, runRound), /Expected --worker \(or one runner\) .* but received --shard/);
 });
