@@ -8,7 +8,7 @@
  *   model: [resnet34, plain34]                 # a list: labels come from the values
  *   augment: { none: [], cutmix: [{ cutmix: { alpha: 1 } }] }   # a mapping: label → value
  *   optimizer.lr: [0.1, 0.01]                  # dotted paths reach into the config
- * seeds: [0, 1, 2]                             # or a count: seeds: 3
+ * seeds: [0, 1, 2]                             # or a count: seeds: 3, or adaptive: { min: 3, max: 10, until: decided }
  * baseline: { augment: none }                  # or a variant name: baseline: resnet34-none-lr0.1
  * compare: [[resnet34, plain34]]               # explicit pairs: [variant, reference]
  * compare: [[cutmix, none]]                    # or two values of one axis: each variant with cutmix
