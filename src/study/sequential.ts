@@ -47,7 +47,7 @@ export interface ComparisonSequence {
   p?: number;
   /**
    * The smallest over its looks of the look's corrected p-value scaled to the study's α (corrected p × α / Δα_k):
-   * the pair is decided exactly when this is at most α.
+   * the pair is decided exactly when this is below α.
    */
   adjustedP?: number;
 }
@@ -137,7 +137,7 @@ export function sequentialLooks(comparisons: readonly SequentialComparison[], va
     const ps = open.map((i) => pairedP(...pairsUpTo(values.get(comparisons[i].variant) ?? [], values.get(comparisons[i].reference) ?? [], look.seeds)));
     const adjusted = adjustPValues(ps, o.correction);
     const tested = open.map((i, j) => {
-      const decided = adjusted[j] <= look.alpha;
+      const decided = adjusted[j] < look.alpha;
       const scaled = Math.min(1, (adjusted[j] * o.alpha) / look.alpha);
       const seq = seqs[i];
       seq.seeds = look.seeds;

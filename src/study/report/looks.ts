@@ -13,7 +13,7 @@ export function looksIntro(m: ReportModel): string {
   return `Adaptive seeds (\`seeds: { min: ${s.seeds.min}, max: ${s.seeds.max}, until: decided }\`): the study looked at its comparisons after ${s.seeds.min} seeds and after each added seed, ` +
     `and stopped adding seeds to a pair once it was decided. Each look spends a share of α = ${+s.alpha.toFixed(4)} (Lan–DeMets O'Brien–Fleming-type spending, used as a Bonferroni split over the looks), ` +
     `and ${s.correction === 'none' ? 'each comparison is tested on its own' : `${CORRECTION_NAME[s.correction]} runs over the pairs still undecided`} at that share, so the error rate over all looks stays at α. ` +
-    `The adjusted p-value is the look's corrected p scaled to α (decided when at most ${+s.alpha.toFixed(4)}). ${decided} of ${s.comparisons.length} comparisons decided; ${where}.`;
+    `The adjusted p-value is the look's corrected p scaled to α (decided when below ${+s.alpha.toFixed(4)}). ${decided} of ${s.comparisons.length} comparisons decided; ${where}.`;
 }
 
 /** One row per look and comparison it tested. */

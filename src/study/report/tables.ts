@@ -96,7 +96,7 @@ export function familySentence(m: ReportModel): string {
   const alpha = `α = ${+f.alpha.toFixed(4)}`;
   if (f.size === 0) return 'No comparison has two or more finished seeds on each side, so no p-values were computed and no correction applies.';
   if (f.looks !== undefined && (f.size === 1 || f.correction === 'none')) {
-    return `${f.size === 1 ? 'One comparison has a p-value' : `Correction over comparisons is off (\`correction: none\`) for the ${f.size} comparisons`}; with adaptive seeds, α = ${alpha.slice(4)} is spent over up to ${f.looks} looks, and a comparison is decided when its sequential adjusted p is at most ${alpha.slice(4)} (see *Looks*).`;
+    return `${f.size === 1 ? 'One comparison has a p-value' : `Correction over comparisons is off (\`correction: none\`) for the ${f.size} comparisons`}; with adaptive seeds, α = ${alpha.slice(4)} is spent over up to ${f.looks} looks, and a comparison is decided when its sequential adjusted p is below ${alpha.slice(4)} (see *Looks*).`;
   }
   if (f.size === 1) return `One comparison has a p-value, so there is nothing to correct for; it is significant when p < ${alpha.slice(4)}.`;
   if (f.correction === 'none') return `Multiple-comparison correction is off (\`correction: none\`): each of the ${f.size} comparisons is tested at ${alpha} on its own, so the chance of at least one false finding is higher than ${alpha.slice(4)}.`;
