@@ -6,6 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { minDetectableEffect, pairsNeeded } from './inference.js';
+import { lookSchedule } from './sequential.js';
 import { readStudy } from './run-files.js';
 import { summariseVariants, type VariantSummary } from './report/summary.js';
 import type { Comparison, ExpandedStudy } from './spec-expand.js';
@@ -72,6 +73,8 @@ export interface PowerPlan {
   /** α of one comparison: the study's α divided by the comparisons for Holm or BH (their strictest step). */
   alpha: number;
   familyAlpha: number;
+  /** Adaptive seeds: the power is that of the last look alone, at its share of α (earlier looks only add to it). */
+  lastLookAlpha?: number;
   minEffect?: number;
   /** Where the noise came from overall: `noise:` in the study file, a previous study, or nowhere. */
   noise: 'study-file' | 'previous-study' | 'none';
@@ -91,7 +94,10 @@ export function planPower(study: ExpandedStudy, o: { previous?: PreviousNoise; l
   const stats = study.statistics;
   const familyAlpha = Number((1 - (o.level ?? 0.95)).toFixed(12));
   const m = study.comparisons.length;
-  const alpha = stats.correction === 'none' || m <= 1 ? familyAlpha : familyAlpha / m;
+  // Adaptive seeds: at max seeds the last look tests at its share of α only.
+  const lastLookAlpha = stats.adaptiveSeeds ? lookSchedule(stats.adaptiveSeeds, familyAlpha).at(-1)!.alpha : undefined;
+  const level = lastLookAlpha ?? familyAlpha;
+  const alpha = stats.correction === 'none' || m <= 1 ? level : level / m;
   const n = study.seeds.length;
   const noise: PowerPlan['noise'] = o.previous ? 'previous-study' : stats.noise !== undefined ? 'study-file' : 'none';
   const comparisons = study.comparisons.map((c): ComparisonPower => {
@@ -122,14 +128,15 @@ export function planPower(study: ExpandedStudy, o: { previous?: PreviousNoise; l
     }
     return out;
   });
-  return { seeds: n, comparisons, correction: stats.correction, alpha, familyAlpha, noise, ...(stats.minEffect !== undefined ? { minEffect: stats.minEffect } : {}) };
+  return { seeds: n, comparisons, correction: stats.correction, alpha, familyAlpha, ...(lastLookAlpha !== undefined ? { lastLookAlpha } : {}), noise, ...(stats.minEffect !== undefined ? { minEffect: stats.minEffect } : {}) };
 }
 
 /** The plan's power section as lines of text. */
 export function formatPowerPlan(p: PowerPlan): string[] {
+  const level = p.lastLookAlpha !== undefined ? `${+p.lastLookAlpha.toPrecision(2)} (the last look's share of α = ${+p.familyAlpha.toFixed(4)} with adaptive seeds; earlier looks only add power)` : `${+p.familyAlpha.toFixed(4)}`;
   const corr = p.correction === 'none' || p.comparisons.length <= 1
-    ? `α = ${+p.familyAlpha.toFixed(4)}`
-    : `α = ${+p.familyAlpha.toFixed(4)}/${p.comparisons.length} = ${+p.alpha.toFixed(4)} per comparison (${p.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg'}'s strictest step; conservative)`;
+    ? `α = ${level}`
+    : `α = ${level}/${p.comparisons.length} = ${p.lastLookAlpha !== undefined ? +p.alpha.toPrecision(2) : +p.alpha.toFixed(4)} per comparison (${p.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg'}'s strictest step; conservative)`;
   const out = [`power: the smallest difference each comparison detects with ${POWER * 100}% power, ${p.seeds} paired seed${p.seeds === 1 ? '' : 's'}, two-sided t-test at ${corr}`];
   if (p.noise === 'none') {
     out.push('  unknown: no seed-to-seed noise to go on — add noise: <σ in points> to the study file, or pass --noise-from <an earlier study folder>');

@@ -43,6 +43,7 @@ export const studyIndexSchema = z.looseObject({
     expect: z.array(z.object({
       variant: z.string(), reference: z.string(), direction: z.enum(['greater', 'less']), by: z.number().optional(), source: z.string().optional(), text: z.string(),
     })).optional(),
+    adaptiveSeeds: z.object({ min: z.number().int().min(2), max: z.number().int() }).refine((s) => s.max > s.min).optional(),
   }).optional().catch(undefined),
   seeds: z.array(z.number().int()).optional(),
   /** CPU threads of every run, fixed when the study first starts (results depend on it; `--parallel` must not). */

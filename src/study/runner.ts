@@ -29,6 +29,7 @@ import { checkLocalRanks } from '../train/launch.js';
 import { readRegularTextSync } from '../util/regular-file.js';
 import { SIGNAL_EXIT, stopSignalOf } from '../util/interrupt.js';
 import { planTuning, runTuning } from './tune/stage.js';
+import { runAdaptive } from './adaptive-seeds.js';
 
 /** Options of `runStudy`: data path, output folder, parallelism, overrides, variant selection. */
 export interface StudyRunOptions {
@@ -264,7 +265,7 @@ export async function runStudy(file: string, o: StudyRunOptions = {}): Promise<S
 
 /** A tuned study runs its tuning stage (tune/stage.ts) first, then its main runs with each arm's chosen values. */
 async function runStages(file: string, study: ExpandedStudy, dir: string, o: StudyRunOptions): Promise<StudyRunResult> {
-  if (!study.tune) return runLocked(file, study, dir, o);
+  if (!study.tune) return runMain(file, study, dir, o);
   const tuneOptions: StudyRunOptions = { ...o, noReport: true, only: undefined };
   const t = await runTuning(study, study.tune, dir, {
     log: o.log ?? ((l: string) => process.stderr.write(l + '\n')), signal: o.signal, shared: !!(o.worker || o.shard),
@@ -275,8 +276,15 @@ async function runStages(file: string, study: ExpandedStudy, dir: string, o: Stu
     (o.log ?? ((l: string) => process.stderr.write(l + '\n')))('the tuning stage did not finish: run the same command again to continue it (the main runs start once every arm is tuned)');
     return { dir, study, ran: r.ran, skipped: [], failed: r.failed, interruptedRuns: r.interruptedRuns, busy: r.busy, ...(r.diskFull ? { diskFull: r.diskFull } : {}), interrupted: r.interrupted };
   }
-  const main = await runLocked(file, t.study, dir, o);
+  const main = await runMain(file, t.study, dir, o);
   return { ...main, ran: [...t.ran, ...main.ran] };
+}
+
+/** The study proper; adaptive seeds run it round by round, each round a pass over the runs the finished ones call for. */
+function runMain(file: string, study: ExpandedStudy, dir: string, o: StudyRunOptions): Promise<StudyRunResult> {
+  return study.statistics.adaptiveSeeds
+    ? runAdaptive(study, o, dir, (round, ro) => runLocked(file, round, dir, ro))
+    : runLocked(file, study, dir, o);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

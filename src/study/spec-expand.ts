@@ -1,4 +1,5 @@
 import type { Correction } from './inference.js';
+import type { AdaptiveSeeds } from './sequential.js';
 import { type AxisValue, type Expectation, type StudyAxis, type StudySpec, axisOfPair, choiceNamed, gridPoints, sanitize } from './spec.js';
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
@@ -48,6 +49,8 @@ export interface StudyStatistics {
   noise?: number;
   minEffect?: number;
   expect?: Expectation[];
+  /** `seeds: { min, max, until: decided }`: the report replays the looks (sequential.ts). */
+  adaptiveSeeds?: AdaptiveSeeds;
 }
 
 /** A problem the training layer finds in a resolved config; `path` is dotted within the config. */
@@ -143,6 +146,7 @@ export function expandStudy(spec: StudySpec, options: ExpandOptions = {}): Expan
       ...(spec.noise !== undefined ? { noise: spec.noise } : {}),
       ...(spec.minEffect !== undefined ? { minEffect: spec.minEffect } : {}),
       ...(spec.expect ? { expect: spec.expect } : {}),
+      ...(spec.adaptiveSeeds ? { adaptiveSeeds: spec.adaptiveSeeds } : {}),
     },
   };
 }

@@ -8,7 +8,7 @@
  *   model: [resnet34, plain34]                 # a list: labels come from the values
  *   augment: { none: [], cutmix: [{ cutmix: { alpha: 1 } }] }   # a mapping: label → value
  *   optimizer.lr: [0.1, 0.01]                  # dotted paths reach into the config
- * seeds: [0, 1, 2]                             # or a count: seeds: 3
+ * seeds: [0, 1, 2]                             # or a count: seeds: 3, or adaptive: { min: 3, max: 10, until: decided }
  * baseline: { augment: none }                  # or a variant name: baseline: resnet34-none-lr0.1
  * compare: [[resnet34, plain34]]               # explicit pairs: [variant, reference]
  * compare: [[cutmix, none]]                    # or two values of one axis: each variant with cutmix
@@ -25,6 +25,7 @@ import { expandShorthand } from '../train/shorthand.js';
 import { ConfigFileError, jsonTooDeep, parseYamlText, readConfigText } from '../util/config-file.js';
 import { CORRECTIONS, type Correction } from './inference.js';
 import { type TuneSpec, checkTune } from './tune/space.js';
+import { type AdaptiveSeeds, ADAPTIVE_SEEDS_EXPECTED, parseAdaptiveSeeds } from './sequential.js';
 
 export type AxisValue = string | number | boolean | null;
 
@@ -57,6 +58,8 @@ export interface StudySpec {
   axes: StudyAxis[];
   variants?: ExplicitVariant[];
   seeds: number[];
+  /** `seeds: { min, max, until: decided }`: seeds 0..max−1 planned, added round by round (see sequential.ts). */
+  adaptiveSeeds?: AdaptiveSeeds;
   baseline?: string | Record<string, AxisValue>;
   compare?: [string, string][];
   /** How the comparisons' p-values are adjusted for their number (default holm). */
@@ -119,8 +122,12 @@ const FIELDS = {
     { error: 'a mapping of config path → values, e.g. {model: [resnet34, plain34]}' },
   ),
   variants: z.array(z.record(z.string(), z.unknown(), { error: 'a mapping of config overrides, with an optional name' }), { error: 'a list of variants' }).min(1),
-  seeds: z.union([z.array(z.number().int().min(0), { error: 'a list of non-negative integers' }).min(1), z.number().int().min(1)], {
-    error: 'a list of non-negative integer seeds, or a count (seeds: 3 means [0, 1, 2])',
+  seeds: z.union([z.array(z.number().int().min(0), { error: 'a list of non-negative integers' }).min(1), z.number().int().min(1),
+    z.record(z.string(), z.unknown()).superRefine((o, ctx) => {
+      const r = parseAdaptiveSeeds(o);
+      if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r, input: o });
+    })], {
+    error: `a list of non-negative integer seeds, a count (seeds: 3 means [0, 1, 2]), or adaptive seeds ${ADAPTIVE_SEEDS_EXPECTED}`,
   }),
   baseline: z.union([z.string(), z.record(z.string(), scalarSchema)], { error: 'a variant name, or a mapping of axis → value' }),
   compare: z.array(
@@ -245,9 +252,12 @@ export function inspectStudySpec(raw: unknown, source = '<inline>', o: StudyRead
     if (Number.isInteger(o.maxRuns) && o.maxRuns >= 1 && o.maxRuns <= MAX_RUNS_LIMIT) ceiling = o.maxRuns;
     else issues.push(issue('--max-runs', MAX_RUNS_EXPECTED, o.maxRuns));
   }
-  const tooMany = runCountIssue(axes, variants, ok.seeds as number | number[] | undefined, ceiling);
+  const adaptiveSeeds = isPlainObject(ok.seeds) ? parseAdaptiveSeeds(ok.seeds) as AdaptiveSeeds : undefined;
+  // Adaptive seeds plan seeds 0..max−1; the ceiling holds for the most the study can take.
+  const seedField = adaptiveSeeds ? adaptiveSeeds.max : ok.seeds as number | number[] | undefined;
+  const tooMany = runCountIssue(axes, variants, seedField, ceiling);
   if (tooMany) return { issues: [...issues, tooMany], runsKnown: false };
-  const seeds = resolveSeeds(ok.seeds as number | number[] | undefined, base, issues);
+  const seeds = resolveSeeds(seedField, base, issues);
 
   const variantNames = combineNames(variants, axes, issues);
   const baseline = ok.baseline as StudySpec['baseline'];
@@ -265,6 +275,7 @@ export function inspectStudySpec(raw: unknown, source = '<inline>', o: StudyRead
     axes,
     ...(variants ? { variants } : {}),
     seeds,
+    ...(adaptiveSeeds ? { adaptiveSeeds } : {}),
     ...(baseline !== undefined && issues.every((i) => !i.path.startsWith('baseline')) ? { baseline } : {}),
     ...(compare && issues.every((i) => !i.path.startsWith('compare')) ? { compare } : {}),
     correction: (ok.correction as Correction | undefined) ?? 'holm',

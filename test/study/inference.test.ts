@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { PYTHON } from '../torch-python.js';
+import { normals } from './seeded-normals.js';
 import { adjustPValues, clipInterval, mcnemar, minDetectableEffect, nonCentralTCdf, pairedTPower, pairsNeeded, tTestP } from '../../src/study/inference.js';
 import { pairedInterval, welchInterval } from '../../src/study/stats.js';
 
@@ -154,19 +155,6 @@ test('power: one seed detects nothing; an effect too small for 1000 seeds says s
   assert.equal(pairsNeeded(0.01, 0.05), undefined);
   assert.equal(pairsNeeded(0, 0.05), undefined);
 });
-
-/** A small seeded generator (mulberry32) and Box–Muller normals, so the simulation is the same every run. */
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 test('simulated null studies: Holm keeps the family-wise error at α; no correction inflates it', () => {
   // 4000 studies of 5 comparisons, 3 seeds each, no true difference anywhere.

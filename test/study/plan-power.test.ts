@@ -139,3 +139,17 @@ describe('power from a previous study folder', () => {
     assert.match(both.output, /give either --pilot or --noise-from, not both/);
   });
 });
+
+test('adaptive seeds: the power is that of the last look at its share of α', async () => {
+  const { lookSchedule } = await import('../../src/study/sequential.js');
+  const { minDetectableEffect } = await import('../../src/study/inference.js');
+  const spec = parseStudySpec('name: s\nbase: { model: resnet20-cifar, epochs: 1 }\naxes: { model: [resnet20-cifar, plain20-cifar] }\nseeds: { min: 3, max: 8, until: decided }\nnoise: 0.5\n');
+  const p = planPower(expandStudy(spec));
+  const last = lookSchedule({ min: 3, max: 8 }, 0.05).at(-1)!.alpha;
+  assert.equal(p.seeds, 8);
+  assert.equal(p.lastLookAlpha, last);
+  assert.equal(p.alpha, last);
+  // σ of a difference of two independent variants: √2 · 0.5 points.
+  assert.ok(Math.abs(p.comparisons[0].minDetectable! - minDetectableEffect(8, last) * Math.SQRT2 * 0.5) < 1e-9);
+  assert.match(formatPowerPlan(p).join('\n'), /two-sided t-test at α = 0\.0\d+ \(the last look's share of α = 0\.05 with adaptive seeds; earlier looks only add power\)/);
+});

@@ -251,10 +251,14 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
   const power = planPower(r.study, previous ? { previous } : {});
   const { tuningCost, formatTuningCost } = await import('../../study/tune/cost.js');
   const tuning = r.study.tune ? tuningCost(r.study.tune, r.runs) : undefined;
+  const { adaptivePlan, formatAdaptivePlan } = await import('../../study/adaptive-seeds.js');
+  const costOf = new Map(r.runs.map((run) => [run.name, run.cost.estimatedS === undefined ? undefined : (run.cost.estimatedS * Math.min(run.cost.ranks, r.parallel)) / r.parallel]));
+  const adaptive = adaptivePlan(r.study, (run) => costOf.get(run.name));
   if (f.json) {
     console.log(JSON.stringify({
       name: r.study.name, dir: r.dir, parallel: r.parallel, threadsEach: r.threadsEach, estimate: true,
       axes: r.study.axes, comparisons: r.study.comparisons, runs: r.runs, measurements: r.measurements, power,
+      ...(adaptive ? { adaptiveSeeds: adaptive } : {}),
       ...(r.totalEstimatedS !== undefined ? { totalEstimatedS: r.totalEstimatedS } : {}),
       ...(tuning ? { tuning } : {}),
     }, null, 2));
@@ -303,6 +307,7 @@ export async function studyPlanCommand(file: string, f: StudyPlanFlags): Promise
       console.log(`estimated total with tuning: ${duration(r.totalEstimatedS + tuning.totalEstimatedS / Math.max(1, r.parallel))} (tuning ${duration(tuning.totalEstimatedS / Math.max(1, r.parallel))} + main runs ${duration(r.totalEstimatedS)})`);
     }
   }
+  if (adaptive) console.log(formatAdaptivePlan(adaptive, duration).join('\n'));
   if (power.comparisons.length > 0) console.log(['', ...formatPowerPlan(power)].join('\n'));
 }
 

@@ -8,6 +8,7 @@ import { prettyName } from './format.js';
 import type { ReportModel } from './model.js';
 import type { Spread, VariantSummary } from './summary.js';
 import { variantStatus } from './summary.js';
+import { looksJson } from './looks.js';
 import type { Verdict } from './verdict.js';
 
 /** Accuracy fraction → percent, unrounded (undefined stays undefined, so JSON leaves the field out). */
@@ -40,6 +41,7 @@ function comparisonJson(v: Verdict) {
     pValue: v.pValue,
     adjustedP: v.adjustedP,
     noiseThresholdPoints: pct(v.noiseThreshold),
+    ...(v.sequential ? { decidedAtLook: v.sequential.decidedAt ?? null, lookSeeds: v.sequential.seeds } : {}),
     ...(v.expectation ? {
       expectation: {
         claim: v.expectation.claim.text, byPoints: v.expectation.claim.by, source: v.expectation.claim.source, outcome: v.expectation.outcome,
@@ -87,6 +89,7 @@ export function summaryJson(m: ReportModel): string {
     correction: { method: m.family.correction, name: CORRECTION_NAME[m.family.correction], comparisons: m.family.size, alpha: m.family.alpha },
     variants: m.variants.map(variantJson),
     comparisons: m.verdicts.map(comparisonJson),
+    ...(m.sequential ? { adaptiveSeeds: looksJson(m) } : {}),
     perImage: m.perImage,
     ...(m.factorial ? {
       factorial: {
@@ -168,7 +171,9 @@ export function reportTex(m: ReportModel): string {
     return [texEscape(prettyName(v.name)), ...m.axisColumns.map((a) => texEscape(String(v.axes[a] ?? '---'))), bold.name === v.name ? `\\textbf{${acc}}` : acc, delta, p,
       ...(hasTest ? [meanStd(v.test)] : []), seeds];
   });
-  const corr = m.family.size > 1 && m.family.correction !== 'none'
+  const corr = m.family.looks !== undefined
+    ? `adaptive seeds (${m.sequential!.seeds.min} to ${m.sequential!.seeds.max}): $p$-values adjusted${m.family.correction === 'none' ? '' : ` by ${m.family.correction === 'holm' ? 'Holm' : 'Benjamini--Hochberg'} over ${m.family.size} comparisons`} and by $\\alpha$ spent over up to ${m.family.looks} looks; each $\\Delta$ uses the seeds of the look that decided it (or of its last look)`
+    : m.family.size > 1 && m.family.correction !== 'none'
     ? `$p$-values adjusted by ${m.family.correction === 'holm' ? 'Holm' : 'Benjamini--Hochberg'} over ${m.family.size} comparisons`
     : m.family.size > 1 ? `$p$-values not adjusted for the ${m.family.size} comparisons` : '$p$-value of the one comparison with several seeds';
   const caption = `${texEscape(m.title)}: final validation accuracy (mean of the last ${m.options.lastK} epochs; mean $\\pm$ standard deviation over seeds) ` +

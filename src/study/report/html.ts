@@ -3,6 +3,7 @@ import { type ReportModel, verdictTitle } from './model.js';
 import { errorAnalysisHtml } from './error-analysis.js';
 import { methodNotes } from './method.js';
 import type { RenderedPlot } from './plots.js';
+import { looksIntro, looksTable } from './looks.js';
 import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 import type { VerdictKind } from './verdict.js';
 import { tuningIntro, tuningRows, tuningTableNote, tuningWarnings } from '../tune/report.js';
@@ -174,6 +175,7 @@ export function renderHtml(m: ReportModel, plots: RenderedPlot[]): string {
     s.push(`<p>${inline(familySentence(m))}</p>`);
     s.push(htmlTable(comparisonsTable(m), { nameColumn: true }));
   }
+  if (m.sequential) s.push('<h2>Looks</h2>', `<p>${inline(looksIntro(m))}</p>`, htmlTable(looksTable(m)));
 
   if (m.factorial) {
     s.push('<h2>Factorial analysis</h2>', `<p>${inline(factorialIntro(m))}</p>`);

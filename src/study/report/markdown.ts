@@ -2,6 +2,7 @@ import { type ReportModel, verdictTitle } from './model.js';
 import { methodNotes } from './method.js';
 import { errorAnalysisMarkdown } from './error-analysis.js';
 import { tuningIntro, tuningRows, tuningTableNote, tuningWarnings } from '../tune/report.js';
+import { looksIntro, looksTable } from './looks.js';
 import { PER_IMAGE_INTRO, type Table, ablationTable, comparisonsTable, familySentence, perImageTable, runsTable, factorialTable, factorialIntro } from './tables.js';
 
 function cell(s: string): string {
@@ -28,6 +29,7 @@ export function renderMarkdown(m: ReportModel, reportDir: string = m.study.dir):
     if (v.expectation) out.push(`   **${v.expectation.outcome}:** ${v.expectation.text}`);
   });
   if (m.verdicts.length) out.push('', familySentence(m), '', markdownTable(comparisonsTable(m)), '');
+  if (m.sequential) out.push('## Looks', '', looksIntro(m), '', markdownTable(looksTable(m)), '');
 
   if (m.factorial) {
     out.push('## Factorial analysis', '', factorialIntro(m), '');

@@ -12,6 +12,8 @@ import { classCountProblems } from './class-counts.js';
 import type { Correction } from '../inference.js';
 import { type PerImageComparison, perImageComparisons } from './per-image.js';
 import { type FactorialAnalysis, factorialAnalysis } from './factorial.js';
+import type { SequentialResult } from '../sequential.js';
+import { replayLooks } from '../adaptive-seeds.js';
 
 export interface Problem {
   run: string;
@@ -34,6 +36,8 @@ export interface ReportModel {
   family: Family;
   /** Per comparison, McNemar's test on the validation images of each seed both variants finished. */
   perImage: PerImageComparison[];
+  /** Adaptive seeds: the looks replayed on the finished runs, and when each comparison was decided. */
+  sequential?: SequentialResult;
   /** Main effects and interactions when two or more axes are crossed. */
   factorial?: FactorialAnalysis;
   environment: EnvironmentRow[];
@@ -80,9 +84,15 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
   const variants = summariseVariants(study, opts);
   const stats = study.index?.statistics;
   const comparisons = comparisonsFor(study, variants);
+  const correction = options.correction ?? stats?.correction ?? 'holm';
+  const seeds = study.index?.seeds;
+  const sequential = stats?.adaptiveSeeds && seeds
+    ? replayLooks(comparisons, variants.flatMap((v) => v.runs), stats.adaptiveSeeds, seeds, { level: opts.level, correction })
+    : undefined;
   const { verdicts, family } = judgeAll(comparisons, variants, opts, {
-    correction: options.correction ?? stats?.correction ?? 'holm',
+    correction,
     ...(stats?.expect ? { expect: stats.expect } : {}),
+    ...(sequential ? { sequential, seeds } : {}),
   });
   const factorial = study.index ? factorialAnalysis(study.index.axes, variants, { correction: family.correction, level: opts.level }) : undefined;
   const generatedAt = options.now ?? new Date();
@@ -102,6 +112,7 @@ export function buildReportModel(study: StudyRecord, options: ReportOptions & { 
     axisColumns: axisColumns(study, variants),
     verdicts,
     family,
+    ...(sequential ? { sequential } : {}),
     perImage: options.perImage === false ? [] : perImageComparisons(study, comparisons),
     ...(factorial ? { factorial } : {}),
     environment: environmentRows(study, generatedAt, options.version),

@@ -3,6 +3,7 @@ import { sharpLib } from '../../util/sharp-lib.js';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { VariantSummary } from './summary.js';
+import { parallelCoordinatesSpec, parallelRows } from './parallel-coordinates.js';
 
 export interface PlotPanel {
   /** `train-loss`, `val-accuracy`, …: one chart of a figure, for pages that lay panels out themselves. */
@@ -296,6 +297,17 @@ export function buildPlots(variants: VariantSummary[]): Plot[] {
       caption: 'Final validation accuracy (mean of the last epochs; bars: ± one standard deviation over seeds) against model size. Only finished runs are shown.',
       spec: scatter,
       panels: [{ id: 'accuracy-vs-params', spec: accuracyVsParams(variants, PANEL_WIDTH)! }],
+    });
+  }
+  const parallel = parallelRows(variants);
+  if (parallel) {
+    const pc = (width: number) => parallelCoordinatesSpec(parallel, width, { $schema: SCHEMA, config: CONFIG });
+    plots.push({
+      id: 'parallel-coordinates',
+      title: 'Parallel coordinates: the axes against final validation accuracy',
+      caption: 'One line per finished variant through its value on each axis (values evenly spaced in the study\'s order) to its final validation accuracy (last axis, from the lowest to the highest variant mean), coloured by that accuracy.',
+      spec: pc(560),
+      panels: [{ id: 'parallel-coordinates', spec: pc(PANEL_WIDTH) }],
     });
   }
   return plots;

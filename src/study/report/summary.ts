@@ -82,7 +82,7 @@ export interface Spread {
   n: number;
 }
 
-function spread(xs: (number | undefined)[]): Spread {
+export function spread(xs: (number | undefined)[]): Spread {
   const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
   if (v.length === 0) return { n: 0 };
   return { mean: mean(v), ...(v.length >= 2 ? { std: sampleStd(v) } : {}), n: v.length };

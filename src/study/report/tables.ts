@@ -95,9 +95,13 @@ export function familySentence(m: ReportModel): string {
   const f = m.family;
   const alpha = `α = ${+f.alpha.toFixed(4)}`;
   if (f.size === 0) return 'No comparison has two or more finished seeds on each side, so no p-values were computed and no correction applies.';
+  if (f.looks !== undefined && (f.size === 1 || f.correction === 'none')) {
+    return `${f.size === 1 ? 'One comparison has a p-value' : `Correction over comparisons is off (\`correction: none\`) for the ${f.size} comparisons`}; with adaptive seeds, α = ${alpha.slice(4)} is spent over up to ${f.looks} looks, and a comparison is decided when its sequential adjusted p is below ${alpha.slice(4)} (see *Looks*).`;
+  }
   if (f.size === 1) return `One comparison has a p-value, so there is nothing to correct for; it is significant when p < ${alpha.slice(4)}.`;
   if (f.correction === 'none') return `Multiple-comparison correction is off (\`correction: none\`): each of the ${f.size} comparisons is tested at ${alpha} on its own, so the chance of at least one false finding is higher than ${alpha.slice(4)}.`;
-  return `Multiple-comparison correction: **${CORRECTION_NAME[f.correction]}** over ${f.size} comparisons at ${alpha}; verdicts use the adjusted p-values (set \`correction:\` in the study file to holm, bh or none).`;
+  const looks = f.looks !== undefined ? ` With adaptive seeds, the adjustment also spends α over up to ${f.looks} looks (see *Looks*).` : '';
+  return `Multiple-comparison correction: **${CORRECTION_NAME[f.correction]}** over ${f.size} comparisons at ${alpha}; verdicts use the adjusted p-values (set \`correction:\` in the study file to holm, bh or none).${looks}`;
 }
 
 /** One row per comparison and seed with a per-image test: the discordant images, McNemar's p-values and the classes they fall in. */

@@ -8,8 +8,9 @@ import type { Comparison } from '../spec-expand.js';
 import { type DifferenceInterval, pairedInterval, welchInterval } from '../stats.js';
 import { type ClippedInterval, type Correction, CORRECTION_NAME, adjustPValues, clipInterval, tTestP } from '../inference.js';
 import type { Expectation } from '../spec.js';
+import type { SequentialResult } from '../sequential.js';
 import { points, prettyName, unsignedPoints } from './format.js';
-import type { ReportOptions, RunSummary, VariantSummary } from './summary.js';
+import { type ReportOptions, type RunSummary, type VariantSummary, spread } from './summary.js';
 
 export type VerdictKind =
   | 'better' // significant over seeds, after the study's multiple-comparison correction
@@ -41,6 +42,8 @@ export interface Verdict {
   bounded?: ClippedInterval['bounded'] & { rawLow: number; rawHigh: number };
   /** The study file's claim about this pair, checked. */
   expectation?: ExpectationCheck;
+  /** Adaptive seeds: the look that decided the pair (if one did) and the seeds its numbers use. */
+  sequential?: { decidedAt?: number; seeds: number };
 }
 
 /** How a study's comparisons were corrected for their number. */
@@ -49,6 +52,8 @@ export interface Family {
   /** Comparisons with a p-value (two or more seeds on each side): the family the correction runs over. */
   size: number;
   alpha: number;
+  /** Adaptive seeds: α was spent over up to this many looks (from min to max seeds). */
+  looks?: number;
 }
 
 export type ExpectationOutcome = 'replicated' | 'contradicted' | 'inconclusive';
@@ -102,9 +107,16 @@ interface Measured {
   interval?: DifferenceInterval;
 }
 
-function measure(c: Comparison, variants: VariantSummary[], level: number): Measured {
-  const a = variants.find((v) => v.name === c.variant);
-  const b = variants.find((v) => v.name === c.reference);
+/** A variant cut to the given seeds: an adaptive pair is judged on the seeds of its last look, not seeds added for other pairs. */
+function onSeeds(v: VariantSummary | undefined, seeds: ReadonlySet<number> | undefined): VariantSummary | undefined {
+  if (!v || !seeds) return v;
+  const finished = v.finished.filter((r) => r.run.seed !== undefined && seeds.has(r.run.seed));
+  return { ...v, finished, final: spread(finished.map((r) => r.finalValAcc)) };
+}
+
+function measure(c: Comparison, variants: VariantSummary[], level: number, seeds?: ReadonlySet<number>): Measured {
+  const a = onSeeds(variants.find((v) => v.name === c.variant), seeds);
+  const b = onSeeds(variants.find((v) => v.name === c.reference), seeds);
   const notes = [a, b].flatMap((v) => (v ? [leftOut(v)].filter((x): x is string => !!x) : []));
   const base: Verdict = { variant: c.variant, reference: c.reference, kind: 'unavailable', significant: false, text: '', notes };
   if (!a || !b || a.finished.length < 2 || b.finished.length < 2) return { c, base, a, b };
@@ -121,15 +133,32 @@ function measure(c: Comparison, variants: VariantSummary[], level: number): Meas
  * p-value is below α = 1 − level.
  */
 export function judgeAll(comparisons: Comparison[], variants: VariantSummary[], options: ReportOptions = {},
-  settings: { correction?: Correction; expect?: Expectation[] } = {}): { verdicts: Verdict[]; family: Family } {
+  settings: { correction?: Correction; expect?: Expectation[]; sequential?: SequentialResult; seeds?: readonly number[] } = {}): { verdicts: Verdict[]; family: Family } {
   const level = options.level ?? 0.95;
   const correction = settings.correction ?? 'holm';
-  const measured = comparisons.map((c) => measure(c, variants, level));
+  const seq = settings.sequential;
+  // Adaptive seeds: each pair on the seeds of its last look, its p-value adjusted over comparisons and looks.
+  const seedsOf = (i: number) => {
+    const n = seq?.comparisons[i]?.seeds;
+    return n !== undefined && settings.seeds ? new Set(settings.seeds.slice(0, n)) : undefined;
+  };
+  const measured = comparisons.map((c, i) => measure(c, variants, level, seedsOf(i)));
   const tested = measured.filter((m) => m.base.pValue !== undefined);
-  const adjusted = adjustPValues(tested.map((m) => m.base.pValue!), correction);
-  tested.forEach((m, i) => { m.base.adjustedP = adjusted[i]; });
+  if (seq) {
+    measured.forEach((m, i) => {
+      const s = seq.comparisons[i];
+      if (s?.seeds === undefined) return;
+      m.base.sequential = { seeds: s.seeds, ...(s.decidedAt !== undefined ? { decidedAt: s.decidedAt } : {}) };
+      if (m.base.pValue !== undefined) m.base.adjustedP = s.adjustedP;
+    });
+    // A pair never looked at (its min seeds are not all in) has no sequential p-value: it cannot be decided yet.
+    for (const m of tested) m.base.adjustedP ??= 1;
+  } else {
+    const adjusted = adjustPValues(tested.map((m) => m.base.pValue!), correction);
+    tested.forEach((m, i) => { m.base.adjustedP = adjusted[i]; });
+  }
   // Rounded so that 1 − 0.95 reads 0.05, not 0.050000000000000044, in summary.json.
-  const family: Family = { correction, size: tested.length, alpha: Number((1 - level).toFixed(12)) };
+  const family: Family = { correction, size: tested.length, alpha: Number((1 - level).toFixed(12)), ...(seq ? { looks: seq.schedule.length } : {}) };
   const verdicts = measured.map((m) => {
     const v = phrase(m, variants, options, family);
     const claim = settings.expect?.find((e) => (e.variant === v.variant && e.reference === v.reference) || (e.variant === v.reference && e.reference === v.variant));
@@ -140,6 +169,11 @@ export function judgeAll(comparisons: Comparison[], variants: VariantSummary[], 
 
 function pText(v: Verdict, family: Family): string {
   const raw = `p ${formatP(v.pValue!)}`;
+  if (family.looks !== undefined) {
+    const name = family.correction === 'holm' ? 'Holm-' : family.correction === 'bh' ? 'BH-' : '';
+    const when = v.sequential?.decidedAt !== undefined ? `decided at look ${v.sequential.decidedAt} of ${family.looks}` : `undecided after ${family.looks} looks`;
+    return `${raw}, sequential ${name}adjusted p ${formatP(v.adjustedP!)} over ${family.size} comparison${family.size === 1 ? '' : 's'} and the looks (${when})`;
+  }
   if (family.correction === 'none' || family.size <= 1) return raw;
   const name = family.correction === 'holm' ? 'Holm' : 'BH';
   return `${raw}, ${name}-adjusted p ${formatP(v.adjustedP!)} over ${family.size} comparisons`;
@@ -187,7 +221,9 @@ function phrase(m: Measured, variants: VariantSummary[], options: ReportOptions,
     }
     const seeds = Math.min(iv.n[0], iv.n[1]);
     const corrected = base.pValue! < family.alpha && family.correction !== 'none' && family.size > 1;
-    const why = corrected
+    const why = family.looks !== undefined
+      ? `with ${seeds} seeds${base.pValue! < family.alpha ? ', once α is spent over the looks of adaptive seeding, though alone it would be' : ''}`
+      : corrected
       ? `after ${family.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg'} correction for ${family.size} comparisons, though alone it would be`
       : `with ${seeds} seeds`;
     return { ...base, kind: 'no-difference',
