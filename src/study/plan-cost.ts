@@ -5,10 +5,10 @@
  * what it costs: parameters, FLOPs per image, images × epochs, and a time estimate from a few real
  * training steps of each distinct model × input size on this machine.
  */
-import { planModel, completePlan, resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../train/plan.js';
-import { openPlanDatasets, type PlanDatasets } from '../train/plan-data.js';
+import { planModel, completePlan, resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../run/plan.js';
+import { openPlanDatasets, type PlanDatasets } from '../run/plan-data.js';
 import { planForMachine } from '../train/run.js';
-import { buildModel, modelLabel, type ModelSpec } from '../train/model-spec.js';
+import { buildModel, modelLabel, type ModelSpec } from '../run/model-spec.js';
 import { measureSpeed, type SpeedSample } from '../train/speed.js';
 import { planStudy, runConfig, slotsOf, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
 import type { ExpandedStudy, PlannedRun } from './spec-expand.js';

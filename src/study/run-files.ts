@@ -4,7 +4,7 @@
  * going, or after one was killed mid-write:
  *
  *   <study>/study.json        study index (written atomically by the runner)
- *   <run>/…                   a run folder: see src/train/run-folder.ts
+ *   <run>/…                   a run folder: see src/run/run-folder.ts
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,9 +17,9 @@ import { CORRECTIONS } from './inference.js';
 import {
   RUN_STATUSES, readHistory, readJson, readRunConfig, readRunStatus, CONFIG_FILE, HISTORY_FILE, STATUS_FILE,
   type HistoryRow, type RunStatusFile, type RunStatusKind,
-} from '../train/run-folder.js';
+} from '../run/run-folder.js';
 export { RUN_STATUSES, type HistoryRow, type RunStatusFile };
-import { runHolder } from '../train/run-lock.js';
+import { runHolder } from '../run/run-lock.js';
 export type RunState = RunStatusKind;
 
 const axisValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);

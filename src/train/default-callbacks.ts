@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import type { Callback } from './callbacks/base.js';
 import { EarlyStopping } from './callbacks/early-stopping.js';
 import { ModelCheckpoint } from './callbacks/model-checkpoint.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 import { CSVLogger } from './csv-logger.js';
 import { HistoryLogger } from './history.js';
 import { ProgressCallback, type ProgressStream } from './progress.js';
 import { RunStatusSync } from './run-state.js';
 import { TensorBoard, type HParamValue } from './tensorboard.js';
-import { modelLabel, type ModelSpec } from './model-spec.js';
+import { modelLabel, type ModelSpec } from '../run/model-spec.js';
 
 export interface DefaultCallbackOptions {
   config: TrainConfig;

@@ -4,7 +4,7 @@
  */
 import { loadWeights, exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
-import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
+import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from '../run/open-run.js';
 
 /** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
 export const ONNX_METADATA_KEYS = {

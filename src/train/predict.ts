@@ -11,10 +11,10 @@ import { loadWeights } from '../models/index.js';
 import type { Model } from '../nn/index.js';
 import { invalidArg } from '../util/errors.js';
 import { imagesToTensor, normalize } from './batch-tensor.js';
-import { buildRunModel, readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from './run-plan.js';
+import { buildRunModel, readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from '../run/open-run.js';
 import { choosePrecision } from './run.js';
 import type { Precision } from './fit.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 
 /**
  * What `predict` accepts: a path to an image file or to a folder of images (searched recursively), the

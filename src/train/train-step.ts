@@ -3,9 +3,10 @@ import {
   type Generator, type Optimizer, type Tensor,
 } from '../tensor/index.js';
 import type { BatchU8 } from '../data/index.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 import type { TrainableModel } from './model-api.js';
-import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
+import { imagesToTensor, labelsToTensor, normalize } from './batch-tensor.js';
+import type { Normalization } from '../run/plan.js';
 import type { DataParallel } from './data-parallel.js';
 
 /** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assignShards, expandShardPattern, openDataset, openWebDataset, webDatasetStream, writeWebDataset, type Dataset } from '../../src/data/index.js';
-import { inspectRunConfig } from '../../src/train/plan.js';
+import { inspectRunConfig } from '../../src/run/plan.js';
 import { CHILD_TRAIN, CLI_MAIN, historyMetrics, runChildToEnd, spawnTs, tinyConfig, TINY_GENERATED, writeConfig } from '../train/run-helpers.js';
 import { jpeg, png, tempDir, writeFile } from './fixtures.js';
 import { startServer } from './fetch/server.js';

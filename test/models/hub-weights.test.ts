@@ -8,7 +8,7 @@ import { writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { DEFAULT_TRANSFORMS, lookupHubWeights, pretrainedTransforms, resolvePretrained, isWeightsName, weightsArch, weightsSizeLimit } from '../../src/models/hub-weights.js';
 import { loadPretrained } from '../../src/train/pretrained.js';
 import { runTraining } from '../../src/train/run.js';
-import { readRunPlan } from '../../src/train/run-plan.js';
+import { readRunPlan } from '../../src/run/open-run.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { startServer, sha256, type TestServer } from '../data/fetch/server.js';
 import { TINY_GENERATED } from '../train/run-helpers.js';

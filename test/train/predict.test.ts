@@ -11,7 +11,7 @@ import { F, noGrad, tensor, tidy, liveTensorCount, type Tensor } from '../../src
 import { createModel, saveWeights, readOnnxMetadata } from '../../src/models/index.js';
 import { renderGenerated, generatedClassNames, DEFAULT_GENERATED } from '../../src/data/index.js';
 import { Predictor, predict, labelledAccuracy } from '../../src/train/predict.js';
-import { readRunPlan, RunFolderError } from '../../src/train/run-plan.js';
+import { readRunPlan, RunFolderError } from '../../src/run/open-run.js';
 import { main } from '../../src/cli/main.js';
 import { tmpDir } from './helpers.js';
 

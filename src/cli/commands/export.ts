@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { exportRunToOnnx } from '../../train/export-run.js';
-import { RunFolderError } from '../../train/run-plan.js';
+import { RunFolderError } from '../../run/open-run.js';
 import { UsageError } from '../errors.js';
 
 export interface ExportFlags {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { runTraining } from '../../train/run.js';
-import { expandShorthand, localRanksOf, resolveRunPlan } from '../../train/plan.js';
+import { expandShorthand, localRanksOf, resolveRunPlan } from '../../run/plan.js';
 import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
@@ -15,7 +15,7 @@ import { requeueSlurmJob, requeueWanted } from '../../util/requeue.js';
 import { isDownloadable, parseHfArg, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, checkNodes, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv, type LaunchNodes } from '../../train/launch.js';
-import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
+import { acquireRunLock, RunBusyError } from '../../run/run-lock.js';
 
 export interface TrainFlags {
   requeue?: boolean;

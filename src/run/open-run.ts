@@ -14,8 +14,8 @@ import { readRunStatus } from './run-folder.js';
 import { readRunPlan as readPlanFile } from './plan.js';
 import { buildModel, modelLabel, resolveModelSpec, type ModelSpec } from './model-spec.js';
 import type { Model } from '../nn/index.js';
-import type { Normalization } from './batch-tensor.js';
-import { pretrainedTransforms } from '../models/hub-weights.js';
+import type { Normalization } from './plan.js';
+import { IMAGENET_MEAN, IMAGENET_STD, pretrainedTransforms } from '../models/hub-weights.js';
 import type { Interpolation } from '../models/family.js';
 
 /** Which weights of a run: the final model.pth, checkpoints/best.pth, checkpoints/last.pth, or a .pth path. */
@@ -63,9 +63,6 @@ export class RunFolderError extends Error {
     this.name = 'RunFolderError';
   }
 }
-
-export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
 /** The weights file a run name stands for; `model` falls back to checkpoints/last.pth for a stopped run. */
 export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string {
@@ -130,8 +127,8 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
       imageSize: [size[0], size[1]],
       resize: plan.data.resize,
       normalization,
-      mean: normalization !== 'imagenet' ? [0, 0, 0] : weights ? [...weights.mean] as [number, number, number] : IMAGENET_MEAN,
-      std: normalization !== 'imagenet' ? [1, 1, 1] : weights ? [...weights.std] as [number, number, number] : IMAGENET_STD,
+      mean: normalization !== 'imagenet' ? [0, 0, 0] : weights ? [...weights.mean] as [number, number, number] : [...IMAGENET_MEAN],
+      std: normalization !== 'imagenet' ? [1, 1, 1] : weights ? [...weights.std] as [number, number, number] : [...IMAGENET_STD],
       layout: 'NCHW',
       channels: 'RGB',
       ...(weights ? { pretrained: { ...(weights.id ? { weights: weights.id } : {}), resizeSize: weights.resizeSize, cropSize: weights.cropSize, interpolation: weights.interpolation } } : {}),

@@ -24,7 +24,6 @@ import { describe } from '../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
-import type { Normalization } from './batch-tensor.js';
 import { FileReadError, readRegularTextSync } from '../util/regular-file.js';
 
 /** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
@@ -38,6 +37,9 @@ export class RunPlanError extends TypeError {
     this.name = 'RunPlanError';
   }
 }
+
+/** How pixels are scaled before the model: to [0, 1] ('unit'), then for 'imagenet' by ImageNet's mean and std. */
+export type Normalization = 'unit' | 'imagenet';
 
 /** One split's data: the data layer's spec, with the output size as [height, width] once known. */
 export type DataPlan = Omit<DataSpec, 'imageSize'> & { imageSize?: [number, number] };
