@@ -62,7 +62,8 @@ export {
   type Logs, type EarlyStoppingOptions, type ModelCheckpointOptions, type CSVLoggerOptions, type TensorBoardOptions,
 } from './train/callbacks/index.js';
 export { predict, Predictor, labelledAccuracy, type PredictInput, type Prediction, type ClassScore, type PredictOptions, type PredictorOptions } from './train/predict.js';
-export { readRunPlan, RunFolderError, type RunPlan, type RunCheckpoint, type Preprocessing } from './run/open-run.js';
+export { readRunInfo, RunFolderError, type RunInfo, type RunCheckpoint, type Preprocessing } from './run/open-run.js';
+export { readRunPlan, type RunPlan } from './run/plan.js';
 export { exportRunToOnnx, ONNX_METADATA_KEYS, type ExportRunOptions, type ExportedRun } from './train/export-run.js';
 
 // Studies.

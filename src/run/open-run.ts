@@ -1,17 +1,16 @@
 /**
  * What a finished (or stopped) run folder says about using its model: architecture, weights, class names
  * and the preprocessing its images went through. `predict` and `export` read a run only through
- * `readRunPlan`, which reads the run's plan (config.json) with the plan layer's own reader, so a change of
+ * `readRunInfo`, which reads the run's plan (config.json) with the plan's own reader, so a change of
  * the run folder's format is handled in one place. Older runs (before config.json was the full plan, or
  * before status.json recorded class names) still read: what they lack is taken from status.json or, last,
  * from the training data.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openDataset, resolveImageSize, type DataSpec, type ResizeMode } from '../data/index.js';
-import type { TrainConfig } from './config.js';
+import { openDataset, resolveImageSize, type ResizeMode } from '../data/index.js';
 import { readRunStatus } from './run-folder.js';
-import { readRunPlan as readPlanFile } from './plan.js';
+import { readRunPlan, type RunPlan } from './plan.js';
 import { buildModel, modelLabel, resolveModelSpec, type ModelSpec } from './model-spec.js';
 import type { Model } from '../nn/index.js';
 import type { Normalization } from './plan.js';
@@ -40,11 +39,11 @@ export interface Preprocessing {
   pretrained?: { weights?: string; resizeSize: number; cropSize: number; interpolation: Interpolation };
 }
 
-/** What `readRunPlan` returns: the run's config, model, classes, preprocessing and weights file. */
-export interface RunPlan {
+/** What `readRunInfo` returns: the run's plan, model, classes, preprocessing and weights file. */
+export interface RunInfo {
   dir: string;
   /** The run's config.json: its resolved plan (a valid config). */
-  config: TrainConfig;
+  plan: RunPlan;
   /** The model's name for logs and ONNX metadata: the preset plus the switches that differ from it. */
   model: string;
   /** The model as the plan writes it out (family, preset, every switch); see `buildRunModel`. */
@@ -78,13 +77,13 @@ export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string 
  * Reads a run folder: its plan (config.json), class names and image size from the plan (or, for older
  * runs, status.json, or last the training data, opened to list its classes), and the weights path.
  */
-export async function readRunPlan(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunPlan> {
+export async function readRunInfo(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunInfo> {
   const dir = resolve(runDir);
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath)) throw new RunFolderError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
   let plan;
   try {
-    plan = readPlanFile(dir);
+    plan = readRunPlan(dir);
   } catch (e) {
     throw new RunFolderError((e as Error).message);
   }
@@ -94,7 +93,7 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
   let classNames = plan.classNames ? [...plan.classNames] : recordedNames;
   let size = plan.data.imageSize ?? recordedSize;
   if (classNames === undefined || size === undefined) {
-    const spec = plan.data as DataSpec;
+    const spec = plan.data;
     let ds;
     try {
       ds = await openDataset(spec);
@@ -118,8 +117,8 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
   const weights = plan.pretrained ? pretrainedTransforms(plan.pretrained, modelSpec) : undefined;
   return {
     dir,
-    config: plan as unknown as TrainConfig,
-    model: modelLabel(plan.model as ModelSpec),
+    plan,
+    model: modelLabel(plan.model),
     modelSpec,
     numClasses,
     classNames,
@@ -138,6 +137,6 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
 }
 
 /** A fresh model of a run's architecture (weights not loaded yet). */
-export function buildRunModel(plan: RunPlan, o: { device?: string } = {}): Model {
+export function buildRunModel(plan: RunInfo, o: { device?: string } = {}): Model {
   return buildModel(resolveModelSpec(plan.modelSpec, plan.numClasses), { seed: 0, device: o.device });
 }

@@ -2,7 +2,7 @@
  * A plan's data, opened and decoded: the one path from a split's DataPlan to the ImageSet a loader
  * batches from, shared by training, evaluation and the augmentation preview.
  */
-import { openDataset, prepareImages, defaultCacheDir, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
+import { openDataset, prepareImages, defaultCacheDir, type Dataset, type ImageSet, type OpenOptions } from '../data/index.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 
@@ -16,12 +16,12 @@ export interface PlanDatasets {
 
 /** Open the training, validation and test sources (file lists, no decoding yet; a fetchable source is fetched first, logged). */
 export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData' | 'testData'>, o: OpenOptions = {}): Promise<PlanDatasets> {
-  const train = await openDataset(plan.data as DataSpec, o);
+  const train = await openDataset(plan.data, o);
   let val: Dataset | undefined;
   let test: Dataset | undefined;
   try {
-    if (plan.valData) val = await openDataset(plan.valData as DataSpec, o);
-    if (plan.testData) test = await openDataset(plan.testData as DataSpec, o);
+    if (plan.valData) val = await openDataset(plan.valData, o);
+    if (plan.testData) test = await openDataset(plan.testData, o);
   } catch (e) {
     await train.close();
     await val?.close();

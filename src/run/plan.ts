@@ -24,6 +24,7 @@ import { describe } from '../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
+import type { ModelSpecObject } from '../models/index.js';
 import { FileReadError, readRegularTextSync } from '../util/regular-file.js';
 
 /** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
@@ -45,7 +46,7 @@ export type Normalization = 'unit' | 'imagenet';
 export type DataPlan = Omit<DataSpec, 'imageSize'> & { imageSize?: [number, number] };
 
 /** The model written out in full: family, the preset it started from, and every switch. */
-export type ModelPlan = { family: string; preset?: string } & Record<string, unknown>;
+export type ModelPlan = ModelSpecObject & { family: string };
 
 export type RunPlan = Omit<TrainConfig, 'model' | 'numClasses' | 'data' | 'valData' | 'augment' | 'normalization'> & {
   model: ModelPlan;
@@ -105,7 +106,7 @@ export function resolveRunPlan(raw: unknown, o: ResolveOptions = {}): RunPlan {
 
 /** The model a plan describes, resolved (for building it, or counting its parameters). */
 export function planModel(plan: RunPlan): ResolvedModelSpec {
-  return resolveModelSpec(plan.model as ModelSpec);
+  return resolveModelSpec(plan.model);
 }
 
 export interface PlanCompletion {
@@ -205,7 +206,7 @@ export function readRunPlan(runDir: string): RunPlan {
 
 /** The output size of a split: resolved in the plan, or by the data layer's per-source default. */
 export function imageSizeOf(d: DataPlan, ds: Dataset): { height: number; width: number } {
-  return d.imageSize ? { height: d.imageSize[0], width: d.imageSize[1] } : resolveImageSize(d as DataSpec, ds);
+  return d.imageSize ? { height: d.imageSize[0], width: d.imageSize[1] } : resolveImageSize(d, ds);
 }
 
 // ---------- the parts ----------

@@ -8,7 +8,7 @@
 import { planModel, completePlan, resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../run/plan.js';
 import { openPlanDatasets, type PlanDatasets } from '../run/plan-data.js';
 import { planForMachine } from '../train/run.js';
-import { buildModel, modelLabel, type ModelSpec } from '../run/model-spec.js';
+import { buildModel, modelLabel } from '../run/model-spec.js';
 import { measureSpeed, type SpeedSample } from '../train/speed.js';
 import { planStudy, runConfig, slotsOf, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
 import type { ExpandedStudy, PlannedRun } from './spec-expand.js';
@@ -125,10 +125,10 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         // FLOPs are not counted (0: a TorchScript module) is measured for itself.
         const mkey = JSON.stringify([flopsPerImage > 0 ? Number(flopsPerImage.toPrecision(2)) : plan.model, size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
         if (!speeds.has(mkey)) {
-          o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
+          o.log?.(`measuring ${modelLabel(plan.model)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
           // Images per second barely change with the batch beyond a few dozen images, so large batches are timed at 32.
           const s = measureSpeed(model, { ...size, batchSize: Math.min(plan.batchSize, 32), precision: machine.precision, device: machine.device, threads: plan.threads!, steps: o.steps });
-          speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
+          speeds.set(mkey, { ...s, model: modelLabel(plan.model), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
         }
         const s = speeds.get(mkey)!;
         estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS) / ranks;
@@ -137,8 +137,8 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs, ranks,
         imagesTimesEpochs: trainImages * plan.epochs, ...(estimatedS !== undefined ? { estimatedS } : {}),
       };
-      ofVariant.set(run.variant, { plan, model: modelLabel(plan.model as ModelSpec), cost });
-      runs.push(costOf(run, plan, modelLabel(plan.model as ModelSpec), cost));
+      ofVariant.set(run.variant, { plan, model: modelLabel(plan.model), cost });
+      runs.push(costOf(run, plan, modelLabel(plan.model), cost));
     }
   } finally {
     for (const p of opened.values()) await (await p.catch(() => undefined))?.close();

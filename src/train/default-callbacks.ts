@@ -8,7 +8,7 @@ import { HistoryLogger } from './history.js';
 import { ProgressCallback, type ProgressStream } from './progress.js';
 import { RunStatusSync } from './run-state.js';
 import { TensorBoard, type HParamValue } from './tensorboard.js';
-import { modelLabel, type ModelSpec } from '../run/model-spec.js';
+import { modelLabel } from '../run/model-spec.js';
 
 export interface DefaultCallbackOptions {
   config: TrainConfig;
@@ -53,7 +53,7 @@ export function planHParams(config: TrainConfig): Record<string, HParamValue> {
   const opt = config.optimizer as { name?: string; lr?: number; momentum?: number; weightDecay?: number };
   const schedule = typeof config.schedule === 'string' ? config.schedule : (config.schedule as { name?: string }).name;
   const out: Record<string, HParamValue> = {
-    model: modelLabel(config.model as ModelSpec),
+    model: modelLabel(config.model),
     optimizer: String(opt.name ?? 'sgd'),
     batchSize: config.batchSize,
     epochs: config.epochs,

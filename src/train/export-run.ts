@@ -4,7 +4,7 @@
  */
 import { loadWeights, exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
-import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from '../run/open-run.js';
+import { buildRunModel, readRunInfo, type RunCheckpoint, type RunInfo } from '../run/open-run.js';
 
 /** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
 export const ONNX_METADATA_KEYS = {
@@ -23,7 +23,7 @@ export interface ExportRunOptions {
 /** What `exportRunToOnnx` wrote: the file, the run it came from, the opset. */
 export interface ExportedRun {
   path: string;
-  plan: RunPlan;
+  run: RunInfo;
   opset: number;
 }
 
@@ -32,23 +32,23 @@ export interface ExportedRun {
  * [batch, 3, height, width] already preprocessed, output `logits` [batch, classes]).
  */
 export async function exportRunToOnnx(runDir: string, out: string, options: ExportRunOptions = {}): Promise<ExportedRun> {
-  const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
-  const model = buildRunModel(plan);
+  const run = await readRunInfo(runDir, { checkpoint: options.checkpoint });
+  const model = buildRunModel(run);
   try {
-    await loadWeights(model, plan.weights, { strict: true });
+    await loadWeights(model, run.weights, { strict: true });
     exportOnnx(model, out, {
-      graphName: plan.model,
+      graphName: run.model,
       // VGG's adaptive pool has an ONNX form only at a fixed size: the one the run trained at.
-      ...(needsFixedInputSize(model) ? { inputSize: plan.preprocessing.imageSize } : {}),
+      ...(needsFixedInputSize(model) ? { inputSize: run.preprocessing.imageSize } : {}),
       metadata: {
-        [ONNX_METADATA_KEYS.classNames]: plan.classNames,
-        [ONNX_METADATA_KEYS.preprocessing]: plan.preprocessing,
-        [ONNX_METADATA_KEYS.model]: plan.model,
+        [ONNX_METADATA_KEYS.classNames]: run.classNames,
+        [ONNX_METADATA_KEYS.preprocessing]: run.preprocessing,
+        [ONNX_METADATA_KEYS.model]: run.model,
         [ONNX_METADATA_KEYS.version]: ablateVersion(),
       },
     });
   } finally {
     model.dispose();
   }
-  return { path: out, plan, opset: ONNX_OPSET };
+  return { path: out, run, opset: ONNX_OPSET };
 }

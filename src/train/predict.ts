@@ -11,7 +11,7 @@ import { loadWeights } from '../models/index.js';
 import type { Model } from '../nn/index.js';
 import { invalidArg } from '../util/errors.js';
 import { imagesToTensor, normalize } from './batch-tensor.js';
-import { buildRunModel, readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from '../run/open-run.js';
+import { buildRunModel, readRunInfo, RunFolderError, type Preprocessing, type RunCheckpoint } from '../run/open-run.js';
 import { choosePrecision } from './run.js';
 import type { Precision } from './fit.js';
 import type { TrainConfig } from '../run/config.js';
@@ -88,15 +88,15 @@ export class Predictor {
 
   /** Loads a run folder's model, class names and preprocessing. */
   static async fromRun(runDir: string, options: PredictorOptions = {}): Promise<Predictor> {
-    const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
-    const device = resolveDevice(options.device ?? plan.config.device);
-    const model = buildRunModel(plan, { device });
+    const run = await readRunInfo(runDir, { checkpoint: options.checkpoint });
+    const device = resolveDevice(options.device ?? run.plan.device);
+    const model = buildRunModel(run, { device });
     try {
-      await loadWeights(model, plan.weights, { strict: true });
-      const precision = choosePrecision(options.precision ?? plan.config.precision, device);
+      await loadWeights(model, run.weights, { strict: true });
+      const precision = choosePrecision(options.precision ?? run.plan.precision, device);
       if (precision.channelsLast) model.toMemoryFormat('channels_last');
       model.eval();
-      return new Predictor(model, plan.classNames, plan.preprocessing, precision, device, plan.config.batchSize);
+      return new Predictor(model, run.classNames, run.preprocessing, precision, device, run.plan.batchSize);
     } catch (e) {
       model.dispose();
       throw e;

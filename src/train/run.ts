@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet } from '../data/index.js';
+import { DataLoader, SplitChangedError, type Dataset, type ImageSet } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
@@ -174,9 +174,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     for (;;) {
       const model = buildModel(resolvedModel, { seed: plan.seed, device });
       try {
-        const weightsModel = weightsModelSpec(plan.model) ?? (plan.model as ModelSpec);
+        const weightsModel = weightsModelSpec(plan.model) ?? plan.model;
         const pretrained = plan.pretrained && !resume
-          ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal, label: modelLabel(plan.model as ModelSpec) })
+          ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal, label: modelLabel(plan.model) })
           : undefined;
         const norm = planNormalization(plan, weightsModel);
         const counts = model.countParams();
@@ -346,7 +346,7 @@ function threadsOfRun(runDir: string): number | undefined {
 
 /** A plan without validation data, with the training folder's own held-out split when it has one (the note is logged either way). */
 async function withDefaultValidation(plan: RunPlan, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<RunPlan> {
-  const choice = await defaultValidation(plan.data as DataSpec, o);
+  const choice = await defaultValidation(plan.data, o);
   if (choice.note) o.log(choice.note);
   return choice.spec ? { ...plan, valData: { ...plan.data, split: choice.spec.split } } : plan;
 }

@@ -6,7 +6,7 @@ import { evaluate } from '../../train/evaluate.js';
 import { choosePrecision } from '../../train/run.js';
 import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../run/plan.js';
 import { openPlanDatasets, prepareSplit } from '../../run/plan-data.js';
-import { buildModel, modelLabel, type ModelSpec } from '../../run/model-spec.js';
+import { buildModel, modelLabel } from '../../run/model-spec.js';
 import { classificationReport, formatClassificationReport, writeErrorAnalysis } from '../../train/error-analysis.js';
 import { resolveDevice } from '../../tensor/index.js';
 import { readRunStatus } from '../../train/run-state.js';
@@ -159,7 +159,7 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
   const resolved = planModel(plan);
   const numClasses = resolved.config.numClasses;
   const model = buildModel(resolved, { device, seed: 0 });
-  const label = modelLabel(plan.model as ModelSpec);
+  const label = modelLabel(plan.model);
   try {
     await loadWeights(model, ev.checkpoint, { strict: true });
     const precision = choosePrecision(plan.precision, device);
