@@ -7,9 +7,10 @@
  * from the training data.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { openDataset, resolveImageSize, type ResizeMode } from '../data/index.js';
 import { readRunStatus } from './run-folder.js';
+import { runFolder } from './folder.js';
 import { readRunPlan, type RunPlan } from './plan.js';
 import { buildModel, modelLabel, resolveModelSpec, type ModelSpec } from './model-spec.js';
 import type { Model } from '../nn/index.js';
@@ -65,8 +66,7 @@ export class RunFolderError extends Error {
 
 /** The weights file a run name stands for; `model` falls back to checkpoints/last.pth for a stopped run. */
 export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string {
-  const named = checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
-  const path = named === 'model' ? join(dir, 'model.pth') : named === 'best' || named === 'last' ? join(dir, 'checkpoints', `${named}.pth`) : resolve(named);
+  const { name: named, path } = runFolder(dir).weightsFile(checkpoint);
   if (!existsSync(path)) {
     throw new RunFolderError(`no weights at ${path}: ${named === 'best' ? 'the run has not saved a best checkpoint' : named === 'model' || named === 'last' ? 'the run has not saved any weights yet' : 'no such file'}`);
   }
@@ -79,7 +79,7 @@ export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string 
  */
 export async function readRunInfo(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunInfo> {
   const dir = resolve(runDir);
-  const cfgPath = join(dir, 'config.json');
+  const cfgPath = runFolder(dir).config;
   if (!existsSync(cfgPath)) throw new RunFolderError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
   let plan;
   try {

@@ -15,7 +15,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { z } from 'zod';
 import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
 import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
@@ -26,6 +25,8 @@ import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './conf
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
 import type { ModelSpecObject } from '../models/index.js';
 import { FileReadError, readRegularTextSync } from '../util/regular-file.js';
+import { checkRunFolderFormat } from './run-folder.js';
+import { runFolder } from './folder.js';
 
 /** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
 export type PlanProblem = ConfigIssue;
@@ -190,7 +191,8 @@ export function localRanksOf(config: unknown): number {
 
 /** The plan a run folder was trained with (its config.json); throws a clear error when there is none. */
 export function readRunPlan(runDir: string): RunPlan {
-  const file = join(runDir, 'config.json');
+  const file = runFolder(runDir).config;
+  checkRunFolderFormat(runDir);
   if (!existsSync(file)) throw new TypeError(`${runDir} is not a run folder: expected ${file} (written by \`ablate train\` and studies)`);
   let raw: unknown;
   try {

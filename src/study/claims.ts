@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createExclusiveFile } from '../util/process-lock.js';
 import { isMissingFile, readRegularTextSync } from '../util/regular-file.js';
+import { runFolder } from '../run/folder.js';
 
 export interface Claim {
   worker: string;
@@ -47,7 +48,7 @@ export class RunClaims {
   }
 
   claimPath(run: string): string {
-    return join(this.studyDir, run, 'claim.json');
+    return runFolder(join(this.studyDir, run)).claim;
   }
 
   /** The current claim on `run`, or null; a torn claim file reads as a claim of unknown owner. */
@@ -164,4 +165,4 @@ export function parseShard(flag: string | undefined, env: NodeJS.ProcessEnv = pr
   return { index, count };
 }
 
-export const claimExists = (studyDir: string, run: string): boolean => existsSync(join(studyDir, run, 'claim.json'));
+export const claimExists = (studyDir: string, run: string): boolean => existsSync(runFolder(join(studyDir, run)).claim);

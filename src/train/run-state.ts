@@ -4,11 +4,6 @@ import { Callback, type Logs } from './callbacks/base.js';
 import { formatMetric } from './callbacks/monitor.js';
 import { readRunStatus, writeRunStatus, type RunEnv, type RunStatus } from '../run/run-folder.js';
 
-// status.json's schema, reader and writer live with the other run-folder files.
-export {
-  RUN_STATUSES, RunDatasetSchema, RunEnvSchema, RunStatusSchema, STATUS_FILE, readRunStatus, statusPath, updateRunStatus, writeRunStatus,
-  type RunEnv, type RunStatus, type RunStatusFile, type RunStatusKind,
-} from '../run/run-folder.js';
 
 /** The env fields Node can answer by itself; the fit loop adds ablateVersion, libtorchVersion, device, threads, precision. */
 export function hostEnv(): Pick<RunEnv, 'node' | 'os' | 'cpu'> {

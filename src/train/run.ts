@@ -1,14 +1,14 @@
-import { join } from 'node:path';
 import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type ImageSet } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
-import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
+import { isDiskFull } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
 import { InterruptedError, throwIfInterrupted, wasPreempted } from '../util/interrupt.js';
 import type { TrainConfig } from '../run/config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
 import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
-import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
+import { hostEnv } from './run-state.js';
+import { readRunStatus, writeRunStatus, type RunStatus } from '../run/run-folder.js';
 import { removeRankErrors, writeRankError } from '../run/run-folder.js';
 import { ablateVersion } from '../util/version.js';
 import { completePlan, imageSizeOf, planHash, planIdentity, planModel, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from '../run/plan.js';
@@ -25,9 +25,10 @@ import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.j
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
-import { readRegularTextSync } from '../util/regular-file.js';
 import type { HParamValue } from './tensorboard.js';
 import { collectProvenance, saveProvenanceDiff, type CollectedProvenance } from '../util/provenance.js';
+import { checkRunFolderFormat, recordedThreads, writeRunConfig } from '../run/run-folder.js';
+import { runFolder } from '../run/folder.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -88,12 +89,14 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // Every problem of the config, before a folder is made or an image decoded.
   const resolved = resolveRunPlan(rawConfig);
+  // A folder a newer ablate wrote is neither resumed nor overwritten.
+  checkRunFolderFormat(o.runDir);
   // Started as one rank of a data-parallel run (torchrun, srun, --nproc-per-node): join the others first,
   // so a missing rank fails the run before any file is written. The device (this rank's GPU on CUDA) comes
   // first: it decides the backend (NCCL on CUDA, Gloo on the CPU).
   const launch = readLaunchEnv();
   const machine = planForMachine(resolved, {
-    threadsBefore: o.resume ? threadsOfRun(o.runDir) : undefined,
+    threadsBefore: o.resume ? recordedThreads(o.runDir) : undefined,
     localWorldSize: launch?.localWorldSize,
     localRank: launch?.localRank,
   });
@@ -108,7 +111,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let plan: RunPlan = machine.plan;
   if (main) ensureOutDir(o.runDir, 'run folder');
   const provenance = main ? (o.provenance ?? collectProvenance({ exclude: [o.runDir] })) : undefined;
-  if (provenance) saveProvenanceDiff(o.runDir, provenance.diff);
+  if (provenance) saveProvenanceDiff(runFolder(o.runDir).provenanceDiff, provenance.diff);
   setNumThreads(plan.threads!);
   const deterministic = chooseDeterminism(plan.deterministic ?? 'auto', device);
   // Rank 0 alone writes the run folder; the others share it (a shared filesystem across nodes).
@@ -138,7 +141,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   // A resume must not touch the run's plan until it is known to be the same plan (see below).
   const previousPlan = resume ? previousPlanOf(o.runDir) : undefined;
   writeStatus(baseStatus);
-  if (!previousPlan && main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+  if (!previousPlan && main) writeRunConfig(o.runDir, plan);
 
   let datasets: PlanDatasets | undefined;
   let train: ImageSet | undefined;
@@ -158,7 +161,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
         `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
     }
-    if (main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+    if (main) writeRunConfig(o.runDir, plan);
     // The first epoch trains while the training split decodes (in that epoch's order), validation decoding after
     // it. Not for a resumed run (its epoch's order must be the one the interrupted run used, which a tentative split
     // cannot promise) nor for data-parallel ranks (their shards depend on the split's final length).
@@ -329,16 +332,6 @@ class ResumeMismatchError extends Error {}
 function previousPlanOf(runDir: string): RunPlan | undefined {
   try {
     return readRunPlan(runDir);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
-function threadsOfRun(runDir: string): number | undefined {
-  try {
-    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
-    return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
   } catch {
     return undefined;
   }
