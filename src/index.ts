@@ -52,7 +52,8 @@ export {
 // Training, evaluation, prediction and export of runs.
 export { runTraining, type TrainingConfig, type PresetName } from './train/api.js';
 export type { RunOptions } from './train/run.js';
-export { fit, type FitOptions, type FitResult, type FitStatus, type Precision, type BatchAugmenter } from './train/fit.js';
+export { fit, type FitOptions, type FitResult, type FitStatus, type BatchAugmenter } from './train/fit.js';
+export type { Precision } from './run/machine.js';
 export { evaluate, type EvalOptions, type EvalResult } from './train/evaluate.js';
 export { classificationReport, type ClassificationReport, type ClassMetrics } from './train/error-analysis.js';
 export { parseTrainConfig, validateTrainConfig, type TrainConfig, type TrainConfigInput } from './run/config.js';

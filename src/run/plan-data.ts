@@ -4,7 +4,7 @@
  */
 import { openDataset, prepareImages, defaultCacheDir, type Dataset, type ImageSet, type OpenOptions } from '../data/index.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
-import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
+import { cachePolicy, imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 
 export interface PlanDatasets {
   train: Dataset;
@@ -32,8 +32,7 @@ export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData' | 
 
 /** Where a split's decoded images go: memory for small in-memory sources, else the on-disk cache. */
 export function cacheDirOf(d: DataPlan, ds: Dataset): string | null {
-  const memory = d.cache === 'memory' || (d.cache === 'auto' && (ds.source === 'generated' || ds.source.startsWith('cifar')));
-  return memory ? null : (d.cacheDir ?? defaultCacheDir());
+  return cachePolicy(d.cache, ds.source) === 'memory' ? null : (d.cacheDir ?? defaultCacheDir());
 }
 
 /** Decode a split at the plan's size into its cache (or reuse the cache), logging progress on large sets. */

@@ -305,8 +305,8 @@ function resolveData(raw: Record<string, unknown>, where: string, problems: Plan
   };
 }
 
-/** 'auto': in memory for generated and CIFAR (cheap to redo), on disk otherwise; open while the source is unknown. */
-function cachePolicy(cache: DataSpec['cache'], source: string | undefined): DataSpec['cache'] {
+/** 'auto': in memory for generated and CIFAR (cheap to redo), on disk otherwise; open while the source is unknown. The one cache policy. */
+export function cachePolicy(cache: DataSpec['cache'], source: string | undefined): DataSpec['cache'] {
   if (cache !== 'auto' || source === undefined) return cache;
   return source === 'generated' || source.startsWith('cifar') ? 'memory' : 'disk';
 }

@@ -5,10 +5,11 @@
  * what it costs: parameters, FLOPs per image, images × epochs, and a time estimate from a few real
  * training steps of each distinct model × input size on this machine.
  */
-import { planModel, completePlan, resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../run/plan.js';
+import { resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../run/plan.js';
 import { openPlanDatasets, type PlanDatasets } from '../run/plan-data.js';
-import { planForMachine } from '../train/run.js';
-import { buildModel, modelLabel } from '../run/model-spec.js';
+import { planForMachine } from '../run/machine.js';
+import { modelLabel } from '../run/model-spec.js';
+import { prepareRun } from '../run/prepare.js';
 import { measureSpeed, type SpeedSample } from '../train/speed.js';
 import { planStudy, runConfig, slotsOf, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
 import type { ExpandedStudy, PlannedRun } from './spec-expand.js';
@@ -99,13 +100,14 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       const ds = await opened.get(key)!.catch((e: Error) => {
         throw new TypeError(`cannot open the data of ${run.name}: ${e.message}`);
       });
-      const plan = completePlan(machine.plan, { train: ds.train, val: ds.val });
-      const model = planModel(plan);
+      // The datasets are shared by the variants that read the same data; prepareRun leaves them open.
+      const prepared = await prepareRun(machine.plan, { datasets: ds });
+      const { plan, model } = prepared;
       const size = imageSizeOf(plan.data, ds.train);
       // Variants that change only training settings (augmentation, lr) share their model's size.
       const sizeKey = JSON.stringify([model, size]);
       if (!modelSizes.has(sizeKey)) {
-        const net = buildModel(model, { initialize: false });
+        const net = prepared.buildModel({ initialize: false });
         try {
           modelSizes.set(sizeKey, { params: net.countParams().total, flopsPerImage: net.flops([size.height, size.width]).flops });
         } finally {

@@ -2,9 +2,10 @@
  * `ablate export`: a run's trained network as ONNX, with what a consumer needs to feed it (image size,
  * resize mode, normalisation, layout) and to read its output (class names) in the file's metadata_props.
  */
-import { loadWeights, exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
+import { exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
-import { buildRunModel, readRunInfo, type RunCheckpoint, type RunInfo } from '../run/open-run.js';
+import type { RunCheckpoint, RunInfo } from '../run/open-run.js';
+import { openRun } from '../run/prepare.js';
 
 /** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
 export const ONNX_METADATA_KEYS = {
@@ -32,10 +33,10 @@ export interface ExportedRun {
  * [batch, 3, height, width] already preprocessed, output `logits` [batch, classes]).
  */
 export async function exportRunToOnnx(runDir: string, out: string, options: ExportRunOptions = {}): Promise<ExportedRun> {
-  const run = await readRunInfo(runDir, { checkpoint: options.checkpoint });
-  const model = buildRunModel(run);
+  // fp32 on the CPU: the ONNX file holds fp32 weights whatever the run trained in (the export reads no mode).
+  const opened = await openRun(runDir, { checkpoint: options.checkpoint, device: 'cpu', precision: 'fp32' });
+  const { info: run, model } = opened;
   try {
-    await loadWeights(model, run.weights, { strict: true });
     exportOnnx(model, out, {
       graphName: run.model,
       // VGG's adaptive pool has an ONNX form only at a fixed size: the one the run trained at.

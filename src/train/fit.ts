@@ -13,7 +13,8 @@ import type { ProgressStream } from './progress.js';
 import { createSchedule, type LrSchedule } from './schedules.js';
 import { checkpointPath, loadResumePoint, promoteCompleteCheckpoint, removeStaleTemps, saveTrainingCheckpoint } from './checkpoint.js';
 import { RunPosition, captureState, restoreState } from './resume-state.js';
-import { TrainStep, createOptimizer, type BatchAugmenter, type Precision } from './train-step.js';
+import { TrainStep, createOptimizer, type BatchAugmenter } from './train-step.js';
+import type { Precision } from '../run/machine.js';
 import type { HParamValue } from './tensorboard.js';
 import { defaultCallbacks } from './default-callbacks.js';
 import { DivergenceGuard, bestOf } from './run-state.js';
@@ -24,7 +25,7 @@ import { invalidArg } from '../util/errors.js';
 import { testFault } from './test-fault.js';
 import { runFolder } from '../run/folder.js';
 
-export type { BatchAugmenter, Precision } from './train-step.js';
+export type { BatchAugmenter } from './train-step.js';
 
 /** Everything `fit` needs: model, loaders, config, precision, device, augmentation, callbacks, run folder. */
 export interface FitOptions {

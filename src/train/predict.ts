@@ -5,15 +5,14 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { F, Tensor, noGrad, resolveDevice, tidy, withAutocast } from '../tensor/index.js';
+import { F, Tensor, noGrad, tidy, withAutocast } from '../tensor/index.js';
 import { decodeItem, IMAGE_EXT, readImageFile } from '../data/index.js';
-import { loadWeights } from '../models/index.js';
 import type { Model } from '../nn/index.js';
 import { invalidArg } from '../util/errors.js';
 import { imagesToTensor, normalize } from './batch-tensor.js';
-import { buildRunModel, readRunInfo, RunFolderError, type Preprocessing, type RunCheckpoint } from '../run/open-run.js';
-import { choosePrecision } from './run.js';
-import type { Precision } from './fit.js';
+import { RunFolderError, type Preprocessing, type RunCheckpoint } from '../run/open-run.js';
+import { openRun } from '../run/prepare.js';
+import type { Precision } from '../run/machine.js';
 import type { TrainConfig } from '../run/config.js';
 
 /**
@@ -88,19 +87,8 @@ export class Predictor {
 
   /** Loads a run folder's model, class names and preprocessing. */
   static async fromRun(runDir: string, options: PredictorOptions = {}): Promise<Predictor> {
-    const run = await readRunInfo(runDir, { checkpoint: options.checkpoint });
-    const device = resolveDevice(options.device ?? run.plan.device);
-    const model = buildRunModel(run, { device });
-    try {
-      await loadWeights(model, run.weights, { strict: true });
-      const precision = choosePrecision(options.precision ?? run.plan.precision, device);
-      if (precision.channelsLast) model.toMemoryFormat('channels_last');
-      model.eval();
-      return new Predictor(model, run.classNames, run.preprocessing, precision, device, run.plan.batchSize);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    const run = await openRun(runDir, { checkpoint: options.checkpoint, device: options.device, precision: options.precision });
+    return new Predictor(run.model, run.info.classNames, run.info.preprocessing, run.precision, run.device, run.info.plan.batchSize);
   }
 
   /** Images per forward pass when `predict` is not told otherwise (the run's batch size). */

@@ -1,4 +1,4 @@
-import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { setNumThreads, getNumThreads, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type ImageSet } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
 import { isDiskFull } from '../util/atomic.js';
@@ -6,16 +6,18 @@ import { ensureOutDir } from '../util/out-dir.js';
 import { InterruptedError, throwIfInterrupted, wasPreempted } from '../util/interrupt.js';
 import type { TrainConfig } from '../run/config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
-import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
+import { fit, type FitResult, type BatchAugmenter } from './fit.js';
+import { planForMachine, type Precision } from '../run/machine.js';
 import { hostEnv } from './run-state.js';
 import { readRunStatus, writeRunStatus, type RunStatus } from '../run/run-folder.js';
 import { removeRankErrors, writeRankError } from '../run/run-folder.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planIdentity, planModel, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from '../run/plan.js';
-import { openPlanDatasets, prepareSplit, type PlanDatasets } from '../run/plan-data.js';
+import { imageSizeOf, planHash, planIdentity, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from '../run/plan.js';
+import { prepareSplit, type PlanDatasets } from '../run/plan-data.js';
+import { prepareRun } from '../run/prepare.js';
 import { evaluate } from './evaluate.js';
 import type { TrainableModel } from './model-api.js';
-import { buildModel, modelLabel, type ModelSpec } from '../run/model-spec.js';
+import { modelLabel, type ModelSpec } from '../run/model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
 import { loadPretrained, runNormalization, type RunNormalization } from './pretrained.js';
@@ -55,30 +57,6 @@ export interface RunOptions {
   provenance?: CollectedProvenance;
   /** TensorBoard's HParams view: the run's hyperparameters (a study's axes and seed); default, the plan's usual knobs. */
   hparams?: Readonly<Record<string, HParamValue>>;
-}
-
-export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
-  const fast = deviceSupportsBf16(device); // GPUs from Ampere (compute 8.0) on, or CPUs with AVX-512 BF16/AMX
-  if (requested === 'fp32' || (requested === 'auto' && !fast)) return { autocast: false, channelsLast: false, label: 'fp32' };
-  return { autocast: true, channelsLast: true, label: 'bf16' };
-}
-
-/**
- * What this machine makes of a plan: the device, what `precision: auto` becomes, and the thread count.
- * Results depend on the thread count (parallel reductions sum in a different order), so a run keeps the
- * count it started with: a resume passes `threadsBefore` (from the run's config.json), which wins over
- * this machine's default but not over a count the plan sets itself.
- */
-export function planForMachine(
-  plan: RunPlan,
-  o: { threadsBefore?: number; localWorldSize?: number; localRank?: number } = {},
-): { plan: RunPlan; device: string; precision: Precision } {
-  // One data-parallel rank per GPU: local rank r trains on cuda:r.
-  const device = resolveDevice(o.localRank !== undefined && plan.device === 'cuda' ? `cuda:${o.localRank}` : plan.device);
-  const precision = choosePrecision(plan.precision, device);
-  // Local data-parallel ranks share the machine's cores.
-  const threads = plan.threads ?? o.threadsBefore ?? Math.max(1, Math.floor(defaultThreads() / (o.localWorldSize ?? 1)));
-  return { plan: { ...plan, precision: precision.label, threads }, device, precision };
 }
 
 /**
@@ -152,10 +130,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     // No validation data named: a folder's own held-out split, said out loud (and recorded in the plan).
     // A resume keeps the choice its run made (a plan recorded without validation stays without).
     if (!plan.valData && !(previousPlan && !previousPlan.valData)) plan = await withDefaultValidation(plan, { log, signal: o.signal });
-    datasets = await openPlanDatasets(plan, { log, signal: o.signal });
-    throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
-    plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
+    const prepared = await prepareRun(plan, { log, signal: o.signal });
+    datasets = prepared.datasets;
+    throwIfInterrupted(o.signal, 'opening the data');
+    plan = prepared.plan;
     if (previousPlan && sortedJson(planIdentity(previousPlan)) !== sortedJson(planIdentity(plan))) {
       const changed = changedFields(previousPlan, plan);
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
@@ -172,10 +151,9 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal, background, after: background ? train.settled() : undefined });
       opened.push(val);
     }
-    const resolvedModel = planModel(plan);
-    const numClasses = resolvedModel.config.numClasses;
+    const numClasses = prepared.model.config.numClasses;
     for (;;) {
-      const model = buildModel(resolvedModel, { seed: plan.seed, device });
+      const model = prepared.buildModel({ seed: plan.seed, device });
       try {
         const weightsModel = weightsModelSpec(plan.model) ?? plan.model;
         const pretrained = plan.pretrained && !resume

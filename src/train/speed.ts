@@ -6,7 +6,7 @@
 import { F, SGD, getNumThreads, noGrad, randint, randn, setNumThreads, tidy, withAutocast } from '../tensor/index.js';
 import type { ResolvedModelSpec } from '../run/model-spec.js';
 import { buildModel } from '../run/model-spec.js';
-import type { Precision } from './fit.js';
+import type { Precision } from '../run/machine.js';
 
 export interface SpeedSample {
   /** Training images per second (forward, backward, SGD step). */

@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { loadWeights } from '../../models/index.js';
 import { DataLoader, dataArgFields } from '../../data/index.js';
 import { evaluate } from '../../train/evaluate.js';
-import { choosePrecision } from '../../train/run.js';
-import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../run/plan.js';
+import { choosePrecision } from '../../run/machine.js';
+import { readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../run/plan.js';
 import { openPlanDatasets, prepareSplit } from '../../run/plan-data.js';
-import { buildModel, modelLabel } from '../../run/model-spec.js';
+import { modelLabel } from '../../run/model-spec.js';
+import { prepareRun, type PreparedRun } from '../../run/prepare.js';
 import { classificationReport, formatClassificationReport, writeErrorAnalysis } from '../../train/error-analysis.js';
 import { resolveDevice } from '../../tensor/index.js';
 import { readRunStatus } from '../../run/run-folder.js';
@@ -133,20 +134,21 @@ function regularCheckpoint(path: string): string {
 export async function evalCommand(f: EvalFlags): Promise<void> {
   const ev = f.run !== undefined ? planFromRun(f, resolve(f.run)) : planFromFlags(f);
   const log = (l: string) => process.stderr.write(l + '\n');
+  // Only the split evaluated is opened; a data contradiction (other classes than the plan's) is the user's to fix.
   const datasets = await openPlanDatasets({ data: ev.plan.data });
   const ds = datasets.train;
-  let plan: RunPlan;
+  let prepared: PreparedRun;
   try {
-    plan = completePlan(ev.plan, { train: ds });
+    prepared = await prepareRun(ev.plan, { datasets });
   } catch (e) {
     await datasets.close();
     throw new UsageError((e as Error).message);
   }
+  const plan = prepared.plan;
   const images = await prepareSplit(plan.data, ds, { log, what: 'evaluation' });
   const device = resolveDevice(plan.device);
-  const resolved = planModel(plan);
-  const numClasses = resolved.config.numClasses;
-  const model = buildModel(resolved, { device, seed: 0 });
+  const numClasses = prepared.model.config.numClasses;
+  const model = prepared.buildModel({ device, seed: 0 });
   const label = modelLabel(plan.model);
   try {
     await loadWeights(model, ev.checkpoint, { strict: true });
