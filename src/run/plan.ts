@@ -19,7 +19,7 @@ import type { z } from 'zod';
 import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
 import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
-import { describe } from '../util/errors.js';
+import { ConfigError, describe } from '../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
@@ -32,7 +32,7 @@ import { runFolder } from './folder.js';
 export type PlanProblem = ConfigIssue;
 
 /** Every problem of a config at once. */
-export class RunPlanError extends TypeError {
+export class RunPlanError extends ConfigError {
   constructor(readonly problems: PlanProblem[], what = 'training config') {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
     super(`Invalid ${what} (${count}):\n${problems.map((p) => `  ${p.path || '(config)'}: ${p.message}`).join('\n')}`);
@@ -284,8 +284,8 @@ function resolveData(raw: Record<string, unknown>, where: string, problems: Plan
     try {
       parseSplit(raw.split);
     } catch (e) {
-      const m = /^Expected (.*) for \S+ but received (.*)$/s.exec((e as Error).message);
-      problems.push({ path: `${where}.${splitKey}`, message: m ? `expected ${m[1]}, received ${m[2]}` : (e as Error).message });
+      const issue = e instanceof ConfigError ? e.issues[0] : undefined;
+      problems.push({ path: `${where}.${splitKey}`, message: issue ? `expected ${issue.expected}, received ${issue.received}` : (e as Error).message });
     }
   }
   if (!r.success || problems.length > before) return undefined;

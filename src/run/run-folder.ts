@@ -23,6 +23,7 @@ import { formatZodIssues } from '../util/zod-issues.js';
 import { isPeerLost } from '../tensor/peer-lost.js';
 import { readRegularTextSync } from '../util/regular-file.js';
 import { ablateVersion } from '../util/version.js';
+import { ConfigError } from '../util/errors.js';
 
 export const configPath = (runDir: string): string => runFolder(runDir).config;
 export const historyPath = (runDir: string): string => runFolder(runDir).history;
@@ -44,10 +45,11 @@ export function readJson(path: string): { ok: true; value: unknown } | { ok: fal
 }
 
 /** A run folder written by a newer ablate than this one: nothing of it is read. */
-export class RunFolderFormatError extends Error {
+export class RunFolderFormatError extends ConfigError {
   constructor(readonly dir: string, readonly found: unknown) {
     super(`run folder ${dir} has format ${JSON.stringify(found)} in ${RUN_FILES.status}, but this ablate (${ablateVersion()}) reads run folder formats 1 to ${RUN_FOLDER_FORMAT}: ` +
-      'open it with the ablate version that wrote it (or a newer one), or train the run again');
+      'open it with the ablate version that wrote it (or a newer one), or train the run again',
+    [{ path: runFolder(dir).status, expected: `run folder format 1 to ${RUN_FOLDER_FORMAT}`, received: `format ${JSON.stringify(found)}` }]);
     this.name = 'RunFolderFormatError';
   }
 }
