@@ -213,7 +213,7 @@ export const RunDatasetSchema = z.looseObject({
   skipped: count.optional(),
   /** Images per class actually used, per split: `{ train: { cat: 120, dog: 118 }, val: {...} }`. */
   classCounts: z.record(z.string(), z.record(z.string(), count)).optional(),
-  /** Class names in label order and the [height, width] images were resized to: what predict and export need (run-plan.ts). */
+  /** Class names in label order and the [height, width] images were resized to: what predict and export need (open-run.ts). */
   classNames: z.array(z.string()).optional(),
   imageSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]).optional(),
 });
