@@ -14,7 +14,7 @@ import { prepareDataset, DataLoader, type ImageSet } from '../src/data/index.js'
 import { createModel, saveWeights } from '../src/models/index.js';
 import { defaultThreads, setNumThreads, convWeightGrad } from '../src/tensor/index.js';
 import { fit } from '../src/train/fit.js';
-import { parseTrainConfig } from '../src/train/config.js';
+import { parseTrainConfig } from '../src/run/config.js';
 import { Callback, type Logs } from '../src/train/callbacks/base.js';
 import { BENCH_DIR, PYTHON, runJsonChild, dataDirFlag, flag, hasFlag, intFlag, listFlag, machine, loadavg, printTable, fmt, saveResults, torchAvailable } from './lib/common.js';
 

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Callback } from '../src/train/callbacks/base.js';
-import { readHistory } from '../src/train/history.js';
+import { readHistory } from '../src/run/run-folder.js';
 import { runTraining } from '../src/train/run.js';
 import { jpegDecoder } from '../src/data/index.js';
 import { dataDirFlag, flag, fmt, hasFlag, intFlag, loadavg, median, printTable, saveResults } from './lib/common.js';

@@ -52,17 +52,19 @@ export {
 // Training, evaluation, prediction and export of runs.
 export { runTraining, type TrainingConfig, type PresetName } from './train/api.js';
 export type { RunOptions } from './train/run.js';
-export { fit, type FitOptions, type FitResult, type FitStatus, type Precision, type BatchAugmenter } from './train/fit.js';
+export { fit, type FitOptions, type FitResult, type FitStatus, type BatchAugmenter } from './train/fit.js';
+export type { Precision } from './run/machine.js';
 export { evaluate, type EvalOptions, type EvalResult } from './train/evaluate.js';
 export { classificationReport, type ClassificationReport, type ClassMetrics } from './train/error-analysis.js';
-export { parseTrainConfig, validateTrainConfig, type TrainConfig, type TrainConfigInput } from './train/config.js';
-export type { ScheduleInput } from './train/schedules.js';
+export { parseTrainConfig, validateTrainConfig, type TrainConfig, type TrainConfigInput } from './run/config.js';
+export type { ScheduleInput } from './run/schedule-config.js';
 export {
   Callback, EarlyStopping, ModelCheckpoint, CSVLogger, TensorBoard,
   type Logs, type EarlyStoppingOptions, type ModelCheckpointOptions, type CSVLoggerOptions, type TensorBoardOptions,
 } from './train/callbacks/index.js';
 export { predict, Predictor, labelledAccuracy, type PredictInput, type Prediction, type ClassScore, type PredictOptions, type PredictorOptions } from './train/predict.js';
-export { readRunPlan, RunFolderError, type RunPlan, type RunCheckpoint, type Preprocessing } from './train/run-plan.js';
+export { readRunInfo, RunFolderError, type RunInfo, type RunCheckpoint, type Preprocessing } from './run/open-run.js';
+export { readRunPlan, type RunPlan } from './run/plan.js';
 export { exportRunToOnnx, ONNX_METADATA_KEYS, type ExportRunOptions, type ExportedRun } from './train/export-run.js';
 
 // Studies.

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ablateVersion } from '../util/version.js';
 
 import { UsageError } from './errors.js';
+import { ConfigError } from '../util/errors.js';
 export { UsageError };
 
 export function buildProgram(): Command {
@@ -244,7 +245,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`ablate: error: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    else if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError' && err.name !== 'DataPreflightError') {
+    else if (!(e instanceof UsageError) && !(e instanceof ConfigError) && !(e instanceof TypeError) && !(e instanceof RangeError) && err.name !== 'DownloadError' && err.name !== 'DataPreflightError') {
       process.stderr.write('(run again with --verbose for the stack trace)\n');
     }
     return 1;

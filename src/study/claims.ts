@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createExclusiveFile } from '../util/process-lock.js';
 import { isMissingFile, readRegularTextSync } from '../util/regular-file.js';
+import { runFolder } from '../run/folder.js';
 
 export interface Claim {
   worker: string;
@@ -47,7 +48,7 @@ export class RunClaims {
   }
 
   claimPath(run: string): string {
-    return join(this.studyDir, run, 'claim.json');
+    return runFolder(join(this.studyDir, run)).claim;
   }
 
   /** The current claim on `run`, or null; a torn claim file reads as a claim of unknown owner. */

@@ -1,14 +1,5 @@
 import { join } from 'node:path';
-import type { ProgressSnapshot } from '../train/progress-file.js';
-import { readRegularTextSync } from '../util/regular-file.js';
-
-export function readProgress(runDir: string): ProgressSnapshot | undefined {
-  try {
-    return JSON.parse(readRegularTextSync(join(runDir, 'progress.json'))) as ProgressSnapshot;
-  } catch {
-    return undefined;
-  }
-}
+import { readProgress } from '../run/run-folder.js';
 
 interface Stream {
   write(s: string): boolean;

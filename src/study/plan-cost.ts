@@ -5,10 +5,11 @@
  * what it costs: parameters, FLOPs per image, images × epochs, and a time estimate from a few real
  * training steps of each distinct model × input size on this machine.
  */
-import { planModel, completePlan, resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../train/plan.js';
-import { openPlanDatasets, type PlanDatasets } from '../train/plan-data.js';
-import { planForMachine } from '../train/run.js';
-import { buildModel, modelLabel, type ModelSpec } from '../train/model-spec.js';
+import { resolveRunPlan, imageSizeOf, localRanksOf, type RunPlan } from '../run/plan.js';
+import { openPlanDatasets, type PlanDatasets } from '../run/plan-data.js';
+import { planForMachine } from '../run/machine.js';
+import { modelLabel } from '../run/model-spec.js';
+import { prepareRun } from '../run/prepare.js';
 import { measureSpeed, type SpeedSample } from '../train/speed.js';
 import { planStudy, runConfig, slotsOf, threadsPerRunDefault, type StudyRunOptions } from './runner.js';
 import type { ExpandedStudy, PlannedRun } from './spec-expand.js';
@@ -99,13 +100,14 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
       const ds = await opened.get(key)!.catch((e: Error) => {
         throw new TypeError(`cannot open the data of ${run.name}: ${e.message}`);
       });
-      const plan = completePlan(machine.plan, { train: ds.train, val: ds.val });
-      const model = planModel(plan);
+      // The datasets are shared by the variants that read the same data; prepareRun leaves them open.
+      const prepared = await prepareRun(machine.plan, { datasets: ds });
+      const { plan, model } = prepared;
       const size = imageSizeOf(plan.data, ds.train);
       // Variants that change only training settings (augmentation, lr) share their model's size.
       const sizeKey = JSON.stringify([model, size]);
       if (!modelSizes.has(sizeKey)) {
-        const net = buildModel(model, { initialize: false });
+        const net = prepared.buildModel({ initialize: false });
         try {
           modelSizes.set(sizeKey, { params: net.countParams().total, flopsPerImage: net.flops([size.height, size.width]).flops });
         } finally {
@@ -125,10 +127,10 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         // FLOPs are not counted (0: a TorchScript module) is measured for itself.
         const mkey = JSON.stringify([flopsPerImage > 0 ? Number(flopsPerImage.toPrecision(2)) : plan.model, size, plan.batchSize, machine.precision.label, machine.device, plan.threads]);
         if (!speeds.has(mkey)) {
-          o.log?.(`measuring ${modelLabel(plan.model as ModelSpec)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
+          o.log?.(`measuring ${modelLabel(plan.model)} at ${size.height}×${size.width}, batch ${Math.min(plan.batchSize, 32)}…`);
           // Images per second barely change with the batch beyond a few dozen images, so large batches are timed at 32.
           const s = measureSpeed(model, { ...size, batchSize: Math.min(plan.batchSize, 32), precision: machine.precision, device: machine.device, threads: plan.threads!, steps: o.steps });
-          speeds.set(mkey, { ...s, model: modelLabel(plan.model as ModelSpec), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
+          speeds.set(mkey, { ...s, model: modelLabel(plan.model), imageSize: [size.height, size.width], batchSize: Math.min(plan.batchSize, 32), precision: machine.precision.label });
         }
         const s = speeds.get(mkey)!;
         estimatedS = plan.epochs * (trainImages / s.trainImagesPerS + valImages / s.evalImagesPerS) / ranks;
@@ -137,8 +139,8 @@ export async function planStudyCost(file: string, o: StudyPlanOptions = {}): Pro
         params, flopsPerImage, imageSize: [size.height, size.width], trainImages, valImages, epochs: plan.epochs, ranks,
         imagesTimesEpochs: trainImages * plan.epochs, ...(estimatedS !== undefined ? { estimatedS } : {}),
       };
-      ofVariant.set(run.variant, { plan, model: modelLabel(plan.model as ModelSpec), cost });
-      runs.push(costOf(run, plan, modelLabel(plan.model as ModelSpec), cost));
+      ofVariant.set(run.variant, { plan, model: modelLabel(plan.model), cost });
+      runs.push(costOf(run, plan, modelLabel(plan.model), cost));
     }
   } finally {
     for (const p of opened.values()) await (await p.catch(() => undefined))?.close();

@@ -4,7 +4,7 @@
  * fetched here, in one process, rather than by every worker at once.
  */
 import { openDataset, type DataSpec, type OpenOptions } from '../data/index.js';
-import { resolveRunPlan } from '../train/plan.js';
+import { resolveRunPlan } from '../run/plan.js';
 import type { PlainObject } from './spec-paths.js';
 
 export class DataPreflightError extends Error {

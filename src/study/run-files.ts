@@ -4,7 +4,7 @@
  * going, or after one was killed mid-write:
  *
  *   <study>/study.json        study index (written atomically by the runner)
- *   <run>/…                   a run folder: see src/train/run-folder.ts
+ *   <run>/…                   a run folder: see src/run/run-folder.ts
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,12 +14,10 @@ import type { ExpandedStudy } from './spec-expand.js';
 import { CORRECTIONS } from './inference.js';
 
 // The training layer owns the run folder's files (schemas, tolerant readers); this module reads studies of them.
-import {
-  RUN_STATUSES, readHistory, readJson, readRunConfig, readRunStatus, CONFIG_FILE, HISTORY_FILE, STATUS_FILE,
-  type HistoryRow, type RunStatusFile, type RunStatusKind,
-} from '../train/run-folder.js';
+import { RUN_STATUSES, readHistory, readJson, readRunConfig, readRunStatus, type HistoryRow, type RunStatusFile, type RunStatusKind } from '../run/run-folder.js';
+import { RUN_FILES } from '../run/folder.js';
 export { RUN_STATUSES, type HistoryRow, type RunStatusFile };
-import { runHolder } from '../train/run-lock.js';
+import { runHolder } from '../run/run-lock.js';
 export type RunState = RunStatusKind;
 
 const axisValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -141,7 +139,7 @@ export function readStudy(studyDir: string): StudyRecord {
   const runs = index
     ? index.runs.map((e) => readRun(resolve(dir, e.dir), e))
     : readdirSync(dir, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && [STATUS_FILE, HISTORY_FILE, CONFIG_FILE].some((f) => existsSync(join(dir, d.name, f))))
+      .filter((d) => d.isDirectory() && [RUN_FILES.status, RUN_FILES.history, RUN_FILES.config].some((f) => existsSync(join(dir, d.name, f))))
       .map((d) => d.name).sort()
       .map((n) => readRun(join(dir, n)));
   return { dir, ...(index ? { index } : {}), runs, warnings };

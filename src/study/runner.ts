@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve, basename, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { collectProvenance, saveProvenanceDiff, PROVENANCE_DIFF } from '../util/provenance.js';
+import { collectProvenance, saveProvenanceDiff } from '../util/provenance.js';
 import { ensureOutDir } from '../util/out-dir.js';
-import { readRunStatus, writeRunStatus, hostEnv, type RunStatus, type RunStatusFile, type RunStatusKind } from '../train/run-state.js';
-import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../train/run-lock.js';
+import { hostEnv } from '../train/run-state.js';
+import { readHistory, readRunStatus, recordedThreads, writeRunRequest, writeRunStatus, type RunStatus, type RunStatusFile, type RunStatusKind } from '../run/run-folder.js';
+import { runFolder } from '../run/folder.js';
+import { LOCK_HANDOVER_ENV, runHolder, runLockPath } from '../run/run-lock.js';
 import { describeHolder, liveHolder, selfHolder, tryLock } from '../util/process-lock.js';
 import { acquireStudyLock, studyDirFor, STUDY_LOCK, StudyBusyError } from './study-lock.js';
 import { RunClaims, newWorkerId } from './claims.js';
@@ -16,15 +18,15 @@ import { ablateVersion } from '../util/version.js';
 import { inspectStudyFile, StudySpecError } from './spec.js';
 import { checkRunConfig } from './validate-run.js';
 import { expandStudy, type ExpandedStudy, type PlannedRun } from './spec-expand.js';
-import { studyIndexFor, type StudyIndex } from './run-files.js';
+import { STUDY_INDEX, studyIndexFor, type StudyIndex } from './run-files.js';
 import { writeStudyReport, type WrittenReport } from './report/index.js';
 import { verdictTitle } from './report/model.js';
 import { duration, pct } from './report/format.js';
-import { LiveView, readProgress } from './live-view.js';
+import { LiveView } from './live-view.js';
 import { deviceForSlot, gpuSharingNote } from './gpu-slots.js';
 import { preflightData } from './preflight-data.js';
 import { SlotPool } from './slot-pool.js';
-import { localRanksOf } from '../train/plan.js';
+import { localRanksOf } from '../run/plan.js';
 import { checkLocalRanks } from '../train/launch.js';
 import { readRegularTextSync } from '../util/regular-file.js';
 import { SIGNAL_EXIT, stopSignalOf } from '../util/interrupt.js';
@@ -124,35 +126,14 @@ function resumeRefused(st: RunStatusFile | undefined): boolean {
   return st?.status === 'failed' && (st as { resumeRefused?: unknown }).resumeRefused === true;
 }
 
-/** The thread count a run started with (its resolved config.json), if it has started. */
-function startedThreads(runDir: string): number | undefined {
-  try {
-    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
-    return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Seconds the run's finished epochs took, from history.jsonl: a process killed mid-run never wrote its
  * training time into status.json (which says 0 until the run ends).
  */
 function historySeconds(runDir: string, epochs: number): number | undefined {
-  try {
-    let s = 0;
-    let n = 0;
-    for (const line of readRegularTextSync(join(runDir, 'history.jsonl'), { what: 'run history' }).split('\n')) {
-      if (n >= epochs) break;
-      try {
-        const t = (JSON.parse(line) as { epoch_time_s?: unknown }).epoch_time_s;
-        if (typeof t === 'number' && Number.isFinite(t) && t >= 0) { s += t; n++; }
-      } catch { /* a line cut short by the kill */ }
-    }
-    return n > 0 ? s : undefined;
-  } catch {
-    return undefined;
-  }
+  // Lines cut short by the kill are skipped by the tolerant reader.
+  const done = readHistory(runDir).slice(0, epochs).filter((r) => Number.isFinite(r.epoch_time_s) && r.epoch_time_s >= 0);
+  return done.length > 0 ? done.reduce((s, r) => s + r.epoch_time_s, 0) : undefined;
 }
 
 /** `resnet20-cifar-seed0: ok — best val 91.4% (epoch 4), 4 epochs in 52.1 s`. */
@@ -221,7 +202,7 @@ export function runConfig(run: PlannedRun, threads: number, device?: string): Pl
 }
 
 function mergeIndex(dir: string, fresh: StudyIndex): StudyIndex {
-  const path = join(dir, 'study.json');
+  const path = join(dir, STUDY_INDEX);
   if (!existsSync(path)) return fresh;
   try {
     const old = JSON.parse(readRegularTextSync(path, { what: 'study index' })) as StudyIndex;
@@ -296,9 +277,10 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let diskFull: string | undefined;
   /** Writes by the runner itself; a full disk is recorded (with the path) instead of crashing the study. */
-  const write = (path: string, value: unknown): boolean => {
+  /** Runs a writer of `path`; a full disk stops the study, another failure is a warning. */
+  const save = (path: string, put: () => void): boolean => {
     try {
-      writeJsonAtomic(path, value);
+      put();
       return true;
     } catch (e) {
       const msg = (e as Error).message;
@@ -308,13 +290,14 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
       return false;
     }
   };
+  const write = (path: string, value: unknown): boolean => save(path, () => writeJsonAtomic(path, value));
   let index = mergeIndex(dir, studyIndexFor(study, { specFile: resolve(file) }));
   // The code behind every run this runner starts: the study file's repository, read once. The default output
   // root (runs/) is ablate's own output, not an edit of the tree.
   const provenance = collectProvenance({ dir: dirname(resolve(file)), exclude: o.out !== undefined ? [dir] : [dir, dirname(dir)] });
   const saveIndex = () => {
     index = { ...index, updatedAt: new Date().toISOString() };
-    write(join(dir, 'study.json'), index);
+    write(join(dir, STUDY_INDEX), index);
   };
   const setRunStatus = (name: string, status: string) => {
     index = { ...index, runs: index.runs.map((r) => (r.name === name ? { ...r, status: status as never } : r)) };
@@ -329,7 +312,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   // Every run of a study trains with the same thread count, chosen once: results depend on it
   // (parallel reductions sum in another order), and must not depend on --parallel.
   const totalThreads = o.threads ?? availableParallelism();
-  const started = study.runs.map((r) => startedThreads(join(dir, r.name))).filter((t): t is number => t !== undefined);
+  const started = study.runs.map((r) => recordedThreads(join(dir, r.name))).filter((t): t is number => t !== undefined);
   const threadsPerRun = index.threadsPerRun ?? started[0] ?? threadsPerRunDefault(o, slotsOf(study.runs)).threadsEach;
   const fixedBefore = index.threadsPerRun !== undefined || started.length > 0;
   index = { ...index, threadsPerRun };
@@ -428,7 +411,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     const claim = tryLock(runLockPath(runDir), runnerHolder);
     if (!claim.ok) return false;
     try {
-      return write(join(runDir, 'status.json'), st);
+      return save(runFolder(runDir).status, () => writeRunStatus(runDir, st));
     } finally {
       if (!claimed.has(runDir)) claim.release();
     }
@@ -536,7 +519,7 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   const trainRun = async (run: PlannedRun, runDir: string, tag: string, slots: number[]): Promise<void> => {
     mkdirSync(runDir, { recursive: true });
     // Per process: each rank of a data-parallel run has a slot's threads.
-    const threads = startedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
+    const threads = recordedThreads(runDir) ?? (typeof run.config.threads === 'number' ? run.config.threads : threadsPerRun);
     const ranks = localRanksOf(run.config);
     // With several GPUs each parallel slot trains on its own. A data-parallel run's rank r takes cuda:r of
     // the GPUs its slots choose, made the only visible ones.
@@ -545,13 +528,13 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
     const gpus = ranks > 1 && wanted === 'cuda' && gpuCount > 1 ? slotGpus(slots, gpuCount) : undefined;
     const config = runConfig(run, threads, device);
     try {
-      saveProvenanceDiff(runDir, provenance.diff);
+      saveProvenanceDiff(runFolder(runDir).provenanceDiff, provenance.diff);
     } catch (e) {
-      if (isDiskFull(e)) diskFull ??= `could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`;
-      else log(`warning: could not write ${join(runDir, PROVENANCE_DIFF)}: ${(e as Error).message}`);
+      if (isDiskFull(e)) diskFull ??= `could not write ${runFolder(runDir).provenanceDiff}: ${(e as Error).message}`;
+      else log(`warning: could not write ${runFolder(runDir).provenanceDiff}: ${(e as Error).message}`);
       return;
     }
-    if (!write(join(runDir, 'request.json'), { config, resume: true, name: run.name, provenance: provenance.provenance, hparams: studyHParams(run) })) return;
+    if (!save(runFolder(runDir).request, () => writeRunRequest(runDir, { config, resume: true, name: run.name, provenance: provenance.provenance, hparams: studyHParams(run) }))) return;
     const before = statusOf(runDir);
     if (before?.status === 'running') {
       // We hold its lock, so its process is gone: a runner or machine that died. It resumes now.
@@ -686,7 +669,6 @@ async function runLocked(file: string, study: ExpandedStudy, dir: string, o: Stu
   return { dir, study, ran, skipped, failed, interruptedRuns, busy, ...(diskFull ? { diskFull } : {}), report, interrupted };
 }
 
-export { readProgress };
 
 /** CUDA_VISIBLE_DEVICES for a data-parallel run on these slots: the GPUs they choose, through any the user made visible. */
 function slotGpus(slots: readonly number[], gpuCount: number): string {

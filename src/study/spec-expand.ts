@@ -4,7 +4,7 @@ import { type AxisValue, type Expectation, type StudyAxis, type StudySpec, axisO
 import { type SpecIssue, StudySpecError, issue } from './spec-issues.js';
 import { type ConfigOverride, parseSetOverrides } from './spec-overrides.js';
 import { type PlainObject, blockedPrefix, cloneJson, dropNulls, getPath, pathsOverlap, setPath } from './spec-paths.js';
-import { expandShorthand } from '../train/shorthand.js';
+import { expandShorthand } from '../run/shorthand.js';
 import type { TunePlan } from './tune/plan.js';
 
 /** One training run of a study: a variant at one seed. */

@@ -21,7 +21,7 @@ import { extname } from 'node:path';
 import { z } from 'zod';
 import { type SpecIssue, StudySpecError, didYouMean, fromZodIssues, issue, formatPath, joinPath } from './spec-issues.js';
 import { type PlainObject, blockedPrefix, isDottedPath, isPlainObject, pathsOverlap } from './spec-paths.js';
-import { expandShorthand } from '../train/shorthand.js';
+import { expandShorthand } from '../run/shorthand.js';
 import { ConfigFileError, jsonTooDeep, parseYamlText, readConfigText } from '../util/config-file.js';
 import { CORRECTIONS, type Correction } from './inference.js';
 import { type TuneSpec, checkTune } from './tune/space.js';

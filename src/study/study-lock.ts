@@ -5,7 +5,7 @@
  * The lock records a `mode`. Today the only mode is `exclusive` (one runner schedules every run). A
  * cooperative mode (`study run --worker`, several processes sharing a study, issue 15) is meant to sit
  * beside it: cooperating workers would not take this file but register under `<study>/workers/` and
- * claim runs one by one through the runs' own locks (src/train/run-lock.ts), which already name their
+ * claim runs one by one through the runs' own locks (src/run/run-lock.ts), which already name their
  * holder; an exclusive runner refuses while live workers are registered, and a worker refuses while an
  * exclusive lock is held. Either way no process writes into a run that another live process owns.
  */

@@ -4,7 +4,7 @@
  * files it names. A study runs for hours; a typo in `data.generated.clases` or `model: resnet8-cifar`
  * must surface before the first variant starts, not when the fifth one does.
  */
-import { inspectRunConfig } from '../train/plan.js';
+import { inspectRunConfig } from '../run/plan.js';
 import type { ConfigProblem } from './spec-expand.js';
 import type { PlainObject } from './spec-paths.js';
 

@@ -2,20 +2,20 @@
 // <runDir>/request.json, resuming from its checkpoint. A crash here cannot stop the other variants,
 // and the death of the study runner cannot make this process crash or train on as an orphan.
 import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runTraining } from '../train/run.js';
 import { ProgressFile } from '../train/progress-file.js';
-import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../train/run-lock.js';
+import { acquireRunLock, LOCK_HANDOVER_ENV, RunBusyError } from '../run/run-lock.js';
 import { InterruptedError, interruptSignal } from '../util/interrupt.js';
 import { isDiskFull, WORKER_EXIT, type WorkerMessage } from './worker-protocol.js';
 import { launchRunRanks, rankFailureLine, readLaunchEnv } from '../train/launch.js';
-import { localRanksOf } from '../train/plan.js';
-import { readRegularFileSync, readRegularTextSync } from '../util/regular-file.js';
-import { PROVENANCE_DIFF, type Provenance } from '../util/provenance.js';
+import { localRanksOf } from '../run/plan.js';
+import { readRegularFileSync } from '../util/regular-file.js';
+import type { Provenance } from '../util/provenance.js';
 import type { HParamValue } from '../train/tensorboard.js';
+import { readRunRequest, type RunRequest } from '../run/run-folder.js';
+import { runFolder } from '../run/folder.js';
 
-export const WORKER_LOG = 'worker.log';
 
 /**
  * Set by a worker for the ranks it starts (a data-parallel run): its pid. A rank whose parent has it trains
@@ -49,7 +49,7 @@ class RunnerOutput {
   readonly log = (line: string): void => void this.write(line + '\n');
   private toFile(s: string): void {
     try {
-      appendFileSync(join(this.runDir, WORKER_LOG), s);
+      appendFileSync(runFolder(this.runDir).workerLog, s);
     } catch { /* a full disk: the status file says what matters */ }
   }
 }
@@ -68,7 +68,7 @@ function tellRunner(msg: WorkerMessage): Promise<void> {
 
 function readDiff(runDir: string): Buffer | undefined {
   try {
-    return readRegularFileSync(join(runDir, PROVENANCE_DIFF), { what: 'provenance diff' });
+    return readRegularFileSync(runFolder(runDir).provenanceDiff, { what: 'provenance diff' });
   } catch {
     return undefined;
   }
@@ -80,7 +80,7 @@ async function main(): Promise<number> {
     process.stderr.write('usage: worker <runDir>\n');
     return 2;
   }
-  const req = JSON.parse(readRegularTextSync(join(runDir, 'request.json'), { what: 'worker request' })) as { config: unknown; resume: boolean; provenance?: Provenance; hparams?: Record<string, HParamValue> };
+  const req = readRunRequest(runDir) as RunRequest & { provenance?: Provenance; hparams?: Record<string, HParamValue> };
   // The runner read the code's provenance once for the study and left a dirty tree's diff in the run folder.
   const provenance = req.provenance && { provenance: req.provenance, diff: readDiff(runDir) };
   const interrupt = interruptSignal();

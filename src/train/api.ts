@@ -5,8 +5,8 @@
 import type { DataSpecInput } from '../data/index.js';
 import type { AugmentSpecInput } from '../augment/index.js';
 import { runTraining as runTrainingUnchecked, type RunOptions } from './run.js';
-import type { TrainConfigInput } from './config.js';
-import type { ScheduleInput } from './schedules.js';
+import type { TrainConfigInput } from '../run/config.js';
+import type { ScheduleInput } from '../run/schedule-config.js';
 import type { FitResult } from './fit.js';
 
 /**

@@ -1,10 +1,8 @@
 import { tensor, tidy, uploadTensor, type Tensor } from '../tensor/index.js';
 import type { BatchU8 } from '../data/index.js';
 
-export type Normalization = 'unit' | 'imagenet';
-
-const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-const IMAGENET_STD = [0.229, 0.224, 0.225];
+import type { Normalization } from '../run/plan.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
 
 /**
  * uint8 NHWC pixels → float32 [N, 3, H, W] in [0, 1]. Viewing NHWC bytes as NCHW through a permute
@@ -33,8 +31,8 @@ export function labelsToTensor(batch: BatchU8, device?: string): Tensor {
 export function normalize(x: Tensor, kind: Normalization): Tensor {
   if (kind === 'unit') return x.clone();
   return tidy(() => {
-    const mean = tensor(IMAGENET_MEAN, [1, 3, 1, 1]).to({ device: x.device });
-    const std = tensor(IMAGENET_STD, [1, 3, 1, 1]).to({ device: x.device });
+    const mean = tensor([...IMAGENET_MEAN], [1, 3, 1, 1]).to({ device: x.device });
+    const std = tensor([...IMAGENET_STD], [1, 3, 1, 1]).to({ device: x.device });
     return x.sub(mean).div(std);
   });
 }

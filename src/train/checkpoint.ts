@@ -6,6 +6,7 @@ import { CheckpointError, writeCheckpoint, readCheckpoint, isRawTensor, readTens
 import { releaseFreeHostMemory, type OptimizerState, type Tensor } from '../tensor/index.js';
 import { tensorSource, rawToTensor } from '../models/index.js';
 import type { Logs } from './callbacks/base.js';
+import { runFolder, type CheckpointFile } from '../run/folder.js';
 
 /**
  * Everything a killed run needs to continue exactly where it stopped. Stored in one torch-loadable
@@ -54,13 +55,11 @@ export interface EpochAccumulators {
   epochMs: number;
 }
 
-export const CHECKPOINT_DIR = 'checkpoints';
 /**
  * `last` is the newest training checkpoint and `previous` the one before it: when `last` turns out
  * damaged, the run resumes from `previous`. `best` holds only weights.
  */
-export type CheckpointFile = 'last' | 'previous' | 'best';
-export const checkpointPath = (runDir: string, kind: CheckpointFile): string => join(runDir, CHECKPOINT_DIR, `${kind}.pth`);
+export const checkpointPath = (runDir: string, kind: CheckpointFile): string => runFolder(runDir).checkpoint(kind);
 
 /** A training checkpoint that failed a check: which file, and what is wrong with it. */
 export class DamagedCheckpointError extends Error {
@@ -263,7 +262,7 @@ export async function loadResumePoint(runDir: string, log: (line: string) => voi
   if (problems.length === 0) return undefined;
   throw new Error(
     `cannot resume ${runDir}: no undamaged checkpoint is left (${problems.join('; ')}); ` +
-    `remove ${join(runDir, CHECKPOINT_DIR)} to start this run over, or restore a copy`);
+    `remove ${runFolder(runDir).checkpoints} to start this run over, or restore a copy`);
 }
 
 export function optimizerStateFrom(loaded: LoadedCheckpoint): OptimizerState {
@@ -303,7 +302,7 @@ function processAlive(pid: number): boolean {
  */
 export async function promoteCompleteCheckpoint(runDir: string, log: (line: string) => void): Promise<string | undefined> {
   const last = checkpointPath(runDir, 'last');
-  const dir = join(runDir, CHECKPOINT_DIR);
+  const dir = runFolder(runDir).checkpoints;
   if (existsSync(last) || !existsSync(dir)) return undefined;
   const temps = readdirSync(dir)
     .map((name) => ({ name, m: /^\.last\.pth\.(\d+)\.(\d+)\.tmp$/.exec(name) }))
@@ -331,7 +330,7 @@ export async function promoteCompleteCheckpoint(runDir: string, log: (line: stri
  */
 export function removeStaleTemps(runDir: string): string[] {
   const removed: string[] = [];
-  for (const dir of [runDir, join(runDir, CHECKPOINT_DIR)]) {
+  for (const dir of [runDir, runFolder(runDir).checkpoints]) {
     if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir)) {
       const m = /^\..+\.(\d+)\.\d+\.tmp$/.exec(name);

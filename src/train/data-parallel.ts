@@ -2,13 +2,13 @@
 // Reducer (src/tensor/distributed.ts), weights and BN statistics kept equal to rank 0's, metrics summed
 // over ranks so every rank takes the same decisions (divergence, early stopping, checkpoints), and each
 // rank's own random state saved beside rank 0's checkpoint so a resume restores every rank.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { GradientReducer, ProcessGroup, backendFor, tensor, type DistBackend, type GradientReducerOptions, type Tensor } from '../tensor/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { BatchNormalization } from '../nn/index.js';
 import type { LaunchEnv } from './launch.js';
 import { readRegularTextSync } from '../util/regular-file.js';
+import { runFolder } from '../run/folder.js';
 
 export interface ParallelModel {
   parameters(): Tensor[];
@@ -132,7 +132,7 @@ export class DataParallel {
   // ---- per-rank random state beside rank 0's checkpoint ----
 
   static rankStatePath(runDir: string, rank: number, globalStep: number): string {
-    return join(runDir, 'checkpoints', `rank-${rank}.step-${globalStep}.json`);
+    return runFolder(runDir).rankStepState(rank, globalStep);
   }
 
   /** Written by every rank but 0 whenever rank 0 writes checkpoints/last.pth; the last few are kept. */
@@ -140,12 +140,7 @@ export class DataParallel {
     if (this.isMain) return;
     writeJsonAtomic(DataParallel.rankStatePath(runDir, this.rank, state.globalStep), { rank: this.rank, worldSize: this.worldSize, ...state });
     // Keep three: rank 0 may fall back to its previous checkpoint when the last one is damaged.
-    const dir = join(runDir, 'checkpoints');
-    const mine = readdirSync(dir)
-      .map((f) => new RegExp(`^rank-${this.rank}\\.step-(\\d+)\\.json$`).exec(f))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => b - a);
+    const mine = runFolder(runDir).rankStepStates(this.rank);
     for (const step of mine.slice(3)) rmSync(DataParallel.rankStatePath(runDir, this.rank, step), { force: true });
   }
 

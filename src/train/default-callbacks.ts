@@ -1,14 +1,14 @@
-import { join } from 'node:path';
 import type { Callback } from './callbacks/base.js';
 import { EarlyStopping } from './callbacks/early-stopping.js';
 import { ModelCheckpoint } from './callbacks/model-checkpoint.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 import { CSVLogger } from './csv-logger.js';
 import { HistoryLogger } from './history.js';
 import { ProgressCallback, type ProgressStream } from './progress.js';
 import { RunStatusSync } from './run-state.js';
 import { TensorBoard, type HParamValue } from './tensorboard.js';
-import { modelLabel, type ModelSpec } from './model-spec.js';
+import { modelLabel } from '../run/model-spec.js';
+import { runFolder } from '../run/folder.js';
 
 export interface DefaultCallbackOptions {
   config: TrainConfig;
@@ -36,8 +36,8 @@ export function defaultCallbacks(o: DefaultCallbackOptions): Callback[] {
   const out: Callback[] = [];
   const writes = o.writes ?? true;
   if (runDir && writes) {
-    out.push(new HistoryLogger(runDir), new CSVLogger(join(runDir, 'metrics.csv')), new RunStatusSync(runDir));
-    if (config.tensorboard) out.push(new TensorBoard(join(runDir, 'tensorboard'), { hparams: o.hparams ?? planHParams(config) }));
+    out.push(new HistoryLogger(runDir), new CSVLogger(runFolder(runDir).metrics), new RunStatusSync(runDir));
+    if (config.tensorboard) out.push(new TensorBoard(runFolder(runDir).tensorboard, { hparams: o.hparams ?? planHParams(config) }));
   }
   if (config.earlyStopping) out.push(new EarlyStopping({ ...config.earlyStopping, log }));
   if (runDir) {
@@ -53,7 +53,7 @@ export function planHParams(config: TrainConfig): Record<string, HParamValue> {
   const opt = config.optimizer as { name?: string; lr?: number; momentum?: number; weightDecay?: number };
   const schedule = typeof config.schedule === 'string' ? config.schedule : (config.schedule as { name?: string }).name;
   const out: Record<string, HParamValue> = {
-    model: modelLabel(config.model as ModelSpec),
+    model: modelLabel(config.model),
     optimizer: String(opt.name ?? 'sgd'),
     batchSize: config.batchSize,
     epochs: config.epochs,

@@ -11,6 +11,7 @@ import { DataLoader, type ImageSet } from '../data/index.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { evaluate, type EvalOptions, type SamplePrediction } from './evaluate.js';
 import type { TrainableModel } from './model-api.js';
+import { runFolder } from '../run/folder.js';
 
 /** Precision, recall, F1 and image count of one class. */
 export interface ClassMetrics {
@@ -181,8 +182,7 @@ export async function writeRunErrorAnalysis(
 ): Promise<ErrorAnalysisFiles> {
   const loader = new DataLoader(images, { batchSize: o.batchSize, shuffle: false });
   const r = await evaluate(model, loader, { ...o, confusion: true, predictions: true });
-  return writeErrorAnalysis(join(runDir, RUN_ANALYSIS_DIR), { confusion: r.confusion!, classNames: o.classNames, predictions: r.predictions!, images });
+  return writeErrorAnalysis(runFolder(runDir).analysis, { confusion: r.confusion!, classNames: o.classNames, predictions: r.predictions!, images });
 }
 
 /** Where a run folder keeps its error analysis. */
-export const RUN_ANALYSIS_DIR = 'analysis';

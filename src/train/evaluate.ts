@@ -1,7 +1,8 @@
 import { F, tidy, keep, noGrad, withAutocast, stack, zeros, zerosLike } from '../tensor/index.js';
 import type { DataLoader } from '../data/index.js';
 import type { TrainableModel } from './model-api.js';
-import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
+import { imagesToTensor, labelsToTensor, normalize } from './batch-tensor.js';
+import type { Normalization } from '../run/plan.js';
 
 /** Options of `evaluate`: classes, precision, device, normalisation, and what to collect. */
 export interface EvalOptions {

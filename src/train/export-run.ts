@@ -2,9 +2,10 @@
  * `ablate export`: a run's trained network as ONNX, with what a consumer needs to feed it (image size,
  * resize mode, normalisation, layout) and to read its output (class names) in the file's metadata_props.
  */
-import { loadWeights, exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
+import { exportOnnx, needsFixedInputSize, ONNX_OPSET } from '../models/index.js';
 import { ablateVersion } from '../util/version.js';
-import { buildRunModel, readRunPlan, type RunCheckpoint, type RunPlan } from './run-plan.js';
+import type { RunCheckpoint, RunInfo } from '../run/open-run.js';
+import { openRun } from '../run/prepare.js';
 
 /** metadata_props keys written by exportRunToOnnx (values are JSON except `ablate.model` and `ablate.version`). */
 export const ONNX_METADATA_KEYS = {
@@ -23,7 +24,7 @@ export interface ExportRunOptions {
 /** What `exportRunToOnnx` wrote: the file, the run it came from, the opset. */
 export interface ExportedRun {
   path: string;
-  plan: RunPlan;
+  run: RunInfo;
   opset: number;
 }
 
@@ -32,23 +33,23 @@ export interface ExportedRun {
  * [batch, 3, height, width] already preprocessed, output `logits` [batch, classes]).
  */
 export async function exportRunToOnnx(runDir: string, out: string, options: ExportRunOptions = {}): Promise<ExportedRun> {
-  const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
-  const model = buildRunModel(plan);
+  // fp32 on the CPU: the ONNX file holds fp32 weights whatever the run trained in (the export reads no mode).
+  const opened = await openRun(runDir, { checkpoint: options.checkpoint, device: 'cpu', precision: 'fp32' });
+  const { info: run, model } = opened;
   try {
-    await loadWeights(model, plan.weights, { strict: true });
     exportOnnx(model, out, {
-      graphName: plan.model,
+      graphName: run.model,
       // VGG's adaptive pool has an ONNX form only at a fixed size: the one the run trained at.
-      ...(needsFixedInputSize(model) ? { inputSize: plan.preprocessing.imageSize } : {}),
+      ...(needsFixedInputSize(model) ? { inputSize: run.preprocessing.imageSize } : {}),
       metadata: {
-        [ONNX_METADATA_KEYS.classNames]: plan.classNames,
-        [ONNX_METADATA_KEYS.preprocessing]: plan.preprocessing,
-        [ONNX_METADATA_KEYS.model]: plan.model,
+        [ONNX_METADATA_KEYS.classNames]: run.classNames,
+        [ONNX_METADATA_KEYS.preprocessing]: run.preprocessing,
+        [ONNX_METADATA_KEYS.model]: run.model,
         [ONNX_METADATA_KEYS.version]: ablateVersion(),
       },
     });
   } finally {
     model.dispose();
   }
-  return { path: out, plan, opset: ONNX_OPSET };
+  return { path: out, run, opset: ONNX_OPSET };
 }

@@ -1,18 +1,20 @@
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import { Generator, tidy, keep, noGrad, manualSeed, type Tensor } from '../tensor/index.js';
 import type { DataLoader, BatchU8, TrainLoader } from '../data/index.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 import type { TrainableModel } from './model-api.js';
-import type { Normalization } from './batch-tensor.js';
+import type { Normalization } from '../run/plan.js';
 import { evaluate } from './evaluate.js';
 import { Callback, CallbackList, type Logs, type TrainingContext, type ModelAccess, type CheckpointKind, type CheckpointInfo } from './callbacks/base.js';
-import { historyRecord, type HistoryRecord } from './history.js';
+import { historyRecord } from './history.js';
+import { type HistoryRecord } from '../run/run-folder.js';
 import type { ProgressStream } from './progress.js';
 import { createSchedule, type LrSchedule } from './schedules.js';
 import { checkpointPath, loadResumePoint, promoteCompleteCheckpoint, removeStaleTemps, saveTrainingCheckpoint } from './checkpoint.js';
 import { RunPosition, captureState, restoreState } from './resume-state.js';
-import { TrainStep, createOptimizer, type BatchAugmenter, type Precision } from './train-step.js';
+import { TrainStep, createOptimizer, type BatchAugmenter } from './train-step.js';
+import type { Precision } from '../run/machine.js';
 import type { HParamValue } from './tensorboard.js';
 import { defaultCallbacks } from './default-callbacks.js';
 import { DivergenceGuard, bestOf } from './run-state.js';
@@ -21,8 +23,9 @@ import type { DataParallel } from './data-parallel.js';
 import type { EvalResult } from './evaluate.js';
 import { invalidArg } from '../util/errors.js';
 import { testFault } from './test-fault.js';
+import { runFolder } from '../run/folder.js';
 
-export type { BatchAugmenter, Precision } from './train-step.js';
+export type { BatchAugmenter } from './train-step.js';
 
 /** Everything `fit` needs: model, loaders, config, precision, device, augmentation, callbacks, run folder. */
 export interface FitOptions {
@@ -280,7 +283,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     // How the run ended, for loggers that record it (TensorBoard's HParams session status).
     await cbs.onTrainEnd({ [`ended_${status}`]: 1 });
     // model.pth is the result of a finished run; a stopped run continues from checkpoints/last.pth.
-    if (o.runDir && status === 'ok' && main) await saveWeights(model, join(o.runDir, 'model.pth'));
+    if (o.runDir && status === 'ok' && main) await saveWeights(model, runFolder(o.runDir).weights);
   } finally {
     step.dispose();
     optimizer.dispose();
@@ -334,7 +337,7 @@ function readSchedule(o: FitOptions): { steps: number; ms: number } {
 
 /** A fresh start must never pick up an earlier run's state next to this run's new history. */
 function clearEarlierRun(runDir: string, log: (line: string) => void): void {
-  const stale = [checkpointPath(runDir, 'last'), checkpointPath(runDir, 'previous'), checkpointPath(runDir, 'best'), join(runDir, 'model.pth')]
+  const stale = [checkpointPath(runDir, 'last'), checkpointPath(runDir, 'previous'), checkpointPath(runDir, 'best'), runFolder(runDir).weights]
     .filter((p) => existsSync(p));
   for (const p of stale) rmSync(p);
   if (stale.length > 0) log(`starting from scratch in ${runDir}: removed ${stale.map((p) => relative(runDir, p)).join(', ')} of an earlier run`);

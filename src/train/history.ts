@@ -1,8 +1,6 @@
 import { invalidArg } from '../util/errors.js';
 import { Callback, type Logs } from './callbacks/base.js';
-import { readHistory, writeHistory, type HistoryRecord } from './run-folder.js';
-
-export { HISTORY_FILE, HistoryRecordSchema, historyPath, readHistory, writeHistory, type HistoryRecord, type HistoryRow } from './run-folder.js';
+import { readHistory, writeHistory, type HistoryRecord } from '../run/run-folder.js';
 
 /** The history line for 0-based `epoch` from its epoch logs (see callbacks/base.ts for the keys). */
 export function historyRecord(epoch: number, logs: Logs): HistoryRecord {

@@ -5,7 +5,7 @@
 import { stopSignalOf } from '../util/interrupt.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readRankError, recordRankFailure, writeRankError, type RankEnd, type RankFailureRecord } from './run-folder.js';
+import { readRankError, recordRankFailure, writeRankError, type RankEnd, type RankFailureRecord } from '../run/run-folder.js';
 
 export interface LaunchEnv {
   masterAddr: string;

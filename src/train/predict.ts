@@ -5,16 +5,15 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { F, Tensor, noGrad, resolveDevice, tidy, withAutocast } from '../tensor/index.js';
+import { F, Tensor, noGrad, tidy, withAutocast } from '../tensor/index.js';
 import { decodeItem, IMAGE_EXT, readImageFile } from '../data/index.js';
-import { loadWeights } from '../models/index.js';
 import type { Model } from '../nn/index.js';
 import { invalidArg } from '../util/errors.js';
 import { imagesToTensor, normalize } from './batch-tensor.js';
-import { buildRunModel, readRunPlan, RunFolderError, type Preprocessing, type RunCheckpoint } from './run-plan.js';
-import { choosePrecision } from './run.js';
-import type { Precision } from './fit.js';
-import type { TrainConfig } from './config.js';
+import { RunFolderError, type Preprocessing, type RunCheckpoint } from '../run/open-run.js';
+import { openRun } from '../run/prepare.js';
+import type { Precision } from '../run/machine.js';
+import type { TrainConfig } from '../run/config.js';
 
 /**
  * What `predict` accepts: a path to an image file or to a folder of images (searched recursively), the
@@ -88,19 +87,8 @@ export class Predictor {
 
   /** Loads a run folder's model, class names and preprocessing. */
   static async fromRun(runDir: string, options: PredictorOptions = {}): Promise<Predictor> {
-    const plan = await readRunPlan(runDir, { checkpoint: options.checkpoint });
-    const device = resolveDevice(options.device ?? plan.config.device);
-    const model = buildRunModel(plan, { device });
-    try {
-      await loadWeights(model, plan.weights, { strict: true });
-      const precision = choosePrecision(options.precision ?? plan.config.precision, device);
-      if (precision.channelsLast) model.toMemoryFormat('channels_last');
-      model.eval();
-      return new Predictor(model, plan.classNames, plan.preprocessing, precision, device, plan.config.batchSize);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    const run = await openRun(runDir, { checkpoint: options.checkpoint, device: options.device, precision: options.precision });
+    return new Predictor(run.model, run.info.classNames, run.info.preprocessing, run.precision, run.device, run.info.plan.batchSize);
   }
 
   /** Images per forward pass when `predict` is not told otherwise (the run's batch size). */

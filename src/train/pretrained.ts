@@ -3,7 +3,7 @@ import { loadWeights, type ModelSpec } from '../models/index.js';
 import type { Model } from '../nn/index.js';
 import { isWeightsName, pretrainedTransforms, resolvePretrained, type ResolvedWeights } from '../models/hub-weights.js';
 import type { Interpolation } from '../models/family.js';
-import type { Normalization } from './batch-tensor.js';
+import type { Normalization } from '../run/plan.js';
 
 /** What a run records about its starting weights and the input normalisation they imply (status.json). */
 export interface PretrainedRecord {

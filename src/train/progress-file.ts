@@ -1,19 +1,5 @@
-import { join } from 'node:path';
-import { writeJsonAtomic } from '../util/atomic.js';
 import { Callback, type Logs } from './callbacks/base.js';
-
-export const PROGRESS_FILE = 'progress.json';
-
-export interface ProgressSnapshot {
-  epoch: number;
-  epochs: number;
-  batch: number;
-  batches: number;
-  loss?: number;
-  accuracy?: number;
-  imagesPerS?: number;
-  updatedAt: string;
-}
+import { writeProgress, type ProgressSnapshot } from '../run/run-folder.js';
 
 /**
  * Writes the run's in-epoch position to `progress.json` (throttled), so a study's live view and
@@ -48,6 +34,6 @@ export class ProgressFile extends Callback {
       imagesPerS: this.images / Math.max(1e-9, (now - this.epochStart) / 1000),
       updatedAt: new Date().toISOString(),
     };
-    writeJsonAtomic(join(this.runDir, PROGRESS_FILE), snap);
+    writeProgress(this.runDir, snap);
   }
 }

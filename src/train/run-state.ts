@@ -2,13 +2,8 @@ import { arch, cpus, platform, release } from 'node:os';
 import { invalidArg } from '../util/errors.js';
 import { Callback, type Logs } from './callbacks/base.js';
 import { formatMetric } from './callbacks/monitor.js';
-import { readRunStatus, writeRunStatus, type RunEnv, type RunStatus } from './run-folder.js';
+import { readRunStatus, writeRunStatus, type RunEnv, type RunStatus } from '../run/run-folder.js';
 
-// status.json's schema, reader and writer live with the other run-folder files.
-export {
-  RUN_STATUSES, RunDatasetSchema, RunEnvSchema, RunStatusSchema, STATUS_FILE, readRunStatus, statusPath, updateRunStatus, writeRunStatus,
-  type RunEnv, type RunStatus, type RunStatusFile, type RunStatusKind,
-} from './run-folder.js';
 
 /** The env fields Node can answer by itself; the fit loop adds ablateVersion, libtorchVersion, device, threads, precision. */
 export function hostEnv(): Pick<RunEnv, 'node' | 'os' | 'cpu'> {

@@ -1,21 +1,24 @@
 import { join } from 'node:path';
-import { setNumThreads, getNumThreads, defaultThreads, resolveDevice, deviceSupportsBf16, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
-import { DataLoader, SplitChangedError, type Dataset, type DataSpec, type ImageSet, type TrainLoader } from '../data/index.js';
+import { setNumThreads, getNumThreads, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
+import { DataLoader, SplitChangedError, type Dataset, type ImageSet, type TrainLoader } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
-import { isDiskFull, writeJsonAtomic } from '../util/atomic.js';
+import { isDiskFull } from '../util/atomic.js';
 import { ensureOutDir } from '../util/out-dir.js';
 import { InterruptedError, throwIfInterrupted, wasPreempted } from '../util/interrupt.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 import { writeRunErrorAnalysis } from './error-analysis.js';
-import { fit, type FitResult, type Precision, type BatchAugmenter } from './fit.js';
-import { readRunStatus, writeRunStatus, hostEnv, type RunStatus } from './run-state.js';
-import { removeRankErrors, writeRankError } from './run-folder.js';
+import { fit, type FitResult, type BatchAugmenter } from './fit.js';
+import { planForMachine, type Precision } from '../run/machine.js';
+import { hostEnv } from './run-state.js';
+import { readRunStatus, writeRunStatus, type RunStatus } from '../run/run-folder.js';
+import { removeRankErrors, writeRankError } from '../run/run-folder.js';
 import { ablateVersion } from '../util/version.js';
-import { completePlan, imageSizeOf, planHash, planIdentity, planModel, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from './plan.js';
-import { chooseStreaming, openPlanDatasets, prepareSplit, streamLoader, type PlanDatasets } from './plan-data.js';
+import { imageSizeOf, planHash, planIdentity, sortedJson, readRunPlan, resolveRunPlan, weightsModelSpec, type RunPlan } from '../run/plan.js';
+import { chooseStreaming, prepareSplit, streamLoader, type PlanDatasets } from '../run/plan-data.js';
+import { prepareRun } from '../run/prepare.js';
 import { evaluate } from './evaluate.js';
 import type { TrainableModel } from './model-api.js';
-import { buildModel, modelLabel, type ModelSpec } from './model-spec.js';
+import { modelLabel, type ModelSpec } from '../run/model-spec.js';
 import type { ProgressStream } from './progress.js';
 import type { Callback } from './callbacks/base.js';
 import { loadPretrained, runNormalization, type RunNormalization } from './pretrained.js';
@@ -25,9 +28,10 @@ import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.j
 import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
-import { readRegularTextSync } from '../util/regular-file.js';
 import type { HParamValue } from './tensorboard.js';
 import { collectProvenance, saveProvenanceDiff, type CollectedProvenance } from '../util/provenance.js';
+import { checkRunFolderFormat, recordedThreads, writeRunConfig } from '../run/run-folder.js';
+import { runFolder } from '../run/folder.js';
 
 /** Options of `runTraining`: the run folder, resume, progress output, logging, abort signal, extra callbacks. */
 export interface RunOptions {
@@ -56,30 +60,6 @@ export interface RunOptions {
   hparams?: Readonly<Record<string, HParamValue>>;
 }
 
-export function choosePrecision(requested: TrainConfig['precision'], device: string): Precision {
-  const fast = deviceSupportsBf16(device); // GPUs from Ampere (compute 8.0) on, or CPUs with AVX-512 BF16/AMX
-  if (requested === 'fp32' || (requested === 'auto' && !fast)) return { autocast: false, channelsLast: false, label: 'fp32' };
-  return { autocast: true, channelsLast: true, label: 'bf16' };
-}
-
-/**
- * What this machine makes of a plan: the device, what `precision: auto` becomes, and the thread count.
- * Results depend on the thread count (parallel reductions sum in a different order), so a run keeps the
- * count it started with: a resume passes `threadsBefore` (from the run's config.json), which wins over
- * this machine's default but not over a count the plan sets itself.
- */
-export function planForMachine(
-  plan: RunPlan,
-  o: { threadsBefore?: number; localWorldSize?: number; localRank?: number } = {},
-): { plan: RunPlan; device: string; precision: Precision } {
-  // One data-parallel rank per GPU: local rank r trains on cuda:r.
-  const device = resolveDevice(o.localRank !== undefined && plan.device === 'cuda' ? `cuda:${o.localRank}` : plan.device);
-  const precision = choosePrecision(plan.precision, device);
-  // Local data-parallel ranks share the machine's cores.
-  const threads = plan.threads ?? o.threadsBefore ?? Math.max(1, Math.floor(defaultThreads() / (o.localWorldSize ?? 1)));
-  return { plan: { ...plan, precision: precision.label, threads }, device, precision };
-}
-
 /**
  * Trains one configuration into `runDir`: resolved config, status.json, history, metrics.csv,
  * checkpoints and final weights. Any failure is recorded in status.json before it is re-thrown.
@@ -88,12 +68,14 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // Every problem of the config, before a folder is made or an image decoded.
   const resolved = resolveRunPlan(rawConfig);
+  // A folder a newer ablate wrote is neither resumed nor overwritten.
+  checkRunFolderFormat(o.runDir);
   // Started as one rank of a data-parallel run (torchrun, srun, --nproc-per-node): join the others first,
   // so a missing rank fails the run before any file is written. The device (this rank's GPU on CUDA) comes
   // first: it decides the backend (NCCL on CUDA, Gloo on the CPU).
   const launch = readLaunchEnv();
   const machine = planForMachine(resolved, {
-    threadsBefore: o.resume ? threadsOfRun(o.runDir) : undefined,
+    threadsBefore: o.resume ? recordedThreads(o.runDir) : undefined,
     localWorldSize: launch?.localWorldSize,
     localRank: launch?.localRank,
   });
@@ -108,7 +90,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   let plan: RunPlan = machine.plan;
   if (main) ensureOutDir(o.runDir, 'run folder');
   const provenance = main ? (o.provenance ?? collectProvenance({ exclude: [o.runDir] })) : undefined;
-  if (provenance) saveProvenanceDiff(o.runDir, provenance.diff);
+  if (provenance) saveProvenanceDiff(runFolder(o.runDir).provenanceDiff, provenance.diff);
   setNumThreads(plan.threads!);
   const deterministic = chooseDeterminism(plan.deterministic ?? 'auto', device);
   // Rank 0 alone writes the run folder; the others share it (a shared filesystem across nodes).
@@ -138,7 +120,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
   // A resume must not touch the run's plan until it is known to be the same plan (see below).
   const previousPlan = resume ? previousPlanOf(o.runDir) : undefined;
   writeStatus(baseStatus);
-  if (!previousPlan && main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+  if (!previousPlan && main) writeRunConfig(o.runDir, plan);
 
   let datasets: PlanDatasets | undefined;
   let train: ImageSet | undefined;
@@ -149,10 +131,11 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     // No validation data named: a folder's own held-out split, said out loud (and recorded in the plan).
     // A resume keeps the choice its run made (a plan recorded without validation stays without).
     if (!plan.valData && !(previousPlan && !previousPlan.valData)) plan = await withDefaultValidation(plan, { log, signal: o.signal });
-    datasets = await openPlanDatasets(plan, { log, signal: o.signal });
-    throwIfInterrupted(o.signal, 'opening the data');
     // The run's config.json is its plan, completed with what the data decided (class names, sizes).
-    plan = completePlan(plan, { train: datasets.train, val: datasets.val, test: datasets.test });
+    const prepared = await prepareRun(plan, { log, signal: o.signal });
+    datasets = prepared.datasets;
+    throwIfInterrupted(o.signal, 'opening the data');
+    plan = prepared.plan;
     // WebDataset training data: streamed or decoded into the cache, decided once and recorded in the plan.
     const streaming = chooseStreaming(plan.data, datasets.train, previousPlan?.data);
     if (streaming) {
@@ -164,7 +147,7 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       throw new ResumeMismatchError(`cannot resume ${o.runDir}: it was planned with other settings (${changed.join(', ')} differ); ` +
         `run it with its own config (ablate train --resume --out ${o.runDir}), or use another --out for the new settings`);
     }
-    if (main) writeJsonAtomic(join(o.runDir, 'config.json'), plan);
+    if (main) writeRunConfig(o.runDir, plan);
     // The first epoch trains while the training split decodes (in that epoch's order), validation decoding after
     // it. Not for a resumed run (its epoch's order must be the one the interrupted run used, which a tentative split
     // cannot promise) nor for data-parallel ranks (their shards depend on the split's final length).
@@ -177,14 +160,13 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
       val = await prepareSplit(plan.valData, datasets.val, { log, what: 'validation', signal: o.signal, background, after: background && train ? train.settled() : undefined });
       opened.push(val);
     }
-    const resolvedModel = planModel(plan);
-    const numClasses = resolvedModel.config.numClasses;
+    const numClasses = prepared.model.config.numClasses;
     for (;;) {
-      const model = buildModel(resolvedModel, { seed: plan.seed, device });
+      const model = prepared.buildModel({ seed: plan.seed, device });
       try {
-        const weightsModel = weightsModelSpec(plan.model) ?? (plan.model as ModelSpec);
+        const weightsModel = weightsModelSpec(plan.model) ?? plan.model;
         const pretrained = plan.pretrained && !resume
-          ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal, label: modelLabel(plan.model as ModelSpec) })
+          ? await loadPretrained(model, plan.pretrained, weightsModel, { log, signal: o.signal, label: modelLabel(plan.model) })
           : undefined;
         const norm = planNormalization(plan, weightsModel);
         const counts = model.countParams();
@@ -344,19 +326,9 @@ function previousPlanOf(runDir: string): RunPlan | undefined {
   }
 }
 
-/** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
-function threadsOfRun(runDir: string): number | undefined {
-  try {
-    const t = (JSON.parse(readRegularTextSync(join(runDir, 'config.json'))) as { threads?: unknown }).threads;
-    return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A plan without validation data, with the training folder's own held-out split when it has one (the note is logged either way). */
 async function withDefaultValidation(plan: RunPlan, o: { log: (l: string) => void; signal?: AbortSignal }): Promise<RunPlan> {
-  const choice = await defaultValidation(plan.data as DataSpec, o);
+  const choice = await defaultValidation(plan.data, o);
   if (choice.note) o.log(choice.note);
   return choice.spec ? { ...plan, valData: { ...plan.data, split: choice.spec.split } } : plan;
 }

@@ -4,9 +4,9 @@
  * estimate; it is an estimate (no data loading, augmentation or logging, and the machine's load varies).
  */
 import { F, SGD, getNumThreads, noGrad, randint, randn, setNumThreads, tidy, withAutocast } from '../tensor/index.js';
-import type { ResolvedModelSpec } from './model-spec.js';
-import { buildModel } from './model-spec.js';
-import type { Precision } from './fit.js';
+import type { ResolvedModelSpec } from '../run/model-spec.js';
+import { buildModel } from '../run/model-spec.js';
+import type { Precision } from '../run/machine.js';
 
 export interface SpeedSample {
   /** Training images per second (forward, backward, SGD step). */

@@ -3,9 +3,11 @@ import {
   type Generator, type Optimizer, type Tensor,
 } from '../tensor/index.js';
 import type { BatchU8 } from '../data/index.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../run/config.js';
 import type { TrainableModel } from './model-api.js';
-import { imagesToTensor, labelsToTensor, normalize, type Normalization } from './batch-tensor.js';
+import { imagesToTensor, labelsToTensor, normalize } from './batch-tensor.js';
+import type { Normalization } from '../run/plan.js';
+import type { Precision } from '../run/machine.js';
 import type { DataParallel } from './data-parallel.js';
 
 /** A batch-level augmentation (standard ops, CutMix, MixUp) as the fit loop drives it. */
@@ -13,12 +15,6 @@ export interface BatchAugmenter {
   apply(images: Tensor, labels: Tensor, generator: Generator, o: { epoch: number; totalEpochs: number; training: boolean }): { images: Tensor; targets: Tensor; info?: unknown };
 }
 
-/** The numeric precision training runs in: bf16 autocast with channels-last, or fp32. */
-export interface Precision {
-  autocast: boolean;
-  channelsLast: boolean;
-  label: 'fp32' | 'bf16';
-}
 
 export function createOptimizer(params: Tensor[], o: TrainConfig['optimizer']): Optimizer {
   switch (o.name) {

@@ -11,7 +11,26 @@ export function describe(value: unknown): string {
   return name && name !== 'Object' ? `${name} instance` : 'object';
 }
 
+/** One problem in what a user gave: where (a field's dotted path, an argument), what was expected, what was received. */
+export interface Issue {
+  path: string;
+  expected: string;
+  received: string;
+}
+
+/**
+ * A problem with what was given (a config field, an argument), not a bug. `issues` carry its parts, so a caller
+ * that reports it under its own path (a config's `data.split`) reads them instead of parsing the message.
+ * A TypeError, as these errors always were.
+ */
+export class ConfigError extends TypeError {
+  constructor(message: string, readonly issues: readonly Issue[] = []) {
+    super(message);
+  }
+}
+
 /** One error factory so every validation message reads the same way. */
-export function invalidArg(name: string, expected: string, received: unknown): TypeError {
-  return new TypeError(`Expected ${expected} for ${name} but received ${describe(received)}`);
+export function invalidArg(name: string, expected: string, received: unknown): ConfigError {
+  const issue = { path: name, expected, received: describe(received) };
+  return new ConfigError(`Expected ${expected} for ${name} but received ${issue.received}`, [issue]);
 }

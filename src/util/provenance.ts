@@ -198,15 +198,11 @@ export function collectProvenance(o: ProvenanceOptions = {}): CollectedProvenanc
   return { provenance, diff: 'none' in state ? undefined : state.diff };
 }
 
-/** The file a run keeps its dirty tree's diff in. */
-export const PROVENANCE_DIFF = 'provenance.diff';
-
 /**
- * Keeps a dirty tree's diff as `<runDir>/provenance.diff`, or removes one an earlier start left when the tree is
- * clean now (the status's hash always describes the file beside it).
+ * Keeps a dirty tree's diff at `path` (a run folder's provenance.diff), or removes one an earlier start left when
+ * the tree is clean now (the status's hash always describes the file beside it).
  */
-export function saveProvenanceDiff(runDir: string, diff: Buffer | undefined): void {
-  const path = join(runDir, PROVENANCE_DIFF);
+export function saveProvenanceDiff(path: string, diff: Buffer | undefined): void {
   if (diff && diff.length > 0) writeFileAtomic(path, diff);
   else rmSync(path, { force: true });
 }

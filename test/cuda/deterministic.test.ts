@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { cudaAvailable, engineInfo } from '../../src/tensor/index.js';
 import { runTraining } from '../../src/train/run.js';
-import { readRunStatus } from '../../src/train/run-folder.js';
+import { readRunStatus } from '../../src/run/run-folder.js';
 import { tmpDir } from '../train/helpers.js';
 import { historyMetrics, tinyConfig } from '../train/run-helpers.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDataset, parseDataSpec, prepareImages, DataLoader } from '../../src/data/index.js';
 import { fit, type FitOptions, type FitResult } from '../../src/train/fit.js';
-import { parseTrainConfig } from '../../src/train/config.js';
+import { parseTrainConfig } from '../../src/run/config.js';
 import { setNumThreads } from '../../src/tensor/index.js';
 import { Callback } from '../../src/train/callbacks/base.js';
 import { createModelFromSpec, type ModelSpec } from '../../src/models/index.js';

@@ -8,7 +8,7 @@ import { writeStateDict, type RawTensor } from '../../src/models/pth/index.js';
 import { DEFAULT_TRANSFORMS, lookupHubWeights, pretrainedTransforms, resolvePretrained, isWeightsName, weightsArch, weightsSizeLimit } from '../../src/models/hub-weights.js';
 import { loadPretrained } from '../../src/train/pretrained.js';
 import { runTraining } from '../../src/train/run.js';
-import { readRunPlan } from '../../src/train/run-plan.js';
+import { readRunInfo } from '../../src/run/open-run.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { startServer, sha256, type TestServer } from '../data/fetch/server.js';
 import { TINY_GENERATED } from '../train/run-helpers.js';
@@ -236,7 +236,7 @@ describe('pretrained weights by name', () => {
       resizeSize: 256, cropSize: 224, interpolation: 'bilinear',
     });
     // The run plan (what predict and export read, and ONNX metadata records) names the same preprocessing.
-    const plan = await readRunPlan(runDir);
+    const plan = await readRunInfo(runDir);
     assert.deepEqual(plan.preprocessing.pretrained, { weights: 'ResNet18_Weights.IMAGENET1K_V1', resizeSize: 256, cropSize: 224, interpolation: 'bilinear' });
     assert.equal(status.pretrained.weights, 'ResNet18_Weights.IMAGENET1K_V1');
     assert.equal(status.pretrained.requested, 'imagenet');

@@ -16,7 +16,7 @@ import {
   OnnxExportError, TorchScriptModel,
 } from '../../src/models/index.js';
 import { readStateDict, writeStateDict } from '../../src/models/pth/index.js';
-import { inspectRunConfig } from '../../src/train/plan.js';
+import { inspectRunConfig } from '../../src/run/plan.js';
 import { expandStudy } from '../../src/study/spec-expand.js';
 import { parseStudySpec } from '../../src/study/spec.js';
 import { methodNotes } from '../../src/study/report/method.js';

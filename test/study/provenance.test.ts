@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { collectProvenance, provenanceCommand, provenanceEnv } from '../../src/util/provenance.js';
 import { runStudy } from '../../src/study/runner.js';
-import { readRunStatus } from '../../src/train/run-folder.js';
+import { readRunStatus } from '../../src/run/run-folder.js';
 import { tmp, writeStudy } from './live-fixtures.js';
 import { readEventDir } from '../train/tb-reader.js';
 

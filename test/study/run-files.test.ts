@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readRun, readStudy, studyIndexFor, studyIndexSchema } from '../../src/study/run-files.js';
-import { readHistory } from '../../src/train/run-folder.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { expandStudy } from '../../src/study/spec-expand.js';
 import { parseStudySpec } from '../../src/study/spec.js';
 import { curve, historyLine, standardRuns, tmpStudyDir, writeFakeStudy } from './fixtures.js';

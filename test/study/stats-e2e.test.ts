@@ -90,7 +90,7 @@ describe('a real study with four variants, two seeds and a claim to check', () =
 });
 
 test('data.testSplit must be a split held out from training and validation', async () => {
-  const { inspectRunConfig } = await import('../../src/train/plan.js');
+  const { inspectRunConfig } = await import('../../src/run/plan.js');
   const cfg = (data: Record<string, unknown>) => ({ model: 'resnet20-cifar', data: { source: 'generated', generated: { classes: 2, trainCount: 8, testCount: 4, size: 8 }, ...data }, epochs: 1 });
   const ok = inspectRunConfig(cfg({ split: 'train[:6]', valSplit: 'train[6:]', testSplit: 'test' }));
   assert.deepEqual(ok.problems, []);

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { acquireStudyLock, StudyBusyError, STUDY_LOCK } from '../../src/study/study-lock.js';
-import { acquireRunLock, RunBusyError, runHolder } from '../../src/train/run-lock.js';
+import { acquireRunLock, RunBusyError, runHolder } from '../../src/run/run-lock.js';
 import { selfHolder } from '../../src/util/process-lock.js';
 import { tmp } from './live-fixtures.js';
 

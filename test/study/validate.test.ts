@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { planStudy } from '../../src/study/runner.js';
 import { checkRunConfig } from '../../src/study/validate-run.js';
 import { StudySpecError } from '../../src/study/spec-issues.js';
-import { resolveRunPlan } from '../../src/train/plan.js';
+import { resolveRunPlan } from '../../src/run/plan.js';
 import { listPresets } from '../../src/models/index.js';
 
 const STUDIES = join(import.meta.dirname, '../../studies');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { DamagedCheckpointError, checkpointPath, loadResumePoint, loadTrainingCheckpoint, type LoadedCheckpoint } from '../../src/train/checkpoint.js';
-import { readRunStatus, writeRunStatus } from '../../src/train/run-folder.js';
+import { readRunStatus, writeRunStatus } from '../../src/run/run-folder.js';
 import { encodeCheckpoint, readCheckpoint, type CheckpointValue } from '../../src/models/pth/index.js';
 import { readZipDirectory } from '../../src/models/pth/zip-archive.js';
 import { DiskFullError } from '../../src/util/atomic.js';

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runTraining, explainNondeterministic } from '../../src/train/run.js';
-import { readRunStatus } from '../../src/train/run-folder.js';
-import { planHash, resolveRunPlan } from '../../src/train/plan.js';
+import { readRunStatus } from '../../src/run/run-folder.js';
+import { planHash, resolveRunPlan } from '../../src/run/plan.js';
 import { tmpDir } from './helpers.js';
 import { historyMetrics, tinyConfig } from './run-helpers.js';
 

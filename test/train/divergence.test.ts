@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { Callback } from '../../src/train/callbacks/base.js';
 import { loadTrainingCheckpoint } from '../../src/train/checkpoint.js';
-import { readHistory } from '../../src/train/history.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { full } from '../../src/tensor/index.js';
 import { tmpDir } from './helpers.js';
 import { CLI_MAIN, readJson, spawnTs, tinyConfig, writeConfig } from './run-helpers.js';

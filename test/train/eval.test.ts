@@ -4,7 +4,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
-import { readHistory } from '../../src/train/history.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { tmpDir } from './helpers.js';
 import { CLI_MAIN, spawnTs, tinyConfig } from './run-helpers.js';
 

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
-import { readRunStatus } from '../../src/train/run-folder.js';
-import { readHistory } from '../../src/train/history.js';
+import { readRunStatus } from '../../src/run/run-folder.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { TEST_FAULT_ENV } from '../../src/train/test-fault.js';
 import { tmpDir } from './helpers.js';
 import { tinyConfig } from './run-helpers.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { input, conv2d, batchNorm, relu, dropout, globalAveragePool, flatten, dense, model, type Model } from '../../src/nn/index.js';
 import { openDataset, parseDataSpec, prepareImages, DataLoader } from '../../src/data/index.js';
 import { fit, type FitOptions } from '../../src/train/fit.js';
-import { parseTrainConfig } from '../../src/train/config.js';
+import { parseTrainConfig } from '../../src/run/config.js';
 import { setNumThreads } from '../../src/tensor/index.js';
 import { Callback } from '../../src/train/callbacks/base.js';
 import { tmpDir } from './helpers.js';

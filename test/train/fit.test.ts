@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { Callback } from '../../src/train/callbacks/base.js';
-import { readHistory } from '../../src/train/history.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { liveTensorCount } from '../../src/tensor/index.js';
 import { createModel } from '../../src/models/index.js';
 import { tmpDir } from './helpers.js';

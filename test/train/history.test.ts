@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { historyPath, HistoryLogger, readHistory, writeHistory, type HistoryRecord } from '../../src/train/history.js';
+import { HistoryLogger } from '../../src/train/history.js';
+import { historyPath, readHistory, writeHistory, type HistoryRecord } from '../../src/run/run-folder.js';
 import { drive, tmpDir } from './helpers.js';
 
 const rec = (epoch: number, extra: Partial<HistoryRecord> = {}): HistoryRecord => ({

@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { checkNodes, DEFAULT_MASTER_PORT, launchLocalRanks, launchRunRanks } from '../../src/train/launch.js';
-import { readRunStatus, recordRankFailure, writeRankError, writeRunStatus } from '../../src/train/run-folder.js';
+import { readRunStatus, recordRankFailure, writeRankError, writeRunStatus } from '../../src/run/run-folder.js';
 import { nodesOf } from '../../src/cli/commands/train.js';
 import { UsageError } from '../../src/cli/errors.js';
 import { tmpDir } from './helpers.js';
@@ -86,6 +86,6 @@ test("node 1's launcher leaves its killed rank for node 0 and records it itself"
   assert.deepEqual(r.failed, { rank: 2, code: null, signal: 'SIGKILL' });
   assert.equal(r.failure?.message, 'rank 2 of 4 (node 1) was killed by SIGKILL');
   assert.equal(readRunStatus(dir)!.status, 'interrupted');
-  const { readRankError } = await import('../../src/train/run-folder.js');
+  const { readRankError } = await import('../../src/run/run-folder.js');
   assert.equal(readRankError(dir, 2)?.signal, 'SIGKILL');
 });

@@ -11,7 +11,7 @@ import { F, noGrad, tensor, tidy, liveTensorCount, type Tensor } from '../../src
 import { createModel, saveWeights, readOnnxMetadata } from '../../src/models/index.js';
 import { renderGenerated, generatedClassNames, DEFAULT_GENERATED } from '../../src/data/index.js';
 import { Predictor, predict, labelledAccuracy } from '../../src/train/predict.js';
-import { readRunPlan, RunFolderError } from '../../src/train/run-plan.js';
+import { readRunInfo, RunFolderError } from '../../src/run/open-run.js';
 import { main } from '../../src/cli/main.js';
 import { tmpDir } from './helpers.js';
 
@@ -159,8 +159,8 @@ describe('predict', () => {
     } finally {
       p.dispose();
     }
-    await assert.rejects(readRunPlan(images), (e: Error) => e instanceof RunFolderError && /is not a run folder: expected .*config\.json/.test(e.message));
-    await assert.rejects(readRunPlan(run, { checkpoint: 'best' }), /has not saved a best checkpoint/);
+    await assert.rejects(readRunInfo(images), (e: Error) => e instanceof RunFolderError && /is not a run folder: expected .*config\.json/.test(e.message));
+    await assert.rejects(readRunInfo(run, { checkpoint: 'best' }), /has not saved a best checkpoint/);
   });
 
   it('devices, FIFOs and dangling links, given or found in a folder, get an error naming them at once; the rest are classified', async () => {
@@ -220,7 +220,7 @@ describe('predict', () => {
   it('a run that does not record its class names lists them from its training data', async () => {
     const old = join(dir, 'old-run');
     await fakeRun(old, { recordClasses: false });
-    const plan = await readRunPlan(old);
+    const plan = await readRunInfo(old);
     assert.deepEqual(plan.classNames, CLASSES);
     assert.deepEqual(plan.preprocessing.imageSize, [SIZE, SIZE]);
   });

@@ -9,7 +9,7 @@ import { runTraining } from '../../src/train/run.js';
 import { fit } from '../../src/train/fit.js';
 import { Callback } from '../../src/train/callbacks/base.js';
 import { loadTrainingCheckpoint } from '../../src/train/checkpoint.js';
-import { readHistory } from '../../src/train/history.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { full, hostReadCount } from '../../src/tensor/index.js';
 import { tmpDir } from './helpers.js';
 import { historyMetrics, tinyConfig } from './run-helpers.js';

@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadTrainingCheckpoint, removeStaleTemps } from '../../src/train/checkpoint.js';
-import { readHistory } from '../../src/train/history.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { tmpDir } from './helpers.js';
 import { CHILD_TRAIN, historyMetrics, readJson, runChildToEnd, spawnTs, tinyConfig, writeConfig } from './run-helpers.js';
 

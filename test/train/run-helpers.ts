@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { liveTensorCount } from '../../src/tensor/index.js';
-import { readHistory, type HistoryRecord } from '../../src/train/history.js';
+import { readHistory, type HistoryRecord } from '../../src/run/run-folder.js';
 import { Callback } from '../../src/train/callbacks/base.js';
 import { runTraining } from '../../src/train/run.js';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DivergenceGuard, hostEnv, isDivergedLoss, readRunStatus, statusPath, updateRunStatus, writeRunStatus, type RunStatus } from '../../src/train/run-state.js';
+import { DivergenceGuard, hostEnv, isDivergedLoss } from '../../src/train/run-state.js';
+import { readRunStatus, statusPath, updateRunStatus, writeRunStatus, type RunStatus } from '../../src/run/run-folder.js';
 import { drive, tmpDir } from './helpers.js';
 
 const status = (): RunStatus => ({

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTraining } from '../../src/train/run.js';
 import { checkpointPath, loadResumePoint } from '../../src/train/checkpoint.js';
-import { readRunStatus } from '../../src/train/run-folder.js';
+import { readRunStatus } from '../../src/run/run-folder.js';
 import { readZipDirectory } from '../../src/models/pth/zip-archive.js';
 import { tmpDir } from './helpers.js';
 import { CLI_MAIN, historyMetrics, mountTmpfs, readJson, spawnTs, stoppedRun, tinyConfig, writeConfig } from './run-helpers.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createSchedule, ScheduleSchema, type LrSchedule } from '../../src/train/schedules.js';
+import { createSchedule, type LrSchedule } from '../../src/train/schedules.js';
+import { ScheduleSchema } from '../../src/run/schedule-config.js';
 
 const run = { baseLr: 0.1, epochs: 10, stepsPerEpoch: 4 };
 const perEpoch = (s: LrSchedule, n = 10) => Array.from({ length: n }, (_, e) => s.lrAt(e, 0));

@@ -7,7 +7,7 @@ import { encodeEvent, EventFileWriter, frameRecord, hparamsMetrics, TensorBoard 
 import { drive, tmpDir } from './helpers.js';
 import { tinyConfig } from './run-helpers.js';
 import { runTraining } from '../../src/train/run.js';
-import { readHistory } from '../../src/train/history.js';
+import { readHistory } from '../../src/run/run-folder.js';
 import { decodeEvent, readEventDir, readRecords } from './tb-reader.js';
 
 const clock = () => {

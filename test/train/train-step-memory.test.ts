@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Generator, liveTensorCount } from '../../src/tensor/index.js';
 import { createModel } from '../../src/models/index.js';
-import { parseTrainConfig } from '../../src/train/config.js';
+import { parseTrainConfig } from '../../src/run/config.js';
 import { TrainStep, createOptimizer } from '../../src/train/train-step.js';
 import type { BatchU8 } from '../../src/data/index.js';
 

@@ -1,18 +1,20 @@
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadWeights } from '../../models/index.js';
 import { DataLoader, dataArgFields } from '../../data/index.js';
 import { evaluate } from '../../train/evaluate.js';
-import { choosePrecision } from '../../train/run.js';
-import { completePlan, planModel, readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../train/plan.js';
-import { openPlanDatasets, prepareSplit } from '../../train/plan-data.js';
-import { buildModel, modelLabel, type ModelSpec } from '../../train/model-spec.js';
+import { choosePrecision } from '../../run/machine.js';
+import { readRunPlan, resolveRunPlan, RunPlanError, type RunPlan } from '../../run/plan.js';
+import { openPlanDatasets, prepareSplit } from '../../run/plan-data.js';
+import { modelLabel } from '../../run/model-spec.js';
+import { prepareRun, type PreparedRun } from '../../run/prepare.js';
 import { classificationReport, formatClassificationReport, writeErrorAnalysis } from '../../train/error-analysis.js';
 import { resolveDevice } from '../../tensor/index.js';
-import { readRunStatus } from '../../train/run-state.js';
+import { readRunStatus } from '../../run/run-folder.js';
 import { UsageError } from '../errors.js';
 import { parsePositiveInt } from '../options.js';
 import { checkRegularFile } from '../../util/regular-file.js';
+import { RunFolder, runFolder } from '../../run/folder.js';
 
 export interface EvalFlags {
   run?: string;
@@ -83,22 +85,9 @@ function planFromRun(f: EvalFlags, dir: string, checkpointFile?: string): EvalPl
   })();
   const data = f.split !== undefined ? { ...run.data, split: f.split } : (run.valData ?? (chosenVal !== undefined ? { ...run.data, split: chosenVal } : run.data));
   const plan = resolveForEval({ ...run, data, valData: undefined, ...adjustments(f) });
-  let checkpoint: string;
-  const named = checkpointFile ?? f.checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
-  if (named === 'model') checkpoint = join(dir, 'model.pth');
-  else if (named === 'best' || named === 'last') checkpoint = join(dir, 'checkpoints', `${named}.pth`);
-  else checkpoint = resolve(named);
+  const { name: named, path: checkpoint } = runFolder(dir).weightsFile(checkpointFile ?? f.checkpoint);
   if (!existsSync(checkpoint)) throw new UsageError(`no weights at ${checkpoint}: the run has not saved ${named === 'best' ? 'a best checkpoint' : 'any weights'} yet`);
   return { checkpoint: regularCheckpoint(checkpoint), plan };
-}
-
-/** The run folder a checkpoint file belongs to (`<run>/model.pth`, `<run>/checkpoints/last.pth`), if any. */
-function runFolderOf(checkpoint: string): string | undefined {
-  const dir = dirname(resolve(checkpoint));
-  for (const d of basename(dir) === 'checkpoints' ? [dirname(dir), dir] : [dir]) {
-    if (existsSync(join(d, 'config.json'))) return d;
-  }
-  return undefined;
 }
 
 /**
@@ -107,8 +96,8 @@ function runFolderOf(checkpoint: string): string | undefined {
  */
 function planFromFlags(f: EvalFlags): EvalPlan {
   if (f.checkpoint !== undefined && f.model === undefined && f.data === undefined) {
-    const run = runFolderOf(f.checkpoint);
-    if (run) return planFromRun(f, run, resolve(f.checkpoint));
+    const run = RunFolder.ofWeights(f.checkpoint);
+    if (run) return planFromRun(f, run.dir, resolve(f.checkpoint));
   }
   const missing = (['checkpoint', 'model', 'data'] as const).filter((k) => f[k] === undefined);
   if (missing.length > 0) {
@@ -145,21 +134,22 @@ function regularCheckpoint(path: string): string {
 export async function evalCommand(f: EvalFlags): Promise<void> {
   const ev = f.run !== undefined ? planFromRun(f, resolve(f.run)) : planFromFlags(f);
   const log = (l: string) => process.stderr.write(l + '\n');
+  // Only the split evaluated is opened; a data contradiction (other classes than the plan's) is the user's to fix.
   const datasets = await openPlanDatasets({ data: ev.plan.data });
   const ds = datasets.train;
-  let plan: RunPlan;
+  let prepared: PreparedRun;
   try {
-    plan = completePlan(ev.plan, { train: ds });
+    prepared = await prepareRun(ev.plan, { datasets });
   } catch (e) {
     await datasets.close();
     throw new UsageError((e as Error).message);
   }
+  const plan = prepared.plan;
   const images = await prepareSplit(plan.data, ds, { log, what: 'evaluation' });
   const device = resolveDevice(plan.device);
-  const resolved = planModel(plan);
-  const numClasses = resolved.config.numClasses;
-  const model = buildModel(resolved, { device, seed: 0 });
-  const label = modelLabel(plan.model as ModelSpec);
+  const numClasses = prepared.model.config.numClasses;
+  const model = prepared.buildModel({ device, seed: 0 });
+  const label = modelLabel(plan.model);
   try {
     await loadWeights(model, ev.checkpoint, { strict: true });
     const precision = choosePrecision(plan.precision, device);

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { exportRunToOnnx } from '../../train/export-run.js';
-import { RunFolderError } from '../../train/run-plan.js';
+import { RunFolderError } from '../../run/open-run.js';
 import { UsageError } from '../errors.js';
 
 export interface ExportFlags {
@@ -18,9 +18,9 @@ export async function exportCommand(f: ExportFlags): Promise<void> {
   const out = resolve(f.out ?? 'model.onnx');
   try {
     const r = await exportRunToOnnx(f.run, out, { checkpoint: f.checkpoint });
-    console.log(`wrote ${r.path}: ${r.plan.model}, ${r.plan.numClasses} classes, ONNX opset ${r.opset}, dynamic batch size`);
-    console.log(`input "input": float32 [batch, 3, ${r.plan.preprocessing.imageSize.join(', ')}], RGB / 255` +
-      (r.plan.preprocessing.normalization === 'imagenet' ? ', then ImageNet mean/std' : '') + `; output "logits"`);
+    console.log(`wrote ${r.path}: ${r.run.model}, ${r.run.numClasses} classes, ONNX opset ${r.opset}, dynamic batch size`);
+    console.log(`input "input": float32 [batch, 3, ${r.run.preprocessing.imageSize.join(', ')}], RGB / 255` +
+      (r.run.preprocessing.normalization === 'imagenet' ? ', then ImageNet mean/std' : '') + `; output "logits"`);
   } catch (e) {
     throw e instanceof RunFolderError ? new UsageError(e.message) : e;
   }

@@ -1,7 +1,7 @@
 import { Predictor, labelledAccuracy, type Prediction } from '../../train/predict.js';
-import { RunFolderError } from '../../train/run-plan.js';
+import { RunFolderError } from '../../run/open-run.js';
 import { ProgressBar } from '../../train/progress.js';
-import type { TrainConfig } from '../../train/config.js';
+import type { TrainConfig } from '../../run/config.js';
 import { UsageError } from '../errors.js';
 import { interruptSignal, parsePositiveInt } from '../options.js';
 

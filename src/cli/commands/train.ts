@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { expandShorthand, localRanksOf, resolveRunPlan } from '../../train/plan.js';
+import { expandShorthand, localRanksOf, resolveRunPlan } from '../../run/plan.js';
 import { parseYamlText, readConfigText } from '../../util/config-file.js';
 import { ensureOutDir } from '../../util/out-dir.js';
 import { parseSetOverrides } from '../../study/spec-overrides.js';
@@ -14,7 +14,8 @@ import { requeueSlurmJob, requeueWanted } from '../../util/requeue.js';
 import { isDownloadable, parseHfArg, resolveMirror } from '../../data/index.js';
 import { parsePositiveInt, parseNonNegativeInt, parseNumber, interruptSignal, parseModelArg } from '../options.js';
 import { checkLocalRanks, checkNodes, launchRunRanks, LocalRanksError, rankFailureLine, readLaunchEnv, type LaunchNodes } from '../../train/launch.js';
-import { acquireRunLock, RunBusyError } from '../../train/run-lock.js';
+import { acquireRunLock, RunBusyError } from '../../run/run-lock.js';
+import { RUN_FILES, runFolder } from '../../run/folder.js';
 
 export interface TrainFlags {
   requeue?: boolean;
@@ -94,7 +95,7 @@ export function loadConfigFile(file: string): PlainObject {
 
 /** Config file ⊕ flags ⊕ --set overrides, in that order. `--resume` without a config continues from the run folder's plan. */
 export function buildTrainConfig(file: string | undefined, f: TrainFlags): PlainObject {
-  const runPlan = join(resolve(f.out), 'config.json');
+  const runPlan = runFolder(resolve(f.out)).config;
   const fromRun = file === undefined && f.resume === true && existsSync(runPlan);
   const cfg: PlainObject = file ? loadConfigFile(file) : fromRun ? loadConfigFile(runPlan) : {};
   const data = (typeof cfg.data === 'object' && cfg.data !== null ? { ...(cfg.data as PlainObject) } : {}) as PlainObject;
@@ -189,7 +190,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // Rank 0 speaks for a data-parallel run.
     if ((readLaunchEnv()?.rank ?? 0) !== 0) return;
     const last = r.history[r.history.length - 1];
-    const files = ['metrics.csv', 'history.jsonl', 'checkpoints/', 'model.pth'].filter((p) => existsSync(join(runDir, p)));
+    const files = [RUN_FILES.metrics, RUN_FILES.history, `${RUN_FILES.checkpoints}/`, RUN_FILES.weights].filter((p) => existsSync(join(runDir, p)));
     // The reason for a divergence or a stop was already logged by the training loop.
     process.stderr.write(`\n${r.status}: ${r.epochsDone} epoch(s), ${r.imagesPerS.toFixed(1)} images/s` +
       (typeof last?.val_accuracy === 'number' ? `, final val_accuracy ${last.val_accuracy.toFixed(4)}` : '') +

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ReportModel } from './model.js';
 import { MAX_STATE_FILE_BYTES, readRegularFileSync, readRegularTextSync } from '../../util/regular-file.js';
+import { runFolder } from '../../run/folder.js';
 
 export interface VariantErrorAnalysis {
   variant: string;
@@ -18,7 +19,6 @@ export interface VariantErrorAnalysis {
   misclassifiedPng?: string;
 }
 
-const ANALYSIS_DIR = 'analysis';
 
 /** One analysis per variant: from its first finished run (lowest seed) that has one. */
 export function variantErrorAnalyses(m: ReportModel): VariantErrorAnalysis[] {
@@ -26,7 +26,7 @@ export function variantErrorAnalyses(m: ReportModel): VariantErrorAnalysis[] {
   for (const v of m.variants) {
     const runs = m.study.runs.filter((r) => r.variant === v.name && r.state === 'ok').sort((a, b) => (a.seed ?? 0) - (b.seed ?? 0));
     for (const r of runs) {
-      const dir = join(r.dir, ANALYSIS_DIR);
+      const dir = runFolder(r.dir).analysis;
       const file = join(dir, 'classification.json');
       if (!existsSync(file)) continue;
       try {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type McNemarResult, mcnemar } from '../inference.js';
 import type { RunRecord, StudyRecord } from '../run-files.js';
 import type { Comparison } from '../spec-expand.js';
+import { runFolder } from '../../run/folder.js';
 
 /** predictions.json of a run's analysis folder (written by src/train/error-analysis.ts). */
 interface Predictions {
@@ -47,7 +48,7 @@ const isIntArray = (x: unknown): x is number[] => Array.isArray(x) && x.every((v
 
 /** Reads and checks a run's predictions; a string says what is wrong with them. */
 export function readPredictions(run: RunRecord): Predictions | string {
-  const file = join(run.dir, 'analysis', 'predictions.json');
+  const file = join(runFolder(run.dir).analysis, 'predictions.json');
   if (!existsSync(file)) return `${run.name} has no analysis/predictions.json (trained before ablate wrote it, or its analysis failed)`;
   const size = statSync(file).size;
   if (size > MAX_PREDICTIONS_BYTES) return `${run.name}: analysis/predictions.json is ${(size / 2 ** 20).toFixed(0)} MiB, over the ${MAX_PREDICTIONS_BYTES / 2 ** 20} MiB this report reads`;

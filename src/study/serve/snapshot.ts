@@ -5,8 +5,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { readStudy, type RunRecord } from '../run-files.js';
-import { readProgress } from '../live-view.js';
+import { readStudy, STUDY_INDEX, type RunRecord } from '../run-files.js';
+import { readProgress } from '../../run/run-folder.js';
 import { buildReportModel, type ReportModel } from '../report/model.js';
 import { verdictTitle } from '../report/model.js';
 import { ABLATION_KEYS, KIND_TAG, deltaColumn, keyColumns } from '../report/html.js';
@@ -170,7 +170,7 @@ function links(studyDir: string): { label: string; href: string }[] {
   try {
     for (const f of readdirSync(join(studyDir, 'plots')).filter((f) => f.endsWith('.png')).sort()) out.push({ label: `plots/${f}`, href: `files/plots/${encodeURIComponent(f)}` });
   } catch { /* no plots yet */ }
-  add('study.json', 'study.json');
+  add(STUDY_INDEX, STUDY_INDEX);
   out.push({ label: 'Study folder', href: 'files/' });
   return out;
 }

@@ -5,9 +5,11 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUN_FILES } from '../../run/folder.js';
+import { STUDY_INDEX } from '../run-files.js';
 
-const RUN_FILES = ['history.jsonl', 'status.json', 'progress.json', 'config.json'];
-const STUDY_FILES = ['study.json', 'report.html', 'report.md'];
+const WATCHED_RUN_FILES = [RUN_FILES.history, RUN_FILES.status, RUN_FILES.progress, RUN_FILES.config];
+const STUDY_FILES = [STUDY_INDEX, 'report.html', 'report.md'];
 
 function stamp(path: string): string {
   try {
@@ -27,7 +29,7 @@ export function studySignature(studyDir: string, runDirs: Iterable<string> = [])
     return 'unreadable';
   }
   const parts = STUDY_FILES.map((f) => stamp(join(studyDir, f)));
-  for (const d of [...dirs].sort()) parts.push(d, ...RUN_FILES.map((f) => stamp(join(d, f))));
+  for (const d of [...dirs].sort()) parts.push(d, ...WATCHED_RUN_FILES.map((f) => stamp(join(d, f))));
   return parts.join('|');
 }
 

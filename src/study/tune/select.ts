@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
-import { readHistory, readRunStatus } from '../../train/run-folder.js';
+import { readHistory, readRunStatus } from '../../run/run-folder.js';
 import { readRegularTextSync } from '../../util/regular-file.js';
 import { isPlainObject } from '../spec-paths.js';
 import { promote } from './halving.js';

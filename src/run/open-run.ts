@@ -1,21 +1,21 @@
 /**
  * What a finished (or stopped) run folder says about using its model: architecture, weights, class names
  * and the preprocessing its images went through. `predict` and `export` read a run only through
- * `readRunPlan`, which reads the run's plan (config.json) with the plan layer's own reader, so a change of
+ * `readRunInfo`, which reads the run's plan (config.json) with the plan's own reader, so a change of
  * the run folder's format is handled in one place. Older runs (before config.json was the full plan, or
  * before status.json recorded class names) still read: what they lack is taken from status.json or, last,
  * from the training data.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openDataset, resolveImageSize, type DataSpec, type ResizeMode } from '../data/index.js';
-import type { TrainConfig } from './config.js';
+import { resolve } from 'node:path';
+import { openDataset, resolveImageSize, type ResizeMode } from '../data/index.js';
 import { readRunStatus } from './run-folder.js';
-import { readRunPlan as readPlanFile } from './plan.js';
+import { runFolder } from './folder.js';
+import { readRunPlan, type RunPlan } from './plan.js';
 import { buildModel, modelLabel, resolveModelSpec, type ModelSpec } from './model-spec.js';
 import type { Model } from '../nn/index.js';
-import type { Normalization } from './batch-tensor.js';
-import { pretrainedTransforms } from '../models/hub-weights.js';
+import type { Normalization } from './plan.js';
+import { IMAGENET_MEAN, IMAGENET_STD, pretrainedTransforms } from '../models/hub-weights.js';
 import type { Interpolation } from '../models/family.js';
 
 /** Which weights of a run: the final model.pth, checkpoints/best.pth, checkpoints/last.pth, or a .pth path. */
@@ -40,11 +40,11 @@ export interface Preprocessing {
   pretrained?: { weights?: string; resizeSize: number; cropSize: number; interpolation: Interpolation };
 }
 
-/** What `readRunPlan` returns: the run's config, model, classes, preprocessing and weights file. */
-export interface RunPlan {
+/** What `readRunInfo` returns: the run's plan, model, classes, preprocessing and weights file. */
+export interface RunInfo {
   dir: string;
   /** The run's config.json: its resolved plan (a valid config). */
-  config: TrainConfig;
+  plan: RunPlan;
   /** The model's name for logs and ONNX metadata: the preset plus the switches that differ from it. */
   model: string;
   /** The model as the plan writes it out (family, preset, every switch); see `buildRunModel`. */
@@ -64,13 +64,9 @@ export class RunFolderError extends Error {
   }
 }
 
-export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
 /** The weights file a run name stands for; `model` falls back to checkpoints/last.pth for a stopped run. */
 export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string {
-  const named = checkpoint ?? (existsSync(join(dir, 'model.pth')) ? 'model' : 'last');
-  const path = named === 'model' ? join(dir, 'model.pth') : named === 'best' || named === 'last' ? join(dir, 'checkpoints', `${named}.pth`) : resolve(named);
+  const { name: named, path } = runFolder(dir).weightsFile(checkpoint);
   if (!existsSync(path)) {
     throw new RunFolderError(`no weights at ${path}: ${named === 'best' ? 'the run has not saved a best checkpoint' : named === 'model' || named === 'last' ? 'the run has not saved any weights yet' : 'no such file'}`);
   }
@@ -81,13 +77,13 @@ export function runWeightsPath(dir: string, checkpoint?: RunCheckpoint): string 
  * Reads a run folder: its plan (config.json), class names and image size from the plan (or, for older
  * runs, status.json, or last the training data, opened to list its classes), and the weights path.
  */
-export async function readRunPlan(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunPlan> {
+export async function readRunInfo(runDir: string, options: { checkpoint?: RunCheckpoint } = {}): Promise<RunInfo> {
   const dir = resolve(runDir);
-  const cfgPath = join(dir, 'config.json');
+  const cfgPath = runFolder(dir).config;
   if (!existsSync(cfgPath)) throw new RunFolderError(`${dir} is not a run folder: expected ${cfgPath} (written by \`ablate train\` and studies)`);
   let plan;
   try {
-    plan = readPlanFile(dir);
+    plan = readRunPlan(dir);
   } catch (e) {
     throw new RunFolderError((e as Error).message);
   }
@@ -97,7 +93,7 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
   let classNames = plan.classNames ? [...plan.classNames] : recordedNames;
   let size = plan.data.imageSize ?? recordedSize;
   if (classNames === undefined || size === undefined) {
-    const spec = plan.data as DataSpec;
+    const spec = plan.data;
     let ds;
     try {
       ds = await openDataset(spec);
@@ -121,8 +117,8 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
   const weights = plan.pretrained ? pretrainedTransforms(plan.pretrained, modelSpec) : undefined;
   return {
     dir,
-    config: plan as unknown as TrainConfig,
-    model: modelLabel(plan.model as ModelSpec),
+    plan,
+    model: modelLabel(plan.model),
     modelSpec,
     numClasses,
     classNames,
@@ -130,8 +126,8 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
       imageSize: [size[0], size[1]],
       resize: plan.data.resize,
       normalization,
-      mean: normalization !== 'imagenet' ? [0, 0, 0] : weights ? [...weights.mean] as [number, number, number] : IMAGENET_MEAN,
-      std: normalization !== 'imagenet' ? [1, 1, 1] : weights ? [...weights.std] as [number, number, number] : IMAGENET_STD,
+      mean: normalization !== 'imagenet' ? [0, 0, 0] : weights ? [...weights.mean] as [number, number, number] : [...IMAGENET_MEAN],
+      std: normalization !== 'imagenet' ? [1, 1, 1] : weights ? [...weights.std] as [number, number, number] : [...IMAGENET_STD],
       layout: 'NCHW',
       channels: 'RGB',
       ...(weights ? { pretrained: { ...(weights.id ? { weights: weights.id } : {}), resizeSize: weights.resizeSize, cropSize: weights.cropSize, interpolation: weights.interpolation } } : {}),
@@ -141,6 +137,6 @@ export async function readRunPlan(runDir: string, options: { checkpoint?: RunChe
 }
 
 /** A fresh model of a run's architecture (weights not loaded yet). */
-export function buildRunModel(plan: RunPlan, o: { device?: string } = {}): Model {
+export function buildRunModel(plan: RunInfo, o: { device?: string } = {}): Model {
   return buildModel(resolveModelSpec(plan.modelSpec, plan.numClasses), { seed: 0, device: o.device });
 }

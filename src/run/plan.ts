@@ -15,23 +15,24 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { z } from 'zod';
 import { DataSpecSchema, GeneratedSpecSchema, isDownloadable, isWebDatasetPath, parseSplit, resolveImageSize, type DataSpec, type Dataset } from '../data/index.js';
 import { hubWeightsByFileName, isWeightsName, lookupHubWeights } from '../models/hub-weights.js';
 import { AugmentSpecSchema, type AugmentOp } from '../augment/index.js';
-import { describe } from '../util/errors.js';
+import { ConfigError, describe } from '../util/errors.js';
 import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
 import { validateTrainConfig, TrainConfigSchema, type TrainConfig } from './config.js';
 import { ModelSpecError, modelSpecOf, resolveModelSpec, type ModelSpec, type ResolvedModelSpec } from './model-spec.js';
-import type { Normalization } from './batch-tensor.js';
+import type { ModelSpecObject } from '../models/index.js';
 import { FileReadError, readRegularTextSync } from '../util/regular-file.js';
+import { checkRunFolderFormat } from './run-folder.js';
+import { runFolder } from './folder.js';
 
 /** One problem in a config: dotted path (`data.generated.classes`, `augment.2`) and "expected …, received …". */
 export type PlanProblem = ConfigIssue;
 
 /** Every problem of a config at once. */
-export class RunPlanError extends TypeError {
+export class RunPlanError extends ConfigError {
   constructor(readonly problems: PlanProblem[], what = 'training config') {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
     super(`Invalid ${what} (${count}):\n${problems.map((p) => `  ${p.path || '(config)'}: ${p.message}`).join('\n')}`);
@@ -39,11 +40,14 @@ export class RunPlanError extends TypeError {
   }
 }
 
+/** How pixels are scaled before the model: to [0, 1] ('unit'), then for 'imagenet' by ImageNet's mean and std. */
+export type Normalization = 'unit' | 'imagenet';
+
 /** One split's data: the data layer's spec, with the output size as [height, width] once known. */
 export type DataPlan = Omit<DataSpec, 'imageSize'> & { imageSize?: [number, number] };
 
 /** The model written out in full: family, the preset it started from, and every switch. */
-export type ModelPlan = { family: string; preset?: string } & Record<string, unknown>;
+export type ModelPlan = ModelSpecObject & { family: string };
 
 export type RunPlan = Omit<TrainConfig, 'model' | 'numClasses' | 'data' | 'valData' | 'augment' | 'normalization'> & {
   model: ModelPlan;
@@ -103,7 +107,7 @@ export function resolveRunPlan(raw: unknown, o: ResolveOptions = {}): RunPlan {
 
 /** The model a plan describes, resolved (for building it, or counting its parameters). */
 export function planModel(plan: RunPlan): ResolvedModelSpec {
-  return resolveModelSpec(plan.model as ModelSpec);
+  return resolveModelSpec(plan.model);
 }
 
 export interface PlanCompletion {
@@ -187,7 +191,8 @@ export function localRanksOf(config: unknown): number {
 
 /** The plan a run folder was trained with (its config.json); throws a clear error when there is none. */
 export function readRunPlan(runDir: string): RunPlan {
-  const file = join(runDir, 'config.json');
+  const file = runFolder(runDir).config;
+  checkRunFolderFormat(runDir);
   if (!existsSync(file)) throw new TypeError(`${runDir} is not a run folder: expected ${file} (written by \`ablate train\` and studies)`);
   let raw: unknown;
   try {
@@ -203,7 +208,7 @@ export function readRunPlan(runDir: string): RunPlan {
 
 /** The output size of a split: resolved in the plan, or by the data layer's per-source default. */
 export function imageSizeOf(d: DataPlan, ds: Dataset): { height: number; width: number } {
-  return d.imageSize ? { height: d.imageSize[0], width: d.imageSize[1] } : resolveImageSize(d as DataSpec, ds);
+  return d.imageSize ? { height: d.imageSize[0], width: d.imageSize[1] } : resolveImageSize(d, ds);
 }
 
 // ---------- the parts ----------
@@ -279,8 +284,8 @@ function resolveData(raw: Record<string, unknown>, where: string, problems: Plan
     try {
       parseSplit(raw.split);
     } catch (e) {
-      const m = /^Expected (.*) for \S+ but received (.*)$/s.exec((e as Error).message);
-      problems.push({ path: `${where}.${splitKey}`, message: m ? `expected ${m[1]}, received ${m[2]}` : (e as Error).message });
+      const issue = e instanceof ConfigError ? e.issues[0] : undefined;
+      problems.push({ path: `${where}.${splitKey}`, message: issue ? `expected ${issue.expected}, received ${issue.received}` : (e as Error).message });
     }
   }
   if (!r.success || problems.length > before) return undefined;
@@ -300,8 +305,8 @@ function resolveData(raw: Record<string, unknown>, where: string, problems: Plan
   };
 }
 
-/** 'auto': in memory for generated and CIFAR (cheap to redo), on disk otherwise; open while the source is unknown. */
-function cachePolicy(cache: DataSpec['cache'], source: string | undefined): DataSpec['cache'] {
+/** 'auto': in memory for generated and CIFAR (cheap to redo), on disk otherwise; open while the source is unknown. The one cache policy. */
+export function cachePolicy(cache: DataSpec['cache'], source: string | undefined): DataSpec['cache'] {
   if (cache !== 'auto' || source === undefined) return cache;
   return source === 'generated' || source.startsWith('cifar') ? 'memory' : 'disk';
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseTrainConfig, TrainConfigSchema, validateTrainConfig } from '../../src/train/config.js';
+import { parseTrainConfig, TrainConfigSchema, validateTrainConfig } from '../../src/run/config.js';
 
 const minimal = { model: 'resnet34', data: { name: 'synthetic' } };
 

@@ -4,8 +4,11 @@
  *
  *   <run>/config.json     the run's resolved configuration (written by runTraining)
  *   <run>/history.jsonl   one line per finished epoch
- *   <run>/status.json     run state, sizes, timings, environment
+ *   <run>/status.json     run state, sizes, timings, environment, and the folder's format version
+ *   <run>/progress.json   the position within the current epoch
  *   <run>/rank-<r>.error.json  why rank r (not 0) of a data-parallel run failed, for its launcher
+ *   and the lock, checkpoints/, model.pth, metrics.csv, tensorboard/, analysis/ and a study's
+ *   request.json, claim.json, worker.log and provenance.diff (RUN_FILES below).
  *
  * Writers are strict: a record that does not match its schema is a bug and is never written; every
  * write is atomic. Readers are tolerant: a folder is often read while its run is still writing, or
@@ -13,19 +16,18 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUN_FILES, RUN_FOLDER_FORMAT, runFolder } from './folder.js';
 import { z } from 'zod';
 import { writeFileAtomic, writeJsonAtomic, overwriteInPlace, isDiskFull } from '../util/atomic.js';
 import { formatZodIssues } from '../util/zod-issues.js';
 import { isPeerLost } from '../tensor/peer-lost.js';
 import { readRegularTextSync } from '../util/regular-file.js';
+import { ablateVersion } from '../util/version.js';
+import { ConfigError } from '../util/errors.js';
 
-export const CONFIG_FILE = 'config.json';
-export const HISTORY_FILE = 'history.jsonl';
-export const STATUS_FILE = 'status.json';
-
-export const configPath = (runDir: string): string => join(runDir, CONFIG_FILE);
-export const historyPath = (runDir: string): string => join(runDir, HISTORY_FILE);
-export const statusPath = (runDir: string): string => join(runDir, STATUS_FILE);
+export const configPath = (runDir: string): string => runFolder(runDir).config;
+export const historyPath = (runDir: string): string => runFolder(runDir).history;
+export const statusPath = (runDir: string): string => runFolder(runDir).status;
 
 function issuesOf(error: z.ZodError, limit = Infinity): string[] {
   const all = formatZodIssues(error.issues).map((i) => `${i.path || '(root)'}: ${i.message}`);
@@ -40,6 +42,30 @@ export function readJson(path: string): { ok: true; value: unknown } | { ok: fal
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
+}
+
+/** A run folder written by a newer ablate than this one: nothing of it is read. */
+export class RunFolderFormatError extends ConfigError {
+  constructor(readonly dir: string, readonly found: unknown) {
+    super(`run folder ${dir} has format ${JSON.stringify(found)} in ${RUN_FILES.status}, but this ablate (${ablateVersion()}) reads run folder formats 1 to ${RUN_FOLDER_FORMAT}: ` +
+      'open it with the ablate version that wrote it (or a newer one), or train the run again',
+    [{ path: runFolder(dir).status, expected: `run folder format 1 to ${RUN_FOLDER_FORMAT}`, received: `format ${JSON.stringify(found)}` }]);
+    this.name = 'RunFolderFormatError';
+  }
+}
+
+/** Throws RunFolderFormatError when status.json names a format this ablate cannot read; a folder without one is format 1. */
+export function checkRunFolderFormat(dir: string): void {
+  const j = readJson(runFolder(dir).status);
+  const problem = j?.ok ? formatProblem(dir, j.value) : undefined;
+  if (problem) throw problem;
+}
+
+function formatProblem(dir: string, status: unknown): RunFolderFormatError | undefined {
+  if (typeof status !== 'object' || status === null) return undefined;
+  const found = (status as { format?: unknown }).format;
+  if (found === undefined || (Number.isInteger(found) && (found as number) >= 1 && (found as number) <= RUN_FOLDER_FORMAT)) return undefined;
+  return new RunFolderFormatError(dir, found);
 }
 
 // ---------------------------------------------------------------- history.jsonl
@@ -114,13 +140,13 @@ export function readHistory(runDir: string, warnings: string[] = []): HistoryRow
     try {
       json = JSON.parse(line);
     } catch {
-      warnings.push(last ? `${HISTORY_FILE}: last line is incomplete (run stopped mid-write?); ignored it`
-        : `${HISTORY_FILE} line ${i + 1}: not valid JSON; ignored it`);
+      warnings.push(last ? `${RUN_FILES.history}: last line is incomplete (run stopped mid-write?); ignored it`
+        : `${RUN_FILES.history} line ${i + 1}: not valid JSON; ignored it`);
       return;
     }
     const r = historyRowSchema.safeParse(json);
     if (!r.success) {
-      warnings.push(`${HISTORY_FILE} line ${i + 1}: ${issuesOf(r.error, 3).join('; ')}; ignored it`);
+      warnings.push(`${RUN_FILES.history} line ${i + 1}: ${issuesOf(r.error, 3).join('; ')}; ignored it`);
       return;
     }
     byEpoch.set(r.data.epoch, r.data);
@@ -187,13 +213,15 @@ export const RunDatasetSchema = z.looseObject({
   skipped: count.optional(),
   /** Images per class actually used, per split: `{ train: { cat: 120, dog: 118 }, val: {...} }`. */
   classCounts: z.record(z.string(), z.record(z.string(), count)).optional(),
-  /** Class names in label order and the [height, width] images were resized to: what predict and export need (run-plan.ts). */
+  /** Class names in label order and the [height, width] images were resized to: what predict and export need (open-run.ts). */
   classNames: z.array(z.string()).optional(),
   imageSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]).optional(),
 });
 
 /** What a study report needs to know about a run without opening its checkpoints. */
 export const RunStatusSchema = z.looseObject({
+  /** The folder's format (RUN_FOLDER_FORMAT); absent in folders written before it was recorded (format 1). */
+  format: z.number().int().min(1).optional(),
   status: z.enum(RUN_STATUSES),
   error: z.string().optional(),
   /** Why a `stopped` or `interrupted` run ended early (Ctrl-C, a full disk, "the study runner (pid 1234) is gone"), in words a user can act on. */
@@ -247,14 +275,18 @@ function checkStatus(status: unknown): RunStatus {
   return r.data;
 }
 
-/** undefined when the run has no readable status yet; why it is unreadable goes to `warnings`. */
+/** undefined when the run has no readable status yet (or its folder has a newer format); why goes to `warnings`. */
 export function readRunStatus(runDir: string, warnings: string[] = []): RunStatusFile | undefined {
   const j = readJson(statusPath(runDir));
   if (!j) return undefined;
-  if (!j.ok) { warnings.push(`${STATUS_FILE}: unreadable (${j.error})`); return undefined; }
+  if (!j.ok) { warnings.push(`${RUN_FILES.status}: unreadable (${j.error})`); return undefined; }
+  const format = formatProblem(runDir, j.value);
+  if (format) { warnings.push(format.message); return undefined; }
   const r = runStatusReadSchema.safeParse(j.value);
-  if (!r.success) { warnings.push(`${STATUS_FILE}: ${issuesOf(r.error, 3).join('; ')}`); return undefined; }
-  return r.data;
+  if (!r.success) { warnings.push(`${RUN_FILES.status}: ${issuesOf(r.error, 3).join('; ')}`); return undefined; }
+  // The format describes the folder, not the run: checked here, stamped again by every write.
+  const { format: _format, ...status } = r.data;
+  return status;
 }
 
 /**
@@ -263,7 +295,9 @@ export function readRunStatus(runDir: string, warnings: string[] = []): RunStatu
  * is full must still be able to say so.
  */
 export function writeRunStatus(runDir: string, status: RunStatus | RunStatusFile): void {
-  const checked = checkStatus(status);
+  // A folder a newer ablate wrote is left as it is: this version cannot know what its files mean.
+  checkRunFolderFormat(runDir);
+  const checked = checkStatus({ ...status, format: RUN_FOLDER_FORMAT });
   try {
     writeJsonAtomic(statusPath(runDir), checked);
   } catch (e) {
@@ -289,7 +323,7 @@ export function updateRunStatus(runDir: string, patch: Partial<RunStatus> | ((s:
  * here, where the process that launched the ranks reads it once they have all ended (recordRankFailure).
  * Rank 0 removes these files when the run starts again, so a resumed run never shows an old error.
  */
-export const rankErrorPath = (runDir: string, rank: number): string => join(runDir, `rank-${rank}.error.json`);
+export const rankErrorPath = (runDir: string, rank: number): string => runFolder(runDir).rankError(rank);
 const RANK_ERROR_NAME = /^rank-\d+\.error\.json$/;
 
 export const RankErrorSchema = z.object({
@@ -393,17 +427,82 @@ export function recordRankFailure(runDir: string, end: RankEnd, since: number): 
   try {
     writeRunStatus(runDir, { ...current, error: undefined, reason: undefined, ...first.next, finishedAt: new Date(first.at).toISOString() });
   } catch (e) {
-    return { message: `${message} (${STATUS_FILE} could not be updated: ${(e as Error).message})`, error, status: current.status };
+    return { message: `${message} (${RUN_FILES.status} could not be updated: ${(e as Error).message})`, error, status: current.status };
   }
   return { message, error, status: first.next.status };
 }
 
 // ---------------------------------------------------------------- config.json
 
+/** Writes the run's plan as config.json (atomic). */
+export function writeRunConfig(runDir: string, plan: object): void {
+  writeJsonAtomic(runFolder(runDir).config, plan);
+}
+
+/** The resolved thread count an earlier start of this run recorded in its config.json (read tolerantly: any version). */
+export function recordedThreads(runDir: string): number | undefined {
+  const t = readRunConfig(runDir)?.threads;
+  return Number.isInteger(t) && (t as number) > 0 ? (t as number) : undefined;
+}
+
 /** The run's config as a plain object, or undefined (with a warning when the file exists but cannot be read). */
 export function readRunConfig(runDir: string, warnings: string[] = []): Record<string, unknown> | undefined {
   const c = readJson(configPath(runDir));
   if (c?.ok && typeof c.value === 'object' && c.value !== null && !Array.isArray(c.value)) return c.value as Record<string, unknown>;
-  if (c) warnings.push(`${CONFIG_FILE}: ${c.ok ? 'not a JSON object' : `unreadable (${c.error})`}`);
+  if (c) warnings.push(`${RUN_FILES.config}: ${c.ok ? 'not a JSON object' : `unreadable (${c.error})`}`);
   return undefined;
+}
+
+// ---------------------------------------------------------------- progress.json
+
+export const ProgressSnapshotSchema = z.looseObject({
+  /** 1-based, like history.jsonl. */
+  epoch: z.number().int().min(1),
+  epochs: count,
+  batch: count,
+  batches: count,
+  loss: z.number().optional(),
+  accuracy: z.number().optional(),
+  imagesPerS: z.number().optional(),
+  /** ISO 8601. */
+  updatedAt: z.string(),
+});
+export type ProgressSnapshot = z.output<typeof ProgressSnapshotSchema>;
+
+/** Writes progress.json atomically (a live view may read it at any moment). */
+export function writeProgress(runDir: string, snap: ProgressSnapshot): void {
+  writeJsonAtomic(runFolder(runDir).progress, snap);
+}
+
+/** The run's position within its epoch, or undefined when there is none or it cannot be read (a live view shows nothing then). */
+export function readProgress(runDir: string): ProgressSnapshot | undefined {
+  const j = readJson(runFolder(runDir).progress);
+  if (!j?.ok) return undefined;
+  const r = ProgressSnapshotSchema.safeParse(j.value);
+  return r.success ? r.data : undefined;
+}
+
+// ---------------------------------------------------------------- request.json
+
+/** What a study runner asks the worker it starts in a run folder to train. */
+export const RunRequestSchema = z.looseObject({
+  config: z.unknown(),
+  resume: z.boolean(),
+  name: z.string().optional(),
+  provenance: z.unknown().optional(),
+  hparams: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+export type RunRequest = z.output<typeof RunRequestSchema>;
+
+export function writeRunRequest(runDir: string, request: RunRequest): void {
+  writeJsonAtomic(runFolder(runDir).request, request);
+}
+
+/** The worker's request; throws a clear error when it is missing or does not match its schema. */
+export function readRunRequest(runDir: string): RunRequest {
+  const path = runFolder(runDir).request;
+  const value: unknown = JSON.parse(readRegularTextSync(path, { what: 'worker request' }));
+  const r = RunRequestSchema.safeParse(value);
+  if (!r.success) throw new TypeError(`Invalid worker request ${path}: ${issuesOf(r.error, 3).join('; ')}`);
+  return r.data;
 }

@@ -1,8 +1,6 @@
-import { join } from 'node:path';
+import { runFolder } from './folder.js';
 import { hostname } from 'node:os';
 import { describeHolder, liveHolder, selfHolder, takeOverFrom, tryLock, type LockHolder } from '../util/process-lock.js';
-
-export const RUN_LOCK = 'lock';
 
 /**
  * Set by a study runner for its worker: the pid of the runner, which claimed the run's lock before
@@ -11,7 +9,7 @@ export const RUN_LOCK = 'lock';
 export const LOCK_HANDOVER_ENV = 'ABLATE_RUN_LOCK_FROM';
 
 export function runLockPath(runDir: string): string {
-  return join(runDir, RUN_LOCK);
+  return runFolder(runDir).lock;
 }
 
 /** The run folder belongs to another live process: nothing may be written into it. */

@@ -6,7 +6,7 @@ import { existsSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { openDataset, prepareImages, defaultCacheDir, webDatasetSplitOf, WebDatasetLoader, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
-import { imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
+import { cachePolicy, imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 
 export interface PlanDatasets {
   train: Dataset;
@@ -18,12 +18,12 @@ export interface PlanDatasets {
 
 /** Open the training, validation and test sources (file lists, no decoding yet; a fetchable source is fetched first, logged). */
 export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData' | 'testData'>, o: OpenOptions = {}): Promise<PlanDatasets> {
-  const train = await openDataset(plan.data as DataSpec, o);
+  const train = await openDataset(plan.data, o);
   let val: Dataset | undefined;
   let test: Dataset | undefined;
   try {
-    if (plan.valData) val = await openDataset(plan.valData as DataSpec, o);
-    if (plan.testData) test = await openDataset(plan.testData as DataSpec, o);
+    if (plan.valData) val = await openDataset(plan.valData, o);
+    if (plan.testData) test = await openDataset(plan.testData, o);
   } catch (e) {
     await train.close();
     await val?.close();
@@ -34,8 +34,7 @@ export async function openPlanDatasets(plan: Pick<RunPlan, 'data' | 'valData' | 
 
 /** Where a split's decoded images go: memory for small in-memory sources, else the on-disk cache. */
 export function cacheDirOf(d: DataPlan, ds: Dataset): string | null {
-  const memory = d.cache === 'memory' || (d.cache === 'auto' && (ds.source === 'generated' || ds.source.startsWith('cifar')));
-  return memory ? null : (d.cacheDir ?? defaultCacheDir());
+  return cachePolicy(d.cache, ds.source) === 'memory' ? null : (d.cacheDir ?? defaultCacheDir());
 }
 
 /** Decode a split at the plan's size into its cache (or reuse the cache), logging progress on large sets. */

@@ -5,8 +5,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PEER_HINT } from '../../src/tensor/peer-lost.js';
-import { readRunStatus, recordRankFailure, removeRankErrors, writeRankError, writeRunStatus, type RunStatus } from '../../src/train/run-folder.js';
-import { tmpDir } from './helpers.js';
+import { readRunStatus, recordRankFailure, removeRankErrors, writeRankError, writeRunStatus, type RunStatus } from '../../src/run/run-folder.js';
+import { tmpDir } from '../train/helpers.js';
 
 const root = tmpDir('ablate-rank-record-');
 after(() => rmSync(root, { recursive: true, force: true }));

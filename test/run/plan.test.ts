@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { inspectRunConfig, localRanksOf, planHash, resolveRunPlan, readRunPlan, RunPlanError } from '../../src/train/plan.js';
+import { inspectRunConfig, localRanksOf, planHash, resolveRunPlan, readRunPlan, RunPlanError } from '../../src/run/plan.js';
 import { runTraining } from '../../src/train/run.js';
 import { runStudy } from '../../src/study/runner.js';
 import { InterruptedError } from '../../src/util/interrupt.js';
-import { tmpDir } from './helpers.js';
-import { CLI_MAIN, historyMetrics, spawnTs, writeConfig } from './run-helpers.js';
+import { tmpDir } from '../train/helpers.js';
+import { CLI_MAIN, historyMetrics, spawnTs, writeConfig } from '../train/run-helpers.js';
 
 /** Small enough that a run takes a second or two: 2 classes of 8×8 images. */
 const SMALL = {

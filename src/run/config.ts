@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { formatZodIssues, type ConfigIssue } from '../util/zod-issues.js';
-import { ScheduleSchema } from './schedules.js';
+import { ScheduleSchema } from './schedule-config.js';
 
 /**
  * The whole training configuration, as written in study files and `ablate train --config`.
@@ -65,7 +65,7 @@ export const DistributedConfigSchema = z.strictObject({
 export const TrainConfigSchema = z.strictObject({
   /**
    * A model preset name ("resnet34", "plain56-cifar"), or switches over one: `{ preset: resnet34, shortcut: zero-pad }`
-   * (the model layer validates the switches; see src/train/model-spec.ts).
+   * (the model layer validates the switches; see src/run/model-spec.ts).
    */
   model: z.union([z.string().min(1), z.record(z.string(), z.unknown())], { error: 'expected a preset name or a mapping {preset: name, switch: value, …}' }),
   numClasses: z.number().int().min(2).optional(),
