@@ -86,7 +86,7 @@ async function rank(): Promise<void> {
   console.log(JSON.stringify(out));
 }
 
-const PY = String.raw`
+const PY = `
 import json, os, resource, sys, time, torch, torch.distributed as dist
 torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '1')))
 side = os.environ['BENCH_SIDE']

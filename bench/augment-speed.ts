@@ -50,7 +50,7 @@ for (const [name, spec] of SPECS) {
 }
 
 // The same tensor formulation in PyTorch: the reference for "how fast can this be on this machine".
-const TORCH = String.raw`
+const TORCH = `
 import sys, time, torch
 batch, size, iters, threads = map(int, sys.argv[1:5])
 torch.set_num_threads(threads)

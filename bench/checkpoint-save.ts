@@ -17,7 +17,7 @@ import {
 } from '../src/tensor/index.js';
 import * as models from '../src/models/index.js';
 import { STATE_FORMAT, checkpointPath, saveTrainingCheckpoint, type TrainingState } from '../src/train/checkpoint.js';
-import { BENCH_DIR, PYTHON, benchScript, fmt, flag, hasFlag, intFlag, listFlag, loadavg, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
+import { PYTHON, benchScript, fmt, flag, hasFlag, intFlag, listFlag, loadavg, printTable, runJsonChild, saveResults, torchAvailable } from './lib/common.js';
 import { trainingSetup } from './lib/training-setup.js';
 
 function statusKb(): { hwm: number; rss: number } {
@@ -109,7 +109,7 @@ async function child(): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-const TORCH_CHILD = String.raw`
+const TORCH_CHILD = `
 import ctypes, hashlib, json, os, sys, tempfile, time, torch, torchvision
 model_name, precision, size, batch, steps, saves, threads = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:8])
 torch.set_num_threads(threads)

@@ -202,7 +202,7 @@ export class LineServer {
 /** Rounds of `command` to each server in turn, the order reversed every other round so drift hits all alike. */
 export async function interleave(servers: LineServer[], rounds: number, command: string, cpu: number[][] = []): Promise<number[][]> {
   const ms: number[][] = servers.map(() => []);
-  servers.forEach((_, i) => (cpu[i] = []));
+  servers.forEach((_, i) => { cpu[i] = []; });
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
     for (const i of order) {

@@ -51,7 +51,7 @@ export function sampleGamma(rng: UniformStream, shape: number): number {
   if (!(shape > 0) || !Number.isFinite(shape)) throw new RangeError(`sampleGamma: shape must be a positive finite number but received ${shape}`);
   if (shape < 1) {
     const u = 1 - rng.next();
-    return sampleGamma(rng, shape + 1) * Math.pow(u, 1 / shape);
+    return sampleGamma(rng, shape + 1) * u ** (1 / shape);
   }
   const d = shape - 1 / 3;
   const c = 1 / Math.sqrt(9 * d);

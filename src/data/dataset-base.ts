@@ -156,7 +156,7 @@ export class ConcatDataset implements Dataset {
   }
   labels(): Int32Array {
     const out = new Int32Array(this.length);
-    this.parts.forEach((p, k) => out.set(p.labels(), this.starts[k]!));
+    this.parts.forEach((p, k) => { out.set(p.labels(), this.starts[k]!); });
     return out;
   }
   itemName(i: number): string {

@@ -29,20 +29,26 @@ export interface FastJpegResult {
  * was not built. Loaded here rather than through src/tensor: it needs no libtorch, and the data layer should
  * not load libtorch just to decode images.
  */
-function loadImageAddon(): Record<string, unknown> | null {
+interface ImageAddon {
+  /** libjpeg's version ("libjpeg 80"), or null when the addon was built without libjpeg's headers. */
+  jpeg: string | null;
+  decode_jpegs(files: readonly Uint8Array[], height: number, width: number, cover: boolean): Promise<(FastJpegResult | { fallback: string })[]>;
+  resize_rgb(pixels: Uint8Array, h: number, w: number, height: number, width: number): Uint8Array;
+}
+
+function loadImageAddon(): ImageAddon | null {
   const root = packageRoot();
   if (root === null) return null;
   const path = join(root, 'native', 'build', 'Release', 'ablate_image.node');
   try {
-    return existsSync(path) ? (createRequire(import.meta.url)(path) as Record<string, unknown>) : null;
+    return existsSync(path) ? (createRequire(import.meta.url)(path) as ImageAddon) : null;
   } catch {
     return null;
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const addon = loadImageAddon() as Record<string, any> | null;
-const libjpeg = addon && typeof addon.jpeg === 'string' ? (addon.jpeg as string) : null;
+const addon = loadImageAddon();
+const libjpeg = addon && typeof addon.jpeg === 'string' ? addon.jpeg : null;
 
 /**
  * Which decoder handles clean JPEGs: 'libjpeg N' or 'sharp' (addon not built, built without libjpeg's headers,
@@ -59,7 +65,7 @@ export function jpegDecoder(): string {
  */
 export async function fastJpegs(files: readonly Uint8Array[], height: number, width: number, cover: boolean): Promise<(FastJpegResult | null)[]> {
   if (jpegDecoder() === 'sharp' || files.length === 0) return files.map(() => null);
-  const rs = (await addon!.decode_jpegs(files, height, width, cover)) as (FastJpegResult | { fallback: string })[];
+  const rs = await addon!.decode_jpegs(files, height, width, cover);
   return rs.map((r) => ('fallback' in r ? null : r));
 }
 
@@ -69,5 +75,5 @@ export async function fastJpeg(bytes: Uint8Array, height: number, width: number,
 
 /** The resampling alone (antialiased bilinear, sharp's sampling positions), for tests; null without the addon. */
 export function resizeRgbNative(pixels: Uint8Array, h: number, w: number, height: number, width: number): Uint8Array | null {
-  return addon ? (addon.resize_rgb(pixels, h, w, height, width) as Uint8Array) : null;
+  return addon ? (addon.resize_rgb(pixels, h, w, height, width)) : null;
 }

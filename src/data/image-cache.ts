@@ -441,7 +441,7 @@ async function decodeAll(
         const readable = items.flatMap((item, k) => (item instanceof BadImageError ? [] : [k]));
         const decoded = await decodeItems(readable.map((k) => ({ item: items[k] as DatasetItem, name: names[k]! })), t);
         const out = items as (Decoded | BadImageError | DatasetItem)[];
-        readable.forEach((k, j) => (out[k] = decoded[j]!));
+        readable.forEach((k, j) => { out[k] = decoded[j]!; });
         return out as (Decoded | BadImageError)[];
       });
       await Promise.all(slots.map(async (i, k) => {

@@ -75,7 +75,7 @@ export class WebDatasetLoader {
     this.perShard = shardSampleCounts(data);
     // A rank's shards are the same every epoch (assignShards), so its sample count is too.
     this.rankCounts = Array.from({ length: shard.worldSize }, (_, r) => this.perShard.reduce((n, c, k) => (k % shard.worldSize === r ? n + c : n), 0));
-    const empty = this.rankCounts.findIndex((n) => n === 0);
+    const empty = this.rankCounts.indexOf(0);
     if (empty >= 0) {
       throw new Error(`Expected every rank to get samples to stream but rank ${empty} of ${shard.worldSize} gets none: ${data.description} has ${this.perShard.length} shard(s) ` +
         `for ${shard.worldSize} ranks; write it as at least one shard per rank (ablate data shard --samples-per-shard), or set data.stream: false`);

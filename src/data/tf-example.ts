@@ -173,7 +173,7 @@ export function encodeExample(features: Record<string, FeatureValue>): Uint8Arra
     if (f.kind === 'bytes') list = lengthDelimited(1, Buffer.concat(f.value.map((v) => lengthDelimited(1, v))));
     else if (f.kind === 'float') {
       const b = Buffer.alloc(f.value.length * 4);
-      f.value.forEach((v, i) => b.writeFloatLE(v, i * 4));
+      f.value.forEach((v, i) => { b.writeFloatLE(v, i * 4); });
       list = lengthDelimited(2, lengthDelimited(1, b));
     } else list = lengthDelimited(3, lengthDelimited(1, Buffer.from(f.value.flatMap((v) => varintBytes(BigInt(v))))));
     entries.push(lengthDelimited(1, Buffer.concat([lengthDelimited(1, Buffer.from(key, 'utf8')), lengthDelimited(2, list)])));

@@ -122,7 +122,7 @@ class TfdsSplit implements Dataset {
       throw new Error(`payload CRC mismatch in ${this.shardNames[r.shard]} at byte ${r.offset}`);
     }
     const image = decodeExample(buf.subarray(0, r.length)).get(this.imageKey);
-    if (!image || image.kind !== 'bytes' || image.value.length === 0) throw new Error(`record has no '${this.imageKey}' bytes feature`);
+    if (image?.kind !== 'bytes' || image.value.length === 0) throw new Error(`record has no '${this.imageKey}' bytes feature`);
     return { kind: 'encoded', bytes: image.value[0]! };
   }
   async close(): Promise<void> {}
@@ -176,7 +176,7 @@ export async function openTfds(path: string): Promise<DataSource> {
           const lab = ex.get(spec.labelKey);
           const fname = ex.get('image/filename');
           const name = fname?.kind === 'bytes' && fname.value[0] ? Buffer.from(fname.value[0]).toString('utf8') : '';
-          if (!lab || lab.kind !== 'int64' || lab.value.length !== 1) {
+          if (lab?.kind !== 'int64' || lab.value.length !== 1) {
             excluded.push({ index: -1, name: name || `${shardFiles[s]}#${rec.offset}`, reason: 'corrupt-record', detail: `no int64 '${spec.labelKey}' feature` });
             continue;
           }

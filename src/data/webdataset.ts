@@ -323,7 +323,9 @@ export async function* webDatasetStream(ds: Dataset, o: StreamOptions): AsyncGen
   const order = shuffleBufferOrder(sequence, bufferSize, seedFrom('wds-buffer', o.seed, o.epoch, rank, worker));
   // Where each sample leaves the buffer: the ones a resume skips are never read.
   const leavesAt = new Map<number, number>();
-  order.forEach((i, k) => leavesAt.set(i, k));
+  order.forEach((i, k) => {
+    leavesAt.set(i, k);
+  });
   // Bytes are read as samples enter the buffer, in shard order (one sequential pass per shard, as WebDataset
   // reads a tar stream), and handed out in the buffer's order: memory holds at most bufferSize + 1 samples.
   const held = new Map<number, Uint8Array>();

@@ -1,6 +1,6 @@
 import { Generator, noGrad, resolveDevice, Tensor, type MemoryFormat } from '../tensor/index.js';
 import { invalidArg } from '../util/errors.js';
-import { Layer, Node, SymbolicTensor } from './layer.js';
+import { type Layer, type Node, SymbolicTensor } from './layer.js';
 import { InputLayer } from './layers/input.js';
 import { formatShape, product, type Shape } from './shape.js';
 import { StateDictError, isCleanLoad, planStateDictLoad, type LoadReport, type LoadStateDictOptions } from './state-dict.js';
@@ -296,7 +296,7 @@ function compile(nodes: readonly Node[], output: SymbolicTensor): { steps: Step[
   }
   const outSlot = slotOf.get(output)!;
   const lastUse = new Map<number, number>();
-  steps.forEach((s, i) => s.inSlots.forEach((slot) => lastUse.set(slot, i)));
+  steps.forEach((s, i) => { s.inSlots.forEach((slot) => { lastUse.set(slot, i); }); });
   const producer = new Map(steps.map((s) => [s.outSlot, s.layer]));
   const readers = new Map<number, number>();
   for (const s of steps) for (const slot of s.inSlots) readers.set(slot, (readers.get(slot) ?? 0) + 1);

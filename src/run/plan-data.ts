@@ -4,7 +4,7 @@
  */
 import { existsSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { openDataset, prepareImages, defaultCacheDir, webDatasetSplitOf, WebDatasetLoader, type Dataset, type DataSpec, type ImageSet, type OpenOptions } from '../data/index.js';
+import { openDataset, prepareImages, defaultCacheDir, webDatasetSplitOf, WebDatasetLoader, type Dataset, type ImageSet, type OpenOptions } from '../data/index.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 import { cachePolicy, imageSizeOf, type DataPlan, type RunPlan } from './plan.js';
 

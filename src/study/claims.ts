@@ -3,7 +3,7 @@
 // so exactly one worker wins; the winner's heartbeat keeps the claim's mtime fresh; a claim whose heartbeat
 // stopped (its machine died, its job was preempted) is replaced by one worker only — the one that holds an
 // exclusive takeover file and still finds it stale — and the new owner resumes the run from its checkpoint.
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';

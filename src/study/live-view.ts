@@ -63,7 +63,7 @@ export class LiveView {
     if (this.out.isTTY) {
       // A line that wraps would take two rows and throw off the cursor-up count of the next redraw.
       const cols = this.out.columns ?? 0;
-      if (cols > 0) lines.forEach((l, i) => (lines[i] = l.length >= cols ? l.slice(0, cols - 2) + '…' : l));
+      if (cols > 0) lines.forEach((l, i) => { lines[i] = l.length >= cols ? l.slice(0, cols - 2) + '…' : l; });
       this.clear();
       this.out.write(lines.join('\n') + '\n');
       this.drawn = lines.length;

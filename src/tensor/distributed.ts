@@ -5,7 +5,7 @@
 // ablate implements no collective itself.
 import { native } from './native.js';
 import { cudaDeviceCount, nativeVersion } from './runtime.js';
-import { Tensor } from './tensor.js';
+import type { Tensor } from './tensor.js';
 // The same words the native collectives use, so every way a dead peer surfaces says what to do.
 import { PEER_HINT } from './peer-lost.js';
 

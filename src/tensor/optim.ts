@@ -110,7 +110,7 @@ export class SGD extends Optimizer {
   }
   state(): OptimizerState {
     const tensors = new Map<string, Tensor>();
-    this.#buffers.forEach((b, i) => tensors.set(`momentum_buffer.${i}`, b));
+    this.#buffers.forEach((b, i) => { tensors.set(`momentum_buffer.${i}`, b); });
     return { kind: 'sgd', step: this.stepCount, hyper: { lr: this.lr, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov }, tensors };
   }
   loadState(s: OptimizerState): void {
@@ -165,8 +165,8 @@ export class Adam extends Optimizer {
   }
   state(): OptimizerState {
     const tensors = new Map<string, Tensor>();
-    this.#m.forEach((t, i) => tensors.set(`exp_avg.${i}`, t));
-    this.#v.forEach((t, i) => tensors.set(`exp_avg_sq.${i}`, t));
+    this.#m.forEach((t, i) => { tensors.set(`exp_avg.${i}`, t); });
+    this.#v.forEach((t, i) => { tensors.set(`exp_avg_sq.${i}`, t); });
     return { kind: this.decoupled ? 'adamw' : 'adam', step: this.stepCount, hyper: { lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: this.weightDecay }, tensors };
   }
   loadState(s: OptimizerState): void {

@@ -8,5 +8,5 @@ export const PEER_HINT =
 
 /** True for an error that only says another rank is gone: a consequence of that rank's end, never its cause. */
 export function isPeerLost(message: string | undefined): boolean {
-  return message !== undefined && message.includes('every rank of a data-parallel run must be restarted');
+  return message?.includes('every rank of a data-parallel run must be restarted') ?? false;
 }

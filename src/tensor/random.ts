@@ -1,5 +1,5 @@
 import { native, type Handle } from './native.js';
-import { Tensor, wrap } from './tensor.js';
+import { type Tensor, wrap } from './tensor.js';
 
 /**
  * A seeded random stream (libtorch's CPU Philox/MT generator). Pass it to rand/randn/randperm/...

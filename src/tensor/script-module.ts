@@ -1,5 +1,5 @@
 import { native, type Handle, type ScriptModuleHandle } from './native.js';
-import { Tensor, wrap } from './tensor.js';
+import { type Tensor, wrap } from './tensor.js';
 import { keep } from './scope.js';
 
 /** One parameter or buffer of a TorchScript module: where it lives and the module's own tensor. */

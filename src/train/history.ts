@@ -6,11 +6,11 @@ import { readHistory, writeHistory, type HistoryRecord } from '../run/run-folder
 export function historyRecord(epoch: number, logs: Logs): HistoryRecord {
   const record: HistoryRecord = {
     epoch: epoch + 1,
-    loss: logs['loss'] ?? null,
-    accuracy: logs['accuracy'] ?? null,
-    lr: logs['lr'] ?? 0,
-    epoch_time_s: logs['epoch_time_s'] ?? 0,
-    images_per_s: logs['images_per_s'] ?? 0,
+    loss: logs.loss ?? null,
+    accuracy: logs.accuracy ?? null,
+    lr: logs.lr ?? 0,
+    epoch_time_s: logs.epoch_time_s ?? 0,
+    images_per_s: logs.images_per_s ?? 0,
   };
   for (const key of ['val_loss', 'val_accuracy', 'val_top5', 'top5', 'data_wait_fraction'] as const) {
     if (logs[key] !== undefined) record[key] = logs[key];

@@ -197,7 +197,7 @@ export class Predictor {
   #classify(pixels: Uint8Array[], h: number, w: number, topK: number): ClassScore[][] {
     const n = pixels.length;
     const images = new Uint8Array(n * h * w * 3);
-    pixels.forEach((p, i) => images.set(p, i * h * w * 3));
+    pixels.forEach((p, i) => { images.set(p, i * h * w * 3); });
     const batch = { images, labels: new Int32Array(n), indices: new Int32Array(n), n, height: h, width: w };
     const [probs, idx] = noGrad(() => tidy(() => {
       const x = normalize(imagesToTensor(batch, { channelsLast: this.#precision.channelsLast, device: this.#device }), this.preprocessing.normalization);

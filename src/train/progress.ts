@@ -152,7 +152,7 @@ export class ProgressBar {
       if (typeof v === 'number') parts.push(`${label} ${formatMetric(v)}`);
     }
     // The fit loop's own figure excludes validation time, so it wins over ours at the end of an epoch.
-    const rate = metrics['images_per_s'] ?? (images !== undefined && elapsed > 0 ? images / elapsed : undefined);
+    const rate = metrics.images_per_s ?? (images !== undefined && elapsed > 0 ? images / elapsed : undefined);
     if (rate !== undefined) parts.push(`${rate.toFixed(1)} img/s`);
 
     // Fit the terminal: shrink the bar first, then drop trailing metrics, so the line never wraps
@@ -188,7 +188,7 @@ export class ProgressCallback extends Callback {
   override async onBatchEnd(batch: number, logs: Logs = {}): Promise<void> {
     if (this.firstBatch && batch > 0) this.bar.resumeAt(batch);
     this.firstBatch = false;
-    this.images += logs['size'] ?? 0;
+    this.images += logs.size ?? 0;
     this.bar.update(batch + 1, logs, this.images > 0 ? this.images : undefined);
   }
 

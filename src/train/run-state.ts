@@ -77,19 +77,19 @@ export class DivergenceGuard extends Callback {
   }
 
   override async onBatchEnd(batch: number, logs: Logs = {}): Promise<void> {
-    const loss = logs['loss'];
+    const loss = logs.loss;
     if (loss !== undefined && this.checkBatchLoss(loss, { epoch: this.epoch, batch, globalStep: this.ctx.globalStep })) {
       this.ctx.stopTraining = true;
     }
   }
 
   override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
-    const loss = logs['loss'];
+    const loss = logs.loss;
     if (loss !== undefined && this.checkBatchLoss(loss, { epoch, batch: this.ctx.params.stepsPerEpoch - 1, globalStep: this.ctx.globalStep })) {
       this.ctx.stopTraining = true;
       return;
     }
-    const val = logs['val_loss'];
+    const val = logs.val_loss;
     if (val !== undefined && this.checkValidationLoss(val, epoch, this.ctx.globalStep)) {
       this.ctx.stopTraining = true;
       return;
@@ -110,7 +110,7 @@ export class DivergenceGuard extends Callback {
 export function bestOf(epochs: ReadonlyArray<{ epoch: number; logs: Logs }>): { bestEpoch?: number; bestValAccuracy?: number } {
   let best: { bestEpoch?: number; bestValAccuracy?: number } = {};
   for (const { epoch, logs } of epochs) {
-    const va = logs['val_accuracy'];
+    const va = logs.val_accuracy;
     if (typeof va === 'number' && !Number.isNaN(va) && (best.bestValAccuracy === undefined || va > best.bestValAccuracy)) best = { bestEpoch: epoch + 1, bestValAccuracy: va };
   }
   return best;

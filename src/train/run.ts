@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { setNumThreads, getNumThreads, setCudnnBenchmark, setDeterministic, engineInfo, liveTensorCount } from '../tensor/index.js';
 import { DataLoader, SplitChangedError, type Dataset, type ImageSet, type TrainLoader } from '../data/index.js';
 import { buildAugmentPipeline } from '../augment/index.js';
@@ -25,7 +24,6 @@ import { loadPretrained, runNormalization, type RunNormalization } from './pretr
 import { defaultValidation } from './validation-choice.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.js';
-import type { LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
 import type { HParamValue } from './tensorboard.js';

@@ -13,7 +13,7 @@ import { PYTHON } from '../torch-python.js';
 const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
 const skip = probe.status !== 0 ? 'needs /usr/bin/python3 with torch and torchvision' : false;
 
-const SCRIPT = String.raw`
+const SCRIPT = `
 import sys, torch
 import torchvision.transforms.functional as TF
 d = sys.argv[1]

@@ -53,7 +53,7 @@ test('NCCL at world size 1 on cuda:0: broadcast, DDP Reducer and sync batch norm
   for (let k = 0; k < 4; k++) {
     // Averaging over one rank changes nothing; kernels may differ in the last bits run to run on a GPU.
     assert.ok(Math.abs(a[k]!.loss - b[k]!.loss) <= 1e-5 * Math.abs(b[k]!.loss), `step ${k}: loss ${a[k]!.loss} vs ${b[k]!.loss}`);
-    a[k]!.sample.forEach((v: number, i: number) => assert.ok(Math.abs(v - b[k]!.sample[i]) <= 1e-5, `step ${k}: weight ${v} vs ${b[k]!.sample[i]}`));
+    a[k]!.sample.forEach((v: number, i: number) => { assert.ok(Math.abs(v - b[k]!.sample[i]) <= 1e-5, `step ${k}: weight ${v} vs ${b[k]!.sample[i]}`); });
   }
   // CPU tensors go to Gloo, CUDA ones to NCCL, in the same group.
   assert.deepEqual(sums(withGroup), { cpu: [1, 0.5], device: [1, 2], deviceName: 'cuda:0', backend: 'nccl' });

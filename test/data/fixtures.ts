@@ -122,7 +122,7 @@ function element(type: number, data: Buffer, small = false): Buffer {
 }
 function u32s(...v: number[]): Buffer {
   const b = Buffer.alloc(v.length * 4);
-  v.forEach((x, i) => b.writeUInt32LE(x, i * 4));
+  v.forEach((x, i) => { b.writeUInt32LE(x, i * 4); });
   return b;
 }
 function matrix(cls: number, dims: number[], name: string, body: Buffer[]): Buffer {
@@ -148,7 +148,7 @@ export function writeMat(path: string, vars: MatVar[], compress = true): void {
     if ('strings' in v) m = matrix(1, [v.strings.length, 1], v.name, v.strings.map(charArray));
     else {
       const d = Buffer.alloc(v.doubles.length * 8);
-      v.doubles.forEach((x, i) => d.writeDoubleLE(x, i * 8));
+      v.doubles.forEach((x, i) => { d.writeDoubleLE(x, i * 8); });
       m = matrix(6, [v.doubles.length, 1], v.name, [element(9, d)]);
     }
     if (compress) {

@@ -17,7 +17,6 @@ let fx: Fixture;
 let hub: HubServer;
 let root: string;
 const saved = { ...process.env };
-const quiet = { log: () => undefined };
 
 /** A fresh HF_HOME per test: what one test fetched must not help the next. */
 function freshHome(): string {

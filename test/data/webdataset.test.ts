@@ -298,7 +298,7 @@ describe('webdataset: reading shards', () => {
       }
       assert.ok(server.requests.some((r) => r.path === '/shards/train-000001.tar' && r.range === 'bytes=3000-'), 'the cut shard resumed');
       await assert.rejects(openDataset({ source: 'webdataset', path: `${server.base}/shards/train-{000003..000003}.tar` }, { log: () => undefined, progress: false }),
-        /could not download .*train-000003\.tar[^]*404 Not Found/);
+        /could not download .*train-000003\.tar[\s\S]*404 Not Found/);
     } finally {
       if (saved === undefined) delete process.env.ABLATE_DATA_DIR;
       else process.env.ABLATE_DATA_DIR = saved;

@@ -51,7 +51,7 @@ test('2 ranks: identical weights after every step, equal to one process on the c
     // Each rank's loss is the mean over its half; their mean is the full batch's mean loss.
     const dp = (la[k]!.loss + lb[k]!.loss) / 2;
     assert.ok(Math.abs(dp - ls[k]!.loss) <= 1e-5 * Math.abs(ls[k]!.loss), `step ${k}: loss ${dp} vs single process ${ls[k]!.loss}`);
-    la[k]!.sample.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`));
+    la[k]!.sample.forEach((v, i) => { assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`); });
   }
 });
 
@@ -88,10 +88,10 @@ test('SyncBatchNorm: 2 ranks follow one process on the concatenated batch (loss 
     assert.equal(la[k]!.params, lb[k]!.params, `step ${k}: the two ranks' weights differ`);
     const dp = (la[k]!.loss + lb[k]!.loss) / 2;
     assert.ok(Math.abs(dp - ls[k]!.loss) <= 1e-5 * Math.abs(ls[k]!.loss), `step ${k}: loss ${dp} vs single process ${ls[k]!.loss}`);
-    la[k]!.sample.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`));
+    la[k]!.sample.forEach((v, i) => { assert.ok(Math.abs(v - ls[k]!.sample[i]!) <= 1e-5, `step ${k}: weight ${v} vs ${ls[k]!.sample[i]}`); });
     // The running statistics are the global batch's on every rank (the unbiased variance, as torch keeps it).
     assert.deepEqual(la[k]!.running, lb[k]!.running);
-    la[k]!.running.forEach((v, i) => assert.ok(Math.abs(v - ls[k]!.running[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `step ${k}: running stat ${v} vs ${ls[k]!.running[i]}`));
+    la[k]!.running.forEach((v, i) => { assert.ok(Math.abs(v - ls[k]!.running[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `step ${k}: running stat ${v} vs ${ls[k]!.running[i]}`); });
   }
   // The bar bites: each rank normalising its own half gives another trajectory.
   const [c, d] = await pairOf('local');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { z } from 'zod';
-import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, withAutocast, type Tensor } from '../../src/tensor/index.js';
+import { F, Generator, SGD, manualSeed, noGrad, randint, randn, tidy, withAutocast } from '../../src/tensor/index.js';
 import { Conv2D, DropPath, ZeroPadShortcut, dense, flatten, formatSummary, globalAveragePool, input, model, relu, type Model } from '../../src/nn/index.js';
 import {
   ModelConfigError, ModelSpecSchema, SHORTCUTS, describeResolvedSpec, modelSpecObject, blockPlans, buildResolvedModel, createModel, createModelFromSpec, listFamilies, listModelPresets,
@@ -378,7 +378,7 @@ describe('ResNet switches: what each means', () => {
     const cfg = resolveModelConfig({ depth: 20, dropPathRate: 0.3 });
     const plans = blockPlans(cfg);
     assert.equal(plans.length, 9);
-    plans.forEach((p, i) => assert.ok(Math.abs(p.dropRate - (0.3 * (i + 1)) / 9) < 1e-12, `${p.name}: ${p.dropRate}`));
+    plans.forEach((p, i) => { assert.ok(Math.abs(p.dropRate - (0.3 * (i + 1)) / 9) < 1e-12, `${p.name}: ${p.dropRate}`); });
     assert.equal(plans[8]!.dropRate, 0.3);
     const m = createModel({ depth: 20, dropPathRate: 0.3 }, { initialize: false });
     const layers = m.layers.filter((l): l is DropPath => l instanceof DropPath);

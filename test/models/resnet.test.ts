@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { Generator, liveTensorCount, noGrad, randn, tidy, F, randint, cudaAvailable, type Tensor } from '../../src/tensor/index.js';
 import { Conv2D, ZeroPadShortcut, Add } from '../../src/nn/index.js';
 import {
-  createModel, listPresets, listModelPresets, printSummary, modelSummaryData, resolveModelConfig, ModelConfigError, SHORTCUTS, validateResNetConfig, type ResNet,
+  createModel, listModelPresets, printSummary, modelSummaryData, resolveModelConfig, ModelConfigError, SHORTCUTS, validateResNetConfig, type ResNet,
 } from '../../src/models/index.js';
 
 const x32 = randn([2, 3, 32, 32], { generator: new Generator(3) });

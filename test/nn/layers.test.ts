@@ -163,7 +163,7 @@ describe('layer semantics', () => {
     assert.ok(gotOut.sub(expectedOut).abs().max().item() < 1e-5);
     const expected = run(reference);
     const got = run(() => m.forward(data));
-    got.forEach((g, i) => g.forEach((v, k) => assert.ok(Math.abs(v - expected[i]![k]!) < 1e-4, `grad ${i}[${k}]: ${v} vs ${expected[i]![k]}`)));
+    got.forEach((g, i) => { g.forEach((v, k) => { assert.ok(Math.abs(v - expected[i]![k]!) < 1e-4, `grad ${i}[${k}]: ${v} vs ${expected[i]![k]}`); }); });
     assert.equal(data.sub(copy).abs().max().item(), 0, 'the caller\'s input is never overwritten');
     for (const t of [data, copy, expectedOut, gotOut]) t.dispose();
     m.dispose();

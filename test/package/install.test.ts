@@ -7,7 +7,7 @@
 // ABLATE_TEST_NATIVE_BUILD=0 hands over the addon already built here (ABLATE_NATIVE_PREBUILT) instead.
 import { strict as assert } from 'node:assert';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -105,7 +105,7 @@ describe('the packed tarball, installed into a fresh project', { timeout: (build
     rmSync(addon);
     const missing = run('npx', ['--no-install', 'ablate', 'info'], project);
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /native addon is not built[^]*Run "npx ablate build-native"[^]*npm install-scripts approve ablate/);
+    assert.match(missing.stderr, /native addon is not built[\s\S]*Run "npx ablate build-native"[\s\S]*npm install-scripts approve ablate/);
     assert.doesNotMatch(missing.stderr, /scripts\/setup\.sh/, 'an installed package has no setup.sh to point at');
     const rebuilt = run('npx', ['--no-install', 'ablate', 'build-native'], project, { ABLATE_NATIVE_PREBUILT: ADDON });
     assert.equal(rebuilt.status, 0, rebuilt.stderr);

@@ -42,7 +42,7 @@ describe('TrainConfigSchema', () => {
     assert.equal(c.optimizer.clipnorm, 1);
     assert.equal(c.schedule.name, 'cosine');
     assert.deepEqual(c.earlyStopping, { monitor: 'val_loss', mode: 'auto', patience: 3, minDelta: 0, restoreBestWeights: false, startFromEpoch: 0 });
-    assert.equal(c.data['name'], 'synthetic');
+    assert.equal(c.data.name, 'synthetic');
     assert.equal(TrainConfigSchema.safeParse(c).success, true, 'parsed output is itself valid');
   });
 
@@ -66,7 +66,7 @@ describe('TrainConfigSchema', () => {
     });
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
     assert.deepEqual(byPath, {
-      epoch: byPath['epoch'],
+      epoch: byPath.epoch,
       batchSize: 'expected number >= 1, received number 0',
       'optimizer.name': 'expected "sgd" | "adam" | "adamw", received "sdg"',
       'optimizer.lr': 'expected number > 0, received number -1',
@@ -77,7 +77,7 @@ describe('TrainConfigSchema', () => {
       'earlyStopping.patience': 'expected integer, received number 1.5',
       precision: 'expected "auto" | "fp32" | "bf16", received "fp16"',
     });
-    assert.match(byPath['epoch']!, /^expected one of the keys model, .*received unknown key "epoch" \(did you mean "epochs"\?\)$/);
+    assert.match(byPath.epoch!, /^expected one of the keys model, .*received unknown key "epoch" \(did you mean "epochs"\?\)$/);
     assert.match(byPath['optimizer.wieghtDecay']!, /did you mean "weightDecay"/);
   });
 

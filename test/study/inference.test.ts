@@ -35,8 +35,8 @@ from statsmodels.stats.multitest import multipletests
 sets = ${JSON.stringify(P_SETS)}
 print(json.dumps([[list(multipletests(p, method=m)[1]) for m in ('holm', 'fdr_bh')] for p in sets]))`) as number[][][];
     P_SETS.forEach((ps, i) => {
-      adjustPValues(ps, 'holm').forEach((p, j) => close(p, ref[i][0][j], 1e-12, `holm set ${i} #${j}`));
-      adjustPValues(ps, 'bh').forEach((p, j) => close(p, ref[i][1][j], 1e-12, `bh set ${i} #${j}`));
+      adjustPValues(ps, 'holm').forEach((p, j) => { close(p, ref[i][0][j], 1e-12, `holm set ${i} #${j}`); });
+      adjustPValues(ps, 'bh').forEach((p, j) => { close(p, ref[i][1][j], 1e-12, `bh set ${i} #${j}`); });
     });
   });
 });
@@ -127,7 +127,7 @@ describe('power of the paired t-test', { skip }, () => {
   test('non-central t CDF matches scipy.stats.nct', () => {
     const pts: [number, number, number][] = [[2.1, 1, 0.5], [4.3, 2, 3], [-1.2, 4, 1.7], [2.0, 9, 2.5], [1.5, 30, 0.2]];
     const ref = python(`from scipy import stats\nprint(json.dumps([stats.nct.cdf(t, df, nc) for t, df, nc in ${JSON.stringify(pts)}]))`) as number[];
-    pts.forEach(([t, df, nc], i) => close(nonCentralTCdf(t, df, nc), ref[i], 1e-7, `nct(${t}, ${df}, ${nc})`));
+    pts.forEach(([t, df, nc], i) => { close(nonCentralTCdf(t, df, nc), ref[i], 1e-7, `nct(${t}, ${df}, ${nc})`); });
   });
 
   test('power, detectable effect and seeds needed match statsmodels TTestPower', () => {
@@ -146,7 +146,7 @@ print(json.dumps({
       close(minDetectableEffect(n, a), ref.d[i], 1e-5 * ref.d[i], `d(n=${n}, α=${a})`);
       close(pairedTPower(n, 1.2, a), ref.power[i], 1e-7, `power(n=${n}, α=${a})`);
     });
-    need.forEach(([d, a], i) => assert.equal(pairsNeeded(d, a), ref.n[i], `n(d=${d}, α=${a})`));
+    need.forEach(([d, a], i) => { assert.equal(pairsNeeded(d, a), ref.n[i], `n(d=${d}, α=${a})`); });
   });
 });
 

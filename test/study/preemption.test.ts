@@ -36,7 +36,7 @@ describe('preemption of ablate train', () => {
     const runDir = join(root, 'run');
     const args = ['train', file, '--out', runDir, '--resume', '--requeue'];
     const c = spawnTs(CLI_MAIN, args, { env: slurmEnv(bin) });
-    await c.waitForStderr(/Epoch 2\/2\n[^]*?\n\s*2\/8 /);
+    await c.waitForStderr(/Epoch 2\/2\n[\s\S]*?\n\s*2\/8 /);
     c.proc.kill('SIGUSR1');
     const { code } = await c.exit;
     const err = c.stderr();
@@ -64,7 +64,7 @@ describe('preemption of ablate train', () => {
     const { bin, calls } = fakeScontrol(root);
     const runDir = join(root, 'run');
     const c = spawnTs(CLI_MAIN, ['train', writeConfig(root, tinyConfig({ epochs: 3 })), '--out', runDir], { env: slurmEnv(bin, { ABLATE_PREEMPT_SIGNALS: 'SIGUSR1' }) });
-    await c.waitForStderr(/Epoch 1\/3\n[^]*?\n\s*2\/8 /);
+    await c.waitForStderr(/Epoch 1\/3\n[\s\S]*?\n\s*2\/8 /);
     c.proc.kill('SIGTERM');
     assert.equal((await c.exit).code, 143, c.stderr());
     const st = JSON.parse(readFileSync(join(runDir, 'status.json'), 'utf8'));

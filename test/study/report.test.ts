@@ -282,7 +282,7 @@ describe('report layout on a phone and in its plots', () => {
     assert.match(table, /<table class="cards">/);
     assert.match(table, /<td class="num key" data-label="Final val acc \(%, last 3\)">/);
     assert.match(table, /<td class="wrap key" data-label="Δ final \(points, 95% CI\)">\+/);
-    assert.match(html, /@media \(max-width: 700px\)[^]*table\.cards td\.key \{ order: -1;/);
+    assert.match(html, /@media \(max-width: 700px\)[\s\S]*table\.cards td\.key \{ order: -1;/);
     assert.match(html, /table\.env td \{ white-space: normal; overflow-wrap: anywhere; \}/, 'long environment values wrap inside the card');
   });
 

@@ -18,10 +18,12 @@ test('O\'Brien–Fleming-type spending matches 2 − 2Φ(z/√t) computed by Sci
 print(json.dumps([[2 - 2 * norm.cdf(norm.ppf(1 - a / 2) / t ** 0.5) for t in ${JSON.stringify(ts)}] for a in (0.05, 0.01)]))`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const ref = JSON.parse(r.stdout) as number[][];
-  [0.05, 0.01].forEach((a, i) => ts.forEach((t, j) => {
-    const got = obrienFlemingSpending(t, a);
-    assert.ok(Math.abs(got - ref[i][j]) <= 1e-9 * Math.max(1, ref[i][j] * 1e3), `α ${a}, t ${t}: ${got} vs ${ref[i][j]}`);
-  }));
+  for (const [i, a] of [0.05, 0.01].entries()) {
+    for (const [j, t] of ts.entries()) {
+      const got = obrienFlemingSpending(t, a);
+      assert.ok(Math.abs(got - ref[i][j]) <= 1e-9 * Math.max(1, ref[i][j] * 1e3), `α ${a}, t ${t}: ${got} vs ${ref[i][j]}`);
+    }
+  }
   const sched = lookSchedule({ min: 3, max: 10 }, 0.05);
   assert.deepEqual(sched.map((l) => l.seeds), [3, 4, 5, 6, 7, 8, 9, 10]);
   assert.ok(Math.abs(sched.reduce((a, l) => a + l.alpha, 0) - 0.05) < 1e-12);

@@ -41,7 +41,7 @@ async function halfOpen(port: number, n: number): Promise<{ sockets: Socket[]; c
     s.once('close', () => resolve());
     sockets.push(s);
   })));
-  return { sockets, closed: () => closed, destroy: () => sockets.forEach((s) => s.destroy()) };
+  return { sockets, closed: () => closed, destroy: () => sockets.forEach((s) => { s.destroy(); }) };
 }
 
 const until = async (what: string, cond: () => boolean, ms: number) => {

@@ -282,7 +282,7 @@ describe('report formatting used by the dashboard', () => {
   test('best epoch is a whole number when the seeds agree', () => {
     assert.equal(countMeanStd(8, 0, 2), '8');
     assert.equal(countMeanStd(8, undefined, 1), '8');
-    assert.equal(countMeanStd(7.5, 0.7071, 2), '7.5 ± 0.7');
+    assert.equal(countMeanStd(7.5, Math.SQRT1_2, 2), '7.5 ± 0.7');
     assert.equal(countMeanStd(undefined, undefined, 0), '—');
   });
 

@@ -34,9 +34,9 @@ test('nested arrays infer the shape', () => {
 });
 
 test('bfloat16 keeps ~3 significant digits', () => {
-  const t = tensor([1, 3.14159, -1000.5], [3], 'bfloat16');
+  const t = tensor([1, Math.PI, -1000.5], [3], 'bfloat16');
   assert.equal(t.dtype, 'bfloat16');
-  assertClose(t.toArray(), [1, 3.14159, -1000.5], 1e-2);
+  assertClose(t.toArray(), [1, Math.PI, -1000.5], 1e-2);
   assert.equal(t.toBytes().length, 6, 'bf16 is 2 bytes per element');
 });
 

@@ -218,10 +218,10 @@ describe('ModelCheckpoint', () => {
     const mc = new ModelCheckpoint();
     const es = new EarlyStopping({ patience: 5 });
     const { model } = await drive([mc, es], losses(1, 2, 3));
-    const last = model.saves.filter((s) => s.kind === 'last').map((s) => (s.callbackState as Record<string, { wait: number }>)['EarlyStopping']!.wait);
+    const last = model.saves.filter((s) => s.kind === 'last').map((s) => (s.callbackState as Record<string, { wait: number }>).EarlyStopping!.wait);
     assert.deepEqual(last, [0, 1, 2]);
     const best = model.saves.find((s) => s.kind === 'best')!.callbackState as Record<string, { best: number }>;
-    assert.equal(best['ModelCheckpoint']!.best, 1);
+    assert.equal(best.ModelCheckpoint!.best, 1);
   });
 
   it('everySteps writes mid-epoch checkpoints but not twice at the epoch end', async () => {

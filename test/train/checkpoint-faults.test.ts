@@ -212,7 +212,7 @@ describe('a full disk', () => {
     assert.equal(st.reason, error.message);
     // The newest checkpoint on disk is whole and verifies; no temp file is left behind.
     const point = await loadResumePoint(runDir, (l) => assert.fail(`unexpected damage: ${l}`));
-    assert.ok(point && point.lastIsGood && point.checkpoint.state.globalStep >= 4);
+    assert.ok(point?.lastIsGood && point.checkpoint.state.globalStep >= 4);
 
     // status.json can still be written when not one byte is free: in place, over the old one.
     const filler = join(mountPoint, 'filler');

@@ -26,7 +26,7 @@ describe('ablate train: Ctrl-C', () => {
 
     const first = cli(['train', cfgPath, '--out', runDir]);
     // Not a TTY: the progress bar prints a line per step here (8 steps per epoch).
-    await first.waitForStderr(/Epoch 2\/3\n[^]*?\n\s*2\/8 /);
+    await first.waitForStderr(/Epoch 2\/3\n[\s\S]*?\n\s*2\/8 /);
     first.proc.kill('SIGINT');
     const { code } = await first.exit;
     const err = first.stderr();

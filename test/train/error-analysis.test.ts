@@ -119,6 +119,6 @@ describe('study report: error analysis per variant', () => {
     assert.match(section, /!\[confusion matrix of resnet34\]\(resnet34-seed0\/analysis\/confusion-matrix\.png\)/);
     assert.match(section, /!\[most confidently misclassified images of resnet34\]\(resnet34-seed0\/analysis\/misclassified\.png\)/);
     assert.doesNotMatch(section, /### plain34/, 'a variant without an analysis gets no subsection');
-    assert.match(html, /<h2>Error analysis<\/h2>[^]*<h3>resnet34<\/h3>[^]*<img src="data:image\/png;base64,/);
+    assert.match(html, /<h2>Error analysis<\/h2>[\s\S]*<h3>resnet34<\/h3>[\s\S]*<img src="data:image\/png;base64,/);
   });
 });

@@ -61,7 +61,7 @@ function referenceProbs(pixels: Uint8Array[]): number[][] {
   m.eval();
   const n = pixels.length;
   const all = new Uint8Array(n * SIZE * SIZE * 3);
-  pixels.forEach((p, i) => all.set(p, i * SIZE * SIZE * 3));
+  pixels.forEach((p, i) => { all.set(p, i * SIZE * SIZE * 3); });
   const probs = noGrad(() => tidy(() => {
     const x = tensor(all, [n, SIZE, SIZE, 3], 'uint8').permute([0, 3, 1, 2]).to('float32').div(255).contiguous();
     return F.softmax(m.forward(x), 1).toArray();

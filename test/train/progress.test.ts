@@ -44,7 +44,7 @@ describe('ProgressBar on a TTY', () => {
     bar.startEpoch(0, 5, 250);
     assert.equal(s.text, 'Epoch 1/5\n');
     c.t = 12_000;
-    bar.update(12, { loss: 0.693147, accuracy: 0.5 }, 12 * 16);
+    bar.update(12, { loss: Math.LN2, accuracy: 0.5 }, 12 * 16);
     c.t = 12_050;
     bar.update(13, { loss: 0.69, accuracy: 0.5 }, 13 * 16); // throttled
     assert.equal(s.chunks.length, 2);

@@ -152,7 +152,7 @@ describe('ablate train: SIGTERM', () => {
     const dir = tmpDir('ablate-cli-');
     const runDir = join(dir, 'run');
     const c = spawnTs(CLI_MAIN, ['train', writeConfig(dir, tinyConfig({ epochs: 3 })), '--out', runDir]);
-    await c.waitForStderr(/Epoch 2\/3\n[^]*?\n\s*2\/8 /);
+    await c.waitForStderr(/Epoch 2\/3\n[\s\S]*?\n\s*2\/8 /);
     c.proc.kill('SIGTERM');
     const { code } = await c.exit;
     const err = c.stderr();

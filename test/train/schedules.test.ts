@@ -7,7 +7,7 @@ const run = { baseLr: 0.1, epochs: 10, stepsPerEpoch: 4 };
 const perEpoch = (s: LrSchedule, n = 10) => Array.from({ length: n }, (_, e) => s.lrAt(e, 0));
 const close = (a: number[], b: number[], tol = 1e-12) => {
   assert.equal(a.length, b.length);
-  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) <= tol, `index ${i}: ${v} vs ${b[i]}`));
+  a.forEach((v, i) => { assert.ok(Math.abs(v - b[i]!) <= tol, `index ${i}: ${v} vs ${b[i]}`); });
 };
 
 describe('schedules', () => {
@@ -77,7 +77,7 @@ describe('schedules', () => {
     const expected = seq.map((v, e) => (whole.onEpochEnd(e, { val_loss: v }), whole.lrAt(e + 1, 0)));
     for (let cut = 1; cut < seq.length; cut++) {
       const a = createSchedule(cfg, run);
-      seq.slice(0, cut).forEach((v, e) => a.onEpochEnd(e, { val_loss: v }));
+      seq.slice(0, cut).forEach((v, e) => { a.onEpochEnd(e, { val_loss: v }); });
       const b = createSchedule(cfg, run);
       b.loadState(JSON.parse(JSON.stringify(a.state())));
       const got = seq.slice(cut).map((v, i) => (b.onEpochEnd(cut + i, { val_loss: v }), b.lrAt(cut + i + 1, 0)));

@@ -189,7 +189,7 @@ export async function evalCommand(f: EvalFlags): Promise<void> {
     if (names.length <= 20) {
       console.log('\nconfusion matrix (rows: true class, columns: predicted)');
       console.log(' '.repeat(w + 2) + names.map((n) => n.slice(0, 7).padStart(8)).join(''));
-      r.confusion!.forEach((row, i) => console.log(`  ${names[i]!.padEnd(w)}${row.map((v) => String(v).padStart(8)).join('')}`));
+      r.confusion!.forEach((row, i) => { console.log(`  ${names[i]!.padEnd(w)}${row.map((v) => String(v).padStart(8)).join('')}`); });
     } else {
       console.log(`\n(confusion matrix of ${names.length} classes left out; use --json for it)`);
     }

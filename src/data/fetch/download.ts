@@ -181,7 +181,7 @@ function newAttempt(ctx: Ctx): Attempt {
     if (sig.aborted) ac.abort();
     else sig.addEventListener('abort', onAbort, { once: true });
   }
-  return { ac, unlink: () => sources.forEach((sig) => sig.removeEventListener('abort', onAbort)) };
+  return { ac, unlink: () => sources.forEach((sig) => { sig.removeEventListener('abort', onAbort); }) };
 }
 
 interface FailExtra {

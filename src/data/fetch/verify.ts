@@ -23,7 +23,7 @@ export async function sha256File(path: string): Promise<string> {
 /** torch.hub's HASH_REGEX `-([a-f0-9]*)\.`: the hex digits after the first '-' that a '.' follows. */
 export function hashPrefixFromName(fileName: string): string | undefined {
   const m = /-([a-f0-9]*)\./.exec(fileName);
-  return m && m[1] ? m[1] : undefined;
+  return m?.[1] ? m[1] : undefined;
 }
 
 /** Does this digest satisfy the expectation? (A prefix is compared as torch.hub does: digest[:len(prefix)].) */

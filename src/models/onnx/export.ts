@@ -202,7 +202,7 @@ export function modelToOnnx(model: Model, options: OnnxExportOptions = {}): Uint
       "Export it from PyTorch: load the run's model.pth into your class (load_state_dict) and call torch.onnx.export");
   }
   const g = new GraphBuilder();
-  const valueOf = new Map<Node, string>();
+  const valueNames = new Map<Node, string>();
   const outputNode = model.nodes[model.nodes.length - 1]!;
   let fixed: Map<string, Shape> | undefined;
   if (needsFixedInputSize(model)) {
@@ -213,14 +213,14 @@ export function modelToOnnx(model: Model, options: OnnxExportOptions = {}): Uint
   }
   for (const node of model.nodes) {
     if (node.layer instanceof InputLayer) {
-      valueOf.set(node, 'input');
+      valueNames.set(node, 'input');
       continue;
     }
     const y = node === outputNode ? 'logits' : node.layer.nodes.length > 1 ? `${node.layer.name}:${node.layer.nodes.indexOf(node)}` : node.layer.name;
-    emitNode(g, node, node.inputs.map((i) => valueOf.get(i.node)!), y, fixed);
-    valueOf.set(node, y);
+    emitNode(g, node, node.inputs.map((i) => valueNames.get(i.node)!), y, fixed);
+    valueNames.set(node, y);
   }
-  if (valueOf.get(outputNode) === 'input') throw new OnnxExportError(`model "${model.name}" has no layers to export`);
+  if (valueNames.get(outputNode) === 'input') throw new OnnxExportError(`model "${model.name}" has no layers to export`);
 
   const inShape = model.inputLayer.batchShape;
   const [h, w] = options.inputSize ?? [inShape[2] ?? 'height', inShape[3] ?? 'width'];

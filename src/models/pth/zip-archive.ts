@@ -276,7 +276,7 @@ export interface StoredZipLayout {
 export function buildStoredZip(records: readonly ZipRecord[], alignment = 64): Uint8Array[] {
   const layout = storedZipLayout(records.map((r) => ({ name: r.name, size: r.data.length, crc32: crc32(r.data) >>> 0 })), alignment);
   const chunks: Uint8Array[] = [];
-  records.forEach((r, i) => chunks.push(layout.localHeaders[i]!, r.data));
+  records.forEach((r, i) => { chunks.push(layout.localHeaders[i]!, r.data); });
   chunks.push(...layout.tail);
   return chunks;
 }

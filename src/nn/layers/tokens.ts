@@ -2,7 +2,7 @@
  * Layers that move between feature maps and token sequences, and the weights a transformer adds to tokens:
  * permutes, patch tokens, the class token, position embeddings, token pooling and ConvNeXt's layer scale.
  */
-import { F, cat, keep, ones, tensor, zeros, normal_, type Generator, type Tensor } from '../../tensor/index.js';
+import { cat, keep, ones, tensor, zeros, normal_, type Generator, type Tensor } from '../../tensor/index.js';
 import { noGrad } from '../../tensor/index.js';
 import { invalidArg } from '../../util/errors.js';
 import { fill_ } from '../init.js';

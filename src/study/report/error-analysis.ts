@@ -36,7 +36,7 @@ export function variantErrorAnalyses(m: ReportModel): VariantErrorAnalysis[] {
         out.push({ variant: v.name, run: r.name, classes: j.classes, macro: j.macro, confusionPng: png('confusion-matrix.png'), misclassifiedPng: png('misclassified.png') });
         break;
       } catch {
-        continue; // an unreadable analysis is simply not shown; the run's own numbers are elsewhere in the report
+        // an unreadable analysis is simply not shown; the run's own numbers are elsewhere in the report
       }
     }
   }

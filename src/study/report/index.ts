@@ -2,9 +2,7 @@
  * `writeStudyReport(studyDir)`: read a study folder and write report.md, report.html (self-contained),
  * report.tex, table.csv, summary.json and plots/*.png (+ .svg) beside them.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { readStudy } from '../run-files.js';
 import { renderHtml } from './html.js';

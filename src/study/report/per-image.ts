@@ -71,7 +71,7 @@ export function pairRuns(a: Predictions, b: Predictions, names: [string, string]
   if (a.datasetIndex.length !== b.datasetIndex.length) return `${names[0]} and ${names[1]} scored different numbers of validation images (${a.datasetIndex.length} and ${b.datasetIndex.length}): not paired`;
   if (a.classNames.join('\u0000') !== b.classNames.join('\u0000')) return `${names[0]} and ${names[1]} have different class names: not paired`;
   const at = new Map<number, number>();
-  b.datasetIndex.forEach((d, i) => at.set(d, i));
+  b.datasetIndex.forEach((d, i) => { at.set(d, i); });
   let only = 0;
   let otherOnly = 0;
   const shift = new Map<number, { gained: number; lost: number }>();

@@ -189,7 +189,7 @@ function labelSides(points: { params: number; acc: number }[]): ('left' | 'right
   const order = points.map((_, i) => i).sort((a, b) => points[a].params - points[b].params || points[b].acc - points[a].acc);
   let group: number[] = [];
   const flush = () => {
-    group.sort((a, b) => points[b].acc - points[a].acc).forEach((i, k) => (sides[i] = k % 2 === 0 ? 'right' : 'left'));
+    group.sort((a, b) => points[b].acc - points[a].acc).forEach((i, k) => { sides[i] = k % 2 === 0 ? 'right' : 'left'; });
     group = [];
   };
   for (const i of order) {

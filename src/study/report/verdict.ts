@@ -6,7 +6,7 @@
  */
 import type { Comparison } from '../spec-expand.js';
 import { type DifferenceInterval, pairedInterval, welchInterval } from '../stats.js';
-import { type ClippedInterval, type Correction, CORRECTION_NAME, adjustPValues, clipInterval, tTestP } from '../inference.js';
+import { type ClippedInterval, type Correction, adjustPValues, clipInterval, tTestP } from '../inference.js';
 import type { Expectation } from '../spec.js';
 import type { SequentialResult } from '../sequential.js';
 import { points, prettyName, unsignedPoints } from './format.js';
@@ -160,7 +160,7 @@ export function judgeAll(comparisons: Comparison[], variants: VariantSummary[], 
   // Rounded so that 1 − 0.95 reads 0.05, not 0.050000000000000044, in summary.json.
   const family: Family = { correction, size: tested.length, alpha: Number((1 - level).toFixed(12)), ...(seq ? { looks: seq.schedule.length } : {}) };
   const verdicts = measured.map((m) => {
-    const v = phrase(m, variants, options, family);
+    const v = phrase(m, options, family);
     const claim = settings.expect?.find((e) => (e.variant === v.variant && e.reference === v.reference) || (e.variant === v.reference && e.reference === v.variant));
     return claim ? { ...v, expectation: checkExpectation(claim, v) } : v;
   });
@@ -189,7 +189,7 @@ function boundText(v: Verdict, A: string, B: string): string {
   return ` The interval for ${A} − ${B} was cut to what accuracy allows, ${ends.join(' and ')}: two accuracies cannot differ by more than 100 points, and an interval this wide means the seeds disagree too much to size the effect.`;
 }
 
-function phrase(m: Measured, variants: VariantSummary[], options: ReportOptions, family: Family): Verdict {
+function phrase(m: Measured, options: ReportOptions, family: Family): Verdict {
   const { c, a, b, base } = m;
   const level = options.level ?? 0.95;
   const levelPct = `${Math.round(level * 100)}%`;

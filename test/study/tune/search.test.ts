@@ -190,7 +190,9 @@ describe('bundled tuned study', () => {
 
 describe('tuning plans that cannot run are refused before anything trains', () => {
   const dirs: string[] = [];
-  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
   const write = (text: string) => {
     const dir = mkdtempSync(join(tmpdir(), 'ablate-tune-bad-'));
     dirs.push(dir);
