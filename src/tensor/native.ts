@@ -137,8 +137,9 @@ export function setConvWeightGrad(mode: ConvWeightGrad): ConvWeightGrad {
  * a thread pool of its own, sized to the cores rather than to setNumThreads(), whose workers spin for about 0.1 s
  * after every product. Beside libtorch's threads that spinning took cores from them: ResNet-34 fp32 steps at 32² ran
  * 156–161 ms with OpenBLAS's two threads against 133–134 ms with one (2 cores; bench/notes-training-step.md), and a
- * one-thread run kept a second core busy. ablate's models only multiply small matrices there (the classifier), so
- * OpenBLAS runs on the calling thread. OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS, where set, are left as OpenBLAS
+ * one-thread run kept a second core busy. Convolutional models only multiply small matrices there (the classifier), so
+ * OpenBLAS starts on the calling thread; the fit loop gives it libtorch's threads for models that are mostly matrix
+ * products (src/nn/blas-policy.ts). OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS, where set, are left as OpenBLAS
  * read them. `null` where libtorch's BLAS is not OpenBLAS (MKL in pip builds: setNumThreads covers it).
  */
 export type BlasThreadsSource = 'environment' | 'ablate';
@@ -152,6 +153,16 @@ function chooseBlasThreads(): BlasThreadsSource {
 }
 
 const blasSource = chooseBlasThreads();
+/**
+ * Gives OpenBLAS `threads` threads (a model whose step is mostly fp32 matrix products wants libtorch's thread count
+ * there: src/nn/blas-policy.ts decides). A count the environment chose is left alone. Returns the count in force
+ * afterwards, or null without OpenBLAS.
+ */
+export function setBlasThreads(threads: number): number | null {
+  if (!Number.isInteger(threads) || threads < 1) throw invalidArg('setBlasThreads() threads', 'a positive integer', threads);
+  if (blasSource !== 'environment' && (native.blas_threads() as number) >= 0) native.blas_threads(threads);
+  return blasThreads().threads;
+}
 /** OpenBLAS's thread count now (null without OpenBLAS), and who chose it. */
 export function blasThreads(): { threads: number | null; source: BlasThreadsSource } {
   const now = native.blas_threads() as number;

@@ -22,7 +22,7 @@ import { loadPretrained, runNormalization, type RunNormalization } from './pretr
 import { defaultValidation } from './validation-choice.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.js';
-import type { LoadReport } from '../nn/index.js';
+import { applyBlasThreadsFor, type LoadReport } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
 import { readRegularTextSync } from '../util/regular-file.js';
@@ -173,6 +173,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     const numClasses = resolvedModel.config.numClasses;
     for (;;) {
       const model = buildModel(resolvedModel, { seed: plan.seed, device });
+      // OpenBLAS gets libtorch's threads only for models that are mostly matrix products (ViT, ConvNeXt).
+      applyBlasThreadsFor(model, getNumThreads());
       try {
         const weightsModel = weightsModelSpec(plan.model) ?? (plan.model as ModelSpec);
         const pretrained = plan.pretrained && !resume
