@@ -132,6 +132,21 @@ interface PairResult extends Cfg {
   ablateSamples: number[]; torchSamples: number[]; loadBefore: string; loadAfter: string;
 }
 
+/** ablate alone, where PyTorch cannot run a configuration: its own step time still belongs in the record. */
+async function measureAlone(c: Cfg, o: { batch: number; rounds: number; steps: number }): Promise<{ ms: number; cpuMs: number; loadBefore: string; loadAfter: string }> {
+  const loadBefore = loadavg();
+  const server = ablateServer(c, o.batch);
+  await startAll([server]);
+  try {
+    await interleave([server], 1, `run ${Math.max(1, Math.ceil(o.steps / 2))}`);
+    const cpu: number[][] = [];
+    const [a] = await interleave([server], o.rounds, `run ${o.steps}`, cpu);
+    return { ms: median(a!), cpuMs: median(cpu[0]!), loadBefore, loadAfter: loadavg() };
+  } finally {
+    await server.close();
+  }
+}
+
 async function measurePair(c: Cfg, o: { batch: number; rounds: number; steps: number }): Promise<PairResult> {
   const loadBefore = loadavg();
   const servers = [ablateServer(c, o.batch), torchServer(c, o.batch)];
@@ -287,7 +302,11 @@ async function main(): Promise<void> {
   console.log(`engine-step: ${models.join(', ')} training step, batch ${batch}, ${rounds} interleaved rounds; ${m.cores} cores, loadavg ${m.loadavg}`);
   console.log(`libtorch ${info.libtorch}; CPU bf16: ${cpuSupportsBf16()}`);
   const torch = await torchAvailable();
-  const results: { pairs: PairResult[]; memory: MemoryResult[]; capabilities: CapabilityResult[]; omp: OmpResult[] } = { pairs: [], memory: [], capabilities: [], omp: [] };
+  const results: {
+    pairs: PairResult[]; memory: MemoryResult[]; capabilities: CapabilityResult[]; omp: OmpResult[];
+    /** Configurations PyTorch failed on (1.13: bf16 ConvNeXt and MobileNetV2 on the CPU), ablate measured alone. */
+    alone: (Cfg & { ablateMs: number; ablateCpuMs: number; torchError: string; loadBefore: string; loadAfter: string })[];
+  } = { pairs: [], memory: [], capabilities: [], omp: [], alone: [] };
 
   if (!hasFlag('omp-only')) {
     if (!torch.ok) {
@@ -305,6 +324,11 @@ async function main(): Promise<void> {
           // say why and measure the others.
           const lines = (e as Error).message.trim().split('\n');
           console.log(` failed: ${lines[0]} … ${lines.at(-1)}`);
+          if (lines[0]!.startsWith('pytorch ')) {
+            const r = await measureAlone(c, { batch, rounds, steps: stepsFor(size) });
+            console.log(`    ablate alone: ${fmt(r.ms)} ms, CPU ${fmt(r.cpuMs)} ms per step (load ${r.loadBefore} → ${r.loadAfter})`);
+            results.alone.push({ ...c, ablateMs: r.ms, ablateCpuMs: r.cpuMs, torchError: lines.at(-1)!, loadBefore: r.loadBefore, loadAfter: r.loadAfter });
+          }
           continue;
         }
         console.log(` ablate ${fmt(r.ablateMs)} ms, PyTorch ${fmt(r.torchMs)} ms (load ${r.loadBefore} → ${r.loadAfter})`);

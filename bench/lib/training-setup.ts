@@ -1,4 +1,5 @@
-import { Generator, SGD, randint, randn, type Tensor } from '../../src/tensor/index.js';
+import { Generator, SGD, getNumThreads, randint, randn, type Tensor } from '../../src/tensor/index.js';
+import { applyBlasThreadsFor } from '../../src/nn/index.js';
 import { createModelFromSpec } from '../../src/models/index.js';
 
 /**
@@ -9,6 +10,8 @@ import { createModelFromSpec } from '../../src/models/index.js';
 export function trainingSetup(modelName: string, o: { size: number; batch: number; bf16: boolean }) {
   // Any family's preset, or torchvision's name of it (vit_b_16, convnext_tiny).
   const model = createModelFromSpec(modelName, { seed: 0 });
+  // As the fit loop does: OpenBLAS threads by the model's share of matrix products.
+  applyBlasThreadsFor(model, getNumThreads());
   if (o.bf16) model.toMemoryFormat('channels_last');
   model.train();
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });

@@ -154,14 +154,17 @@ void tcpstore_classic_backend(StoreOptions& o) { tcpstore_classic_backend(o, 0);
 
 // softmax(q·kᵀ/√d)·v over (N, heads, L, d). 2.0 added a fused scaled_dot_product_attention (flash or memory-efficient
 // kernels where they apply); 1.13 has none in its public API, so the math path, written as 1.13's own
-// multi_head_attention_forward (q divided by √d before the product).
+// multi_head_attention_forward: q, k, v made contiguous once as [N·H, L, d] (strided views of a packed projection
+// would be copied again by every matmul and its backward), q divided by √d, kᵀ a transposed view bmm reads as is.
 inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double dropout) {
 #if ABLATE_TORCH_AT_LEAST(2, 0)
   return at::scaled_dot_product_attention(q, k, v, c10::nullopt, dropout, false);
 #else
-  at::Tensor p = at::softmax(at::matmul(q / std::sqrt(static_cast<double>(q.size(-1))), k.transpose(-2, -1)), -1);
+  const int64_t n = q.size(0), h = q.size(1), l = q.size(2), s = k.size(2), d = q.size(3);
+  const at::Tensor q3 = q.reshape({n * h, l, d}), k3 = k.reshape({n * h, s, d}), v3 = v.reshape({n * h, s, v.size(3)});
+  at::Tensor p = at::softmax(at::bmm(q3 / std::sqrt(static_cast<double>(d)), k3.transpose(1, 2)), -1);
   if (dropout > 0) p = at::dropout(p, dropout, true);
-  return at::matmul(p, v);
+  return at::bmm(p, v3).view({n, h, l, v.size(3)});
 #endif
 }
 

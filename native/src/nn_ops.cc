@@ -58,6 +58,23 @@ OP(relu_inplace) {
   at::relu_(x);
   return a.undefined();
 }
+// ReLU6 as torchvision's nn.ReLU6(inplace=True): hardtanh(x, 0, 6), one fused kernel each way; clamp's backward
+// builds two masks and a where, 2–4× the time on MobileNetV2's activations (bench/notes-models.md). libtorch 1.13's
+// CPU hardtanh_backward has no bf16/fp16 kernel, so reduced precision on the CPU (autocast) keeps clamp.
+// (x, inplace) → the result; in place (the graph compiler's rule, as relu_inplace) it returns nothing.
+OP(relu6) {
+  at::Tensor x = a.T(0);
+  const bool inplace = a.b(1);
+  const bool reduced = x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf;
+  if (reduced && !x.is_cuda()) {
+    if (!inplace) return a.ret(at::clamp(x, 0, 6));
+    x.clamp_(0, 6);
+    return a.undefined();
+  }
+  if (!inplace) return a.ret(at::hardtanh(x, 0, 6));
+  at::hardtanh_(x, 0, 6);
+  return a.undefined();
+}
 OP(add_inplace) {
   a.T(0).add_(a.T(1));
   return a.undefined();

@@ -41,9 +41,10 @@ OP(self_attention) {
   const int64_t heads = a.i64(5);
   const int64_t n = x.size(0), l = x.size(1), d = x.size(2);
   at::Tensor qkv = at::linear(x, a.T(1), a.optT(2));
-  // [N, L, 3, H, d/H] → [3, N, H, L, d/H]: q, k and v as views of one projection.
-  qkv = qkv.view({n, l, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
-  at::Tensor o = compat::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], a.b(7) ? a.f64(6) : 0.0);
+  // [N, L, 3, H, d/H] → [3, N, H, L, d/H]: q, k and v as views of one projection; unbind, whose backward stacks the
+  // three gradients once (three selects would each fill a zero tensor of the whole projection's size).
+  const std::vector<at::Tensor> parts = qkv.view({n, l, 3, heads, d / heads}).permute({2, 0, 3, 1, 4}).unbind(0);
+  at::Tensor o = compat::scaled_dot_product_attention(parts[0], parts[1], parts[2], a.b(7) ? a.f64(6) : 0.0);
   o = o.transpose(1, 2).reshape({n, l, d});
   return a.ret(at::linear(o, a.T(3), a.optT(4)));
 }

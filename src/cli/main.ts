@@ -7,6 +7,23 @@ import { UsageError } from './errors.js';
 import { ConfigError } from '../util/errors.js';
 export { UsageError };
 
+/**
+ * The families and the switches a study ablates, for `summary --help` (and the README's table). Written out rather than
+ * read from the registry so --help never loads libtorch; test/package/cli-help.test.ts keeps it equal to the registry.
+ */
+export const FAMILY_HELP = `
+Families (model: {family or preset, switches…}; \`ablate summary --list\` adds presets and every field):
+  resnet       depth, block, shortcut, preact, widthMultiplier, groups, widthPerGroup (ResNeXt), stride, dropPathRate,
+               zeroInitLastBn, dropout (also plain*, preact-*, wide-*, resnext* presets)
+  vgg          depth (11/13/16/19), batchNorm, head, hiddenUnits, dropout, widthMultiplier
+  mobilenet    layout, expandRatio, widthMultiplier, invertedResidual, linearBottleneck, dropout
+  densenet     layout, depth, growthRate, compression, bottleneck, bnSize, dropRate, initFeatures
+  convnext     depths, widths, stemPatch, kernelSize, norm (layernorm|batchnorm), layerScale, dropPathRate
+  vit          patchSize, depth, heads, width, mlpDim, pool (cls|gap), posEmbed (learned|sincos|none), dropPathRate,
+               dropout, attentionDropout
+  torchscript  torchscript (a file from torch.jit.script/trace, or a list of files as an axis), reinit
+Every family also takes numClasses, inChannels and inputSize; torchvision's names are preset names (vit_b_16).`;
+
 export function buildProgram(): Command {
   const program = new Command('ablate')
     .description('Ablation studies of deep image classifiers (ResNet vs PlainNet, augmentation) on libtorch')
@@ -185,7 +202,7 @@ Data and weights (config fields, or --set key=value):
     .option('--list', 'list the model families, their switches and presets')
     .addHelpText('after', '\nExamples:\n  ablate summary resnet56-cifar --set preact=true\n  ablate summary \'{preset: resnet50, widthMultiplier: 2}\' --classes 2\n' +
       '  ablate summary vgg16_bn                  (torchvision\'s names work as presets)\n  ablate summary mobilenet-v2-cifar --set invertedResidual=false\n' +
-      '  ablate summary --list                     (every family: resnet/ResNeXt, vgg, mobilenet, densenet, …; switches; presets)')
+      '  ablate summary --list                     (every family, its switches and presets)\n' + FAMILY_HELP)
     .action(async (model, o) => (await import('./commands/summary.js')).summaryCommand(model, o));
 
   program.command('augment-preview')

@@ -26,3 +26,4 @@ export {
   permute, patchTokens, classToken, positionEmbedding, tokenPool, layerScale, Permute, PatchTokens, ClassToken, PositionEmbedding, TokenPool, LayerScale,
   type PermuteArgs, type ClassTokenArgs, type PositionEmbeddingArgs, type PositionEmbeddingKind, type TokenPoolArgs, type LayerScaleArgs,
 } from './layers/tokens.js';
+export { matmulShare, blasThreadsFor, applyBlasThreadsFor, MATMUL_HEAVY_SHARE } from './blas-policy.js';

@@ -100,6 +100,15 @@ export function relu_(x: Tensor): Tensor {
   native.relu_inplace(x.handle);
   return x;
 }
+/** min(max(x, 0), 6) as torch's hardtanh(x, 0, 6) (nn.ReLU6); clamp for bf16/fp16 on the CPU, where 1.13 has no hardtanh backward. */
+export function relu6(x: Tensor): Tensor {
+  return wrap(native.relu6(x.handle, false));
+}
+/** ReLU6 overwriting `x`, recorded by autograd (torch's `ReLU6(inplace=True)`); same conditions as {@link relu_}. */
+export function relu6_(x: Tensor): Tensor {
+  native.relu6(x.handle, true);
+  return x;
+}
 /** `x += y`, recorded by autograd (the residual sum of torchvision's blocks); same conditions as {@link relu_}. */
 export function addInPlace_(x: Tensor, y: Tensor): Tensor {
   native.add_inplace(x.handle, y.handle);

@@ -14,7 +14,7 @@ export {
   defaultThreads, withAutocast, setCudnnBenchmark, setDeterministic, cudaDevices, deviceSupportsBf16, synchronize, deviceBusy, deviceSpin, formatCudaVersion, formatCudnnVersion,
 } from './runtime.js';
 export type { EngineInfo, AutocastOptions, CudaDevice } from './runtime.js';
-export { init, engineLoaded, setConvWeightGrad, convWeightGrad, CONV_WEIGHT_GRAD_ENV, blasThreads, BLAS_THREAD_ENVS } from './native.js';
+export { init, engineLoaded, setConvWeightGrad, convWeightGrad, CONV_WEIGHT_GRAD_ENV, blasThreads, setBlasThreads, BLAS_THREAD_ENVS } from './native.js';
 export type { ConvWeightGrad, ConvWeightGradSource, BlasThreadsSource } from './native.js';
 export * as F from './functional.js';
 export { ProcessGroup, GradientReducer, distributedSupport, backendFor, backendProblem } from './distributed.js';

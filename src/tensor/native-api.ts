@@ -189,6 +189,7 @@ export interface NativeAddon {
   rsqrt(x: Handle): Handle;
   abs(x: Handle): Handle;
   relu(x: Handle): Handle;
+  relu6(x: Handle, inplace: boolean): Handle;
   sigmoid(x: Handle): Handle;
   tanh(x: Handle): Handle;
   floor(x: Handle): Handle;

@@ -139,8 +139,9 @@ export function setConvWeightGrad(mode: ConvWeightGrad): ConvWeightGrad {
  * OpenBLAS's thread count. Debian's libtorch computes fp32 matrix products (linear layers) with OpenBLAS, which keeps
  * a thread pool of its own, sized to the cores rather than to setNumThreads(), whose workers spin for about 0.1 s
  * after every product. Beside libtorch's threads that spinning takes cores from them (fp32 steps measurably slower,
- * and a one-thread run keeps a second core busy: bench/notes-training-step.md, "OpenBLAS's own threads"). ablate's models only multiply small matrices there (the classifier), so
- * OpenBLAS runs on the calling thread. OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS, where set, are left as OpenBLAS
+ * and a one-thread run keeps a second core busy: bench/notes-training-step.md, "OpenBLAS's own threads"). Convolutional
+ * models only multiply small matrices there (the classifier), so OpenBLAS starts on the calling thread; the fit loop
+ * gives it libtorch's threads for models that are mostly matrix products (src/nn/blas-policy.ts). OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS, where set, are left as OpenBLAS
  * read them. `null` where libtorch's BLAS is not OpenBLAS (MKL in pip builds: setNumThreads covers it).
  */
 export type BlasThreadsSource = 'environment' | 'ablate';
@@ -153,6 +154,17 @@ function chooseBlasThreads(addon: NativeModule): BlasThreadsSource {
   return 'ablate';
 }
 
+/**
+ * Gives OpenBLAS `threads` threads (a model whose step is mostly fp32 matrix products wants libtorch's thread count
+ * there: src/nn/blas-policy.ts decides). A count the environment chose is left alone. Returns the count in force
+ * afterwards, or null without OpenBLAS.
+ */
+export function setBlasThreads(threads: number): number | null {
+  if (!Number.isInteger(threads) || threads < 1) throw invalidArg('setBlasThreads() threads', 'a positive integer', threads);
+  const { addon, blasSource } = engine();
+  if (blasSource !== 'environment' && (addon.blas_threads() as number) >= 0) addon.blas_threads(threads);
+  return blasThreads().threads;
+}
 /** OpenBLAS's thread count now (null without OpenBLAS), and who chose it. */
 export function blasThreads(): { threads: number | null; source: BlasThreadsSource } {
   const { addon, blasSource } = engine();

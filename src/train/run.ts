@@ -24,6 +24,7 @@ import { loadPretrained, runNormalization, type RunNormalization } from './pretr
 import { defaultValidation } from './validation-choice.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../models/hub-weights.js';
 import { hasTrainingCheckpoint, promoteCompleteCheckpoint } from './checkpoint.js';
+import { applyBlasThreadsFor } from '../nn/index.js';
 import { readLaunchEnv } from './launch.js';
 import { DataParallel } from './data-parallel.js';
 import type { HParamValue } from './tensorboard.js';
@@ -161,6 +162,8 @@ export async function runTraining(rawConfig: unknown, o: RunOptions): Promise<Fi
     const numClasses = prepared.model.config.numClasses;
     for (;;) {
       const model = prepared.buildModel({ seed: plan.seed, device });
+      // OpenBLAS gets libtorch's threads only for models that are mostly matrix products (ViT, ConvNeXt).
+      applyBlasThreadsFor(model, getNumThreads());
       try {
         const weightsModel = weightsModelSpec(plan.model) ?? plan.model;
         const pretrained = plan.pretrained && !resume

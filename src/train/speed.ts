@@ -3,10 +3,11 @@
  * machine: a few real optimizer steps on random images. `ablate study plan` turns it into a time
  * estimate; it is an estimate (no data loading, augmentation or logging, and the machine's load varies).
  */
-import { F, SGD, getNumThreads, noGrad, randint, randn, setNumThreads, tidy, withAutocast } from '../tensor/index.js';
+import { F, SGD, blasThreads, setBlasThreads, getNumThreads, noGrad, randint, randn, setNumThreads, tidy, withAutocast } from '../tensor/index.js';
 import type { ResolvedModelSpec } from '../run/model-spec.js';
 import { buildModel } from '../run/model-spec.js';
 import type { Precision } from '../run/machine.js';
+import { applyBlasThreadsFor } from '../nn/index.js';
 
 export interface SpeedSample {
   /** Training images per second (forward, backward, SGD step). */
@@ -32,6 +33,8 @@ export function measureSpeed(model: ResolvedModelSpec, o: MeasureOptions): Speed
   const before = getNumThreads();
   setNumThreads(o.threads);
   const net = buildModel(model, { seed: 0, device: o.device });
+  const blasBefore = blasThreads().threads;
+  applyBlasThreadsFor(net, o.threads);
   try {
     if (o.precision.channelsLast) net.toMemoryFormat('channels_last');
     const params = net.parameters();
@@ -75,5 +78,6 @@ export function measureSpeed(model: ResolvedModelSpec, o: MeasureOptions): Speed
   } finally {
     net.dispose();
     setNumThreads(before);
+    if (blasBefore !== null) setBlasThreads(blasBefore);
   }
 }

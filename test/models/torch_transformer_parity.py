@@ -1,7 +1,7 @@
 """PyTorch side of test/models/transformer-parity.test.ts: torchvision's ConvNeXt and VisionTransformer on weights
 written by ablate, and weights written by torchvision for ablate to load.
 
-  torch_transformer_parity.py DIR CASE...   CASE is convnext_tiny or vit_small (see build())
+  torch_transformer_parity.py DIR CASE...   CASE is convnext_tiny, vit_b_16 or vit_small (see build())
 
 For each CASE:
   reads  DIR/CASE.ablate.pth (an ablate state dict) and DIR/CASE.input.pth ({"x": NCHW batch});
@@ -15,13 +15,15 @@ For each CASE:
 import sys
 
 import torch
-from torchvision.models import convnext_tiny
+from torchvision.models import convnext_tiny, vit_b_16
 from torchvision.models.vision_transformer import VisionTransformer
 
 
 def build(case, num_classes):
     if case == "convnext_tiny":
         return convnext_tiny(num_classes=num_classes, stochastic_depth_prob=0.0)
+    if case == "vit_b_16":
+        return vit_b_16(num_classes=num_classes)
     if case == "vit_small":
         # ablate's {patchSize: 8, depth: 2, heads: 4, width: 64, mlpDim: 128, inputSize: 32}.
         return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=num_classes)

@@ -19,6 +19,8 @@ const NUM_CLASSES = 10;
 /** torchvision's builder for each case is in the Python script; drop-path 0 so train mode is deterministic. */
 const CASES: Record<string, { spec: ModelSpec; size: number }> = {
   convnext_tiny: { spec: { preset: 'convnext-tiny', dropPathRate: 0 }, size: 64 },
+  // torchvision's own ViT-B/16 at its 224² (batch 2): the preset's sizes, not only the code paths.
+  vit_b_16: { spec: 'vit_b_16', size: 224 },
   vit_small: { spec: { family: 'vit', patchSize: 8, depth: 2, heads: 4, width: 64, mlpDim: 128, inputSize: 32 }, size: 32 },
 };
 const skip = torchvisionMissing();

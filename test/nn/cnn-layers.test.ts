@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { F, Generator, noGrad, randn, tensor, tidy } from '../../src/tensor/index.js';
-import { adaptiveAvgPool, concatenate, conv2d, dense, flatten, input, model, relu6 } from '../../src/nn/index.js';
+import { adaptiveAvgPool, batchNorm, concatenate, conv2d, dense, flatten, input, model, relu6 } from '../../src/nn/index.js';
 
 describe('CNN layers', () => {
   it('relu6 clamps to [0, 6] and passes gradient only inside', () => {
@@ -14,9 +14,37 @@ describe('CNN layers', () => {
       const y = m.forward(v);
       assert.deepEqual(y.toArray(), [0, 3, 6, 6]);
       y.sum().backward();
-      assert.deepEqual(v.grad!.toArray(), [0, 1, 1, 0]);
+      // As torch.nn.ReLU6 (hardtanh): no gradient at the bounds themselves ([0, 1, 0, 0] in PyTorch 1.13).
+      assert.deepEqual(v.grad!.toArray(), [0, 1, 0, 0]);
     });
-    m.dispose();
+    // In place (what the graph compiler does after a batch norm, as torchvision's ReLU6(inplace=True)): the same
+    // values and gradients as out of place; under bf16 autocast (no hardtanh backward on 1.13's CPU) it clamps.
+    tidy(() => {
+      const v = randn([3, 2, 5, 5], { generator: new Generator(1) }).mul(4);
+      const a = v.clone().requiresGrad_();
+      const b = v.clone().requiresGrad_();
+      const ya = F.relu6_(a.mul(1.5));
+      const yb = F.relu6(b.mul(1.5));
+      assert.deepEqual(ya.toArray(), yb.toArray());
+      ya.mul(yb.detach()).sum().backward();
+      yb.mul(yb.detach()).sum().backward();
+      assert.deepEqual(a.grad!.toArray(), b.grad!.toArray());
+      assert.ok(a.grad!.abs().sum().item() > 0 && ya.max().item() === 6 && ya.min().item() === 0);
+      const c = v.clone().requiresGrad_();
+      const y16 = F.relu6_(c.to('bfloat16').mul(1.5));
+      assert.equal(y16.dtype, 'bfloat16');
+      y16.float().sum().backward();
+      assert.ok(c.grad!.abs().sum().item() > 0);
+    });
+    const xi = input({ shape: [2, 4, 4] });
+    const m2 = model({ inputs: xi, outputs: relu6().apply(batchNorm({}).apply(conv2d({ filters: 2, kernelSize: 1, useBias: false }).apply(xi))), seed: 0 });
+    tidy(() => {
+      const y = m2.forward(randn([2, 2, 4, 4], { generator: new Generator(2) }).mul(4));
+      y.sum().backward();
+      assert.ok(y.max().item() <= 6 && y.min().item() >= 0);
+      assert.ok(m2.parameters()[0]!.grad!.abs().sum().item() > 0);
+    });
+    m2.dispose();
   });
 
   it('concatenate joins channels, infers the shape, and refuses inputs that differ elsewhere', () => {

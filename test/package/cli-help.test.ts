@@ -30,6 +30,31 @@ describe('CLI help', () => {
   });
 });
 
+describe('summary --help lists the families and their switches', () => {
+  it('names every registered family and every switch it has (generic norm settings aside)', async () => {
+    const { listFamilies } = await import('../../src/models/index.js');
+    const { FAMILY_HELP } = await import('../../src/cli/main.js');
+    const summary = buildProgram().commands.find((c) => c.name() === 'summary')!;
+    let help = '';
+    summary.configureOutput({ writeOut: (s) => { help += s; } });
+    summary.outputHelp();
+    assert.ok(help.includes(FAMILY_HELP.trim()));
+    // Numerical settings of the norms are fields, not ablation switches: --list shows them.
+    const generic = new Set(['bnMomentum', 'bnEps', 'normEps']);
+    const lines = FAMILY_HELP.split('\n');
+    for (const f of listFamilies()) {
+      const start = lines.findIndex((l) => l.startsWith(`  ${f.name} `));
+      assert.ok(start >= 0, `summary --help does not list the ${f.name} family`);
+      const entry = [lines[start]!, ...lines.slice(start + 1).filter((_l, i, a) => a.slice(0, i + 1).every((x) => /^ {10,}/.test(x)))].join(' ');
+      const words = new Set(entry.split(/[\s,()|]+/));
+      for (const sw of f.switches) {
+        if (generic.has(sw) || ['numClasses', 'inChannels', 'inputSize'].includes(sw)) continue;
+        assert.ok(words.has(sw), `summary --help lists ${f.name} without its switch ${sw}`);
+      }
+    }
+  });
+});
+
 describe('PresetName', () => {
   it('names exactly the presets of the bundled families', async () => {
     const { listPresets } = await import('../../src/models/index.js');

@@ -1,5 +1,5 @@
-// The bundled ConvNeXt and ViT studies plan on CIFAR-10 (a tiny stand-in in CIFAR's binary layout, made here):
-// `ablate study plan` lists their four variants with the switch each changes, parameters and FLOPs.
+// The bundled model-family studies (ConvNeXt, ViT, VGG, MobileNetV2) plan on CIFAR-10 (a tiny stand-in in CIFAR's
+// binary layout, made here): `ablate study plan` lists their variants with the switch each changes, parameters and FLOPs.
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ function fakeCifar10(root: string): string {
   return dir;
 }
 
-describe('bundled ConvNeXt and ViT studies', () => {
+describe('bundled model-family studies', () => {
   let root: string;
   let data: string;
   before(() => {
@@ -47,6 +47,22 @@ describe('bundled ConvNeXt and ViT studies', () => {
     assert.match(row(lines, 'class-token-sincos'), /model\.posEmbed: learned → sincos +802\.83k/);
     assert.match(row(lines, 'avg-pool-learned'), /model\.pool: cls → gap +810\.89k/);
     assert.match(row(lines, 'avg-pool-sincos'), /model\.pool: cls → gap, model\.posEmbed: learned → sincos +802\.70k/);
+  });
+
+  test('vgg-batchnorm: VGG-11 with and without BN at two learning rates, 12 runs, BN against plain at each', async () => {
+    const lines = await plan('vgg-batchnorm');
+    assert.match(lines.join('\n'), /study vgg-batchnorm: 4 variants × 3 seeds = 12 runs/);
+    assert.match(row(lines, 'lr0.01-plain'), /\(baseline\) +9\.23M +305\.97M +32×32 +\d+ × 30/);
+    assert.match(row(lines, 'lr0.01-bn'), /vs lr0\.01-plain: model\.batchNorm: false → true +9\.24M +306\.27M/);
+    assert.match(row(lines, 'lr0.05-bn'), /vs lr0\.05-plain: model\.batchNorm: false → true +9\.24M/);
+  });
+
+  test('mobilenet-residual: the CIFAR MobileNetV2 with and without the inverted-residual skip, 6 runs', async () => {
+    const lines = await plan('mobilenet-residual');
+    assert.match(lines.join('\n'), /study mobilenet-residual: 2 variants × 3 seeds = 6 runs/);
+    assert.match(row(lines, 'skip'), /\(baseline\) +2\.27M +182\.33M +32×32 +\d+ × 60/);
+    // The skip is an add: the same parameters, a few element-wise FLOPs fewer without it.
+    assert.match(row(lines, 'noskip'), /vs skip: model\.invertedResidual: true → false +2\.27M +182\.26M/);
   });
 
   test('convnext-norm: LayerNorm or BatchNorm × 7×7 or 3×3 depthwise kernels, 12 runs', async () => {
