@@ -385,6 +385,8 @@ export interface RankFailureRecord {
   error?: string;
   /** What status.json says now; undefined without a readable one. */
   status?: RunStatusKind;
+  /** The record that speaks for the run is another rank's full disk (the run is `stopped`, resumable). */
+  diskFull?: boolean;
 }
 
 /**
@@ -408,7 +410,7 @@ export function recordRankFailure(runDir: string, end: RankEnd, since: number): 
   const how = `${whoIs(end.rank)} ${end.signal ? `was killed by ${end.signal}` : `exited with code ${end.code}`}`;
   const current = readRunStatus(runDir);
   if (!current) return { message: how }; // nothing to complete: a study runner records its own placeholder
-  interface Candidate { at: number; peerLost: boolean; next?: { status: RunStatusKind; error?: string; reason?: string } }
+  interface Candidate { at: number; peerLost: boolean; diskFull?: boolean; next?: { status: RunStatusKind; error?: string; reason?: string } }
   const candidates: Candidate[] = [];
   const finished = current.finishedAt === undefined ? NaN : Date.parse(current.finishedAt);
   if (current.status !== 'running' && finished >= since) candidates.push({ at: finished, peerLost: isPeerLost(current.error) });
@@ -417,7 +419,7 @@ export function recordRankFailure(runDir: string, end: RankEnd, since: number): 
     if (!left || !(Date.parse(left.at) >= since)) continue;
     const words = left.signal ? `${whoIs(rank)} was killed by ${left.signal}` : `${whoIs(rank)}: ${left.error}`;
     const next = left.signal ? { status: 'interrupted' as const, reason: words } : left.diskFull ? { status: 'stopped' as const, reason: words } : { status: 'failed' as const, error: words };
-    candidates.push({ at: Date.parse(left.at), peerLost: !left.signal && isPeerLost(left.error), next });
+    candidates.push({ at: Date.parse(left.at), peerLost: !left.signal && isPeerLost(left.error), diskFull: !left.signal && left.diskFull, next });
   }
   if (end.signal) candidates.push({ at: end.at, peerLost: false, next: { status: 'interrupted', reason: how } });
   const first = candidates.sort((a, b) => Number(a.peerLost) - Number(b.peerLost) || a.at - b.at)[0];
@@ -429,7 +431,7 @@ export function recordRankFailure(runDir: string, end: RankEnd, since: number): 
   } catch (e) {
     return { message: `${message} (${RUN_FILES.status} could not be updated: ${(e as Error).message})`, error, status: current.status };
   }
-  return { message, error, status: first.next.status };
+  return { message, error, status: first.next.status, ...(first.diskFull ? { diskFull: true } : {}) };
 }
 
 // ---------------------------------------------------------------- config.json

@@ -60,6 +60,12 @@ test('a full disk on rank 1 stops the run (resumable); a signal leaves it interr
   assert.equal(recordRankFailure(full, end({ code: 5 }), SINCE).status, 'stopped');
   const st = readRunStatus(full)!;
   assert.deepEqual([st.status, st.reason, st.error], ['stopped', 'rank 1 of 2: ENOSPC: no space left on device', undefined]);
+  // Rank 0, its peer gone, exited first (its code 1 is what the launcher saw first): the full disk still speaks,
+  // and says so, so `ablate train` exits 75 as for one process.
+  const peerFirst = runWith({ status: 'failed', error: PEER, endedAfter: 0.5 });
+  rank1(peerFirst, 'ENOSPC: no space left on device', 1, true);
+  assert.deepEqual(recordRankFailure(peerFirst, end({ rank: 0, code: 1, after: 0.5 }), SINCE),
+    { message: 'rank 1 of 2: ENOSPC: no space left on device', error: 'rank 1 of 2: ENOSPC: no space left on device', status: 'stopped', diskFull: true });
 
   const killed = runWith({ status: 'failed', error: PEER, endedAfter: 1 });
   const r = recordRankFailure(killed, end({ code: null, signal: 'SIGKILL', after: 1.2 }), SINCE);

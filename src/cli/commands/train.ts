@@ -147,7 +147,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags): Pro
     // (recordRankFailure).
     const r = await launchRunRanks(resolve(f.out), process.execPath, [...process.execArgv, ...process.argv.slice(1)], { nproc, nodes, masterPort, cleanCodes: [SIGNAL_EXIT.SIGINT, SIGNAL_EXIT.SIGTERM, SIGNAL_EXIT.SIGUSR1] });
     if (r.failure) process.stderr.write(`${rankFailureLine(r.failure)}${r.failure.status ? ` (status: ${r.failure.status})` : ''}\n`);
-    process.exitCode = r.exitCode;
+    // A rank's full disk is the run's: 75 as for one process, even where rank 0's "peer gone" exited first.
+    process.exitCode = r.failure?.diskFull ? EXIT_TEMPFAIL : r.exitCode;
     return;
   }
   if (launched !== null && nproc > 1 && launched.localWorldSize !== nproc) {
