@@ -25,6 +25,7 @@ import types
 import torch
 import torchvision
 from torchvision.models.resnet import BasicBlock, Bottleneck
+from torch_modes import outputs_in_both_modes
 
 
 def plain_basic_forward(self, x):
@@ -78,16 +79,7 @@ def main():
         num_classes = [v for k, v in sd.items() if k.endswith("weight") and v.dim() == 2][-1].shape[0]
         model = build(case, num_classes)
         model.load_state_dict(sd, strict=True)
-        out = {}
-        model.eval()
-        with torch.no_grad():
-            out["eval"] = model(x)
-        model.train()
-        with torch.no_grad():
-            out["train"] = model(x)
-        for k, v in model.state_dict().items():
-            if "running" in k or "num_batches" in k:
-                out["after." + k] = v
+        out = outputs_in_both_modes(model, x)
 
         torch.manual_seed(1234)
         fresh = build(case, num_classes)

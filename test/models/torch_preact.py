@@ -18,6 +18,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch_modes import outputs_in_both_modes
 
 
 def norm(channels, cfg):
@@ -112,15 +113,7 @@ def main():
         if os.path.exists(weights):
             x = torch.load(f"{out_dir}/input.pth")["x"]
             model.load_state_dict(torch.load(weights), strict=True)
-            model.eval()
-            with torch.no_grad():
-                out["eval"] = model(x)
-            model.train()
-            with torch.no_grad():
-                out["train"] = model(x)
-            for key, v in model.state_dict().items():
-                if "running" in key or "num_batches" in key:
-                    out["after." + key] = v
+            out.update(outputs_in_both_modes(model, x))
         torch.save(out, f"{out_dir}/{case}.out.pth")
 
 

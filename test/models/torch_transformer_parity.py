@@ -17,6 +17,7 @@ import sys
 import torch
 from torchvision.models import convnext_tiny, vit_b_16
 from torchvision.models.vision_transformer import VisionTransformer
+from torch_modes import outputs_in_both_modes
 
 
 def build(case, num_classes):
@@ -45,13 +46,7 @@ def main():
         head = "classifier.2.weight" if case.startswith("convnext") else "heads.head.weight"
         model = build(case, sd[head].shape[0])
         model.load_state_dict(sd, strict=True)
-        out = {}
-        model.eval()
-        with torch.no_grad():
-            out["eval"] = model(x)
-        model.train()
-        with torch.no_grad():
-            out["train"] = model(x)
+        out = outputs_in_both_modes(model, x)
 
         torch.manual_seed(1234)
         fresh = build(case, sd[head].shape[0])
